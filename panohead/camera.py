@@ -1,0 +1,176 @@
+"""Cameras: orbit poses, the 25-number PanoHead/EG3D camera label, and ray generation.
+
+Conventions (see ../shared/spec/official_format.md and README "Coordinate frame"):
+
+* World: y is up, the face looks towards +z, the head sits near the origin.
+* A camera-to-world matrix has columns (right, down, forward, origin): the camera looks along its
+  own +z axis and image rows grow downwards (the OpenCV convention the official data uses).
+* A *label* is 25 numbers: the 4x4 cam2world matrix flattened row-major, then the 3x3 intrinsics
+  normalised by the image size, ``[[f, 0, 0.5], [0, f, 0.5], [0, 0, 1]]``.
+* Our orbit angles are geometric: ``yaw`` turns the camera about the world y axis (0 = in front of
+  the face on +z, +90 degrees = on +x, 180 = behind the head); ``pitch`` is the elevation above the
+  horizontal plane (positive = camera above the head, looking down). The camera stays on a sphere
+  of ``radius`` about the world origin and looks at ``look_at`` (the official pivot is (0, 0, 0.2)).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+DEFAULT_RADIUS = 2.7
+DEFAULT_FOCAL = 4.2647
+DEFAULT_LOOK_AT = (0.0, 0.0, 0.2)
+LABEL_SIZE = 25
+# Keep the camera off the poles, where "up" is undefined and the look-at frame flips.
+MAX_PITCH = math.radians(89.0)
+
+
+def focal_from_fov(fov_degrees: float) -> float:
+    """Normalised focal length for an official "FOV" value.
+
+    The official helper divides by an extra 1.414, so its "18.837 degrees" gives f = 4.2647; we keep
+    that convention so numbers typed from the official scripts mean the same thing here.
+    """
+    return 1.0 / (math.tan(math.radians(fov_degrees) / 2.0) * 1.414)
+
+
+def fov_from_focal(focal: float) -> float:
+    """Inverse of :func:`focal_from_fov` (official "FOV" convention, in degrees)."""
+    return math.degrees(2.0 * math.atan(1.0 / (focal * 1.414)))
+
+
+def intrinsics_matrix(focal: float = DEFAULT_FOCAL, device: torch.device | str | None = None) -> torch.Tensor:
+    """(3, 3) intrinsics normalised by image size, principal point at the centre."""
+    return torch.tensor([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]], device=device)
+
+
+def look_at_cam2world(origin: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B, 4, 4) cam2world for cameras at ``origin`` (B, 3) looking at ``target`` (B, 3) with y up."""
+    forward = torch.nn.functional.normalize(target - origin, dim=-1)
+    world_up = torch.tensor([0.0, 1.0, 0.0], device=origin.device, dtype=origin.dtype).expand_as(forward)
+    right = torch.nn.functional.normalize(torch.cross(forward, world_up, dim=-1), dim=-1)
+    down = torch.cross(forward, right, dim=-1)
+    pose = torch.eye(4, device=origin.device, dtype=origin.dtype).repeat(origin.shape[0], 1, 1)
+    pose[:, :3, 0] = right
+    pose[:, :3, 1] = down
+    pose[:, :3, 2] = forward
+    pose[:, :3, 3] = origin
+    return pose
+
+
+def orbit_origin(yaw: torch.Tensor, pitch: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Camera positions (B, 3) on the orbit sphere for angles in radians."""
+    pitch = pitch.clamp(-MAX_PITCH, MAX_PITCH)
+    return torch.stack(
+        [radius * torch.cos(pitch) * torch.sin(yaw), radius * torch.sin(pitch), radius * torch.cos(pitch) * torch.cos(yaw)],
+        dim=-1,
+    )
+
+
+def _as_batch(value: float | torch.Tensor, batch: int, device) -> torch.Tensor:
+    tensor = torch.as_tensor(value, dtype=torch.float32, device=device)
+    return tensor.expand(batch) if tensor.ndim == 0 else tensor
+
+
+def orbit_cam2world(
+    yaw: float | torch.Tensor,
+    pitch: float | torch.Tensor = 0.0,
+    radius: float | torch.Tensor = DEFAULT_RADIUS,
+    look_at: tuple[float, float, float] | torch.Tensor = DEFAULT_LOOK_AT,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """(B, 4, 4) poses for yaw/pitch in radians (scalars or (B,) tensors)."""
+    batch = max(torch.as_tensor(v).numel() for v in (yaw, pitch, radius))
+    yaw_t, pitch_t, radius_t = (_as_batch(v, batch, device) for v in (yaw, pitch, radius))
+    origin = orbit_origin(yaw_t, pitch_t, radius_t)
+    target = torch.as_tensor(look_at, dtype=torch.float32, device=device).reshape(-1, 3).expand(batch, 3)
+    return look_at_cam2world(origin, target)
+
+
+def make_label(cam2world: torch.Tensor, focal: float | torch.Tensor = DEFAULT_FOCAL) -> torch.Tensor:
+    """(B, 25) labels from (B, 4, 4) poses and a normalised focal length."""
+    batch = cam2world.shape[0]
+    intrinsics = torch.zeros(batch, 3, 3, device=cam2world.device, dtype=cam2world.dtype)
+    focal_t = _as_batch(focal, batch, cam2world.device).to(cam2world.dtype)
+    intrinsics[:, 0, 0] = focal_t
+    intrinsics[:, 1, 1] = focal_t
+    intrinsics[:, 0, 2] = 0.5
+    intrinsics[:, 1, 2] = 0.5
+    intrinsics[:, 2, 2] = 1.0
+    return torch.cat([cam2world.reshape(batch, 16), intrinsics.reshape(batch, 9)], dim=1)
+
+
+def orbit_label(
+    yaw: float | torch.Tensor,
+    pitch: float | torch.Tensor = 0.0,
+    radius: float | torch.Tensor = DEFAULT_RADIUS,
+    look_at: tuple[float, float, float] | torch.Tensor = DEFAULT_LOOK_AT,
+    focal: float = DEFAULT_FOCAL,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """(B, 25) labels for orbit cameras; angles in radians."""
+    return make_label(orbit_cam2world(yaw, pitch, radius, look_at, device), focal)
+
+
+def split_label(label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 25) -> cam2world (B, 4, 4), intrinsics (B, 3, 3)."""
+    if label.ndim != 2 or label.shape[1] != LABEL_SIZE:
+        raise ValueError(f"camera label must have shape (B, 25), got {tuple(label.shape)}")
+    return label[:, :16].reshape(-1, 4, 4), label[:, 16:].reshape(-1, 3, 3)
+
+
+@dataclass(frozen=True)
+class OrbitAngles:
+    """Geometric orbit parameters recovered from a label (radians, world units)."""
+
+    yaw: torch.Tensor
+    pitch: torch.Tensor
+    radius: torch.Tensor
+    focal: torch.Tensor
+
+
+def label_to_orbit(label: torch.Tensor) -> OrbitAngles:
+    """Inverse of :func:`orbit_label` for the camera position: yaw in (-pi, pi], pitch, radius, focal."""
+    cam2world, intrinsics = split_label(label)
+    origin = cam2world[:, :3, 3]
+    radius = origin.norm(dim=-1)
+    yaw = torch.atan2(origin[:, 0], origin[:, 2])
+    pitch = torch.asin((origin[:, 1] / radius.clamp_min(1e-8)).clamp(-1, 1))
+    return OrbitAngles(yaw=yaw, pitch=pitch, radius=radius, focal=intrinsics[:, 0, 0])
+
+
+def mirror_label(label: torch.Tensor) -> torch.Tensor:
+    """Label of the camera that sees the x-flipped image: reflect the pose through the x = 0 plane.
+
+    Reflecting world x and the camera's own x axis keeps the frame right-handed, so
+    cam2world' = S @ cam2world @ S with S = diag(-1, 1, 1, 1).
+    """
+    cam2world, _ = split_label(label)
+    flip = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0], device=label.device, dtype=label.dtype))
+    mirrored = flip @ cam2world @ flip
+    return torch.cat([mirrored.reshape(-1, 16), label[:, 16:]], dim=1)
+
+
+def pixel_rays(label: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """World-space rays through pixel centres.
+
+    Returns origins and unit directions, each (B, resolution * resolution, 3), pixels in row-major
+    order (row = image y growing downwards).
+    """
+    cam2world, intrinsics = split_label(label)
+    batch = label.shape[0]
+    centres = (torch.arange(resolution, device=label.device, dtype=label.dtype) + 0.5) / resolution
+    v, u = torch.meshgrid(centres, centres, indexing="ij")
+    u = u.reshape(1, -1).expand(batch, -1)
+    v = v.reshape(1, -1).expand(batch, -1)
+    fx, fy = intrinsics[:, 0, 0:1], intrinsics[:, 1, 1:2]
+    cx, cy = intrinsics[:, 0, 2:3], intrinsics[:, 1, 2:3]
+    skew = intrinsics[:, 0, 1:2]
+    y_cam = (v - cy) / fy
+    x_cam = (u - cx - skew * y_cam) / fx
+    directions_cam = torch.stack([x_cam, y_cam, torch.ones_like(x_cam)], dim=-1)
+    directions = torch.nn.functional.normalize(directions_cam @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)
+    origins = cam2world[:, None, :3, 3].expand_as(directions)
+    return origins, directions

@@ -1,0 +1,215 @@
+"""The PanoHead generator (Sec. 3): mapping -> tri-grid -> volume rendering -> background -> super-resolution.
+
+The API is split so an interactive viewer can cache each stage by its inputs:
+
+    ws     = G.mapping(z, c_cond, psi)           # once per seed / truncation / conditioning camera
+    planes = G.synthesize_planes(ws)             # once per ws
+    bg     = G.synthesize_background(ws_bg)      # once per background latent
+    out    = G.render(planes, ws, c_render, bg)  # every frame of an orbit
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from panohead.camera import pixel_rays
+from panohead.config import GeneratorConfig
+from panohead.nn.layers import ModulatedToRGB
+from panohead.nn.mapping import MappingNetwork
+from panohead.nn.superres import SuperResolution
+from panohead.nn.synthesis import SynthesisNetwork
+from panohead.rendering.decoder import FeatureDecoder
+from panohead.rendering.trigrid import sample_trigrid, split_planes
+from panohead.rendering.volume import RaySettings, render_rays
+
+# Indices of the translation entries of a flattened 4x4 cam2world inside a 25-number label.
+TRANSLATION_ENTRIES = (3, 7, 11)
+
+
+class PanoHeadGenerator(nn.Module):
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = cfg = config
+        grid_channels = 3 * cfg.plane_channels * cfg.grid_depth
+        self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.plane_resolution, grid_channels, cfg.channel_base,
+                                          cfg.channel_max, cfg.conv_clamp)
+        self.mapping_network = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.synthesis.num_ws,
+                                              cfg.mapping_layers, cfg.mapping_lr_multiplier)
+        self.decoder = FeatureDecoder(cfg.plane_channels, cfg.decoder_hidden, cfg.decoder_lr_multiplier,
+                                      cfg.decoder_activation)
+        self.raw_to_rgb = ModulatedToRGB(cfg.plane_channels, 3, cfg.w_dim) if cfg.raw_to_rgb else None
+        self.background = (
+            SynthesisNetwork(cfg.w_dim, cfg.background_resolution, cfg.plane_channels, cfg.background_channel_base,
+                             cfg.channel_max, cfg.conv_clamp)
+            if cfg.background else None
+        )
+        self.superres = SuperResolution(cfg.plane_channels, cfg.w_dim, cfg.sr_input_resolution, cfg.sr_channels,
+                                        cfg.sr_conv_clamp, cfg.sr_antialias)
+        self.camera_adapter = (
+            MappingNetwork(cfg.z_dim, cfg.c_dim, 3, 1, cfg.mapping_layers, lr_multiplier=1.0, last_linear=True)
+            if cfg.camera_adapter else None
+        )
+
+    @property
+    def num_ws(self) -> int:
+        return self.synthesis.num_ws
+
+    @property
+    def device(self) -> torch.device:
+        return self.synthesis.blocks["4"].const.device
+
+    # --- Latents -----------------------------------------------------------------------------
+    def mapping(self, z: torch.Tensor, c_cond: torch.Tensor, psi: float = 1.0, cutoff: int | None = None,
+                update_w_avg: bool = False) -> torch.Tensor:
+        """(B, z_dim), (B, 25) -> ws (B, num_ws, w_dim), conditioned on the camera (Sec. 3.1)."""
+        return self.mapping_network(z, c_cond * self.config.conditioning_scale, psi, cutoff, update_w_avg)
+
+    def camera_offset(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Self-adaptation residual Delta-c (B, 3) predicted from (z, c) (Sec. 3.4)."""
+        if self.camera_adapter is None:
+            return torch.zeros(z.shape[0], 3, device=z.device)
+        return self.camera_adapter(z, c * self.config.conditioning_scale)[:, 0]
+
+    @staticmethod
+    def apply_camera_offset(c: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """Add a (B, 3) translation to the cam2world translation entries of labels (B, 25)."""
+        adapted = c.clone()
+        adapted[:, list(TRANSLATION_ENTRIES)] += offset
+        return adapted
+
+    # --- Tri-grid and background ---------------------------------------------------------------
+    def synthesize_planes(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """ws -> tri-grid (B, 3, C, D, H, W)."""
+        image = self.synthesis(ws, noise_mode)
+        return split_planes(image, self.config.plane_channels, self.config.grid_depth)
+
+    def synthesize_background(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor | None:
+        """Background feature image (B, C, Rb, Rb) from its own ws, or None if the model has no background."""
+        if self.background is None:
+            return None
+        return self.background(ws[:, : self.background.num_ws], noise_mode)
+
+    # --- Fields and rendering ------------------------------------------------------------------
+    def field(self, planes: torch.Tensor, density_noise: float = 0.0):
+        """Closure points (B, M, 3) -> (density logits (B, M, 1), colour features (B, M, C))."""
+        def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            features = sample_trigrid(planes, points, self.config.box_warp, self.config.plane_layout)
+            density, colour = self.decoder(features)
+            if density_noise > 0:
+                density = density + torch.randn_like(density) * density_noise
+            return density, colour
+        return evaluate
+
+    def sample(self, planes: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Density and colour at arbitrary points (B, M, 3), for meshes and volume slices.
+
+        ``sigma`` is the raw decoder output, ``density`` = softplus(sigma - 1) the value the renderer
+        integrates, ``features`` the colour features (first three are not RGB; see ``feature_rgb``).
+        """
+        sigma, colour = self.field(planes)(points)
+        return {"sigma": sigma, "density": F.softplus(sigma - 1.0), "features": colour}
+
+    def ray_settings(self, jitter: bool = False) -> RaySettings:
+        cfg = self.config
+        return RaySettings(cfg.ray_start, cfg.ray_end, cfg.samples_coarse, cfg.samples_fine, cfg.box_warp,
+                           cfg.crop_margin, jitter)
+
+    def to_rgb(self, features: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+        """Raw 32-channel feature image -> RGB (PanoHead's modulated 1x1 conv, or EG3D's first 3 channels)."""
+        if self.raw_to_rgb is None:
+            return features[:, :3]
+        return self.raw_to_rgb(features, ws[:, -1]).to(torch.float32)
+
+    def render(self, planes: torch.Tensor, ws: torch.Tensor, c_render: torch.Tensor,
+               background: torch.Tensor | None = None, background_ws: torch.Tensor | None = None,
+               neural_resolution: int | None = None, jitter: bool = False, density_noise: float = 0.0,
+               ray_chunk: int | None = None, superresolve: bool = True,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Render cached ``planes`` from cameras ``c_render`` (B, 25).
+
+        ``background`` is a cached feature image from :meth:`synthesize_background` (pass zeros for
+        none); otherwise it is synthesised from ``background_ws`` or, by default, from ``ws``.
+        Returns ``image`` (B,3,R,R) in [-1,1] nominal, ``image_raw`` (B,3,n,n), ``mask`` (B,1,R,R),
+        ``mask_raw``, ``depth`` (B,1,n,n), ``features`` (composited), ``foreground`` (I_r),
+        ``background`` (B,C,n,n) and ``background_raw`` (B,3,n,n).
+        """
+        cfg = self.config
+        res = neural_resolution or cfg.neural_resolution
+        batch = c_render.shape[0]
+        origins, directions = pixel_rays(c_render.to(torch.float32), res)
+        settings = self.ray_settings(jitter)
+        field = self.field(planes, density_noise)
+        chunk = ray_chunk or origins.shape[1]
+        pieces = [render_rays(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator)
+                  for i in range(0, origins.shape[1], chunk)]
+        features = torch.cat([p.features for p in pieces], dim=1)
+        as_image = lambda t: t.transpose(1, 2).reshape(batch, t.shape[-1], res, res)  # noqa: E731
+        foreground = as_image(features)
+        weight_sum = as_image(torch.cat([p.mask for p in pieces], dim=1))
+        depth = as_image(torch.cat([p.depth for p in pieces], dim=1))
+        if cfg.decoder_activation == "sigmoid":
+            foreground = foreground * 2 - 1  # EG3D renders colours in [0, 1]; the image space is [-1, 1]
+
+        if background is None and self.background is not None:
+            background = self.synthesize_background(ws if background_ws is None else background_ws)
+        if background is not None:
+            background = F.interpolate(background.to(foreground.dtype), size=(res, res), mode="bilinear",
+                                       align_corners=False, antialias=cfg.sr_antialias)
+            # Eq. 3: I_gen = (1 - I_m) * I_bg + I_r (colour features are already weighted by w_i).
+            composed = foreground + (1.0 - weight_sum) * background
+        else:
+            composed = foreground
+        image_raw = self.to_rgb(composed, ws)
+        out = {
+            "image_raw": image_raw,
+            "mask_raw": weight_sum * (1 + 2 * 0.001) - 0.001,
+            "depth": depth,
+            "features": composed,
+            "foreground": foreground,
+            "weight_sum": weight_sum,
+        }
+        if background is not None:
+            out["background"] = background
+            out["background_raw"] = self.to_rgb(background, ws)
+        if superresolve:
+            out["image"] = self.superres(image_raw, composed, ws)
+            size = out["image"].shape[-1]
+            out["mask"] = F.interpolate(out["mask_raw"], size=(size, size), mode="bilinear", align_corners=False)
+        return out
+
+    def forward(self, z: torch.Tensor, c_cond: torch.Tensor, c_render: torch.Tensor | None = None,
+                psi: float = 1.0, cutoff: int | None = None, adapt_camera: bool = False,
+                noise_mode: str = "const", update_w_avg: bool = False, **render_kwargs) -> dict[str, torch.Tensor]:
+        """One-call generation: map, synthesise the tri-grid and render (``c_render`` defaults to ``c_cond``).
+
+        With ``adapt_camera`` the rendering camera is shifted by the self-adaptation offset (training).
+        """
+        ws = self.mapping(z, c_cond, psi, cutoff, update_w_avg)
+        camera = c_cond if c_render is None else c_render
+        offset = self.camera_offset(z, camera) if adapt_camera else torch.zeros(z.shape[0], 3, device=z.device)
+        if adapt_camera:
+            camera = self.apply_camera_offset(camera, offset)
+        planes = self.synthesize_planes(ws, noise_mode)
+        background = None
+        if self.background is not None:
+            background = self.synthesize_background(ws, noise_mode)
+        out = self.render(planes, ws, camera, background=background, **render_kwargs)
+        out.update(ws=ws, planes=planes, camera=camera, camera_offset=offset)
+        return out
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def seed_latent(seed: int, z_dim: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(1, z_dim) standard-normal z determined by ``seed`` alone (independent of device)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(1, z_dim, generator=generator).to(device)
+
+
+def yaw_degrees(value: float) -> float:
+    return math.radians(value)

@@ -1,0 +1,113 @@
+"""Equalised-learning-rate layers and the modulated convolution of StyleGAN2."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from panohead.nn.resample import binomial_filter, conv_up_2x
+
+LRELU_GAIN = math.sqrt(2.0)
+
+
+def leaky_relu_gain(x: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2) scaled by sqrt(2) to keep unit variance, optionally clamped."""
+    x = F.leaky_relu(x, 0.2) * LRELU_GAIN
+    return x.clamp(-clamp * LRELU_GAIN, clamp * LRELU_GAIN) if clamp is not None else x
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row of (B, C) to unit mean square."""
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with runtime weight scaling ("equalised learning rate").
+
+    Weights are stored as N(0, 1) / lr_multiplier and scaled by lr_multiplier / sqrt(fan_in) at run
+    time, so Adam's per-parameter step is the same for every layer.
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
+                 bias_init: float = 0.0, lr_multiplier: float = 1.0) -> None:
+        super().__init__()
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.to(x.dtype) * self.weight_gain
+        bias = self.bias.to(x.dtype) * self.bias_gain
+        x = torch.addmm(bias, x, weight.t()) if x.ndim == 2 else F.linear(x, weight, bias)
+        return leaky_relu_gain(x) if self.activation == "lrelu" else x
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+                     up: bool = False, kernel: torch.Tensor | None = None) -> torch.Tensor:
+    """Modulate input channels by per-sample ``styles`` (B, I), convolve, then demodulate.
+
+    Demodulation divides each output channel by the norm of its modulated weights, which is what
+    "weight demodulation" replaces AdaIN with (StyleGAN2, Sec. 2.2). Implemented by scaling
+    activations rather than weights, so one convolution serves the whole batch.
+    """
+    x = x * styles[:, :, None, None].to(x.dtype)
+    w = weight.to(x.dtype)
+    if up:
+        x = conv_up_2x(x, w, kernel)
+    else:
+        x = F.conv2d(x, w, padding=w.shape[-1] // 2)
+    if demodulate:
+        modulated = weight[None] * styles[:, None, :, None, None]
+        dcoefs = (modulated.square().sum(dim=(2, 3, 4)) + 1e-8).rsqrt()
+        x = x * dcoefs[:, :, None, None].to(x.dtype)
+    return x
+
+
+class ModulatedConv(nn.Module):
+    """A synthesis layer: style-modulated 3x3 conv (optionally 2x up), per-pixel noise, bias, lrelu."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 up: bool = False, conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.up = up
+        self.resolution = resolution
+        self.conv_clamp = conv_clamp
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        self.register_buffer("kernel", binomial_filter(), persistent=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        styles = self.affine(w)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, kernel=self.kernel)
+        if noise_mode == "random":
+            x = x + torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype) * self.noise_strength
+        elif noise_mode == "const":
+            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+        elif noise_mode != "none":
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+        return leaky_relu_gain(x + self.bias.to(x.dtype)[None, :, None, None], self.conv_clamp)
+
+
+class ModulatedToRGB(nn.Module):
+    """1x1 modulated conv without demodulation: features -> image channels (or tri-grid features)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False)
+        x = x + self.bias.to(x.dtype)[None, :, None, None]
+        return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x

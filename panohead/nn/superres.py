@@ -1,0 +1,44 @@
+"""Super-resolution: StyleGAN2 blocks conditioned on w lift the composed neural image to full size."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from panohead.nn.synthesis import SynthesisBlock
+
+
+class SuperResolution(nn.Module):
+    """Resize the 32-channel feature image and raw RGB to ``input_resolution``, then upsample 2x per block.
+
+    Every block is modulated by the last w (as in EG3D's dual-discriminated super-resolution), so the
+    high-resolution detail follows the same latent as the 3D head.
+    """
+
+    def __init__(self, feature_channels: int, w_dim: int, input_resolution: int, channels: tuple[int, ...],
+                 conv_clamp: float | None = 256.0, antialias: bool = True) -> None:
+        super().__init__()
+        self.input_resolution = input_resolution
+        self.antialias = antialias
+        blocks = []
+        in_channels, resolution = feature_channels, input_resolution
+        for out_channels in channels:
+            resolution *= 2
+            blocks.append(SynthesisBlock(in_channels, out_channels, w_dim, resolution, 3, conv_clamp))
+            in_channels = out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.output_resolution = resolution
+
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.input_resolution:
+            return x
+        return F.interpolate(x, size=(self.input_resolution, self.input_resolution), mode="bilinear",
+                             align_corners=False, antialias=self.antialias)
+
+    def forward(self, rgb: torch.Tensor, features: torch.Tensor, ws: torch.Tensor, noise_mode: str = "none") -> torch.Tensor:
+        """rgb (B, 3, r, r), features (B, C, r, r), ws (B, *, w_dim) -> (B, 3, R, R)."""
+        w_last = ws[:, -1:].expand(-1, 3, -1)
+        x, img = self._resize(features), self._resize(rgb)
+        for block in self.blocks:
+            x, img = block(x, img, w_last, noise_mode)
+        return img

@@ -1,0 +1,1 @@
+"""Neural volume rendering: tri-grid sampling, the decoder MLP and the importance-sampled ray marcher."""

@@ -1,0 +1,57 @@
+"""Tri-grid feature sampling (PanoHead Sec. 3.2).
+
+Each of the three axis-aligned grids has D planes stacked along its normal axis. A point is looked
+up by trilinear interpolation: bilinear within the planes and linear across depth. With D = 1 a grid
+is an ordinary tri-plane plane, constant along its normal, and sampling is bilinear.
+
+Because a tri-plane ignores the coordinate along each plane's normal, a point on the face and the
+point behind it on the back of the head read the same feature on the xy plane: the "mirrored face"
+artifact. The depth dimension of the tri-grid tells them apart.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# For each grid: indices of the point coordinates used as (width, height, depth) lookups.
+PANOHEAD_AXES = ((0, 1, 2), (0, 2, 1), (1, 2, 0))
+# EG3D's released code projects the third plane onto (z, x), repeating the xz plane transposed.
+EG3D_AXES = ((0, 1, 2), (0, 2, 1), (2, 0, 1))
+
+
+def grid_coordinates(points: torch.Tensor, box_warp: float, layout: str = "panohead") -> torch.Tensor:
+    """(B, M, 3) world points -> (B, 3, M, 3) normalised (width, height, depth) coords per grid."""
+    axes = EG3D_AXES if layout == "eg3d" else PANOHEAD_AXES
+    scaled = points * (2.0 / box_warp)
+    return torch.stack([scaled[..., list(order)] for order in axes], dim=1)
+
+
+def sample_trigrid(grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead") -> torch.Tensor:
+    """Features of ``points`` (B, M, 3) in ``grids`` (B, 3, C, D, H, W), averaged over the 3 grids -> (B, M, C).
+
+    Outside the box (|coordinate| > box_warp / 2) features fade to zero (zero padding), as in the
+    official renderer.
+    """
+    return sample_trigrid_per_grid(grids, points, box_warp, layout).mean(dim=1)
+
+
+def sample_trigrid_per_grid(grids: torch.Tensor, points: torch.Tensor, box_warp: float,
+                            layout: str = "panohead") -> torch.Tensor:
+    """Like :func:`sample_trigrid` but keeps the grids apart: (B, 3, M, C)."""
+    batch, n_grids, channels, depth, height, width = grids.shape
+    coords = grid_coordinates(points, box_warp, layout).reshape(batch * n_grids, 1, -1, 3)
+    flat = grids.reshape(batch * n_grids, channels, depth, height, width)
+    if depth == 1:
+        # A one-plane grid is constant along its normal: plain bilinear tri-plane sampling.
+        sampled = F.grid_sample(flat[:, :, 0], coords[..., :2].to(flat.dtype), mode="bilinear",
+                                padding_mode="zeros", align_corners=False)
+    else:
+        sampled = F.grid_sample(flat, coords[:, :, None].to(flat.dtype), mode="bilinear",
+                                padding_mode="zeros", align_corners=False)
+    return sampled.reshape(batch, n_grids, channels, -1).transpose(2, 3)
+
+
+def split_planes(backbone_output: torch.Tensor, channels: int, depth: int) -> torch.Tensor:
+    """(B, 3 * C * D, H, W) backbone image -> (B, 3, C, D, H, W): grid-major, channel, then depth."""
+    batch, _, height, width = backbone_output.shape
+    return backbone_output.reshape(batch, 3, channels, depth, height, width)
