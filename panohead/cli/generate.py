@@ -1,0 +1,59 @@
+"""``panohead generate``: images of seeds at chosen yaw angles, one file each or a grid."""
+from __future__ import annotations
+
+import math
+
+import click
+import torch
+from tqdm import tqdm
+
+from panohead.camera import orbit_label
+from panohead.cli.common import checkpoint_option, device_option, open_generator, output_folder, parse_seeds, user_errors
+from panohead.generator import seed_latent
+from panohead.images import image_grid, save_image, to_uint8
+
+
+def parse_angles(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of degrees", param_hint="--yaws") from None
+
+
+@click.command()
+@checkpoint_option
+@device_option
+@click.option("--seeds", default="0-3", show_default=True, help="Seeds, e.g. '0,5,10-12'.")
+@click.option("--yaws", default="0,90,180,270", show_default=True, help="Rendering yaw angles in degrees (0 = front).")
+@click.option("--pitch", default=0.0, show_default=True, help="Camera elevation in degrees.")
+@click.option("--psi", "truncation", default=0.7, show_default=True, type=click.FloatRange(0.0, 2.0), help="Truncation psi.")
+@click.option("--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image.")
+@click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
+@user_errors
+def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, outdir):
+    """Render seeds at several yaw angles (conditioned on the frontal camera)."""
+    seed_list = parse_seeds(seeds)
+    yaw_list = parse_angles(yaws)
+    folder = output_folder(outdir)
+    generator, target, source = open_generator(checkpoint, device)
+    cfg = generator.config
+    frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
+    images = []
+    with torch.no_grad():
+        for seed in tqdm(seed_list, desc="seeds", unit="seed"):
+            ws = generator.mapping(seed_latent(seed, cfg.z_dim, target), frontal, psi=truncation)
+            planes = generator.synthesize_planes(ws)
+            background = generator.synthesize_background(ws)
+            for yaw in yaw_list:
+                camera = orbit_label(math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
+                image = to_uint8(generator.render(planes, ws, camera, background=background)["image"][0])
+                if grid:
+                    images.append(image)
+                else:
+                    save_image(folder / f"seed{seed:04d}_yaw{yaw:+04.0f}.png", image)
+    if grid:
+        path = folder / "grid.png"
+        save_image(path, image_grid(images, columns=len(yaw_list)))
+        click.echo(f"wrote {path} ({len(seed_list)} seeds x {len(yaw_list)} yaws, model: {source})")
+    else:
+        click.echo(f"wrote {len(images) or len(seed_list) * len(yaw_list)} images to {folder} (model: {source})")

@@ -1,0 +1,17 @@
+"""Device selection: CUDA when present, the CPU otherwise, with a clear error for bad requests."""
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but no CUDA GPU is available (use --device cpu or auto)")
+    if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda or cuda:N")
+    return torch.device(name)

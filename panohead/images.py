@@ -1,0 +1,37 @@
+"""Image conversions between the generator's tensors and files."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from panohead.atomic import atomic_path
+
+
+def to_uint8(image: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """(3|1, H, W) or (B, C, H, W) float tensor -> (H, W, C) or (B, H, W, C) uint8 array."""
+    low, high = value_range
+    scaled = ((image.detach().float() - low) / (high - low) * 255.0).round().clamp(0, 255).to(torch.uint8)
+    return scaled.movedim(-3, -1).cpu().numpy()
+
+
+def save_image(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write an (H, W), (H, W, 3) or (H, W, 4) uint8 array atomically; the format follows the suffix."""
+    with atomic_path(path) as temp:
+        Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array).save(
+            temp, format=Image.registered_extensions().get(os.path.splitext(str(path))[1].lower(), "PNG"))
+
+
+def image_grid(images: list[np.ndarray], columns: int) -> np.ndarray:
+    """Tile equally sized (H, W, C) images row by row."""
+    if not images:
+        raise ValueError("image_grid needs at least one image")
+    height, width, channels = images[0].shape
+    rows = (len(images) + columns - 1) // columns
+    grid = np.zeros((rows * height, columns * width, channels), dtype=images[0].dtype)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        grid[row * height:(row + 1) * height, column * width:(column + 1) * width] = image
+    return grid
