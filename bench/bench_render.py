@@ -1,0 +1,69 @@
+"""Full synthesis vs cached-plane orbit rendering of a randomly initialised generator.
+
+Reference path: plain fp32 eager, everything recomputed per frame (map, tri-grid, background, render,
+super-resolution). Orbit path: mapping, tri-grid and background cached, only the new camera rendered.
+
+    python bench/bench_render.py --preset paper --batch 1 8 --device auto
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import device_name, time_call  # noqa: E402
+from panohead.camera import orbit_label  # noqa: E402
+from panohead.config import preset  # noqa: E402
+from panohead.devices import pick_device  # noqa: E402
+from panohead.generator import PanoHeadGenerator  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    generator = PanoHeadGenerator(preset(args.preset)).eval().requires_grad_(False).to(device)
+    cfg = generator.config
+    print(f"device: {device_name(device)}  preset: {args.preset}  torch {torch.__version__}")
+    for batch in args.batch:
+        z = torch.randn(batch, cfg.z_dim, device=device)
+        front = orbit_label(torch.zeros(batch), device=device)
+        side = orbit_label(torch.full((batch,), math.pi / 2), device=device)
+        with torch.inference_mode():
+            ws = generator.mapping(z, front, psi=0.7)
+            planes = generator.synthesize_planes(ws)
+            background = generator.synthesize_background(ws)
+
+            def full_synthesis():
+                ws_new = generator.mapping(z, front, psi=0.7)
+                generator.render(generator.synthesize_planes(ws_new), ws_new, side,
+                                 background=generator.synthesize_background(ws_new))
+
+            def orbit():
+                generator.render(planes, ws, side, background=background)
+
+            def superres_only():
+                generator.superres(torch.zeros(batch, 3, cfg.neural_resolution, cfg.neural_resolution, device=device),
+                                   torch.zeros(batch, cfg.plane_channels, cfg.neural_resolution, cfg.neural_resolution,
+                                               device=device), ws)
+
+            t_full = time_call(full_synthesis, device, repeats=args.repeats)
+            t_orbit = time_call(orbit, device, repeats=args.repeats)
+            t_sr = time_call(superres_only, device, repeats=args.repeats)
+        print(f"batch {batch}: full synthesis {t_full * 1e3:8.1f} ms ({batch / t_full:6.1f} img/s) | "
+              f"orbit (cached tri-grid) {t_orbit * 1e3:8.1f} ms ({batch / t_orbit:6.1f} img/s) | "
+              f"super-resolution alone {t_sr * 1e3:7.1f} ms | orbit speed-up vs reference {t_full / t_orbit:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()
