@@ -1,0 +1,88 @@
+"""Rendering helpers the metrics share: standard cameras, batched head renders and the head's own colour.
+
+Every metric renders through the public generator API (mapping -> synthesize_planes -> render), so
+any generator that offers it, ours or an official checkpoint loaded through ours, can be measured.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import torch
+
+from panohead.camera import orbit_label, pixel_rays
+from panohead.generator import seed_latent
+
+
+def orbit_camera(generator: torch.nn.Module, yaw_degrees: float | torch.Tensor, pitch_degrees: float = 0.0,
+                 device: torch.device | None = None) -> torch.Tensor:
+    """(B, 25) labels on the generator's default orbit (radius, pivot, focal) at the given yaw(s) in degrees."""
+    cfg = generator.config
+    yaw = torch.as_tensor(yaw_degrees, dtype=torch.float32) * (math.pi / 180.0)
+    return orbit_label(yaw, math.radians(pitch_degrees), cfg.camera_radius, cfg.look_at, cfg.focal,
+                       device=device or generator.device)
+
+
+def frontal_camera(generator: torch.nn.Module, batch: int = 1) -> torch.Tensor:
+    """(B, 25) frontal labels: the conditioning camera of the paper's 360-degree renders and of FID-back."""
+    return orbit_camera(generator, 0.0).expand(batch, -1)
+
+
+def seed_latents(generator: torch.nn.Module, seeds: Sequence[int]) -> torch.Tensor:
+    """(len(seeds), z_dim) latents, each fixed by its seed alone (same as ``panohead generate``)."""
+    return torch.cat([seed_latent(s, generator.config.z_dim, generator.device) for s in seeds], dim=0)
+
+
+def batches(count: int, batch_size: int) -> Iterator[slice]:
+    for start in range(0, count, batch_size):
+        yield slice(start, min(start + batch_size, count))
+
+
+@torch.no_grad()
+def render_views(generator: torch.nn.Module, z: torch.Tensor, c_cond: torch.Tensor, cameras: torch.Tensor,
+                 psi: float = 1.0, adapt_camera: bool = False, superresolve: bool = False) -> dict[str, torch.Tensor]:
+    """Render each of B heads from V cameras.
+
+    z (B, z_dim) and c_cond (B, 25) define the heads; ``cameras`` is (V, 25) shared by all heads or
+    (B, V, 25). With ``adapt_camera`` every rendering camera is shifted by the generator's
+    self-adaptation offset (Sec. 3.4), as in training, so crops follow the dataset's convention.
+    Returns the render dict with a leading (B * V) batch (head-major) plus ``head_rgb`` (B*V, 3, n, n):
+    the foreground colour alone (see :func:`head_colour`) and ``cameras`` (B*V, 25) actually used.
+    """
+    heads = z.shape[0]
+    if cameras.ndim == 2:
+        cameras = cameras.unsqueeze(0).expand(heads, -1, -1)
+    views = cameras.shape[1]
+    ws = generator.mapping(z, c_cond, psi=psi)
+    planes = generator.synthesize_planes(ws)
+    background = generator.synthesize_background(ws)
+    repeat = lambda t: None if t is None else t.repeat_interleave(views, dim=0)  # noqa: E731
+    ws_v, planes_v, background_v = repeat(ws), repeat(planes), repeat(background)
+    flat_cameras = cameras.reshape(heads * views, -1)
+    if adapt_camera:
+        offset = generator.camera_offset(z.repeat_interleave(views, dim=0), flat_cameras)
+        flat_cameras = generator.apply_camera_offset(flat_cameras, offset)
+    out = generator.render(planes_v, ws_v, flat_cameras, background=background_v, superresolve=superresolve)
+    out["head_rgb"] = head_colour(generator, out, ws_v)
+    out["cameras"] = flat_cameras
+    return out
+
+
+def head_colour(generator: torch.nn.Module, out: dict[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:
+    """RGB of the volume-rendered head without the 2D background: to_rgb(I_r) (B, 3, n, n).
+
+    The background is one 2D image that does not turn with the camera, so it would bias any
+    comparison between views; I_r holds only what the 3D head itself renders (Eq. 3 without I_bg).
+    """
+    return generator.to_rgb(out["foreground"], ws).float()
+
+
+def surface_points(cameras: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    """World positions (B, 3, n, n) of the rendered surface: ray origin + expected depth * unit direction.
+
+    ``cameras`` (B, 25); ``depth`` (B, 1, n, n) is the renderer's weighted mean distance along each ray.
+    """
+    batch, _, height, width = depth.shape
+    origins, directions = pixel_rays(cameras.float(), height)
+    points = origins + depth.float().reshape(batch, height * width, 1) * directions
+    return points.transpose(1, 2).reshape(batch, 3, height, width)
