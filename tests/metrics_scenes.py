@@ -57,7 +57,3 @@ def distinct_trigrid(channels: int = 4, size: int = 64, depth: int = 8) -> Plant
     grid[0, 0, :, depth // 2:] = smooth_pattern(3, channels, size)[:, None]  # the face
     return PlantedHead(grid)
 
-
-def tiny_generator(seed: int = 0) -> PanoHeadGenerator:
-    torch.manual_seed(seed)
-    return PanoHeadGenerator(preset("tiny")).requires_grad_(False).eval()

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from metrics_scenes import mirrored_triplane, tiny_generator
+from metrics_scenes import mirrored_triplane
 from panohead.metrics.masks import mask_error, segmentation_mse
 from panohead.metrics.views import orbit_camera, render_views
 
@@ -31,8 +31,8 @@ def test_empty_ground_truth_masks_cost_the_head_area():
     assert area > 0.1
 
 
-def test_num_samples_limits_the_items_used_and_a_missing_mask_is_named():
-    generator = tiny_generator()
+def test_num_samples_limits_the_items_used_and_a_missing_mask_is_named(tiny_generator):
+    generator = tiny_generator
     dataset = ball_dataset(mirrored_triplane(), [0.0, 45.0, 90.0])
     assert 0.0 <= mask_error(generator, dataset, num_samples=1, seed=3) <= 1.0
     dataset[1]["mask"] = None

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from metrics_scenes import distinct_trigrid, mirrored_triplane, tiny_generator
+from metrics_scenes import distinct_trigrid, mirrored_triplane
 from panohead.metrics.mirror import mirror_similarity, mirror_weight, mirrored_face_score, mirrored_face_scores
 
 FULL = torch.ones(2, 1, 16, 16)
@@ -50,7 +50,7 @@ def test_triplane_built_to_mirror_scores_high_and_distinct_trigrid_low():
     assert abs(mirrored_face_score(distinct_trigrid(), seeds=[0])) < 0.2
 
 
-def test_random_generator_gives_one_finite_score_per_seed():
-    scores = mirrored_face_scores(tiny_generator(), seeds=[3, 4, 5], batch_size=2)
+def test_random_generator_gives_one_finite_score_per_seed(tiny_generator):
+    scores = mirrored_face_scores(tiny_generator, seeds=[3, 4, 5], batch_size=2)
     assert scores.shape == (3,)
     assert torch.isfinite(scores).all() and (scores.abs() <= 1).all()
