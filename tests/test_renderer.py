@@ -45,7 +45,7 @@ def test_transmittance_before_the_slab_is_one_and_decays_exponentially_inside():
     densities = torch.full_like(depths, inverse_density_activation(sigma))
     colours = torch.ones_like(depths)
     _, _, weights = composite(colours, densities, depths)
-    cumulative = weights[0, 0, :, 0].cumsum(0)
+    cumulative = weights[0, 0].cumsum(0)
     halfway = 200  # depth 0.5
     assert abs(cumulative[halfway - 1].item() - (1 - math.exp(-sigma * 0.5))) < 1e-3
 

@@ -38,22 +38,30 @@ class RayResult:
     depths: torch.Tensor  # (B, R, S) sorted sample depths
 
 
-def composite(colours: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Eq. 1-2 on sorted samples: colours (B, R, S, C), densities (B, R, S, 1), depths (B, R, S, 1).
-
-    Returns composited colour (B, R, C), depth (B, R, 1) and weights (B, R, S-1, 1).
-    """
-    deltas = depths[:, :, 1:] - depths[:, :, :-1]
-    colour_mid = 0.5 * (colours[:, :, 1:] + colours[:, :, :-1])
-    density_mid = F.softplus(0.5 * (densities[:, :, 1:] + densities[:, :, :-1]) - 1.0)
-    depth_mid = 0.5 * (depths[:, :, 1:] + depths[:, :, :-1])
+def interval_weights(densities: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    """Eq. 1-2 weights w_i (B, R, S-1) of the intervals between sorted samples (B, R, S, 1)."""
+    deltas = (depths[:, :, 1:] - depths[:, :, :-1])[..., 0]
+    density_mid = F.softplus(0.5 * (densities[:, :, 1:] + densities[:, :, :-1])[..., 0] - 1.0)
     alpha = 1.0 - torch.exp(-density_mid * deltas)
     # Transmittance before each interval; the 1e-10 keeps cumprod differentiable through alpha = 1.
     transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :, :1]), 1.0 - alpha + 1e-10], dim=2), dim=2)[:, :, :-1]
-    weights = alpha * transmittance
-    colour = (weights * colour_mid).sum(dim=2)
-    total = weights.sum(dim=2)
-    depth = torch.nan_to_num((weights * depth_mid).sum(dim=2) / total, float("inf"))
+    return alpha * transmittance
+
+
+def composite(colours: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 1-2 on sorted samples: colours (B, R, S, C), densities (B, R, S, 1), depths (B, R, S, 1).
+
+    Returns composited colour (B, R, C), depth (B, R, 1) and interval weights (B, R, S-1).
+    Each interval's colour is the mean of its two end samples, so sum_i w_i (c_i + c_{i+1}) / 2 is
+    computed as one weighted sum over samples with per-sample weights (w_{i-1} + w_i) / 2: no
+    (B, R, S-1, C) mid-point tensor is built.
+    """
+    weights = interval_weights(densities, depths)
+    sample_weights = 0.5 * (F.pad(weights, (1, 0)) + F.pad(weights, (0, 1)))
+    colour = torch.matmul(sample_weights.unsqueeze(-2), colours).squeeze(-2)
+    depth_mid = 0.5 * (depths[:, :, 1:] + depths[:, :, :-1])[..., 0]
+    total = weights.sum(dim=2, keepdim=True)
+    depth = torch.nan_to_num((weights * depth_mid).sum(dim=2, keepdim=True) / total, float("inf"))
     depth = depth.clamp(depths.min(), depths.max())
     return colour, depth, weights
 
@@ -123,7 +131,7 @@ def render_rays(field: Field, origins: torch.Tensor, directions: torch.Tensor, s
     depths = stratified_depths(batch, rays, settings, origins.device, generator)
     density, colour = evaluate(depths)
     if settings.samples_fine > 0:
-        _, _, coarse_weights = composite(colour, density, depths)
+        coarse_weights = interval_weights(density, depths)
         depths_fine = importance_depths(depths, coarse_weights, settings.samples_fine, settings.jitter, generator)
         density_fine, colour_fine = evaluate(depths_fine)
         depths = torch.cat([depths, depths_fine], dim=2)
@@ -133,4 +141,4 @@ def render_rays(field: Field, origins: torch.Tensor, directions: torch.Tensor, s
         colour = torch.cat([colour, colour_fine], dim=2)
         colour = colour.gather(2, order.expand(-1, -1, -1, colour.shape[-1]))
     features, depth, weights = composite(colour, density, depths)
-    return RayResult(features=features, depth=depth, mask=weights.sum(dim=2), weights=weights[..., 0], depths=depths[..., 0])
+    return RayResult(features=features, depth=depth, mask=weights.sum(dim=2, keepdim=True), weights=weights, depths=depths[..., 0])
