@@ -107,7 +107,7 @@ class PanoHeadGenerator(nn.Module):
         """Density and colour at arbitrary points (B, M, 3), for meshes and volume slices.
 
         ``sigma`` is the raw decoder output, ``density`` = softplus(sigma - 1) the value the renderer
-        integrates, ``features`` the colour features (first three are not RGB; see ``feature_rgb``).
+        integrates, ``features`` the colour features (first three are not RGB; see :meth:`feature_rgb`).
         """
         sigma, colour = self.field(planes)(points)
         return {"sigma": sigma, "density": F.softplus(sigma - 1.0), "features": colour}
@@ -116,6 +116,22 @@ class PanoHeadGenerator(nn.Module):
         cfg = self.config
         return RaySettings(cfg.ray_start, cfg.ray_end, cfg.samples_coarse, cfg.samples_fine, cfg.box_warp,
                            cfg.crop_margin, jitter)
+
+    def image_space(self, features: torch.Tensor) -> torch.Tensor:
+        """Decoder colour features -> the [-1, 1] space the to-RGB and super-resolution layers expect."""
+        if self.config.decoder_activation == "sigmoid":
+            return features * 2 - 1  # EG3D decodes colours in [0, 1]
+        return features
+
+    def feature_rgb(self, features: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+        """Colour features of points (B, M, C) -> RGB (B, M, 3), [-1, 1] nominal.
+
+        The raw to-RGB path that makes ``image_raw``, applied to single points (arranged as a
+        (B, C, M, 1) image): a point's colour is what an opaque pixel showing it would get before
+        super-resolution. Meshes use it to colour vertices.
+        """
+        image = self.image_space(features).transpose(1, 2)[..., None]
+        return self.to_rgb(image, ws)[..., 0].transpose(1, 2)
 
     def to_rgb(self, features: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
         """Raw 32-channel feature image -> RGB (PanoHead's modulated 1x1 conv, or EG3D's first 3 channels)."""
@@ -147,11 +163,9 @@ class PanoHeadGenerator(nn.Module):
                   for i in range(0, origins.shape[1], chunk)]
         features = torch.cat([p.features for p in pieces], dim=1)
         as_image = lambda t: t.transpose(1, 2).reshape(batch, t.shape[-1], res, res)  # noqa: E731
-        foreground = as_image(features)
+        foreground = self.image_space(as_image(features))
         weight_sum = as_image(torch.cat([p.mask for p in pieces], dim=1))
         depth = as_image(torch.cat([p.depth for p in pieces], dim=1))
-        if cfg.decoder_activation == "sigmoid":
-            foreground = foreground * 2 - 1  # EG3D renders colours in [0, 1]; the image space is [-1, 1]
 
         if background is None and self.background is not None:
             background = self.synthesize_background(ws if background_ws is None else background_ws)

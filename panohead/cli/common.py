@@ -1,12 +1,15 @@
 """Options and error handling shared by the sub-commands."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from pathlib import Path
+from typing import Callable, Iterator
 
 import click
 import torch
+from tqdm import tqdm
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import DEVICE_CHOICES, pick_device
@@ -79,3 +82,12 @@ def open_generator(checkpoint: str | None, device: str) -> tuple[torch.nn.Module
     else:
         generator, source = load_generator(checkpoint, target), checkpoint
     return generator, target, source
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[float], None]]:
+    """A terminal progress bar driven by the exporters' ``progress(fraction)`` callbacks."""
+    with tqdm(total=1.0, desc=description, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
+        def update(fraction: float) -> None:
+            bar.update(fraction - bar.n)
+        yield update

@@ -1,0 +1,42 @@
+"""``panohead video``: a 360-degree turntable of one or several seeds (a grid per frame) to .mp4 or .gif."""
+from __future__ import annotations
+
+import click
+
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, parse_seeds,
+                                 progress_bar, user_errors)
+from panohead.export.heads import head_from_seed
+from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
+
+
+@click.command()
+@checkpoint_option
+@device_option
+@click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help="Seeds, e.g. '0-3' (one grid tile each).")
+@click.option("--psi", "truncation", default=0.7, show_default=True, type=click.FloatRange(0.0, 2.0), help="Truncation psi.")
+@click.option("--frames", default=120, show_default=True, type=click.IntRange(1, 3600), help="Frames per 360-degree turn.")
+@click.option("--fps", default=30, show_default=True, type=click.IntRange(1, 120), help="Frames per second.")
+@click.option("--pitch", default=0.0, show_default=True, type=click.FloatRange(-89, 89), help="Camera elevation in degrees.")
+@click.option("--radius", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Camera distance from the origin (default: the model's, 2.7).")
+@click.option("--resolution", default=None, type=int, help="Tile side in pixels, even (default: the view's native size).")
+@click.option("--view", default="image", show_default=True, type=click.Choice(VIEWS),
+              help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.")
+@click.option("--background", default="generated", show_default=True, type=click.Choice(BACKGROUNDS),
+              help="The model's background, or a flat colour behind the head.")
+@click.option("--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row).")
+@click.option("--format", "file_format", default="mp4", show_default=True, type=click.Choice(VIDEO_FORMATS))
+@click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
+@user_errors
+def video(checkpoint, device, seeds, truncation, frames, fps, pitch, radius, resolution, view, background, columns,
+          file_format, outdir):
+    """Render a turntable video of seeds (yaw 0 = front, turning towards +x)."""
+    seed_list = parse_seeds(seeds)
+    turntable = Turntable(frames, pitch, radius, resolution, background, view, fps, columns)
+    folder = output_folder(outdir)
+    generator, _, source = open_generator(checkpoint, device)
+    heads = [head_from_seed(generator, seed, truncation) for seed in seed_list]
+    path = folder / f"turntable_seed{seeds.replace(',', '_')}.{file_format}"
+    with progress_bar(f"{len(heads)} head(s) x {frames} frames") as progress:
+        export_turntable(generator, heads, path, turntable, progress)
+    click.echo(f"wrote {path} ({frames} frames at {fps} fps, model: {source})")

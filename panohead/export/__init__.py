@@ -1,0 +1,1 @@
+"""Files that leave the app: coloured meshes and turntable videos (grids live in ``panohead generate``)."""

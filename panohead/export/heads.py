@@ -1,0 +1,37 @@
+"""A generated head as the exporters need it: its ws, tri-grid and background, computed once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from panohead.camera import orbit_label
+from panohead.generator import PanoHeadGenerator, seed_latent
+
+
+@dataclass(frozen=True)
+class Head:
+    """Everything after the mapping network, so meshes and videos never re-run the backbone.
+
+    ``ws`` (1, num_ws, w_dim); ``planes`` the tri-grid (1, 3, C, D, H, W); ``background`` the
+    background feature image (1, C, Rb, Rb), or None for a model without a background network.
+    """
+
+    ws: torch.Tensor
+    planes: torch.Tensor
+    background: torch.Tensor | None
+
+
+@torch.no_grad()
+def synthesize_head(generator: PanoHeadGenerator, ws: torch.Tensor, noise_mode: str = "const") -> Head:
+    """Run the tri-grid and background networks for ws (1, num_ws, w_dim)."""
+    return Head(ws, generator.synthesize_planes(ws, noise_mode), generator.synthesize_background(ws, noise_mode))
+
+
+@torch.no_grad()
+def head_from_seed(generator: PanoHeadGenerator, seed: int, psi: float = 0.7) -> Head:
+    """The head of ``seed`` at truncation ``psi``, conditioned on the frontal camera like ``panohead generate``."""
+    cfg = generator.config
+    device = generator.device
+    frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
+    return synthesize_head(generator, generator.mapping(seed_latent(seed, cfg.z_dim, device), frontal, psi=psi))

@@ -1,0 +1,68 @@
+"""``panohead mesh`` and ``panohead video``: files written, one-line errors, nothing partial left."""
+from __future__ import annotations
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import trimesh
+from click.testing import CliRunner
+
+from export_models import tiny_generator_with_surface
+from panohead.checkpoint import save_generator
+from panohead.cli import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_generator(path, tiny_generator_with_surface())
+    return str(path)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_mesh_command_writes_the_mesh_and_the_density_volume(checkpoint, tmp_path):
+    result = run("mesh", "-c", checkpoint, "--seed", "1", "--resolution", "20", "--format", "glb", "--volume",
+                 "--device", "cpu", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.glb", "seed0001_density.npy"]
+    mesh = trimesh.load(tmp_path / "seed0001.glb", force="mesh", process=False)
+    assert f"wrote {tmp_path / 'seed0001.glb'} ({len(mesh.vertices)} vertices" in result.output
+    assert mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
+    assert np.load(tmp_path / "seed0001_density.npy").shape == (20, 20, 20)
+
+
+def test_video_command_writes_a_grid_turntable(checkpoint, tmp_path):
+    result = run("video", "-c", checkpoint, "--seeds", "0-1", "--frames", "3", "--view", "raw", "--resolution", "32",
+                 "--device", "cpu", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    reader = imageio.get_reader(tmp_path / "turntable_seed0-1.mp4")
+    assert reader.count_frames() == 3 and reader.get_meta_data()["size"] == (64, 32)
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (["mesh", "--seed", "5-2"], "range '5-2' runs backwards (use 2-5)"),
+    (["video", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
+    (["mesh", "--format", "stl"], "'stl' is not one of 'ply', 'obj', 'glb'"),
+    (["video", "--format", "avi"], "'avi' is not one of 'mp4', 'gif'"),
+    (["mesh", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),
+    (["video", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),
+    (["mesh", "-o", "{tmp}/a_file/out"], "a_file/out: cannot create output folder"),
+    (["video", "--resolution", "33"], "resolution must be an even number of pixels from 16 to 2048, got 33"),
+])
+def test_bad_input_prints_one_error_line_and_fails(tmp_path, args, culprit):
+    (tmp_path / "a_file").write_text("not a folder")
+    result = run(*[arg.replace("{tmp}", str(tmp_path)) for arg in args], "--device", "cpu")
+    assert result.exit_code != 0
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert culprit in result.stderr
+
+
+def test_mesh_without_a_surface_fails_and_leaves_the_folder_empty(checkpoint, tmp_path):
+    result = run("mesh", "-c", checkpoint, "--resolution", "12", "--threshold", "1e6", "--volume", "--device", "cpu",
+                 "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert "never reaches the threshold 1e+06" in result.stderr
+    assert list(tmp_path.iterdir()) == []
