@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from panohead.cli.dataset import dataset
 from panohead.cli.generate import generate
 from panohead.cli.mesh import mesh
 from panohead.cli.video import video
@@ -36,3 +37,4 @@ def main() -> None:
 main.add_command(generate)
 main.add_command(mesh)
 main.add_command(video)
+main.add_command(dataset)

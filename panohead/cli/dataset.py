@@ -1,0 +1,87 @@
+"""``panohead dataset``: make, check and prepare 360-degree head datasets."""
+from __future__ import annotations
+
+import math
+import time
+
+import click
+import torch
+from tqdm import tqdm
+
+from panohead.cli.common import device_option, user_errors
+from panohead.devices import pick_device
+
+
+def parse_range(text: str, option: str) -> tuple[float, float]:
+    """'-20,20' -> (-20.0, 20.0)."""
+    parts = text.split(",")
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not two comma-separated numbers like -20,20", param_hint=option) from None
+    return low, high
+
+
+@click.group()
+def dataset() -> None:
+    """Make, check and prepare 360-degree head datasets (images + dataset.json labels + masks)."""
+
+
+@dataset.command()
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output folder, or a .zip path.")
+@click.option("--count", "-n", default=1000, show_default=True, type=click.IntRange(1), help="Number of images.")
+@click.option("--resolution", "-r", default=128, show_default=True, type=click.IntRange(8, 4096), help="Image size in pixels.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Dataset seed (same seed, same images).")
+@click.option("--yaw", "yaw_mode", type=click.Choice(["uniform", "ffhq"]), default="ffhq", show_default=True,
+              help="Yaw distribution: uniform over 360 degrees, or front-heavy with a long tail to the back (FFHQ-F-like).")
+@click.option("--pitch-range", default="-20,20", show_default=True, help="Camera elevation range in degrees, MIN,MAX.")
+@click.option("--jitter", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.5),
+              help="Crop scale/centre jitter of large-yaw images (mimics alignment drift; labels stay exact).")
+@click.option("--supersample", default=1, show_default=True, type=click.IntRange(1, 4), help="Anti-aliasing: render SxS rays per pixel.")
+@click.option("--batch-size", default=None, type=click.IntRange(1), help="Images per batch (default: 256 on CUDA, 16 on the CPU).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@device_option
+@user_errors
+def synth(out, count, resolution, seed, yaw_mode, pitch_range, jitter, supersample, batch_size, overwrite, device):
+    """Render procedural 360-degree heads with exact camera labels and masks."""
+    from panohead.data.synth import SynthSettings, write_synthetic_dataset
+    from panohead.data.writer import mask_target
+
+    settings = SynthSettings(resolution, yaw_mode, parse_range(pitch_range, "--pitch-range"), jitter, supersample)
+    target = pick_device(device)
+    batch_size = batch_size or (256 if target.type == "cuda" else 16)
+    start = time.perf_counter()
+    with tqdm(total=count, unit="img", desc="synth") as bar:
+        path = write_synthetic_dataset(out, count, seed, settings, target, batch_size, overwrite, bar.update)
+    elapsed = time.perf_counter() - start
+    click.echo(f"wrote {count} images to {path} and masks to {mask_target(path)} "
+               f"({count / elapsed:.1f} images/s on {target.type})")
+
+
+@dataset.command()
+@click.argument("path", type=click.Path())
+@click.option("--masks", default=None, type=click.Path(), help="Mask folder/zip (default: <PATH>_masks or <stem>_masks.zip).")
+@click.option("--full", is_flag=True, help="Decode every image and mask (finds truncated files; slower).")
+@click.option("--bins", default=12, show_default=True, type=click.IntRange(1, 360), help="Yaw histogram bins over 360 degrees.")
+@user_errors
+def check(path, masks, full, bins):
+    """Validate a dataset and print a summary (count, resolution, yaw histogram)."""
+    from panohead.camera import label_to_orbit
+    from panohead.data.dataset import HeadDataset
+
+    data = HeadDataset(path, masks)
+    if full:
+        data.verify()
+    orbit = label_to_orbit(data.labels)
+    yaws = torch.rad2deg(orbit.yaw)
+    pitches = torch.rad2deg(orbit.pitch)
+    click.echo(f"{path}: {data.num_images} images, {data.native_resolution}x{data.native_resolution}, masks {data.masks.path}")
+    click.echo(f"pitch {pitches.min():.1f}..{pitches.max():.1f} deg, camera radius {orbit.radius.mean():.3f}, "
+               f"focal {orbit.focal.mean():.4f}" + (", all files decoded" if full else ""))
+    counts = torch.histc(yaws, bins=bins, min=-180.0, max=180.0).long().tolist()
+    width = 360.0 / bins
+    peak = max(counts) or 1
+    click.echo("yaw histogram (0 = front, +-180 = back):")
+    for index, number in enumerate(counts):
+        low = -180.0 + index * width
+        click.echo(f"  {low:+7.1f}..{low + width:+7.1f}  {number:6d}  {'#' * math.ceil(40 * number / peak)}")
