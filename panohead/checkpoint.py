@@ -35,6 +35,14 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return hasher.hexdigest()
 
 
+def model_fingerprint(generator: torch.nn.Module) -> str:
+    """SHA-256 of a loaded generator's config and weights: the same model gives the same hex string
+    whatever file (or format, or precision on disk) it came from, so caches and sessions can key on it."""
+    hasher = hashlib.sha256(generator.config.to_json().encode())
+    hasher.update(_digest(generator.state_dict()).encode())
+    return hasher.hexdigest()
+
+
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind: str, metadata: dict[str, str]) -> None:
     """Write ``tensors`` with string ``metadata`` atomically; ``kind`` says what the file holds."""
     cpu = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}

@@ -1,0 +1,130 @@
+"""The editing state: one immutable value holding every edit of a head, and the ws it composes to.
+
+    state = EditState(latent=Latent.from_seed(3), psi=0.7)
+    state = state.replace(mixing=Mixing(Latent.from_seed(8), layers=group_range(G.synthesis, "fine")))
+    state = state.with_direction(pca.top(5)[0], 2.0)
+    image = render_state(G, state)["image"]
+
+States are snapshots: undo keeps old ones, sessions write them to JSON, the app hashes them as render
+cache keys. The composition order is fixed: latents -> style mixing -> truncation -> directions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from panohead.camera import focal_from_fov, orbit_label
+from panohead.editing.directions import Direction, DirectionEdit, apply_directions
+from panohead.editing.latents import Latent, conditioning_label, latent_ws
+from panohead.editing.mixing import LayerRange, check_range, mix_ws
+from panohead.nn.mapping import truncate
+
+
+@dataclass(frozen=True)
+class Camera:
+    """An orbit camera in degrees (yaw 0 = front, 180 = back; pitch = elevation). ``radius`` and
+    ``fov`` (official FOV convention, see :func:`panohead.camera.focal_from_fov`) default to the model's."""
+
+    yaw: float = 0.0
+    pitch: float = 0.0
+    radius: float | None = None
+    fov: float | None = None
+
+    def label(self, generator: torch.nn.Module) -> torch.Tensor:
+        """(1, 25) camera label on the generator's device."""
+        cfg = generator.config
+        focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
+        radius = cfg.camera_radius if self.radius is None else self.radius
+        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, cfg.look_at, focal,
+                           device=generator.device)
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """Style mixing with a second latent: head w rows ``layers`` and background w rows
+    ``background_layers`` ([start, stop), see :mod:`panohead.editing.mixing`) come from ``latent``."""
+
+    latent: Latent | None = None
+    layers: LayerRange = (0, 0)
+    background_layers: LayerRange = (0, 0)
+
+
+@dataclass(frozen=True)
+class EditState:
+    """Every edit of one head.
+
+    ``latent`` the head (a seed or explicit ws, e.g. an inverted photo); ``psi`` truncation towards the
+    mean w; ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
+    ``mixing`` style mixing; ``directions`` offsets along latent directions; ``background`` the
+    background network's latent (None: the head's own, as the generator does); ``camera`` the view.
+    """
+
+    latent: Latent = field(default_factory=lambda: Latent.from_seed(0))
+    psi: float = 0.7
+    conditioning: tuple[float, float] = (0.0, 0.0)
+    mixing: Mixing = field(default_factory=Mixing)
+    directions: tuple[DirectionEdit, ...] = ()
+    background: Latent | None = None
+    camera: Camera = field(default_factory=Camera)
+
+    def replace(self, **changes) -> "EditState":
+        return dataclasses.replace(self, **changes)
+
+    def amount(self, direction: Direction) -> float:
+        """How far the head is moved along ``direction`` (0 if not at all)."""
+        edit = self._edit_for(direction)
+        return 0.0 if edit is None else edit.amount
+
+    def with_direction(self, direction: Direction, amount: float, layers: LayerRange | None = None) -> "EditState":
+        """Set the amount along ``direction`` (matched by its vector); amount 0 removes the edit, so
+        moving along a direction and back gives back an equal state."""
+        kept = tuple(e for e in self.directions if e.direction.vector != direction.vector)
+        if amount == 0.0:
+            return self.replace(directions=kept)
+        edit = DirectionEdit(direction, float(amount), layers)
+        existing = self._edit_for(direction)
+        if existing is None:
+            return self.replace(directions=self.directions + (edit,))
+        return self.replace(directions=tuple(edit if e is existing else e for e in self.directions))
+
+    def _edit_for(self, direction: Direction) -> DirectionEdit | None:
+        return next((e for e in self.directions if e.direction.vector == direction.vector), None)
+
+
+@torch.no_grad()
+def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The state's head ws (1, num_ws, w_dim) and background ws (1, background.num_ws, w_dim), or None
+    for a model without a background network.
+
+    With no edits this is exactly what ``G.mapping(z, frontal, psi)`` and the generator's default
+    background give, bit for bit. Directions move the head only.
+    """
+    conditioning = conditioning_label(generator, *state.conditioning)
+    ws = latent_ws(generator, state.latent, conditioning)
+    background = ws if state.background is None else latent_ws(generator, state.background, conditioning)
+    mixing = state.mixing
+    if mixing.latent is not None:
+        ws_b = latent_ws(generator, mixing.latent, conditioning)
+        ws = mix_ws(ws, ws_b, check_range(mixing.layers, generator.num_ws, "head mixing"))
+    w_avg = generator.mapping_network.w_avg
+    ws = apply_directions(truncate(ws, w_avg, state.psi), state.directions)
+    if generator.background is None:
+        return ws, None
+    count = generator.background.num_ws
+    background = background[:, :count]
+    if mixing.latent is not None:
+        background = mix_ws(background, ws_b[:, :count],
+                            check_range(mixing.background_layers, count, "background mixing"))
+    return ws, truncate(background, w_avg, state.psi)
+
+
+@torch.no_grad()
+def render_state(generator: torch.nn.Module, state: EditState, **render_kwargs) -> dict[str, torch.Tensor]:
+    """Render the edited head from ``state.camera``; ``render_kwargs`` go to ``G.render``."""
+    ws, background_ws = compose(generator, state)
+    planes = generator.synthesize_planes(ws)
+    background = None if background_ws is None else generator.synthesize_background(background_ws)
+    return generator.render(planes, ws, state.camera.label(generator), background=background, **render_kwargs)
