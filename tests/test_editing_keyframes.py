@@ -61,3 +61,24 @@ def test_too_few_keyframes_is_a_clear_error(tiny_generator, settings, count, mes
 def test_path_settings_are_checked():
     with pytest.raises(ValueError, match="interpolation must be one of slerp, lerp, got 'cubic'"):
         PathSettings(interpolation="cubic")
+
+
+def test_a_keyframe_path_exports_as_video_frame_by_frame(tiny_generator, tmp_path):
+    import imageio.v2 as imageio
+
+    from panohead.editing.path_video import export_path
+    from panohead.export.video import Turntable
+
+    fractions = []
+    path = tmp_path / "path.gif"
+    export_path(tiny_generator, keyframes(), path, PathSettings(frames_per_segment=3), Turntable(view="raw"), fractions.append)
+    frames = imageio.mimread(path)
+    n = tiny_generator.config.neural_resolution
+    assert len(frames) == 4 and frames[0].shape[:2] == (n, n)
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+def test_exporting_to_an_unknown_format_fails_before_rendering(tiny_generator, tmp_path):
+    from panohead.editing.path_video import export_path
+    with pytest.raises(ValueError, match=r"path.avi: unknown video format 'avi'; use .mp4 or .gif"):
+        export_path(tiny_generator, keyframes(), tmp_path / "path.avi", PathSettings())

@@ -7,6 +7,7 @@ import click
 
 from panohead.cli.dataset import dataset
 from panohead.cli.generate import generate
+from panohead.cli.keyframes import keyframes
 from panohead.cli.mesh import mesh
 from panohead.cli.video import video
 
@@ -35,6 +36,7 @@ def main() -> None:
 
 
 main.add_command(generate)
+main.add_command(keyframes)
 main.add_command(mesh)
 main.add_command(video)
 main.add_command(dataset)
