@@ -52,26 +52,36 @@ def default_chunk(device: torch.device) -> int:
 
 def sample_density(field: Field, resolution: int = 256, chunk: int | None = None,
                    progress: Progress | None = None, cancel: threading.Event | None = None) -> DensityGrid:
-    """Evaluate ``field.density`` at ``resolution``^3 points spanning its cube, corners included.
+    """Evaluate the field's density at ``resolution``^3 points spanning its cube, corners included.
 
-    Points are made and evaluated ``chunk`` at a time on the field's device and gathered on the
-    CPU, so 512^3 fits a GPU and 256^3 (64 MB of float32) fits CPU memory.
+    About ``chunk`` points at a time are evaluated on the field's device and gathered on the CPU,
+    so 512^3 fits a GPU and 256^3 (64 MB of float32) fits CPU memory. Fields with ``density_rows``
+    (see :class:`~panohead.export.field.Field`) are read whole x-rows at a time through it.
     """
     low, high = RESOLUTION_RANGE
     if not low <= resolution <= high:
         raise ValueError(f"mesh resolution {resolution} is out of range; use {low} to {high}")
     chunk = chunk or default_chunk(field.device)
     axis = torch.linspace(-field.half_extent, field.half_extent, resolution, device=field.device)
-    values = np.empty(resolution ** 3, dtype=np.float32)
-    for start in range(0, values.size, chunk):
+    values = np.empty((resolution, resolution, resolution), dtype=np.float32)
+    flat = values.reshape(-1)
+    density_rows = getattr(field, "density_rows", None)
+    rows_per_chunk = max(1, chunk // resolution ** 2)
+    steps = range(0, resolution, rows_per_chunk) if density_rows else range(0, flat.size, chunk)
+    for start in steps:
         check_cancel(cancel)
-        index = torch.arange(start, min(start + chunk, values.size), device=field.device)
-        points = torch.stack([axis[index // resolution ** 2], axis[index // resolution % resolution],
-                              axis[index % resolution]], dim=-1)
-        values[start:start + len(index)] = field.density(points).float().cpu().numpy()
-        report(progress, (start + len(index)) / values.size)
+        if density_rows:
+            stop = min(start + rows_per_chunk, resolution)
+            values[start:stop] = density_rows(axis, start, stop).float().cpu().numpy()
+            report(progress, stop / resolution)
+        else:
+            index = torch.arange(start, min(start + chunk, flat.size), device=field.device)
+            points = torch.stack([axis[index // resolution ** 2], axis[index // resolution % resolution],
+                                  axis[index % resolution]], dim=-1)
+            flat[start:start + len(index)] = field.density(points).float().cpu().numpy()
+            report(progress, (start + len(index)) / flat.size)
     spacing = 2 * field.half_extent / (resolution - 1)
-    return DensityGrid(values.reshape(resolution, resolution, resolution), -field.half_extent, spacing)
+    return DensityGrid(values, -field.half_extent, spacing)
 
 
 def mesh_from_density(grid: DensityGrid, field: Field, threshold: float = DEFAULT_THRESHOLD,

@@ -27,3 +27,9 @@ class FeatureDecoder(nn.Module):
         if self.activation == "sigmoid":
             colour = torch.sigmoid(colour) * (1 + 2 * 0.001) - 0.001
         return density, colour
+
+    def density(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., C) -> density logits (..., 1) alone, skipping the C colour outputs (meshes need millions)."""
+        out = self.out
+        hidden = torch.nn.functional.softplus(self.hidden(features))
+        return torch.nn.functional.linear(hidden, out.weight[:1] * out.weight_gain, out.bias[:1] * out.bias_gain)
