@@ -1,37 +1,18 @@
-"""A tiny on-disk head dataset (images, masks, dataset.json) for training tests: a disc on a gradient."""
+"""Helpers of the training tests: a tiny synthetic head dataset and the 2-process gradient worker."""
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from panohead.camera import orbit_label
+from panohead.data.synth import SynthSettings, write_synthetic_dataset
 
 
 def write_tiny_dataset(folder: Path, count: int = 8, resolution: int = 32) -> Path:
-    """``count`` images of a bright disc whose position follows the camera yaw, with exact masks."""
-    images, masks = folder / "heads", folder / "heads_masks"
-    images.mkdir(parents=True)
-    masks.mkdir()
-    labels = []
-    grid = np.stack(np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="xy"), -1) + 0.5
-    for index in range(count):
-        yaw = -math.pi + 2 * math.pi * index / count
-        centre = resolution * np.array([0.5 + 0.15 * math.sin(yaw), 0.5])
-        mask = (np.linalg.norm(grid - centre, axis=-1) < resolution * 0.3).astype(np.float32)
-        background = np.linspace(0, 1, resolution)[None, :, None] * np.array([0.2, 0.4, 0.8])
-        colour = np.array([0.9, 0.6 + 0.3 * math.cos(yaw), 0.4])
-        image = mask[..., None] * colour + (1 - mask[..., None]) * background
-        name = f"img{index:03d}.png"
-        Image.fromarray((image * 255).round().astype(np.uint8)).save(images / name)
-        Image.fromarray((mask * 255).astype(np.uint8)).save(masks / name)
-        labels.append([name, orbit_label(torch.tensor([yaw]))[0].tolist()])
-    (images / "dataset.json").write_text(json.dumps({"labels": labels}))
-    return images
+    """``count`` synthetic 360-degree heads (``panohead dataset synth``) at ``resolution``; returns the image folder."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return write_synthetic_dataset(Path(folder) / "heads", count, seed=0, settings=SynthSettings(resolution=resolution),
+                                   device="cpu", batch_size=count)
 
 
 def distributed_gradients(rank: int, world: int, port: int, data: str, outdir: str, result: str) -> None:

@@ -81,7 +81,7 @@ def _training_presets() -> dict[str, TrainOptions]:
     return {
         "paper": TrainOptions(),
         "small": TrainOptions(
-            batch=32, ema_kimg=5.0, kimg=300.0, snap_kimg=25.0, tick_kimg=2.0, workers=6, loss=small_loss,
+            batch=32, ema_kimg=5.0, kimg=200.0, snap_kimg=20.0, tick_kimg=2.0, workers=6, loss=small_loss,
             discriminator=DiscriminatorConfig(resolution=128, channel_base=8192, channel_max=256),
         ),
         "tiny": TrainOptions(
