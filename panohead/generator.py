@@ -155,7 +155,8 @@ class PanoHeadGenerator(nn.Module):
         cfg = self.config
         res = neural_resolution or cfg.neural_resolution
         batch = c_render.shape[0]
-        origins, directions = pixel_rays(c_render.to(torch.float32), res)
+        with torch.autocast(c_render.device.type, enabled=False):  # rays in float32 even under mixed precision
+            origins, directions = pixel_rays(c_render.to(torch.float32), res)
         settings = self.ray_settings(jitter)
         field = self.field(planes, density_noise)
         chunk = ray_chunk or origins.shape[1]

@@ -9,6 +9,7 @@ from panohead.cli.dataset import dataset
 from panohead.cli.generate import generate
 from panohead.cli.keyframes import keyframes
 from panohead.cli.mesh import mesh
+from panohead.cli.train import train
 from panohead.cli.video import video
 
 
@@ -40,3 +41,4 @@ main.add_command(keyframes)
 main.add_command(mesh)
 main.add_command(video)
 main.add_command(dataset)
+main.add_command(train)

@@ -7,15 +7,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from panohead.nn.resample import binomial_filter, conv_up_2x
+from panohead.nn.resample import binomial_filter, conv_down_2x, conv_up_2x, downsample_2x
 
 LRELU_GAIN = math.sqrt(2.0)
 
 
-def leaky_relu_gain(x: torch.Tensor, clamp: float | None = None) -> torch.Tensor:
-    """Leaky ReLU (slope 0.2) scaled by sqrt(2) to keep unit variance, optionally clamped."""
-    x = F.leaky_relu(x, 0.2) * LRELU_GAIN
-    return x.clamp(-clamp * LRELU_GAIN, clamp * LRELU_GAIN) if clamp is not None else x
+def leaky_relu_gain(x: torch.Tensor, clamp: float | None = None, gain: float = 1.0) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2) scaled by sqrt(2) * gain to keep unit variance, then clamped to +-clamp * gain.
+
+    The clamp applies after the sqrt(2) gain and scales only with the extra ``gain`` (the official
+    bias_act semantics), so a conv_clamp of 256 bounds activations at exactly 256.
+    """
+    x = F.leaky_relu(x, 0.2) * (LRELU_GAIN * gain)
+    return x.clamp(-clamp * gain, clamp * gain) if clamp is not None else x
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -111,3 +115,43 @@ class ModulatedToRGB(nn.Module):
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
         x = x + self.bias.to(x.dtype)[None, :, None, None]
         return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
+
+
+class EqualConv2d(nn.Module):
+    """Plain (unmodulated) convolution with equalised learning rate: the discriminator's layer.
+
+    Weights are N(0, 1) scaled by 1 / sqrt(fan_in) at run time. ``down`` fuses a 2x low-pass
+    downsampling (blur + stride 2). ``forward(x, gain)`` scales the activated output by ``gain``,
+    which the residual blocks use to keep unit variance when adding two branches.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, activation: str = "lrelu",
+                 bias: bool = True, down: bool = False, conv_clamp: float | None = None) -> None:
+        super().__init__()
+        if activation not in ("lrelu", "linear"):
+            raise ValueError(f"activation must be 'lrelu' or 'linear', got {activation!r}")
+        self.activation = activation
+        self.down = down
+        self.conv_clamp = conv_clamp
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size ** 2)
+        if down:
+            self.register_buffer("kernel", binomial_filter(), persistent=False)
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        """(N, I, H, W) -> (N, O, H, W), or (N, O, H/2, W/2) with ``down``."""
+        weight = (self.weight * self.weight_gain).to(x.dtype)
+        size = weight.shape[-1]
+        if not self.down:
+            x = F.conv2d(x, weight, padding=size // 2)
+        elif size == 1:
+            x = F.conv2d(downsample_2x(x, self.kernel), weight)
+        else:
+            x = conv_down_2x(x, weight, self.kernel)
+        if self.bias is not None:
+            x = x + self.bias.to(x.dtype)[None, :, None, None]
+        if self.activation == "lrelu":
+            return leaky_relu_gain(x, self.conv_clamp, gain)
+        x = x * gain if gain != 1.0 else x
+        return x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain) if self.conv_clamp is not None else x

@@ -1,7 +1,7 @@
-"""2x FIR upsampling with the [1, 3, 3, 1] binomial filter used throughout StyleGAN2.
+"""2x FIR up- and downsampling with the [1, 3, 3, 1] binomial filter used throughout StyleGAN2.
 
-Plain PyTorch (transposed and depthwise convolutions); numerically the same as the reference
-upsample-filter-downsample formulation because the filter is symmetric and separable.
+Plain PyTorch (transposed, strided and depthwise convolutions); numerically the same as the
+reference upsample-filter-downsample formulation because the filter is symmetric and separable.
 """
 from __future__ import annotations
 
@@ -39,3 +39,39 @@ def conv_up_2x(x: torch.Tensor, weight: torch.Tensor, kernel: torch.Tensor) -> t
     x = F.pad(x, [1, 1, 1, 1])
     channels = x.shape[1]
     return F.conv2d(x, _depthwise(kernel.to(x.dtype), channels, 4.0), groups=channels)
+
+
+def downsample_2x(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H/2, W/2): low-pass filter, then keep every other sample.
+
+    One sample of zero padding on each side centres the 4-tap filter between output pixels.
+    """
+    channels = x.shape[1]
+    return F.conv2d(F.pad(x, [1, 1, 1, 1]), _depthwise(kernel.to(x.dtype), channels, 1.0), stride=2, groups=channels)
+
+
+def conv_down_2x(x: torch.Tensor, weight: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """3x3 convolution fused with 2x downsampling: (N, I, H, W) -> (N, O, H/2, W/2).
+
+    Low-pass filtering with two samples of padding gives H + 1 samples; a stride-2 3x3 convolution
+    without padding then lands on H / 2, the discriminator's downsampling convolution.
+    """
+    channels = x.shape[1]
+    x = F.conv2d(F.pad(x, [2, 2, 2, 2]), _depthwise(kernel.to(x.dtype), channels, 1.0), groups=channels)
+    return F.conv2d(x, weight, stride=2)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W) with taps exp2(-(t / sigma)^2), |t| <= 3 sigma; same size out.
+
+    Blurring what the discriminator sees early in training hides the super-resolution's high
+    frequencies until the 3D structure has formed (EG3D's dual discrimination schedule).
+    """
+    radius = int(3 * sigma)
+    if radius <= 0:
+        return x
+    taps = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32).div(sigma).square().neg().exp2()
+    taps = (taps / taps.sum()).to(x.dtype)
+    channels = x.shape[1]
+    x = F.conv2d(F.pad(x, [radius, radius, 0, 0], mode="constant"), taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="constant"), taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)

@@ -1,0 +1,114 @@
+"""``panohead train``: train or fine-tune a model; ``panohead train export``: a snapshot's G_ema as a checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import sys
+
+import click
+import torch
+
+from panohead.cli.common import output_folder, user_errors
+from panohead.devices import DEVICE_CHOICES
+
+
+@click.group(invoke_without_command=True)
+@click.option("--data", type=click.Path(), help="Dataset folder or zip (images + dataset.json).")
+@click.option("--masks", type=click.Path(), default=None, help="Mask folder or zip (default: <data>_masks beside it).")
+@click.option("--preset", type=click.Choice(["tiny", "small", "paper"]), default="small", show_default=True,
+              help="Model size and training hyper-parameters.")
+@click.option("--outdir", type=click.Path(file_okay=False), help="Run folder (log.jsonl, snapshots, grids).")
+@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Training length in thousands of real images.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Global batch size (all GPUs together).")
+@click.option("--batch-gpu", type=click.IntRange(min=1), default=None, help="Images per forward pass and GPU (gradient accumulation).")
+@click.option("--snap-kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Snapshot and grid interval in kimg.")
+@click.option("--tick-kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Log interval in kimg.")
+@click.option("--resume", default=None, help="Snapshot to continue from, or 'auto' for the newest in --outdir (fresh start if none).")
+@click.option("--finetune", type=click.Path(dir_okay=False), default=None,
+              help="Start from the weights of a checkpoint (ours or an official .pkl) with its architecture.")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes to start on this machine (one per GPU); under torchrun use its --nproc-per-node instead.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed of the run.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Data loading processes per GPU.")
+@click.option("--gamma", type=click.FloatRange(min=0), default=None, help="R1 weight on the image channels.")
+@click.option("--gamma-mask", type=click.FloatRange(min=0), default=None, help="R1 weight on the mask channel.")
+@click.option("--glr", type=click.FloatRange(min=0, min_open=True), default=None, help="Generator learning rate.")
+@click.option("--dlr", type=click.FloatRange(min=0, min_open=True), default=None, help="Discriminator learning rate.")
+@click.option("--camera-offset-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the self-adaptation offset penalty (official trans_reg, 10).")
+@click.option("--density-reg", type=click.FloatRange(min=0), default=None, help="Density (TV) regularisation weight; 0 = off.")
+@click.option("--neural-res-final", type=click.IntRange(min=16), default=None,
+              help="Fade the neural rendering resolution to this (e.g. 128, the paper's optional second stage).")
+@click.option("--grid-depth", type=click.IntRange(min=1), default=None, help="Tri-grid depth D (1 = EG3D tri-plane).")
+@click.option("--mask-channel/--no-mask-channel", default=None, help="Give the discriminator the mask channel (default on).")
+@click.option("--self-adaptation/--no-self-adaptation", default=None, help="Camera self-adaptation network (default on).")
+@click.option("--xflip/--no-xflip", default=None, help="Mirror images (and their cameras) as extra data.")
+@click.option("--fp32", is_flag=True, help="Disable bf16 mixed precision on the GPU.")
+@click.option("--keep-snapshots", type=click.IntRange(min=0), default=None, help="How many snapshots to keep (0 = all).")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop this session after this many minutes (writing a snapshot), e.g. before a machine lease ends.")
+@click.pass_context
+@user_errors
+def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, tick_kimg, resume, finetune, gpus, device,
+          seed, workers, gamma, gamma_mask, glr, dlr, camera_offset_weight, density_reg, neural_res_final, grid_depth,
+          mask_channel, self_adaptation, xflip, fp32, keep_snapshots, max_minutes):
+    """Train (or fine-tune) a PanoHead model on a dataset of heads with camera labels and masks.
+
+    Writes log.jsonl, snapshot-N.safetensors and grid-N.png to --outdir (N = images seen); stop with
+    Ctrl-C or SIGTERM to write a snapshot and exit, continue with --resume auto. Multi-node: run
+    `torchrun ... -m panohead.cli train ...` on every node.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not data or not outdir:
+        raise click.UsageError("--data and --outdir are required to train (or use 'panohead train export')")
+    from panohead.training.loop import RunSpec, spawn, train as run_training
+    from panohead.training.options import training_preset
+
+    generator = {k: v for k, v in {"grid_depth": grid_depth, "camera_adapter": self_adaptation}.items() if v is not None}
+    if finetune and generator:
+        raise click.UsageError("--grid-depth / --self-adaptation cannot change the architecture of a --finetune checkpoint")
+    if finetune and resume:
+        raise click.UsageError("use either --resume (continue a run) or --finetune (start a new run from weights)")
+    given = lambda **values: {k: v for k, v in values.items() if v is not None}  # noqa: E731
+    config, options = training_preset(preset, generator, **given(
+        kimg=kimg, batch=batch, batch_gpu=batch_gpu, snap_kimg=snap_kimg, tick_kimg=tick_kimg, seed=seed,
+        workers=workers, g_lr=glr, d_lr=dlr, xflip=xflip, keep_snapshots=keep_snapshots))
+    options = options.replace(
+        mixed_precision=not fp32,
+        loss=dataclasses.replace(options.loss, **given(
+            r1_gamma=gamma, r1_gamma_mask=gamma_mask, camera_offset_weight=camera_offset_weight,
+            density_reg=density_reg, neural_resolution_final=neural_res_final)),
+        discriminator=dataclasses.replace(options.discriminator, **given(mask_channel=mask_channel)),
+    )
+    output_folder(outdir)
+    spec = RunSpec(data=data, outdir=outdir, config=config, options=options, masks=masks, resume=resume,
+                   finetune=finetune, device=device, command=shlex.join(["panohead", *sys.argv[1:]]),
+                   max_minutes=max_minutes)
+    if "WORLD_SIZE" in os.environ or gpus == 1:
+        last = run_training(spec)
+    else:
+        if device != "cpu" and torch.cuda.device_count() < gpus:
+            raise click.ClickException(f"--gpus {gpus} asks for more GPUs than this machine has ({torch.cuda.device_count()})")
+        spawn(spec, gpus)
+        from panohead.training.snapshot import latest_snapshot
+
+        last = latest_snapshot(outdir)
+    if "WORLD_SIZE" not in os.environ or os.environ.get("RANK") == "0":
+        click.echo(f"last snapshot: {last}" if last else "no snapshot written")
+
+
+@train.command("export")
+@click.argument("snapshot", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--fp32", is_flag=True, help="Keep float32 weights (default: float16, half the size).")
+@user_errors
+def export(snapshot, output, fp32):
+    """Write the G_ema of a training SNAPSHOT as a generator checkpoint OUTPUT (atomically)."""
+    from panohead.training.snapshot import export_generator
+
+    export_generator(snapshot, output, half=not fp32)
+    size = os.path.getsize(output) / 2 ** 20
+    click.echo(f"wrote {output} ({size:.1f} MiB, {'float32' if fp32 else 'float16'})")

@@ -1,0 +1,129 @@
+"""Training snapshots in our checkpoint format: everything an exact resume needs, in one safetensors file.
+
+Tensors (prefixes): ``G.`` the trained generator, ``G_ema.`` its moving average (what users render
+with, and what :func:`panohead.checkpoint.load_generator` reads from a snapshot), ``D.`` the
+discriminator, ``opt_G.<i>.<key>`` / ``opt_D.<i>.<key>`` the Adam state of parameter ``i`` (``step``,
+``exp_avg_sq`` and, unless beta1 is 0, ``exp_avg``: with beta1 = 0 Adam overwrites exp_avg with the
+new gradient before using it, so it carries nothing across steps).
+Metadata (JSON strings): ``config`` (generator), ``d_config``, ``train_options``, ``progress``
+({nimg, step, train_seconds}) and ``data``.
+
+No RNG state is stored because the loop has none worth saving: every random draw of step ``s`` comes
+from generators seeded by (seed, s, phase, chunk), so the progress counters fix the future exactly.
+Files are written atomically: an interrupted write leaves the previous snapshot untouched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from panohead.checkpoint import (CheckpointError, build_generator, config_from_metadata, load_tensors, save_generator,
+                                 save_tensors)
+from panohead.config import GeneratorConfig
+from panohead.training.discriminator import DiscriminatorConfig
+from panohead.training.options import TrainOptions
+
+SNAPSHOT_RE = re.compile(r"snapshot-(\d{9})\.safetensors")
+
+
+def snapshot_name(nimg: int) -> str:
+    """File name of the snapshot taken after ``nimg`` real images (sorts by training progress)."""
+    return f"snapshot-{nimg:09d}.safetensors"
+
+
+def latest_snapshot(folder: str | os.PathLike) -> Path | None:
+    """The snapshot with the most images seen in ``folder``, or None."""
+    found = sorted(p for p in Path(folder).glob("snapshot-*.safetensors") if SNAPSHOT_RE.fullmatch(p.name))
+    return found[-1] if found else None
+
+
+@dataclass
+class Progress:
+    nimg: int = 0  # real images shown to the discriminator so far
+    step: int = 0  # optimiser steps (batches) so far
+    train_seconds: float = 0.0  # wall time spent training, summed over sessions
+
+
+@dataclass
+class SnapshotState:
+    """What :func:`read_snapshot` returns: per-network state dicts plus configs and counters."""
+
+    generator: dict[str, torch.Tensor]
+    generator_ema: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor]
+    optimisers: dict[str, dict]
+    config: GeneratorConfig
+    d_config: DiscriminatorConfig
+    options: TrainOptions
+    progress: Progress
+
+
+def _flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    state = optimiser.state_dict()
+    beta1 = {index: group["betas"][0] for group in state["param_groups"] for index in group["params"]}
+    return {f"{name}.{index}.{key}": value for index, entries in state["state"].items()
+            for key, value in entries.items() if not (key == "exp_avg" and beta1[index] == 0)}
+
+
+def write_snapshot(path: str | os.PathLike, G: torch.nn.Module, G_ema: torch.nn.Module, D: torch.nn.Module,
+                   optimisers: dict[str, torch.optim.Optimizer], options: TrainOptions, progress: Progress,
+                   data: str = "") -> None:
+    tensors = {}
+    for prefix, module in (("G", G), ("G_ema", G_ema), ("D", D)):
+        tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
+    for name, optimiser in optimisers.items():
+        tensors.update(_flatten_optimiser(name, optimiser))
+    metadata = {
+        "config": G.config.to_json(),
+        "d_config": D.config.to_json(),
+        "train_options": options.to_json(),
+        "progress": json.dumps(progress.__dict__),
+        "data": data,
+    }
+    save_tensors(path, tensors, "snapshot", metadata)
+
+
+def read_snapshot(path: str | os.PathLike) -> SnapshotState:
+    path = Path(path)
+    tensors, metadata = load_tensors(path, "snapshot")
+    try:
+        d_config = DiscriminatorConfig.from_json(metadata["d_config"])
+        options = TrainOptions.from_json(metadata["train_options"])
+        progress = Progress(**json.loads(metadata["progress"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: snapshot metadata is incomplete or invalid ({error})") from None
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    optimisers = {name: part(name) for name in ("opt_G", "opt_D")}
+    return SnapshotState(part("G"), part("G_ema"), part("D"), optimisers, config_from_metadata(path, metadata),
+                         d_config, options, progress)
+
+
+def load_optimiser(optimiser: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
+    """Restore ``optimiser`` from one ``opt_*`` part of :func:`read_snapshot` (keys ``<index>.<key>``).
+
+    The param groups (learning rates, betas) stay those of ``optimiser``, i.e. of the current options.
+    """
+    parameters = [p for group in optimiser.param_groups for p in group["params"]]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        index, entry = key.split(".", 1)
+        state.setdefault(int(index), {})[entry] = value
+    for index, entries in state.items():
+        entries.setdefault("exp_avg", torch.zeros_like(parameters[index]))
+    optimiser.load_state_dict({"state": state, "param_groups": optimiser.state_dict()["param_groups"]})
+
+
+def export_generator(snapshot: str | os.PathLike, output: str | os.PathLike, half: bool = True) -> None:
+    """Write a snapshot's G_ema as a generator checkpoint (fp16 by default), atomically."""
+    state = read_snapshot(snapshot)
+    G_ema = build_generator(Path(snapshot), state.config, state.generator_ema)
+    save_generator(output, G_ema, dtype=torch.float16 if half else None,
+                   extra={"source": Path(snapshot).name, "nimg": str(state.progress.nimg)})
