@@ -83,3 +83,13 @@ def test_ws_from_another_model_shape_is_refused_by_name(tiny_generator):
     state = EditState(latent=Latent.from_ws(torch.zeros(1, 14, 32), name="me.safetensors"))
     with pytest.raises(ValueError, match=r"me.safetensors: ws of shape \[14, 32\] does not fit this model, which needs \[6, 32\]"):
         compose(tiny_generator, state)
+
+
+def test_truncation_cutoff_matches_the_mapping_networks(tiny_generator):
+    with torch.no_grad():
+        tiny_generator.mapping_network.w_avg.normal_()
+    frontal = orbit_label(0.0)
+    expected = tiny_generator.mapping(seed_latent(5, tiny_generator.config.z_dim), frontal, psi=0.5, cutoff=2)
+    ws, background = compose(tiny_generator, EditState(latent=Latent.from_seed(5), psi=0.5, cutoff=2))
+    assert torch.equal(ws, expected)
+    assert torch.equal(background, expected[:, :tiny_generator.background.num_ws])

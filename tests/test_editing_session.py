@@ -27,7 +27,7 @@ def edited_state():
     rng = np.random.default_rng(0)
     photo = Latent.from_ws(rng.standard_normal((6, 32)).astype(np.float32), name="portrait.jpg")
     direction = Direction.of("PC1", rng.standard_normal(32) / 6, scale=1.7, explained=0.21)
-    return EditState(latent=photo, psi=0.83, conditioning=(5.0, -3.0),
+    return EditState(latent=photo, psi=0.83, cutoff=4, conditioning=(5.0, -3.0),
                      mixing=Mixing(Latent.from_seed(11), (1, 3), (0, 2)),
                      background=Latent.from_seed(12), camera=Camera(yaw=123.4, pitch=-7.5, radius=2.9, fov=20.0),
                      ).with_direction(direction, -1.3, layers=(0, 4))
@@ -90,6 +90,7 @@ def test_malformed_session_files_give_one_line_naming_the_file(tmp_path, text, p
 @pytest.mark.parametrize("change, problem", [
     (lambda d: d["state"].pop("psi"), "state.psi is missing"),
     (lambda d: d["state"].update(psi="high"), 'state.psi must be a number, got "high"'),
+    (lambda d: d["state"].update(cutoff=2.5), "state.cutoff must be a whole number, got 2.5"),
     (lambda d: d["state"]["mixing"].update(layers=[1]), "state.mixing.layers must be two whole numbers, got [1]"),
     (lambda d: d["state"]["latent"]["ws"].update(float32="AAAA"), "state.latent.ws: array of shape [6, 32] needs 768 bytes, got 3"),
     (lambda d: d["keyframes"][0]["state"].update(latent={"name": "x"}), "keyframes[0].state.latent needs a 'seed' or 'ws'"),

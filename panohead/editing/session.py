@@ -99,6 +99,7 @@ def _state_json(state: EditState) -> dict:
     return {
         "latent": _latent_json(state.latent),
         "psi": state.psi,
+        "cutoff": state.cutoff,
         "conditioning": list(state.conditioning),
         "mixing": {"latent": _latent_json(state.mixing.latent), "layers": list(state.mixing.layers),
                    "background_layers": list(state.mixing.background_layers)},
@@ -212,6 +213,7 @@ def _state(values: Any, where: str) -> EditState:
     return EditState(
         latent=latent,
         psi=_number(values, "psi", where),
+        cutoff=_need(values, "cutoff", int, where, optional=True),
         conditioning=_pair(values, "conditioning", float, where),
         mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True), f"{where}.mixing.latent"),
                       _pair(mixing, "layers", int, f"{where}.mixing"),

@@ -57,13 +57,14 @@ class EditState:
     """Every edit of one head.
 
     ``latent`` the head (a seed or explicit ws, e.g. an inverted photo); ``psi`` truncation towards the
-    mean w; ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
+    mean w, of the first ``cutoff`` w rows (None: all); ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
     ``mixing`` style mixing; ``directions`` offsets along latent directions; ``background`` the
     background network's latent (None: the head's own, as the generator does); ``camera`` the view.
     """
 
     latent: Latent = field(default_factory=lambda: Latent.from_seed(0))
     psi: float = 0.7
+    cutoff: int | None = None
     conditioning: tuple[float, float] = (0.0, 0.0)
     mixing: Mixing = field(default_factory=Mixing)
     directions: tuple[DirectionEdit, ...] = ()
@@ -99,7 +100,7 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
     """The state's head ws (1, num_ws, w_dim) and background ws (1, background.num_ws, w_dim), or None
     for a model without a background network.
 
-    With no edits this is exactly what ``G.mapping(z, frontal, psi)`` and the generator's default
+    With no edits this is exactly what ``G.mapping(z, frontal, psi, cutoff)`` and the generator's default
     background give, bit for bit. Directions move the head only.
     """
     conditioning = conditioning_label(generator, *state.conditioning)
@@ -110,7 +111,7 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
         ws_b = latent_ws(generator, mixing.latent, conditioning)
         ws = mix_ws(ws, ws_b, check_range(mixing.layers, generator.num_ws, "head mixing"))
     w_avg = generator.mapping_network.w_avg
-    ws = apply_directions(truncate(ws, w_avg, state.psi), state.directions)
+    ws = apply_directions(truncate(ws, w_avg, state.psi, state.cutoff), state.directions)
     if generator.background is None:
         return ws, None
     count = generator.background.num_ws
@@ -118,7 +119,7 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
     if mixing.latent is not None:
         background = mix_ws(background, ws_b[:, :count],
                             check_range(mixing.background_layers, count, "background mixing"))
-    return ws, truncate(background, w_avg, state.psi)
+    return ws, truncate(background, w_avg, state.psi, state.cutoff)
 
 
 @torch.no_grad()
