@@ -57,7 +57,7 @@ class FloatArray:
 class Latent:
     """A head's latent: exactly one of ``seed`` (mapped through the generator) or ``ws``.
 
-    ``ws`` has shape (num_ws, w_dim), untruncated (truncation is an edit applied on top). ``name`` is
+    ``ws`` has shape (num_ws, w_dim) and is used as is (truncation applies to seeds). ``name`` is
     what the app shows, e.g. the photo an inverted latent came from.
     """
 
@@ -99,11 +99,17 @@ def conditioning_label(generator: torch.nn.Module, yaw: float = 0.0, pitch: floa
 
 
 @torch.no_grad()
-def latent_ws(generator: torch.nn.Module, latent: Latent, conditioning: torch.Tensor) -> torch.Tensor:
-    """Untruncated ws (1, num_ws, w_dim) of ``latent``; seeds are mapped under ``conditioning`` (1, 25)."""
+def latent_ws(generator: torch.nn.Module, latent: Latent, conditioning: torch.Tensor, psi: float = 1.0,
+              cutoff: int | None = None) -> torch.Tensor:
+    """ws (1, num_ws, w_dim) of ``latent``.
+
+    Seeds are mapped under ``conditioning`` (1, 25) and truncated by ``psi`` on the first ``cutoff``
+    rows (exactly ``G.mapping(z, c, psi, cutoff)``). Explicit ws are used as they are: they are
+    already a chosen point in w space (an inversion result, a saved edit), not a random sample.
+    """
     cfg = generator.config
     if latent.seed is not None:
-        return generator.mapping(seed_latent(latent.seed, cfg.z_dim, generator.device), conditioning)
+        return generator.mapping(seed_latent(latent.seed, cfg.z_dim, generator.device), conditioning, psi, cutoff)
     expected = (generator.num_ws, cfg.w_dim)
     if latent.ws.shape != expected:
         raise ValueError(f"{latent.label}: ws of shape {list(latent.ws.shape)} does not fit this model, "

@@ -6,7 +6,7 @@
     image = render_state(G, state)["image"]
 
 States are snapshots: undo keeps old ones, sessions write them to JSON, the app hashes them as render
-cache keys. The composition order is fixed: latents -> style mixing -> truncation -> directions.
+cache keys. The composition order is fixed: latents (seeds truncated) -> style mixing -> directions.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from panohead.camera import focal_from_fov, orbit_label
 from panohead.editing.directions import Direction, DirectionEdit, apply_directions
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
-from panohead.nn.mapping import truncate
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,9 @@ class Mixing:
 class EditState:
     """Every edit of one head.
 
-    ``latent`` the head (a seed or explicit ws, e.g. an inverted photo); ``psi`` truncation towards the
-    mean w, of the first ``cutoff`` w rows (None: all); ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
+    ``latent`` the head (a seed or explicit ws, e.g. an inverted photo); ``psi`` the truncation of
+    seed latents towards the mean w, on their first ``cutoff`` w rows (None: all; explicit ws are used
+    as they are); ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
     ``mixing`` style mixing; ``directions`` offsets along latent directions; ``background`` the
     background network's latent (None: the head's own, as the generator does); ``camera`` the view.
     """
@@ -101,25 +101,37 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
     for a model without a background network.
 
     With no edits this is exactly what ``G.mapping(z, frontal, psi, cutoff)`` and the generator's default
-    background give, bit for bit. Directions move the head only.
+    background give, bit for bit.
     """
     conditioning = conditioning_label(generator, *state.conditioning)
-    ws = latent_ws(generator, state.latent, conditioning)
-    background = ws if state.background is None else latent_ws(generator, state.background, conditioning)
+    ws = latent_ws(generator, state.latent, conditioning, state.psi, state.cutoff)
+    background = ws if state.background is None else latent_ws(generator, state.background, conditioning,
+                                                                  state.psi, state.cutoff)
     mixing = state.mixing
-    if mixing.latent is not None:
-        ws_b = latent_ws(generator, mixing.latent, conditioning)
-        ws = mix_ws(ws, ws_b, check_range(mixing.layers, generator.num_ws, "head mixing"))
-    w_avg = generator.mapping_network.w_avg
-    ws = apply_directions(truncate(ws, w_avg, state.psi, state.cutoff), state.directions)
+    ws_b = None if mixing.latent is None else latent_ws(generator, mixing.latent, conditioning, state.psi, state.cutoff)
+    return apply_edits(generator, ws, background, ws_b, mixing, state.directions)
+
+
+def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: torch.Tensor, mixing_ws: torch.Tensor | None,
+                mixing: Mixing, directions: tuple[DirectionEdit, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Style mixing, then directions, on latents already mapped (and truncated).
+
+    ``ws`` (1, num_ws, w_dim) the head; ``background_ws`` (1, >= background.num_ws, w_dim) the latent
+    behind it (the head's own ws for the generator's default); ``mixing_ws`` (1, num_ws, w_dim) the
+    second latent, or None. Returns the head's ws and the background network's ws (1,
+    background.num_ws, w_dim), or None without a background network. Directions move the head only.
+    """
+    if mixing_ws is not None:
+        ws = mix_ws(ws, mixing_ws, check_range(mixing.layers, generator.num_ws, "head mixing"))
+    ws = apply_directions(ws, directions)
     if generator.background is None:
         return ws, None
     count = generator.background.num_ws
-    background = background[:, :count]
-    if mixing.latent is not None:
-        background = mix_ws(background, ws_b[:, :count],
-                            check_range(mixing.background_layers, count, "background mixing"))
-    return ws, truncate(background, w_avg, state.psi, state.cutoff)
+    background_ws = background_ws[:, :count]
+    if mixing_ws is not None:
+        background_ws = mix_ws(background_ws, mixing_ws[:, :count],
+                               check_range(mixing.background_layers, count, "background mixing"))
+    return ws, background_ws
 
 
 @torch.no_grad()
