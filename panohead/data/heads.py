@@ -162,7 +162,7 @@ def head_parts(p: Vec, prm: ParamTable) -> torch.Tensor:
     to_eye = qs - eye_centre
     skin = smooth_max(skin, -sphere(to_eye - Vec(0.0, 0.0, 0.02), eye_radius * 1.3), 0.01)
     lid_shell = sphere(to_eye, eye_radius + 0.0025)
-    lids = smooth_max(lid_shell, torch.minimum(0.35 * eye_radius - to_eye.y, to_eye.y + 0.55 * eye_radius), 0.002)
+    lids = smooth_max(lid_shell, torch.minimum(0.25 * eye_radius - to_eye.y, to_eye.y + 0.5 * eye_radius), 0.002)
     skin = smooth_min(skin, lids, 0.004)
     skin = smooth_min(skin, ellipsoid(qs - Vec(0.146, 0.005, -0.01), Vec(0.016, 0.045, 0.028) * prm["ear"]), 0.012)
     neck = capsule(q, Vec(0.0, -0.08, -0.02), Vec(0.0, -0.45, -0.035), 0.066)
@@ -246,14 +246,16 @@ def surface_albedo(p: Vec, parts: torch.Tensor, prm: ParamTable) -> tuple[torch.
 
     gaze = (q.mirror_x() - _eye_centre(prm)).normalized().z
     sclera = torch.tensor(SCLERA, device=q.x.device)[:, None].expand_as(skin)
-    eye_colour = torch.lerp(sclera, prm["iris"], smoothstep(0.80, 0.84, gaze))
-    colours["eyes"] = torch.lerp(eye_colour, torch.full_like(skin, 0.03), smoothstep(0.95, 0.96, gaze))
+    eye_colour = torch.lerp(sclera, prm["iris"], smoothstep(0.86, 0.89, gaze))
+    colours["eyes"] = torch.lerp(eye_colour, torch.full_like(skin, 0.03), smoothstep(0.965, 0.975, gaze))
 
     strand_freq, strand_phase = prm["strands"][0], prm["strands"][1]
     around = torch.atan2(q.x, q.z + 0.02)
     strand = torch.sin(strand_freq * around + 6.0 * torch.sin(7.0 * q.y) + strand_phase)
     fine = torch.sin(3.1 * strand_freq * around + 2.3 * strand_phase)
-    colours["hair"] = (hair_colour * (0.78 + 0.14 * strand + 0.08 * fine)).clamp(0, 1)
+    # Strand contrast shrinks for light hair, where dark stripes would read as corduroy.
+    contrast = 1.0 - 0.6 * hair_colour.mean(dim=0)
+    colours["hair"] = (hair_colour * (0.85 + contrast * (0.1 * strand + 0.05 * fine))).clamp(0, 1)
 
     stripes, stripe_freq = prm["stripes"][0], prm["stripes"][1]
     colours["clothes"] = torch.lerp(prm["clothes"], prm["clothes_2"], (torch.sin(stripe_freq * q.y) > 0) * stripes)
