@@ -170,13 +170,7 @@ class PanoHeadGenerator(nn.Module):
 
         if background is None and self.background is not None:
             background = self.synthesize_background(ws if background_ws is None else background_ws)
-        if background is not None:
-            background = F.interpolate(background.to(foreground.dtype), size=(res, res), mode="bilinear",
-                                       align_corners=False, antialias=cfg.sr_antialias)
-            # Eq. 3: I_gen = (1 - I_m) * I_bg + I_r (colour features are already weighted by w_i).
-            composed = foreground + (1.0 - weight_sum) * background
-        else:
-            composed = foreground
+        composed, background = self.compose(foreground, weight_sum, background)
         image_raw = self.to_rgb(composed, ws)
         out = {
             "image_raw": image_raw,
@@ -194,6 +188,23 @@ class PanoHeadGenerator(nn.Module):
             size = out["image"].shape[-1]
             out["mask"] = F.interpolate(out["mask_raw"], size=(size, size), mode="bilinear", align_corners=False)
         return out
+
+    def compose(self, foreground: torch.Tensor, weight_sum: torch.Tensor,
+                background: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Eq. 3: put the background behind the rendered head, at the neural resolution.
+
+        ``foreground`` (B, C, n, n) is I_r, ``weight_sum`` (B, 1, n, n) is I_m, ``background`` a feature
+        image (B, C, Rb, Rb) or None. Returns the composed features (B, C, n, n) and the background
+        resized to (B, C, n, n) (None without one). Public so a viewer can swap backgrounds behind a
+        cached head without marching rays again.
+        """
+        if background is None:
+            return foreground, None
+        res = foreground.shape[-1]
+        background = F.interpolate(background.to(foreground.dtype), size=(res, res), mode="bilinear",
+                                   align_corners=False, antialias=self.config.sr_antialias)
+        # Eq. 3: I_gen = (1 - I_m) * I_bg + I_r (colour features are already weighted by w_i).
+        return foreground + (1.0 - weight_sum) * background, background
 
     def forward(self, z: torch.Tensor, c_cond: torch.Tensor, c_render: torch.Tensor | None = None,
                 psi: float = 1.0, cutoff: int | None = None, adapt_camera: bool = False,

@@ -1,0 +1,1 @@
+"""Window, OpenGL and Dear ImGui plumbing for the visualizer; knows nothing about PanoHead."""

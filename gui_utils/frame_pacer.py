@@ -1,0 +1,40 @@
+"""Frame pacing: a steady frame rate while something moves, sleeping in the event loop while idle."""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class FramePacer:
+    """Decides how long the UI loop may wait before the next frame and measures the UI frame rate.
+
+    While ``busy`` (the user is interacting, an animation runs or a render is in flight) frames are
+    spaced ``1 / target_fps`` apart (vsync usually does this already; the sleep covers displays that
+    ignore the swap interval, such as Xvfb). While idle the loop blocks in glfw's event wait for up
+    to ``idle_wait`` seconds, so an idle viewer uses no CPU; input or :meth:`GlfwWindow.wake` ends
+    the wait at once.
+    """
+
+    def __init__(self, target_fps: float = 60.0, idle_wait: float = 0.25) -> None:
+        self.target_fps = target_fps
+        self.idle_wait = idle_wait
+        self._last_frame = time.perf_counter()
+        self._frame_times: deque[float] = deque(maxlen=120)
+
+    def wait_seconds(self, busy: bool) -> float:
+        """Seconds the event wait may block before the next frame (0 = poll and go on)."""
+        if not busy:
+            return self.idle_wait
+        return max(0.0, self._last_frame + 1.0 / self.target_fps - time.perf_counter())
+
+    def frame_done(self) -> None:
+        now = time.perf_counter()
+        self._frame_times.append(now - self._last_frame)
+        self._last_frame = now
+
+    @property
+    def fps(self) -> float:
+        """Mean UI frame rate over the last (up to) 120 frames."""
+        if not self._frame_times:
+            return 0.0
+        return len(self._frame_times) / max(sum(self._frame_times), 1e-9)

@@ -1,0 +1,1 @@
+"""The PanoHead Studio visualizer: plain state, widgets (one per file) and the asynchronous renderer."""

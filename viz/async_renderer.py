@@ -1,0 +1,112 @@
+"""Runs the renderer on its own thread so the UI never waits for a frame.
+
+The UI thread calls :meth:`AsyncRenderer.submit` every frame with the current request; equal requests
+are ignored, and only the newest waiting request is kept (stale ones are dropped unrendered). Each
+request is rendered in passes (on a CPU a fast preview, then full quality) and a newer request
+interrupts the remaining passes. One-off jobs (a full-resolution capture) run before the live view.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+from viz.renderer import RenderResult
+from viz.request import RenderRequest
+
+RenderFunction = Callable[[RenderRequest, str], RenderResult]
+
+
+class AsyncRenderer:
+    def __init__(self, render_fn: RenderFunction, passes: tuple[str, ...] = ("full",),
+                 on_result: Callable[[], None] = lambda: None) -> None:
+        self.render_fn = render_fn  # swappable (tests wrap it to slow it down)
+        self.passes = passes
+        self.on_result = on_result  # called on the render thread after each result (wakes the UI loop)
+        self._condition = threading.Condition()
+        self._pending: RenderRequest | None = None
+        self._submitted: RenderRequest | None = None
+        self._jobs: deque[tuple[RenderRequest, Callable[[RenderResult], None]]] = deque()
+        self._result: RenderResult | None = None
+        self._busy = False
+        self._stopping = False
+        self._finish_times: deque[float] = deque(maxlen=30)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="panohead-renderer", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: RenderRequest) -> None:
+        """Ask for ``request``; a no-op when it equals the last one submitted."""
+        with self._condition:
+            if request == self._submitted:
+                return
+            if self._pending is not None:
+                self.dropped += 1
+            self._submitted = self._pending = request
+            self._condition.notify()
+
+    def submit_job(self, request: RenderRequest, done: Callable[[RenderResult], None]) -> None:
+        """Render ``request`` at full quality once; ``done(result)`` runs on the render thread."""
+        with self._condition:
+            self._jobs.append((request, done))
+            self._condition.notify()
+
+    def take_result(self) -> RenderResult | None:
+        """The newest finished live result not yet taken, or None."""
+        with self._condition:
+            result, self._result = self._result, None
+            return result
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting, nothing being rendered."""
+        with self._condition:
+            return not self._busy and self._pending is None and not self._jobs
+
+    @property
+    def fps(self) -> float:
+        """Finished live frames per second over the last 30 (0 once the renderer has been idle for a second)."""
+        times = list(self._finish_times)
+        if len(times) < 2 or time.perf_counter() - times[-1] > 1.0:
+            return 0.0
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the thread to finish its current stage and exit; True if it did within ``timeout``."""
+        with self._condition:
+            self._stopping = True
+            self._pending = None
+            self._jobs.clear()
+            self._condition.notify()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._stopping and self._pending is None and not self._jobs:
+                    self._condition.wait()
+                if self._stopping:
+                    return
+                if self._jobs:
+                    job, request = self._jobs.popleft(), None
+                else:
+                    job, request, self._pending = None, self._pending, None
+                self._busy = True
+            try:
+                if job is not None:
+                    job[1](self.render_fn(job[0], "full"))
+                    continue
+                for quality in self.passes:
+                    result = self.render_fn(request, quality)
+                    with self._condition:
+                        self._result = result
+                        self._finish_times.append(time.perf_counter())
+                        interrupted = self._pending is not None or bool(self._jobs) or self._stopping
+                    self.on_result()
+                    if interrupted or result.error:
+                        break
+            finally:
+                with self._condition:
+                    self._busy = False

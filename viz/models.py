@@ -1,0 +1,72 @@
+"""Opening the generator a checkpoint source names, with a short description for the UI."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from panohead.bundled import default_generator
+from panohead.camera import fov_from_focal
+from panohead.checkpoint import CheckpointError, load_generator
+from panohead.config import PRESETS, preset
+from panohead.generator import PanoHeadGenerator, parameter_count
+
+RANDOM_PREFIX = "random:"
+CHECKPOINT_SUFFIXES = (".safetensors", ".pkl")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str
+    name: str  # what the title bar and checkpoint panel show
+    device: str
+    parameters: int
+    neural_resolution: int
+    image_resolution: int
+    grid_depth: int
+    plane_resolution: int
+    plane_channels: int
+    num_ws: int
+    z_dim: int
+    has_background: bool
+    camera_radius: float  # the model's default orbit (for "reset camera")
+    look_at: tuple[float, float, float]
+    fov: float
+
+
+def describe_source(source: str) -> str:
+    if source == "bundled":
+        return "bundled model"
+    if source.startswith(RANDOM_PREFIX):
+        return f"untrained '{source[len(RANDOM_PREFIX):]}' model"
+    return Path(source).name
+
+
+def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, ModelInfo]:
+    """Load ``source``: "bundled", "random:<preset>" (untrained, seed 0) or a checkpoint path.
+
+    Raises CheckpointError/ValueError with a one-line message naming the file or value at fault.
+    """
+    if source == "bundled":
+        generator, name = default_generator(device)
+    elif source.startswith(RANDOM_PREFIX):
+        name = source[len(RANDOM_PREFIX):]
+        if name not in PRESETS:
+            raise ValueError(f"{source!r}: unknown preset; choose one of {', '.join(PRESETS)}")
+        torch.manual_seed(0)
+        generator = PanoHeadGenerator(preset(name)).eval().requires_grad_(False).to(device)
+        name = describe_source(source)
+    else:
+        path = Path(source)
+        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+            raise CheckpointError(f"{path}: not a checkpoint (expected {' or '.join(CHECKPOINT_SUFFIXES)})")
+        generator, name = load_generator(path, device), path.name
+    cfg = generator.config
+    info = ModelInfo(source=source, name=name, device=str(device), parameters=parameter_count(generator),
+                     neural_resolution=cfg.neural_resolution, image_resolution=cfg.image_resolution,
+                     grid_depth=cfg.grid_depth, plane_resolution=cfg.plane_resolution,
+                     plane_channels=cfg.plane_channels, num_ws=generator.num_ws, z_dim=cfg.z_dim,
+                     has_background=generator.background is not None, camera_radius=cfg.camera_radius,
+                     look_at=tuple(cfg.look_at), fov=fov_from_focal(cfg.focal))
+    return generator, info

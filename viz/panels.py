@@ -1,0 +1,32 @@
+"""The sidebar's panels, in order; each panel's ``tab`` groups it (new tab names add tabs).
+
+Adding a panel is one import and one line here (see :mod:`viz.widget`).
+"""
+from __future__ import annotations
+
+from viz.background_widget import BackgroundWidget
+from viz.camera_widget import CameraWidget
+from viz.capture_widget import CaptureWidget
+from viz.checkpoint_widget import CheckpointWidget
+from viz.conditioning_widget import ConditioningWidget
+from viz.latent_widget import LatentWidget
+from viz.mirror_widget import MirrorWidget
+from viz.performance_widget import PerformanceWidget
+from viz.render_view_widget import RenderViewWidget
+from viz.trigrid_widget import TrigridWidget
+from viz.truncation_widget import TruncationWidget
+from viz.widget import Widget
+
+PANELS: list[type[Widget]] = [
+    CheckpointWidget,
+    LatentWidget,
+    TruncationWidget,
+    CameraWidget,
+    ConditioningWidget,
+    RenderViewWidget,
+    BackgroundWidget,
+    TrigridWidget,
+    MirrorWidget,
+    CaptureWidget,
+    PerformanceWidget,
+]

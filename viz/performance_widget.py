@@ -1,0 +1,65 @@
+"""Performance panel: UI and renderer frame rates, where the last render's time went, device, precision."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from imgui_bundle import imgui
+
+from viz.state import PRECISIONS
+from viz.ui import MUTED, hint, label, radio_row
+from viz.widget import Widget
+
+STAGES = ("load", "mapping", "tri-grid", "background", "render", "super-resolution", "slice", "inspector", "display")
+HISTORY = 240
+
+
+class PerformanceWidget(Widget):
+    title = "Performance"
+    tab = "Stats"
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.frame_ms = np.zeros(HISTORY, dtype=np.float32)
+        self.cursor = 0
+
+    def __call__(self, show: bool) -> None:
+        delta = imgui.get_io().delta_time
+        self.frame_ms[self.cursor % HISTORY] = delta * 1000.0
+        self.cursor += 1
+        if not show:
+            return
+        app = self.app
+        imgui.text(f"UI        {app.pacer.fps:6.1f} FPS")
+        imgui.text(f"Renderer  {app.renderer.fps:6.1f} FPS")
+        ordered = np.roll(self.frame_ms, -(self.cursor % HISTORY))
+        imgui.plot_lines("##frame-times", ordered, overlay_text="UI frame time (ms)", scale_min=0.0,
+                         scale_max=max(50.0, float(ordered.max())), graph_size=imgui.ImVec2(-1, 48 * app.scale))
+        result = app.result
+        if result is not None:
+            imgui.separator_text(f"Last render ({result.quality})")
+            if imgui.begin_table("##timings", 2, imgui.TableFlags_.sizing_stretch_prop):
+                total = 0.0
+                for stage in STAGES:
+                    if stage in result.timings:
+                        seconds = result.timings[stage]
+                        total += seconds
+                        imgui.table_next_column()
+                        imgui.text(stage)
+                        imgui.table_next_column()
+                        imgui.text(f"{seconds * 1000:8.1f} ms")
+                imgui.table_next_column()
+                imgui.text_colored(MUTED, "total")
+                imgui.table_next_column()
+                imgui.text_colored(MUTED, f"{total * 1000:8.1f} ms")
+                imgui.end_table()
+            hint("Stages missing from the list came from the cache (e.g. mapping and tri-grid while orbiting).")
+        imgui.separator_text("Device")
+        imgui.text(app.device_name)
+        if app.cpu_mode:
+            imgui.text_colored(MUTED, f"{torch.get_num_threads()} PyTorch threads; previews at half resolution first")
+        label("Precision", app.scale)
+        imgui.begin_disabled(app.cpu_mode)
+        app.state.model.precision = radio_row(app.state.model.precision, [(p, p.upper()) for p in PRECISIONS], "precision")
+        imgui.end_disabled()
+        imgui.text_colored(MUTED, "fp32 weights and activations" + (", TF32 matmul/conv" if app.state.model.precision == "tf32" and not app.cpu_mode else ""))
+        imgui.text_colored(MUTED, f"{app.renderer.dropped} stale requests dropped")

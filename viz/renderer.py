@@ -1,0 +1,375 @@
+"""The viewer's renderer: a pure function of a :class:`RenderRequest`, memoised stage by stage.
+
+    ws      = mapping(z(seed), conditioning camera, psi)   cached by (model, latent)
+    planes  = synthesize_planes(ws)                        cached by (model, latent)
+    volume  = render(planes, camera) without SR            cached by (latent, camera, resolution)
+    bg      = synthesize_background(ws or ws_bg)           cached by (model, background latent)
+    image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
+
+So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
+Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
+failures come back as a one-line ``error`` instead of an exception.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterator, TypeVar
+
+import numpy as np
+import torch
+
+from panohead.checkpoint import CheckpointError
+from panohead.devices import pick_device
+from panohead.generator import PanoHeadGenerator, seed_latent
+from viz.latents import LatentError, load_latent
+from viz.models import ModelInfo, open_model
+from viz.request import FileSpec, RenderRequest, SeedLatent
+from viz.trigrid_views import Cell, mosaic, trigrid_mosaic
+from viz.views import (AXIS_INDEX, checkerboard, colormap, depth_image, mirror_similarity, normals_from_depth, over,
+                       resize, slice_points, to_rgba8, to_unit)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+QUALITIES = ("preview", "full")
+USER_ERRORS = (CheckpointError, LatentError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError, OSError)
+SLAB = 1.0 / 32.0  # density slices show the opacity of a slab this fraction of the box thick
+
+
+@dataclass
+class RenderResult:
+    request: RenderRequest
+    quality: str  # "preview" (CPU: lower neural resolution, no super-resolution) or "full"
+    image: np.ndarray | None = None  # (H, W, 4) uint8 as displayed (transparent pixels over the backdrop)
+    rgba: np.ndarray | None = None  # (H, W, 4) uint8 before the backdrop; alpha = the view's transparency
+    mask: np.ndarray | None = None  # (H, W) float32 foreground mask at the image size (head views)
+    cells: tuple[Cell, ...] = ()  # labelled regions of mosaics (tri-grid, mirror)
+    stats: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage actually computed
+    model: ModelInfo | None = None  # None when the model itself could not be opened
+    ws: np.ndarray | None = None  # (num_ws, w_dim), for saving the latent
+    error: str | None = None
+    finished: float = field(default_factory=time.perf_counter)
+
+
+class LruCache:
+    """A small least-recently-used memo: ``get(key, compute)``."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if key in self.items:
+            self.items.move_to_end(key)
+            self.hits += 1
+            return self.items[key]
+        self.misses += 1
+        value = compute()
+        self.items[key] = value
+        while len(self.items) > self.capacity:
+            self.items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+class StageTimer:
+    """Wall time per stage; on CUDA each stage is synchronised so the split is honest."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def set_precision(precision: str, device: torch.device) -> None:
+    """fp32, or TF32 tensor cores for CUDA matmuls and convolutions."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+
+
+def preview_resolution(neural_resolution: int) -> int:
+    """Neural resolution of CPU previews: half the model's, at least 32 (and never above it)."""
+    return min(neural_resolution, max(32, neural_resolution // 2))
+
+
+class Renderer:
+    """``renderer(request, quality) -> RenderResult``; holds only caches, so equal requests give equal images."""
+
+    def __init__(self) -> None:
+        self.models = LruCache(1)
+        self.seed_ws = LruCache(16)
+        self.ws = LruCache(4)
+        self.planes = LruCache(2)
+        self.backgrounds = LruCache(4)
+        self.volumes = LruCache(6)
+        self.composites = LruCache(6)
+        self.views = LruCache(4)
+        self.files = LruCache(4)
+
+    def caches(self) -> dict[str, LruCache]:
+        return {name: value for name, value in vars(self).items() if isinstance(value, LruCache)}
+
+    def __call__(self, request: RenderRequest, quality: str = "full") -> RenderResult:
+        info = None
+        try:
+            device = pick_device(request.device)
+            timer = StageTimer(device)
+            model_key = (request.source, str(device))
+            G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
+            set_precision(request.precision, device)
+            with torch.inference_mode():
+                ws = self.ws.get((model_key, request.latent), lambda: self._latent(G, model_key, request, device, timer))
+                head_key = (model_key, request.latent)
+
+                def synthesize() -> torch.Tensor:
+                    with timer("tri-grid"):
+                        return G.synthesize_planes(ws)
+
+                planes = self.planes.get(head_key, synthesize)
+                frame = _Frame(self, G, request, quality, device, timer, model_key, head_key, ws, planes)
+                rgb, alpha, mask, cells, stats = frame.draw()
+                with timer("display"):
+                    rgba = to_rgba8(rgb, alpha)
+                    shown = rgba if alpha is None or request.backdrop == "transparent" else to_rgba8(
+                        over(rgb, alpha, checkerboard(rgb.shape[1], rgb.shape[2], max(4, rgb.shape[2] // 32), rgb.device)))
+                    image, rgba_np = shown.cpu().numpy(), rgba.cpu().numpy()
+                    mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
+            return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
+                                stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy())
+        except USER_ERRORS as error:
+            return RenderResult(request, quality, model=info, error=one_line(error))
+        except torch.cuda.OutOfMemoryError:
+            self.clear()
+            return RenderResult(request, quality, model=info,
+                                error="out of GPU memory: caches cleared; try a smaller model or --device cpu")
+        except Exception as error:  # a bug: keep the app alive, show it, log the traceback
+            log.exception("render failed")
+            return RenderResult(request, quality, model=info,
+                                error=f"internal error: {type(error).__name__}: {one_line(error)}")
+
+    def clear(self) -> None:
+        for cache in self.caches().values():
+            cache.clear()
+
+    @staticmethod
+    def _open(source: str, device: torch.device, timer: StageTimer) -> tuple[PanoHeadGenerator, ModelInfo]:
+        with timer("load"):
+            return open_model(source, device)
+
+    def _seed_ws(self, G: PanoHeadGenerator, model_key: tuple, latent: SeedLatent, device: torch.device,
+                 timer: StageTimer) -> torch.Tensor:
+        def mapping() -> torch.Tensor:
+            with timer("mapping"):
+                c = latent.conditioning.label(G.config, device)
+                return G.mapping(seed_latent(latent.seed, G.config.z_dim, device), c, latent.psi, latent.cutoff)
+        return self.seed_ws.get((model_key, latent), mapping)
+
+    def _latent(self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device,
+                timer: StageTimer) -> torch.Tensor:
+        """ws (1, num_ws, w_dim) of the request's head."""
+        spec = request.latent
+        if spec.file is not None:
+            loaded = load_latent(spec.file.path, G.num_ws, G.config.w_dim, G.config.z_dim)
+            if "ws" in loaded:
+                return loaded["ws"].to(device)
+            with timer("mapping"):
+                c = spec.a.conditioning.label(G.config, device)
+                return G.mapping(loaded["z"].to(device), c, spec.a.psi, spec.a.cutoff)
+        ws = self._seed_ws(G, model_key, spec.a, device, timer)
+        if spec.b is not None:
+            ws = torch.lerp(ws, self._seed_ws(G, model_key, spec.b, device, timer), spec.blend)
+        return ws
+
+    def image_file(self, spec: FileSpec, size: int, device: torch.device) -> torch.Tensor:
+        """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized."""
+        def read() -> torch.Tensor:
+            from PIL import Image, UnidentifiedImageError
+            try:
+                with Image.open(spec.path) as picture:
+                    picture = picture.convert("RGB")
+                    side = min(picture.size)
+                    left, top = (picture.width - side) // 2, (picture.height - side) // 2
+                    picture = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+                    array = np.asarray(picture, dtype=np.float32) / 255.0
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{spec.path}: background image not found") from None
+            except (UnidentifiedImageError, OSError) as error:
+                raise ValueError(f"{spec.path}: cannot read the background image ({one_line(error)})") from None
+            return torch.from_numpy(array).permute(2, 0, 1).to(device)
+        return self.files.get((spec, size, str(device)), read)
+
+
+class _Frame:
+    """One request's drawing, with the caches of its renderer (kept apart so __call__ reads in one go)."""
+
+    def __init__(self, renderer: Renderer, G: PanoHeadGenerator, request: RenderRequest, quality: str,
+                 device: torch.device, timer: StageTimer, model_key: tuple, head_key: tuple,
+                 ws: torch.Tensor, planes: torch.Tensor) -> None:
+        self.r, self.G, self.request, self.quality, self.device, self.timer = renderer, G, request, quality, device, timer
+        self.model_key, self.head_key, self.ws, self.planes = model_key, head_key, ws, planes
+        cfg = G.config
+        self.neural = cfg.neural_resolution if quality == "full" else preview_resolution(cfg.neural_resolution)
+
+    # --- stages ---------------------------------------------------------------------------------
+    def volume(self, camera) -> dict[str, torch.Tensor]:
+        """Ray-marched head (no background, no SR): foreground, weight_sum, depth at the neural resolution."""
+        G = self.G
+
+        def march() -> dict[str, torch.Tensor]:
+            with self.timer("render"):
+                empty = None if G.background is None else torch.zeros(1, G.config.plane_channels, 1, 1, device=self.device)
+                out = G.render(self.planes, self.ws, camera.label(G.config, self.device), background=empty,
+                               neural_resolution=self.neural, superresolve=False)
+                return {name: out[name] for name in ("foreground", "weight_sum", "depth")}
+        return self.r.volumes.get((self.head_key, camera, self.neural), march)
+
+    def background_features(self) -> tuple[torch.Tensor | None, Hashable]:
+        """Background feature image (1, C, Rb, Rb) behind the head, and its cache key."""
+        G, spec = self.G, self.request.background
+        if G.background is None:
+            return None, "none"
+        if spec.mode == "seed":
+            key = (self.model_key, "seed", spec.seed)
+            ws = self.r._seed_ws(G, self.model_key, spec.seed, self.device, self.timer)
+        else:
+            key, ws = (self.head_key, "same"), self.ws
+
+        def synthesize() -> torch.Tensor:
+            with self.timer("background"):
+                return G.synthesize_background(ws)
+        return self.r.backgrounds.get(key, synthesize), key
+
+    def composite(self, camera, content: str = "head") -> dict[str, torch.Tensor]:
+        """Eq. 3 + to_rgb, then super-resolution at full quality: {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1].
+
+        ``content`` is "head" (head over its background), "foreground" (no background) or "background".
+        Previews skip super-resolution ("image" is "raw").
+        """
+        G = self.G
+        volume = self.volume(camera)
+        background, bg_key = (None, "none") if content == "foreground" else self.background_features()
+
+        def compose() -> dict[str, torch.Tensor]:
+            foreground, weight_sum = volume["foreground"], volume["weight_sum"]
+            if content == "background":
+                foreground, weight_sum = torch.zeros_like(foreground), torch.zeros_like(weight_sum)
+            features, _ = G.compose(foreground, weight_sum, background)
+            raw = G.to_rgb(features, self.ws)
+            if self.quality != "full":
+                return {"raw": raw[0], "image": raw[0]}
+            with self.timer("super-resolution"):
+                return {"raw": raw[0], "image": G.superres(raw, features, self.ws)[0]}
+        return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
+
+    def replacement(self, size: int) -> torch.Tensor | None:
+        """(3, size, size) picture or colour replacing the background, or None."""
+        spec = self.request.background
+        if spec.mode == "image":
+            return self.r.image_file(spec.image, size, self.device)
+        if spec.mode == "colour":
+            return torch.tensor(spec.colour, device=self.device, dtype=torch.float32).reshape(3, 1, 1).expand(3, size, size)
+        return None
+
+    # --- views ----------------------------------------------------------------------------------
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, list[Cell], dict[str, float]]:
+        """(rgb (3, H, W), alpha (1, H, W) or None, mask (1, h, w) or None, cells, stats)."""
+        target = self.request.target
+        if target == "trigrid":
+            spec, cfg = self.request.trigrid, self.G.config
+
+            def inspect() -> tuple[torch.Tensor, list[Cell]]:
+                with self.timer("inspector"):
+                    return trigrid_mosaic(self.planes, spec, cfg.box_warp, cfg.plane_layout)
+            image, cells = self.r.views.get((self.head_key, spec), inspect)
+            return image, None, None, cells, {}
+        if target == "mirror":
+            return self.mirror()
+        return self.head_view()
+
+    def head_view(self):
+        request, G = self.request, self.G
+        mode, bg_mode, camera = request.mode, request.background.mode, request.camera
+        volume = self.volume(camera)
+        mask = volume["weight_sum"][0].clamp(0.0, 1.0)
+        alpha = None
+        if mode in ("final", "foreground", "background"):
+            content = "head" if mode == "final" else mode
+            if mode == "background" and bg_mode in ("image", "colour", "transparent"):
+                size = G.config.image_resolution if self.quality == "full" else self.neural
+                rgb = self.replacement(size)
+                if rgb is None:
+                    rgb, alpha = torch.zeros(3, size, size, device=self.device), torch.zeros(1, size, size, device=self.device)
+            else:
+                rgb = to_unit(self.composite(camera, content)["image"])
+                size = rgb.shape[-1]
+                if mode == "foreground" or (mode == "final" and bg_mode == "transparent"):
+                    alpha = resize(mask, size)
+                elif mode == "final" and bg_mode in ("image", "colour"):
+                    rgb = over(rgb, resize(mask, size), self.replacement(size))
+        elif mode == "raw":
+            rgb = to_unit(self.composite(camera)["raw"])
+        elif mode == "mask":
+            rgb = mask.expand(3, -1, -1)
+        elif mode == "depth":
+            rgb = depth_image(volume["depth"][0], mask)
+        elif mode == "normals":
+            rgb = normals_from_depth(volume["depth"][0], camera.label(G.config, self.device), mask)
+        else:
+            rgb, alpha = self.volume_slice(mode)
+            mask = None
+        return rgb, alpha, mask, [], {}
+
+    def volume_slice(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Density (opacity of a thin slab, colour-mapped) or colour (to_rgb of the features, with
+        that opacity as alpha) on an axis-aligned plane through the volume, sampled with G.sample."""
+        G, (axis_name, offset) = self.G, self.request.slice
+        cfg, size = G.config, 2 * self.neural
+
+        def sample() -> tuple[torch.Tensor, torch.Tensor]:
+            with self.timer("slice"):
+                points = slice_points(AXIS_INDEX[axis_name], offset, size, cfg.box_warp, self.device)[None]
+                out = G.sample(self.planes, points)
+                opacity = (1.0 - torch.exp(-out["density"].float() * SLAB * cfg.box_warp)).reshape(1, size, size)
+                if kind == "density":
+                    return colormap(opacity[0], "viridis"), None
+                features = out["features"].transpose(1, 2).reshape(1, -1, size, size)
+                return to_unit(G.to_rgb(features, self.ws)[0]), opacity
+        return self.r.views.get((self.head_key, kind, axis_name, offset, size), sample)
+
+    def mirror(self):
+        """Front (yaw 0) | back (yaw 180) flipped left-right | their difference, plus the correlation."""
+        camera = self.request.camera
+        front_cam, back_cam = camera.turned(0.0), camera.turned(180.0)
+        front = to_unit(self.composite(front_cam)["image"])
+        back = to_unit(self.composite(back_cam)["image"]).flip(-1)
+        size = front.shape[-1]
+        front_mask = resize(self.volume(front_cam)["weight_sum"][0], size)
+        back_mask = resize(self.volume(back_cam)["weight_sum"][0], size).flip(-1)
+        similarity, overlap = mirror_similarity(front, back, front_mask, back_mask)
+        difference = colormap(((front - back).abs().mean(dim=0) * 2.0).clamp(0, 1), "viridis")
+        score = "n/a" if math.isnan(similarity) else f"{similarity:.2f}"
+        labels = [["front (yaw 0)", "back (yaw 180), mirrored", f"difference (similarity {score})"]]
+        image, cells = mosaic([[front, back, difference]], labels, [["image"] * 3])
+        return image, None, None, cells, {"similarity": similarity, "overlap_pixels": float(overlap)}
+

@@ -1,0 +1,45 @@
+"""Settings remembered between runs: the :class:`AppState` as JSON in the user's config folder.
+
+The folder is ``$PANOHEAD_STUDIO_CONFIG_DIR`` when set (tests point it at a temporary folder),
+else ``$XDG_CONFIG_HOME/panohead-studio`` or ``~/.config/panohead-studio``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from panohead.atomic import write_bytes_atomic
+from viz.state import AppState
+
+CONFIG_ENV = "PANOHEAD_STUDIO_CONFIG_DIR"
+SETTINGS_NAME = "settings.json"
+
+
+def config_folder() -> Path:
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "panohead-studio"
+
+
+def load_state() -> tuple[AppState, str | None]:
+    """The remembered state (defaults if there is none) and a one-line warning if the file was unusable."""
+    path = config_folder() / SETTINGS_NAME
+    if not path.is_file():
+        return AppState(), None
+    try:
+        values = json.loads(path.read_text())
+        if not isinstance(values, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        return AppState(), f"{path}: ignored unreadable settings ({error})"
+    return AppState.from_dict(values), None
+
+
+def save_state(state: AppState) -> None:
+    """Write the state atomically (a crash mid-write keeps the previous settings)."""
+    folder = config_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(folder / SETTINGS_NAME, json.dumps(state.to_dict(), indent=1, sort_keys=True).encode())

@@ -1,0 +1,189 @@
+"""Everything the user can set, as plain mutable dataclasses that widgets read and write each frame.
+
+The renderer never sees this object: :func:`viz.request.build_request` freezes the parts it needs
+into a hashable :class:`viz.request.RenderRequest`. Angles are in degrees, as shown in the UI.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, fov_from_focal
+
+DEFAULT_FOV = round(fov_from_focal(DEFAULT_FOCAL), 3)  # 18.837 in the official convention
+
+VIEW_MODES = ("final", "raw", "mask", "depth", "normals", "background", "foreground", "density", "colour")
+VIEW_TARGETS = ("head", "trigrid", "mirror")
+BACKGROUND_MODES = ("same", "seed", "image", "colour", "transparent")
+CONDITIONING_MODES = ("frontal", "follow", "custom")
+BACKDROPS = ("checkerboard", "transparent")
+AXES = ("x", "y", "z")
+COLORMAPS = ("coolwarm", "viridis", "gray")
+PRECISIONS = ("fp32", "tf32")
+
+
+@dataclass
+class ModelState:
+    source: str = "bundled"  # "bundled", "random:<preset>" or a checkpoint path (.safetensors / .pkl)
+    recent: list[str] = field(default_factory=list)  # most recent first
+    precision: str = "fp32"  # "tf32" lets CUDA matmuls/convolutions use TensorFloat-32
+
+
+@dataclass
+class LatentState:
+    seed: int = 0
+    seed_b: int = 1  # the second seed of an interpolation
+    blend: float = 0.0  # 0 = seed, 1 = seed_b; interpolated in w space
+    file: str = ""  # a latent .npz; when set it replaces the seeds
+    psi: float = 0.7  # truncation (Sec. 4: psi = 0.7 for the paper's figures)
+    cutoff: int | None = None  # truncate only the first `cutoff` ws; None = all
+
+
+@dataclass
+class CameraState:
+    """The rendering camera, orbiting ``look_at`` (README "Coordinate frame")."""
+
+    yaw: float = 0.0  # 0 = front, 90 = subject's left (+x), 180 = back
+    pitch: float = 0.0  # elevation, positive above the head
+    radius: float = DEFAULT_RADIUS
+    fov: float = DEFAULT_FOV  # official convention: 18.837 degrees <-> focal 4.2647
+    look_at: tuple[float, float, float] = DEFAULT_LOOK_AT
+    turntable: bool = False
+    turntable_speed: float = 30.0  # degrees per second
+
+
+@dataclass
+class ConditioningState:
+    """The camera the mapping network is conditioned on (Sec. 3.1); it changes the head, not the view."""
+
+    mode: str = "frontal"  # "frontal", "follow" (the rendering camera) or "custom"
+    yaw: float = 0.0
+    pitch: float = 0.0
+
+
+@dataclass
+class ViewState:
+    target: str = "head"  # what the viewport shows: the head, the tri-grid or the mirror comparison
+    mode: str = "final"
+    backdrop: str = "checkerboard"  # behind transparent pixels
+    slice_axis: str = "z"  # density/colour slice: the axis the plane is perpendicular to
+    slice_offset: float = 0.0  # position of that plane in box units (-0.5..0.5)
+
+
+@dataclass
+class BackgroundState:
+    mode: str = "same"
+    seed: int = 1
+    image: str = ""
+    colour: tuple[float, float, float] = (0.92, 0.92, 0.92)
+
+
+@dataclass
+class TrigridState:
+    display: str = "pca"  # "pca" (32 channels -> RGB) or "channel"
+    channel: int = 0
+    colormap: str = "coolwarm"
+    all_planes: bool = True  # all D planes per grid, or only `depth_index`
+    depth_index: int = 0
+    offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)  # continuous slice position along x, y, z (box units)
+
+
+@dataclass
+class CaptureState:
+    folder: str = "captures"
+    alpha: bool = False  # PNG alpha channel from the foreground mask
+
+
+@dataclass
+class UiState:
+    show_help: bool = False
+    show_sidebar: bool = True
+    sidebar_width: float = 380.0  # logical pixels at scale 1
+    window_size: tuple[int, int] = (1600, 1000)
+
+
+@dataclass
+class AppState:
+    model: ModelState = field(default_factory=ModelState)
+    latent: LatentState = field(default_factory=LatentState)
+    camera: CameraState = field(default_factory=CameraState)
+    conditioning: ConditioningState = field(default_factory=ConditioningState)
+    view: ViewState = field(default_factory=ViewState)
+    background: BackgroundState = field(default_factory=BackgroundState)
+    trigrid: TrigridState = field(default_factory=TrigridState)
+    capture: CaptureState = field(default_factory=CaptureState)
+    ui: UiState = field(default_factory=UiState)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AppState":
+        """Rebuild from :meth:`to_dict` output, keeping defaults for missing or unknown entries."""
+        state = cls()
+        for section in dataclasses.fields(cls):
+            stored = values.get(section.name)
+            if isinstance(stored, dict):
+                update_section(getattr(state, section.name), stored, strict=False)
+        return state
+
+    def update(self, **sections: dict[str, Any]) -> None:
+        """``state.update(camera={"yaw": 180})``: set fields, raising on unknown names or bad values."""
+        for name, values in sections.items():
+            if name not in {f.name for f in dataclasses.fields(self)}:
+                raise ValueError(f"unknown state section {name!r}")
+            update_section(getattr(self, name), values, strict=True)
+
+
+def update_section(section: Any, values: dict[str, Any], strict: bool) -> None:
+    """Assign ``values`` to fields of one section, coerced to the field's default type; choices are checked."""
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    for name, value in values.items():
+        if name not in fields:
+            if strict:
+                raise ValueError(f"unknown setting {type(section).__name__}.{name}")
+            continue
+        spec = fields[name]
+        template = spec.default_factory() if spec.default is dataclasses.MISSING else spec.default
+        try:
+            value = _coerce(template, value)
+            _check_choice(section, name, value)
+        except (TypeError, ValueError) as error:
+            if strict:
+                raise ValueError(f"{type(section).__name__}.{name}: {error}") from None
+            continue
+        setattr(section, name, value)
+
+
+CHOICES = {
+    ("ViewState", "mode"): VIEW_MODES, ("ViewState", "target"): VIEW_TARGETS, ("ViewState", "backdrop"): BACKDROPS,
+    ("ViewState", "slice_axis"): AXES, ("BackgroundState", "mode"): BACKGROUND_MODES,
+    ("ConditioningState", "mode"): CONDITIONING_MODES, ("TrigridState", "colormap"): COLORMAPS,
+    ("TrigridState", "display"): ("pca", "channel"), ("ModelState", "precision"): PRECISIONS,
+}
+
+
+def _check_choice(section: Any, name: str, value: Any) -> None:
+    choices = CHOICES.get((type(section).__name__, name))
+    if choices is not None and value not in choices:
+        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _coerce(template: Any, value: Any) -> Any:
+    """``value`` converted to the type of ``template`` (a field default; None means "optional int")."""
+    if template is None:
+        return None if value is None else int(value)
+    if isinstance(template, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true/false, got {value!r}")
+        return value
+    if isinstance(template, tuple):
+        if len(value) != len(template):
+            raise ValueError(f"expected {len(template)} numbers, got {value!r}")
+        return tuple(_coerce(t, v) for t, v in zip(template, value))
+    if isinstance(template, list):
+        return [str(v) for v in value]
+    if isinstance(template, (int, float, str)):
+        return type(template)(value)
+    raise TypeError(f"unsupported setting type {type(template).__name__}")

@@ -1,0 +1,33 @@
+"""Truncation panel: psi pulls w towards the average w (quality vs diversity) for the first `cutoff` layers."""
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from viz.ui import hint, label
+from viz.widget import Widget
+
+
+class TruncationWidget(Widget):
+    title = "Truncation"
+    tab = "Model"
+
+    def __call__(self, show: bool) -> None:
+        if not show:
+            return
+        latent, scale = self.app.state.latent, self.app.scale
+        label("Psi", scale)
+        _, latent.psi = imgui.slider_float("##psi", latent.psi, 0.0, 1.5, "%.2f")
+        if imgui.is_item_hovered() and imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
+            latent.psi = 0.7
+        num_ws = self.app.model.num_ws if self.app.model is not None else 14
+        limited = latent.cutoff is not None
+        changed, limited = imgui.checkbox("Only the first layers", limited)
+        if changed:
+            latent.cutoff = min(8, num_ws) if limited else None
+        if latent.cutoff is not None:
+            imgui.same_line()
+            imgui.set_next_item_width(-1)
+            _, cutoff = imgui.slider_int("##cutoff", min(latent.cutoff, num_ws), 1, num_ws, "%d layers")
+            latent.cutoff = cutoff
+        hint("psi = 1 samples the full distribution; lower values trade diversity for quality "
+             "(the paper uses 0.7). Truncating only the first layers keeps fine detail varied.")
