@@ -18,19 +18,24 @@ class FramePacer:
     def __init__(self, target_fps: float = 60.0, idle_wait: float = 0.25) -> None:
         self.target_fps = target_fps
         self.idle_wait = idle_wait
-        self._last_frame = time.perf_counter()
+        self._last_start = time.perf_counter()
         self._frame_times: deque[float] = deque(maxlen=120)
 
     def wait_seconds(self, busy: bool) -> float:
-        """Seconds the event wait may block before the next frame (0 = poll and go on)."""
+        """Seconds the event wait may block before the next frame starts (0 = poll and go on).
+
+        Frames are spaced start to start, so a frame that took most of its budget is followed at
+        once by the next one instead of by a full period of sleep.
+        """
         if not busy:
             return self.idle_wait
-        return max(0.0, self._last_frame + 1.0 / self.target_fps - time.perf_counter())
+        return max(0.0, self._last_start + 1.0 / self.target_fps - time.perf_counter())
 
-    def frame_done(self) -> None:
+    def frame_started(self) -> None:
+        """Call when a frame begins (after the wait): the frame time is measured start to start."""
         now = time.perf_counter()
-        self._frame_times.append(now - self._last_frame)
-        self._last_frame = now
+        self._frame_times.append(now - self._last_start)
+        self._last_start = now
 
     @property
     def fps(self) -> float:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 
@@ -18,10 +17,11 @@ from viz.async_renderer import AsyncRenderer
 from viz.latents import LatentError, load_latent, save_latent
 from viz.renderer import Renderer, RenderResult
 from viz.request import TrigridSpec, build_request
-from viz.settings import CONFIG_ENV, load_state, save_state
+from panohead.userdirs import CONFIG_ENV
+from viz.settings import SETTINGS_NAME, load_state, save_state
 from viz.state import AppState
 from viz.trigrid_views import trigrid_mosaic
-from viz.views import mirror_similarity, normals_from_depth, orient_plane, pca_colours, slice_points
+from viz.views import normals_from_depth, orient_plane, pca_colours, slice_points
 
 
 @pytest.fixture
@@ -204,12 +204,12 @@ def test_settings_round_trip_and_a_corrupt_file_falls_back_to_defaults(tmp_path,
     save_state(state)
     loaded, warning = load_state()
     assert warning is None and loaded == state
-    (tmp_path / "settings.json").write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
+    (tmp_path / SETTINGS_NAME).write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
     loaded, warning = load_state()
     assert warning is None and loaded.latent.seed == 0 and loaded.camera.yaw == 90.0
-    (tmp_path / "settings.json").write_text("{not json")
+    (tmp_path / SETTINGS_NAME).write_text("{not json")
     loaded, warning = load_state()
-    assert loaded == AppState() and warning.startswith(str(tmp_path / "settings.json"))
+    assert loaded == AppState() and warning.startswith(str(tmp_path / SETTINGS_NAME))
 
 
 def test_latent_file_round_trip_and_shape_errors(tmp_path):
@@ -261,10 +261,3 @@ def test_pca_puts_the_strongest_feature_direction_in_red_with_a_fixed_sign():
     assert colours.shape == (2000, 3) and colours.min() >= 0 and colours.max() <= 1
     assert torch.corrcoef(torch.stack([colours[:, 0], features[:, 0]]))[0, 1] > 0.9
     assert torch.corrcoef(torch.stack([colours[:, 1], features[:, 1]]))[0, 1] > 0.9
-
-
-def test_mirror_similarity_is_one_for_identical_pictures_and_nan_without_overlap():
-    image = torch.rand(3, 16, 16)
-    ones, zeros = torch.ones(1, 16, 16), torch.zeros(1, 16, 16)
-    assert mirror_similarity(image, image, ones, ones)[0] == pytest.approx(1.0)
-    assert math.isnan(mirror_similarity(image, image, ones, zeros)[0])

@@ -126,7 +126,8 @@ class App:
             if panel.accepts_drop(path):
                 panel.drop(path)
                 return
-        self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz or a background image)", error=True)
+        self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz or a background image)",
+                    error=True)
 
     @property
     def loading(self) -> bool:
@@ -156,9 +157,9 @@ class App:
         while time.monotonic() < deadline:
             self.step_frame()
             result = self.result if self.last_error is None else None
-            done = self.renderer.idle and self.request is not None and (
-                self.last_error is not None
-                or (result is not None and result.request == self.request and result.quality == self.renderer.passes[-1]))
+            final = (result is not None and result.request == self.request
+                     and result.quality == self.renderer.passes[-1])
+            done = self.renderer.idle and self.request is not None and (self.last_error is not None or final)
             if done:
                 self.step_frame()
                 if self.last_error is not None:
@@ -171,6 +172,7 @@ class App:
     def step_frame(self, capture: bool = False, wait: float = 0.0) -> np.ndarray | None:
         """One UI frame. ``wait`` > 0 lets the event loop sleep (the interactive loop's pacing)."""
         self.window.poll_events(wait)
+        self.pacer.frame_started()
         for path in self.window.take_dropped_paths():
             self.drop(path)
         result = self.renderer.take_result()
@@ -186,7 +188,6 @@ class App:
         self.imgui.end_frame()
         pixels = self.window.read_pixels() if capture else None
         self.imgui.present()
-        self.pacer.frame_done()
         self._track_activity(result is not None)
         return pixels
 
@@ -242,8 +243,8 @@ class App:
         imgui.set_next_window_size(imgui.ImVec2(width - sidebar, height - menu_height))
         imgui.push_style_var(imgui.StyleVar_.window_padding, imgui.ImVec2(0, 0))
         # No background: the cleared framebuffer is the viewport's colour (one fewer full-screen fill).
-        imgui.begin("##viewport", flags=fixed | imgui.WindowFlags_.no_scrollbar | imgui.WindowFlags_.no_scroll_with_mouse
-                    | imgui.WindowFlags_.no_background)
+        imgui.begin("##viewport", flags=fixed | imgui.WindowFlags_.no_scrollbar
+                    | imgui.WindowFlags_.no_scroll_with_mouse | imgui.WindowFlags_.no_background)
         imgui.pop_style_var()
         self.viewport(True)
         imgui.end()

@@ -50,7 +50,8 @@ class CameraWidget(Widget):
         _, camera.radius = imgui.slider_float("##radius", camera.radius, 1.0, 6.0, "%.2f")
         label("FOV", scale)
         _, camera.fov = imgui.slider_float("##fov", camera.fov, 5.0, 45.0, "%.2f deg")
-        imgui.set_item_tooltip(f"Official convention (18.837 deg = focal 4.2647); focal now {focal_from_fov(camera.fov):.3f}")
+        imgui.set_item_tooltip("Official convention (18.837 deg = focal 4.2647); "
+                               f"focal now {focal_from_fov(camera.fov):.3f}")
         label("Look at", scale)
         _, look_at = imgui.drag_float3("##look-at", list(camera.look_at), 0.005, -1.0, 1.0, "%.3f")
         camera.look_at = tuple(look_at)

@@ -54,9 +54,10 @@ class CheckpointWidget(Widget):
             imgui.same_line()
             imgui.text_colored(WARN, "loading...")
         if model is not None:
-            imgui.text_colored(MUTED, f"tri-grid {model.grid_depth} x {model.plane_resolution}^2 x {model.plane_channels} ch,"
-                                      f" neural {model.neural_resolution}^2 -> {model.image_resolution}^2")
-            imgui.text_colored(MUTED, f"{model.parameters / 1e6:.1f} M parameters, on {model.device}")
+            imgui.text_colored(MUTED, f"tri-grid: 3 grids x {model.grid_depth} planes, {model.plane_resolution}^2, "
+                                      f"{model.plane_channels} channels")
+            imgui.text_colored(MUTED, f"neural {model.neural_resolution}^2 -> image {model.image_resolution}^2, "
+                                      f"{model.parameters / 1e6:.1f} M parameters, on {model.device}")
         if imgui.button("Bundled model"):
             self.open("bundled")
         imgui.same_line()

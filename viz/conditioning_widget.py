@@ -33,4 +33,5 @@ class ConditioningWidget(Widget):
         if cond.mode == "follow":
             hint("The head is re-synthesised for every new view, so orbiting is slower and the identity drifts.")
         else:
-            hint("Changes the head (identity, expression), not the view. The official demos condition on the frontal camera.")
+            hint("Changes the head (identity, expression), not the view. "
+                 "The official demos condition on the frontal camera.")

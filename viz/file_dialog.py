@@ -69,5 +69,6 @@ def path_field(label: str, path: str, dialog: FileDialog, title: str, filters: l
         dialog.open(title, filters)
     imgui.end_disabled()
     if not available:
-        imgui.set_item_tooltip("No file dialog program found: install zenity or kdialog, or type the path and press Enter")
+        imgui.set_item_tooltip("No file dialog program found: install zenity or kdialog, "
+                               "or type the path and press Enter")
     return entered and bool(path.strip()), path.strip()

@@ -48,7 +48,10 @@ class LatentWidget(Widget):
         if result is None or result.ws is None:
             app.notify("nothing to save yet: wait for the first picture", error=True)
             return None
-        stem = f"latent_{Path(latent.file).stem}" if latent.file else f"latent_seed{latent.seed:04d}_psi{latent.psi:.2f}"
+        if latent.file:
+            stem = f"latent_{Path(latent.file).stem}"
+        else:
+            stem = f"latent_seed{latent.seed:04d}_psi{latent.psi:.2f}"
         extra = {} if latent.file else {"seed": latent.seed, "seed_b": latent.seed_b, "blend": latent.blend}
         try:
             path = unique_path(output_folder(app.state.capture.folder), stem, ".npz")

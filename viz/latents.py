@@ -45,7 +45,8 @@ def load_latent(path: str | os.PathLike, num_ws: int, w_dim: int, z_dim: int) ->
             elif ws.ndim == 2 and ws.shape == (1, w_dim):
                 ws = ws[:, None].expand(1, num_ws, w_dim)
             if tuple(ws.shape) != (1, num_ws, w_dim):
-                raise LatentError(f"{path}: '{name}' has shape {tuple(arrays[name].shape)}, this model needs ({num_ws}, {w_dim})")
+                raise LatentError(f"{path}: '{name}' has shape {tuple(arrays[name].shape)}, "
+                                  f"this model needs ({num_ws}, {w_dim})")
             return {"ws": ws.contiguous()}
     if "z" in arrays:
         z = torch.from_numpy(arrays["z"].astype(np.float32)).reshape(1, -1)

@@ -59,7 +59,9 @@ class PerformanceWidget(Widget):
             imgui.text_colored(MUTED, f"{torch.get_num_threads()} PyTorch threads; previews at half resolution first")
         label("Precision", app.scale)
         imgui.begin_disabled(app.cpu_mode)
-        app.state.model.precision = radio_row(app.state.model.precision, [(p, p.upper()) for p in PRECISIONS], "precision")
+        model = app.state.model
+        model.precision = radio_row(model.precision, [(p, p.upper()) for p in PRECISIONS], "precision")
         imgui.end_disabled()
-        imgui.text_colored(MUTED, "fp32 weights and activations" + (", TF32 matmul/conv" if app.state.model.precision == "tf32" and not app.cpu_mode else ""))
+        tf32 = model.precision == "tf32" and not app.cpu_mode
+        imgui.text_colored(MUTED, "fp32 weights and activations" + (", TF32 matmul/conv" if tf32 else ""))
         imgui.text_colored(MUTED, f"{app.renderer.dropped} stale requests dropped")

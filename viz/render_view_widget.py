@@ -45,5 +45,6 @@ class RenderViewWidget(Widget):
             label("Offset", scale)
             _, view.slice_offset = imgui.slider_float("##slice-offset", view.slice_offset, -0.5, 0.5, "%+.3f")
         label("Backdrop", scale)
-        view.backdrop = radio_row(view.backdrop, [("checkerboard", "Checkerboard"), ("transparent", "Transparent")], "backdrop")
+        view.backdrop = radio_row(view.backdrop, [("checkerboard", "Checkerboard"), ("transparent", "Transparent")],
+                                  "backdrop")
         hint(MODE_HELP[view.mode] if view.target == "head" else "Inspector settings are in the Inspect tab.")

@@ -26,12 +26,14 @@ import torch
 from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.metrics.mirror import mirror_similarity, mirror_weight
+from panohead.metrics.views import surface_points
 from viz.latents import LatentError, load_latent
 from viz.models import ModelInfo, open_model
 from viz.request import FileSpec, RenderRequest, SeedLatent
 from viz.trigrid_views import Cell, mosaic, trigrid_mosaic
-from viz.views import (AXIS_INDEX, checkerboard, colormap, depth_image, mirror_similarity, normals_from_depth, over,
-                       resize, slice_points, to_rgba8, to_unit)
+from viz.views import (AXIS_INDEX, checkerboard, colormap, depth_image, normals_from_depth, over, resize, slice_points,
+                       to_rgba8, to_unit)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,11 +103,13 @@ def one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def set_precision(precision: str, device: torch.device) -> None:
-    """fp32, or TF32 tensor cores for CUDA matmuls and convolutions."""
+def configure_backend(precision: str, device: torch.device) -> None:
+    """fp32, or TF32 tensor cores for CUDA matmuls and convolutions; cuDNN picks the fastest
+    convolution algorithms for the few fixed shapes a viewer uses."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
         torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.benchmark = True
 
 
 def preview_resolution(neural_resolution: int) -> int:
@@ -137,9 +141,10 @@ class Renderer:
             timer = StageTimer(device)
             model_key = (request.source, str(device))
             G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
-            set_precision(request.precision, device)
+            configure_backend(request.precision, device)
             with torch.inference_mode():
-                ws = self.ws.get((model_key, request.latent), lambda: self._latent(G, model_key, request, device, timer))
+                ws = self.ws.get((model_key, request.latent),
+                                 lambda: self._latent(G, model_key, request, device, timer))
                 head_key = (model_key, request.latent)
 
                 def synthesize() -> torch.Tensor:
@@ -151,8 +156,11 @@ class Renderer:
                 rgb, alpha, mask, cells, stats = frame.draw()
                 with timer("display"):
                     rgba = to_rgba8(rgb, alpha)
-                    shown = rgba if alpha is None or request.backdrop == "transparent" else to_rgba8(
-                        over(rgb, alpha, checkerboard(rgb.shape[1], rgb.shape[2], max(4, rgb.shape[2] // 32), rgb.device)))
+                    if alpha is None or request.backdrop == "transparent":
+                        shown = rgba
+                    else:
+                        height, width = rgb.shape[1:]
+                        shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
                     image, rgba_np = shown.cpu().numpy(), rgba.cpu().numpy()
                     mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
             return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
@@ -226,7 +234,8 @@ class _Frame:
     def __init__(self, renderer: Renderer, G: PanoHeadGenerator, request: RenderRequest, quality: str,
                  device: torch.device, timer: StageTimer, model_key: tuple, head_key: tuple,
                  ws: torch.Tensor, planes: torch.Tensor) -> None:
-        self.r, self.G, self.request, self.quality, self.device, self.timer = renderer, G, request, quality, device, timer
+        self.r, self.G, self.request, self.quality = renderer, G, request, quality
+        self.device, self.timer = device, timer
         self.model_key, self.head_key, self.ws, self.planes = model_key, head_key, ws, planes
         cfg = G.config
         self.neural = cfg.neural_resolution if quality == "full" else preview_resolution(cfg.neural_resolution)
@@ -238,7 +247,8 @@ class _Frame:
 
         def march() -> dict[str, torch.Tensor]:
             with self.timer("render"):
-                empty = None if G.background is None else torch.zeros(1, G.config.plane_channels, 1, 1, device=self.device)
+                channels = G.config.plane_channels
+                empty = None if G.background is None else torch.zeros(1, channels, 1, 1, device=self.device)
                 out = G.render(self.planes, self.ws, camera.label(G.config, self.device), background=empty,
                                neural_resolution=self.neural, superresolve=False)
                 return {name: out[name] for name in ("foreground", "weight_sum", "depth")}
@@ -288,7 +298,8 @@ class _Frame:
         if spec.mode == "image":
             return self.r.image_file(spec.image, size, self.device)
         if spec.mode == "colour":
-            return torch.tensor(spec.colour, device=self.device, dtype=torch.float32).reshape(3, 1, 1).expand(3, size, size)
+            colour = torch.tensor(spec.colour, device=self.device, dtype=torch.float32)
+            return colour.reshape(3, 1, 1).expand(3, size, size)
         return None
 
     # --- views ----------------------------------------------------------------------------------
@@ -319,7 +330,8 @@ class _Frame:
                 size = G.config.image_resolution if self.quality == "full" else self.neural
                 rgb = self.replacement(size)
                 if rgb is None:
-                    rgb, alpha = torch.zeros(3, size, size, device=self.device), torch.zeros(1, size, size, device=self.device)
+                    rgb = torch.zeros(3, size, size, device=self.device)
+                    alpha = torch.zeros(1, size, size, device=self.device)
             else:
                 rgb = to_unit(self.composite(camera, content)["image"])
                 size = rgb.shape[-1]
@@ -358,18 +370,26 @@ class _Frame:
         return self.r.views.get((self.head_key, kind, axis_name, offset, size), sample)
 
     def mirror(self):
-        """Front (yaw 0) | back (yaw 180) flipped left-right | their difference, plus the correlation."""
-        camera = self.request.camera
+        """Front (yaw 0) | back (yaw 180) flipped left-right | their difference, and the mirrored-face
+        score of :mod:`panohead.metrics.mirror` (the head's own colour at the neural resolution)."""
+        G, camera = self.G, self.request.camera
         front_cam, back_cam = camera.turned(0.0), camera.turned(180.0)
+        front_volume, back_volume = self.volume(front_cam), self.volume(back_cam)
+        labels = torch.cat([front_cam.label(G.config, self.device), back_cam.label(G.config, self.device)])
+        points = surface_points(labels, torch.cat([front_volume["depth"], back_volume["depth"]]))
+        foregrounds = torch.cat([front_volume["foreground"], back_volume["foreground"]])
+        colours = G.to_rgb(foregrounds, self.ws.expand(2, -1, -1))
+        weight = mirror_weight(front_volume["weight_sum"], back_volume["weight_sum"], points[:1], points[1:])
+        similarity = float(mirror_similarity(colours[:1], colours[1:], weight)[0])
         front = to_unit(self.composite(front_cam)["image"])
         back = to_unit(self.composite(back_cam)["image"]).flip(-1)
-        size = front.shape[-1]
-        front_mask = resize(self.volume(front_cam)["weight_sum"][0], size)
-        back_mask = resize(self.volume(back_cam)["weight_sum"][0], size).flip(-1)
-        similarity, overlap = mirror_similarity(front, back, front_mask, back_mask)
-        difference = colormap(((front - back).abs().mean(dim=0) * 2.0).clamp(0, 1), "viridis")
-        score = "n/a" if math.isnan(similarity) else f"{similarity:.2f}"
-        labels = [["front (yaw 0)", "back (yaw 180), mirrored", f"difference (similarity {score})"]]
-        image, cells = mosaic([[front, back, difference]], labels, [["image"] * 3])
-        return image, None, None, cells, {"similarity": similarity, "overlap_pixels": float(overlap)}
-
+        # Difference of the head colours as the score compares them (front and mirrored back), where it counts.
+        shown_weight = weight[0].flip(-1)
+        difference = (to_unit(colours[0]) - to_unit(colours[1]).flip(-1)).abs().mean(dim=0, keepdim=True)
+        difference = (difference * 2.0).clamp(0, 1)
+        heat = colormap(difference[0], "viridis") * (0.25 + 0.75 * (shown_weight > 0).float())
+        score = "n/a" if math.isnan(similarity) else f"{similarity:+.2f}"
+        names = [["front (yaw 0)", "back (yaw 180), mirrored", f"difference, score {score}"]]
+        image, cells = mosaic([[front, back, resize(heat, front.shape[-1])]], names, [["image"] * 3])
+        overlap = float((weight > 0).float().mean())
+        return image, None, None, cells, {"similarity": similarity, "overlap": overlap}

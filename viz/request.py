@@ -126,7 +126,8 @@ def build_request(state: AppState, device: str) -> RenderRequest:
     if latent.file:
         latent_spec = LatentSpec(seed_a, file=FileSpec.of(latent.file))
     elif latent.blend > 0.0:
-        latent_spec = LatentSpec(seed_a, SeedLatent(latent.seed_b, latent.psi, latent.cutoff, cond), float(latent.blend))
+        seed_b = SeedLatent(latent.seed_b, latent.psi, latent.cutoff, cond)
+        latent_spec = LatentSpec(seed_a, seed_b, float(latent.blend))
     else:
         latent_spec = LatentSpec(seed_a)
     view, bg = state.view, state.background

@@ -1,27 +1,17 @@
 """Settings remembered between runs: the :class:`AppState` as JSON in the user's config folder.
 
-The folder is ``$PANOHEAD_STUDIO_CONFIG_DIR`` when set (tests point it at a temporary folder),
-else ``$XDG_CONFIG_HOME/panohead-studio`` or ``~/.config/panohead-studio``.
+The folder is :func:`panohead.userdirs.config_folder`: ``$PANOHEAD_STUDIO_CONFIG_DIR`` when set (tests
+point it at a temporary folder), else ``$XDG_CONFIG_HOME/panohead-studio`` or ``~/.config/panohead-studio``.
 """
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from panohead.atomic import write_bytes_atomic
+from panohead.userdirs import config_folder
 from viz.state import AppState
 
-CONFIG_ENV = "PANOHEAD_STUDIO_CONFIG_DIR"
-SETTINGS_NAME = "settings.json"
-
-
-def config_folder() -> Path:
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "panohead-studio"
+SETTINGS_NAME = "viewer.json"
 
 
 def load_state() -> tuple[AppState, str | None]:

@@ -40,7 +40,7 @@ class ViewportWidget(Widget):
         avail = imgui.get_content_region_avail()
         status_height = imgui.get_frame_height() + 6 * scale
         area = imgui.ImVec2(max(avail.x, 1.0), max(avail.y - status_height, 1.0))
-        imgui.invisible_button("##view", area, imgui.ButtonFlags_.mouse_button_left | imgui.ButtonFlags_.mouse_button_right)
+        imgui.invisible_button("##view", area, imgui.ButtonFlags_.mouse_button_left)
         self._mouse(area)
         self._picture(origin, area, scale)
         self._messages(origin, area, scale)
@@ -132,7 +132,8 @@ class ViewportWidget(Widget):
         x = origin.x + max(8 * scale, (area.x - size.x) / 2)
         y = origin.y + area.y - size.y - 16 * scale
         background = (0.35, 0.08, 0.08, 0.92) if message.error else (0.12, 0.13, 0.15, 0.92)
-        draw.add_rect_filled(imgui.ImVec2(x - 10 * scale, y - 6 * scale), imgui.ImVec2(x + size.x + 10 * scale, y + size.y + 6 * scale),
+        pad_x, pad_y = 10 * scale, 6 * scale
+        draw.add_rect_filled(imgui.ImVec2(x - pad_x, y - pad_y), imgui.ImVec2(x + size.x + pad_x, y + size.y + pad_y),
                              colour_u32(*background), 5 * scale)
         draw.add_text(imgui.ImVec2(x, y), colour_u32(1.0, 1.0, 1.0), text)
 

@@ -74,7 +74,8 @@ def depth_image(depth: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5)
     return value.expand(3, -1, -1).float()
 
 
-def normals_from_depth(depth: torch.Tensor, label: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+def normals_from_depth(depth: torch.Tensor, label: torch.Tensor, mask: torch.Tensor,
+                       threshold: float = 0.5) -> torch.Tensor:
     """Surface normals from the expected ray depth, as a camera-space normal map (3, n, n).
 
     ``depth`` (1, n, n) is the distance along each unit ray of ``label`` (1, 25). Points are
@@ -150,26 +151,6 @@ def pca_colours(features: torch.Tensor, sample: int = 16384) -> torch.Tensor:
     low = torch.quantile(fitted, 0.02, dim=0)
     high = torch.quantile(fitted, 0.98, dim=0)
     return ((projected - low) / (high - low).clamp_min(1e-6)).clamp(0.0, 1.0)
-
-
-def mirror_similarity(front: torch.Tensor, back_mirrored: torch.Tensor, front_mask: torch.Tensor,
-                      back_mask: torch.Tensor, threshold: float = 0.5) -> tuple[float, int]:
-    """Pearson correlation of the grey levels of two (3, H, W) images over pixels inside both masks.
-
-    Near 1 means the back of the head repeats the face mirrored (the tri-plane artifact, Sec. 3.2);
-    returns (nan, 0) when the masks do not overlap.
-    """
-    inside = ((front_mask > threshold) & (back_mask > threshold))[0]
-    count = int(inside.sum())
-    if count < 16:
-        return float("nan"), count
-    a = front.float().mean(dim=0)[inside]
-    b = back_mirrored.float().mean(dim=0)[inside]
-    a, b = a - a.mean(), b - b.mean()
-    denominator = (a.square().sum() * b.square().sum()).sqrt()
-    if denominator < 1e-12:
-        return float("nan"), count
-    return float((a * b).sum() / denominator), count
 
 
 def to_rgba8(rgb: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
