@@ -1,20 +1,34 @@
 """The ``panohead`` command line: one entry point, one sub-command per job."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from panohead.cli.dataset import dataset
-from panohead.cli.generate import generate
-from panohead.cli.keyframes import keyframes
-from panohead.cli.mesh import mesh
-from panohead.cli.train import train
-from panohead.cli.video import video
+# Sub-command name -> module under panohead.cli defining a click command of the same name. Imported on
+# first use, so `panohead train` never loads mesh or video code (nor their optional dependencies).
+SUBCOMMANDS = {
+    "generate": "generate",
+    "keyframes": "keyframes",
+    "mesh": "mesh",
+    "video": "video",
+    "dataset": "dataset",
+    "train": "train",
+}
 
 
 class OneLineErrors(click.Group):
-    """Print every usage or user error as a single ``Error: ...`` line (no usage block) and exit non-zero."""
+    """Lazily loaded sub-commands; every usage or user error printed as one ``Error: ...`` line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in SUBCOMMANDS:
+            return None
+        module = importlib.import_module(f"panohead.cli.{SUBCOMMANDS[name]}")
+        return getattr(module, name)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -34,11 +48,3 @@ class OneLineErrors(click.Group):
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """PanoHead Studio: generate, inspect, export and train 360-degree heads."""
-
-
-main.add_command(generate)
-main.add_command(keyframes)
-main.add_command(mesh)
-main.add_command(video)
-main.add_command(dataset)
-main.add_command(train)
