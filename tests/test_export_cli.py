@@ -42,9 +42,16 @@ def test_video_command_writes_a_grid_turntable(checkpoint, tmp_path):
     assert reader.count_frames() == 3 and reader.get_meta_data()["size"] == (64, 32)
 
 
+def test_generate_command_writes_a_seeds_by_yaws_grid(checkpoint, tmp_path):
+    result = run("generate", "-c", checkpoint, "--seeds", "0-2", "--yaws", "0,180", "--device", "cpu", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert imageio.imread(tmp_path / "grid.png").shape == (3 * 32, 2 * 32, 3)  # rows: seeds, columns: yaws
+
+
 @pytest.mark.parametrize("args, culprit", [
     (["mesh", "--seed", "5-2"], "range '5-2' runs backwards (use 2-5)"),
     (["video", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
+    (["generate", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
     (["mesh", "--format", "stl"], "'stl' is not one of 'ply', 'obj', 'glb'"),
     (["video", "--format", "avi"], "'avi' is not one of 'mp4', 'gif'"),
     (["mesh", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),

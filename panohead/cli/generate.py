@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from panohead.camera import orbit_label
 from panohead.cli.common import checkpoint_option, device_option, open_generator, output_folder, parse_seeds, user_errors
-from panohead.generator import seed_latent
+from panohead.export.heads import head_from_seed
 from panohead.images import image_grid, save_image, to_uint8
 
 
@@ -37,16 +37,13 @@ def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, outdir):
     folder = output_folder(outdir)
     generator, target, source = open_generator(checkpoint, device)
     cfg = generator.config
-    frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
     images = []
     with torch.no_grad():
         for seed in tqdm(seed_list, desc="seeds", unit="seed"):
-            ws = generator.mapping(seed_latent(seed, cfg.z_dim, target), frontal, psi=truncation)
-            planes = generator.synthesize_planes(ws)
-            background = generator.synthesize_background(ws)
+            head = head_from_seed(generator, seed, truncation)
             for yaw in yaw_list:
                 camera = orbit_label(math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
-                image = to_uint8(generator.render(planes, ws, camera, background=background)["image"][0])
+                image = to_uint8(generator.render(head.planes, head.ws, camera, background=head.background)["image"][0])
                 if grid:
                     images.append(image)
                 else:
