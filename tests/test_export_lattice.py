@@ -15,7 +15,7 @@ def lattice_points(axis: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return torch.stack(torch.meshgrid(axis[start:stop], axis, axis, indexing="ij"), dim=-1)
 
 
-@pytest.mark.parametrize("layout, depth", [("panohead", 3), ("eg3d", 1), ("panohead", 1)])
+@pytest.mark.parametrize("layout, depth", [("panohead", 3), ("panohead", 1), ("eg3d", 1), ("eg3d", 3)])
 def test_lattice_features_equal_sample_trigrid_at_the_lattice_points(layout, depth):
     grids = torch.randn(2, 3, 4, depth, 8, 8)
     axis = torch.linspace(-0.6, 0.6, 13)  # reaches past the box (half-width 0.5): zero padding included

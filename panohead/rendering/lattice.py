@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES
+from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES, is_planar
 
 LETTERS = "xyz"  # point axes in einsum subscripts
 
@@ -47,10 +47,11 @@ class TrigridLattice:
         _, _, _, depth, height, width = grids.shape
         self.axis = axis
         self.axes = EG3D_AXES if layout == "eg3d" else PANOHEAD_AXES
-        # A one-plane grid is constant along its normal (tri-plane), as in sample_trigrid. The mean over
-        # the grids is folded into the depth weights.
-        depth_weights = interpolation_matrix(coords, depth) if depth > 1 else torch.ones_like(coords)[:, None]
-        self.depth = depth_weights / len(self.axes)
+        if is_planar(layout, depth):  # plane 0, constant along the normal, as in sample_trigrid
+            grids, depth_weights = grids[:, :, :, :1], torch.ones_like(coords)[:, None]
+        else:
+            depth_weights = interpolation_matrix(coords, depth)
+        self.depth = depth_weights / len(self.axes)  # the mean over the grids, folded into the weights
         self.planes = torch.einsum("bgcdhw,nh,mw->bgcdnm", grids, interpolation_matrix(coords, height),
                                    interpolation_matrix(coords, width))
 

@@ -35,14 +35,22 @@ def sample_trigrid(grids: torch.Tensor, points: torch.Tensor, box_warp: float, l
     return sample_trigrid_per_grid(grids, points, box_warp, layout).mean(dim=1)
 
 
+def is_planar(layout: str, depth: int) -> bool:
+    """Whether grids are sampled as 2-D planes (plane 0, constant along the normal) instead of in 3-D.
+
+    A one-plane grid is constant along its normal: plain bilinear tri-plane sampling. The lattice
+    sampler (:mod:`panohead.rendering.lattice`) follows the same rule.
+    """
+    return depth == 1
+
+
 def sample_trigrid_per_grid(grids: torch.Tensor, points: torch.Tensor, box_warp: float,
                             layout: str = "panohead") -> torch.Tensor:
     """Like :func:`sample_trigrid` but keeps the grids apart: (B, 3, M, C)."""
     batch, n_grids, channels, depth, height, width = grids.shape
     coords = grid_coordinates(points, box_warp, layout).reshape(batch * n_grids, 1, -1, 3)
     flat = grids.reshape(batch * n_grids, channels, depth, height, width)
-    if depth == 1:
-        # A one-plane grid is constant along its normal: plain bilinear tri-plane sampling.
+    if is_planar(layout, depth):
         sampled = F.grid_sample(flat[:, :, 0], coords[..., :2].to(flat.dtype), mode="bilinear",
                                 padding_mode="zeros", align_corners=False)
     else:
