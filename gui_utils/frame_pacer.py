@@ -31,10 +31,15 @@ class FramePacer:
             return self.idle_wait
         return max(0.0, self._last_start + 1.0 / self.target_fps - time.perf_counter())
 
-    def frame_started(self) -> None:
-        """Call when a frame begins (after the wait): the frame time is measured start to start."""
+    def frame_started(self, idle: bool = False) -> None:
+        """Call when a frame begins (after the wait): frame times are measured start to start.
+
+        Frames that followed an idle wait are not counted, so :attr:`fps` is the rate while
+        something moves, not how rarely an idle window redraws.
+        """
         now = time.perf_counter()
-        self._frame_times.append(now - self._last_start)
+        if not idle:
+            self._frame_times.append(now - self._last_start)
         self._last_start = now
 
     @property

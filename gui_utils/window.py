@@ -1,11 +1,15 @@
 """A glfw window with an OpenGL 3.3 core context, file drops, HiDPI scale and framebuffer read-back."""
 from __future__ import annotations
 
+import logging
 import os
 
 import glfw
 import numpy as np
 import OpenGL.GL as gl
+
+
+log = logging.getLogger(__name__)
 
 
 class WindowError(RuntimeError):
@@ -19,10 +23,12 @@ class GlfwWindow:
     """
 
     def __init__(self, title: str, width: int, height: int, visible: bool = True, vsync: bool = True) -> None:
-        glfw.set_error_callback(None)
+        self.last_error = ""
+        glfw.set_error_callback(self._on_error)
         if not glfw.init():
             display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "unset"
-            raise WindowError(f"cannot initialise glfw (no display? DISPLAY={display}); run under a desktop or Xvfb")
+            raise WindowError(f"cannot open a window on display {display} ({self.last_error or 'glfw failed'}); "
+                              "run under a desktop session or Xvfb")
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
@@ -32,8 +38,8 @@ class GlfwWindow:
         self.handle = glfw.create_window(width, height, title, None, None)
         if not self.handle:
             glfw.terminate()
-            raise WindowError("cannot create an OpenGL 3.3 core window (update the graphics driver, or set "
-                              "LIBGL_ALWAYS_SOFTWARE=1 to use Mesa's software renderer)")
+            raise WindowError(f"cannot create an OpenGL 3.3 core window ({self.last_error or 'glfw failed'}); update "
+                              "the graphics driver or set LIBGL_ALWAYS_SOFTWARE=1 for Mesa's software renderer")
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
         self.dropped_paths: list[str] = []
@@ -43,6 +49,11 @@ class GlfwWindow:
         self.framebuffer_size: tuple[int, int] = glfw.get_framebuffer_size(self.handle)
         glfw.set_framebuffer_size_callback(self.handle, self._on_framebuffer_size)
         self.install_size_callback()
+
+    def _on_error(self, code: int, description: bytes) -> None:
+        """glfw reports problems here; keep the text for our own one-line errors and log it."""
+        self.last_error = description.decode(errors="replace")
+        log.debug("glfw error %d: %s", code, self.last_error)
 
     def install_size_callback(self) -> None:
         """(Re)install the window-size callback (an ImGui backend may have replaced it)."""

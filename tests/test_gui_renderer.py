@@ -73,6 +73,16 @@ def test_changing_the_background_reuses_the_ray_marched_head(tiny_state):
     assert "background" in swapped.timings and "mapping" in swapped.timings  # the background seed's w
 
 
+def test_a_saved_latent_file_renders_the_same_head(tiny_state, tmp_path):
+    renderer = Renderer()
+    tiny_state.latent.seed, tiny_state.latent.blend = 4, 0.5
+    blended = render(renderer, tiny_state)
+    save_latent(tmp_path / "head.npz", blended.ws, seed=4)
+    tiny_state.latent.file = str(tmp_path / "head.npz")
+    reloaded = render(renderer, tiny_state)
+    assert np.array_equal(reloaded.image, blended.image)
+
+
 def test_new_seed_resynthesises_the_trigrid(tiny_state):
     renderer = Renderer()
     render(renderer, tiny_state)

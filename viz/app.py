@@ -172,7 +172,7 @@ class App:
     def step_frame(self, capture: bool = False, wait: float = 0.0) -> np.ndarray | None:
         """One UI frame. ``wait`` > 0 lets the event loop sleep (the interactive loop's pacing)."""
         self.window.poll_events(wait)
-        self.pacer.frame_started()
+        self.pacer.frame_started(idle=wait >= self.pacer.idle_wait)
         for path in self.window.take_dropped_paths():
             self.drop(path)
         result = self.renderer.take_result()
@@ -233,9 +233,10 @@ class App:
         io = imgui.get_io()
         scale = self.scale
         menu_height = self._menu_bar()
-        sidebar = min(max(self.state.ui.sidebar_width, SIDEBAR_RANGE[0]), SIDEBAR_RANGE[1]) * scale
-        sidebar = sidebar if self.state.ui.show_sidebar else 0.0
         width, height = io.display_size.x, io.display_size.y
+        ui = self.state.ui
+        ui.sidebar_width = min(max(ui.sidebar_width, SIDEBAR_RANGE[0]), SIDEBAR_RANGE[1], 0.6 * width / scale)
+        sidebar = ui.sidebar_width * scale if ui.show_sidebar else 0.0
         fixed = (imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize
                  | imgui.WindowFlags_.no_collapse | imgui.WindowFlags_.no_saved_settings
                  | imgui.WindowFlags_.no_bring_to_front_on_focus)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
-from viz.file_dialog import FileDialog, path_field
+from viz.file_dialog import NO_DIALOG, FileDialog, path_field
 from viz.models import CHECKPOINT_SUFFIXES, describe_source
 from viz.ui import MUTED, WARN, hint
 from viz.widget import Widget
@@ -32,7 +32,9 @@ class CheckpointWidget(Widget):
         self.app.state.model.source = source
 
     def browse(self) -> None:
-        self.dialog.open("Open a PanoHead checkpoint", FILTERS)
+        """The open dialog (File menu, Ctrl+O); says what to do instead when there is none."""
+        if not self.dialog.open("Open a PanoHead checkpoint", FILTERS):
+            self.app.notify(f"Open checkpoint: {NO_DIALOG} in the Model tab", error=True)
 
     def accepts_drop(self, path: str) -> bool:
         return path.lower().endswith(CHECKPOINT_SUFFIXES)
@@ -58,11 +60,8 @@ class CheckpointWidget(Widget):
                                       f"{model.plane_channels} channels")
             imgui.text_colored(MUTED, f"neural {model.neural_resolution}^2 -> image {model.image_resolution}^2, "
                                       f"{model.parameters / 1e6:.1f} M parameters, on {model.device}")
-        if imgui.button("Bundled model"):
+        if imgui.button("Use the bundled model"):
             self.open("bundled")
-        imgui.same_line()
-        if imgui.button("Open..."):
-            self.browse()
         submitted, self.path_text = path_field("checkpoint-path", self.path_text, self.dialog,
                                                "Open a PanoHead checkpoint", FILTERS)
         if submitted:

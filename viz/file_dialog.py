@@ -14,6 +14,7 @@ from imgui_bundle import imgui
 from imgui_bundle import portable_file_dialogs as pfd
 
 LINUX_DIALOG_PROGRAMS = ("zenity", "kdialog", "qarma", "matedialog")
+NO_DIALOG = "no file dialog program found: install zenity or kdialog, or type the path and press Enter"
 
 
 @functools.lru_cache(maxsize=1)
@@ -33,14 +34,16 @@ class FileDialog:
     def pending(self) -> bool:
         return self._dialog is not None
 
-    def open(self, title: str, filters: list[str], folder: str = "") -> None:
-        """Show an open-file dialog; ``filters`` alternate names and patterns ("Images", "*.png *.jpg")."""
-        if self._dialog is None and dialogs_available():
-            self._dialog = pfd.open_file(title, folder, filters)
+    def open(self, title: str, filters: list[str], folder: str = "") -> bool:
+        """Show an open-file dialog; ``filters`` alternate names and patterns ("Images", "*.png *.jpg").
 
-    def save(self, title: str, default_path: str, filters: list[str]) -> None:
-        if self._dialog is None and dialogs_available():
-            self._dialog = pfd.save_file(title, default_path, filters)
+        False when no dialog program exists (the caller tells the user to type the path instead).
+        """
+        if not dialogs_available():
+            return False
+        if self._dialog is None:
+            self._dialog = pfd.open_file(title, folder, filters)
+        return True
 
     def poll(self) -> str | None:
         """The chosen path once the user answered (None while open, after cancel, or with no dialog)."""
@@ -69,6 +72,5 @@ def path_field(label: str, path: str, dialog: FileDialog, title: str, filters: l
         dialog.open(title, filters)
     imgui.end_disabled()
     if not available:
-        imgui.set_item_tooltip("No file dialog program found: install zenity or kdialog, "
-                               "or type the path and press Enter")
+        imgui.set_item_tooltip(NO_DIALOG)
     return entered and bool(path.strip()), path.strip()

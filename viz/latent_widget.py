@@ -85,7 +85,7 @@ class LatentWidget(Widget):
         imgui.same_line()
         if imgui.button("Random"):
             self.random_seed()
-        changed, self.blend_enabled = imgui.checkbox("Blend with seed", self.blend_enabled)
+        changed, self.blend_enabled = imgui.checkbox("Blend with seed", self.blend_enabled or latent.blend > 0)
         if changed and not self.blend_enabled:
             latent.blend = 0.0
         if self.blend_enabled:

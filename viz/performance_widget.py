@@ -56,7 +56,9 @@ class PerformanceWidget(Widget):
         imgui.separator_text("Device")
         imgui.text(app.device_name)
         if app.cpu_mode:
-            imgui.text_colored(MUTED, f"{torch.get_num_threads()} PyTorch threads; previews at half resolution first")
+            threads = torch.get_num_threads()
+            imgui.text_colored(MUTED, f"{threads} PyTorch thread{'s' if threads > 1 else ''}; "
+                                      "previews at half resolution first")
         label("Precision", app.scale)
         imgui.begin_disabled(app.cpu_mode)
         model = app.state.model

@@ -22,12 +22,14 @@ from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
+from panohead.rendering.volume import crop_outside_box
 from viz.latents import LatentError, load_latent
 from viz.models import ModelInfo, open_model
 from viz.request import FileSpec, RenderRequest, SeedLatent
@@ -161,7 +163,8 @@ class Renderer:
                     else:
                         height, width = rgb.shape[1:]
                         shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
-                    image, rgba_np = shown.cpu().numpy(), rgba.cpu().numpy()
+                    image = shown.cpu().numpy()
+                    rgba_np = image if shown is rgba else rgba.cpu().numpy()
                     mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
             return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
                                 stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy())
@@ -354,7 +357,9 @@ class _Frame:
 
     def volume_slice(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Density (opacity of a thin slab, colour-mapped) or colour (to_rgb of the features, with
-        that opacity as alpha) on an axis-aligned plane through the volume, sampled with G.sample."""
+        that opacity as alpha) on an axis-aligned plane through the volume, sampled with G.sample.
+
+        The renderer's crop of the box's sides applies, so the slice shows what rays integrate."""
         G, (axis_name, offset) = self.G, self.request.slice
         cfg, size = G.config, 2 * self.neural
 
@@ -362,7 +367,9 @@ class _Frame:
             with self.timer("slice"):
                 points = slice_points(AXIS_INDEX[axis_name], offset, size, cfg.box_warp, self.device)[None]
                 out = G.sample(self.planes, points)
-                opacity = (1.0 - torch.exp(-out["density"].float() * SLAB * cfg.box_warp)).reshape(1, size, size)
+                sigma = crop_outside_box(points, out["sigma"], G.ray_settings())
+                density = F.softplus(sigma.float() - 1.0)  # the renderer's activation (Eq. 1)
+                opacity = (1.0 - torch.exp(-density * SLAB * cfg.box_warp)).reshape(1, size, size)
                 if kind == "density":
                     return colormap(opacity[0], "viridis"), None
                 features = out["features"].transpose(1, 2).reshape(1, -1, size, size)

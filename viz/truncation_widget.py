@@ -17,8 +17,7 @@ class TruncationWidget(Widget):
         latent, scale = self.app.state.latent, self.app.scale
         label("Psi", scale)
         _, latent.psi = imgui.slider_float("##psi", latent.psi, 0.0, 1.5, "%.2f")
-        if imgui.is_item_hovered() and imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
-            latent.psi = 0.7
+        imgui.set_item_tooltip("Ctrl+click to type a value")
         num_ws = self.app.model.num_ws if self.app.model is not None else 14
         limited = latent.cutoff is not None
         changed, limited = imgui.checkbox("Only the first layers", limited)

@@ -20,6 +20,7 @@ MODE_NAMES = {
 ORBIT_DEGREES_PER_PIXEL = 0.35
 ZOOM_PER_WHEEL_STEP = 0.92
 MESSAGE_SECONDS, ERROR_SECONDS = 4.0, 10.0
+SPLITTER_WIDTH = 6.0  # logical pixels
 
 
 def colour_u32(r: float, g: float, b: float, a: float = 1.0) -> int:
@@ -39,12 +40,14 @@ class ViewportWidget(Widget):
         origin = imgui.get_cursor_screen_pos()
         avail = imgui.get_content_region_avail()
         status_height = imgui.get_frame_height() + 6 * scale
-        area = imgui.ImVec2(max(avail.x, 1.0), max(avail.y - status_height, 1.0))
+        splitter = SPLITTER_WIDTH * scale
+        area = imgui.ImVec2(max(avail.x - splitter, 1.0), max(avail.y - status_height, 1.0))
         imgui.invisible_button("##view", area, imgui.ButtonFlags_.mouse_button_left)
         self._mouse(area)
         self._picture(origin, area, scale)
         self._messages(origin, area, scale)
         self._status_bar(scale)
+        self._splitter(splitter, scale)
 
     # --- parts ----------------------------------------------------------------------------------
     def _toolbar(self, scale: float) -> None:
@@ -117,6 +120,18 @@ class ViewportWidget(Widget):
                                  colour_u32(0.0, 0.0, 0.0, 0.6), 3 * scale)
             draw.add_text(pos, colour_u32(0.92, 0.93, 0.95), cell.label)
 
+    def _splitter(self, width: float, scale: float) -> None:
+        """A strip along the right edge: drag it to resize the side panel."""
+        ui = self.app.state.ui
+        if not ui.show_sidebar:
+            return
+        imgui.set_cursor_pos(imgui.ImVec2(imgui.get_window_width() - width, 0))
+        imgui.invisible_button("##splitter", imgui.ImVec2(width, imgui.get_window_height()))
+        if imgui.is_item_hovered() or imgui.is_item_active():
+            imgui.set_mouse_cursor(imgui.MouseCursor_.resize_ew)
+        if imgui.is_item_active():
+            ui.sidebar_width = ui.sidebar_width - imgui.get_io().mouse_delta.x / scale
+
     def _messages(self, origin: imgui.ImVec2, area: imgui.ImVec2, scale: float) -> None:
         """The latest message (errors in red) floating at the bottom of the view, then fading out."""
         messages = self.app.messages()
@@ -148,7 +163,9 @@ class ViewportWidget(Widget):
         if result is not None and result.image is not None:
             parts.append(f"{result.image.shape[1]}x{result.image.shape[0]} px")
         imgui.align_text_to_frame_padding()
-        imgui.text_colored(MUTED, "   |   ".join(parts))
+        left = "   |   ".join(parts)
+        imgui.text_colored(MUTED, left)
+        left_end = 10 * scale + imgui.calc_text_size(left).x + 24 * scale
         notes = []
         if app.loading and app.last_error is None:
             notes.append((WARN, "loading model..."))
@@ -164,8 +181,8 @@ class ViewportWidget(Widget):
             notes.append((ERROR, "last render failed"))
         if notes:
             text = "   ".join(note for _, note in notes)
-            imgui.same_line(max(imgui.get_cursor_pos_x(), imgui.get_window_width() - imgui.calc_text_size(text).x
-                                - (len(notes) - 1) * 8 * scale - 14 * scale))
+            width = imgui.calc_text_size(text).x + (len(notes) - 1) * 8 * scale
+            imgui.same_line(max(left_end, imgui.get_window_width() - width - 14 * scale))
             for index, (colour, note) in enumerate(notes):
                 if index:
                     imgui.same_line(0, 16 * scale)
