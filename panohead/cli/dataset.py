@@ -85,3 +85,30 @@ def check(path, masks, full, bins):
     for index, number in enumerate(counts):
         low = -180.0 + index * width
         click.echo(f"  {low:+7.1f}..{low + width:+7.1f}  {number:6d}  {'#' * math.ceil(40 * number / peak)}")
+
+
+@dataset.command()
+@click.argument("photos", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output dataset folder, or a .zip path.")
+@click.option("--resolution", "-r", default=512, show_default=True, type=click.IntRange(16, 4096), help="Crop size in pixels.")
+@click.option("--overrides", default=None, type=click.Path(dir_okay=False),
+              help='JSON {"photo.jpg": [yaw, pitch], ...} in degrees, for images the estimators get wrong.')
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="Also write the per-image report to this file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@user_errors
+def align(photos, out, resolution, overrides, report_path, overwrite):
+    """Two-stage alignment of a folder of photos into a dataset (crops, camera labels, masks)."""
+    from panohead.atomic import write_bytes_atomic
+    from panohead.data.align import align_folder, read_overrides
+
+    manual = read_overrides(overrides) if overrides else None
+    with tqdm(unit="img", desc="align") as bar:
+        report = align_folder(photos, out, resolution, manual, overwrite, progress=bar.update)
+    for line in report.lines:
+        click.echo(line)
+    click.echo(f"aligned {report.aligned} images (stage 1: {report.stage_counts[1]}, stage 2: {report.stage_counts[2]}), "
+               f"skipped {report.skipped}; wrote {out}")
+    if report_path:
+        write_bytes_atomic(report_path, ("\n".join(report.lines) + "\n").encode())
+    if report.skipped:
+        raise click.ClickException(f"{report.skipped} image(s) could not be aligned (see the SKIPPED lines above)")
