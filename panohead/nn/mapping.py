@@ -38,7 +38,7 @@ class MappingNetwork(nn.Module):
         for layer in self.layers:
             x = layer(x)
         if update_w_avg:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         ws = x[:, None, :].repeat(1, self.num_ws, 1)
         return truncate(ws, self.w_avg, psi, cutoff)
 
