@@ -341,6 +341,8 @@ class App:
         if self._closed:
             return
         self._closed = True
+        for panel in self.panels:
+            panel.close()
         self.renderer.stop()
         if self.remember:
             self.state.ui.window_size = tuple(self.window.size)

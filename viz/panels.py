@@ -9,6 +9,7 @@ from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.conditioning_widget import ConditioningWidget
+from viz.export_widget import ExportWidget
 from viz.latent_widget import LatentWidget
 from viz.mirror_widget import MirrorWidget
 from viz.performance_widget import PerformanceWidget
@@ -28,5 +29,6 @@ PANELS: list[type[Widget]] = [
     TrigridWidget,
     MirrorWidget,
     CaptureWidget,
+    ExportWidget,
     PerformanceWidget,
 ]

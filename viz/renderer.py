@@ -80,6 +80,10 @@ class LruCache:
             self.items.popitem(last=False)
         return value
 
+    def peek(self, key: Hashable) -> Any:
+        """The cached value or None, without computing or reordering (safe to call from another thread)."""
+        return self.items.get(key)
+
     def clear(self) -> None:
         self.items.clear()
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, fov_from_focal
+from panohead.export.mesh import MESH_FORMATS
+from panohead.export.video import BACKGROUNDS as VIDEO_BACKGROUNDS
+from panohead.export.video import VIDEO_FORMATS
+from panohead.export.video import VIEWS as VIDEO_VIEWS
 
 DEFAULT_FOV = round(fov_from_focal(DEFAULT_FOCAL), 3)  # 18.837 in the official convention
 
@@ -21,6 +25,7 @@ BACKDROPS = ("checkerboard", "transparent")
 AXES = ("x", "y", "z")
 COLORMAPS = ("coolwarm", "viridis", "gray")
 PRECISIONS = ("fp32", "tf32")
+MESH_RESOLUTIONS = (64, 128, 256, 512)
 
 
 @dataclass
@@ -96,6 +101,22 @@ class CaptureState:
 
 
 @dataclass
+class ExportState:
+    """Mesh and turntable exports of the head on screen (files go to the capture folder)."""
+
+    mesh_format: str = "ply"
+    mesh_resolution: int = 256  # grid samples per axis
+    threshold: float = 10.0  # iso-level of the density softplus(sigma - 1)
+    smooth: int = 0  # Taubin iterations
+    all_components: bool = False  # keep floaters
+    video_format: str = "mp4"
+    frames: int = 120
+    fps: int = 30
+    video_view: str = "image"
+    video_background: str = "generated"
+
+
+@dataclass
 class UiState:
     show_help: bool = False
     show_sidebar: bool = True
@@ -113,6 +134,7 @@ class AppState:
     background: BackgroundState = field(default_factory=BackgroundState)
     trigrid: TrigridState = field(default_factory=TrigridState)
     capture: CaptureState = field(default_factory=CaptureState)
+    export: ExportState = field(default_factory=ExportState)
     ui: UiState = field(default_factory=UiState)
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +183,9 @@ CHOICES = {
     ("ViewState", "slice_axis"): AXES, ("BackgroundState", "mode"): BACKGROUND_MODES,
     ("ConditioningState", "mode"): CONDITIONING_MODES, ("TrigridState", "colormap"): COLORMAPS,
     ("TrigridState", "display"): ("pca", "channel"), ("ModelState", "precision"): PRECISIONS,
+    ("ExportState", "mesh_format"): MESH_FORMATS, ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
+    ("ExportState", "video_format"): VIDEO_FORMATS, ("ExportState", "video_view"): VIDEO_VIEWS,
+    ("ExportState", "video_background"): VIDEO_BACKGROUNDS,
 }
 
 

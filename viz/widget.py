@@ -33,3 +33,6 @@ class Widget:
 
     def drop(self, path: str) -> None:
         """Handle a dropped file that :meth:`accepts_drop` claimed."""
+
+    def close(self) -> None:
+        """The app is closing: finish or cancel background work (e.g. an export) before the window goes."""

@@ -1,0 +1,103 @@
+"""The Export panel in a real window: meshes and turntables of the head on screen, on a worker thread.
+
+Uses the GUI suite's tiny model whose density is an opaque column (|x|, |z| <= 0.2, full height).
+"""
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import trimesh
+
+from test_gui_app import app, column_checkpoint, display  # noqa: F401  (the GUI suite's fixtures)
+
+pytestmark = pytest.mark.gui
+
+
+def run_until_finished(app, task, timeout: float = 120.0) -> int:
+    """Step UI frames until the export ends; returns how many frames the UI drew meanwhile."""
+    frames = 0
+    while task.running:
+        app.step_frame(wait=0.01)
+        frames += 1
+        assert frames < timeout * 100, "the export did not finish"
+    app.step_frame()
+    return frames
+
+
+def exported_files(app):
+    from pathlib import Path
+
+    folder = Path(app.state.capture.folder)
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_mesh_export_writes_the_coloured_column_while_the_ui_keeps_drawing(app):
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.select_tab = "Output"  # draw the panel, progress bar included
+    app.set_state(export={"mesh_resolution": 64, "mesh_format": "glb"})
+    task = app.panel(ExportWidget).export_mesh()
+    frames = run_until_finished(app, task)
+    assert task.status == "done", task.error
+    assert frames >= 3  # the UI thread never waited for the export
+    assert exported_files(app) == ["mesh_seed0000_64.glb"]
+    mesh = trimesh.load(task.path, force="mesh", process=False)
+    voxel = 1.0 / 63
+    np.testing.assert_allclose(mesh.bounds, [[-0.2, -0.5, -0.2], [0.2, 0.5, 0.2]], atol=1.5 * voxel)
+    assert mesh.is_watertight and mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
+    assert any(m.text == f"exported {task.path}" for m in app.messages())
+
+
+def test_cancelling_an_export_leaves_no_file(app):
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.set_state(export={"mesh_resolution": 512})
+    widget = app.panel(ExportWidget)
+    task = widget.export_mesh()
+    widget.cancel()
+    run_until_finished(app, task)
+    assert task.status == "cancelled"
+    assert exported_files(app) == []
+    assert any(m.text == "export cancelled; nothing was written" for m in app.messages())
+
+
+def test_turntable_export_has_the_requested_frames(app):
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.set_state(export={"frames": 8, "video_format": "gif", "video_view": "mask"})
+    task = app.panel(ExportWidget).export_video()
+    run_until_finished(app, task)
+    assert task.status == "done", task.error
+    frames = iio.imread(task.path, index=None)
+    assert frames.shape == (8, 16, 16, 3)  # the mask view's native size: the neural resolution
+    grey = frames[..., 0].reshape(8, -1)
+    assert grey.max(axis=1).min() > 200 and grey.min(axis=1).max() < 60  # each frame: opaque column, empty sides
+
+
+def test_an_export_without_surface_reports_one_line(app):
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.set_state(export={"mesh_resolution": 64, "threshold": 500.0})
+    task = app.panel(ExportWidget).export_mesh()
+    run_until_finished(app, task)
+    assert task.status == "failed" and "\n" not in task.error
+    assert task.error.startswith("no surface: the density never reaches the threshold 500")
+    assert exported_files(app) == []
+
+
+def test_open_folder_shows_the_exported_file_in_the_file_manager(app, monkeypatch):
+    import viz.export_widget as export_widget
+
+    launched = []
+    monkeypatch.setattr(export_widget, "launch", launched.append)
+    app.wait_idle()
+    app.set_state(export={"mesh_resolution": 64})
+    widget = app.panel(export_widget.ExportWidget)
+    run_until_finished(app, widget.export_mesh())
+    widget.open_folder()
+    assert launched == [["xdg-open", str(widget.task.path.parent)]]

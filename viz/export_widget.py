@@ -1,0 +1,219 @@
+"""Export panel: the head on screen as a coloured mesh or a turntable video, on a worker thread.
+
+Exports use exactly what the view shows: the model the renderer has open and the ws of the picture
+on screen (seed, blend or latent file, truncation, conditioning). Files go to the capture folder,
+never overwrite, and are written atomically; a cancelled or failed export leaves nothing behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+from imgui_bundle import imgui
+
+from gui_utils.window import GlfwWindow
+from panohead.devices import pick_device
+from panohead.export.field import HeadField
+from panohead.export.heads import Head, synthesize_head
+from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
+from panohead.export.tasks import Progress
+from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
+from panohead.generator import PanoHeadGenerator
+from viz.export_task import ExportTask
+from viz.models import open_model
+from viz.output_paths import output_folder, unique_path
+from viz.renderer import Renderer
+from viz.request import RenderRequest
+from viz.state import MESH_RESOLUTIONS
+from viz.ui import ERROR, MUTED, hint, label, radio_row
+from viz.widget import Widget
+
+VIEW_NAMES = {"image": "Final", "raw": "Raw", "mask": "Mask", "depth": "Depth"}
+BACKGROUND_NAMES = {"generated": "Model's", "white": "White", "black": "Black"}
+FRAME_RANGE = (8, 720)
+FPS_RANGE = (1, 60)
+
+
+def launch(command: list[str]) -> None:
+    """Start a desktop helper (xdg-open) detached from the app; OSError if it is not installed."""
+    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def head_name(request: RenderRequest) -> str:
+    """File-name part for the head of ``request``: its latent file or its seed(s)."""
+    latent = request.latent
+    if latent.file is not None:
+        return Path(latent.file.path).stem
+    name = f"seed{latent.a.seed:04d}"
+    return f"{name}-{latent.b.seed:04d}_blend{latent.blend:.2f}" if latent.b is not None else name
+
+
+class ExportWidget(Widget):
+    title = "Export"
+    tab = "Output"
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.task: ExportTask | None = None
+        self._own_model: tuple[tuple[str, str], PanoHeadGenerator] | None = None
+
+    # --- actions (also the test API) ---------------------------------------------------------------
+    def export_mesh(self) -> ExportTask | None:
+        """Start exporting the on-screen head as a mesh with the panel's settings."""
+        settings = dataclasses.replace(self.app.state.export)
+        resolution, suffix = settings.mesh_resolution, settings.mesh_format
+
+        def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
+                 progress: Progress, cancel: threading.Event) -> Path:
+            mesh = extract_mesh(HeadField(generator, head), resolution, settings.threshold,
+                                not settings.all_components, settings.smooth, progress=progress, cancel=cancel)
+            path = unique_path(folder, f"mesh_{head_name(request)}_{resolution}", f".{suffix}")
+            save_mesh(mesh, path)
+            return path
+        return self._start(f"mesh {resolution}^3 (.{suffix})", work)
+
+    def export_video(self) -> ExportTask | None:
+        """Start exporting a 360-degree turntable of the on-screen head at the view's pitch and distance."""
+        settings, camera = dataclasses.replace(self.app.state.export), self.app.state.camera
+        turntable = Turntable(frames=settings.frames, pitch=min(max(camera.pitch, -89.0), 89.0), radius=camera.radius,
+                              background=settings.video_background, view=settings.video_view, fps=settings.fps)
+
+        def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
+                 progress: Progress, cancel: threading.Event) -> Path:
+            path = unique_path(folder, f"turntable_{head_name(request)}_{settings.video_view}",
+                               f".{settings.video_format}")
+            export_turntable(generator, [head], path, turntable, progress, cancel)
+            return path
+        return self._start(f"turntable, {settings.frames} frames (.{settings.video_format})", work)
+
+    def cancel(self) -> None:
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+
+    def open_folder(self) -> None:
+        """Show the last exported file's folder in the desktop's file manager."""
+        if self.task is None or self.task.path is None:
+            return
+        folder = self.task.path.parent
+        try:
+            launch(["xdg-open", str(folder)])
+        except OSError as error:
+            self.app.notify(f"cannot open {folder}: xdg-open is not available ({error.strerror or error})", error=True)
+
+    def close(self) -> None:
+        """Cancel a running export and wait for it, so the app never exits mid-write."""
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+            self.task.join(timeout=60.0)
+
+    # --- plumbing ------------------------------------------------------------------------------------
+    def _start(self, description: str, work) -> ExportTask | None:
+        app = self.app
+        if self.task is not None and self.task.running:
+            app.notify("an export is already running: wait for it or cancel it", error=True)
+            return None
+        result = app.result
+        if result is None or result.ws is None:
+            app.notify("nothing to export yet: wait for the first picture", error=True)
+            return None
+        request, ws, folder_name = result.request, result.ws, app.state.capture.folder
+
+        def run(progress: Progress, cancel: threading.Event) -> Path:
+            device = pick_device(request.device)
+            generator = self._generator(request.source, device)
+            head = synthesize_head(generator, torch.from_numpy(np.ascontiguousarray(ws))[None].to(device))
+            return work(request, generator, head, output_folder(folder_name), progress, cancel)
+        self.task = ExportTask(description, run, self._finished, on_progress=GlfwWindow.wake)
+        return self.task
+
+    def _generator(self, source: str, device: torch.device) -> PanoHeadGenerator:
+        """The generator the renderer has open (shared read-only), else a copy opened for exports."""
+        key = (source, str(device))
+        renderer = self.app.renderer.render_fn
+        cached = renderer.models.peek(key) if isinstance(renderer, Renderer) else None
+        if cached is not None:
+            return cached[0]
+        if self._own_model is None or self._own_model[0] != key:
+            self._own_model = (key, open_model(source, device)[0])
+        return self._own_model[1]
+
+    def _finished(self, task: ExportTask) -> None:  # runs on the export thread
+        if task.status == "done":
+            self.app.notify(f"exported {task.path}")
+        elif task.status == "failed":
+            self.app.notify(f"export failed: {task.error}", error=True)
+        else:
+            self.app.notify("export cancelled; nothing was written")
+
+    # --- drawing -------------------------------------------------------------------------------------
+    def __call__(self, show: bool) -> None:
+        if not show:
+            return
+        export, scale = self.app.state.export, self.app.scale
+        busy = self.task is not None and self.task.running
+        ready = not busy and self.app.result is not None
+
+        imgui.separator_text("Mesh")
+        label("Format", scale)
+        export.mesh_format = radio_row(export.mesh_format, [(f, f".{f}") for f in MESH_FORMATS], "mesh-format")
+        label("Resolution", scale)
+        export.mesh_resolution = radio_row(export.mesh_resolution, [(r, str(r)) for r in MESH_RESOLUTIONS], "mesh-res")
+        label("Threshold", scale)
+        _, export.threshold = imgui.drag_float("##threshold", export.threshold, 0.1, 0.01, 1000.0, "%.2f")
+        imgui.set_item_tooltip("Iso-level of the density softplus(sigma - 1); lower it if the export finds no surface")
+        label("Smoothing", scale)
+        _, export.smooth = imgui.slider_int("##smooth", export.smooth, 0, 20, "%d iterations")
+        _, export.all_components = imgui.checkbox("Keep floaters (every connected part)", export.all_components)
+        imgui.begin_disabled(not ready)
+        if imgui.button("Export mesh"):
+            self.export_mesh()
+        imgui.end_disabled()
+
+        imgui.separator_text("Turntable video")
+        label("Format", scale)
+        export.video_format = radio_row(export.video_format, [(f, f".{f}") for f in VIDEO_FORMATS], "video-format")
+        label("View", scale)
+        export.video_view = radio_row(export.video_view, [(v, VIEW_NAMES[v]) for v in VIEWS], "video-view")
+        label("Background", scale)
+        export.video_background = radio_row(export.video_background,
+                                            [(b, BACKGROUND_NAMES[b]) for b in BACKGROUNDS], "video-bg")
+        label("Frames", scale)
+        _, export.frames = imgui.slider_int("##frames", export.frames, *FRAME_RANGE)
+        label("FPS", scale)
+        _, export.fps = imgui.slider_int("##fps", export.fps, *FPS_RANGE)
+        imgui.begin_disabled(not ready)
+        if imgui.button("Export turntable"):
+            self.export_video()
+        imgui.end_disabled()
+
+        imgui.spacing()
+        self._task_status()
+        hint(f"Exports the head on screen into the capture folder ({self.app.state.capture.folder}). Meshes: "
+             "y up, face towards +z, units of the tri-grid box, vertex colours before super-resolution. "
+             "The turntable orbits at the view's pitch and distance.")
+
+    def _task_status(self) -> None:
+        task = self.task
+        if task is None:
+            return
+        if task.running:
+            cancel_width = imgui.calc_text_size("Cancel").x + imgui.get_style().frame_padding.x * 2
+            bar_width = imgui.get_content_region_avail().x - cancel_width - imgui.get_style().item_spacing.x
+            imgui.progress_bar(task.fraction, imgui.ImVec2(bar_width, 0), f"{task.description}  {task.fraction:.0%}")
+            imgui.same_line()
+            if imgui.button("Cancel"):
+                task.cancel()
+        elif task.status == "done":
+            imgui.text_colored(MUTED, f"exported {task.path}")
+            if imgui.button("Open folder"):
+                self.open_folder()
+        elif task.status == "failed":
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(ERROR, f"export failed: {task.error}")
+            imgui.pop_text_wrap_pos()
+        else:
+            imgui.text_colored(MUTED, "export cancelled; nothing was written")
