@@ -55,7 +55,7 @@ class ImguiWindow:
         self.backend = _Backend(self.window)
         self.fonts = self._load_fonts()
         self.scale = 0.0
-        self._apply_scale(self.window.content_scale)
+        self._apply_scale(self.window.ui_scale)
 
     @staticmethod
     def _load_fonts() -> dict[str, imgui.ImFont | None]:
@@ -72,11 +72,19 @@ class ImguiWindow:
         return fonts
 
     def _apply_scale(self, scale: float) -> None:
-        """Theme sized for ``scale`` (monitor content scale): fonts and every padding/rounding."""
+        """Theme sized for ``scale`` (:attr:`GlfwWindow.ui_scale`): fonts and every padding/rounding."""
         if scale == self.scale:
             return
-        self.scale = scale
         style = imgui.get_style()
+        if self.scale == 0.0:
+            self._theme(style)
+        style.scale_all_sizes(scale / (self.scale or 1.0))  # sizes were last set for self.scale
+        style.font_scale_dpi = scale
+        self.scale = scale
+
+    @staticmethod
+    def _theme(style: imgui.Style) -> None:
+        """Colours, paddings and roundings at scale 1."""
         imgui.style_colors_dark(style)
         style.window_rounding, style.frame_rounding, style.grab_rounding, style.tab_rounding = 4.0, 3.0, 3.0, 3.0
         style.window_border_size, style.frame_border_size = 0.0, 0.0
@@ -97,13 +105,11 @@ class ImguiWindow:
         }
         for slot, colour in colours.items():
             style.set_color_(slot, imgui.ImVec4(*colour))
-        style.scale_all_sizes(scale)
-        style.font_scale_dpi = scale
         style.font_size_base = BASE_FONT_SIZE
 
     def begin_frame(self) -> None:
         if self.backend.scale_changed:
-            self._apply_scale(self.window.content_scale)
+            self._apply_scale(self.window.ui_scale)
             self.backend.scale_changed = False
         self.backend.process_inputs()
         imgui.new_frame()

@@ -66,10 +66,12 @@ class GlfwWindow:
         self.framebuffer_size = (width, height)
 
     @property
-    def content_scale(self) -> float:
-        """Monitor content scale (1.0 on ordinary screens, 2.0 on most HiDPI ones)."""
+    def ui_scale(self) -> float:
+        """How much to enlarge sizes given in logical pixels: the monitor's content scale (2.0 on most
+        HiDPI screens) divided by what the framebuffer already scales (macOS's Retina framebuffers)."""
         x_scale, y_scale = glfw.get_window_content_scale(self.handle)
-        return max(1.0, float(x_scale), float(y_scale))
+        framebuffer_scale = self.framebuffer_size[0] / max(1, self.size[0])
+        return max(1.0, max(float(x_scale), float(y_scale)) / max(framebuffer_scale, 1.0))
 
     def set_title(self, title: str) -> None:
         glfw.set_window_title(self.handle, title)

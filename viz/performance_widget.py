@@ -29,8 +29,10 @@ class PerformanceWidget(Widget):
         if not show:
             return
         app = self.app
+        imgui.push_font(app.fonts["mono"], 0.0)
         imgui.text(f"UI        {app.pacer.fps:6.1f} FPS")
         imgui.text(f"Renderer  {app.renderer.fps:6.1f} FPS")
+        imgui.pop_font()
         ordered = np.roll(self.frame_ms, -(self.cursor % HISTORY))
         imgui.plot_lines("##frame-times", ordered, overlay_text="UI frame time (ms)", scale_min=0.0,
                          scale_max=max(50.0, float(ordered.max())), graph_size=imgui.ImVec2(-1, 48 * app.scale))
