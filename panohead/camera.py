@@ -158,19 +158,26 @@ def pixel_rays(label: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torc
 
     Returns origins and unit directions, each (B, resolution * resolution, 3), pixels in row-major
     order (row = image y growing downwards).
+
+    The arithmetic follows the official ray sampler step for step (pixel centres as i/res + 0.5/res,
+    the point at depth 1 mapped by the full 4x4 pose, minus the origin), so rays agree bit for bit:
+    the importance sampler amplifies even last-bit differences on a few rays.
     """
     cam2world, intrinsics = split_label(label)
     batch = label.shape[0]
-    centres = (torch.arange(resolution, device=label.device, dtype=label.dtype) + 0.5) / resolution
+    centres = torch.arange(resolution, device=label.device, dtype=label.dtype) * (1.0 / resolution) + 0.5 / resolution
     v, u = torch.meshgrid(centres, centres, indexing="ij")
     u = u.reshape(1, -1).expand(batch, -1)
     v = v.reshape(1, -1).expand(batch, -1)
     fx, fy = intrinsics[:, 0, 0:1], intrinsics[:, 1, 1:2]
     cx, cy = intrinsics[:, 0, 2:3], intrinsics[:, 1, 2:3]
     skew = intrinsics[:, 0, 1:2]
+    x_cam = (u - cx + cy * skew / fy - skew * v / fy) / fx
     y_cam = (v - cy) / fy
-    x_cam = (u - cx - skew * y_cam) / fx
-    directions_cam = torch.stack([x_cam, y_cam, torch.ones_like(x_cam)], dim=-1)
-    directions = torch.nn.functional.normalize(directions_cam @ cam2world[:, :3, :3].transpose(1, 2), dim=-1)
-    origins = cam2world[:, None, :3, 3].expand_as(directions)
+    ones = torch.ones_like(x_cam)
+    points_cam = torch.stack([x_cam, y_cam, ones, ones], dim=1)  # (B, 4, M): homogeneous points at depth 1
+    origin = cam2world[:, :3, 3]
+    points_world = torch.bmm(cam2world, points_cam)[:, :3].transpose(1, 2)
+    directions = torch.nn.functional.normalize(points_world - origin[:, None], dim=2)
+    origins = origin[:, None].expand_as(directions)
     return origins, directions

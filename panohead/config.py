@@ -33,7 +33,7 @@ class GeneratorConfig:
     # Decoder MLP: mean feature -> hidden (softplus) -> 1 density + plane_channels features.
     decoder_hidden: int = 64
     decoder_lr_multiplier: float = 1.0
-    decoder_activation: str = "none"  # "none" (PanoHead) or "sigmoid" (EG3D)
+    decoder_activation: str = "none"  # "none" (PanoHead), "sigmoid" (EG3D) or "lrelu" (official option)
     raw_to_rgb: bool = True  # PanoHead turns the 32-channel raw image into RGB with a modulated 1x1 conv
     # Volume rendering (Eq. 1-2).
     neural_resolution: int = 64
@@ -48,12 +48,15 @@ class GeneratorConfig:
     background_resolution: int = 128
     background_channel_base: int = 16384
     # Super-resolution: resize the composed feature image to sr_input_resolution, then one
-    # upsampling StyleGAN2 block per entry of sr_channels.
+    # upsampling StyleGAN2 block per entry of sr_channels (the first one keeps the resolution when
+    # sr_upsample_first is False, as in EG3D's 2X/4X modules).
     image_resolution: int = 512
     sr_input_resolution: int = 128
     sr_channels: tuple[int, ...] = (256, 128)
     sr_conv_clamp: float | None = 256.0
     sr_antialias: bool = True
+    sr_upsample_first: bool = True
+    sr_noise_mode: str = "none"  # official superresolution_noise_mode: "none", "const" or "random"
     # Camera (official averages) used for defaults in the viewer and exports.
     camera_radius: float = 2.7
     look_at: tuple[float, float, float] = (0.0, 0.0, 0.2)
@@ -65,9 +68,13 @@ class GeneratorConfig:
         checks = {
             "grid_depth must be >= 1": self.grid_depth >= 1,
             "plane_layout must be 'panohead' or 'eg3d'": self.plane_layout in ("panohead", "eg3d"),
-            "decoder_activation must be 'none' or 'sigmoid'": self.decoder_activation in ("none", "sigmoid"),
-            "image_resolution must equal sr_input_resolution * 2**len(sr_channels)":
-                self.image_resolution == self.sr_input_resolution * 2 ** len(self.sr_channels),
+            "plane_layout 'eg3d' needs grid_depth 1": self.plane_layout != "eg3d" or self.grid_depth == 1,
+            "decoder_activation must be 'none', 'sigmoid' or 'lrelu'":
+                self.decoder_activation in ("none", "sigmoid", "lrelu"),
+            "image_resolution must equal sr_input_resolution * 2**(number of upsampling sr blocks)":
+                self.image_resolution
+                == self.sr_input_resolution * 2 ** (len(self.sr_channels) - (0 if self.sr_upsample_first else 1)),
+            "sr_noise_mode must be 'none', 'const' or 'random'": self.sr_noise_mode in ("none", "const", "random"),
             "resolutions must be powers of two >= 4": all(
                 r >= 4 and r & (r - 1) == 0
                 for r in (self.plane_resolution, self.background_resolution, self.sr_input_resolution)

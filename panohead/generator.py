@@ -47,7 +47,7 @@ class PanoHeadGenerator(nn.Module):
             if cfg.background else None
         )
         self.superres = SuperResolution(cfg.plane_channels, cfg.w_dim, cfg.sr_input_resolution, cfg.sr_channels,
-                                        cfg.sr_conv_clamp, cfg.sr_antialias)
+                                        cfg.sr_conv_clamp, cfg.sr_antialias, cfg.sr_upsample_first, cfg.sr_noise_mode)
         self.camera_adapter = (
             MappingNetwork(cfg.z_dim, cfg.c_dim, 3, 1, cfg.mapping_layers, lr_multiplier=1.0, last_linear=True)
             if cfg.camera_adapter else None
@@ -67,11 +67,14 @@ class PanoHeadGenerator(nn.Module):
         """(B, z_dim), (B, 25) -> ws (B, num_ws, w_dim), conditioned on the camera (Sec. 3.1)."""
         return self.mapping_network(z, c_cond * self.config.conditioning_scale, psi, cutoff, update_w_avg)
 
-    def camera_offset(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Self-adaptation residual Delta-c (B, 3) predicted from (z, c) (Sec. 3.4)."""
+    def camera_offset(self, z: torch.Tensor, c: torch.Tensor, psi: float = 1.0, cutoff: int | None = None) -> torch.Tensor:
+        """Self-adaptation residual Delta-c (B, 3) predicted from (z, c) (Sec. 3.4).
+
+        Truncation ``psi`` pulls it towards the adapter's tracked mean, as the official generator does.
+        """
         if self.camera_adapter is None:
             return torch.zeros(z.shape[0], 3, device=z.device)
-        return self.camera_adapter(z, c * self.config.conditioning_scale)[:, 0]
+        return self.camera_adapter(z, c * self.config.conditioning_scale, psi, cutoff)[:, 0]
 
     @staticmethod
     def apply_camera_offset(c: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
@@ -215,7 +218,7 @@ class PanoHeadGenerator(nn.Module):
         """
         ws = self.mapping(z, c_cond, psi, cutoff, update_w_avg)
         camera = c_cond if c_render is None else c_render
-        offset = self.camera_offset(z, camera) if adapt_camera else torch.zeros(z.shape[0], 3, device=z.device)
+        offset = self.camera_offset(z, camera, psi, cutoff) if adapt_camera else torch.zeros(z.shape[0], 3, device=z.device)
         if adapt_camera:
             camera = self.apply_camera_offset(camera, offset)
         planes = self.synthesize_planes(ws, noise_mode)

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "video": "video",
     "dataset": "dataset",
     "train": "train",
+    "convert": "convert",
 }
 
 

@@ -12,18 +12,20 @@ from panohead.nn.resample import binomial_filter, upsample_2x
 class SynthesisBlock(nn.Module):
     """One resolution: (const or 2x-upsampling conv) + conv, with a to-RGB skip output.
 
-    The first block (``in_channels == 0``) starts from a learned 4x4 constant.
+    The first block (``in_channels == 0``) starts from a learned 4x4 constant. With ``up=False`` the
+    block keeps its input resolution (EG3D's 2X/4X super-resolution starts with such a block).
     """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 conv_clamp: float | None = None) -> None:
+                 conv_clamp: float | None = None, up: bool = True) -> None:
         super().__init__()
         self.resolution = resolution
+        self.up = up
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
             self.conv0 = None
         else:
-            self.conv0 = ModulatedConv(in_channels, out_channels, w_dim, resolution, up=True, conv_clamp=conv_clamp)
+            self.conv0 = ModulatedConv(in_channels, out_channels, w_dim, resolution, up=up, conv_clamp=conv_clamp)
         self.conv1 = ModulatedConv(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.torgb = ModulatedToRGB(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.register_buffer("kernel", binomial_filter(), persistent=False)
@@ -39,7 +41,10 @@ class SynthesisBlock(nn.Module):
             x = self.conv0(x, ws[:, 0], noise_mode)
             x = self.conv1(x, ws[:, 1], noise_mode)
         rgb = self.torgb(x, ws[:, self.num_conv]).to(torch.float32)
-        img = rgb if img is None else upsample_2x(img, self.kernel) + rgb
+        if img is None:
+            img = rgb
+        else:
+            img = (upsample_2x(img, self.kernel) if self.up else img) + rgb
         return x, img
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from panohead.nn.layers import EqualLinear
+from panohead.nn.layers import EqualLinear, leaky_relu_gain
 
 
 class FeatureDecoder(nn.Module):
     """feature (C) -> hidden (softplus) -> 1 density logit + C colour features.
 
     The density is returned before activation; the ray marcher applies softplus(sigma - 1).
-    With ``activation='sigmoid'`` (EG3D) features are squashed to (-0.001, 1.001).
+    With ``activation='sigmoid'`` (EG3D) features are squashed to (-0.001, 1.001); ``'lrelu'`` is the
+    official code's StyleGAN2-style option (leaky ReLU times sqrt(2)).
     """
 
     def __init__(self, channels: int, hidden: int = 64, lr_multiplier: float = 1.0, activation: str = "none") -> None:
@@ -26,6 +27,8 @@ class FeatureDecoder(nn.Module):
         density, colour = x[..., :1], x[..., 1:]
         if self.activation == "sigmoid":
             colour = torch.sigmoid(colour) * (1 + 2 * 0.001) - 0.001
+        elif self.activation == "lrelu":
+            colour = leaky_relu_gain(colour)
         return density, colour
 
     def density(self, features: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,12 @@
 """Tri-grid feature sampling (PanoHead Sec. 3.2).
 
 Each of the three axis-aligned grids has D planes stacked along its normal axis. A point is looked
-up by trilinear interpolation: bilinear within the planes and linear across depth. With D = 1 a grid
-is an ordinary tri-plane plane, constant along its normal, and sampling is bilinear.
+up by trilinear interpolation: bilinear within the planes and linear across depth.
+
+With D = 1 the two layouts differ on purpose, each reproducing its official code: EG3D's tri-plane
+("eg3d") is constant along each plane's normal (2-D bilinear sampling), while PanoHead's code keeps
+sampling a one-plane grid in 3-D, so a feature fades linearly to half its value at the box faces
+along the normal (zero padding beyond the single depth sample).
 
 Because a tri-plane ignores the coordinate along each plane's normal, a point on the face and the
 point behind it on the back of the head read the same feature on the xy plane: the "mirrored face"
@@ -38,10 +42,10 @@ def sample_trigrid(grids: torch.Tensor, points: torch.Tensor, box_warp: float, l
 def is_planar(layout: str, depth: int) -> bool:
     """Whether grids are sampled as 2-D planes (plane 0, constant along the normal) instead of in 3-D.
 
-    A one-plane grid is constant along its normal: plain bilinear tri-plane sampling. The lattice
-    sampler (:mod:`panohead.rendering.lattice`) follows the same rule.
+    Only EG3D's tri-planes are: PanoHead's code samples even a one-plane grid in 3-D (see the module
+    docstring). The lattice sampler (:mod:`panohead.rendering.lattice`) follows the same rule.
     """
-    return depth == 1
+    return layout == "eg3d"
 
 
 def sample_trigrid_per_grid(grids: torch.Tensor, points: torch.Tensor, box_warp: float,

@@ -1,0 +1,177 @@
+"""Open official snapshot pickles as our networks, and convert them to our safetensors format."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from panohead.checkpoint import CheckpointError, save_generator, save_tensors
+from panohead.config import GeneratorConfig
+from panohead.generator import PanoHeadGenerator, parameter_count
+from panohead.official.architecture import UnsupportedCheckpoint, generator_config, is_panohead
+from panohead.official.names import check_layers, map_state
+from panohead.official.unpickler import Record, RefusedGlobal, plain, restricted_load
+
+# progress(bytes_read, total_bytes) while the pickle is read.
+Progress = Callable[[int, int], None]
+
+
+class OfficialCheckpointError(CheckpointError):
+    """An official pickle cannot be opened; the message is one line naming the file."""
+
+
+@dataclass
+class OfficialSnapshot:
+    """The networks of an official snapshot, rebuilt as ours.
+
+    ``G`` is None for files that hold only ``G_ema``. ``D`` stays None until our training code has a
+    discriminator to convert it into; ``has_discriminator`` says whether the file holds one.
+    """
+
+    G_ema: PanoHeadGenerator
+    G: PanoHeadGenerator | None = None
+    D: nn.Module | None = None
+    training_set_kwargs: dict[str, Any] = field(default_factory=dict)
+    has_discriminator: bool = False
+
+
+class _ProgressReader:
+    """File wrapper reporting how far the unpickler has read."""
+
+    def __init__(self, handle, total: int, progress: Progress) -> None:
+        self.handle, self.total, self.progress = handle, total, progress
+
+    def _report(self, data):
+        self.progress(self.handle.tell(), self.total)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._report(self.handle.read(size))
+
+    def readinto(self, buffer) -> int:
+        return self._report(self.handle.readinto(buffer))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._report(self.handle.readline(size))
+
+
+def read_official_pickle(path: str | os.PathLike, progress: Progress | None = None) -> dict[str, Any]:
+    """The top-level dict of an official pickle, networks as inert :class:`Record` objects.
+
+    A file holding a bare generator (not a snapshot dict) is returned as ``{"G_ema": record}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise OfficialCheckpointError(f"{path}: checkpoint file not found")
+    total = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            stream = _ProgressReader(handle, total, progress) if progress else handle
+            data = restricted_load(stream)
+    except RefusedGlobal as refused:
+        raise OfficialCheckpointError(
+            f"{path}: refused to load: the pickle calls {refused.name}, which no official snapshot needs "
+            f"(nothing was executed)") from None
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            RuntimeError, MemoryError, OverflowError, UnicodeDecodeError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if isinstance(error, EOFError) or "truncated" in detail:
+            detail = "the file is truncated"
+        raise OfficialCheckpointError(f"{path}: not a readable official snapshot pickle ({detail})") from None
+    if isinstance(data, Record):
+        data = {"G_ema": data}
+    if not isinstance(data, dict):
+        raise OfficialCheckpointError(f"{path}: holds a {type(data).__name__}, not an official snapshot dict")
+    return data
+
+
+def _generator_record(path: Path, data: dict[str, Any], key: str) -> Record:
+    record = data.get(key)
+    if not isinstance(record, Record):
+        present = ", ".join(sorted(k for k, v in data.items() if isinstance(v, Record))) or "no networks"
+        raise OfficialCheckpointError(f"{path}: has no '{key}' network (found: {present})")
+    return record
+
+
+def build_generator(record: Record, source: str | os.PathLike = "<official>") -> PanoHeadGenerator:
+    """Our generator with the architecture and weights of an official TriPlaneGenerator record."""
+    try:
+        config = generator_config(record)
+        generator = PanoHeadGenerator(config)
+        state = map_state(record.tensors(), generator.state_dict())
+        check_layers(record, generator)
+    except UnsupportedCheckpoint as error:
+        raise OfficialCheckpointError(f"{source}: {error}") from None
+    own = generator.state_dict()
+    generator.load_state_dict({name: tensor.to(own[name].dtype) for name, tensor in state.items()})
+    return generator.eval().requires_grad_(False)
+
+
+def load_official_generator(path: str | os.PathLike, key: str = "G_ema",
+                            progress: Progress | None = None) -> PanoHeadGenerator:
+    """Our generator from an official PanoHead/EG3D snapshot (``G_ema`` unless ``key`` says otherwise)."""
+    path = Path(path)
+    data = read_official_pickle(path, progress)
+    return build_generator(_generator_record(path, data, key), path)
+
+
+def load_official_snapshot(path: str | os.PathLike, progress: Progress | None = None) -> OfficialSnapshot:
+    """``G_ema``, ``G`` (when present), ``D`` (see :class:`OfficialSnapshot`) and ``training_set_kwargs``."""
+    path = Path(path)
+    data = read_official_pickle(path, progress)
+    g_ema = build_generator(_generator_record(path, data, "G_ema"), path)
+    g = build_generator(data["G"], path) if isinstance(data.get("G"), Record) else None
+    if g is not None and g.config != g_ema.config:
+        raise OfficialCheckpointError(f"{path}: G and G_ema have different architectures")
+    kwargs = plain(data.get("training_set_kwargs") or {})
+    if not isinstance(kwargs, dict):
+        raise OfficialCheckpointError(f"{path}: training_set_kwargs is a {type(kwargs).__name__}, not a dict")
+    return OfficialSnapshot(G_ema=g_ema, G=g, D=None, training_set_kwargs=kwargs,
+                            has_discriminator=isinstance(data.get("D"), Record))
+
+
+def describe(config: GeneratorConfig) -> str:
+    """Short architecture name: 'PanoHead tri-grid (D=3)' or 'EG3D tri-plane'."""
+    if config.plane_layout == "eg3d":
+        return "EG3D tri-plane"
+    return f"PanoHead tri-grid (D={config.grid_depth})"
+
+
+def summary(snapshot: OfficialSnapshot) -> str:
+    """One line: architecture, resolutions, background, parameter count and what became of D."""
+    cfg = snapshot.G_ema.config
+    if snapshot.D is not None:
+        discriminator = f"D converted ({parameter_count(snapshot.D) / 1e6:.1f} M parameters)"
+    elif snapshot.has_discriminator:
+        discriminator = "D present but not converted (no discriminator in this version)"
+    else:
+        discriminator = "no D"
+    return (f"{describe(cfg)}, {cfg.image_resolution}x{cfg.image_resolution} image "
+            f"(neural {cfg.neural_resolution}, planes {cfg.plane_resolution}), "
+            f"{'with' if cfg.background else 'no'} background, "
+            f"{parameter_count(snapshot.G_ema) / 1e6:.1f} M generator parameters, {discriminator}")
+
+
+def convert_official(source: str | os.PathLike, target: str | os.PathLike,
+                     progress: Progress | None = None) -> OfficialSnapshot:
+    """Write an official snapshot in our format: a generator file, or a training snapshot when the
+    pickle also holds ``G`` (prefixes ``G_ema.``, ``G.`` and ``D.`` once D converts)."""
+    snapshot = load_official_snapshot(source, progress)
+    provenance = {"converted_from": Path(source).name,
+                  "training_set_kwargs": json.dumps(snapshot.training_set_kwargs, sort_keys=True, default=str)}
+    if snapshot.G is None:
+        save_generator(target, snapshot.G_ema, extra=provenance)
+        return snapshot
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, network in (("G_ema.", snapshot.G_ema), ("G.", snapshot.G), ("D.", snapshot.D)):
+        if network is not None:
+            tensors.update({prefix + name: tensor for name, tensor in network.state_dict().items()})
+    save_tensors(target, tensors, "snapshot", {"config": snapshot.G_ema.config.to_json(), **provenance})
+    return snapshot
+

@@ -1,0 +1,231 @@
+"""A restricted unpickler for official snapshot pickles: data in, never code.
+
+An official ``.pkl`` is a plain pickle whose networks were written through the official
+"persistence" mechanism: each network object becomes a call
+``torch_utils.persistence._reconstruct_persistent_obj(meta)``, where ``meta`` carries the class name,
+the full source text of the module that defined it, and the object's ``__dict__``. The official
+loader executes that source, which is how a crafted file runs arbitrary code when opened.
+
+This reader resolves every global the pickle names against a short allow-list and refuses anything
+else (``os.system``, ``builtins.eval``, any unknown module) before it is imported or called. Allowed
+names map to our own functions: tensors are rebuilt from storages, storages are read with
+``torch.load(weights_only=True)``, and persistent objects and the few plain classes become inert
+:class:`Record` objects whose ``module_src`` is kept as text only.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import warnings
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    """The pickle names a global outside the allow-list; ``name`` is its dotted name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"refused global {name!r}")
+        self.name = name
+
+
+class Record:
+    """An inert stand-in for an official object: its class name and state, nothing callable.
+
+    ``kind`` is ``"persistent"`` for persistence records (``module_src`` holds the embedded source,
+    never executed) and ``"plain"`` for the allowed ordinary classes (``module`` names it).
+    """
+
+    def __init__(self, class_name: str, kind: str, module: str | None = None, module_src: str | None = None,
+                 version: int | None = None) -> None:
+        self.class_name = class_name
+        self.kind = kind
+        self.module = module
+        self.module_src = module_src
+        self.version = version
+        self.state: dict[str, Any] = {}
+
+    def __setstate__(self, state: Any) -> None:
+        # Plain classes arrive through NEWOBJ + BUILD: the state is the object's __dict__.
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+            state = {**(state[0] or {}), **state[1]}
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(f"{self.class_name}: object state is a {type(state).__name__}, expected a dict")
+        self.state = dict(state)
+
+    @property
+    def init_args(self) -> tuple:
+        return tuple(self.state.get("_init_args") or ())
+
+    @property
+    def init_kwargs(self) -> dict[str, Any]:
+        return dict(self.state.get("_init_kwargs") or {})
+
+    def child(self, name: str) -> "Record | None":
+        """Sub-module ``name`` (None when absent or stored as None)."""
+        return (self.state.get("_modules") or {}).get(name)
+
+    def children(self) -> dict[str, "Record | None"]:
+        return dict(self.state.get("_modules") or {})
+
+    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """Parameters and buffers of this record and its sub-records, keyed like ``state_dict()``."""
+        found: dict[str, torch.Tensor] = {}
+        for group in ("_parameters", "_buffers"):
+            for name, value in (self.state.get(group) or {}).items():
+                if value is not None:
+                    found[prefix + name] = value
+        for name, child in self.children().items():
+            if isinstance(child, Record):
+                found.update(child.tensors(f"{prefix}{name}."))
+        return found
+
+    def walk(self, prefix: str = ""):
+        """Yield (dotted path, record) for this record and every sub-record."""
+        yield prefix.rstrip("."), self
+        for name, child in self.children().items():
+            if isinstance(child, Record):
+                yield from child.walk(f"{prefix}{name}.")
+
+    def __repr__(self) -> str:
+        return f"Record({self.class_name!r}, {self.kind})"
+
+
+class _EasyDict(dict):
+    """``dnnlib.util.EasyDict`` read as a plain dict (it is a dict subclass with attribute access)."""
+
+
+def _plain_class(dotted: str) -> type:
+    """A Record subclass standing in for an allowed ordinary class (built by NEWOBJ, filled by BUILD)."""
+    module, _, name = dotted.rpartition(".")
+
+    def new(cls, *args, **kwargs):
+        return Record(name, "plain", module=module)
+
+    return type(name, (Record,), {"__new__": new, "__module__": __name__})
+
+
+def _reconstruct_persistent_obj(meta: Any) -> Record:
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise pickle.UnpicklingError("persistence record without type 'class'")
+    class_name, module_src, state = meta.get("class_name"), meta.get("module_src"), meta.get("state")
+    if not isinstance(class_name, str) or not isinstance(module_src, str) or not isinstance(state, dict):
+        raise pickle.UnpicklingError("persistence record lacks class_name, module_src or state")
+    record = Record(class_name, "persistent", module_src=module_src, version=meta.get("version"))
+    record.state = dict(state)
+    return record
+
+
+def _load_from_bytes(data: Any) -> torch.storage.TypedStorage:
+    """A tensor storage embedded as the bytes of a nested ``torch.save``, read with torch's weights-only reader."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError("tensor storage is not stored as bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        storage = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise pickle.UnpicklingError(f"embedded storage holds a {type(storage).__name__}, expected a tensor storage")
+    return storage
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> torch.Tensor:
+    """A tensor view of ``storage``; torch checks the view fits inside the storage."""
+    if not isinstance(storage, torch.storage.TypedStorage):
+        raise pickle.UnpicklingError("tensor without a storage")
+    if not (isinstance(offset, int) and isinstance(size, (tuple, torch.Size)) and isinstance(stride, tuple)):
+        raise pickle.UnpicklingError("malformed tensor layout")
+    if len(rest) >= 2 and rest[1]:
+        raise pickle.UnpicklingError("tensor with backward hooks")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        untyped = storage._untyped_storage
+    tensor = torch.empty((0,), dtype=storage.dtype)
+    try:
+        tensor.set_(untyped, offset, tuple(size), tuple(stride))
+    except RuntimeError as error:
+        raise pickle.UnpicklingError(f"tensor does not fit its storage ({str(error).splitlines()[0]})") from None
+    return tensor
+
+
+def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None) -> torch.Tensor:
+    if not isinstance(data, torch.Tensor):
+        raise pickle.UnpicklingError("parameter without tensor data")
+    if backward_hooks:
+        raise pickle.UnpicklingError("parameter with backward hooks")
+    return data
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
+    """A numeric numpy scalar from its raw bytes (object dtypes are refused)."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("numpy scalar that is not a plain number")
+    if len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError("numpy scalar with the wrong number of bytes")
+    return np.frombuffer(data, dtype=dtype)[0]
+
+
+def _numpy_dtype(name: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    if not isinstance(name, str):
+        raise pickle.UnpicklingError("numpy dtype without a name")
+    return np.dtype(name)
+
+
+_PLAIN_CLASSES = (
+    "torch.nn.modules.activation.Softplus",
+    "torch.nn.modules.container.Sequential",
+    "training.volumetric_rendering.ray_sampler.RaySampler",
+    # EG3D's decoder, renderer and ray marcher are ordinary (non-persistent) classes.
+    "training.triplane.OSGDecoder",
+    "training.volumetric_rendering.renderer.ImportanceRenderer",
+    "training.volumetric_rendering.ray_marcher.MipRayMarcher2",
+)
+
+ALLOWED_GLOBALS: dict[str, Any] = {
+    "collections.OrderedDict": collections.OrderedDict,
+    "builtins.set": set,  # pickle protocols < 4 write sets as calls
+    "builtins.frozenset": frozenset,
+    "torch._utils._rebuild_tensor": _rebuild_tensor,
+    "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
+    "torch._utils._rebuild_parameter": _rebuild_parameter,
+    "torch.storage._load_from_bytes": _load_from_bytes,
+    "numpy.dtype": _numpy_dtype,
+    "numpy.core.multiarray.scalar": _numpy_scalar,
+    "numpy._core.multiarray.scalar": _numpy_scalar,
+    "dnnlib.util.EasyDict": _EasyDict,
+    "torch_utils.persistence._reconstruct_persistent_obj": _reconstruct_persistent_obj,
+    **{name: _plain_class(name) for name in _PLAIN_CLASSES},
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` whose globals come only from :data:`ALLOWED_GLOBALS`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        dotted = f"{module}.{name}"
+        if dotted not in ALLOWED_GLOBALS:
+            raise RefusedGlobal(dotted)
+        return ALLOWED_GLOBALS[dotted]
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not used by official snapshots")
+
+
+def plain(value: Any) -> Any:
+    """Copy nested EasyDicts/OrderedDicts/lists as plain dicts and lists (records and tensors kept)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def restricted_load(stream: BinaryIO) -> Any:
+    """Unpickle ``stream`` with :class:`RestrictedUnpickler` (raises RefusedGlobal / UnpicklingError)."""
+    return RestrictedUnpickler(stream).load()
