@@ -20,18 +20,18 @@ def bilinear_reference(plane: torch.Tensor, u: torch.Tensor, v: torch.Tensor) ->
     return out
 
 
-def test_depth_one_trigrid_equals_bilinear_triplane_sampling():
+def test_eg3d_triplane_layout_equals_bilinear_plane_sampling():
     torch.manual_seed(1)
     grids = torch.randn(2, 3, 5, 1, 9, 7, dtype=torch.float64)
     points = torch.rand(2, 300, 3, dtype=torch.float64) - 0.5
-    sampled = sample_trigrid_per_grid(grids, points, box_warp=1.0)
+    sampled = sample_trigrid_per_grid(grids, points, box_warp=1.0, layout="eg3d")
     coords = points * 2.0
-    axis_pairs = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz planes
+    axis_pairs = ((0, 1), (0, 2), (2, 0))  # EG3D's xy, xz and zx planes
     for b in range(2):
         for g, (a0, a1) in enumerate(axis_pairs):
             expected = bilinear_reference(grids[b, g, :, 0], coords[b, :, a0], coords[b, :, a1])
             assert (sampled[b, g] - expected).abs().max() < 1e-6
-    assert torch.allclose(sample_trigrid(grids, points, 1.0), sampled.mean(dim=1))
+    assert torch.allclose(sample_trigrid(grids, points, 1.0, layout="eg3d"), sampled.mean(dim=1))
 
 
 def test_points_along_a_normal_share_the_triplane_feature_but_not_the_trigrid_feature():
