@@ -22,10 +22,11 @@ from torch import nn
 
 from panohead.config import GeneratorConfig, preset
 from panohead.generator import PanoHeadGenerator
-from panohead.nn.layers import EqualLinear, ModulatedConv, ModulatedToRGB
+from panohead.nn.layers import EqualConv2d, EqualLinear, ModulatedConv, ModulatedToRGB
 from panohead.nn.mapping import MappingNetwork
 from panohead.nn.resample import binomial_filter
 from panohead.nn.synthesis import SynthesisBlock, SynthesisNetwork
+from panohead.training.discriminator import DiscriminatorConfig, TriDiscriminator
 
 MODULE_SRC = "# Source text of the official module; the loader keeps it as text and never runs it.\n"
 
@@ -35,6 +36,7 @@ PANOHEAD_TINY = preset("tiny", grid_depth=2, sr_upsample_first=False, sr_input_r
 EG3D_TINY = preset("tiny", plane_layout="eg3d", grid_depth=1, decoder_activation="sigmoid", raw_to_rgb=False,
                    background=False, camera_adapter=False, crop_margin=0.0, image_resolution=64,
                    sr_channels=(16, 8))
+TINY_D = DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2, mbstd_group=2)
 
 
 class Persistent:
@@ -167,12 +169,48 @@ def synthesis_network(network: SynthesisNetwork, channel_base: int) -> Persisten
         img_channels=img_channels, num_ws=network.num_ws, block_resolutions=network.resolutions))
 
 
-def mapping_network(network: MappingNetwork) -> Persistent:
+def mapping_network(network: MappingNetwork, tracks_w_avg: bool = True) -> Persistent:
+    """The official MappingNetwork; the discriminator's (``tracks_w_avg=False``) keeps no w_avg."""
     modules = {"embed": fully_connected(network.embed)}
     modules.update({f"fc{i}": fully_connected(layer) for i, layer in enumerate(network.layers)})
     return Persistent("MappingNetwork", module_state(
-        buffers={"w_avg": network.w_avg}, modules=modules, z_dim=network.z_dim, c_dim=network.c_dim,
-        w_dim=network.w_dim, num_ws=network.num_ws, num_layers=len(network.layers), w_avg_beta=0.998))
+        buffers={"w_avg": network.w_avg} if tracks_w_avg else {}, modules=modules, z_dim=network.z_dim,
+        c_dim=network.c_dim, w_dim=network.w_dim, num_ws=network.num_ws if tracks_w_avg else None,
+        num_layers=len(network.layers), w_avg_beta=0.998 if tracks_w_avg else None))
+
+
+def conv2d(layer: EqualConv2d) -> Persistent:
+    out_channels, in_channels, kernel = layer.weight.shape[:3]
+    params = {"weight": layer.weight} if layer.bias is None else {"weight": layer.weight, "bias": layer.bias}
+    extra = {"bias": None} if layer.bias is None else {}
+    return Persistent("Conv2dLayer", module_state(
+        params, {"resample_filter": binomial_filter()}, init_args=(in_channels, out_channels),
+        init_kwargs={"kernel_size": kernel}, in_channels=in_channels, out_channels=out_channels,
+        activation=layer.activation, up=1, down=2 if layer.down else 1, conv_clamp=layer.conv_clamp,
+        padding=kernel // 2, weight_gain=np.float64(layer.weight_gain), **extra))
+
+
+def discriminator_record(D: TriDiscriminator) -> Persistent:
+    """PanoHead's MaskDualDiscriminatorV2 record (EG3D's DualDiscriminator without the mask channel)."""
+    cfg = D.config
+    modules = {}
+    for res in D.resolutions:
+        block = D.blocks[str(res)]
+        layers = {"fromrgb": conv2d(block.fromrgb)} if block.fromrgb is not None else {}
+        layers.update(conv0=conv2d(block.conv0), conv1=conv2d(block.conv1), skip=conv2d(block.skip))
+        modules[f"b{res}"] = Persistent("DiscriminatorBlock", module_state(
+            buffers={"resample_filter": binomial_filter()}, modules=layers, architecture="resnet", resolution=res))
+    modules["mapping"] = mapping_network(D.mapping, tracks_w_avg=False)
+    epilogue = D.epilogue
+    modules["b4"] = Persistent("DiscriminatorEpilogue", module_state(modules={
+        "mbstd": Persistent("MinibatchStdLayer", module_state(group_size=cfg.mbstd_group, num_channels=cfg.mbstd_channels)),
+        "conv": conv2d(epilogue.conv), "fc": fully_connected(epilogue.fc), "out": fully_connected(epilogue.out),
+    }, architecture="resnet", cmap_dim=epilogue.cmap_dim, resolution=4))
+    return Persistent("MaskDualDiscriminatorV2" if cfg.mask_channel else "DualDiscriminator", module_state(
+        buffers={"resample_filter": binomial_filter()}, modules=modules,
+        init_kwargs={"c_dim": cfg.c_dim, "img_resolution": cfg.resolution, "img_channels": 3,
+                     "channel_base": cfg.channel_base, "channel_max": cfg.channel_max, "architecture": "resnet"},
+        c_dim=cfg.c_dim, img_resolution=cfg.resolution, img_channels=cfg.input_channels, disc_c_noise=0))
 
 
 def generator_record(G: PanoHeadGenerator, module_src: str = MODULE_SRC) -> Persistent:
@@ -237,16 +275,20 @@ def random_generator(config: GeneratorConfig, seed: int = 0) -> PanoHeadGenerato
 
 
 def snapshot_bytes(G: PanoHeadGenerator, edit: Callable[[Persistent], None] | None = None,
-                   module_src: str = MODULE_SRC, with_training_copy: bool = True, extra: dict | None = None) -> bytes:
-    """Pickle bytes of an official snapshot dict holding ``G`` as G_ema (and G), in the official format.
+                   module_src: str = MODULE_SRC, with_training_copy: bool = True, D: TriDiscriminator | None = None,
+                   edit_d: Callable[[Persistent], None] | None = None) -> bytes:
+    """Pickle bytes of an official snapshot dict holding ``G`` as G_ema (and G, and ``D``), in the official format.
 
-    ``edit`` may change the G_ema record before pickling (to test refusals).
+    ``edit`` / ``edit_d`` may change the G_ema / D record before pickling (to test refusals).
     """
     with official_module_names():
         g_ema = generator_record(G, module_src)
+        d = discriminator_record(D) if D is not None else None
         if edit is not None:
             edit(g_ema)
+        if edit_d is not None:
+            edit_d(d)
         snapshot = {"training_set_kwargs": EasyDict(resolution=G.config.image_resolution, path="heads.zip"),
                     "G": generator_record(G, module_src) if with_training_copy else None,
-                    "D": None, "G_ema": g_ema, "augment_pipe": None, **(extra or {})}
+                    "D": d, "G_ema": g_ema, "augment_pipe": None}
         return pickle.dumps(snapshot, protocol=4)

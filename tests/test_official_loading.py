@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from official_pickles import EG3D_TINY, PANOHEAD_TINY, random_generator, snapshot_bytes
+from official_pickles import EG3D_TINY, PANOHEAD_TINY, TINY_D, random_generator, snapshot_bytes
 
 from panohead.camera import orbit_label
 from panohead.checkpoint import load_generator, load_tensors
@@ -14,6 +14,8 @@ from panohead.official import (OfficialCheckpointError, convert_official, load_o
                                load_official_snapshot, summary)
 from panohead.official.architecture import generator_config
 from panohead.official.unpickler import restricted_load
+from panohead.training.discriminator import TriDiscriminator
+from panohead.training.snapshot import read_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +29,19 @@ def eg3d_source():
 
 
 @pytest.fixture(scope="module")
-def panohead_pkl(tmp_path_factory, panohead_source):
+def discriminator_source():
+    torch.manual_seed(4)
+    D = TriDiscriminator(TINY_D).eval().requires_grad_(False)
+    for name, tensor in D.state_dict().items():
+        if name.endswith("bias"):
+            tensor.copy_(torch.randn_like(tensor) * 0.2)
+    return D
+
+
+@pytest.fixture(scope="module")
+def panohead_pkl(tmp_path_factory, panohead_source, discriminator_source):
     path = tmp_path_factory.mktemp("official") / "network-snapshot-000400.pkl"
-    path.write_bytes(snapshot_bytes(panohead_source))
+    path.write_bytes(snapshot_bytes(panohead_source, D=discriminator_source))
     return path
 
 
@@ -85,7 +97,7 @@ def test_conversion_round_trip_renders_bit_identical_images(which, request, tmp_
         assert torch.equal(after[key], before[key]), key
 
 
-def test_training_snapshot_converts_g_ema_and_g_with_provenance(panohead_pkl, tmp_path):
+def test_training_snapshot_converts_g_ema_g_and_d_with_provenance(panohead_pkl, tmp_path):
     target = tmp_path / "snapshot.safetensors"
     snapshot = convert_official(panohead_pkl, target)
     tensors, metadata = load_tensors(target, "snapshot")
@@ -94,6 +106,36 @@ def test_training_snapshot_converts_g_ema_and_g_with_provenance(panohead_pkl, tm
     g_ema_names = {n for n in tensors if n.startswith("G_ema.")}
     assert len(g_ema_names) == len(snapshot.G_ema.state_dict())
     assert {n.replace("G_ema.", "G.", 1) for n in g_ema_names} == {n for n in tensors if n.startswith("G.")}
+    assert {n[2:] for n in tensors if n.startswith("D.")} == set(snapshot.D.state_dict())
+
+
+def test_converted_snapshot_gives_the_training_code_g_g_ema_d_and_d_config(panohead_pkl, discriminator_source, tmp_path):
+    target = tmp_path / "snapshot.safetensors"
+    convert_official(panohead_pkl, target)
+    state = read_snapshot(target)
+    assert state.d_config == TINY_D and state.options is None
+    assert torch.equal(state.discriminator["epilogue.out.weight"], discriminator_source.epilogue.out.weight)
+    assert state.generator.keys() == state.generator_ema.keys()
+
+
+def test_official_discriminator_converts_with_its_config_and_scores_like_the_source(panohead_pkl, discriminator_source):
+    D = load_official_snapshot(panohead_pkl).D
+    assert D.config == TINY_D
+    torch.manual_seed(3)
+    image, raw, mask, c = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 16, 16), torch.rand(2, 1, 16, 16), torch.randn(2, 25)
+    with torch.no_grad():
+        assert torch.equal(D(image, raw, mask, c), discriminator_source(image, raw, mask, c))
+
+
+def test_an_unsupported_discriminator_leaves_the_generators_loadable_and_says_why(tmp_path, eg3d_source, discriminator_source):
+    def rename(d):
+        d.class_name = "MaskDualDiscriminator"
+    path = tmp_path / "v1.pkl"
+    path.write_bytes(snapshot_bytes(eg3d_source, D=discriminator_source, edit_d=rename))
+    snapshot = load_official_snapshot(path)
+    assert snapshot.D is None and snapshot.G is not None
+    assert summary(snapshot).endswith("D not converted: discriminator MaskDualDiscriminator is not supported "
+                                      "(supported: MaskDualDiscriminatorV2, DualDiscriminator)")
 
 
 def test_generator_only_file_converts_to_a_generator_checkpoint(eg3d_pkl, tmp_path):
@@ -107,14 +149,15 @@ def test_snapshot_exposes_g_ema_g_and_training_set_kwargs(panohead_pkl):
     snapshot = load_official_snapshot(panohead_pkl)
     assert snapshot.G is not None and snapshot.G.config == snapshot.G_ema.config
     assert snapshot.training_set_kwargs == {"resolution": 32, "path": "heads.zip"}
-    assert snapshot.D is None and not snapshot.has_discriminator
+    assert isinstance(snapshot.D, TriDiscriminator) and snapshot.discriminator_issue is None
 
 
 def test_summary_names_architecture_resolution_parameters_and_discriminator(panohead_pkl, eg3d_pkl):
     line = summary(load_official_snapshot(panohead_pkl))
     assert line.startswith("PanoHead tri-grid (D=2), 32x32 image (neural 16, planes 16), with background, ")
-    assert " M generator parameters, no D" in line
-    assert summary(load_official_snapshot(eg3d_pkl)).startswith("EG3D tri-plane, 64x64 image")
+    assert line.endswith(" M generator parameters, D 0.1 M parameters")
+    eg3d_line = summary(load_official_snapshot(eg3d_pkl))
+    assert eg3d_line.startswith("EG3D tri-plane, 64x64 image") and eg3d_line.endswith(", no D")
 
 
 def test_load_generator_dispatches_pkl_files_to_the_official_loader(eg3d_pkl):

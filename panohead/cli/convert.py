@@ -17,8 +17,8 @@ from panohead.official import convert_official, summary
 def convert(source, target):
     """Convert an official snapshot SOURCE (.pkl) to our format TARGET (.safetensors).
 
-    The pickle is read without running any of its code. The generators (and the discriminator,
-    once our training code can use it) are written with their configuration.
+    The pickle is read without running any of its code. G_ema alone becomes a generator
+    checkpoint; a training snapshot keeps G_ema, G and the discriminator (for --finetune).
     """
     if Path(target).suffix != ".safetensors":
         raise click.ClickException(f"{target}: the converted checkpoint must end in .safetensors")

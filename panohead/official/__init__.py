@@ -4,8 +4,9 @@ Reading: :mod:`panohead.official.unpickler` reconstructs only plain containers, 
 scalars and inert records of the official persistent objects; their embedded source code is kept
 as text and never executed, imported or compiled. Anything else is refused before it runs.
 :mod:`panohead.official.architecture` derives our :class:`~panohead.config.GeneratorConfig` from the
-records, and :mod:`panohead.official.names` renames every official tensor onto ours (exhaustively)
-and checks the layer attributes that shape the arithmetic (learning-rate gains, activations, clamps).
+records (:mod:`panohead.official.discriminator` does the same for the discriminator), and
+:mod:`panohead.official.names` renames every official tensor onto ours (exhaustively) and checks
+the layer attributes that shape the arithmetic (learning-rate gains, activations, clamps).
 
 Official behaviours our engine reproduces on purpose (measured against the official code; see
 docs/official_checkpoints.md for the numbers):
@@ -40,12 +41,18 @@ docs/official_checkpoints.md for the numbers):
   the module's input resolution, then StyleGAN2 skip blocks modulated by the last w repeated,
   clamped at 256 when the module was built with fp16 layers, noise per
   ``superresolution_noise_mode``; EG3D's 2X/4X start with a non-upsampling block.
+* Discriminator (``MaskDualDiscriminatorV2``; EG3D's ``DualDiscriminator`` without the mask): the
+  raw image and mask resized to the output size with antialiased bilinear filtering, the mask put in
+  [-1, 1]; ResNet blocks (skip and second conv scaled by sqrt(0.5)), [1, 3, 3, 1] downsampling,
+  minibatch stddev, projection onto the mapped camera embedding divided by sqrt(cmap_dim).
 
 Deliberate differences: our renderer draws its stratified and importance samples
 deterministically (linspace) unless ``jitter=True``, where the official one always jitters with
 ``torch.rand`` (so official renders are themselves not repeatable); we compute in fp32 where the
 official code switches the highest-resolution blocks to fp16 on CUDA (``num_fp16_res``,
-``sr_num_fp16_res``); and the official fused grouped convolution is computed unfused.
+``sr_num_fp16_res``); the official fused grouped convolution is computed unfused; and the official
+2X/4X super-resolution adds its first to-RGB output in place into the returned raw image (when no
+resize happens first), which our ``image_raw`` does not reproduce.
 """
 from panohead.official.loader import (
     OfficialCheckpointError,

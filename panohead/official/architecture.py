@@ -77,8 +77,7 @@ def generator_config(generator: Record) -> GeneratorConfig:
             f"(supported: {', '.join(SUPERRESOLUTION_UPSAMPLES_FIRST)})")
     sr_blocks = [require(superres, f"block{i}") for i in range(2)]
     background = generator.child("bcg_synthesis")
-    net = require(decoder, "net")
-    hidden, out = require(net, "0"), require(net, "2")
+    hidden = require(decoder, "net.0")
     first_mapping_layer = require(mapping, "fc0")
 
     values = dict(

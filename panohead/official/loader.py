@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from panohead.checkpoint import CheckpointError, save_generator, save_tensors
 from panohead.config import GeneratorConfig
 from panohead.generator import PanoHeadGenerator, parameter_count
-from panohead.official.architecture import UnsupportedCheckpoint, generator_config, is_panohead
+from panohead.training.discriminator import TriDiscriminator
+from panohead.official.architecture import UnsupportedCheckpoint, generator_config
+from panohead.official.discriminator import build_discriminator
 from panohead.official.names import check_layers, map_state
 from panohead.official.unpickler import Record, RefusedGlobal, plain, restricted_load
 
@@ -30,15 +31,15 @@ class OfficialCheckpointError(CheckpointError):
 class OfficialSnapshot:
     """The networks of an official snapshot, rebuilt as ours.
 
-    ``G`` is None for files that hold only ``G_ema``. ``D`` stays None until our training code has a
-    discriminator to convert it into; ``has_discriminator`` says whether the file holds one.
+    ``G`` is None for files that hold only ``G_ema``; ``D`` is None when the file holds no
+    discriminator or one we cannot reproduce (``discriminator_issue`` then says why).
     """
 
     G_ema: PanoHeadGenerator
     G: PanoHeadGenerator | None = None
-    D: nn.Module | None = None
+    D: TriDiscriminator | None = None
     training_set_kwargs: dict[str, Any] = field(default_factory=dict)
-    has_discriminator: bool = False
+    discriminator_issue: str | None = None
 
 
 class _ProgressReader:
@@ -122,7 +123,11 @@ def load_official_generator(path: str | os.PathLike, key: str = "G_ema",
 
 
 def load_official_snapshot(path: str | os.PathLike, progress: Progress | None = None) -> OfficialSnapshot:
-    """``G_ema``, ``G`` (when present), ``D`` (see :class:`OfficialSnapshot`) and ``training_set_kwargs``."""
+    """``G_ema``, ``G`` and ``D`` (when present and reproducible) and ``training_set_kwargs``.
+
+    An unsupported discriminator does not stop the generators from loading: it is reported in
+    ``discriminator_issue`` (the summary line says it was not converted, and why).
+    """
     path = Path(path)
     data = read_official_pickle(path, progress)
     g_ema = build_generator(_generator_record(path, data, "G_ema"), path)
@@ -132,8 +137,13 @@ def load_official_snapshot(path: str | os.PathLike, progress: Progress | None = 
     kwargs = plain(data.get("training_set_kwargs") or {})
     if not isinstance(kwargs, dict):
         raise OfficialCheckpointError(f"{path}: training_set_kwargs is a {type(kwargs).__name__}, not a dict")
-    return OfficialSnapshot(G_ema=g_ema, G=g, D=None, training_set_kwargs=kwargs,
-                            has_discriminator=isinstance(data.get("D"), Record))
+    snapshot = OfficialSnapshot(G_ema=g_ema, G=g, training_set_kwargs=kwargs)
+    if isinstance(data.get("D"), Record):
+        try:
+            snapshot.D = build_discriminator(data["D"])
+        except UnsupportedCheckpoint as error:
+            snapshot.discriminator_issue = str(error)
+    return snapshot
 
 
 def describe(config: GeneratorConfig) -> str:
@@ -147,9 +157,9 @@ def summary(snapshot: OfficialSnapshot) -> str:
     """One line: architecture, resolutions, background, parameter count and what became of D."""
     cfg = snapshot.G_ema.config
     if snapshot.D is not None:
-        discriminator = f"D converted ({parameter_count(snapshot.D) / 1e6:.1f} M parameters)"
-    elif snapshot.has_discriminator:
-        discriminator = "D present but not converted (no discriminator in this version)"
+        discriminator = f"D {parameter_count(snapshot.D) / 1e6:.1f} M parameters"
+    elif snapshot.discriminator_issue:
+        discriminator = f"D not converted: {snapshot.discriminator_issue}"
     else:
         discriminator = "no D"
     return (f"{describe(cfg)}, {cfg.image_resolution}x{cfg.image_resolution} image "
@@ -161,7 +171,8 @@ def summary(snapshot: OfficialSnapshot) -> str:
 def convert_official(source: str | os.PathLike, target: str | os.PathLike,
                      progress: Progress | None = None) -> OfficialSnapshot:
     """Write an official snapshot in our format: a generator file, or a training snapshot when the
-    pickle also holds ``G`` (prefixes ``G_ema.``, ``G.`` and ``D.`` once D converts)."""
+    pickle also holds ``G`` (prefixes ``G_ema.``, ``G.`` and, when it converts, ``D.`` with its
+    ``d_config``), which ``panohead train --finetune`` starts from."""
     snapshot = load_official_snapshot(source, progress)
     provenance = {"converted_from": Path(source).name,
                   "training_set_kwargs": json.dumps(snapshot.training_set_kwargs, sort_keys=True, default=str)}
@@ -172,6 +183,9 @@ def convert_official(source: str | os.PathLike, target: str | os.PathLike,
     for prefix, network in (("G_ema.", snapshot.G_ema), ("G.", snapshot.G), ("D.", snapshot.D)):
         if network is not None:
             tensors.update({prefix + name: tensor for name, tensor in network.state_dict().items()})
-    save_tensors(target, tensors, "snapshot", {"config": snapshot.G_ema.config.to_json(), **provenance})
+    metadata = {"config": snapshot.G_ema.config.to_json(), **provenance}
+    if snapshot.D is not None:
+        metadata["d_config"] = snapshot.D.config.to_json()
+    save_tensors(target, tensors, "snapshot", metadata)
     return snapshot
 

@@ -58,6 +58,7 @@ from panohead.config import GeneratorConfig
 from panohead.data.dataset import HeadDataset, yaw_balanced_sampler
 from panohead.devices import pick_device
 from panohead.generator import PanoHeadGenerator
+from panohead.official import load_official_snapshot
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loss import PanoHeadLoss, RealBatch, Stats, schedule_at
 from panohead.training.options import TrainOptions, fit_to_generator, for_finetuning
@@ -227,6 +228,8 @@ class Trainer:
             finetune_state = self._read_finetune_source(Path(spec.finetune))
             config = finetune_state["config"]
             options = for_finetuning(fit_to_generator(options, config))
+            if finetune_state.get("d_config") is not None:  # keep the source's discriminator (e.g. an official D)
+                options = options.replace(discriminator=finetune_state["d_config"])
         self.config, self.options = config, options
 
         self.batch_gpu = options.batch_gpu or options.batch // process.world
@@ -284,10 +287,13 @@ class Trainer:
                                 fused=self.device.type == "cuda")
 
     def _read_finetune_source(self, path: Path) -> dict:
-        """Weights to fine-tune from: our generator or snapshot file, or an official ``.pkl`` (G only)."""
+        """Weights to fine-tune from: our generator or snapshot file, or an official ``.pkl`` (with its D)."""
         if path.suffix.lower() == ".pkl":
-            G = load_generator(path)
-            return {"config": G.config, "G": G.state_dict(), "G_ema": G.state_dict(), "D": None}
+            official = load_official_snapshot(path)
+            D = official.D
+            return {"config": official.G_ema.config, "G": (official.G or official.G_ema).state_dict(),
+                    "G_ema": official.G_ema.state_dict(), "D": D.state_dict() if D else None,
+                    "d_config": D.config if D else None}
         _, metadata = load_tensors(path, ("generator", "snapshot"))
         if metadata["kind"] == "snapshot":
             state = read_snapshot(path)
@@ -309,6 +315,9 @@ class Trainer:
         if path is None:
             return
         state = read_snapshot(path)
+        if state.options is None:
+            raise CheckpointError(f"{path}: converted from an official snapshot, it holds no training state to resume; "
+                                  "start from it with --finetune")
         if state.config != self.config:
             changed = [f.name for f in fields(GeneratorConfig) if getattr(state.config, f.name) != getattr(self.config, f.name)]
             raise CheckpointError(f"{path}: snapshot was trained with a different generator ({', '.join(changed)} differ); "

@@ -6,7 +6,9 @@ discriminator, ``opt_G.<i>.<key>`` / ``opt_D.<i>.<key>`` the Adam state of param
 ``exp_avg_sq`` and, unless beta1 is 0, ``exp_avg``: with beta1 = 0 Adam overwrites exp_avg with the
 new gradient before using it, so it carries nothing across steps).
 Metadata (JSON strings): ``config`` (generator), ``d_config``, ``train_options``, ``progress``
-({nimg, step, train_seconds}) and ``data``.
+({nimg, step, train_seconds}) and ``data``. Snapshots converted from official pickles (``panohead
+convert``) hold only ``config``, ``G``/``G_ema`` and, when it converted, ``D`` with ``d_config``: they
+can be fine-tuned from but not resumed.
 
 No RNG state is stored because the loop has none worth saving: every random draw of step ``s`` comes
 from generators seeded by (seed, s, phase, chunk), so the progress counters fix the future exactly.
@@ -58,8 +60,8 @@ class SnapshotState:
     discriminator: dict[str, torch.Tensor]
     optimisers: dict[str, dict]
     config: GeneratorConfig
-    d_config: DiscriminatorConfig
-    options: TrainOptions
+    d_config: DiscriminatorConfig | None  # None: no discriminator in a converted official snapshot
+    options: TrainOptions | None  # None: converted from an official snapshot (nothing to resume)
     progress: Progress
 
 
@@ -92,9 +94,9 @@ def read_snapshot(path: str | os.PathLike) -> SnapshotState:
     path = Path(path)
     tensors, metadata = load_tensors(path, "snapshot")
     try:
-        d_config = DiscriminatorConfig.from_json(metadata["d_config"])
-        options = TrainOptions.from_json(metadata["train_options"])
-        progress = Progress(**json.loads(metadata["progress"]))
+        d_config = DiscriminatorConfig.from_json(metadata["d_config"]) if "d_config" in metadata else None
+        options = TrainOptions.from_json(metadata["train_options"]) if "train_options" in metadata else None
+        progress = Progress(**json.loads(metadata.get("progress", "{}")))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: snapshot metadata is incomplete or invalid ({error})") from None
 
