@@ -13,11 +13,11 @@ import torch
 from panohead.checkpoint import CheckpointError, save_generator, save_tensors
 from panohead.config import GeneratorConfig
 from panohead.generator import PanoHeadGenerator, parameter_count
-from panohead.training.discriminator import TriDiscriminator
 from panohead.official.architecture import UnsupportedCheckpoint, generator_config
 from panohead.official.discriminator import build_discriminator
 from panohead.official.names import check_layers, map_state
 from panohead.official.unpickler import Record, RefusedGlobal, plain, restricted_load
+from panohead.training.discriminator import TriDiscriminator
 
 # progress(bytes_read, total_bytes) while the pickle is read.
 Progress = Callable[[int, int], None]
