@@ -146,6 +146,8 @@ class Renderer:
             device = pick_device(request.device)
             timer = StageTimer(device)
             model_key = (request.source, str(device))
+            if model_key not in self.models.items:
+                self.clear()  # another model: free the old one's tri-grids and images first
             G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
             configure_backend(request.precision, device)
             with torch.inference_mode():
