@@ -172,6 +172,15 @@ def _pair(values: Any, key: str, kind: type, where: str, optional: bool = False)
     return tuple(kind(v) for v in value)
 
 
+def _triple(values: Any, key: str, where: str) -> tuple[float, float, float] | None:
+    value = _need(values, key, list, where, optional=True)
+    if value is None:
+        return None
+    if len(value) != 3 or not all(_is(v, float) for v in value):
+        raise _Malformed(f"{where}.{key} must be three numbers, got {json.dumps(value)[:40]}")
+    return tuple(float(v) for v in value)
+
+
 def _array(values: Any, key: str, where: str) -> FloatArray:
     try:
         return FloatArray.from_json(_need(values, key, dict, where))
@@ -221,7 +230,7 @@ def _state(values: Any, where: str) -> EditState:
         directions=tuple(edits),
         background=_latent(_need(values, "background", dict, where, optional=True), f"{where}.background"),
         camera=Camera(*(_number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"))
-                        for k in ("yaw", "pitch", "radius", "fov"))),
+                        for k in ("yaw", "pitch", "radius", "fov")), _triple(camera, "look_at", f"{where}.camera")),
     )
 
 

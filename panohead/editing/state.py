@@ -24,20 +24,23 @@ from panohead.editing.mixing import LayerRange, check_range, mix_ws
 
 @dataclass(frozen=True)
 class Camera:
-    """An orbit camera in degrees (yaw 0 = front, 180 = back; pitch = elevation). ``radius`` and
-    ``fov`` (official FOV convention, see :func:`panohead.camera.focal_from_fov`) default to the model's."""
+    """An orbit camera in degrees (yaw 0 = front, 180 = back; pitch = elevation). ``radius``, ``fov``
+    (official FOV convention, see :func:`panohead.camera.focal_from_fov`) and the orbit's pivot
+    ``look_at`` default to the model's."""
 
     yaw: float = 0.0
     pitch: float = 0.0
     radius: float | None = None
     fov: float | None = None
+    look_at: tuple[float, float, float] | None = None
 
     def label(self, generator: torch.nn.Module) -> torch.Tensor:
         """(1, 25) camera label on the generator's device."""
         cfg = generator.config
         focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
         radius = cfg.camera_radius if self.radius is None else self.radius
-        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, cfg.look_at, focal,
+        look_at = cfg.look_at if self.look_at is None else self.look_at
+        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal,
                            device=generator.device)
 
 
