@@ -46,8 +46,9 @@ class ModelReference:
 
     @classmethod
     def of(cls, generator: torch.nn.Module, source: str | os.PathLike) -> "ModelReference":
+        """Reference ``generator`` loaded from ``source`` (checkpoint files are stored as absolute paths)."""
         source = str(source)
-        return cls(source if source == BUNDLED else str(Path(source).resolve()), model_fingerprint(generator))
+        return cls(str(Path(source).resolve()) if Path(source).is_file() else source, model_fingerprint(generator))
 
 
 @dataclass(frozen=True)

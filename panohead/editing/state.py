@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from panohead.camera import focal_from_fov, orbit_label
-from panohead.editing.directions import Direction, DirectionEdit, apply_directions
+from panohead.editing.directions import Direction, DirectionEdit, amount_along, apply_directions, with_amount
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
 
@@ -79,23 +79,11 @@ class EditState:
 
     def amount(self, direction: Direction) -> float:
         """How far the head is moved along ``direction`` (0 if not at all)."""
-        edit = self._edit_for(direction)
-        return 0.0 if edit is None else edit.amount
+        return amount_along(self.directions, direction)
 
     def with_direction(self, direction: Direction, amount: float, layers: LayerRange | None = None) -> "EditState":
-        """Set the amount along ``direction`` (matched by its vector); amount 0 removes the edit, so
-        moving along a direction and back gives back an equal state."""
-        kept = tuple(e for e in self.directions if e.direction.vector != direction.vector)
-        if amount == 0.0:
-            return self.replace(directions=kept)
-        edit = DirectionEdit(direction, float(amount), layers)
-        existing = self._edit_for(direction)
-        if existing is None:
-            return self.replace(directions=self.directions + (edit,))
-        return self.replace(directions=tuple(edit if e is existing else e for e in self.directions))
-
-    def _edit_for(self, direction: Direction) -> DirectionEdit | None:
-        return next((e for e in self.directions if e.direction.vector == direction.vector), None)
+        """Set the amount along ``direction`` (see :func:`panohead.editing.directions.with_amount`)."""
+        return self.replace(directions=with_amount(self.directions, direction, amount, layers))
 
 
 @torch.no_grad()
