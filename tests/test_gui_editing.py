@@ -223,7 +223,8 @@ def test_keyframes_play_in_the_view_and_export_as_video(app, tmp_path):
     panel = app.panel(KeyframesWidget)
     panel.format, panel.view = "gif", "raw"
     panel.export()
-    run_until(app, lambda: editor.export is None and "export" not in editor.busy)
+    run_until(app, lambda: panel.task is not None and not panel.task.running)
+    assert panel.task.status == "done", panel.task.error
     videos = list((tmp_path / "captures").glob("keyframes*.gif"))
     assert len(videos) == 1 and len(imageio.mimread(videos[0])) == 4
     editor.go_to_keyframe(0)

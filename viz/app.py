@@ -372,7 +372,6 @@ class App:
         self._closed = True
         for panel in self.panels:
             panel.close()
-        self.editor.close()
         self.renderer.stop()
         if self.remember:
             self.state.ui.window_size = tuple(self.window.size)

@@ -238,25 +238,13 @@ class DirectionsWidget(Widget):
         imgui.set_item_tooltip("Which w rows the offset moves (coarse = shape, fine = colours)")
         imgui.same_line()
         if keepable:
-            if imgui.small_button("keep..."):
-                self.keep_name = direction.name
-                imgui.open_popup("keep")
-            if imgui.begin_popup("keep"):
-                entered, self.keep_name = imgui.input_text("name", self.keep_name, imgui.InputTextFlags_.enter_returns_true)
-                if imgui.button("Keep") or entered:
-                    self.keep(direction, self.keep_name)
-                    imgui.close_current_popup()
-                imgui.end_popup()
+            name = self._name_popup("keep...", "Keep", direction.name)
+            if name is not None:
+                self.keep(direction, name)
         else:
-            if imgui.small_button("rename..."):
-                self.keep_name = direction.name
-                imgui.open_popup("rename")
-            if imgui.begin_popup("rename"):
-                entered, self.keep_name = imgui.input_text("name", self.keep_name, imgui.InputTextFlags_.enter_returns_true)
-                if imgui.button("Rename") or entered:
-                    self.rename(index, self.keep_name)
-                    imgui.close_current_popup()
-                imgui.end_popup()
+            name = self._name_popup("rename...", "Rename", direction.name)
+            if name is not None:
+                self.rename(index, name)
             imgui.same_line()
             if imgui.small_button("remove"):
                 self.set_amount(direction, 0.0)
@@ -264,6 +252,21 @@ class DirectionsWidget(Widget):
         if opened:
             self._strip(direction)
         imgui.pop_id()
+
+    def _name_popup(self, button: str, action: str, current: str) -> str | None:
+        """A small button opening a name field; the name typed once confirmed (Enter or ``action``)."""
+        if imgui.small_button(button):
+            self.keep_name = current
+            imgui.open_popup(action)
+        chosen = None
+        if imgui.begin_popup(action):
+            flags = imgui.InputTextFlags_.enter_returns_true
+            entered, self.keep_name = imgui.input_text("name", self.keep_name, flags)
+            if imgui.button(action) or entered:
+                chosen = self.keep_name
+                imgui.close_current_popup()
+            imgui.end_popup()
+        return chosen
 
     def rename(self, index: int, name: str) -> None:
         editor = self.app.editor

@@ -6,7 +6,8 @@ editing needs (style mixing, directions, explicit latents such as inverted photo
 are compared with the last recorded step and a new step is recorded when they differ, one step per
 slider drag or mouse orbit. Work that needs the model (saving a session, keyframes, a keyframe path,
 principal directions, preview strips) runs as a task on the render thread, which owns the model;
-its result comes back to the UI thread through :meth:`Editor.poll`.
+its result comes back to the UI thread through :meth:`Editor.poll`. (Keyframe videos, which take
+long, run on an export thread: see :mod:`viz.keyframes_widget`.)
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import dataclasses
 import json
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +28,6 @@ from panohead.checkpoint import CheckpointError
 from panohead.editing import (Camera, Direction, EditState, History, Keyframe, Latent, ModelReference, PathSettings,
                               Session, SessionError, path_frames, read_session, save_session)
 from panohead.editing.session import check_model, checkpoint_path, remember_session
-from panohead.export.tasks import ExportCancelled
-from panohead.export.video import Turntable
 from viz.models import RANDOM_PREFIX
 from viz.renderer import USER_ERRORS, Renderer, one_line
 from viz.request import Edits, RenderRequest, build_request
@@ -71,14 +69,6 @@ class Playback:
         return index
 
 
-@dataclass
-class VideoExport:
-    path: Path
-    progress: float = 0.0
-    cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-
 class Editor:
     def __init__(self, app: "App", renderer: Renderer, history_limit: int = 200) -> None:
         self.app, self.renderer = app, renderer
@@ -88,7 +78,6 @@ class Editor:
         self.directions: list[Direction] = []  # named and loaded directions (principal ones live in the panel)
         self.history: History[Snapshot] = History(self.snapshot(), history_limit)
         self.playback: Playback | None = None
-        self.export: VideoExport | None = None
         self.session_file: Path | None = None
         self.busy: set[str] = set()  # names of tasks in flight (panels disable their buttons)
         self._done: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -217,9 +206,9 @@ class Editor:
             background.mode, background.seed = "seed", state.background.seed
         elif background.mode == "seed":
             background.mode = "same"
+        explicit_background = state.background if state.background and state.background.ws is not None else None
         self.edits = Edits(latent=state.latent if state.latent.ws is not None else None,
-                           background=state.background if state.background and state.background.ws is not None else None,
-                           mixing=state.mixing, directions=state.directions)
+                           background=explicit_background, mixing=state.mixing, directions=state.directions)
 
     # --- sessions ---------------------------------------------------------------------------------
     def save_session(self, path: str | Path) -> None:
@@ -290,7 +279,8 @@ class Editor:
 
     def play(self, loop: bool = False) -> None:
         """Compute the path's latents on the render thread, then step through them at the path's fps."""
-        keyframes, settings, source, device = list(self.keyframes), self.path, self.app.state.model.source, str(self.app.device)
+        keyframes, settings = list(self.keyframes), self.path
+        source, device = self.app.state.model.source, str(self.app.device)
 
         def work(renderer: Renderer) -> list[tuple[Edits, Camera]]:
             G, _ = renderer.model(source, device)
@@ -324,51 +314,6 @@ class Editor:
         if self.playback is not None:
             before, self.playback = self.playback.before, None
             self.restore(before)
-
-    def export_video(self, path: Path, options: Turntable) -> None:
-        """Render the keyframe path to ``path`` in a worker thread (the model is shared, read-only)."""
-        from panohead.editing.path_video import export_path
-
-        keyframes, settings, source, device = list(self.keyframes), self.path, self.app.state.model.source, str(self.app.device)
-        job = self.export = VideoExport(path)
-
-        def export(G: torch.nn.Module) -> None:
-            def report(fraction: float) -> None:
-                job.progress = fraction
-                self.app.window.wake()
-            try:
-                export_path(G, keyframes, path, settings, options, report, job.cancel)
-            except ExportCancelled:
-                message, error = "video export cancelled", False
-            except USER_ERRORS as failure:
-                message, error = f"video export failed: {one_line(failure)}", True
-            except Exception as failure:  # a bug: report it instead of leaving the export "running"
-                log.exception("video export failed")
-                message, error = f"video export failed: internal error: {type(failure).__name__}: {one_line(failure)}", True
-            else:
-                message, error = f"saved video {path}", False
-            self._done.put(lambda: self._export_finished(job, message, error))
-            self.app.window.wake()
-
-        def start(G: torch.nn.Module) -> None:
-            job.thread = threading.Thread(target=export, args=(G,), name="panohead-video-export", daemon=True)
-            job.thread.start()
-        self.run_task("export", lambda renderer: renderer.model(source, device)[0], start,
-                      lambda: self._export_finished(job, None, False))
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop playback and cancel a running video export (its partial file is removed)."""
-        self.playback = None
-        job = self.export
-        if job is not None and job.thread is not None:
-            job.cancel.set()
-            job.thread.join(timeout)
-
-    def _export_finished(self, job: VideoExport, message: str | None, error: bool) -> None:
-        if self.export is job:
-            self.export = None
-        if message:
-            self.app.notify(message, error=error)
 
 
 def _padded(background_ws: torch.Tensor, rows: int) -> torch.Tensor:

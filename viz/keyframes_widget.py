@@ -9,12 +9,18 @@ to .mp4 or .gif in the capture folder with the turntable exporter's views and ba
 from __future__ import annotations
 
 import dataclasses
+import threading
+from pathlib import Path
 
 from imgui_bundle import imgui
 
-from panohead.editing import PathSettings, frame_count
+from gui_utils.window import GlfwWindow
+from panohead.editing import frame_count
 from panohead.editing.keyframes import INTERPOLATIONS, YAW_MODES
+from panohead.editing.path_video import export_path
+from panohead.export.tasks import Progress
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
+from viz.export_task import ExportTask
 from viz.output_paths import output_folder, unique_path
 from viz.ui import MUTED, hint, label
 from viz.widget import Widget
@@ -30,24 +36,48 @@ class KeyframesWidget(Widget):
         self.view = "image"
         self.background = "generated"
         self.format = "mp4"
+        self.task: ExportTask | None = None
 
     def export(self) -> None:
-        """Write the keyframe path as a video into the capture folder (a new file each time)."""
-        editor = self.app.editor
-        try:
-            path = unique_path(output_folder(self.app.state.capture.folder), "keyframes", f".{self.format}")
-        except OSError as error:
-            self.app.notify(f"{self.app.state.capture.folder}: cannot write the video ({error.strerror or error})",
-                            error=True)
+        """Write the keyframe path as a video into the capture folder (a new file each time), on an
+        export thread sharing the renderer's model."""
+        app, editor = self.app, self.app.editor
+        if self.task is not None and self.task.running:
+            app.notify("a keyframe video is already being written: wait for it or cancel it", error=True)
             return
-        editor.export_video(path, Turntable(view=self.view, background=self.background, fps=editor.path.fps))
+        keyframes, settings, folder_name = list(editor.keyframes), editor.path, app.state.capture.folder
+        options = Turntable(view=self.view, background=self.background, fps=settings.fps)
+        source, device, suffix = app.state.model.source, str(app.device), f".{self.format}"
+
+        def start(generator) -> None:
+            def work(progress: Progress, cancel: threading.Event) -> Path:
+                path = unique_path(output_folder(folder_name), "keyframes", suffix)
+                export_path(generator, keyframes, path, settings, options, progress, cancel)
+                return path
+            self.task = ExportTask(f"{frame_count(keyframes, settings)} frames ({suffix})", work, self._finished,
+                                   on_progress=GlfwWindow.wake)
+        editor.run_task("export", lambda renderer: renderer.model(source, device)[0], start)
+
+    def _finished(self, task: ExportTask) -> None:  # runs on the export thread
+        if task.status == "done":
+            self.app.notify(f"saved keyframe video {task.path}")
+        elif task.status == "failed":
+            self.app.notify(f"keyframe video failed: {task.error}", error=True)
+        else:
+            self.app.notify("keyframe video cancelled; nothing was written")
+
+    def close(self) -> None:
+        """Cancel a video being written and wait for it, so the app never exits mid-write."""
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+            self.task.join(timeout=60.0)
 
     def __call__(self, show: bool) -> None:
         if not show:
             return
         app, scale = self.app, self.app.scale
         editor = app.editor
-        playing, exporting = editor.playback is not None, editor.export is not None
+        playing, exporting = editor.playback is not None, self.task is not None and self.task.running
         imgui.begin_disabled(playing or "keyframe" in editor.busy)
         if imgui.button("Add keyframe"):
             editor.add_keyframe()
@@ -108,8 +138,9 @@ class KeyframesWidget(Widget):
         label("FPS", scale)
         _, fps = imgui.slider_int("##fps", path.fps, 1, 60)
         _, loop = imgui.checkbox("Back to the first keyframe", path.loop)
-        editor.path = dataclasses.replace(path, frames_per_segment=max(frames, 1), interpolation=INTERPOLATIONS[interpolation],
-                                          yaw_mode=YAW_MODES[yaw_mode], turns=turns, fps=min(max(fps, 1), 120), loop=loop)
+        editor.path = dataclasses.replace(path, frames_per_segment=max(frames, 1),
+                                          interpolation=INTERPOLATIONS[interpolation], yaw_mode=YAW_MODES[yaw_mode],
+                                          turns=turns, fps=min(max(fps, 1), 120), loop=loop)
 
     def _export(self, ready: bool, exporting: bool, scale: float) -> None:
         editor = self.app.editor
@@ -124,13 +155,18 @@ class KeyframesWidget(Widget):
         _, fmt = imgui.combo("##video-format", VIDEO_FORMATS.index(self.format), list(VIDEO_FORMATS))
         self.format = VIDEO_FORMATS[fmt]
         if exporting:
-            job = editor.export
-            imgui.progress_bar(job.progress, imgui.ImVec2(-1, 0), f"{job.path.name}  {100 * job.progress:.0f}%")
-            if imgui.button("Cancel export"):
-                job.cancel.set()
+            task = self.task
+            cancel_width = imgui.calc_text_size("Cancel").x + imgui.get_style().frame_padding.x * 2
+            bar_width = imgui.get_content_region_avail().x - cancel_width - imgui.get_style().item_spacing.x
+            imgui.progress_bar(task.fraction, imgui.ImVec2(bar_width, 0), f"{task.description}  {task.fraction:.0%}")
+            imgui.same_line()
+            if imgui.button("Cancel"):
+                task.cancel()
         else:
             imgui.begin_disabled(not ready or "export" in editor.busy)
             if imgui.button("Export video"):
                 self.export()
             imgui.end_disabled()
             imgui.set_item_tooltip("Renders every frame at full quality into the capture folder")
+            if self.task is not None and self.task.status == "done":
+                imgui.text_colored(MUTED, f"saved {self.task.path}")

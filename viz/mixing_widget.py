@@ -96,7 +96,8 @@ class MixingWidget(Widget):
         self.source = radio_row(self.source, SOURCES, "mix-source")
         if self.source == "seed":
             label("Seed", scale)
-            changed, seed = imgui.input_int("##mix-seed", mixing.latent.seed if mixing.latent.seed is not None else self.seed)
+            shown = mixing.latent.seed if mixing.latent.seed is not None else self.seed
+            changed, seed = imgui.input_int("##mix-seed", shown)
             if changed:
                 self.seed = max(0, seed)
                 self.mix(Latent.from_seed(self.seed))

@@ -60,6 +60,7 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage actually computed
     model: ModelInfo | None = None  # None when the model itself could not be opened
     ws: np.ndarray | None = None  # (num_ws, w_dim), for saving the latent
+    background_ws: np.ndarray | None = None  # (Nb, w_dim) the background network's ws (None without one)
     error: str | None = None
     finished: float = field(default_factory=time.perf_counter)
 
@@ -199,7 +200,8 @@ class Renderer:
                     rgba_np = image if shown is rgba else rgba.cpu().numpy()
                     mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
             return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
-                                stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy())
+                                stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy(),
+                                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy())
         except USER_ERRORS as error:
             return RenderResult(request, quality, model=info, error=one_line(error))
         except torch.cuda.OutOfMemoryError:

@@ -103,7 +103,8 @@ class SessionWidget(Widget):
         if imgui.button("Save as..."):
             self.save_as()
         imgui.end_disabled()
-        submitted, self.path_text = path_field("session-path", self.path_text, self.open_dialog, "Open a session", FILTERS)
+        submitted, self.path_text = path_field("session-path", self.path_text, self.open_dialog, "Open a session",
+                                               FILTERS)
         if submitted:
             editor.open_session(self.path_text)
         recent = self.recent()

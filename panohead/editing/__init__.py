@@ -19,7 +19,8 @@ from panohead.editing.state import Camera, EditState, Mixing, apply_edits, compo
 __all__ = [
     "Camera", "Direction", "DirectionEdit", "EditState", "FloatArray", "GROUPS", "History", "Keyframe", "Latent",
     "Mixing", "ModelReference", "PathFrame", "PathSettings", "PrincipalDirections", "Session", "SessionError",
-    "apply_directions", "apply_edits", "cached_principal_directions", "compose", "frame_count", "group_range", "latent_ws",
+    "apply_directions", "apply_edits", "cached_principal_directions", "compose", "frame_count", "group_range",
+    "latent_ws",
     "layer_groups", "load_directions", "mix_ws", "open_session", "path_frames", "principal_directions",
     "read_session", "recent_sessions", "render_state", "sample_w", "save_directions", "save_session",
     "w_resolutions",

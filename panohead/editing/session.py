@@ -128,7 +128,8 @@ def read_session(path: str | os.PathLike) -> Session:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SessionError(f"{path}: malformed session JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+        where = f"line {error.lineno} column {error.colno}"
+        raise SessionError(f"{path}: malformed session JSON ({error.msg} at {where})") from None
     try:
         return _session(document)
     except _Malformed as error:
@@ -169,7 +170,8 @@ def _pair(values: Any, key: str, kind: type, where: str, optional: bool = False)
     if value is None:
         return None
     if len(value) != 2 or not all(_is(v, kind) for v in value):
-        raise _Malformed(f"{where}.{key} must be two {'whole ' if kind is int else ''}numbers, got {json.dumps(value)[:40]}")
+        numbers = "whole numbers" if kind is int else "numbers"
+        raise _Malformed(f"{where}.{key} must be two {numbers}, got {json.dumps(value)[:40]}")
     return tuple(kind(v) for v in value)
 
 
@@ -225,7 +227,8 @@ def _state(values: Any, where: str) -> EditState:
         psi=_number(values, "psi", where),
         cutoff=_need(values, "cutoff", int, where, optional=True),
         conditioning=_pair(values, "conditioning", float, where),
-        mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True), f"{where}.mixing.latent"),
+        mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True),
+                              f"{where}.mixing.latent"),
                       _pair(mixing, "layers", int, f"{where}.mixing"),
                       _pair(mixing, "background_layers", int, f"{where}.mixing")),
         directions=tuple(edits),

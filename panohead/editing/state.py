@@ -103,8 +103,9 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
     return apply_edits(generator, ws, background, ws_b, mixing, state.directions)
 
 
-def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: torch.Tensor, mixing_ws: torch.Tensor | None,
-                mixing: Mixing, directions: tuple[DirectionEdit, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: torch.Tensor,
+                mixing_ws: torch.Tensor | None, mixing: Mixing,
+                directions: tuple[DirectionEdit, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Style mixing, then directions, on latents already mapped (and truncated).
 
     ``ws`` (1, num_ws, w_dim) the head; ``background_ws`` (1, >= background.num_ws, w_dim) the latent
