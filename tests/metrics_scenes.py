@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from panohead.config import preset
 from panohead.generator import PanoHeadGenerator
@@ -11,9 +12,9 @@ from panohead.rendering.trigrid import sample_trigrid
 BALL_RADIUS = 0.2
 
 
-def smooth_pattern(seed: int, channels: int, size: int) -> torch.Tensor:
-    """(channels, size, size) random pattern with features a few pixels wide."""
-    coarse = torch.randn(1, channels, size // 2, size // 2, generator=torch.Generator().manual_seed(seed))
+def smooth_pattern(seed: int, channels: int, size: int, cells: int) -> torch.Tensor:
+    """(channels, size, size) random pattern made of ``cells`` x ``cells`` smoothly blended values."""
+    coarse = torch.randn(1, channels, cells, cells, generator=torch.Generator().manual_seed(seed))
     return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)[0]
 
 
@@ -42,18 +43,32 @@ class PlantedHead(PanoHeadGenerator):
         return evaluate
 
 
-def mirrored_triplane(channels: int = 4, size: int = 64) -> PlantedHead:
+def mirrored_triplane(channels: int = 4, size: int = 64, cells: int = 32) -> PlantedHead:
     """Tri-plane (D = 1) whose only content is on the xy plane: the back reads the face's features."""
     grid = torch.zeros(1, 3, channels, 1, size, size)
-    grid[0, 0, :, 0] = smooth_pattern(1, channels, size)
+    grid[0, 0, :, 0] = smooth_pattern(1, channels, size, cells)
     return PlantedHead(grid)
 
 
-def distinct_trigrid(channels: int = 4, size: int = 64, depth: int = 8) -> PlantedHead:
+def distinct_trigrid(channels: int = 4, size: int = 64, depth: int = 8, cells: int = 32) -> PlantedHead:
     """Tri-grid whose xy grid holds one pattern on its back half of planes (z < 0) and an unrelated one
     on its front half (z > 0); they blend only within 1/depth of the box around z = 0."""
     grid = torch.zeros(1, 3, channels, depth, size, size)
-    grid[0, 0, :, : depth // 2] = smooth_pattern(2, channels, size)[:, None]  # the back of the head
-    grid[0, 0, :, depth // 2:] = smooth_pattern(3, channels, size)[:, None]  # the face
+    grid[0, 0, :, : depth // 2] = smooth_pattern(2, channels, size, cells)[:, None]  # the back of the head
+    grid[0, 0, :, depth // 2:] = smooth_pattern(3, channels, size, cells)[:, None]  # the face
     return PlantedHead(grid)
 
+
+
+class RandomFeatures(nn.Module):
+    """A small random-weight CNN standing in for Inception: uint8 images -> 24 features, 10 logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(3, 12, 5, stride=2), nn.ReLU(), nn.Conv2d(12, 24, 3, stride=2), nn.ReLU())
+        self.head = nn.Linear(24, 10)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(images.float() / 127.5 - 1.0).mean(dim=(2, 3))
+        return features, self.head(features)

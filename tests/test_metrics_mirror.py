@@ -20,6 +20,13 @@ def test_unrelated_front_and_back_score_near_zero():
     assert mirror_similarity(front, back, mirror_weight(mask, mask)).abs().max() < 0.1
 
 
+def test_a_shared_top_to_bottom_colour_change_is_not_a_mirrored_face():
+    rows = torch.linspace(-1, 1, 16)[:, None].expand(16, 16)
+    front = rows + 0.3 * torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    back = rows + 0.3 * torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    assert mirror_similarity(front, back, mirror_weight(FULL, FULL)).abs().max() < 0.1
+
+
 def test_pixels_outside_the_back_mask_do_not_count():
     front = torch.randn(1, 3, 8, 8)
     back = front.flip(-1).clone()

@@ -27,13 +27,9 @@ class ConditioningWidget(Widget):
                 cond.mode = value
         if cond.mode == "custom":
             label("Yaw", scale)
-            changed, value = imgui.slider_float("##cond-yaw", cond.yaw, -180.0, 180.0, "%.1f deg")
-            if changed:
-                cond.yaw = value
+            _, cond.yaw = imgui.slider_float("##cond-yaw", cond.yaw, -180.0, 180.0, "%.1f deg")
             label("Pitch", scale)
-            changed, value = imgui.slider_float("##cond-pitch", cond.pitch, -89.0, 89.0, "%.1f deg")
-            if changed:
-                cond.pitch = value
+            _, cond.pitch = imgui.slider_float("##cond-pitch", cond.pitch, -89.0, 89.0, "%.1f deg")
         if cond.mode == "follow":
             hint("The head is re-synthesised for every new view, so orbiting is slower and the identity drifts.")
         else:

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "dataset": "dataset",
     "train": "train",
     "convert": "convert",
+    "metrics": "metrics",
 }
 
 

@@ -21,9 +21,16 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from panohead.metrics.views import batches, render_views
+from panohead.metrics.weights import load_program
 
 # segmenter(images (B, 3, H, W) in [-1, 1]) -> foreground probability (B, 1, H, W) in [0, 1]
 Segmenter = Callable[[torch.Tensor], torch.Tensor]
+
+
+def load_segmenter(path: str, device: torch.device | str = "cpu") -> Segmenter:
+    """A saved segmentation program (torch.export .pt2 or TorchScript): (B, 3, H, W) in [-1, 1] ->
+    foreground probability (B, 1, H, W)."""
+    return load_program(path, device, "segmentation model")
 
 
 def generated_mask(out: dict[str, torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

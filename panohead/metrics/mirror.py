@@ -10,11 +10,14 @@ resolution (before super-resolution, whose convolutions are not mirror-equivaria
 create or remove a 3D artifact), the head's own colour to_rgb(I_r) (background excluded), its
 opacity I_m and its depth, from yaw 0 (front) and yaw 180 (back). Flip the front render
 horizontally; pixel p of both images now looks along mirrored rays. The score is the weighted
-Pearson correlation of the two colour images over pixels and RGB channels,
+correlation of the two colour images a (flipped front) and b (back) over pixels and RGB channels,
 
-    score = sum w (a - mean_a)(b - mean_b) / sqrt(sum w (a - mean_a)^2 * sum w (b - mean_b)^2)
+    score = sum w a' b' / sqrt(sum w a'^2 * sum w b'^2),   a' = a - rowmean_w(a),  b' = b - rowmean_w(b)
 
-(each channel centred on its own weighted mean) with weight
+where every image row of every channel is centred on its own weighted mean. Row centring compares
+the left-right structure within rows (eyes, nose, mouth side by side); a top-to-bottom change of
+colour (hair above, skin below) is shared by the front and back of any head and is not the artifact.
+The weight is
 
     w = flip(I_m front) * I_m back * min(1, |P_front - P_back| / separation)
 
@@ -22,7 +25,9 @@ where P are the rendered surface points. The last factor leaves out the silhouet
 of the head), which both cameras see as the *same* surface mirrored, so any head, mirrored or not,
 would correlate there; ``separation`` defaults to 0.1 world units (the tri-grid box is 1 unit wide).
 1 means the back is the mirrored face (up to brightness and contrast), about 0 means unrelated front
-and back. The reported number is the mean over seeds; a seed whose weight covers under 0.1 % of the
+and back. A semi-transparent volume looks the same, mirrored, from both sides (front and back rays
+cross the same points), so the score speaks about opaque heads, i.e. trained models; an untrained
+generator's diffuse cloud scores high. The reported number is the mean over seeds; a seed whose weight covers under 0.1 % of the
 image has no score (NaN) and is left out of the mean.
 """
 from __future__ import annotations
@@ -54,16 +59,16 @@ def mirror_weight(front_mask: torch.Tensor, back_mask: torch.Tensor, front_point
 
 
 def mirror_similarity(front: torch.Tensor, back: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Weighted correlation of ``back`` with the horizontally flipped ``front`` (see module docstring).
+    """Row-centred weighted correlation of ``back`` with the flipped ``front`` (see module docstring).
 
     front, back: (B, C, H, W); weight (B, 1, H, W) from :func:`mirror_weight`. Returns (B,), NaN where
     the weight covers less than ``MIN_OVERLAP`` of the image.
     """
     weight = weight.double()
     total = weight.sum(dim=(1, 2, 3))
-    a, b = front.flip(-1).double(), back.double()
-    mean = lambda x: (weight * x).sum(dim=(2, 3), keepdim=True) / total.clamp_min(1e-12)[:, None, None, None]  # noqa: E731
-    a, b = a - mean(a), b - mean(b)
+    row_weight = weight.sum(dim=3, keepdim=True).clamp_min(1e-12)
+    centre = lambda x: x - (weight * x).sum(dim=3, keepdim=True) / row_weight  # noqa: E731
+    a, b = centre(front.flip(-1).double()), centre(back.double())
     covariance = (weight * a * b).sum(dim=(1, 2, 3))
     spread = ((weight * a * a).sum(dim=(1, 2, 3)) * (weight * b * b).sum(dim=(1, 2, 3))).sqrt()
     score = covariance / spread.clamp_min(1e-12)

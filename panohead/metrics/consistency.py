@@ -1,0 +1,127 @@
+"""Multi-view consistency: warp one rendered view into another through the rendered depth and compare.
+
+A 3D-consistent head shows the same colour at a surface point from every camera that sees it. For a
+pair of views (source, target) of one head, every target pixel that is opaque is lifted to its
+surface point P = o + depth * d (depth = the renderer's expected ray distance), projected into the
+source camera and the source render is sampled there. The pixel counts when the source sees P too:
+it is inside the source image, opaque there, and the source depth at that pixel matches |P - o_src|
+within ``depth_tolerance`` (otherwise P is hidden behind something else in the source view).
+
+Reported over all counted pixels of all pairs: ``error`` (mean absolute RGB difference, images in
+[-1, 1]), ``psnr`` (dB, peak-to-peak 2) and ``coverage`` (counted pixels / opaque target pixels).
+Colours are the head's own colour to_rgb(I_r) at the neural rendering resolution; super-resolution
+is left out because its convolutions see each view separately (see module ``views``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from panohead.camera import split_label
+from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents, surface_points
+
+DEPTH_TOLERANCE = 0.03  # world units (the tri-grid box is 1 unit wide)
+MIN_OPACITY = 0.9
+
+
+@dataclass(frozen=True)
+class View:
+    """One rendered view: colour (B, 3, n, n), opacity I_m (B, 1, n, n), depth (B, 1, n, n), camera (B, 25)."""
+
+    rgb: torch.Tensor
+    mask: torch.Tensor
+    depth: torch.Tensor
+    camera: torch.Tensor
+
+
+@dataclass(frozen=True)
+class WarpSums:
+    """Sums over counted pixels, so pairs and batches combine exactly."""
+
+    abs_error: float
+    squared_error: float
+    counted: float  # pixel-channel terms are divided by channels at the end
+    opaque: float
+    channels: int
+
+    def __add__(self, other: "WarpSums") -> "WarpSums":
+        return WarpSums(self.abs_error + other.abs_error, self.squared_error + other.squared_error,
+                        self.counted + other.counted, self.opaque + other.opaque, self.channels)
+
+    def summary(self) -> dict[str, float]:
+        if self.counted == 0:
+            return {"error": float("nan"), "psnr": float("nan"), "coverage": 0.0}
+        mse = self.squared_error / (self.counted * self.channels)
+        return {"error": self.abs_error / (self.counted * self.channels),
+                "psnr": 10.0 * math.log10(4.0 / max(mse, 1e-12)),
+                "coverage": self.counted / max(self.opaque, 1.0)}
+
+
+def project(points: torch.Tensor, camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World points (B, 3, H, W) -> normalised image coords (B, H, W, 2) in [0, 1] and ray distance (B, 1, H, W).
+
+    Inverse of ``panohead.camera.pixel_rays``: x_cam = R^T (P - o), u = fx x/z + skew y/z + cx, v = fy y/z + cy.
+    """
+    cam2world, intrinsics = split_label(camera.float())
+    batch, _, height, width = points.shape
+    flat = points.reshape(batch, 3, -1)
+    origin = cam2world[:, :3, 3:4]
+    local = cam2world[:, :3, :3].transpose(1, 2) @ (flat - origin)
+    z = local[:, 2].clamp_min(1e-6)
+    x, y = local[:, 0] / z, local[:, 1] / z
+    u = intrinsics[:, 0, 0:1] * x + intrinsics[:, 0, 1:2] * y + intrinsics[:, 0, 2:3]
+    v = intrinsics[:, 1, 1:2] * y + intrinsics[:, 1, 2:3]
+    in_front = local[:, 2] > 1e-6
+    u = torch.where(in_front, u, torch.full_like(u, -1.0))  # behind the camera: outside the image
+    coords = torch.stack([u, v], dim=-1).reshape(batch, height, width, 2)
+    distance = (flat - origin).norm(dim=1).reshape(batch, 1, height, width)
+    return coords, distance
+
+
+def warp_sums(source: View, target: View, depth_tolerance: float = DEPTH_TOLERANCE,
+              min_opacity: float = MIN_OPACITY) -> WarpSums:
+    """Compare ``target`` with ``source`` sampled at the target's surface points (see module docstring)."""
+    opaque = target.mask > min_opacity
+    coords, distance = project(surface_points(target.camera, target.depth), source.camera)
+    grid = coords * 2.0 - 1.0  # pixel centres sit at (i + 0.5) / n: align_corners=False
+    sample = lambda image, mode: F.grid_sample(image.float(), grid, mode=mode, padding_mode="zeros",  # noqa: E731
+                                               align_corners=False)
+    warped = sample(source.rgb, "bilinear")
+    source_mask, source_depth = sample(source.mask, "nearest"), sample(source.depth, "nearest")
+    inside = ((coords >= 0) & (coords <= 1)).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
+    visible = inside & (source_mask > min_opacity) & ((source_depth - distance).abs() < depth_tolerance)
+    counted = (opaque & visible).float()
+    difference = (target.rgb.float() - warped) * counted
+    return WarpSums(float(difference.abs().sum()), float((difference ** 2).sum()), float(counted.sum()),
+                    float(opaque.float().sum()), target.rgb.shape[1])
+
+
+@torch.no_grad()
+def multiview_consistency(generator: torch.nn.Module, seeds: Sequence[int], yaw_step: float = 30.0,
+                          pitch: float = 0.0, psi: float = 1.0, batch_size: int = 4,
+                          depth_tolerance: float = DEPTH_TOLERANCE, progress: bool = False) -> dict[str, float]:
+    """Consistency of each head between neighbouring views of a full orbit (yaw 0, step, 2 step, ...).
+
+    Heads are conditioned on the frontal camera; each view k + 1 is warped from view k (the orbit
+    closes, so 360 / yaw_step pairs per head). Returns {"error", "psnr", "coverage"}.
+    """
+    yaws = torch.arange(0.0, 360.0 - 1e-6, yaw_step)
+    cameras = orbit_camera(generator, yaws, pitch)
+    views = len(yaws)
+    z_all = seed_latents(generator, seeds)
+    total = WarpSums(0.0, 0.0, 0.0, 0.0, 3)
+    for part in tqdm(list(batches(len(seeds), batch_size)), desc="multi-view consistency", unit="batch",
+                     disable=not progress):
+        z = z_all[part]
+        out = render_views(generator, z, frontal_camera(generator, z.shape[0]), cameras, psi=psi)
+        per_view = lambda t: t.unflatten(0, (z.shape[0], views))  # noqa: E731
+        rgb, mask, depth, camera = (per_view(out[k]) for k in ("head_rgb", "weight_sum", "depth", "cameras"))
+        view = lambda k: View(rgb[:, k], mask[:, k], depth[:, k], camera[:, k])  # noqa: E731
+        for k in range(views):
+            total = total + warp_sums(view(k), view((k + 1) % views), depth_tolerance)
+    return total.summary()
