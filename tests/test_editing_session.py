@@ -29,7 +29,7 @@ def edited_state():
     direction = Direction.of("PC1", rng.standard_normal(32) / 6, scale=1.7, explained=0.21)
     return EditState(latent=photo, psi=0.83, cutoff=4, conditioning=(5.0, -3.0),
                      mixing=Mixing(Latent.from_seed(11), (1, 3), (0, 2)),
-                     background=Latent.from_seed(12), camera=Camera(yaw=123.4, pitch=-7.5, radius=2.9, fov=20.0),
+                     background=Latent.from_seed(12), camera=Camera(yaw=123.4, pitch=-7.5, radius=2.9, fov=20.0, look_at=(0.0, 0.05, 0.2)),
                      ).with_direction(direction, -1.3, layers=(0, 4))
 
 

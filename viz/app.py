@@ -33,11 +33,13 @@ from panohead.devices import pick_device
 from viz.async_renderer import AsyncRenderer
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
+from viz.editor import Editor
 from viz.models import ModelInfo, describe_source
 from viz.panels import PANELS
 from viz.renderer import Renderer, RenderResult
-from viz.request import RenderRequest, build_request
+from viz.request import RenderRequest
 from viz.settings import load_state, save_state
+from viz.session_widget import SessionWidget
 from viz.shortcuts_widget import ShortcutsWidget
 from viz.state import VIEW_TARGETS
 from viz.viewport_widget import ViewportWidget
@@ -81,8 +83,10 @@ class App:
         self._quiet_frames = 0
         self._closed = False
         self.select_tab: str | None = None  # set to a sidebar tab name to bring it to the front next frame
-        self.renderer = AsyncRenderer(Renderer(), passes=("preview", "full") if self.cpu_mode else ("full",),
+        core = Renderer()
+        self.renderer = AsyncRenderer(core, passes=("preview", "full") if self.cpu_mode else ("full",),
                                       on_result=GlfwWindow.wake)
+        self.editor = Editor(self, core)
         self.panels: list[Widget] = [panel(self) for panel in PANELS]
         self.viewport = ViewportWidget(self)
         self.shortcuts = ShortcutsWidget(self)
@@ -126,7 +130,8 @@ class App:
             if panel.accepts_drop(path):
                 panel.drop(path)
                 return
-        self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz or a background image)",
+        self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz, a session .json "
+                    "or a background image)",
                     error=True)
 
     @property
@@ -178,9 +183,11 @@ class App:
         result = self.renderer.take_result()
         if result is not None:
             self._show(result)
+        self.editor.poll()
         self.imgui.begin_frame()
         self._draw()
-        request = build_request(self.state, str(self.device))
+        self.editor.track()
+        request = self.editor.request()
         if request != self.request:
             self._quiet_frames = 0
         self.request = request
@@ -307,6 +314,20 @@ class App:
                         checkpoint.open(path)
                 imgui.end_menu()
             imgui.separator()
+            session = self.panel(SessionWidget)
+            if imgui.menu_item_simple("Open session..."):
+                session.browse()
+            if imgui.menu_item_simple("Save session", None, False, "session" not in self.editor.busy):
+                session.save()
+            if imgui.menu_item_simple("Save session as...", None, False, "session" not in self.editor.busy):
+                session.save_as()
+            recent = session.recent()
+            if imgui.begin_menu("Recent sessions", bool(recent)):
+                for path in recent:
+                    if imgui.menu_item_simple(str(path)):
+                        self.editor.open_session(path)
+                imgui.end_menu()
+            imgui.separator()
             capture = self.panel(CaptureWidget)
             if imgui.menu_item_simple("Save view", "Ctrl+S", False, self.result is not None):
                 capture.save_view()
@@ -315,6 +336,14 @@ class App:
             imgui.separator()
             if imgui.menu_item_simple("Quit", "Ctrl+Q"):
                 self.window.request_close()
+            imgui.end_menu()
+        if imgui.begin_menu("Edit"):
+            history, idle = self.editor.history, self.editor.playback is None
+            if imgui.menu_item_simple(f"Undo {history.undo_label or ''}".strip(), "Ctrl+Z", False, history.can_undo and idle):
+                self.editor.undo()
+            if imgui.menu_item_simple(f"Redo {history.redo_label or ''}".strip(), "Ctrl+Shift+Z", False,
+                                      history.can_redo and idle):
+                self.editor.redo()
             imgui.end_menu()
         if imgui.begin_menu("View"):
             for target in VIEW_TARGETS:

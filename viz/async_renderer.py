@@ -7,6 +7,7 @@ interrupts the remaining passes. One-off jobs (a full-resolution capture) run be
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from typing import Callable
 from viz.renderer import RenderResult
 from viz.request import RenderRequest
 
+log = logging.getLogger(__name__)
 RenderFunction = Callable[[RenderRequest, str], RenderResult]
 
 
@@ -27,7 +29,7 @@ class AsyncRenderer:
         self._condition = threading.Condition()
         self._pending: RenderRequest | None = None
         self._submitted: RenderRequest | None = None
-        self._jobs: deque[tuple[RenderRequest, Callable[[RenderResult], None]]] = deque()
+        self._jobs: deque[Callable[[], None]] = deque()
         self._result: RenderResult | None = None
         self._busy = False
         self._stopping = False
@@ -48,8 +50,14 @@ class AsyncRenderer:
 
     def submit_job(self, request: RenderRequest, done: Callable[[RenderResult], None]) -> None:
         """Render ``request`` at full quality once; ``done(result)`` runs on the render thread."""
+        self.submit_task(lambda: done(self.render_fn(request, "full")))
+
+    def submit_task(self, task: Callable[[], None]) -> None:
+        """Run ``task()`` once on the render thread, before the live view (it may use the renderer's
+        models and caches, which only that thread touches). It reports its own outcome; an exception
+        it lets escape is logged and the thread goes on."""
         with self._condition:
-            self._jobs.append((request, done))
+            self._jobs.append(task)
             self._condition.notify()
 
     def take_result(self) -> RenderResult | None:
@@ -96,7 +104,10 @@ class AsyncRenderer:
                 self._busy = True
             try:
                 if job is not None:
-                    job[1](self.render_fn(job[0], "full"))
+                    try:
+                        job()
+                    except Exception:  # a bug in a task must not stop the live view
+                        log.exception("render-thread task failed")
                     continue
                 for quality in self.passes:
                     result = self.render_fn(request, quality)

@@ -56,8 +56,9 @@ class BackgroundWidget(Widget):
                 imgui.text_disabled(Path(bg.image).name)
         elif bg.mode == "colour":
             label("Colour", scale)
-            _, colour = imgui.color_edit3("##bg-colour", list(bg.colour))
-            bg.colour = tuple(colour)
+            changed, colour = imgui.color_edit3("##bg-colour", list(bg.colour))
+            if changed:
+                bg.colour = tuple(colour)
         if model is not None and not model.has_background and bg.mode in ("same", "seed"):
             imgui.text_colored(WARN, "This model has no background network (EG3D-style).")
         hint("The head does not change: only pixels outside its mask do.")

@@ -45,23 +45,32 @@ class CameraWidget(Widget):
         if changed:
             camera.yaw = yaw
         label("Pitch", scale)
-        _, camera.pitch = imgui.slider_float("##pitch", camera.pitch, -89.0, 89.0, "%.1f deg")
+        changed, value = imgui.slider_float("##pitch", camera.pitch, -89.0, 89.0, "%.1f deg")
+        if changed:
+            camera.pitch = value
         label("Radius", scale)
-        _, camera.radius = imgui.slider_float("##radius", camera.radius, 1.0, 6.0, "%.2f")
+        changed, value = imgui.slider_float("##radius", camera.radius, 1.0, 6.0, "%.2f")
+        if changed:
+            camera.radius = value
         label("FOV", scale)
-        _, camera.fov = imgui.slider_float("##fov", camera.fov, 5.0, 45.0, "%.2f deg")
+        changed, value = imgui.slider_float("##fov", camera.fov, 5.0, 45.0, "%.2f deg")
+        if changed:
+            camera.fov = value
         imgui.set_item_tooltip("Official convention (18.837 deg = focal 4.2647); "
                                f"focal now {focal_from_fov(camera.fov):.3f}")
         label("Look at", scale)
-        _, look_at = imgui.drag_float3("##look-at", list(camera.look_at), 0.005, -1.0, 1.0, "%.3f")
-        camera.look_at = tuple(look_at)
+        changed, look_at = imgui.drag_float3("##look-at", list(camera.look_at), 0.005, -1.0, 1.0, "%.3f")
+        if changed:
+            camera.look_at = tuple(look_at)
         clicked = buttons_row(list(PRESETS), "preset")
         if clicked is not None:
             self.preset(list(PRESETS)[clicked])
         _, camera.turntable = imgui.checkbox("Turntable", camera.turntable)
         imgui.same_line()
         imgui.set_next_item_width(-1)
-        _, camera.turntable_speed = imgui.slider_float("##speed", camera.turntable_speed, -180.0, 180.0, "%.0f deg/s")
+        changed, value = imgui.slider_float("##speed", camera.turntable_speed, -180.0, 180.0, "%.0f deg/s")
+        if changed:
+            camera.turntable_speed = value
         if imgui.button("Reset camera"):
             self.reset()
         hint("In the view: drag to orbit, wheel to zoom, double-click to reset.")

@@ -10,7 +10,6 @@ from imgui_bundle import imgui
 from panohead.images import save_image
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import RenderResult
-from viz.request import build_request
 from viz.ui import MUTED, hint, label
 from viz.widget import Widget
 
@@ -60,7 +59,7 @@ class CaptureWidget(Widget):
     def save_full_render(self) -> None:
         """Render the final image at the model's full resolution (even in CPU preview) and save it."""
         state = self.app.state
-        request = dataclasses.replace(build_request(state, str(self.app.device)), target="head", mode="final",
+        request = dataclasses.replace(self.app.editor.request(), target="head", mode="final",
                                       slice=None, trigrid=None)
         stem, alpha = self._stem("render"), state.capture.alpha
         self.pending_full = True

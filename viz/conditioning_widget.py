@@ -27,9 +27,13 @@ class ConditioningWidget(Widget):
                 cond.mode = value
         if cond.mode == "custom":
             label("Yaw", scale)
-            _, cond.yaw = imgui.slider_float("##cond-yaw", cond.yaw, -180.0, 180.0, "%.1f deg")
+            changed, value = imgui.slider_float("##cond-yaw", cond.yaw, -180.0, 180.0, "%.1f deg")
+            if changed:
+                cond.yaw = value
             label("Pitch", scale)
-            _, cond.pitch = imgui.slider_float("##cond-pitch", cond.pitch, -89.0, 89.0, "%.1f deg")
+            changed, value = imgui.slider_float("##cond-pitch", cond.pitch, -89.0, 89.0, "%.1f deg")
+            if changed:
+                cond.pitch = value
         if cond.mode == "follow":
             hint("The head is re-synthesised for every new view, so orbiting is slower and the identity drifts.")
         else:

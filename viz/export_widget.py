@@ -1,8 +1,9 @@
 """Export panel: the head on screen as a coloured mesh or a turntable video, on a worker thread.
 
 Exports use exactly what the view shows: the model the renderer has open and the ws of the picture
-on screen (seed, blend or latent file, truncation, conditioning). Files go to the capture folder,
-never overwrite, and are written atomically; a cancelled or failed export leaves nothing behind.
+on screen (seed, blend or latent file, truncation, conditioning, edits) and of its background. Files
+go to the capture folder, never overwrite, and are written atomically; a cancelled or failed export
+leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -120,12 +121,15 @@ class ExportWidget(Widget):
         if result is None or result.ws is None:
             app.notify("nothing to export yet: wait for the first picture", error=True)
             return None
-        request, ws, folder_name = result.request, result.ws, app.state.capture.folder
+        request, folder_name = result.request, app.state.capture.folder
+        ws, background_ws = result.ws, result.background_ws
 
         def run(progress: Progress, cancel: threading.Event) -> Path:
             device = pick_device(request.device)
             generator = self._generator(request.source, device)
-            head = synthesize_head(generator, torch.from_numpy(np.ascontiguousarray(ws))[None].to(device))
+            as_batch = lambda array: torch.from_numpy(np.ascontiguousarray(array))[None].to(device)  # noqa: E731
+            head = synthesize_head(generator, as_batch(ws),
+                                   background_ws=None if background_ws is None else as_batch(background_ws))
             return work(request, generator, head, output_folder(folder_name), progress, cancel)
         self.task = ExportTask(description, run, self._finished, on_progress=GlfwWindow.wake)
         return self.task

@@ -13,7 +13,7 @@ from viz.ui import MUTED, hint, label
 from viz.widget import Widget
 
 MAX_SEED = 2**31 - 1
-FILTERS = ["Latents (.npz)", "*.npz", "All files", "*"]
+FILTERS = ["Latents (.npz, .safetensors)", "*.npz *.safetensors", "All files", "*"]
 
 
 class LatentWidget(Widget):
@@ -95,7 +95,9 @@ class LatentWidget(Widget):
             if changed:
                 latent.seed_b = min(max(seed_b, 0), MAX_SEED)
             label("Blend", scale)
-            _, latent.blend = imgui.slider_float("##blend", latent.blend, 0.0, 1.0, "%.2f")
+            changed, value = imgui.slider_float("##blend", latent.blend, 0.0, 1.0, "%.2f")
+            if changed:
+                latent.blend = value
             hint("Interpolates w between the two seeds (0 = first, 1 = second).")
         imgui.end_disabled()
 

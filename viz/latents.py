@@ -1,4 +1,5 @@
-"""Latent files (.npz): save the head on screen, load it back or load one written by another tool.
+"""Latent files (.npz): save the head on screen, load it back or load one written by another tool
+(including the 'latent' .safetensors files ``panohead invert`` writes).
 
 A file holds ``ws`` (1, num_ws, w_dim) and, when the head came from seeds, ``z`` (1, z_dim) plus
 ``seed``/``seed_b``/``blend``/``psi``. Loading accepts ``ws`` or ``w`` in shapes (num_ws, w_dim),
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from panohead.atomic import write_bytes_atomic
+from panohead.checkpoint import CheckpointError, load_tensors
 
 
 class LatentError(ValueError):
@@ -32,11 +34,18 @@ def load_latent(path: str | os.PathLike, num_ws: int, w_dim: int, z_dim: int) ->
     path = Path(path)
     if not path.is_file():
         raise LatentError(f"{path}: latent file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (OSError, ValueError) as error:
-        raise LatentError(f"{path}: not a readable .npz latent ({error})") from None
+    if path.suffix.lower() == ".safetensors":
+        try:
+            tensors, _ = load_tensors(path, "latent")
+        except CheckpointError as error:
+            raise LatentError(str(error)) from None
+        arrays = {name: tensor.numpy() for name, tensor in tensors.items()}
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: np.asarray(data[name]) for name in data.files}
+        except (OSError, ValueError) as error:
+            raise LatentError(f"{path}: not a readable .npz latent ({error})") from None
     for name in ("ws", "w"):
         if name in arrays:
             ws = torch.from_numpy(arrays[name].astype(np.float32))

@@ -10,6 +10,7 @@ from panohead.bundled import default_generator
 from panohead.camera import fov_from_focal
 from panohead.checkpoint import CheckpointError, load_generator
 from panohead.config import PRESETS, preset
+from panohead.editing.mixing import layer_groups
 from panohead.generator import PanoHeadGenerator, parameter_count
 
 RANDOM_PREFIX = "random:"
@@ -33,6 +34,11 @@ class ModelInfo:
     camera_radius: float  # the model's default orbit (for "reset camera")
     look_at: tuple[float, float, float]
     fov: float
+    w_dim: int
+    # Style-mixing groups as (name, first w row, end row) of the backbone and the background network.
+    layer_groups: tuple[tuple[str, int, int], ...]
+    background_num_ws: int  # 0 without a background network
+    background_layer_groups: tuple[tuple[str, int, int], ...]
 
 
 def describe_source(source: str) -> str:
@@ -68,5 +74,12 @@ def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, Mo
                      grid_depth=cfg.grid_depth, plane_resolution=cfg.plane_resolution,
                      plane_channels=cfg.plane_channels, num_ws=generator.num_ws, z_dim=cfg.z_dim,
                      has_background=generator.background is not None, camera_radius=cfg.camera_radius,
-                     look_at=tuple(cfg.look_at), fov=fov_from_focal(cfg.focal))
+                     look_at=tuple(cfg.look_at), fov=fov_from_focal(cfg.focal), w_dim=cfg.w_dim,
+                     layer_groups=_groups(generator.synthesis),
+                     background_num_ws=0 if generator.background is None else generator.background.num_ws,
+                     background_layer_groups=() if generator.background is None else _groups(generator.background))
     return generator, info
+
+
+def _groups(network: torch.nn.Module) -> tuple[tuple[str, int, int], ...]:
+    return tuple((name, start, stop) for name, (start, stop) in layer_groups(network).items())

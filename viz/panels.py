@@ -10,10 +10,14 @@ from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.conditioning_widget import ConditioningWidget
 from viz.export_widget import ExportWidget
+from viz.directions_widget import DirectionsWidget
+from viz.keyframes_widget import KeyframesWidget
 from viz.latent_widget import LatentWidget
 from viz.mirror_widget import MirrorWidget
+from viz.mixing_widget import MixingWidget
 from viz.performance_widget import PerformanceWidget
 from viz.render_view_widget import RenderViewWidget
+from viz.session_widget import SessionWidget
 from viz.trigrid_widget import TrigridWidget
 from viz.truncation_widget import TruncationWidget
 from viz.widget import Widget
@@ -22,6 +26,10 @@ PANELS: list[type[Widget]] = [
     CheckpointWidget,
     LatentWidget,
     TruncationWidget,
+    SessionWidget,
+    MixingWidget,
+    DirectionsWidget,
+    KeyframesWidget,
     CameraWidget,
     ConditioningWidget,
     RenderViewWidget,

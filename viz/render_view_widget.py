@@ -43,7 +43,9 @@ class RenderViewWidget(Widget):
             label("Slice axis", scale)
             view.slice_axis = radio_row(view.slice_axis, [(a, a) for a in AXES], "slice-axis")
             label("Offset", scale)
-            _, view.slice_offset = imgui.slider_float("##slice-offset", view.slice_offset, -0.5, 0.5, "%+.3f")
+            changed, value = imgui.slider_float("##slice-offset", view.slice_offset, -0.5, 0.5, "%+.3f")
+            if changed:
+                view.slice_offset = value
         label("Backdrop", scale)
         view.backdrop = radio_row(view.backdrop, [("checkerboard", "Checkerboard"), ("transparent", "Transparent")],
                                   "backdrop")

@@ -1,7 +1,8 @@
 """The viewer's renderer: a pure function of a :class:`RenderRequest`, memoised stage by stage.
 
-    ws      = mapping(z(seed), conditioning camera, psi)   cached by (model, latent)
-    planes  = synthesize_planes(ws)                        cached by (model, latent)
+    ws      = mapping(z(seed), conditioning camera, psi)   cached by (model, latent, edits)
+              then style mixing and directions (panohead.editing.apply_edits)
+    planes  = synthesize_planes(ws)                        cached by (model, latent, edits)
     volume  = render(planes, camera) without SR            cached by (latent, camera, resolution)
     bg      = synthesize_background(ws or ws_bg)           cached by (model, background latent)
     image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
@@ -17,7 +18,8 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 import numpy as np
@@ -26,13 +28,15 @@ import torch.nn.functional as F
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
+from panohead.editing import Camera, EditState, Latent, apply_edits
+from panohead.editing.latents import conditioning_label, latent_ws
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
 from panohead.rendering.volume import crop_outside_box
 from viz.latents import LatentError, load_latent
 from viz.models import ModelInfo, open_model
-from viz.request import FileSpec, RenderRequest, SeedLatent
+from viz.request import CameraSpec, FileSpec, RenderRequest, SeedLatent
 from viz.trigrid_views import Cell, mosaic, trigrid_mosaic
 from viz.views import (AXIS_INDEX, checkerboard, colormap, depth_image, normals_from_depth, over, resize, slice_points,
                        to_rgba8, to_unit)
@@ -56,6 +60,7 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage actually computed
     model: ModelInfo | None = None  # None when the model itself could not be opened
     ws: np.ndarray | None = None  # (num_ws, w_dim), for saving the latent
+    background_ws: np.ndarray | None = None  # (Nb, w_dim) the background network's ws (None without one)
     error: str | None = None
     finished: float = field(default_factory=time.perf_counter)
 
@@ -123,6 +128,26 @@ def preview_resolution(neural_resolution: int) -> int:
     return min(neural_resolution, max(32, neural_resolution // 2))
 
 
+def background_source(request: RenderRequest) -> Hashable:
+    """What the background network's ws depend on, as a cache key: its latent and any mixing of it."""
+    edits = request.edits
+    if edits.background is not None:
+        source = ("explicit", edits.background)
+    elif request.background.mode == "seed":
+        source = ("seed", request.background.seed)
+    else:
+        source = ("same", request.latent, edits.latent)
+    mixing = edits.mixing
+    mixed = mixing.latent is not None and mixing.background_layers[0] < mixing.background_layers[1]
+    return source, (mixing.latent, mixing.background_layers, request.latent.a) if mixed else None
+
+
+def conditioning_matches(G: PanoHeadGenerator, conditioning: CameraSpec) -> bool:
+    """Whether the engine's (yaw, pitch) conditioning gives exactly this camera's label."""
+    label = conditioning.label(G.config, G.device)
+    return torch.equal(label, conditioning_label(G, conditioning.yaw, conditioning.pitch))
+
+
 class Renderer:
     """``renderer(request, quality) -> RenderResult``; holds only caches, so equal requests give equal images."""
 
@@ -151,16 +176,18 @@ class Renderer:
             G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
             configure_backend(request.precision, device)
             with torch.inference_mode():
-                ws = self.ws.get((model_key, request.latent),
-                                 lambda: self._latent(G, model_key, request, device, timer))
-                head_key = (model_key, request.latent)
+                background_key = (model_key, background_source(request))
+                ws, background_ws = self.ws.get((model_key, request.latent, request.edits, background_key),
+                                                lambda: self._head(G, model_key, request, device, timer))
+                head_key = (model_key, request.latent, request.edits)
 
                 def synthesize() -> torch.Tensor:
                     with timer("tri-grid"):
                         return G.synthesize_planes(ws)
 
                 planes = self.planes.get(head_key, synthesize)
-                frame = _Frame(self, G, request, quality, device, timer, model_key, head_key, ws, planes)
+                frame = _Frame(self, G, request, quality, device, timer, model_key, head_key, ws, planes,
+                               background_ws, background_key)
                 rgb, alpha, mask, cells, stats = frame.draw()
                 with timer("display"):
                     rgba = to_rgba8(rgb, alpha)
@@ -173,7 +200,8 @@ class Renderer:
                     rgba_np = image if shown is rgba else rgba.cpu().numpy()
                     mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
             return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
-                                stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy())
+                                stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy(),
+                                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy())
         except USER_ERRORS as error:
             return RenderResult(request, quality, model=info, error=one_line(error))
         except torch.cuda.OutOfMemoryError:
@@ -193,6 +221,71 @@ class Renderer:
     def _open(source: str, device: torch.device, timer: StageTimer) -> tuple[PanoHeadGenerator, ModelInfo]:
         with timer("load"):
             return open_model(source, device)
+
+    def model(self, source: str, device: str) -> tuple[PanoHeadGenerator, ModelInfo]:
+        """The generator ``source`` names, shared with rendering (call on the render thread)."""
+        target = pick_device(device)
+        return self.models.get((source, str(target)), lambda: self._open(source, target, StageTimer(target)))
+
+    def _head(self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device,
+              timer: StageTimer) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None, with the request's edits."""
+        edits, seed = request.edits, request.latent.a
+        ws = latent_ws(G, edits.latent, None) if edits.latent else self._latent(G, model_key, request, device, timer)
+        if edits.background is not None:
+            background = latent_ws(G, edits.background, None)
+        elif request.background.mode == "seed":
+            background = self._seed_ws(G, model_key, request.background.seed, device, timer)
+        else:
+            background = ws
+        mixing_ws = None
+        if edits.mixing.latent is not None:
+            mixing = edits.mixing.latent
+            mixing_ws = (latent_ws(G, mixing, None) if mixing.ws is not None else
+                         self._seed_ws(G, model_key, SeedLatent(mixing.seed, seed.psi, seed.cutoff, seed.conditioning),
+                                       device, timer))
+        return apply_edits(G, ws, background, mixing_ws, edits.mixing, edits.directions)
+
+    def edit_state(self, request: RenderRequest) -> tuple[EditState, PanoHeadGenerator]:
+        """The engine's description of what ``request`` shows (for sessions and keyframes), and its model.
+
+        Seeds stay seeds where the engine maps them identically (same conditioning label); blends, latent
+        files and unusual conditioning become the exact ws the viewer renders. Call on the render thread.
+        """
+        G, _ = self.model(request.source, request.device)
+        device = pick_device(request.device)
+        model_key = (request.source, str(device))
+        timer = StageTimer(device)
+        seed, edits, cam = request.latent.a, request.edits, request.camera
+        with torch.inference_mode():
+            plain = conditioning_matches(G, seed.conditioning)
+
+            def as_engine(latent: SeedLatent, name: str) -> Latent:
+                if plain:
+                    return Latent.from_seed(latent.seed)
+                return Latent.from_ws(self._seed_ws(G, model_key, latent, device, timer)[0], name)
+
+            if edits.latent is not None:
+                latent = edits.latent
+            elif request.latent.file is None and request.latent.b is None:
+                latent = as_engine(seed, f"seed {seed.seed}")
+            else:
+                file, other = request.latent.file, request.latent.b
+                name = Path(file.path).name if file else f"seeds {seed.seed} and {other.seed} blended"
+                latent = Latent.from_ws(self._latent(G, model_key, request, device, timer)[0], name)
+            background = edits.background
+            if background is None and request.background.mode == "seed":
+                background = as_engine(request.background.seed, f"background seed {request.background.seed.seed}")
+            mixing = edits.mixing
+            if mixing.latent is not None and mixing.latent.seed is not None and not plain:
+                mixing_ws = self._seed_ws(G, model_key, SeedLatent(mixing.latent.seed, seed.psi, seed.cutoff,
+                                                                   seed.conditioning), device, timer)
+                mixing = replace(mixing, latent=Latent.from_ws(mixing_ws[0], mixing.latent.label))
+        conditioning = (seed.conditioning.yaw, seed.conditioning.pitch) if plain else (0.0, 0.0)
+        camera = Camera(cam.yaw, cam.pitch, cam.radius, cam.fov, cam.look_at)
+        state = EditState(latent=latent, psi=seed.psi, cutoff=seed.cutoff, conditioning=conditioning, mixing=mixing,
+                          directions=edits.directions, background=background, camera=camera)
+        return state, G
 
     def _seed_ws(self, G: PanoHeadGenerator, model_key: tuple, latent: SeedLatent, device: torch.device,
                  timer: StageTimer) -> torch.Tensor:
@@ -242,10 +335,12 @@ class _Frame:
 
     def __init__(self, renderer: Renderer, G: PanoHeadGenerator, request: RenderRequest, quality: str,
                  device: torch.device, timer: StageTimer, model_key: tuple, head_key: tuple,
-                 ws: torch.Tensor, planes: torch.Tensor) -> None:
+                 ws: torch.Tensor, planes: torch.Tensor, background_ws: torch.Tensor | None,
+                 background_key: Hashable) -> None:
         self.r, self.G, self.request, self.quality = renderer, G, request, quality
         self.device, self.timer = device, timer
         self.model_key, self.head_key, self.ws, self.planes = model_key, head_key, ws, planes
+        self.background_ws, self.background_key = background_ws, background_key
         cfg = G.config
         self.neural = cfg.neural_resolution if quality == "full" else preview_resolution(cfg.neural_resolution)
 
@@ -265,19 +360,14 @@ class _Frame:
 
     def background_features(self) -> tuple[torch.Tensor | None, Hashable]:
         """Background feature image (1, C, Rb, Rb) behind the head, and its cache key."""
-        G, spec = self.G, self.request.background
+        G = self.G
         if G.background is None:
             return None, "none"
-        if spec.mode == "seed":
-            key = (self.model_key, "seed", spec.seed)
-            ws = self.r._seed_ws(G, self.model_key, spec.seed, self.device, self.timer)
-        else:
-            key, ws = (self.head_key, "same"), self.ws
 
         def synthesize() -> torch.Tensor:
             with self.timer("background"):
-                return G.synthesize_background(ws)
-        return self.r.backgrounds.get(key, synthesize), key
+                return G.synthesize_background(self.background_ws)
+        return self.r.backgrounds.get(self.background_key, synthesize), self.background_key
 
     def composite(self, camera, content: str = "head") -> dict[str, torch.Tensor]:
         """Eq. 3 + to_rgb, then super-resolution at full quality: {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1].

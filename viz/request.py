@@ -13,6 +13,9 @@ import torch
 
 from panohead.camera import focal_from_fov, orbit_label
 from panohead.config import GeneratorConfig
+from panohead.editing.directions import DirectionEdit
+from panohead.editing.latents import Latent
+from panohead.editing.state import Mixing
 from viz.state import AppState
 
 
@@ -92,6 +95,22 @@ class TrigridSpec:
 
 
 @dataclass(frozen=True)
+class Edits:
+    """The editing panels' part of a request (see :mod:`viz.editor`): hashable engine values.
+
+    ``latent`` explicit head ws that replace the latent panel's seeds or file (an inverted photo, an
+    opened session, a keyframe being played); ``background`` explicit background ws that replace the
+    background seed; style ``mixing`` and latent ``directions`` as :func:`panohead.editing.apply_edits`
+    applies them.
+    """
+
+    latent: Latent | None = None
+    background: Latent | None = None
+    mixing: Mixing = Mixing()
+    directions: tuple[DirectionEdit, ...] = ()
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     source: str
     device: str
@@ -104,6 +123,7 @@ class RenderRequest:
     background: BackgroundSpec = BackgroundSpec()
     slice: tuple[str, float] | None = None  # (axis, offset) for the density/colour views
     trigrid: TrigridSpec | None = None
+    edits: Edits = Edits()
 
 
 def conditioning_camera(state: AppState) -> CameraSpec:
@@ -120,7 +140,7 @@ def render_camera(state: AppState) -> CameraSpec:
     return CameraSpec(cam.yaw % 360.0, cam.pitch, cam.radius, cam.fov, tuple(cam.look_at))
 
 
-def build_request(state: AppState, device: str) -> RenderRequest:
+def build_request(state: AppState, device: str, edits: Edits = Edits()) -> RenderRequest:
     latent, cond = state.latent, conditioning_camera(state)
     seed_a = SeedLatent(latent.seed, latent.psi, latent.cutoff, cond)
     if latent.file:
@@ -147,4 +167,5 @@ def build_request(state: AppState, device: str) -> RenderRequest:
         background=background,
         slice=(view.slice_axis, float(view.slice_offset)) if view.mode in ("density", "colour") else None,
         trigrid=trigrid,
+        edits=edits,
     )

@@ -50,6 +50,8 @@ class ShortcutsWidget(Widget):
             ("Ctrl+S", "save the view", True, False, Key.s, lambda: capture().save_view()),
             ("Ctrl+Shift+S", "save a full-resolution render", True, True, Key.s, lambda: capture().save_full_render()),
             ("Ctrl+O", "open a checkpoint", True, False, Key.o, lambda: app.panel(CheckpointWidget).browse()),
+            ("Ctrl+Z", "undo the last edit", True, False, Key.z, app.editor.undo),
+            ("Ctrl+Shift+Z", "redo", True, True, Key.z, app.editor.redo),
             ("Ctrl+Q", "quit", True, False, Key.q, app.window.request_close),
             ("Esc", "close this help", False, False, Key.escape, lambda: setattr(state.ui, "show_help", False)),
         ]

@@ -16,7 +16,9 @@ class TruncationWidget(Widget):
             return
         latent, scale = self.app.state.latent, self.app.scale
         label("Psi", scale)
-        _, latent.psi = imgui.slider_float("##psi", latent.psi, 0.0, 1.5, "%.2f")
+        changed, value = imgui.slider_float("##psi", latent.psi, 0.0, 1.5, "%.2f")
+        if changed:
+            latent.psi = value
         imgui.set_item_tooltip("Ctrl+click to type a value")
         num_ws = self.app.model.num_ws if self.app.model is not None else 14
         limited = latent.cutoff is not None

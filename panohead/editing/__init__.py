@@ -14,12 +14,13 @@ from panohead.editing.mixing import GROUPS, group_range, layer_groups, mix_ws, w
 from panohead.editing.pca import PrincipalDirections, cached_principal_directions, principal_directions, sample_w
 from panohead.editing.session import (ModelReference, Session, SessionError, open_session, read_session,
                                       recent_sessions, save_session)
-from panohead.editing.state import Camera, EditState, Mixing, compose, render_state
+from panohead.editing.state import Camera, EditState, Mixing, apply_edits, compose, render_state
 
 __all__ = [
     "Camera", "Direction", "DirectionEdit", "EditState", "FloatArray", "GROUPS", "History", "Keyframe", "Latent",
     "Mixing", "ModelReference", "PathFrame", "PathSettings", "PrincipalDirections", "Session", "SessionError",
-    "apply_directions", "cached_principal_directions", "compose", "frame_count", "group_range", "latent_ws",
+    "apply_directions", "apply_edits", "cached_principal_directions", "compose", "frame_count", "group_range",
+    "latent_ws",
     "layer_groups", "load_directions", "mix_ws", "open_session", "path_frames", "principal_directions",
     "read_session", "recent_sessions", "render_state", "sample_w", "save_directions", "save_session",
     "w_resolutions",

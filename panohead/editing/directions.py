@@ -58,6 +58,23 @@ class DirectionEdit:
     layers: LayerRange | None = None
 
 
+def amount_along(edits: tuple[DirectionEdit, ...], direction: Direction) -> float:
+    """How far ``edits`` move along ``direction`` (matched by its vector; 0 if not at all)."""
+    return next((e.amount for e in edits if e.direction.vector == direction.vector), 0.0)
+
+
+def with_amount(edits: tuple[DirectionEdit, ...], direction: Direction, amount: float,
+                layers: LayerRange | None = None) -> tuple[DirectionEdit, ...]:
+    """``edits`` with the amount along ``direction`` set (in place of an edit with the same vector);
+    amount 0 removes the edit, so moving along a direction and back gives back equal edits."""
+    if amount == 0.0:
+        return tuple(e for e in edits if e.direction.vector != direction.vector)
+    edit = DirectionEdit(direction, float(amount), layers)
+    if not any(e.direction.vector == direction.vector for e in edits):
+        return tuple(edits) + (edit,)
+    return tuple(edit if e.direction.vector == direction.vector else e for e in edits)
+
+
 def apply_directions(ws: torch.Tensor, edits: tuple[DirectionEdit, ...] | list[DirectionEdit]) -> torch.Tensor:
     """ws (B, num_ws, w_dim) moved by every edit; edits with amount 0 leave ws bit-for-bit unchanged."""
     for edit in edits:

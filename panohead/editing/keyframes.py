@@ -2,7 +2,7 @@
 
 A keyframe is a full :class:`EditState` (latent, edits, camera). Between keyframes the composed ws are
 interpolated (linearly, or spherically about the mean w) and the camera moves with them: pitch,
-radius and field of view linearly, yaw along the shortest arc or with whole extra turns.
+radius, field of view and pivot linearly, yaw along the shortest arc or with whole extra turns.
 """
 from __future__ import annotations
 
@@ -113,8 +113,11 @@ def _between(generator: torch.nn.Module, a: Camera, b: Camera, t: float, setting
     cfg = generator.config
     radius_a, radius_b = (cfg.camera_radius if c.radius is None else c.radius for c in (a, b))
     fov_a, fov_b = (fov_from_focal(cfg.focal) if c.fov is None else c.fov for c in (a, b))
+    look_a, look_b = (tuple(cfg.look_at) if c.look_at is None else c.look_at for c in (a, b))
     yaw = (a.yaw + t * yaw_delta(a.yaw, b.yaw, settings)) % 360.0
-    return Camera(yaw, a.pitch + t * (b.pitch - a.pitch), radius_a + t * (radius_b - radius_a), fov_a + t * (fov_b - fov_a))
+    look_at = tuple(p + t * (q - p) for p, q in zip(look_a, look_b))
+    return Camera(yaw, a.pitch + t * (b.pitch - a.pitch), radius_a + t * (radius_b - radius_a),
+                  fov_a + t * (fov_b - fov_a), look_at)
 
 
 @torch.no_grad()

@@ -30,7 +30,8 @@ def path_video_frames(generator: torch.nn.Module, keyframes: list[Keyframe], set
         check_cancel(cancel)
         if head is None or not _same_latents(latents, (frame.ws, frame.background_ws)):
             background = None if frame.background_ws is None else generator.synthesize_background(frame.background_ws)
-            head, latents = Head(frame.ws, generator.synthesize_planes(frame.ws), background), (frame.ws, frame.background_ws)
+            head = Head(frame.ws, generator.synthesize_planes(frame.ws), background)
+            latents = (frame.ws, frame.background_ws)
         yield render_tile(generator, head, frame.camera.label(generator), options)
         report(progress, (index + 1) / total)
 

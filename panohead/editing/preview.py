@@ -5,11 +5,13 @@ so the app can show each slider's effect on the whole 360-degree head before the
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from panohead.editing.directions import Direction
-from panohead.editing.state import Camera, EditState, compose
+from panohead.editing.state import EditState, compose
 from panohead.images import image_grid, to_uint8
 
 AMOUNTS = (-2.0, 0.0, 2.0)
@@ -19,11 +21,11 @@ YAWS = (0.0, 180.0)
 @torch.no_grad()
 def direction_strip(generator: torch.nn.Module, state: EditState, direction: Direction,
                     amounts: tuple[float, ...] = AMOUNTS, yaws: tuple[float, ...] = YAWS,
-                    superresolve: bool = False) -> np.ndarray:
+                    superresolve: bool = False, neural_resolution: int | None = None) -> np.ndarray:
     """(len(yaws) * S, len(amounts) * S, 3) uint8: ``state`` with ``direction`` set to each amount.
 
-    Renders the neural image (S = neural resolution) unless ``superresolve``; the camera keeps the
-    state's pitch, radius and field of view.
+    Renders the neural image (S = ``neural_resolution``, default the model's) unless ``superresolve``;
+    the camera keeps the state's pitch, radius, field of view and pivot.
     """
     heads = []
     for amount in amounts:
@@ -32,8 +34,9 @@ def direction_strip(generator: torch.nn.Module, state: EditState, direction: Dir
         heads.append((ws, generator.synthesize_planes(ws), background))
     tiles = []
     for yaw in yaws:
-        camera = Camera(yaw, state.camera.pitch, state.camera.radius, state.camera.fov).label(generator)
+        camera = dataclasses.replace(state.camera, yaw=yaw).label(generator)
         for ws, planes, background in heads:
-            out = generator.render(planes, ws, camera, background=background, superresolve=superresolve)
+            out = generator.render(planes, ws, camera, background=background, superresolve=superresolve,
+                                   neural_resolution=neural_resolution)
             tiles.append(to_uint8((out["image"] if superresolve else out["image_raw"])[0]))
     return image_grid(tiles, columns=len(amounts))

@@ -46,8 +46,9 @@ class ModelReference:
 
     @classmethod
     def of(cls, generator: torch.nn.Module, source: str | os.PathLike) -> "ModelReference":
+        """Reference ``generator`` loaded from ``source`` (checkpoint files are stored as absolute paths)."""
         source = str(source)
-        return cls(source if source == BUNDLED else str(Path(source).resolve()), model_fingerprint(generator))
+        return cls(str(Path(source).resolve()) if Path(source).is_file() else source, model_fingerprint(generator))
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def read_session(path: str | os.PathLike) -> Session:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SessionError(f"{path}: malformed session JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+        where = f"line {error.lineno} column {error.colno}"
+        raise SessionError(f"{path}: malformed session JSON ({error.msg} at {where})") from None
     try:
         return _session(document)
     except _Malformed as error:
@@ -168,8 +170,18 @@ def _pair(values: Any, key: str, kind: type, where: str, optional: bool = False)
     if value is None:
         return None
     if len(value) != 2 or not all(_is(v, kind) for v in value):
-        raise _Malformed(f"{where}.{key} must be two {'whole ' if kind is int else ''}numbers, got {json.dumps(value)[:40]}")
+        numbers = "whole numbers" if kind is int else "numbers"
+        raise _Malformed(f"{where}.{key} must be two {numbers}, got {json.dumps(value)[:40]}")
     return tuple(kind(v) for v in value)
+
+
+def _triple(values: Any, key: str, where: str) -> tuple[float, float, float] | None:
+    value = _need(values, key, list, where, optional=True)
+    if value is None:
+        return None
+    if len(value) != 3 or not all(_is(v, float) for v in value):
+        raise _Malformed(f"{where}.{key} must be three numbers, got {json.dumps(value)[:40]}")
+    return tuple(float(v) for v in value)
 
 
 def _array(values: Any, key: str, where: str) -> FloatArray:
@@ -215,13 +227,14 @@ def _state(values: Any, where: str) -> EditState:
         psi=_number(values, "psi", where),
         cutoff=_need(values, "cutoff", int, where, optional=True),
         conditioning=_pair(values, "conditioning", float, where),
-        mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True), f"{where}.mixing.latent"),
+        mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True),
+                              f"{where}.mixing.latent"),
                       _pair(mixing, "layers", int, f"{where}.mixing"),
                       _pair(mixing, "background_layers", int, f"{where}.mixing")),
         directions=tuple(edits),
         background=_latent(_need(values, "background", dict, where, optional=True), f"{where}.background"),
         camera=Camera(*(_number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"))
-                        for k in ("yaw", "pitch", "radius", "fov"))),
+                        for k in ("yaw", "pitch", "radius", "fov")), _triple(camera, "look_at", f"{where}.camera")),
     )
 
 

@@ -17,27 +17,30 @@ from dataclasses import dataclass, field
 import torch
 
 from panohead.camera import focal_from_fov, orbit_label
-from panohead.editing.directions import Direction, DirectionEdit, apply_directions
+from panohead.editing.directions import Direction, DirectionEdit, amount_along, apply_directions, with_amount
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
 
 
 @dataclass(frozen=True)
 class Camera:
-    """An orbit camera in degrees (yaw 0 = front, 180 = back; pitch = elevation). ``radius`` and
-    ``fov`` (official FOV convention, see :func:`panohead.camera.focal_from_fov`) default to the model's."""
+    """An orbit camera in degrees (yaw 0 = front, 180 = back; pitch = elevation). ``radius``, ``fov``
+    (official FOV convention, see :func:`panohead.camera.focal_from_fov`) and the orbit's pivot
+    ``look_at`` default to the model's."""
 
     yaw: float = 0.0
     pitch: float = 0.0
     radius: float | None = None
     fov: float | None = None
+    look_at: tuple[float, float, float] | None = None
 
     def label(self, generator: torch.nn.Module) -> torch.Tensor:
         """(1, 25) camera label on the generator's device."""
         cfg = generator.config
         focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
         radius = cfg.camera_radius if self.radius is None else self.radius
-        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, cfg.look_at, focal,
+        look_at = cfg.look_at if self.look_at is None else self.look_at
+        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal,
                            device=generator.device)
 
 
@@ -76,23 +79,11 @@ class EditState:
 
     def amount(self, direction: Direction) -> float:
         """How far the head is moved along ``direction`` (0 if not at all)."""
-        edit = self._edit_for(direction)
-        return 0.0 if edit is None else edit.amount
+        return amount_along(self.directions, direction)
 
     def with_direction(self, direction: Direction, amount: float, layers: LayerRange | None = None) -> "EditState":
-        """Set the amount along ``direction`` (matched by its vector); amount 0 removes the edit, so
-        moving along a direction and back gives back an equal state."""
-        kept = tuple(e for e in self.directions if e.direction.vector != direction.vector)
-        if amount == 0.0:
-            return self.replace(directions=kept)
-        edit = DirectionEdit(direction, float(amount), layers)
-        existing = self._edit_for(direction)
-        if existing is None:
-            return self.replace(directions=self.directions + (edit,))
-        return self.replace(directions=tuple(edit if e is existing else e for e in self.directions))
-
-    def _edit_for(self, direction: Direction) -> DirectionEdit | None:
-        return next((e for e in self.directions if e.direction.vector == direction.vector), None)
+        """Set the amount along ``direction`` (see :func:`panohead.editing.directions.with_amount`)."""
+        return self.replace(directions=with_amount(self.directions, direction, amount, layers))
 
 
 @torch.no_grad()
@@ -112,8 +103,9 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
     return apply_edits(generator, ws, background, ws_b, mixing, state.directions)
 
 
-def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: torch.Tensor, mixing_ws: torch.Tensor | None,
-                mixing: Mixing, directions: tuple[DirectionEdit, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: torch.Tensor,
+                mixing_ws: torch.Tensor | None, mixing: Mixing,
+                directions: tuple[DirectionEdit, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Style mixing, then directions, on latents already mapped (and truncated).
 
     ``ws`` (1, num_ws, w_dim) the head; ``background_ws`` (1, >= background.num_ws, w_dim) the latent

@@ -23,9 +23,12 @@ class Head:
 
 
 @torch.no_grad()
-def synthesize_head(generator: PanoHeadGenerator, ws: torch.Tensor, noise_mode: str = "const") -> Head:
-    """Run the tri-grid and background networks for ws (1, num_ws, w_dim)."""
-    return Head(ws, generator.synthesize_planes(ws, noise_mode), generator.synthesize_background(ws, noise_mode))
+def synthesize_head(generator: PanoHeadGenerator, ws: torch.Tensor, noise_mode: str = "const",
+                    background_ws: torch.Tensor | None = None) -> Head:
+    """Run the tri-grid and background networks for ws (1, num_ws, w_dim); the background uses
+    ``background_ws`` (1, Nb, w_dim) when given (another seed, style mixing), else the head's ws."""
+    background = generator.synthesize_background(ws if background_ws is None else background_ws, noise_mode)
+    return Head(ws, generator.synthesize_planes(ws, noise_mode), background)
 
 
 @torch.no_grad()
