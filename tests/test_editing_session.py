@@ -118,3 +118,15 @@ def test_recent_sessions_lists_saved_and_opened_files_newest_first(tmp_path, tin
     open_session(tmp_path / "a.json")
     (tmp_path / "b.json").unlink()
     assert recent_sessions() == [tmp_path / "a.json", tmp_path / "c.json"]
+
+
+def test_a_session_of_an_untrained_preset_reopens_without_a_checkpoint_file(tmp_path):
+    from panohead.bundled import untrained_generator
+
+    generator = untrained_generator("tiny")
+    state = EditState(latent=Latent.from_seed(2), camera=Camera(yaw=30.0))
+    path = tmp_path / "sketch.json"
+    save_session(path, Session(ModelReference.of(generator, "random:tiny"), state))
+    reopened, loaded = open_session(path)
+    assert reopened.model.source == "random:tiny"
+    assert torch.equal(render_state(loaded, state)["image"], render_state(generator, state)["image"])

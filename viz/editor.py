@@ -28,7 +28,6 @@ from panohead.checkpoint import CheckpointError
 from panohead.editing import (Camera, Direction, EditState, History, Keyframe, Latent, ModelReference, PathSettings,
                               Session, SessionError, path_frames, read_session, save_session)
 from panohead.editing.session import check_model, checkpoint_path, remember_session
-from viz.models import RANDOM_PREFIX
 from viz.renderer import USER_ERRORS, Renderer, one_line
 from viz.request import Edits, RenderRequest, build_request
 from viz.state import DEFAULT_FOV, update_section
@@ -233,8 +232,7 @@ class Editor:
         path = Path(path)
         try:
             session = read_session(path)
-            if not session.model.source.startswith(RANDOM_PREFIX):
-                checkpoint_path(path, session)
+            checkpoint_path(path, session)
         except SessionError as error:
             self.app.notify(str(error), error=True)
             return

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import torch
 
-from panohead.bundled import default_generator
+from panohead.bundled import RANDOM_PREFIX, default_generator, untrained_generator
 from panohead.camera import fov_from_focal
 from panohead.checkpoint import CheckpointError, load_generator
-from panohead.config import PRESETS, preset
 from panohead.editing.mixing import layer_groups
 from panohead.generator import PanoHeadGenerator, parameter_count
 
-RANDOM_PREFIX = "random:"
 CHECKPOINT_SUFFIXES = (".safetensors", ".pkl")
 
 
@@ -57,12 +55,7 @@ def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, Mo
     if source == "bundled":
         generator, name = default_generator(device)
     elif source.startswith(RANDOM_PREFIX):
-        name = source[len(RANDOM_PREFIX):]
-        if name not in PRESETS:
-            raise ValueError(f"{source!r}: unknown preset; choose one of {', '.join(PRESETS)}")
-        torch.manual_seed(0)
-        generator = PanoHeadGenerator(preset(name)).eval().requires_grad_(False).to(device)
-        name = describe_source(source)
+        generator, name = untrained_generator(source[len(RANDOM_PREFIX):], device), describe_source(source)
     else:
         path = Path(source)
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES:

@@ -1,6 +1,6 @@
 """Sessions: the whole editing state in a small JSON file that reopens to a bit-identical render.
 
-A session names its model by source (a checkpoint path, or "bundled") and by fingerprint (SHA-256 of
+A session names its model by source (a checkpoint path, "bundled" or "random:<preset>") and by fingerprint (SHA-256 of
 config and weights, :func:`panohead.checkpoint.model_fingerprint`), so a checkpoint that changed
 since is refused rather than silently rendering something else. Latents and direction vectors are
 stored inside the file as base64 float32, exactly. ``view`` is the app's own display settings
@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from panohead.atomic import write_bytes_atomic
+from panohead.bundled import BUNDLED, RANDOM_PREFIX
 from panohead.checkpoint import CheckpointError, model_fingerprint
 from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
@@ -27,7 +28,6 @@ from panohead.userdirs import config_folder
 
 FORMAT = "panohead-studio-session"
 VERSION = 1
-BUNDLED = "bundled"
 RECENT_NAME = "recent_sessions.json"
 RECENT_LIMIT = 10
 
@@ -38,8 +38,8 @@ class SessionError(ValueError):
 
 @dataclass(frozen=True)
 class ModelReference:
-    """Which model a session edits: ``source`` is a checkpoint path or "bundled"; ``fingerprint`` its
-    :func:`model_fingerprint`."""
+    """Which model a session edits: ``source`` as :mod:`panohead.bundled` names models (a checkpoint
+    path, "bundled" or "random:<preset>"); ``fingerprint`` its :func:`model_fingerprint`."""
 
     source: str
     fingerprint: str
@@ -265,10 +265,11 @@ def _session(document: Any) -> Session:
 
 # --- The model -----------------------------------------------------------------------------------
 def checkpoint_path(session_file: str | os.PathLike, session: Session) -> Path | None:
-    """The checkpoint file a session names (None for the bundled model), checked to exist."""
-    if session.model.source == BUNDLED:
+    """The checkpoint file a session names, checked to exist (None for "bundled" or "random:<preset>")."""
+    source = session.model.source
+    if source == BUNDLED or source.startswith(RANDOM_PREFIX):
         return None
-    path = Path(session.model.source)
+    path = Path(source)
     if not path.is_file():
         raise SessionError(f"{session_file}: its checkpoint {path} is missing (moved or deleted?)")
     return path
@@ -283,21 +284,20 @@ def check_model(session_file: str | os.PathLike, session: Session, generator: to
 
 
 def open_session(path: str | os.PathLike, device: torch.device | str = "cpu",
-                 load: Callable[[Path | None], torch.nn.Module] | None = None) -> tuple[Session, torch.nn.Module]:
-    """Read a session and load its model (``load(checkpoint or None for bundled)``; default: ours).
+                 load: Callable[[str], torch.nn.Module] | None = None) -> tuple[Session, torch.nn.Module]:
+    """Read a session and load its model (``load(source)``; default :func:`panohead.bundled.open_source`).
 
     Raises :class:`SessionError` if the file is malformed, its checkpoint is missing, unreadable or
     has changed.
     """
     session = read_session(path)
-    checkpoint = checkpoint_path(path, session)
+    checkpoint_path(path, session)
     if load is None:
-        from panohead.bundled import default_generator
-        from panohead.checkpoint import load_generator
+        from panohead.bundled import open_source
 
-        load = lambda file: default_generator(device)[0] if file is None else load_generator(file, device)  # noqa: E731
+        load = lambda source: open_source(source, device)  # noqa: E731
     try:
-        generator = load(checkpoint)
+        generator = load(session.model.source)
     except (CheckpointError, OSError, ValueError) as error:
         raise SessionError(f"{path}: cannot load its checkpoint ({str(error).splitlines()[0]})") from None
     check_model(path, session, generator)
