@@ -31,9 +31,9 @@ bench: install
 # pass e.g. BUNDLED_TRAIN_ARGS="--max-minutes 22" to stop (with a snapshot) before a time limit.
 BUNDLED_DATA ?= runs/bundled-data
 BUNDLED_RUN ?= runs/bundled-small
-BUNDLED_TRAIN_ARGS ?=
+BUNDLED_TRAIN_ARGS ?= --kimg 1000 --max-minutes 21
 retrain-bundled: install
-	@test -f $(BUNDLED_DATA)/dataset.json || $(PYTHON) -m panohead.cli dataset synth --out $(BUNDLED_DATA) --count 10000 --resolution 128 --yaw uniform --seed 0
+	@test -f $(BUNDLED_DATA)/dataset.json || $(PYTHON) -m panohead.cli dataset synth --out $(BUNDLED_DATA) --count 20000 --resolution 128 --yaw uniform --seed 0
 	$(PYTHON) -m panohead.cli train --data $(BUNDLED_DATA) --preset small --outdir $(BUNDLED_RUN) --resume auto $(BUNDLED_TRAIN_ARGS)
 	mkdir -p checkpoints
 	$(PYTHON) -m panohead.cli train export "$$(ls -1 $(BUNDLED_RUN)/snapshot-*.safetensors | tail -n 1)" checkpoints/panohead_small.safetensors
