@@ -204,8 +204,8 @@ class PanoHeadGenerator(nn.Module):
         if background is None:
             return foreground, None
         res = foreground.shape[-1]
-        background = F.interpolate(background.to(foreground.dtype), size=(res, res), mode="bilinear",
-                                   align_corners=False, antialias=self.config.sr_antialias)
+        background = F.interpolate(background, size=(res, res), mode="bilinear", align_corners=False,
+                                   antialias=self.config.sr_antialias).to(foreground.dtype)
         # Eq. 3: I_gen = (1 - I_m) * I_bg + I_r (colour features are already weighted by w_i).
         return foreground + (1.0 - weight_sum) * background, background
 

@@ -94,3 +94,16 @@ def test_density_regulariser_compares_nearby_points():
     assert value.item() > 0 and stats["density_reg"].item() == value.item()
     far = tiny_loss(density_reg=0.25, density_reg_p_dist=0.2)
     assert far.generator_reg(torch.randn(2, 32), torch.randn(2, 25) * 0.01, schedule_at(far.options, 0))[0] > value
+
+
+def test_every_phase_runs_under_bfloat16_autocast_with_finite_losses():
+    """The GPU runs the phases under bf16 autocast; CPU autocast exercises the same dtype mixing."""
+    loss = tiny_loss(density_reg=0.25)
+    loss.autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    schedule = schedule_at(loss.options, 0)
+    z, c = torch.randn(4, 32), torch.randn(4, 25) * 0.01
+    w_avg = loss.G.mapping_network.w_avg.clone()
+    values = [loss.generator_main(z, c, schedule)[0], loss.generator_reg(z, c, schedule)[0],
+              loss.discriminator_main(real_batch(loss), z, c, schedule)[0], loss.discriminator_reg(real_batch(loss), schedule)[0]]
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in values)
+    assert loss.G.mapping_network.w_avg.dtype == torch.float32 and not torch.equal(loss.G.mapping_network.w_avg, w_avg)

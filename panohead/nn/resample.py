@@ -71,7 +71,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if radius <= 0:
         return x
     taps = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float32).div(sigma).square().neg().exp2()
-    taps = (taps / taps.sum()).to(x.dtype)
+    taps = taps / taps.sum()
     channels = x.shape[1]
-    x = F.conv2d(F.pad(x, [radius, radius, 0, 0], mode="constant"), taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(F.pad(x, [0, 0, radius, radius], mode="constant"), taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    with torch.autocast(x.device.type, enabled=False):  # long filters sum in float32 even under mixed precision
+        y = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0]), taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+        y = F.conv2d(F.pad(y, [0, 0, radius, radius]), taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    return y.to(x.dtype)
