@@ -39,7 +39,7 @@ class MappingNetwork(nn.Module):
             x = layer(x)
         x = x.float()  # w stays float32 under mixed precision (w_avg and truncation are float32)
         if update_w_avg:
-            self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         ws = x[:, None, :].repeat(1, self.num_ws, 1)
         return truncate(ws, self.w_avg, psi, cutoff)
 
