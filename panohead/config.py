@@ -28,7 +28,8 @@ class GeneratorConfig:
     channel_max: int = 512
     conv_clamp: float | None = None
     # "panohead" samples grids (x,y|z), (x,z|y), (y,z|x); "eg3d" reproduces EG3D's tri-plane axes
-    # (x,y), (x,z), (z,x), where the third plane repeats the second transposed.
+    # (x,y), (x,z), (z,x), where the third plane repeats the second transposed; "panohead-3d" is
+    # "panohead" with a D = 1 grid sampled in 3-D like the official code (see rendering/trigrid.py).
     plane_layout: str = "panohead"
     # Decoder MLP: mean feature -> hidden (softplus) -> 1 density + plane_channels features.
     decoder_hidden: int = 64
@@ -67,7 +68,7 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         checks = {
             "grid_depth must be >= 1": self.grid_depth >= 1,
-            "plane_layout must be 'panohead' or 'eg3d'": self.plane_layout in ("panohead", "eg3d"),
+            "plane_layout must be 'panohead', 'panohead-3d' or 'eg3d'": self.plane_layout in ("panohead", "panohead-3d", "eg3d"),
             "plane_layout 'eg3d' needs grid_depth 1": self.plane_layout != "eg3d" or self.grid_depth == 1,
             "decoder_activation must be 'none', 'sigmoid' or 'lrelu'":
                 self.decoder_activation in ("none", "sigmoid", "lrelu"),

@@ -40,7 +40,7 @@ def test_conv_clamp_limits_the_activation_after_its_sqrt2_gain():
 def test_panohead_single_plane_grid_fades_along_its_normal_like_the_official_sampler():
     grids = torch.ones(1, 3, 1, 1, 4, 4)  # D = 1, one channel of ones
     points = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.25], [0.1, 0.2, -0.25]]])
-    features = sample_trigrid(grids, points, box_warp=1.0, layout="panohead")[0, :, 0]
+    features = sample_trigrid(grids, points, box_warp=1.0, layout="panohead-3d")[0, :, 0]
     # grid 0 reads depth z, grid 1 depth y, grid 2 depth x; each weight is 1 - |2p| / 2.
     expected = [1.0, (0.75 + 1 + 1) / 3, (0.75 + 0.8 + 0.9) / 3]
     assert torch.allclose(features, torch.tensor(expected), atol=1e-6)

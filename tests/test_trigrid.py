@@ -20,6 +20,27 @@ def bilinear_reference(plane: torch.Tensor, u: torch.Tensor, v: torch.Tensor) ->
     return out
 
 
+def test_depth_one_trigrid_equals_bilinear_triplane_sampling():
+    torch.manual_seed(1)
+    grids = torch.randn(2, 3, 5, 1, 9, 7, dtype=torch.float64)
+    points = torch.rand(2, 300, 3, dtype=torch.float64) - 0.5
+    sampled = sample_trigrid_per_grid(grids, points, box_warp=1.0)
+    coords = points * 2.0
+    axis_pairs = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz planes
+    for b in range(2):
+        for g, (a0, a1) in enumerate(axis_pairs):
+            expected = bilinear_reference(grids[b, g, :, 0], coords[b, :, a0], coords[b, :, a1])
+            assert (sampled[b, g] - expected).abs().max() < 1e-6
+
+
+def test_official_panohead_single_plane_fades_along_its_normal():
+    """layout 'panohead-3d': a D = 1 grid read in 3-D keeps the centre value and halves at the box face."""
+    grids = torch.ones(1, 3, 1, 1, 4, 4)
+    points = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.25], [0.0, 0.0, 0.5]]])
+    xy_grid = sample_trigrid_per_grid(grids, points, 1.0, layout="panohead-3d")[0, 0, :, 0]
+    assert torch.allclose(xy_grid, torch.tensor([1.0, 0.75, 0.5]))
+
+
 def test_eg3d_triplane_layout_equals_bilinear_plane_sampling():
     torch.manual_seed(1)
     grids = torch.randn(2, 3, 5, 1, 9, 7, dtype=torch.float64)

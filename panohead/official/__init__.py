@@ -25,7 +25,8 @@ docs/official_checkpoints.md for the numbers):
   weight gain 1/sqrt(fan_in); the background network reads the first ws, padding with the last.
 * Tri-grid: the backbone image is viewed as (3, 32, D, H, W); PanoHead samples grids (x, y | z),
   (x, z | y), (y, z | x) with 5-D trilinear ``grid_sample`` (zero padding, align_corners False) even
-  for D = 1; EG3D samples (x, y), (x, z), (z, x) in 2-D. Points are scaled by 2 / box_warp; the
+  for D = 1 (our layout "panohead-3d", set by the loader for such files; our own D = 1 models are exact
+  tri-planes); EG3D samples (x, y), (x, z), (z, x) in 2-D. Points are scaled by 2 / box_warp; the
   three features are averaged before the decoder (hidden softplus; sigma raw; colours raw, sigmoid
   x 1.002 - 0.001 for EG3D, or lrelu).
 * Rendering: pixel-centre rays through normalised intrinsics (with skew); stratified depths from

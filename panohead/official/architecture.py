@@ -93,7 +93,8 @@ def generator_config(generator: Record) -> GeneratorConfig:
         channel_base=int(init.get("channel_base", 32768)),
         channel_max=int(init.get("channel_max", 512)),
         conv_clamp=_attribute(require(backbone, "b4.conv1"), "conv_clamp", "backbone.synthesis.b4.conv1"),
-        plane_layout="panohead" if panohead else "eg3d",
+        # The official PanoHead code samples even a one-plane grid in 3-D (features fade along its normal).
+        plane_layout=("panohead-3d" if depth == 1 else "panohead") if panohead else "eg3d",
         decoder_hidden=int(hidden.state["_parameters"]["weight"].shape[0]),
         decoder_lr_multiplier=float(_attribute(hidden, "bias_gain", "decoder.net.0")),
         # EG3D's decoder always squashes colours with a sigmoid; PanoHead's stores its choice.

@@ -3,10 +3,10 @@
 Each of the three axis-aligned grids has D planes stacked along its normal axis. A point is looked
 up by trilinear interpolation: bilinear within the planes and linear across depth.
 
-With D = 1 the two layouts differ on purpose, each reproducing its official code: EG3D's tri-plane
-("eg3d") is constant along each plane's normal (2-D bilinear sampling), while PanoHead's code keeps
-sampling a one-plane grid in 3-D, so a feature fades linearly to half its value at the box faces
-along the normal (zero padding beyond the single depth sample).
+With D = 1 a grid is a tri-plane plane, constant along its normal: sampling is exactly bilinear
+(EG3D's tri-plane). The official PanoHead code instead keeps sampling a one-plane grid in 3-D, so a
+feature fades linearly to half its value at the box faces along the normal (zero padding beyond the
+single depth sample); the layout "panohead-3d" reproduces that for official D = 1 checkpoints.
 
 Because a tri-plane ignores the coordinate along each plane's normal, a point on the face and the
 point behind it on the back of the head read the same feature on the xy plane: the "mirrored face"
@@ -42,10 +42,10 @@ def sample_trigrid(grids: torch.Tensor, points: torch.Tensor, box_warp: float, l
 def is_planar(layout: str, depth: int) -> bool:
     """Whether grids are sampled as 2-D planes (plane 0, constant along the normal) instead of in 3-D.
 
-    Only EG3D's tri-planes are: PanoHead's code samples even a one-plane grid in 3-D (see the module
-    docstring). The lattice sampler (:mod:`panohead.rendering.lattice`) follows the same rule.
+    One-plane grids are, except under "panohead-3d" (see the module docstring). The lattice sampler
+    (:mod:`panohead.rendering.lattice`) follows the same rule.
     """
-    return layout == "eg3d"
+    return depth == 1 and layout != "panohead-3d"
 
 
 def sample_trigrid_per_grid(grids: torch.Tensor, points: torch.Tensor, box_warp: float,
