@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "train": "train",
     "convert": "convert",
     "metrics": "metrics",
+    "invert": "invert",
 }
 
 

@@ -1,0 +1,115 @@
+"""``panohead invert``: one portrait photo -> latent, tuned generator and previews of the 360-degree head."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import click
+import torch
+from tqdm import tqdm
+
+from panohead.atomic import atomic_path
+from panohead.camera import orbit_label
+from panohead.checkpoint import save_generator
+from panohead.cli.common import checkpoint_option, device_option, open_generator, output_folder, user_errors
+from panohead.images import image_grid, save_image, to_uint8
+from panohead.inversion import (SPACES, InversionSettings, adjust_portrait, load_image, parse_label,
+                                perceptual_loss, prepare_portrait, save_latent)
+from panohead.inversion import invert as run_inversion
+from panohead.inversion.inputs import target_tensor
+from panohead.inversion.progress import Progress
+
+VIEW_YAWS = (0, 90, 180, 270)
+
+
+@click.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@checkpoint_option
+@device_option
+@click.option("--label", default=None, help="Camera of a pre-aligned crop: 25 numbers (16 cam2world + 9 intrinsics).")
+@click.option("--yaw", type=float, default=None, help="Camera yaw of a pre-aligned crop in degrees (0 = front).")
+@click.option("--pitch", type=float, default=None, help="Camera pitch of a pre-aligned crop in degrees (positive = above).")
+@click.option("--align/--no-align", default=None,
+              help="Detect and align the face (default: only when no camera is given; with --align, --yaw/--pitch override the estimate).")
+@click.option("--zoom", type=float, default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop.")
+@click.option("--shift", type=(float, float), default=(0.0, 0.0), show_default=True, help="Move the crop by fractions of its size (x right, y down).")
+@click.option("--steps", type=click.IntRange(0), default=500, show_default=True, help="Stage 1 latent optimisation steps.")
+@click.option("--pti-steps", type=click.IntRange(0), default=350, show_default=True, help="Stage 2 pivotal tuning steps (0 skips it).")
+@click.option("--space", type=click.Choice(SPACES), default="z", show_default=True, help="Latent optimised in stage 1.")
+@click.option("--lr", type=float, default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
+@click.option("--pti-lr", type=float, default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latent prior and the noise.")
+@click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
+              help="ImageNet VGG16 state dict (default: the torch hub cache's vgg16-397923af.pth).")
+@click.option("--lpips-weights", type=click.Path(dir_okay=False), default=None,
+              help="LPIPS v0.1 VGG linear heads (default: lpips_vgg_v0.1.pth in the torch hub cache).")
+@click.option("--out", "-o", "outdir", default="inversion", show_default=True, help="Output folder.")
+@user_errors
+def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr,
+                   pti_lr, seed, vgg_weights, lpips_weights, outdir):
+    """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
+
+    Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
+    losses.csv, latent.safetensors and generator.safetensors (open it with 'panohead generate -c' or the app).
+    """
+    settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed)
+    photo = load_image(image)
+    folder = output_folder(outdir)
+    generator, target, source = open_generator(checkpoint, device)
+    cfg = generator.config
+    given = label is not None or yaw is not None or pitch is not None
+    auto = align if align is not None else not given
+    try:
+        if auto:
+            portrait = prepare_portrait(photo, cfg)
+            portrait = adjust_portrait(portrait, cfg, zoom, shift, yaw, pitch)
+        else:
+            portrait = prepare_portrait(photo, cfg, parse_label(label) if label else None, yaw, pitch)
+            portrait = adjust_portrait(portrait, cfg, zoom, shift)
+    except ValueError as error:
+        raise ValueError(f"{image}: {error}") from None
+    click.echo(f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, pitch {portrait.pitch_degrees:.1f} degrees")
+    save_image(folder / "aligned.png", to_uint8(target_tensor(portrait.crop, cfg.image_resolution)[0]))
+
+    perceptual = perceptual_loss(vgg_weights, lpips_weights, target)
+    rows: list[tuple[str, int, float]] = []
+    bars: dict[str, tqdm] = {}
+    titles = {"latent": "stage 1 latent", "pti": "stage 2 PTI"}
+
+    def report(progress: Progress) -> None:
+        rows.append((progress.stage, progress.step, progress.losses["loss"]))
+        if progress.stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[progress.stage] = tqdm(total=progress.total, desc=titles[progress.stage], unit="step")
+        bars[progress.stage].update(1)
+        bars[progress.stage].set_postfix(loss=f"{progress.losses['loss']:.4f}", best=f"{progress.best:.4f}")
+
+    try:
+        result = run_inversion(generator, portrait, settings, perceptual, report)
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+    save_latent(folder / "latent.safetensors", result, source=str(image))
+    save_generator(folder / "generator.safetensors", result.generator,
+                   extra={"inverted_from": Path(image).name, "base_model": source})
+    with torch.no_grad():
+        views = result.render(torch.cat([orbit_label(math.radians(y), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal,
+                                                     device=target) for y in VIEW_YAWS]))
+    goal = target_tensor(portrait.crop, cfg.image_resolution)
+    save_image(folder / "reconstruction.png", image_grid([to_uint8(goal[0]), to_uint8(result.latent_preview[0]),
+                                                              to_uint8(result.preview[0])], 3))
+    save_image(folder / "views.png", image_grid(list(to_uint8(views)), len(VIEW_YAWS)))
+    _write_losses(folder / "losses.csv", rows)
+    pti = "skipped" if result.pti_loss is None else f"{result.pti_loss:.4f}"
+    click.echo(f"wrote {folder} (loss {result.loss_name}: stage 1 {result.latent_loss:.4f}, PTI {pti}; model: {source})")
+
+
+def _write_losses(path: Path, rows: list[tuple[str, int, float]]) -> None:
+    """Per-step reconstruction losses of both stages, for plotting."""
+    with atomic_path(path) as temp, open(temp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["stage", "step", "loss"])
+        writer.writerows(rows)

@@ -1,0 +1,106 @@
+"""Both stages end to end: portrait in, tuned generator and latent out, plus the latent file format."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from panohead.checkpoint import load_tensors, save_tensors
+from panohead.inversion.inputs import Portrait, target_tensor
+from panohead.inversion.latent import latent_prior, optimise_latent
+from panohead.inversion.objective import Reconstruction, render_view
+from panohead.inversion.perceptual import perceptual_loss
+from panohead.inversion.progress import ProgressCallback, cancelled
+from panohead.inversion.pti import pivotal_tuning
+from panohead.inversion.settings import InversionSettings
+
+
+@dataclass
+class InversionResult:
+    """What an inversion produced; ``generator`` renders ``ws`` as the portrait's head from any camera."""
+
+    generator: nn.Module  # tuned by PTI (or, without PTI, the original with stage 1's noise maps), frozen
+    ws: torch.Tensor  # (1, num_ws, w_dim)
+    z: torch.Tensor | None  # (1, z_dim) when stage 1 optimised z
+    label: torch.Tensor  # (1, 25) camera of the portrait
+    space: str
+    loss_name: str  # which perceptual distance was used (see perceptual.py)
+    latent_loss: float  # best stage-1 reconstruction loss
+    pti_loss: float | None  # best stage-2 reconstruction loss (None when PTI did not run)
+    cancelled: bool
+    latent_preview: torch.Tensor  # (1, 3, R, R) stage 1's render at the portrait's camera
+    preview: torch.Tensor  # (1, 3, R, R) the final render there (stage 2's when it improved on stage 1)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def loss(self) -> float:
+        return self.latent_loss if self.pti_loss is None else min(self.latent_loss, self.pti_loss)
+
+    def render(self, label: torch.Tensor) -> torch.Tensor:
+        """Render the inverted head from cameras (B, 25) -> (B, 3, R, R)."""
+        with torch.no_grad():
+            ws = self.ws.expand(label.shape[0], -1, -1)
+            return render_view(self.generator, ws, label.to(self.ws.device))
+
+
+def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings = InversionSettings(),
+           perceptual: nn.Module | None = None, callback: ProgressCallback | None = None,
+           cancel: threading.Event | None = None) -> InversionResult:
+    """Stage 1 then (unless cancelled) stage 2 against ``portrait``; ``generator`` itself is never modified.
+
+    ``perceptual`` defaults to :func:`perceptual_loss` (LPIPS if its weights are cached, else the
+    fallback). Setting ``cancel`` stops at the next step and returns the best result so far.
+    """
+    device = generator.device
+    working = copy.deepcopy(generator).eval().requires_grad_(False)
+    perceptual = perceptual if perceptual is not None else perceptual_loss(device=device)
+    label = torch.as_tensor(portrait.label, dtype=torch.float32, device=device).reshape(1, -1)
+    target = target_tensor(portrait.crop, generator.config.image_resolution, device)
+    objective = Reconstruction(target, perceptual, settings.l2_weight, settings.perceptual_weight)
+
+    prior = latent_prior(working, label, settings.latent_samples, settings.seed)
+    stage1 = optimise_latent(working, objective, label, settings, prior, callback, cancel)
+    result = InversionResult(generator=working, ws=stage1.ws, z=stage1.z, label=label, space=settings.space,
+                             loss_name=getattr(perceptual, "name", type(perceptual).__name__),
+                             latent_loss=stage1.best.value, pti_loss=None, cancelled=stage1.cancelled,
+                             latent_preview=stage1.preview, preview=stage1.preview,
+                             history={"latent": stage1.best.history})
+    if stage1.cancelled or settings.pti_steps == 0 or cancelled(cancel):
+        result.cancelled = result.cancelled or cancelled(cancel)
+        return result
+
+    z_dim = generator.config.z_dim
+
+    def sample_w(rng: torch.Generator) -> torch.Tensor:
+        z = torch.randn(1, z_dim, generator=rng).to(device)
+        with torch.no_grad():
+            return working.mapping(z, label)[:, 0]
+
+    stage2 = pivotal_tuning(working, stage1.ws, objective, label, settings, sample_w, prior.w_spread, callback, cancel)
+    result.history["pti"] = stage2.best.history
+    result.cancelled = stage2.cancelled
+    if stage2.best.value < stage1.best.value:
+        result.generator, result.pti_loss, result.preview = stage2.generator, stage2.best.value, stage2.preview
+    else:
+        result.pti_loss = stage2.best.value
+    return result
+
+
+def save_latent(path: str | os.PathLike, result: InversionResult, source: str = "") -> None:
+    """Write ws, the camera label (and z) as a 'latent' file in our safetensors format, atomically."""
+    tensors = {"ws": result.ws, "label": result.label}
+    if result.z is not None:
+        tensors["z"] = result.z
+    metadata = {"space": result.space, "loss_name": result.loss_name, "source": source,
+                "losses": json.dumps({"latent": result.latent_loss, "pti": result.pti_loss})}
+    save_tensors(path, tensors, "latent", metadata)
+
+
+def load_latent(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a latent file: tensors ``ws`` (1, num_ws, w_dim), ``label`` (1, 25), optional ``z``; and metadata."""
+    return load_tensors(path, "latent")

@@ -1,0 +1,109 @@
+"""Stage 2, pivotal tuning (PTI, Roich et al. 2022): fine-tune the generator around the fixed latent.
+
+The latent found by stage 1 (the "pivot") stays fixed while the generator's weights move so that its
+render at the input camera matches the portrait. A locality regulariser keeps the rest of latent
+space where it was: latents a fixed distance from the pivot towards random samples must render as
+the original generator rendered them. We render those at random yaw angles around the whole orbit,
+so the regulariser also guards the sides and back of other heads, which one frontal photo never sees.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from panohead.camera import orbit_label
+from panohead.images import to_uint8
+from panohead.inversion.objective import Reconstruction, pair_distance, render_view
+from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
+from panohead.inversion.settings import InversionSettings
+
+# Modules tuned by PTI; the mapping and camera networks only act before the (fixed) pivot w.
+TUNED_MODULES = ("synthesis", "decoder", "raw_to_rgb", "background", "superres")
+
+
+@dataclass
+class TuningResult:
+    generator: nn.Module  # the tuned copy at its best step, frozen
+    best: BestTracker
+    cancelled: bool
+    preview: torch.Tensor  # (1, 3, R, R) render of the pivot by the tuned generator
+
+
+def tuned_parameters(generator: nn.Module) -> list[nn.Parameter]:
+    return [p for name in TUNED_MODULES if getattr(generator, name) is not None
+            for p in getattr(generator, name).parameters()]
+
+
+def locality_latent(pivot: torch.Tensor, random_w: torch.Tensor, distance: float) -> torch.Tensor:
+    """The point ``distance`` away from ``pivot`` (1, num_ws, w_dim) in the direction of ``random_w`` (1, w_dim).
+
+    Distance is measured per w (the Frobenius norm over layers divided by sqrt(num_ws)), so "w" and
+    "w+" pivots use the same scale as the prior's spread.
+    """
+    direction = random_w[:, None] - pivot
+    per_w_norm = direction.norm() / math.sqrt(pivot.shape[1])
+    return pivot + direction * (distance / per_w_norm.clamp_min(1e-8))
+
+
+def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstruction, label: torch.Tensor,
+                   settings: InversionSettings, sample_w: Callable[[torch.Generator], torch.Tensor], spread: float,
+                   callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> TuningResult:
+    """Tune a copy of ``original`` so that it renders ``pivot`` (1, num_ws, w_dim) at ``label`` like the target.
+
+    ``sample_w(generator)`` draws one random w (1, w_dim) for the regulariser; ``spread`` is the RMS
+    distance of random ws from their mean. ``original`` is not modified.
+    """
+    tuned = copy.deepcopy(original).requires_grad_(False)
+    parameters = tuned_parameters(tuned)
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.Adam(parameters, lr=settings.pti_lr)
+    rng = torch.Generator().manual_seed(settings.seed + 1)
+    cfg = original.config
+
+    best = BestTracker()
+    best_state = [p.detach().clone() for p in parameters]
+    stopped = False
+    for step in range(settings.pti_steps):
+        if cancelled(cancel):
+            stopped = True
+            break
+        image = render_view(tuned, pivot, label)
+        reconstruction, parts = objective(image)
+        loss = reconstruction
+        locality = torch.zeros((), device=image.device)
+        if settings.locality_weight > 0 and step % settings.locality_every == 0:
+            nearby = locality_latent(pivot, sample_w(rng).to(pivot.device), settings.locality_distance * spread)
+            yaw = float(torch.rand((), generator=rng)) * 2 * math.pi
+            camera = orbit_label(yaw, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=pivot.device)
+            with torch.no_grad():
+                reference = render_view(original, nearby, camera)
+            locality = pair_distance(objective.perceptual, render_view(tuned, nearby, camera), reference,
+                                     objective.l2_weight, objective.perceptual_weight)
+            loss = loss + settings.locality_weight * locality
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        value = float(reconstruction.detach())
+        if best.update(value, step + 1):
+            best_state = [p.detach().clone() for p in parameters]
+        optimizer.step()
+        if callback is not None:
+            last = step + 1 == settings.pti_steps
+            preview = to_uint8(image[0]) if last or (step + 1) % settings.preview_every == 0 else None
+            losses = {"loss": value, "l2": float(parts["l2"]), "perceptual": float(parts["perceptual"]),
+                      "locality": float(locality.detach())}
+            callback(Progress("pti", step + 1, settings.pti_steps, losses, best.value, preview))
+
+    with torch.no_grad():
+        for parameter, value in zip(parameters, best_state):
+            parameter.copy_(value)
+    tuned.requires_grad_(False).eval()
+    with torch.no_grad():
+        preview = render_view(tuned, pivot, label)
+    return TuningResult(generator=tuned, best=best, cancelled=stopped, preview=preview)

@@ -1,0 +1,55 @@
+"""Every knob of an inversion, with defaults for the paper-sized model at 512x512."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+SPACES = ("z", "w", "w+")
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """Stage 1 (latent optimisation) and stage 2 (pivotal tuning) hyper-parameters.
+
+    Stage 1 follows the StyleGAN2 projector recipe (Karras et al. 2020, Appendix D): Adam with a
+    warm-up and cosine ramp-down of the learning rate, Gaussian noise on the latent that fades out over
+    the first ``latent_noise_ramp`` of the steps, and a penalty on spatial autocorrelation of the
+    per-layer noise maps so they cannot smuggle the image in. Stage 2 is PTI (Roich et al. 2022).
+    """
+
+    space: str = "z"  # the paper optimises z; "w" (one w for all layers) and "w+" (one per layer) are options
+    steps: int = 500
+    pti_steps: int = 350
+    # Stage 1.
+    lr: float = 0.05
+    lr_rampup: float = 0.05
+    lr_rampdown: float = 0.25
+    latent_noise: float = 0.05  # initial per-element latent noise std, in units of the RMS distance of random latents from their mean
+    latent_noise_ramp: float = 0.75
+    optimize_noise: bool = True
+    noise_regularize: float = 1e5
+    latent_samples: int = 10000  # random latents used to find the mean latent and its spread
+    # Loss, both stages: l2_weight * mean squared pixel error + perceptual_weight * perceptual distance.
+    l2_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    # Stage 2.
+    pti_lr: float = 3e-4
+    locality_weight: float = 0.1
+    locality_distance: float = 1.0  # how far from the pivot regulariser latents lie, in latent spreads
+    locality_every: int = 1
+    # Reporting.
+    preview_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(f"latent space {self.space!r}: choose one of {', '.join(SPACES)}")
+        for name in ("steps", "pti_steps", "latent_samples", "preview_every", "locality_every"):
+            minimum = 0 if name in ("steps", "pti_steps") else 1
+            if getattr(self, name) < minimum:
+                raise ValueError(f"{name} = {getattr(self, name)}: must be at least {minimum}")
+        if self.steps == 0 and self.space == "z" and self.pti_steps == 0:
+            raise ValueError("steps and pti_steps are both 0: nothing to optimise")
+
+    def replace(self, **changes) -> "InversionSettings":
+        return dataclasses.replace(self, **changes)

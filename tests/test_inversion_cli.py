@@ -1,0 +1,68 @@
+"""``panohead invert`` end to end on a tiny checkpoint, and its one-line errors."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+
+from inversion_helpers import frontal_target, tiny_generator
+from panohead.checkpoint import load_generator, save_generator
+from panohead.cli import main
+from panohead.inversion import load_latent
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("invert")
+    checkpoint = folder / "tiny.safetensors"
+    save_generator(checkpoint, tiny_generator())
+    portrait, _ = frontal_target()
+    photo = folder / "face.png"
+    portrait.crop.save(photo)
+    return folder, checkpoint, photo
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["invert", *map(str, args)])
+
+
+def test_invert_writes_latent_generator_previews_and_losses(files):
+    folder, checkpoint, photo = files
+    out = folder / "out"
+    result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 4, "--pti-steps", 3, "--space", "w", "--device", "cpu",
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "pre-aligned image" in result.output and "stage 1" in result.output
+    tuned = load_generator(out / "generator.safetensors")
+    tensors, metadata = load_latent(out / "latent.safetensors")
+    assert tensors["ws"].shape == (1, tuned.num_ws, 32) and metadata["space"] == "w"
+    with open(out / "losses.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["stage"] for row in rows] == ["latent"] * 4 + ["pti"] * 3
+    for name in ("aligned.png", "reconstruction.png", "views.png"):
+        assert (out / name).stat().st_size > 0
+    assert not list(out.glob("*.partial*"))
+
+
+def test_a_non_image_file_is_one_line_error(files):
+    folder, checkpoint, _ = files
+    text = folder / "readme.png"
+    text.write_text("hello")
+    result = run(text, "-c", checkpoint, "--yaw", 0)
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {text}: not a readable image file (unrecognised format); use a jpg, png or webp photo"
+
+
+def test_no_camera_and_no_face_is_one_line_error_naming_the_file(files):
+    folder, checkpoint, photo = files
+    result = run(photo, "-c", checkpoint, "-o", folder / "nothing")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo}: ") and "--yaw" in lines[0]
+
+
+def test_a_bad_label_is_one_line_error(files):
+    folder, checkpoint, photo = files
+    result = run(photo, "-c", checkpoint, "--label", "1 2 3")
+    assert result.exit_code == 1 and "has 3 numbers" in result.output

@@ -1,0 +1,107 @@
+"""Both inversion stages on a tiny generator inverting its own render (CPU, seconds)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from inversion_helpers import frontal_target, psnr, state_equal, tiny_generator
+from panohead.inversion import InversionSettings, invert, load_latent, save_latent
+from panohead.inversion.inputs import target_tensor
+from panohead.inversion.latent import noise_autocorrelation
+from panohead.inversion.objective import Reconstruction
+from panohead.inversion.perceptual import StructuralLoss
+from panohead.inversion.progress import learning_rate
+
+FAST = InversionSettings(steps=10, pti_steps=10, pti_lr=3e-3, latent_samples=1000, preview_every=5)
+
+
+@pytest.fixture(scope="module")
+def inverted():
+    portrait, image = frontal_target()
+    progress = []
+    result = invert(tiny_generator(), portrait, FAST, StructuralLoss(), progress.append)
+    return result, image, progress
+
+
+def test_self_render_is_inverted_above_25_db_in_10_plus_10_steps(inverted):
+    result, image, _ = inverted
+    assert psnr(result.render(result.label), image) >= 25.0
+
+
+def test_pivotal_tuning_lowers_the_loss_reached_by_latent_optimisation(inverted):
+    result, image, _ = inverted
+    assert result.pti_loss < 0.9 * result.latent_loss
+    assert psnr(result.preview, image) > psnr(result.latent_preview, image)
+
+
+def test_progress_reports_every_step_with_previews_at_the_requested_interval(inverted):
+    _, _, progress = inverted
+    assert [(p.stage, p.step) for p in progress] == [("latent", i) for i in range(1, 11)] + [("pti", i) for i in range(1, 11)]
+    assert [p.step for p in progress if p.preview is not None] == [5, 10, 5, 10]
+    assert progress[0].preview is None and progress[4].preview.shape == (32, 32, 3)
+    assert {"loss", "l2", "perceptual", "noise_reg"} <= set(progress[0].losses)
+    assert all(b.best <= a.best for a, b in zip(progress[:10], progress[1:10]))
+
+
+def test_inversion_leaves_the_callers_generator_untouched():
+    generator = tiny_generator()
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    portrait, _ = frontal_target()
+    invert(generator, portrait, FAST.replace(steps=2, pti_steps=2), StructuralLoss())
+    assert state_equal(generator, before)
+
+
+@pytest.mark.parametrize("stage_steps,stop_at", [((6, 0), ("latent", 3)), ((4, 6), ("pti", 3))])
+def test_cancel_stops_at_the_next_step_and_keeps_the_best_result(stage_steps, stop_at):
+    portrait, _ = frontal_target()
+    cancel = threading.Event()
+    seen = []
+
+    def callback(progress):
+        seen.append(progress)
+        if (progress.stage, progress.step) == stop_at:
+            cancel.set()
+
+    settings = FAST.replace(steps=stage_steps[0], pti_steps=stage_steps[1])
+    result = invert(tiny_generator(), portrait, settings, StructuralLoss(), callback, cancel)
+    assert result.cancelled
+    assert (seen[-1].stage, seen[-1].step) == stop_at
+    history = result.history[stop_at[0]]
+    assert len(history) == 3
+    kept = result.latent_loss if stop_at[0] == "latent" else result.pti_loss
+    assert kept == min(history)
+    # The returned generator and latent really render the kept loss.
+    objective = Reconstruction(target_tensor(portrait.crop, 32), StructuralLoss())
+    assert float(objective(result.render(result.label))[0]) == pytest.approx(result.loss, rel=1e-4)
+
+
+@pytest.mark.parametrize("space,shape", [("z", (1, 32)), ("w", None), ("w+", None)])
+def test_each_latent_space_improves_on_its_first_step_and_saves_ws(space, shape, tmp_path):
+    portrait, _ = frontal_target()
+    result = invert(tiny_generator(), portrait, FAST.replace(space=space, pti_steps=0), StructuralLoss())
+    assert result.latent_loss < result.history["latent"][0]
+    assert result.pti_loss is None
+    assert result.ws.shape == (1, tiny_generator().num_ws, 32)
+    path = tmp_path / "latent.safetensors"
+    save_latent(path, result, source="face.png")
+    tensors, metadata = load_latent(path)
+    assert torch.equal(tensors["ws"], result.ws) and metadata["space"] == space and metadata["source"] == "face.png"
+    assert ("z" in tensors) == (shape is not None)
+
+
+def test_learning_rate_warms_up_holds_then_ramps_down_to_zero():
+    rates = [learning_rate(step, 200, 0.1, rampup=0.05, rampdown=0.25) for step in range(200)]
+    assert rates[0] == pytest.approx(0.01)
+    assert rates[9] == rates[100] == pytest.approx(0.1)
+    assert rates[175] == pytest.approx(0.05)
+    assert rates[199] < 0.0001
+
+
+def test_noise_regulariser_penalises_smooth_maps_not_white_noise():
+    white = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+    smooth = torch.nn.functional.avg_pool2d(white[None, None], 5, 1, 2)[0, 0]
+    smooth = (smooth - smooth.mean()) / smooth.std()
+    assert float(noise_autocorrelation([white])) < 0.01
+    assert float(noise_autocorrelation([smooth])) > 1.0
