@@ -15,7 +15,7 @@ from panohead.inversion import Portrait
 
 
 @functools.lru_cache(maxsize=1)
-def tiny_generator() -> PanoHeadGenerator:
+def calibrated_tiny_generator() -> PanoHeadGenerator:
     """The ``tiny`` preset with its RGB output layers scaled so renders have std 0.35 (an untrained
     model's colours overshoot [-1, 1] several times, and saving a target to 8 bits would clip them)."""
     torch.manual_seed(0)
@@ -29,8 +29,8 @@ def tiny_generator() -> PanoHeadGenerator:
 
 
 def frontal_target(seed: int = 7) -> tuple[Portrait, torch.Tensor]:
-    """A portrait rendered by :func:`tiny_generator` from a known z at yaw 0, and its float image (1, 3, R, R)."""
-    generator = tiny_generator()
+    """A portrait rendered by :func:`calibrated_tiny_generator` from a known z at yaw 0, and its float image (1, 3, R, R)."""
+    generator = calibrated_tiny_generator()
     label = orbit_label(0.0)
     with torch.no_grad():
         image = generator(seed_latent(seed, generator.config.z_dim), label)["image"]
@@ -47,4 +47,4 @@ def state_equal(a: torch.nn.Module, b_state: dict[str, torch.Tensor]) -> bool:
     return all(torch.equal(t, b_state[k]) for k, t in a.state_dict().items())
 
 
-__all__ = ["frontal_target", "psnr", "state_equal", "tiny_generator"]
+__all__ = ["frontal_target", "psnr", "state_equal", "calibrated_tiny_generator"]

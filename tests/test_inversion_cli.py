@@ -6,7 +6,7 @@ import csv
 import pytest
 from click.testing import CliRunner
 
-from inversion_helpers import frontal_target, tiny_generator
+from inversion_helpers import frontal_target, calibrated_tiny_generator
 from panohead.checkpoint import load_generator, save_generator
 from panohead.cli import main
 from panohead.inversion import load_latent
@@ -16,7 +16,7 @@ from panohead.inversion import load_latent
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("invert")
     checkpoint = folder / "tiny.safetensors"
-    save_generator(checkpoint, tiny_generator())
+    save_generator(checkpoint, calibrated_tiny_generator())
     portrait, _ = frontal_target()
     photo = folder / "face.png"
     portrait.crop.save(photo)

@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from inversion_helpers import frontal_target, psnr, state_equal, tiny_generator
+from inversion_helpers import frontal_target, psnr, state_equal, calibrated_tiny_generator
 from panohead.inversion import InversionSettings, invert, load_latent, save_latent
 from panohead.inversion.inputs import target_tensor
 from panohead.inversion.latent import noise_autocorrelation
@@ -21,7 +21,7 @@ FAST = InversionSettings(steps=10, pti_steps=10, pti_lr=3e-3, latent_samples=100
 def inverted():
     portrait, image = frontal_target()
     progress = []
-    result = invert(tiny_generator(), portrait, FAST, StructuralLoss(), progress.append)
+    result = invert(calibrated_tiny_generator(), portrait, FAST, StructuralLoss(), progress.append)
     return result, image, progress
 
 
@@ -46,7 +46,7 @@ def test_progress_reports_every_step_with_previews_at_the_requested_interval(inv
 
 
 def test_inversion_leaves_the_callers_generator_untouched():
-    generator = tiny_generator()
+    generator = calibrated_tiny_generator()
     before = {k: v.clone() for k, v in generator.state_dict().items()}
     portrait, _ = frontal_target()
     invert(generator, portrait, FAST.replace(steps=2, pti_steps=2), StructuralLoss())
@@ -65,7 +65,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_the_best_result(stage_steps, st
             cancel.set()
 
     settings = FAST.replace(steps=stage_steps[0], pti_steps=stage_steps[1])
-    result = invert(tiny_generator(), portrait, settings, StructuralLoss(), callback, cancel)
+    result = invert(calibrated_tiny_generator(), portrait, settings, StructuralLoss(), callback, cancel)
     assert result.cancelled
     assert (seen[-1].stage, seen[-1].step) == stop_at
     history = result.history[stop_at[0]]
@@ -80,10 +80,10 @@ def test_cancel_stops_at_the_next_step_and_keeps_the_best_result(stage_steps, st
 @pytest.mark.parametrize("space,shape", [("z", (1, 32)), ("w", None), ("w+", None)])
 def test_each_latent_space_improves_on_its_first_step_and_saves_ws(space, shape, tmp_path):
     portrait, _ = frontal_target()
-    result = invert(tiny_generator(), portrait, FAST.replace(space=space, pti_steps=0), StructuralLoss())
+    result = invert(calibrated_tiny_generator(), portrait, FAST.replace(space=space, pti_steps=0), StructuralLoss())
     assert result.latent_loss < result.history["latent"][0]
     assert result.pti_loss is None
-    assert result.ws.shape == (1, tiny_generator().num_ws, 32)
+    assert result.ws.shape == (1, calibrated_tiny_generator().num_ws, 32)
     path = tmp_path / "latent.safetensors"
     save_latent(path, result, source="face.png")
     tensors, metadata = load_latent(path)

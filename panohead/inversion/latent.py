@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from panohead.images import to_uint8
-from panohead.inversion.objective import Reconstruction, render_view
+from panohead.inversion.objective import Reconstruction, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled, learning_rate
 from panohead.inversion.settings import InversionSettings
 from panohead.nn.layers import ModulatedConv
@@ -126,8 +126,9 @@ def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torc
             group["lr"] = learning_rate(step, settings.steps, settings.lr, settings.lr_rampup, settings.lr_rampdown)
         fade = max(0.0, 1.0 - step / max(settings.latent_noise_ramp * settings.steps, 1e-8)) ** 2
         noisy = latent + torch.randn(latent.shape, generator=rng).to(latent.device) * spread * settings.latent_noise * fade
-        image = render_view(generator, to_ws(noisy), label)
-        reconstruction, parts = objective(image)
+        with precision_context(settings.precision, label.device):
+            image = render_view(generator, to_ws(noisy), label)
+            reconstruction, parts = objective(image)
         regulariser = noise_autocorrelation(maps) if maps else torch.zeros((), device=image.device)
         loss = reconstruction + settings.noise_regularize * regulariser
         optimizer.zero_grad(set_to_none=True)

@@ -1,8 +1,19 @@
 """The reconstruction objective shared by both stages: pixel L2 plus a perceptual distance."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast for ``precision`` 'bf16' (CUDA only: CPU bf16 is slower than fp32), nothing for 'fp32'."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise ValueError(f"precision {precision!r} needs a CUDA device (got {device.type}); use fp32")
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def render_view(generator: nn.Module, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

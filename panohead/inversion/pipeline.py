@@ -24,7 +24,8 @@ from panohead.inversion.settings import InversionSettings
 class InversionResult:
     """What an inversion produced; ``generator`` renders ``ws`` as the portrait's head from any camera."""
 
-    generator: nn.Module  # tuned by PTI (or, without PTI, the original with stage 1's noise maps), frozen
+    generator: nn.Module  # tuned by PTI, or latent_generator when PTI did not run or did not improve; frozen
+    latent_generator: nn.Module  # the original weights with stage 1's noise maps: what stage 1's latent goes with
     ws: torch.Tensor  # (1, num_ws, w_dim)
     z: torch.Tensor | None  # (1, z_dim) when stage 1 optimised z
     label: torch.Tensor  # (1, 25) camera of the portrait
@@ -41,11 +42,12 @@ class InversionResult:
     def loss(self) -> float:
         return self.latent_loss if self.pti_loss is None else min(self.latent_loss, self.pti_loss)
 
-    def render(self, label: torch.Tensor) -> torch.Tensor:
-        """Render the inverted head from cameras (B, 25) -> (B, 3, R, R)."""
+    def render(self, label: torch.Tensor, stage: str = "final") -> torch.Tensor:
+        """Render the inverted head from cameras (B, 25) -> (B, 3, R, R); ``stage='latent'`` shows stage 1 alone."""
+        generator = self.latent_generator if stage == "latent" else self.generator
         with torch.no_grad():
             ws = self.ws.expand(label.shape[0], -1, -1)
-            return render_view(self.generator, ws, label.to(self.ws.device))
+            return render_view(generator, ws, label.to(self.ws.device))
 
 
 def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings = InversionSettings(),
@@ -65,7 +67,7 @@ def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings
 
     prior = latent_prior(working, label, settings.latent_samples, settings.seed)
     stage1 = optimise_latent(working, objective, label, settings, prior, callback, cancel)
-    result = InversionResult(generator=working, ws=stage1.ws, z=stage1.z, label=label, space=settings.space,
+    result = InversionResult(generator=working, latent_generator=working, ws=stage1.ws, z=stage1.z, label=label, space=settings.space,
                              loss_name=getattr(perceptual, "name", type(perceptual).__name__),
                              latent_loss=stage1.best.value, pti_loss=None, cancelled=stage1.cancelled,
                              latent_preview=stage1.preview, preview=stage1.preview,

@@ -19,7 +19,7 @@ from torch import nn
 
 from panohead.camera import orbit_label
 from panohead.images import to_uint8
-from panohead.inversion.objective import Reconstruction, pair_distance, render_view
+from panohead.inversion.objective import Reconstruction, pair_distance, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
 from panohead.inversion.settings import InversionSettings
 
@@ -74,19 +74,15 @@ def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstr
         if cancelled(cancel):
             stopped = True
             break
-        image = render_view(tuned, pivot, label)
-        reconstruction, parts = objective(image)
-        loss = reconstruction
-        locality = torch.zeros((), device=image.device)
+        nearby = camera = None
         if settings.locality_weight > 0 and step % settings.locality_every == 0:
             nearby = locality_latent(pivot, sample_w(rng).to(pivot.device), settings.locality_distance * spread)
             yaw = float(torch.rand((), generator=rng)) * 2 * math.pi
             camera = orbit_label(yaw, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=pivot.device)
-            with torch.no_grad():
-                reference = render_view(original, nearby, camera)
-            locality = pair_distance(objective.perceptual, render_view(tuned, nearby, camera), reference,
-                                     objective.l2_weight, objective.perceptual_weight)
-            loss = loss + settings.locality_weight * locality
+        with precision_context(settings.precision, pivot.device):
+            image, locality = _render_with_locality(tuned, original, pivot, label, objective, nearby, camera)
+            reconstruction, parts = objective(image)
+        loss = reconstruction + settings.locality_weight * locality
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         value = float(reconstruction.detach())
@@ -107,3 +103,21 @@ def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstr
     with torch.no_grad():
         preview = render_view(tuned, pivot, label)
     return TuningResult(generator=tuned, best=best, cancelled=stopped, preview=preview)
+
+
+def _render_with_locality(tuned: nn.Module, original: nn.Module, pivot: torch.Tensor, label: torch.Tensor,
+                          objective: Reconstruction, nearby: torch.Tensor | None,
+                          camera: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tuned render of the pivot (1, 3, R, R) and the locality distance (0 when ``nearby`` is None).
+
+    One batch renders the pivot at the input camera and ``nearby`` at ``camera``; the original
+    generator's render of ``nearby`` is the regulariser's reference.
+    """
+    if nearby is None:
+        return render_view(tuned, pivot, label), torch.zeros((), device=pivot.device)
+    with torch.no_grad():
+        reference = render_view(original, nearby, camera)
+    images = render_view(tuned, torch.cat([pivot, nearby]), torch.cat([label, camera]))
+    locality = pair_distance(objective.perceptual, images[1:], reference, objective.l2_weight,
+                             objective.perceptual_weight)
+    return images[:1], locality

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 
 SPACES = ("z", "w", "w+")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class InversionSettings:
     locality_weight: float = 0.1
     locality_distance: float = 1.0  # how far from the pivot regulariser latents lie, in latent spreads
     locality_every: int = 1
+    # "bf16" renders under CUDA autocast (about half the memory traffic); the optimiser state stays fp32.
+    precision: str = "fp32"
     # Reporting.
     preview_every: int = 10
     seed: int = 0
@@ -44,6 +47,8 @@ class InversionSettings:
     def __post_init__(self) -> None:
         if self.space not in SPACES:
             raise ValueError(f"latent space {self.space!r}: choose one of {', '.join(SPACES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
         for name in ("steps", "pti_steps", "latent_samples", "preview_every", "locality_every"):
             minimum = 0 if name in ("steps", "pti_steps") else 1
             if getattr(self, name) < minimum:

@@ -1,0 +1,98 @@
+"""Quality of single-view inversion on held-out synthetic heads whose every side is known.
+
+Each head is a sample of the checkpoint itself (seeds from ``--first-seed`` on, far from any seed the
+tools show by default), rendered at yaw 0 (the input) and at yaw 180 (the back, never seen by the
+inversion). We invert the 8-bit frontal image at its known camera and compare renders of the result
+with the ground truth at both views: stage 1 alone and stage 1 + PTI. Prints a markdown table (the
+one in docs/inversion.md) and writes a figure: per head, input | stage 1 | +PTI | true back | stage 1
+back | +PTI back.
+
+    python bench/inversion_study.py --checkpoint checkpoints/panohead_small.safetensors --heads 8 \\
+        --steps 500 --pti-steps 350 --device auto --figure docs/inversion_study.png
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import device_name  # noqa: E402
+from panohead.camera import orbit_label  # noqa: E402
+from panohead.cli.common import open_generator  # noqa: E402
+from panohead.generator import seed_latent  # noqa: E402
+from panohead.images import image_grid, save_image, to_uint8  # noqa: E402
+from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perceptual_loss  # noqa: E402
+
+VIEWS = {"input (yaw 0)": 0.0, "back (yaw 180)": 180.0}
+STAGES = {"stage 1": "latent", "stage 1 + PTI": "final"}
+
+
+def scores(result: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of two (H, W, 3) uint8 images."""
+    return (peak_signal_noise_ratio(truth, result, data_range=255),
+            structural_similarity(truth, result, channel_axis=-1, data_range=255))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled model (untrained small if absent)")
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--first-seed", type=int, default=100_000)
+    parser.add_argument("--psi", type=float, default=0.7, help="truncation of the held-out heads")
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--pti-steps", type=int, default=350)
+    parser.add_argument("--space", choices=SPACES, default="z")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--figure", default=None, help="PNG of the renders (first 4 heads)")
+    args = parser.parse_args()
+
+    generator, device, source = open_generator(args.checkpoint, args.device)
+    cfg = generator.config
+    cameras = {name: orbit_label(math.radians(yaw), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
+               for name, yaw in VIEWS.items()}
+    settings = InversionSettings(space=args.space, steps=args.steps, pti_steps=args.pti_steps)
+    perceptual = perceptual_loss(device=device)
+    table = {(view, stage): [] for view in VIEWS for stage in STAGES}
+    rows, started = [], time.perf_counter()
+    for head in range(args.heads):
+        seed = args.first_seed + head
+        with torch.no_grad():
+            ws = generator.mapping(seed_latent(seed, cfg.z_dim, device), cameras["input (yaw 0)"], psi=args.psi)
+            planes = generator.synthesize_planes(ws)
+            truth = {view: to_uint8(generator.render(planes, ws, camera)["image"][0]) for view, camera in cameras.items()}
+        portrait = Portrait(Image.fromarray(truth["input (yaw 0)"]), cameras["input (yaw 0)"][0].cpu().numpy())
+        result = invert(generator, portrait, settings, perceptual)
+        renders = {}
+        for view, camera in cameras.items():
+            for stage, which in STAGES.items():
+                renders[view, stage] = to_uint8(result.render(camera, which)[0])
+                table[view, stage].append(scores(renders[view, stage], truth[view]))
+        if head < 4:
+            rows += [truth["input (yaw 0)"], renders["input (yaw 0)", "stage 1"], renders["input (yaw 0)", "stage 1 + PTI"],
+                     truth["back (yaw 180)"], renders["back (yaw 180)", "stage 1"], renders["back (yaw 180)", "stage 1 + PTI"]]
+        print(f"head {seed}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+    res = cfg.image_resolution
+    print(f"Checkpoint: {source}; {args.heads} heads (seeds {args.first_seed}-{args.first_seed + args.heads - 1}, psi "
+          f"{args.psi}); space {args.space}, {args.steps} latent + {args.pti_steps} PTI steps; loss {perceptual.name}; "
+          f"{res}x{res}; {device_name(device)}; {time.perf_counter() - started:.0f} s in all.\n")
+    print("| view | stage | PSNR (dB) | SSIM |")
+    print("| --- | --- | --- | --- |")
+    for (view, stage), values in table.items():
+        psnr, ssim = np.mean(values, axis=0)
+        print(f"| {view} | {stage} | {psnr:.2f} | {ssim:.3f} |")
+    if args.figure:
+        save_image(args.figure, image_grid(rows, 6))
+        print(f"\nfigure: {args.figure} (rows: heads; columns: input, stage 1, +PTI, true back, stage 1 back, +PTI back)")
+
+
+if __name__ == "__main__":
+    main()
