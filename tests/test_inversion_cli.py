@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import csv
 
+import imageio.v2 as imageio
 import pytest
+import trimesh
 from click.testing import CliRunner
 
+from export_models import tiny_generator_with_surface
 from inversion_helpers import frontal_target, calibrated_tiny_generator
 from panohead.checkpoint import load_generator, save_generator
 from panohead.cli import main
@@ -31,7 +34,7 @@ def test_invert_writes_latent_generator_previews_and_losses(files):
     folder, checkpoint, photo = files
     out = folder / "out"
     result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 4, "--pti-steps", 3, "--space", "w", "--device", "cpu",
-                 "-o", out)
+                 "--video-frames", 4, "-o", out)
     assert result.exit_code == 0, result.output
     assert "pre-aligned image" in result.output and "stage 1" in result.output
     tuned = load_generator(out / "generator.safetensors")
@@ -40,9 +43,24 @@ def test_invert_writes_latent_generator_previews_and_losses(files):
     with open(out / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["stage"] for row in rows] == ["latent"] * 4 + ["pti"] * 3
+    reader = imageio.get_reader(out / "turntable.mp4")
+    assert reader.count_frames() == 4 and reader.get_meta_data()["size"] == (32, 32)
     for name in ("aligned.png", "reconstruction.png", "views.png"):
         assert (out / name).stat().st_size > 0
     assert not list(out.glob("*.partial*"))
+
+
+def test_mesh_of_the_result_is_written_with_vertex_colours_and_video_can_be_skipped(files):
+    folder, _, photo = files
+    checkpoint = folder / "solid.safetensors"
+    save_generator(checkpoint, tiny_generator_with_surface())
+    out = folder / "mesh"
+    result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 2, "--pti-steps", 1, "--video-frames", 0,
+                 "--mesh", "ply", "--mesh-resolution", 16, "--device", "cpu", "-o", out)
+    assert result.exit_code == 0, result.output
+    mesh = trimesh.load(out / "mesh.ply", process=False)
+    assert len(mesh.vertices) > 0 and mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
+    assert not (out / "turntable.mp4").exists()
 
 
 def test_a_non_image_file_is_one_line_error(files):

@@ -12,7 +12,12 @@ from tqdm import tqdm
 from panohead.atomic import atomic_path
 from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
-from panohead.cli.common import checkpoint_option, device_option, open_generator, output_folder, user_errors
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, progress_bar,
+                                 user_errors)
+from panohead.export.field import HeadField
+from panohead.export.heads import synthesize_head
+from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
+from panohead.export.video import Turntable, export_turntable
 from panohead.images import image_grid, save_image, to_uint8
 from panohead.inversion import (SPACES, InversionSettings, adjust_portrait, load_image, parse_label,
                                 perceptual_loss, prepare_portrait, save_latent)
@@ -47,14 +52,21 @@ VIEW_YAWS = (0, 90, 180, 270)
               help="ImageNet VGG16 state dict (default: the torch hub cache's vgg16-397923af.pth).")
 @click.option("--lpips-weights", type=click.Path(dir_okay=False), default=None,
               help="LPIPS v0.1 VGG linear heads (default: lpips_vgg_v0.1.pth in the torch hub cache).")
+@click.option("--video-frames", type=click.IntRange(0, 3600), default=120, show_default=True,
+              help="Frames of the 360-degree turntable.mp4 of the result (0: no video).")
+@click.option("--mesh", "mesh_format", type=click.Choice(MESH_FORMATS), default=None,
+              help="Also write a coloured mesh of the result (mesh.ply/.obj/.glb).")
+@click.option("--mesh-resolution", type=click.IntRange(8, 1024), default=256, show_default=True,
+              help="Density grid samples per axis for --mesh.")
 @click.option("--out", "-o", "outdir", default="inversion", show_default=True, help="Output folder.")
 @user_errors
 def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr,
-           pti_lr, precision, seed, vgg_weights, lpips_weights, outdir):
+           pti_lr, precision, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution, outdir):
     """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
 
     Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
-    losses.csv, latent.safetensors and generator.safetensors (open it with 'panohead generate -c' or the app).
+    losses.csv, latent.safetensors, generator.safetensors (open it with 'panohead generate -c' or the app),
+    turntable.mp4 and, with --mesh, a coloured mesh.
     """
     settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
                                  precision=precision)
@@ -107,6 +119,14 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
                                                               to_uint8(result.preview[0])], 3))
     save_image(folder / "views.png", image_grid(list(to_uint8(views)), len(VIEW_YAWS)))
     _write_losses(folder / "losses.csv", rows)
+    head = synthesize_head(result.generator, result.ws)
+    if video_frames:
+        with progress_bar(f"turntable {video_frames} frames") as progress:
+            export_turntable(result.generator, [head], folder / "turntable.mp4", Turntable(frames=video_frames), progress)
+    if mesh_format:
+        with progress_bar(f"mesh {mesh_resolution}^3") as progress:
+            save_mesh(extract_mesh(HeadField(result.generator, head), mesh_resolution, progress=progress),
+                      folder / f"mesh.{mesh_format}")
     pti = "skipped" if result.pti_loss is None else f"{result.pti_loss:.4f}"
     click.echo(f"wrote {folder} (loss {result.loss_name}: stage 1 {result.latent_loss:.4f}, PTI {pti}; model: {source})")
 
