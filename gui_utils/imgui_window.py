@@ -10,7 +10,7 @@ from pathlib import Path
 import glfw
 import OpenGL.GL as gl
 import imgui_bundle
-from imgui_bundle import imgui
+from imgui_bundle import imgui, implot
 from imgui_bundle.python_backends.glfw_backend import GlfwRenderer
 
 from gui_utils.window import GlfwWindow
@@ -50,6 +50,7 @@ class ImguiWindow:
     def __init__(self, title: str, width: int, height: int, visible: bool = True, vsync: bool = True) -> None:
         self.window = GlfwWindow(title, width, height, visible=visible, vsync=vsync)
         self.context = imgui.create_context()
+        self.plot_context = implot.create_context()  # plots (the inversion panel's loss curve)
         io = imgui.get_io()
         io.set_ini_filename(None)  # the app remembers its own layout; no imgui.ini in the working folder
         self.backend = _Backend(self.window)
@@ -129,6 +130,7 @@ class ImguiWindow:
     def close(self) -> None:
         if self.context is not None:
             self.backend.shutdown()
+            implot.destroy_context(self.plot_context)
             imgui.destroy_context(self.context)
             self.context = None
         self.window.close()

@@ -38,7 +38,7 @@ def test_invert_writes_latent_generator_previews_and_losses(files):
     assert result.exit_code == 0, result.output
     assert "pre-aligned image" in result.output and "stage 1" in result.output
     tuned = load_generator(out / "generator.safetensors")
-    tensors, metadata = load_latent(out / "latent.safetensors")
+    tensors, metadata = load_latent(out / "latent.npz")
     assert tensors["ws"].shape == (1, tuned.num_ws, 32) and metadata["space"] == "w"
     with open(out / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -77,7 +77,7 @@ def test_no_camera_and_no_face_is_one_line_error_naming_the_file(files):
     result = run(photo, "-c", checkpoint, "-o", folder / "nothing")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo}: ") and "--yaw" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo}: ") and "no face found" in lines[0] and "--yaw" in lines[0]
 
 
 def test_a_bad_label_is_one_line_error(files):

@@ -67,10 +67,22 @@ def test_a_given_label_is_used_unchanged():
     assert np.array_equal(portrait.label, label)
 
 
-def test_without_a_camera_or_a_detectable_face_the_message_points_to_the_manual_path():
+def test_a_photo_without_a_face_says_so_and_points_to_the_manual_path():
+    pytest.importorskip("dlib")
     with pytest.raises(ValueError) as error:
         prepare_portrait(Image.new("RGB", (64, 64), (128, 128, 128)), CONFIG)
-    assert "--yaw" in str(error.value) and "\n" not in str(error.value)
+    message = str(error.value)
+    assert message.startswith("no face found") and "--yaw" in message and "\n" not in message
+
+
+def test_a_real_portrait_is_detected_aligned_and_given_a_frontal_camera():
+    pytest.importorskip("dlib")
+    import skimage.data
+
+    portrait = prepare_portrait(Image.fromarray(skimage.data.astronaut()), CONFIG)
+    assert portrait.crop.size == (CONFIG.image_resolution,) * 2
+    assert abs(portrait.yaw_degrees) < 20 and abs(portrait.pitch_degrees) < 20
+    assert portrait.message.startswith("stage 1")
 
 
 @pytest.mark.parametrize("text,problem", [("1,2,3", "has 3 numbers"), ("a b", "not a list of numbers")])

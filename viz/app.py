@@ -131,8 +131,7 @@ class App:
                 panel.drop(path)
                 return
         self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz, a session .json "
-                    "or a background image)",
-                    error=True)
+                    "or a portrait photo)", error=True)
 
     @property
     def loading(self) -> bool:

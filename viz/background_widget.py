@@ -29,13 +29,6 @@ class BackgroundWidget(Widget):
         self.dialog = FileDialog()
         self.path_text = app.state.background.image
 
-    def accepts_drop(self, path: str) -> bool:
-        return path.lower().endswith(IMAGE_SUFFIXES)
-
-    def drop(self, path: str) -> None:
-        self.app.state.background.image = self.path_text = path
-        self.app.state.background.mode = "image"
-
     def __call__(self, show: bool) -> None:
         if not show:
             return

@@ -12,6 +12,7 @@ from viz.conditioning_widget import ConditioningWidget
 from viz.export_widget import ExportWidget
 from viz.directions_widget import DirectionsWidget
 from viz.keyframes_widget import KeyframesWidget
+from viz.inversion_widget import InversionWidget
 from viz.latent_widget import LatentWidget
 from viz.mirror_widget import MirrorWidget
 from viz.mixing_widget import MixingWidget
@@ -39,4 +40,5 @@ PANELS: list[type[Widget]] = [
     CaptureWidget,
     ExportWidget,
     PerformanceWidget,
+    InversionWidget,
 ]

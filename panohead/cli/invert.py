@@ -65,7 +65,7 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
     """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
 
     Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
-    losses.csv, latent.safetensors, generator.safetensors (open it with 'panohead generate -c' or the app),
+    losses.csv, latent.npz, generator.safetensors (open it with 'panohead generate -c' or the app),
     turntable.mp4 and, with --mesh, a coloured mesh.
     """
     settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
@@ -108,7 +108,7 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
         for bar in bars.values():
             bar.close()
 
-    save_latent(folder / "latent.safetensors", result, source=str(image))
+    save_latent(folder / "latent.npz", result, source=str(image))
     save_generator(folder / "generator.safetensors", result.generator,
                    extra={"inverted_from": Path(image).name, "base_model": source})
     with torch.no_grad():

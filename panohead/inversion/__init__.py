@@ -2,7 +2,7 @@
 
     portrait = prepare_portrait(load_image("me.jpg"), G.config)        # detect, align, estimate camera
     result = invert(G, portrait, InversionSettings(steps=500, pti_steps=350))
-    save_latent("latent.safetensors", result); save_generator("tuned.safetensors", result.generator)
+    save_latent("latent.npz", result); save_generator("tuned.safetensors", result.generator)
 """
 from panohead.inversion.inputs import Portrait, adjust_portrait, load_image, parse_label, prepare_portrait, target_tensor
 from panohead.inversion.perceptual import perceptual_loss

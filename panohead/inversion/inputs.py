@@ -109,10 +109,10 @@ def prepare_portrait(image: Image.Image, config: GeneratorConfig, label: np.ndar
                         "pre-aligned image with the given camera")
     try:
         from panohead.data.align import align_portrait
-    except ImportError:
-        raise ValueError(f"automatic face alignment is not available in this installation; {MANUAL_HINT}") from None
+    except ImportError as error:  # its landmark detector (dlib) or OpenCV is not installed
+        raise ValueError(f"automatic face alignment is not available ({error}); {MANUAL_HINT}") from None
     try:
-        aligned = align_portrait(image)
+        aligned = align_portrait(image, resolution=config.image_resolution)
     except ValueError as error:
         raise ValueError(f"{str(error).splitlines()[0]}; {MANUAL_HINT}") from None
     return Portrait(aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE),

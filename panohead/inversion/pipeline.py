@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import copy
-import json
+import io
+import math
 import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from panohead.checkpoint import load_tensors, save_tensors
+from panohead.atomic import write_bytes_atomic
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.latent import latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction, render_view
@@ -94,15 +97,34 @@ def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings
 
 
 def save_latent(path: str | os.PathLike, result: InversionResult, source: str = "") -> None:
-    """Write ws, the camera label (and z) as a 'latent' file in our safetensors format, atomically."""
-    tensors = {"ws": result.ws, "label": result.label}
+    """Write the result's latent as ``.npz`` atomically, in the layout the visualizer's latent files use.
+
+    Arrays: ``ws`` (1, num_ws, w_dim), ``label`` (1, 25), ``z`` (1, z_dim) when stage 1 optimised z, and
+    0-d ``space``, ``loss_name``, ``source``, ``latent_loss``, ``pti_loss`` (NaN without PTI).
+    """
+    if Path(path).suffix.lower() != ".npz":
+        raise ValueError(f"{path}: latent files are written as .npz")
+    arrays = {"ws": result.ws.detach().float().cpu().numpy(), "label": result.label.detach().float().cpu().numpy(),
+              "space": np.array(result.space), "loss_name": np.array(result.loss_name), "source": np.array(source),
+              "latent_loss": np.array(result.latent_loss),
+              "pti_loss": np.array(math.nan if result.pti_loss is None else result.pti_loss)}
     if result.z is not None:
-        tensors["z"] = result.z
-    metadata = {"space": result.space, "loss_name": result.loss_name, "source": source,
-                "losses": json.dumps({"latent": result.latent_loss, "pti": result.pti_loss})}
-    save_tensors(path, tensors, "latent", metadata)
+        arrays["z"] = result.z.detach().float().cpu().numpy()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_latent(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a latent file: tensors ``ws`` (1, num_ws, w_dim), ``label`` (1, 25), optional ``z``; and metadata."""
-    return load_tensors(path, "latent")
+def load_latent(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of a latent file written by :func:`save_latent`; a one-line error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: latent file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: np.asarray(data[name]) for name in data.files}
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable .npz latent ({str(error).splitlines()[0]})") from None
+    if "ws" not in arrays or arrays["ws"].ndim != 3:
+        raise ValueError(f"{path}: no (1, num_ws, w_dim) 'ws' array in this latent file")
+    return arrays

@@ -1,0 +1,116 @@
+"""One inversion running on its own thread, for the app's inversion panel.
+
+The UI thread starts a job, reads :meth:`InversionJob.status` every frame (a copy taken under a
+lock: progress, loss curves, the newest preview) and may cancel it. The worker opens its own copy of
+the model, runs both stages, and writes the tuned generator, the latent (.npz, the format the Latent
+panel reads) and the aligned crop into a new folder; the panel then points the viewer at them.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from panohead.checkpoint import save_generator
+from panohead.images import save_image, to_uint8
+from panohead.inversion import InversionSettings, Portrait, Progress, invert, save_latent, target_tensor
+from viz.models import open_model
+from viz.renderer import USER_ERRORS, one_line
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobOutputs:
+    folder: Path
+    generator: Path  # tuned generator, our .safetensors format
+    latent: Path  # ws (+ label, losses) as .npz
+    cancelled: bool
+    latent_loss: float
+    pti_loss: float | None
+    loss_name: str
+
+
+@dataclass
+class JobStatus:
+    """What the panel shows; a snapshot, safe to read on the UI thread."""
+
+    stage: str = "loading"  # "loading", "latent", "pti", "saving", "done", "failed"
+    step: int = 0
+    total: int = 0
+    losses: dict[str, list[float]] = field(default_factory=lambda: {"latent": [], "pti": []})
+    best: float = float("nan")
+    preview: np.ndarray | None = None  # (H, W, 3) uint8 render at the input camera
+    preview_serial: int = 0  # increases with every new preview (texture uploads only on change)
+    outputs: JobOutputs | None = None
+    error: str | None = None
+
+
+class InversionJob:
+    def __init__(self, source: str, device: torch.device, portrait: Portrait, settings: InversionSettings,
+                 folder: Path, on_update: Callable[[], None] = lambda: None) -> None:
+        self.source, self.device, self.portrait, self.settings, self.folder = source, device, portrait, settings, folder
+        self.cancel = threading.Event()
+        self.on_update = on_update  # called on the worker thread after each change (wakes the UI loop)
+        self._lock = threading.Lock()
+        self._status = JobStatus()
+        self._thread = threading.Thread(target=self._run, name="panohead-inversion", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def status(self) -> JobStatus:
+        with self._lock:
+            s = self._status
+            return JobStatus(s.stage, s.step, s.total, {k: list(v) for k, v in s.losses.items()}, s.best,
+                             s.preview, s.preview_serial, s.outputs, s.error)
+
+    def stop(self) -> None:
+        """Ask the worker to stop at its next step; it still saves the best result so far."""
+        self.cancel.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self._status, name, value)
+        self.on_update()
+
+    def _progress(self, progress: Progress) -> None:
+        with self._lock:
+            s = self._status
+            s.stage, s.step, s.total, s.best = progress.stage, progress.step, progress.total, progress.best
+            s.losses[progress.stage].append(progress.losses["loss"])
+            if progress.preview is not None:
+                s.preview, s.preview_serial = progress.preview, s.preview_serial + 1
+        self.on_update()
+
+    def _run(self) -> None:
+        try:
+            generator, _ = open_model(self.source, self.device)
+            result = invert(generator, self.portrait, self.settings, callback=self._progress, cancel=self.cancel)
+            self._update(stage="saving", preview=to_uint8(result.preview[0]),
+                         preview_serial=self._status.preview_serial + 1)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            outputs = JobOutputs(self.folder, self.folder / "generator.safetensors", self.folder / "latent.npz",
+                                 result.cancelled, result.latent_loss, result.pti_loss, result.loss_name)
+            save_generator(outputs.generator, result.generator, extra={"base_model": self.source})
+            save_latent(outputs.latent, result, source=self.source)
+            aligned = target_tensor(self.portrait.crop, generator.config.image_resolution)
+            save_image(self.folder / "aligned.png", to_uint8(aligned[0]))
+            self._update(stage="done", outputs=outputs)
+        except USER_ERRORS as error:
+            self._update(stage="failed", error=one_line(error))
+        except Exception as error:  # a bug: report it in the panel, keep the app alive
+            log.exception("inversion failed")
+            self._update(stage="failed", error=f"internal error: {type(error).__name__}: {one_line(error)}")

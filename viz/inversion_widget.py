@@ -1,0 +1,295 @@
+"""Inversion panel: drop or open a portrait, check its crop and camera, reconstruct the 360-degree head.
+
+Opening a photo detects and aligns the face on a helper thread (no face: the centred square is used
+as a pre-aligned crop and the camera is set by hand). Crop and camera stay editable until "Invert"
+starts both stages (:mod:`panohead.inversion`) on an :class:`viz.inversion_job.InversionJob` thread,
+with a live preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished
+or cancelled: the best result so far), the tuned generator and its latent are written to a new
+folder under the capture folder and loaded into the viewer, looking from the photo's camera: orbit,
+swap the background or export it like any other head.
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from imgui_bundle import imgui, implot
+from PIL import Image
+
+from gui_utils.texture import Texture
+from panohead.camera import focal_from_fov
+from panohead.config import GeneratorConfig
+from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
+from viz.file_dialog import FileDialog, path_field
+from viz.inversion_job import InversionJob, JobStatus
+from viz.output_paths import output_folder, unique_path
+from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
+from viz.widget import Widget
+
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+FILTERS = ["Photos", " ".join(f"*{s}" for s in PHOTO_SUFFIXES), "All files", "*"]
+# Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
+# bundled model takes about a second.
+DEFAULT_STEPS = {"cuda": (500, 350), "cpu": (100, 50)}
+STAGE_NAMES = {"loading": "opening the model", "latent": "stage 1: latent", "pti": "stage 2: pivotal tuning",
+               "saving": "saving", "done": "done", "failed": "failed"}
+
+
+class InversionWidget(Widget):
+    title = "Photo to 3D head"
+    tab = "Invert"
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.dialog = FileDialog()
+        self.path_text = ""
+        self.photo_path: str | None = None
+        self.base: Portrait | None = None  # as aligned (or taken as is), before the user's corrections
+        self.note = ""  # how the crop and camera were obtained
+        self.note_is_warning = False
+        self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
+        self.yaw, self.pitch = 0.0, 0.0
+        self.space = "z"
+        self.steps, self.pti_steps = DEFAULT_STEPS.get(app.device.type, DEFAULT_STEPS["cpu"])
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="panohead-align")
+        self._aligning: Future | None = None
+        self._portrait_key: tuple | None = None
+        self._portrait: Portrait | None = None
+        self.crop_texture = Texture()
+        self.preview_texture = Texture()
+        self._preview_serial = -1
+        self.job: InversionJob | None = None
+        self._applied = False  # the finished job's result has been loaded into the viewer
+        self.base_source: str | None = None  # the model inverted into (not a previous inversion's output)
+        self.outputs_made: set[str] = set()
+
+    # --- actions (also the test API) ------------------------------------------------------------
+    def config(self) -> GeneratorConfig:
+        """Camera defaults of the model on screen (the paper's when none is loaded yet)."""
+        model = self.app.model
+        if model is None:
+            return GeneratorConfig()
+        return GeneratorConfig(camera_radius=model.camera_radius, look_at=tuple(model.look_at),
+                               focal=focal_from_fov(model.fov))
+
+    def open_photo(self, path: str) -> None:
+        """Read ``path`` and start face detection in the background; errors go to the message line."""
+        try:
+            photo = load_image(path)
+        except (ValueError, OSError) as error:
+            self.app.notify(str(error).splitlines()[0], error=True)
+            return
+        self.photo_path, self.path_text = path, path
+        self.base, self._portrait_key, self._portrait = None, None, None
+        self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
+        self.note, self.note_is_warning = "detecting the face...", False
+        self._aligning = self._executor.submit(self._align, photo, self.config())
+        self.app.select_tab = self.tab
+
+    @staticmethod
+    def _align(photo: Image.Image, config: GeneratorConfig) -> tuple[Portrait, str, bool]:
+        try:
+            portrait = prepare_portrait(photo, config)
+            return portrait, portrait.message, False
+        except ValueError as error:
+            reason = str(error).split(";")[0]
+            portrait = prepare_portrait(photo, config, yaw=0.0, pitch=0.0)
+            return portrait, f"{reason}: using the centred square as it is; set the camera by hand", True
+
+    def portrait(self) -> Portrait | None:
+        """The target as corrected by the user (recomputed only when a correction changes)."""
+        if self.base is None:
+            return None
+        key = (id(self.base), self.zoom, self.shift_x, self.shift_y, self.yaw, self.pitch)
+        if key != self._portrait_key:
+            self._portrait = adjust_portrait(self.base, self.config(), self.zoom, (self.shift_x, self.shift_y),
+                                             self.yaw, self.pitch)
+            self._portrait_key = key
+            self.crop_texture.upload(np.asarray(self._portrait.crop))
+        return self._portrait
+
+    def settings(self) -> InversionSettings:
+        return InversionSettings(space=self.space, steps=self.steps, pti_steps=self.pti_steps)
+
+    def start(self) -> bool:
+        """Run both stages on the current portrait; False (with a message) when that is not possible."""
+        portrait = self.portrait()
+        if portrait is None or self.running:
+            self.app.notify("open a photo first" if portrait is None else "an inversion is already running", error=True)
+            return False
+        source = self.app.state.model.source
+        if source in self.outputs_made and self.base_source is not None:
+            source = self.base_source  # invert into the original model, not into a previous result
+        try:
+            folder = unique_path(output_folder(self.app.state.capture.folder) / "inversions",
+                                 Path(self.photo_path or "photo").stem, "")
+        except OSError as error:
+            self.app.notify(f"{self.app.state.capture.folder}: cannot create the output folder ({error})", error=True)
+            return False
+        self.base_source = source
+        self._applied = False
+        self.job = InversionJob(source, self.app.device, portrait, self.settings(), folder, self.app.window.wake)
+        return True
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def accepts_drop(self, path: str) -> bool:
+        return path.lower().endswith(PHOTO_SUFFIXES)
+
+    def drop(self, path: str) -> None:
+        self.open_photo(path)
+
+    # --- per frame --------------------------------------------------------------------------------
+    def _poll(self) -> JobStatus | None:
+        if self._aligning is not None and self._aligning.done():
+            try:
+                self.base, self.note, self.note_is_warning = self._aligning.result()
+                self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
+            except Exception as error:  # noqa: BLE001 - shown in the panel, the app carries on
+                self.note, self.note_is_warning = str(error).splitlines()[0], True
+            self._aligning = None
+        if self.job is None:
+            return None
+        status = self.job.status()
+        if status.preview is not None and status.preview_serial != self._preview_serial:
+            self.preview_texture.upload(status.preview)
+            self._preview_serial = status.preview_serial
+        if status.stage == "failed" and not self._applied:
+            self._applied = True
+            self.app.notify(f"inversion failed: {status.error}", error=True)
+        if status.outputs is not None and not self._applied:
+            self._applied = True
+            self._load_result(status)
+        return status
+
+    def _load_result(self, status: JobStatus) -> None:
+        """Point the viewer at the tuned generator and its latent, seen from the photo's camera."""
+        outputs, state = status.outputs, self.app.state
+        self.outputs_made.add(str(outputs.generator))
+        state.model.source = str(outputs.generator)
+        state.latent.file = str(outputs.latent)
+        state.camera.yaw, state.camera.pitch, state.camera.turntable = self.yaw % 360.0, self.pitch, False
+        state.view.target, state.view.mode = "head", "final"
+        ended = "cancelled, best result so far" if outputs.cancelled else "done"
+        self.app.notify(f"inversion {ended}: loaded {outputs.folder} (drag the view to orbit)")
+
+    def __call__(self, show: bool) -> None:
+        status = self._poll()
+        if not show:
+            chosen = self.dialog.poll()
+            if chosen:
+                self.open_photo(chosen)
+            return
+        scale = self.app.scale
+        submitted, self.path_text = path_field("photo-path", self.path_text, self.dialog, "Open a portrait", FILTERS)
+        if submitted:
+            self.open_photo(self.path_text)
+        if self.base is None and self._aligning is None:
+            hint("Open a portrait photo (jpg, png, webp) or drop one on the window. Its face is found and "
+                 "aligned, then a 3D head is fitted to it that you can orbit all the way round.")
+            return
+        if self.note:
+            imgui.push_style_color(imgui.Col_.text, WARN if self.note_is_warning else MUTED)
+            imgui.text_wrapped(self.note)
+            imgui.pop_style_color()
+        portrait = self.portrait()
+        if portrait is None:
+            return
+        self._pictures(status, scale)
+        imgui.begin_disabled(self.running)
+        self._corrections(scale)
+        self._settings(scale)
+        imgui.end_disabled()
+        self._controls(status)
+        if status is not None:
+            self._progress(status, scale)
+
+    def _pictures(self, status: JobStatus | None, scale: float) -> None:
+        side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 220 * scale)
+        imgui.image(self.crop_texture.ref, imgui.ImVec2(side, side))
+        imgui.set_item_tooltip("The aligned crop: the target of the inversion")
+        if status is not None and self.preview_texture.shape is not None:
+            imgui.same_line()
+            imgui.image(self.preview_texture.ref, imgui.ImVec2(side, side))
+            imgui.set_item_tooltip("The head being fitted, seen from the photo's camera")
+
+    def _corrections(self, scale: float) -> None:
+        imgui.separator_text("Crop and camera")
+        label("Yaw", scale)
+        _, self.yaw = imgui.slider_float("##inv-yaw", self.yaw, -180.0, 180.0, "%.1f deg")
+        label("Pitch", scale)
+        _, self.pitch = imgui.slider_float("##inv-pitch", self.pitch, -60.0, 60.0, "%.1f deg")
+        label("Zoom", scale)
+        _, self.zoom = imgui.slider_float("##inv-zoom", self.zoom, 0.5, 2.0, "%.2fx")
+        label("Shift", scale)
+        _, shift = imgui.slider_float2("##inv-shift", [self.shift_x, self.shift_y], -0.3, 0.3, "%.2f")
+        self.shift_x, self.shift_y = shift
+        if imgui.button("Reset corrections"):
+            self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
+            self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
+
+    def _settings(self, scale: float) -> None:
+        imgui.separator_text("Optimisation")
+        label("Latent", scale)
+        self.space = radio_row(self.space, [(s, s) for s in SPACES], "inv-space")
+        label("Latent steps", scale)
+        _, steps = imgui.input_int("##inv-steps", self.steps, 10, 100)
+        self.steps = min(max(steps, 1), 5000)
+        label("PTI steps", scale)
+        _, pti_steps = imgui.input_int("##inv-pti", self.pti_steps, 10, 100)
+        self.pti_steps = min(max(pti_steps, 0), 5000)
+        hint("z is the paper's choice; w+ fits more closely but holds 3D shape less well. Pivotal tuning "
+             "(PTI) then adjusts the generator itself around that latent.")
+
+    def _controls(self, status: JobStatus | None) -> None:
+        if self.running:
+            if imgui.button("Cancel (keep the best so far)"):
+                self.cancel()
+        elif imgui.button("Invert"):
+            self.start()
+        if status is not None and status.outputs is not None:
+            imgui.same_line()
+            imgui.text_colored(GOOD, f"saved to {status.outputs.folder.name}/")
+            imgui.set_item_tooltip(str(status.outputs.folder))
+        if status is not None and status.error:
+            imgui.push_style_color(imgui.Col_.text, ERROR)
+            imgui.text_wrapped(status.error)
+            imgui.pop_style_color()
+
+    def _progress(self, status: JobStatus, scale: float) -> None:
+        stage = STAGE_NAMES.get(status.stage, status.stage)
+        fraction = status.step / status.total if status.total else 0.0
+        overlay = f"{stage}  {status.step}/{status.total}" if status.total else stage
+        if status.stage in ("done", "failed", "saving", "loading"):
+            fraction, overlay = (1.0 if status.stage in ("done", "saving") else 0.0), stage
+        imgui.progress_bar(fraction, imgui.ImVec2(-1, 0), overlay)
+        if status.best == status.best:  # not NaN
+            imgui.text_colored(MUTED, f"best loss {status.best:.4f}")
+        latent, pti = status.losses["latent"], status.losses["pti"]
+        if not latent:
+            return
+        if self.running:
+            implot.set_next_axes_to_fit()
+        if implot.begin_plot("##inv-losses", imgui.ImVec2(-1, 150 * scale)):
+            implot.setup_axes("step", "loss")
+            implot.plot_line("stage 1", np.asarray(latent, dtype=np.float64))
+            if pti:
+                xs = np.arange(len(latent), len(latent) + len(pti), dtype=np.float64)
+                implot.plot_line("PTI", xs, np.asarray(pti, dtype=np.float64))
+            implot.end_plot()
+
+    def close(self) -> None:
+        """Stop a running job and the alignment thread (the app calls this when it closes)."""
+        self.cancel()
+        if self.job is not None:
+            self.job.join(timeout=30.0)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.crop_texture.delete()
+        self.preview_texture.delete()
