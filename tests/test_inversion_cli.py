@@ -38,8 +38,8 @@ def test_invert_writes_latent_generator_previews_and_losses(files):
     assert result.exit_code == 0, result.output
     assert "pre-aligned image" in result.output and "stage 1" in result.output
     tuned = load_generator(out / "generator.safetensors")
-    tensors, metadata = load_latent(out / "latent.npz")
-    assert tensors["ws"].shape == (1, tuned.num_ws, 32) and metadata["space"] == "w"
+    latent = load_latent(out / "latent.npz")
+    assert latent["ws"].shape == (1, tuned.num_ws, 32) and str(latent["space"]) == "w"
     with open(out / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["stage"] for row in rows] == ["latent"] * 4 + ["pti"] * 3

@@ -203,13 +203,13 @@ class InversionWidget(Widget):
         if portrait is None:
             return
         self._pictures(status, scale)
+        self._controls(status)
+        if status is not None:
+            self._progress(status, scale)
         imgui.begin_disabled(self.running)
         self._corrections(scale)
         self._settings(scale)
         imgui.end_disabled()
-        self._controls(status)
-        if status is not None:
-            self._progress(status, scale)
 
     def _pictures(self, status: JobStatus | None, scale: float) -> None:
         side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 220 * scale)
@@ -279,6 +279,7 @@ class InversionWidget(Widget):
             implot.set_next_axes_to_fit()
         if implot.begin_plot("##inv-losses", imgui.ImVec2(-1, 150 * scale)):
             implot.setup_axes("step", "loss")
+            implot.setup_legend(implot.Location_.north_east)
             implot.plot_line("stage 1", np.asarray(latent, dtype=np.float64))
             if pti:
                 xs = np.arange(len(latent), len(latent) + len(pti), dtype=np.float64)
