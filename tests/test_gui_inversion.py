@@ -13,6 +13,7 @@ from PIL import Image
 from gui_utils.xvfb import software_gl_environment, virtual_display
 from inversion_helpers import calibrated_tiny_generator, frontal_target
 from panohead.checkpoint import save_generator
+from viz.export_widget import ExportWidget
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,7 @@ def app(display, files, tmp_path, monkeypatch, request):
 
 
 def widget(app):
+    """The app's inversion panel."""
     from viz.inversion_widget import InversionWidget
 
     return app.panel(InversionWidget)
@@ -106,6 +108,10 @@ def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_view
     assert np.abs(app.read_framebuffer().astype(int) - before).mean() > 0.5  # the view changed to the result
     app.set_state(camera={"yaw": 180.0}, background={"mode": "colour"})  # orbit it and swap its background
     assert app.wait_idle().error is None
+    app.set_state(export={"frames": 8, "video_format": "gif", "video_view": "image"})
+    task = app.panel(ExportWidget).export_video()  # and export it like any other head
+    frames_until(app, lambda: not task.running)
+    assert task.path is not None and task.path.stem.startswith("turntable_latent") and task.path.is_file()
 
 
 def test_cancel_keeps_the_best_result_so_far_and_loads_it(app, files):
