@@ -64,7 +64,7 @@ def stage_means(results: list[RenderResult]) -> str:
 @click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True)
 @click.option("--checkpoint", default=None, help="Measure this checkpoint instead of a random-init preset.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "tf32"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "tf32", "fp16"]), default="fp32", show_default=True)
 @click.option("--frames", default=100, show_default=True, type=click.IntRange(1))
 def main(preset_name: str, checkpoint: str | None, device: str, precision: str, frames: int) -> None:
     target = pick_device(device)

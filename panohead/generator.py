@@ -146,8 +146,11 @@ class PanoHeadGenerator(nn.Module):
                background: torch.Tensor | None = None, background_ws: torch.Tensor | None = None,
                neural_resolution: int | None = None, jitter: bool = False, density_noise: float = 0.0,
                ray_chunk: int | None = None, superresolve: bool = True,
-               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+               generator: torch.Generator | None = None, field=None) -> dict[str, torch.Tensor]:
         """Render cached ``planes`` from cameras ``c_render`` (B, 25).
+
+        ``field`` replaces :meth:`field` (points -> density logits, colour features), e.g. the
+        empty-space-skipping field of :mod:`panohead.rendering.occupancy`.
 
         ``background`` is a cached feature image from :meth:`synthesize_background` (pass zeros for
         none); otherwise it is synthesised from ``background_ws`` or, by default, from ``ws``.
@@ -161,7 +164,7 @@ class PanoHeadGenerator(nn.Module):
         with torch.autocast(c_render.device.type, enabled=False):  # rays in float32 even under mixed precision
             origins, directions = pixel_rays(c_render.to(torch.float32), res)
         settings = self.ray_settings(jitter)
-        field = self.field(planes, density_noise)
+        field = field or self.field(planes, density_noise)
         chunk = ray_chunk or origins.shape[1]
         pieces = [render_rays(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator)
                   for i in range(0, origins.shape[1], chunk)]

@@ -66,6 +66,12 @@ class PerformanceWidget(Widget):
         model = app.state.model
         model.precision = radio_row(model.precision, [(p, p.upper()) for p in PRECISIONS], "precision")
         imgui.end_disabled()
-        tf32 = model.precision == "tf32" and not app.cpu_mode
-        imgui.text_colored(MUTED, "fp32 weights and activations" + (", TF32 matmul/conv" if tf32 else ""))
+        imgui.text_colored(MUTED, precision_note("fp32" if app.cpu_mode else model.precision))
         imgui.text_colored(MUTED, f"{app.renderer.dropped} stale requests dropped")
+
+
+def precision_note(precision: str) -> str:
+    """What the Precision choice changes, in one line (docs/performance.md has the measurements)."""
+    if precision == "fp16":
+        return "TF32 matmul/conv; super-resolution and background in fp16"
+    return "fp32 weights and activations" + (", TF32 matmul/conv" if precision == "tf32" else "")

@@ -30,6 +30,7 @@ from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.editing import Camera, EditState, Latent, apply_edits
 from panohead.editing.latents import conditioning_label, latent_ws
+from panohead.fast import autocast
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
@@ -115,12 +116,19 @@ def one_line(error: BaseException) -> str:
 
 
 def configure_backend(precision: str, device: torch.device) -> None:
-    """fp32, or TF32 tensor cores for CUDA matmuls and convolutions; cuDNN picks the fastest
-    convolution algorithms for the few fixed shapes a viewer uses."""
+    """fp32, or TF32 tensor cores for CUDA matmuls and convolutions ('tf32' and 'fp16'); cuDNN picks
+    the fastest convolution algorithms for the few fixed shapes a viewer uses."""
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = precision in ("tf32", "fp16")
+        torch.backends.cudnn.allow_tf32 = precision in ("tf32", "fp16")
         torch.backends.cudnn.benchmark = True
+
+
+def half_precision(precision: str, device: torch.device):
+    """fp16 autocast for the super-resolution and background networks when the viewer's precision is
+    'fp16' on CUDA (CPUs have no fast fp16: there it changes nothing). Rays, the tri-grid and
+    compositing stay float32 (see panohead.fast)."""
+    return autocast("fp16" if precision == "fp16" and device.type == "cuda" else "fp32", device)
 
 
 def preview_resolution(neural_resolution: int) -> int:
@@ -365,9 +373,10 @@ class _Frame:
             return None, "none"
 
         def synthesize() -> torch.Tensor:
-            with self.timer("background"):
-                return G.synthesize_background(self.background_ws)
-        return self.r.backgrounds.get(self.background_key, synthesize), self.background_key
+            with self.timer("background"), half_precision(self.request.precision, self.device):
+                return G.synthesize_background(self.background_ws).float()
+        key = (self.background_key, self.request.precision)
+        return self.r.backgrounds.get(key, synthesize), key
 
     def composite(self, camera, content: str = "head") -> dict[str, torch.Tensor]:
         """Eq. 3 + to_rgb, then super-resolution at full quality: {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1].
@@ -387,8 +396,8 @@ class _Frame:
             raw = G.to_rgb(features, self.ws)
             if self.quality != "full":
                 return {"raw": raw[0], "image": raw[0]}
-            with self.timer("super-resolution"):
-                return {"raw": raw[0], "image": G.superres(raw, features, self.ws)[0]}
+            with self.timer("super-resolution"), half_precision(self.request.precision, self.device):
+                return {"raw": raw[0], "image": G.superres(raw, features, self.ws)[0].float()}
         return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
 
     def replacement(self, size: int) -> torch.Tensor | None:

@@ -24,7 +24,7 @@ CONDITIONING_MODES = ("frontal", "follow", "custom")
 BACKDROPS = ("checkerboard", "transparent")
 AXES = ("x", "y", "z")
 COLORMAPS = ("coolwarm", "viridis", "gray")
-PRECISIONS = ("fp32", "tf32")
+PRECISIONS = ("fp32", "tf32", "fp16")
 MESH_RESOLUTIONS = (64, 128, 256, 512)
 
 
@@ -32,7 +32,7 @@ MESH_RESOLUTIONS = (64, 128, 256, 512)
 class ModelState:
     source: str = "bundled"  # "bundled", "random:<preset>" or a checkpoint path (.safetensors / .pkl)
     recent: list[str] = field(default_factory=list)  # most recent first
-    precision: str = "fp32"  # "tf32" lets CUDA matmuls/convolutions use TensorFloat-32
+    precision: str = "fp32"  # "tf32": TensorFloat-32 matmul/conv; "fp16": TF32 + fp16 super-resolution (CUDA)
 
 
 @dataclass

@@ -27,7 +27,8 @@ def grid_coordinates(points: torch.Tensor, box_warp: float, layout: str = "panoh
     """(B, M, 3) world points -> (B, 3, M, 3) normalised (width, height, depth) coords per grid."""
     axes = EG3D_AXES if layout == "eg3d" else PANOHEAD_AXES
     scaled = points * (2.0 / box_warp)
-    return torch.stack([scaled[..., list(order)] for order in axes], dim=1)
+    # Column by column rather than with a list index: no host-to-device index copy (CUDA graph capture).
+    return torch.stack([torch.stack([scaled[..., axis] for axis in order], dim=-1) for order in axes], dim=1)
 
 
 def sample_trigrid(grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead") -> torch.Tensor:

@@ -1,0 +1,218 @@
+"""Fast paths vs the plain fp32 eager reference: new seed, orbit, super-resolution (+ mesh, inversion step).
+
+For each model and batch size, every path is timed in the same run as the reference and compared
+with its images:
+
+- reference: plain fp32 eager (TF32 off), nothing cached: mapping, tri-grid, background, render and
+  super-resolution for every frame (``G.forward``-equivalent). Orbit ratios are against it too.
+- fast paths (:class:`panohead.fast.FastRenderer`): cached fp32, TF32, fp16/bf16 super-resolution,
+  fp16 tri-grid too, empty-space skipping, CUDA-graph replay of the orbit frame.
+
+Each row prints ms per batch, images per second, the speed-up vs the reference and the max abs
+difference of the final image (range [-1, 1]) vs the reference image of the same inputs.
+
+    python bench/bench_speed.py --device cuda                 # paper batch 1 and 8 + bundled model (GPU)
+    python bench/bench_speed.py --quick                       # CPU: bundled model, preview resolution
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import device_name, time_call  # noqa: E402
+from panohead.bundled import default_generator  # noqa: E402
+from panohead.camera import orbit_label  # noqa: E402
+from panohead.config import preset  # noqa: E402
+from panohead.devices import pick_device  # noqa: E402
+from panohead.fast import FastRenderer  # noqa: E402
+from panohead.generator import PanoHeadGenerator  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name -> (FastRenderer keyword arguments, TF32 on)
+GPU_PATHS = {
+    "fp32 cached": ({}, False),
+    "tf32": ({}, True),
+    "fp16 SR": ({"precision": "fp16"}, False),
+    "bf16 SR": ({"precision": "bf16"}, False),
+    "fp16 SR+tri-grid": ({"precision": "fp16", "trigrid_precision": "fp16"}, False),
+    "fp16 SR + skip empty": ({"precision": "fp16", "skip_empty": True}, False),
+    "fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, False),
+    "tf32 + fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, True),
+    "tf32 + fp16 all + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True}, True),
+}
+CPU_PATHS = {
+    "fp32 cached": ({}, False),
+    "skip empty": ({"skip_empty": True}, False),
+}
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool):
+    """TF32 tensor cores for CUDA matmuls and convolutions while inside (PyTorch's cuDNN default is on)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def row(path: str, stage: str, seconds: float, batch: int, reference: float | None, diff: float | None) -> None:
+    ratio = f"{reference / seconds:6.2f}x" if reference else "   ref "
+    delta = "" if diff is None else f"  max|diff| {diff:.2e}"
+    print(f"  {path:26s} {stage:17s} {seconds * 1e3:9.2f} ms {batch / seconds:8.1f} img/s  {ratio}{delta}", flush=True)
+
+
+def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, paths: dict,
+                neural_resolution: int | None = None, superresolve: bool = True) -> None:
+    cfg = G.config
+    res = neural_resolution or cfg.neural_resolution
+    output = G.superres.output_resolution if superresolve else res
+    print(f"{label}, batch {batch}, neural {res}^2, output {output}^2", flush=True)
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(batch, cfg.z_dim, generator=generator).to(device)
+    front = orbit_label(torch.zeros(batch), device=device)
+    side = orbit_label(torch.full((batch,), math.pi / 4), pitch=torch.full((batch,), 0.1), device=device)
+    key = "image" if superresolve else "image_raw"
+    with torch.inference_mode(), tf32(False):
+        def reference_frame():
+            ws = G.mapping(z, front, psi=0.7)
+            return G.render(G.synthesize_planes(ws), ws, side, background=G.synthesize_background(ws),
+                            neural_resolution=res, superresolve=superresolve)
+
+        ref_out = reference_frame()
+        reference_image = ref_out[key]
+        t_ref = time_call(reference_frame, device, repeats=repeats)
+        row("reference (fp32 eager)", "full = orbit", t_ref, batch, None, None)
+        ws = G.mapping(z, front, psi=0.7)
+        if superresolve:
+            t_sr_ref = time_call(lambda: G.superres(ref_out["image_raw"], ref_out["features"], ws), device, repeats=repeats)
+            row("reference (fp32 eager)", "super-res alone", t_sr_ref, batch, None, None)
+    for name, (options, tf32_on) in paths.items():
+        with torch.inference_mode(), tf32(tf32_on):
+            try:
+                fast = FastRenderer(G, **options)
+                planes, background = fast.planes(ws), fast.background(ws)
+
+                def new_seed():
+                    w = fast.mapping(z, front, psi=0.7)
+                    return fast.render(fast.planes(w), w, side, fast.background(w), res, superresolve)[key]
+
+                def orbit():
+                    if superresolve and neural_resolution is None:
+                        return fast.orbit(planes, ws, side, background)
+                    return fast.render(planes, ws, side, background, res, superresolve)[key]
+
+                if not options.get("cuda_graph"):  # the graph only changes orbit frames
+                    diff = float((new_seed() - reference_image).abs().max())
+                    row(name, "new seed", time_call(new_seed, device, repeats=repeats), batch, t_ref, diff)
+                if options.get("skip_empty"):
+                    fast.occupancy(planes)  # built once per head, like the tri-grid itself
+                    start = time.perf_counter()
+                    fast._occupancy = None
+                    fast.occupancy(planes)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    print(f"  {'':26s} occupancy grid built in {(time.perf_counter() - start) * 1e3:.1f} ms, "
+                          f"{fast.occupancy(planes).fraction:.0%} of cells occupied", flush=True)
+                diff = float((orbit() - reference_image).abs().max())
+                row(name, "orbit", time_call(orbit, device, repeats=repeats), batch, t_ref, diff)
+                if fast.graph_error:
+                    print(f"  {'':26s} CUDA graph fell back to eager: {fast.graph_error}")
+                if superresolve and options.get("precision", "fp32") != "fp32" and not options.get("cuda_graph"):
+                    sr = lambda: fast.superres(ref_out["image_raw"], ref_out["features"], ws)  # noqa: E731
+                    diff = float((sr() - ref_out["image"]).abs().max())
+                    row(name, "super-res alone", time_call(sr, device, repeats=repeats), batch, t_sr_ref, diff)
+            except Exception as error:  # report and go on: one path failing must not hide the others
+                print(f"  {name:26s} FAILED: {type(error).__name__}: {str(error).strip().splitlines()[:1]}", flush=True)
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+
+def bench_mesh(device: torch.device, resolution: int) -> None:
+    command = [sys.executable, os.path.join(ROOT, "bench", "bench_mesh.py"), "--config", "paper",
+               "--resolution", str(resolution), "--device", device.type, "--repeats", "1"]
+    print(f"mesh extraction: {' '.join(command[1:])}", flush=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    text = (result.stdout + result.stderr).strip().splitlines()
+    print("  " + "\n  ".join(text[-3:] if result.returncode == 0 else text[-1:]), flush=True)
+
+
+def bench_inversion_step(device: torch.device, repeats: int) -> None:
+    """One latent-optimisation step (render, MS-SSIM + gradient + L2 loss, backward, Adam) on the paper model."""
+    try:
+        from panohead.inversion.objective import Reconstruction, precision_context, render_view
+        from panohead.inversion.perceptual import StructuralLoss
+    except ImportError:
+        print("inversion step: panohead.inversion is not present; skipped")
+        return
+    torch.manual_seed(0)
+    G = PanoHeadGenerator(preset("paper")).eval().requires_grad_(False).to(device)
+    label = orbit_label(torch.zeros(1), device=device)
+    with torch.no_grad():
+        ws0 = G.mapping(torch.randn(1, G.config.z_dim, device=device), label, psi=0.7)
+        target = render_view(G, ws0, label).clamp(-1, 1)
+    objective = Reconstruction(target, StructuralLoss())
+    ws = (ws0 + 0.1 * torch.randn_like(ws0)).requires_grad_(True)
+    optimiser = torch.optim.Adam([ws], lr=0.01)
+    precisions = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
+    for precision in precisions:
+        def step():
+            optimiser.zero_grad(set_to_none=True)
+            with precision_context(precision, device):
+                loss, _ = objective(render_view(G, ws, label).float())
+            loss.backward()
+            optimiser.step()
+        print(f"  inversion step ({precision}): {time_call(step, device, warmup=1, repeats=repeats) * 1e3:.1f} ms", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="CPU: bundled model only, batch 1, few repeats")
+    parser.add_argument("--mesh", type=int, default=256, help="mesh resolution (0 skips)")
+    parser.add_argument("--no-inversion", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+
+    device = pick_device("cpu" if args.quick and args.device == "auto" else args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True  # as the viewer: fixed shapes
+    print(f"device: {device_name(device)}  torch {torch.__version__}", flush=True)
+    paths = GPU_PATHS if device.type == "cuda" else CPU_PATHS
+    bundled, source = default_generator(device)
+    bundled = bundled.eval().requires_grad_(False)
+    if args.quick:
+        from viz.renderer import preview_resolution
+        preview = preview_resolution(bundled.config.neural_resolution)
+        bench_model(bundled, f"bundled ({source}), preview", 1, device, max(3, args.repeats // 5), paths,
+                    neural_resolution=preview, superresolve=False)
+        bench_model(bundled, f"bundled ({source}), full", 1, device, 3, paths)
+        return
+    torch.manual_seed(0)
+    G = PanoHeadGenerator(preset("paper")).eval().requires_grad_(False).to(device)
+    for batch in args.batch:
+        bench_model(G, "paper (untrained)", batch, device, args.repeats, paths)
+    bench_model(bundled, f"bundled ({source})", 1, device, args.repeats, paths)
+    del G
+    if args.mesh:
+        bench_mesh(device, args.mesh)
+    if not args.no_inversion:
+        bench_inversion_step(device, 5)
+
+
+if __name__ == "__main__":
+    main()
