@@ -19,6 +19,7 @@ from viz.mixing_widget import MixingWidget
 from viz.performance_widget import PerformanceWidget
 from viz.render_view_widget import RenderViewWidget
 from viz.session_widget import SessionWidget
+from viz.training_widget import TrainingWidget
 from viz.trigrid_widget import TrigridWidget
 from viz.truncation_widget import TruncationWidget
 from viz.widget import Widget
@@ -41,4 +42,5 @@ PANELS: list[type[Widget]] = [
     ExportWidget,
     PerformanceWidget,
     InversionWidget,
+    TrainingWidget,
 ]

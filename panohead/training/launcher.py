@@ -1,0 +1,191 @@
+"""Starting ``panohead train`` as a separate process (torchrun for several GPUs) and stopping it gracefully.
+
+A run launched this way lives in its own session (process group), so it survives the app that started
+it and never receives the terminal's signals meant for the app. Its stdout and stderr go to
+``RUN/console.log``. Stopping sends one SIGTERM to the leader only: the trainer then writes a snapshot
+and exits; torchrun forwards the signal once to each worker. (Signalling the whole group would also
+hit DataLoader workers, which die on SIGTERM and break the trainer's graceful exit.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import panohead
+from panohead.data.dataset import DatasetError, HeadDataset
+from panohead.training.monitor import CONSOLE_FILE
+from panohead.training.snapshot import latest_snapshot
+
+PRESETS = ("tiny", "small", "paper")
+PACKAGE_ROOT = Path(panohead.__file__).resolve().parents[1]  # so the child imports this very code
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What the panel's "Start" asks for; :func:`train_arguments` turns it into ``panohead train`` options."""
+
+    data: str
+    outdir: str
+    preset: str = "small"
+    kimg: float | None = None  # None: the preset's length
+    resume: str | None = None  # a snapshot path, or "auto" for the newest in outdir
+    finetune: str | None = None  # a checkpoint (ours or an official .pkl) to start from
+    gpus: int = 1  # 0 = train on the CPU
+    extra: tuple[str, ...] = field(default_factory=tuple)  # further ``panohead train`` options
+
+
+def train_arguments(spec: LaunchSpec) -> list[str]:
+    """``train --data ... --outdir ...`` options of ``spec`` (absolute paths, so the child's folder does not matter)."""
+    absolute = lambda path: str(Path(path).expanduser().resolve())  # noqa: E731
+    args = ["train", "--data", absolute(spec.data), "--outdir", absolute(spec.outdir), "--preset", spec.preset,
+            "--device", "cpu" if spec.gpus == 0 else "cuda"]
+    if spec.kimg is not None:
+        args += ["--kimg", f"{spec.kimg:g}"]
+    if spec.resume:
+        args += ["--resume", spec.resume if spec.resume == "auto" else absolute(spec.resume)]
+    if spec.finetune:
+        args += ["--finetune", absolute(spec.finetune)]
+    return args + list(spec.extra)
+
+
+def launch_command(args: list[str], gpus: int) -> list[str]:
+    """The command line for ``panohead <args>`` in ``gpus`` processes (torchrun from 2 on)."""
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
+                "-m", "panohead.cli", *args]
+    return [sys.executable, "-m", "panohead.cli", *args]
+
+
+def check_launch(spec: LaunchSpec, visible_gpus: int) -> str | None:
+    """Why ``spec`` cannot start, in one line (None when it can). Reads every image header of the dataset
+    with the loader's checks (images, labels, masks, sizes), so run it off the UI thread."""
+    if spec.preset not in PRESETS:
+        return f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}"
+    if spec.gpus > visible_gpus:
+        return f"{spec.gpus} GPUs asked for but torch sees {visible_gpus}"
+    if spec.kimg is not None and not spec.kimg > 0:
+        return f"kimg {spec.kimg:g} must be positive"
+    if spec.resume and spec.finetune:
+        return "choose either resume or fine-tune, not both"
+    for name, path in (("resume snapshot", spec.resume), ("fine-tune checkpoint", spec.finetune)):
+        if path and path != "auto" and not Path(path).expanduser().is_file():
+            return f"{path}: {name} not found"
+    if not spec.outdir.strip():
+        return "choose an output folder for the run"
+    outdir = Path(spec.outdir).expanduser()
+    if outdir.exists() and not outdir.is_dir():
+        return f"{outdir}: output folder is a file"
+    if not spec.resume and outdir.is_dir() and latest_snapshot(outdir) is not None:
+        return f"{outdir}: already holds a run's snapshots; continue it (resume) or choose another output folder"
+    if not spec.data.strip():
+        return "choose a dataset folder or zip"
+    try:
+        HeadDataset(Path(spec.data).expanduser())
+    except DatasetError as error:
+        return str(error)
+    except OSError as error:
+        return f"{spec.data}: cannot read the dataset ({error.strerror or error})"
+    return None
+
+
+def resume_arguments(folder: str | os.PathLike) -> tuple[list[str], int]:
+    """``panohead train`` options that continue the run in ``folder`` (from its options.json) and its process count.
+
+    The recorded command is reused with ``--resume auto`` in place of ``--resume``/``--finetune``.
+    """
+    path = Path(folder) / "options.json"
+    try:
+        description = json.loads(path.read_text())
+        words = shlex.split(description["command"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: cannot read the run's command to resume it ({error})") from None
+    if len(words) < 2 or words[1] != "train":
+        raise ValueError(f"{path}: the recorded command is not 'panohead train ...' and cannot be resumed")
+    args, skip = [], False
+    for word in words[1:]:
+        if skip:
+            skip = False
+        elif word in ("--resume", "--finetune"):
+            skip = True
+        elif not word.startswith(("--resume=", "--finetune=")):
+            args.append(word)
+    return args + ["--resume", "auto"], int(description.get("world_size") or 1)
+
+
+class RunProcess:
+    """A training process this app started (see the module docstring for how it is stopped)."""
+
+    def __init__(self, args: list[str], outdir: str | os.PathLike, gpus: int, env: dict[str, str] | None = None) -> None:
+        self.outdir = Path(outdir).expanduser()
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.command = launch_command(args, gpus)
+        self.console = self.outdir / CONSOLE_FILE
+        environment = {**os.environ, **(env or {})}
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environment.get("PYTHONPATH")]))
+        environment["PYTHONUNBUFFERED"] = "1"
+        with open(self.console, "ab") as log:
+            log.write(f"\n$ {shlex.join(self.command)}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True, env=environment)
+        self.started = time.monotonic()
+        self.stop_requested: float | None = None  # monotonic time of the graceful stop request
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """None while running; the exit status (negative: killed by that signal) once it ended. Never waits."""
+        return self.process.poll()
+
+    @property
+    def running(self) -> bool:
+        return self.returncode is None
+
+    def stop(self) -> None:
+        """Ask for a graceful stop: the run writes a snapshot and exits (watch :attr:`running`)."""
+        if self.running and self.stop_requested is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.stop_requested = time.monotonic()
+
+    def kill(self) -> None:
+        """Stop at once, without a snapshot: SIGKILL to the process group and to torchrun's workers (own sessions)."""
+        if not self.running:
+            return
+        pids = descendants(self.pid)
+        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), *(lambda p=p: os.kill(p, signal.SIGKILL) for p in pids)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def wait(self, timeout: float) -> int | None:
+        """Block up to ``timeout`` seconds for the exit (for scripts and app exit, not for UI frames)."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc; empty elsewhere)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        try:
+            children = [int(c) for task in os.listdir(f"/proc/{parent}/task")
+                        for c in Path(f"/proc/{parent}/task/{task}/children").read_text().split()]
+        except OSError:
+            continue
+        found += children
+        queue += children
+    return found

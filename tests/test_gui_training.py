@@ -1,0 +1,100 @@
+"""The Training panel in a real window: a tiny CPU run started, watched, stopped and opened in the viewer;
+attaching to a run written by the command line; datasets rejected before launch.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from test_gui_app import app, column_checkpoint, display  # noqa: F401  (the GUI suite's fixtures)
+from tiny_heads import write_tiny_dataset
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("data"), count=8, resolution=32)
+
+
+@pytest.fixture
+def panel(app):
+    from viz.training_widget import TrainingWidget
+
+    widget = app.panel(TrainingWidget)
+    app.select_tab = "Train"
+    yield widget
+    if widget.process is not None and widget.process.running:  # never leave a run behind
+        widget.process.kill()
+        widget.process.wait(30)
+
+
+def frames_until(app, condition, timeout: float, what: str) -> int:
+    """Draw UI frames until ``condition()``; returns how many were drawn."""
+    deadline, frames = time.monotonic() + timeout, 0
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f} s"
+        app.step_frame(wait=0.02)
+        frames += 1
+    app.step_frame()
+    return frames
+
+
+def test_a_tiny_cpu_run_started_from_the_panel_plots_its_loss_stops_with_a_snapshot_and_opens(app, panel, dataset,
+                                                                                                tmp_path):
+    run = tmp_path / "run"
+    panel.form.data, panel.form.outdir, panel.form.preset, panel.form.kimg = str(dataset), str(run), "tiny", 1.0
+    panel.start()
+    frames = frames_until(app, lambda: panel.plotted.get("loss_G", 0) >= 1, 180, "a plotted G loss")
+    assert frames >= 10  # the UI kept drawing while the run started
+    assert panel.process.running and panel.monitor.nimg >= 4
+    assert panel.monitor.kimg_total == 1.0 and panel.plotted["loss_D"] >= 1
+    assert panel.monitor.last_tick["images_per_s"] > 0
+
+    panel.stop()
+    frames_until(app, lambda: panel.exit_message is not None, 120, "the graceful stop")
+    assert panel.exit_message.startswith("run stopped (SIGTERM) at ")
+    snapshot = panel.latest_snapshot
+    assert snapshot is not None and snapshot.name == f"snapshot-{panel.monitor.nimg:09d}.safetensors"
+    assert (run / "console.log").read_text().startswith("\n$ ")
+
+    panel.open_snapshot()
+    assert app.state.model.source == str(snapshot)
+    app.wait_idle()
+    assert app.model.source == str(snapshot) and app.model.image_resolution == 32
+
+
+def test_attaching_to_a_run_written_by_the_cli_shows_its_curves_and_snapshot(app, panel, dataset, tmp_path):
+    from panohead.cli import main
+
+    run = tmp_path / "cli-run"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--preset", "tiny", "--outdir", str(run),
+                                       "--device", "cpu", "--kimg", "0.008"])
+    assert result.exit_code == 0, result.output
+    assert panel.attach(str(run))
+    frames_until(app, lambda: panel.plotted, 10, "the curves")
+    assert panel.plotted == {"loss_G": 2, "loss_D": 2, "r1_image": 1, "r1_mask": 1, "camera_offset": 2}
+    assert panel.monitor.stop["reason"] == "done" and panel.monitor.nimg == 8
+    assert panel.latest_snapshot == run / "snapshot-000000008.safetensors"
+    frames_until(app, lambda: panel.grid_shown is not None, 10, "the sample grid")
+    assert panel.grid_texture.shape == (2 * 32, 4 * 32)  # 2 seeds x (front, side, back, other side)
+    assert panel.process is None and not panel.busy
+
+
+def test_a_broken_dataset_is_rejected_before_launch_with_the_loaders_message(app, panel, dataset, tmp_path):
+    missing_mask = next((dataset.parent / "heads_masks").iterdir())
+    missing_mask.rename(missing_mask.with_suffix(".bak"))
+    try:
+        for data, message in [(tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: no such folder or zip file"),
+                              (dataset, f"{missing_mask}: missing mask for image {missing_mask.name!r}")]:
+            panel.form.data, panel.form.outdir, panel.form.preset = str(data), str(tmp_path / "run"), "tiny"
+            panel.start()
+            frames_until(app, lambda: not panel.busy, 30, "the dataset check")
+            assert panel.launch_error == message
+            assert panel.process is None and not (tmp_path / "run").exists()
+            assert any(m.text == message and m.error for m in app.messages())
+    finally:
+        missing_mask.with_suffix(".bak").rename(missing_mask)
