@@ -98,3 +98,15 @@ def test_a_broken_dataset_is_rejected_before_launch_with_the_loaders_message(app
             assert any(m.text == message and m.error for m in app.messages())
     finally:
         missing_mask.with_suffix(".bak").rename(missing_mask)
+
+
+def test_a_run_that_dies_before_logging_shows_the_reason_from_its_console(app, panel, dataset, tmp_path):
+    from panohead.training.launcher import LaunchSpec
+
+    panel.start(LaunchSpec(data=str(dataset), outdir=str(tmp_path / "run"), preset="tiny", gpus=0,
+                           extra=("--batch-gpu", "3")))
+    frames_until(app, lambda: panel.exit_message is not None, 120, "the run's exit")
+    reason = "Error: batch 4 must be a multiple of 1 process(es) x 3 images per pass (--batch-gpu)"
+    assert panel.exit_message == f"run died (exit status 1): {reason}"
+    assert any(m.text == panel.exit_message and m.error for m in app.messages())
+    assert not panel.busy  # a corrected run can start

@@ -37,6 +37,7 @@ DATA_FILTERS = ["Datasets (.zip)", "*.zip", "All files", "*"]
 # (plot title, [(log key, legend)]): the loss curves and the regularisers next to them.
 PLOTS = [("Losses", [("loss_G", "G"), ("loss_D", "D")]),
          ("Regularisers", [("r1_image", "R1 image"), ("r1_mask", "R1 mask"), ("camera_offset", "camera offset |dc|")])]
+SPARSE = {"r1_image", "r1_mask"}  # lazy R1 runs every 16th step: most ticks lack it, so mark its points
 
 
 class Background:
@@ -402,7 +403,11 @@ class TrainingWidget(Widget):
                 values = curves[key]
                 keep = np.isfinite(values)
                 if keep.any():
-                    implot.plot_line(legend, np.ascontiguousarray(curves["kimg"][keep]), np.ascontiguousarray(values[keep]))
+                    spec = implot.Spec()
+                    if key in SPARSE or keep.sum() == 1:
+                        spec.marker, spec.marker_size = implot.Marker_.circle, 3.0 * self.app.scale
+                    implot.plot_line(legend, np.ascontiguousarray(curves["kimg"][keep]), np.ascontiguousarray(values[keep]),
+                                     spec)
                 self.plotted[key] = int(keep.sum())
             implot.end_plot()
 

@@ -1,0 +1,89 @@
+"""What the training panel reads and runs, without a window: the incremental log reader and the launch commands."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from panohead.training.launcher import LaunchSpec, check_launch, launch_command, resume_arguments, train_arguments
+from panohead.training.monitor import RunMonitor, tail_lines
+
+
+def record(event: str, **fields) -> bytes:
+    return (json.dumps({"event": event, "time": 1000.0, **fields}) + "\n").encode()
+
+
+def test_monitor_reads_only_complete_lines_and_continues_where_it_stopped(tmp_path):
+    log = tmp_path / "log.jsonl"
+    tick = record("tick", nimg=4, loss_G=0.5, loss_D=1.5, r1_image=0.01, camera_offset=0.0, images_per_s=2.0)
+    log.write_bytes(record("start", nimg=0, kimg_total=0.016) + tick[:20])
+    monitor = RunMonitor(tmp_path)
+    assert monitor.poll() and monitor.kimg_total == 0.016 and monitor.last_tick is None  # half a tick: not yet
+    with open(log, "ab") as handle:
+        handle.write(tick[20:] + record("tick", nimg=8, loss_G=0.7, loss_D=None) + b"not json\n")
+    assert monitor.poll() and not monitor.poll()
+    curves = monitor.curves()
+    assert curves["kimg"].tolist() == [0.004, 0.008] and curves["loss_G"].tolist() == [0.5, 0.7]
+    assert math.isnan(curves["loss_D"][1]) and math.isnan(curves["r1_image"][1])  # null and absent are gaps
+    assert monitor.nimg == 8 and monitor.bad_lines == 1 and not monitor.finished
+
+
+def test_a_resumed_session_replaces_the_ticks_after_its_snapshot(tmp_path):
+    lines = [record("start", nimg=0, kimg_total=0.016), record("tick", nimg=4, loss_G=1.0),
+             record("snapshot", nimg=4, path="snapshot-000000004.safetensors", grid="grid-000000004.png",
+                    mask_grid="grid-000000004-mask.png"),
+             record("tick", nimg=8, loss_G=2.0), record("error", message="RuntimeError: out of memory"),
+             record("start", nimg=4, kimg_total=0.016), record("tick", nimg=8, loss_G=3.0)]
+    (tmp_path / "log.jsonl").write_bytes(b"".join(lines))
+    monitor = RunMonitor(tmp_path)
+    monitor.poll()
+    assert monitor.curves()["loss_G"].tolist() == [1.0, 3.0]
+    assert monitor.error is None and monitor.snapshot.path == tmp_path / "snapshot-000000004.safetensors"
+
+
+def test_monitor_reads_a_long_log_in_bounded_pieces(tmp_path):
+    (tmp_path / "log.jsonl").write_bytes(b"".join(record("tick", nimg=4 * i, loss_G=float(i)) for i in range(1, 1001)))
+    monitor = RunMonitor(tmp_path, max_bytes=4096)
+    polls = 0
+    while monitor.poll():
+        polls += 1
+    assert len(monitor.curves()["loss_G"]) == 1000 and polls > 10
+
+
+def test_tail_lines_shows_the_latest_progress_bar_state(tmp_path):
+    console = tmp_path / "console.log"
+    console.write_text("loading\ntrain: 10%\rtrain: 20%\rtrain: 30%\nError: boom\n")
+    assert tail_lines(console, lines=2) == ["train: 30%", "Error: boom"]
+    assert tail_lines(tmp_path / "missing.log") == []
+
+
+def test_launch_commands_use_this_python_and_torchrun_for_several_gpus(tmp_path):
+    spec = LaunchSpec(data=str(tmp_path / "data"), outdir=str(tmp_path / "run"), preset="tiny", kimg=1.0, gpus=0,
+                      resume="auto")
+    args = train_arguments(spec)
+    assert args == ["train", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "run"), "--preset", "tiny",
+                    "--device", "cpu", "--kimg", "1", "--resume", "auto"]
+    assert launch_command(args, 1) == [sys.executable, "-m", "panohead.cli", *args]
+    assert launch_command(args, 4)[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                           "--nproc-per-node=4"]
+
+
+def test_resume_reuses_the_recorded_command_with_resume_auto(tmp_path):
+    command = "panohead train --data /d --outdir /r --preset tiny --finetune /m.pkl --kimg 2"
+    (tmp_path / "options.json").write_text(json.dumps({"command": command, "world_size": 2}))
+    assert resume_arguments(tmp_path) == (["train", "--data", "/d", "--outdir", "/r", "--preset", "tiny", "--kimg", "2",
+                                           "--resume", "auto"], 2)
+
+
+def test_launch_checks_refuse_gpus_torch_cannot_see_and_a_fresh_start_over_snapshots(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "snapshot-000000004.safetensors").write_bytes(b"")
+    spec = LaunchSpec(data=str(tmp_path), outdir=str(run), preset="tiny", gpus=2)
+    assert check_launch(spec, visible_gpus=0) == "2 GPUs asked for but torch sees 0"
+    assert check_launch(LaunchSpec(**{**spec.__dict__, "gpus": 0}), 0) == (
+        f"{run}: already holds a run's snapshots; continue it (resume) or choose another output folder")
+    missing = Path(tmp_path / "none.pkl")
+    assert check_launch(LaunchSpec(**{**spec.__dict__, "gpus": 0, "finetune": str(missing)}), 0) == (
+        f"{missing}: fine-tune checkpoint not found")
