@@ -13,10 +13,10 @@
   the decoder and compositing always stay in float32: the importance sampler amplifies rounding.
 - ``skip_empty``: a coarse occupancy grid per cached tri-grid (:mod:`panohead.rendering.occupancy`);
   samples in empty cells are not evaluated.
-- ``cuda_graph``: the orbit frame (render + super-resolution at fixed shapes) is captured once per
-  shape and replayed, removing the launch overhead of a few hundred small kernels. CUDA only; any
-  capture failure falls back to eager rendering for good (``graph_error`` says why), so an app
-  never crashes because of it.
+- ``cuda_graph``: the orbit frame (render + super-resolution) and the new-seed frame (mapping to
+  image) have fixed shapes, so each is captured once per shape and replayed, removing the launch
+  overhead of a few hundred small kernels. CUDA only; any capture failure falls back to eager
+  rendering for good (``graph_error`` says why), so an app never crashes because of it.
 """
 from __future__ import annotations
 
@@ -54,11 +54,14 @@ class FastRenderer:
         self.G, self.precision, self.trigrid_precision, self.skip_empty = G, precision, trigrid_precision, skip_empty
         self.occupancy_resolution, self.occupancy_threshold = occupancy_resolution, occupancy_threshold
         self._occupancy: tuple[torch.Tensor, OccupancyGrid] | None = None
-        self.graph = GraphedOrbit(self._orbit_eager) if cuda_graph and G.device.type == "cuda" else None
+        graphs = cuda_graph and G.device.type == "cuda"
+        self.graph = GraphedCall(self._orbit_eager) if graphs else None
+        self.seed_graph = GraphedCall(self._synthesize_eager) if graphs else None
 
     @property
     def graph_error(self) -> str | None:
-        return None if self.graph is None else self.graph.error
+        errors = [g.error for g in (self.graph, self.seed_graph) if g is not None and g.error]
+        return "; ".join(errors) or None
 
     def _autocast(self, precision: str | None = None):
         return autocast(precision or self.precision, self.G.device)
@@ -105,7 +108,15 @@ class FastRenderer:
         return out
 
     def synthesize(self, z: torch.Tensor, c_cond: torch.Tensor, c_render: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
-        """A new seed end to end: mapping, tri-grid, background, render, super-resolution -> image (B, 3, R, R)."""
+        """A new seed end to end: mapping, tri-grid, background, render, super-resolution -> image (B, 3, R, R).
+
+        Replayed from a CUDA graph per (shape, ``psi``) when enabled (not with ``skip_empty``).
+        """
+        if self.seed_graph is None or self.skip_empty:
+            return self._synthesize_eager(z, c_cond, c_render, psi)
+        return self.seed_graph(z, c_cond, c_render, psi=psi)
+
+    def _synthesize_eager(self, z, c_cond, c_render, psi: float = 1.0) -> torch.Tensor:
         ws = self.mapping(z, c_cond, psi)
         return self.render(self.planes(ws), ws, c_render, self.background(ws))["image"]
 
@@ -120,12 +131,13 @@ class FastRenderer:
         return self.graph(planes, ws, c_render, background)
 
 
-class GraphedOrbit:
-    """``function(*tensors) -> tensor`` replayed from a CUDA graph captured per input shape.
+class GraphedCall:
+    """``function(*tensors, **constants) -> tensor`` replayed from a CUDA graph captured per input
+    shape and constants (Python numbers baked into the graph, e.g. the truncation psi).
 
-    Inputs are copied into static buffers only when a different tensor is passed (a new camera every
-    frame, the head's tensors once per head). The first failure disables the graph and falls back to
-    ``function`` itself.
+    Every call copies its inputs into the graph's static buffers (even a paper tri-grid is a few tens
+    of microseconds of copying on a GPU, and callers may change tensors in place). The first failure
+    disables the graph and falls back to ``function`` itself.
     """
 
     def __init__(self, function) -> None:
@@ -134,43 +146,40 @@ class GraphedOrbit:
         self._graph = None
         self._key = None
         self._static: list[torch.Tensor | None] = []
-        self._seen: list[torch.Tensor | None] = []
         self._output: torch.Tensor | None = None
 
-    def __call__(self, *inputs: torch.Tensor | None) -> torch.Tensor:
+    def __call__(self, *inputs: torch.Tensor | None, **constants) -> torch.Tensor:
         if self.error is not None:
-            return self.function(*inputs)
-        key = tuple(None if t is None else (t.shape, t.dtype, t.device) for t in inputs)
+            return self.function(*inputs, **constants)
+        key = (tuple(None if t is None else (t.shape, t.dtype, t.device) for t in inputs), tuple(sorted(constants.items())))
         try:
             with torch.inference_mode():
                 if key != self._key:
-                    self._capture(inputs, key)
-                for index, tensor in enumerate(inputs):
-                    if tensor is not None and tensor is not self._seen[index]:
-                        self._static[index].copy_(tensor)
-                        self._seen[index] = tensor
+                    self._capture(inputs, constants, key)
+                for static, tensor in zip(self._static, inputs):
+                    if tensor is not None:
+                        static.copy_(tensor)
                 self._graph.replay()
                 return self._output.clone()
         except Exception as error:  # capture/replay unsupported here: eager from now on
             self.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
             log.warning("CUDA graph disabled, rendering eagerly: %s", self.error)
             self._graph = self._output = None
-            self._static, self._seen = [], []
+            self._static = []
             if torch.cuda.is_available():
                 torch.cuda.synchronize()  # let a broken capture's stream finish before eager work
-            return self.function(*inputs)
+            return self.function(*inputs, **constants)
 
-    def _capture(self, inputs, key) -> None:
+    def _capture(self, inputs, constants, key) -> None:
         self._graph = None
         self._static = [None if t is None else t.clone() for t in inputs]
-        self._seen = list(inputs)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(3):  # warm-up: cuDNN algorithm choice and allocator pools outside the capture
-                self.function(*self._static)
+                self.function(*self._static, **constants)
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._output = self.function(*self._static)
+            self._output = self.function(*self._static, **constants)
         self._graph, self._key = graph, key

@@ -10,7 +10,7 @@ from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.camera import orbit_label
 from panohead.checkpoint import load_generator
 from panohead.config import preset
-from panohead.fast import FastRenderer, GraphedOrbit, autocast
+from panohead.fast import FastRenderer, GraphedCall, autocast
 from panohead.generator import PanoHeadGenerator
 
 
@@ -86,12 +86,18 @@ def test_cuda_graph_request_on_cpu_renders_eagerly():
     fast = FastRenderer(G, cuda_graph=True)
     with torch.inference_mode():
         image = fast.orbit(planes, ws, side, background)
+        z = torch.randn(1, G.config.z_dim)
+        label = orbit_label(torch.zeros(1))
+        new_seed = fast.synthesize(z, label, side, psi=0.7)
+        ws_new = G.mapping(z, label, psi=0.7)
+        expected = G.render(G.synthesize_planes(ws_new), ws_new, side, background=G.synthesize_background(ws_new))
     assert fast.graph is None and fast.graph_error is None
     assert torch.equal(image, reference["image"])
+    assert torch.equal(new_seed, expected["image"])
 
 
 def test_graph_capture_failure_falls_back_to_the_function_and_says_why():
-    graphed = GraphedOrbit(lambda x: x * 2)
+    graphed = GraphedCall(lambda x: x * 2)
     x = torch.ones(3)
     assert torch.equal(graphed(x), x * 2)  # no CUDA here: capture fails, the eager result comes back
     assert graphed.error
@@ -112,3 +118,18 @@ def test_gpu_fp16_graph_orbit_matches_fp32_eager_within_0_1():
     assert torch.equal(first, second)
     assert (first - eager).abs().max() < 1e-3
     assert (first - reference["image"]).abs().max() < 0.1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_graphed_new_seed_follows_its_input_z():
+    G, ws, planes, background, side, reference = tiny_head("cuda")
+    fast = FastRenderer(G, precision="fp16", cuda_graph=True)
+    eager = FastRenderer(G, precision="fp16")
+    label = orbit_label(torch.zeros(1), device="cuda")
+    with torch.inference_mode():
+        for seed in (1, 2):
+            z = torch.randn(1, G.config.z_dim, device="cuda", generator=torch.Generator("cuda").manual_seed(seed))
+            graphed = fast.synthesize(z, label, side, psi=0.7)
+            assert (graphed - eager.synthesize(z, label, side, psi=0.7)).abs().max() < 1e-3
+    assert fast.graph_error is None
