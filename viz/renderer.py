@@ -34,6 +34,7 @@ from panohead.fast import autocast
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
+from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 from panohead.rendering.volume import crop_outside_box
 from viz.latents import LatentError, load_latent
 from viz.models import ModelInfo, open_model
@@ -164,6 +165,7 @@ class Renderer:
         self.seed_ws = LruCache(16)
         self.ws = LruCache(4)
         self.planes = LruCache(2)
+        self.occupancy = LruCache(2)
         self.backgrounds = LruCache(4)
         self.volumes = LruCache(6)
         self.composites = LruCache(6)
@@ -358,13 +360,30 @@ class _Frame:
         G = self.G
 
         def march() -> dict[str, torch.Tensor]:
+            field = self.skipping_field()
             with self.timer("render"):
                 channels = G.config.plane_channels
                 empty = None if G.background is None else torch.zeros(1, channels, 1, 1, device=self.device)
                 out = G.render(self.planes, self.ws, camera.label(G.config, self.device), background=empty,
-                               neural_resolution=self.neural, superresolve=False)
+                               neural_resolution=self.neural, superresolve=False, field=field)
                 return {name: out[name] for name in ("foreground", "weight_sum", "depth")}
         return self.r.volumes.get((self.head_key, camera, self.neural), march)
+
+    def skipping_field(self):
+        """On a CPU, the head's field skipping empty space (same images; docs/performance.md: about 2x
+        faster rendering of the bundled model at full quality), its occupancy grid built once per
+        head. None (the plain field) on a GPU, where evaluating every sample is cheap, and for heads
+        with little empty space."""
+        if self.device.type != "cpu":
+            return None
+
+        def build() -> OccupancyGrid:
+            with self.timer("occupancy"):
+                return build_occupancy(self.G, self.planes)
+        occupancy = self.r.occupancy.get(self.head_key, build)
+        if occupancy.fraction > 0.9:  # nearly nothing to skip (e.g. untrained models): the plain field
+            return None
+        return skipping_field(self.G.field, self.planes, occupancy)
 
     def background_features(self) -> tuple[torch.Tensor | None, Hashable]:
         """Background feature image (1, C, Rb, Rb) behind the head, and its cache key."""

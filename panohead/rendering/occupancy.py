@@ -81,7 +81,9 @@ def build_occupancy(G, planes: torch.Tensor, resolution: int = 64, threshold: fl
                          for i in range(0, resolution, rows)], dim=1)[..., 0]  # (B, N, N, N)
     corners = F.max_pool3d(density[:, None], kernel_size=2, stride=1)
     radius = dilation_cells(settings, resolution)
-    cells = F.max_pool3d(corners, kernel_size=2 * radius + 1, stride=1, padding=radius)[:, 0] >= threshold
+    for kernel in ((2 * radius + 1, 1, 1), (1, 2 * radius + 1, 1), (1, 1, 2 * radius + 1)):  # a cube, separably
+        corners = F.max_pool3d(corners, kernel_size=kernel, stride=1, padding=tuple(k // 2 for k in kernel))
+    cells = corners[:, 0] >= threshold
     zero = torch.zeros(1, cfg.plane_channels, device=planes.device)
     outside = bool(F.softplus(G.decoder.density(zero).float() - 1.0).max() >= threshold)
     crop = settings.box_warp / 2 - settings.crop_margin if settings.crop_margin and settings.crop_margin > 0 else None
