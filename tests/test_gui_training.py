@@ -54,12 +54,17 @@ def test_a_tiny_cpu_run_started_from_the_panel_plots_its_loss_stops_with_a_snaps
     assert panel.monitor.kimg_total == 1.0 and panel.plotted["loss_D"] >= 1
     assert panel.monitor.last_tick["images_per_s"] > 0
 
+    launched = panel.process  # as if the app restarted: a fresh attach finds the run's process and can stop it
+    panel.process = panel.monitor = None
+    panel.attach(str(run))
+    assert panel.process.pid == launched.pid and panel.process.running and panel.process is not launched
     panel.stop()
     frames_until(app, lambda: panel.exit_message is not None, 120, "the graceful stop")
     assert panel.exit_message.startswith("run stopped (SIGTERM) at ")
     snapshot = panel.latest_snapshot
     assert snapshot is not None and snapshot.name == f"snapshot-{panel.monitor.nimg:09d}.safetensors"
     assert (run / "console.log").read_text().startswith("\n$ ")
+    assert launched.wait(10) == 0
 
     panel.open_snapshot()
     assert app.state.model.source == str(snapshot)

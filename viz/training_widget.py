@@ -133,8 +133,9 @@ class TrainingWidget(Widget):
             self.monitor = RunMonitor(path)
             self.console, self._last_console, self._last_poll = [], 0.0, 0.0
             self.grid_shown, self._grid_job = None, None
-            if self.process is not None and self.process.outdir.resolve() != path.resolve() and not self.process.running:
-                self.process = None
+            if self.process is None or not self.process.running:
+                self.process = RunProcess.adopt(path)  # a run an earlier app session launched here
+                self.exit_message = None
         self.folder_text = str(path)
         self.poll(force=True)
         if not self.monitor.exists:
@@ -230,15 +231,16 @@ class TrainingWidget(Widget):
 
     def _finished(self, process: RunProcess) -> None:
         monitor = self.monitor
-        if monitor is not None:
-            while monitor.poll():  # the last records before the exit
-                pass
+        if monitor is None or monitor.folder.resolve() != process.outdir.resolve():
+            monitor = RunMonitor(process.outdir)  # the panel watches another folder meanwhile
+        while monitor.poll():  # the last records before the exit
+            pass
         self.console = tail_lines(process.console)
         self._last_console = time.monotonic()
         code = process.returncode
-        if monitor is not None and monitor.error:
+        if monitor.error:
             self.exit_message = f"run died: {monitor.error}"
-        elif monitor is not None and monitor.stop is not None and code == 0:
+        elif monitor.stop is not None and code == 0:
             self.exit_message = f"run stopped ({monitor.stop.get('reason')}) at {monitor.nimg} images"
         else:
             last = next((line for line in reversed(self.console) if not line.startswith("$ ")), "no output")

@@ -2,12 +2,14 @@
 
 A run launched this way lives in its own session (process group), so it survives the app that started
 it and never receives the terminal's signals meant for the app. Its stdout and stderr go to
-``RUN/console.log``. Stopping sends one SIGTERM to the leader only: the trainer then writes a snapshot
+``RUN/console.log`` and its process id to ``RUN/process.json`` (with the process's start time, so a
+later app session that attaches to the folder can stop it without mistaking a recycled pid for it). Stopping sends one SIGTERM to the leader only: the trainer then writes a snapshot
 and exits; torchrun forwards the signal once to each worker. (Signalling the whole group would also
 hit DataLoader workers, which die on SIGTERM and break the trainer's graceful exit.)
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import panohead
+from panohead.atomic import write_bytes_atomic
 from panohead.data.dataset import DatasetError, HeadDataset
 from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
@@ -119,8 +122,21 @@ def resume_arguments(folder: str | os.PathLike) -> tuple[list[str], int]:
     return args + ["--resume", "auto"], int(description.get("world_size") or 1)
 
 
+PROCESS_FILE = "process.json"
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot; None if it is gone, a zombie, or no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
 class RunProcess:
-    """A training process this app started (see the module docstring for how it is stopped)."""
+    """A training process this app started (see the module docstring for how it is stopped), or one an
+    earlier app session started in the same folder (:meth:`adopt`)."""
 
     def __init__(self, args: list[str], outdir: str | os.PathLike, gpus: int, env: dict[str, str] | None = None) -> None:
         self.outdir = Path(outdir).expanduser()
@@ -135,17 +151,39 @@ class RunProcess:
             log.flush()
             self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True, env=environment)
-        self.started = time.monotonic()
+        self._pid, self._start_time = self.process.pid, start_time(self.process.pid)
         self.stop_requested: float | None = None  # monotonic time of the graceful stop request
+        description = {"pid": self._pid, "start_time": self._start_time, "command": self.command}
+        write_bytes_atomic(self.outdir / PROCESS_FILE, (json.dumps(description) + "\n").encode())
+
+    @classmethod
+    def adopt(cls, folder: str | os.PathLike) -> "RunProcess | None":
+        """The still-running process an earlier app session launched in ``folder``, if there is one."""
+        try:
+            description = json.loads((Path(folder) / PROCESS_FILE).read_text())
+            pid, started = int(description["pid"]), description["start_time"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if started is None or start_time(pid) != started:
+            return None
+        run = cls.__new__(cls)
+        run.outdir, run.console, run.command = Path(folder), Path(folder) / CONSOLE_FILE, description.get("command", [])
+        run.process, run._pid, run._start_time, run.stop_requested = None, pid, started, None
+        return run
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self._pid
 
     @property
     def returncode(self) -> int | None:
-        """None while running; the exit status (negative: killed by that signal) once it ended. Never waits."""
-        return self.process.poll()
+        """None while running; the exit status (negative: killed by that signal) once it ended. Never waits.
+
+        An adopted process is not our child: its status is unknown, reported as 0 (the log tells how it ended).
+        """
+        if self.process is not None:
+            return self.process.poll()
+        return None if start_time(self._pid) == self._start_time else 0
 
     @property
     def running(self) -> bool:
@@ -154,26 +192,26 @@ class RunProcess:
     def stop(self) -> None:
         """Ask for a graceful stop: the run writes a snapshot and exits (watch :attr:`running`)."""
         if self.running and self.stop_requested is None:
-            self.process.send_signal(signal.SIGTERM)
+            os.kill(self._pid, signal.SIGTERM)
             self.stop_requested = time.monotonic()
 
     def kill(self) -> None:
         """Stop at once, without a snapshot: SIGKILL to the process group and to torchrun's workers (own sessions)."""
         if not self.running:
             return
-        pids = descendants(self.pid)
-        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), *(lambda p=p: os.kill(p, signal.SIGKILL) for p in pids)):
-            try:
-                target()
-            except (ProcessLookupError, PermissionError):
-                pass
+        workers = descendants(self.pid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def wait(self, timeout: float) -> int | None:
-        """Block up to ``timeout`` seconds for the exit (for scripts and app exit, not for UI frames)."""
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        """Block up to ``timeout`` seconds for the exit (for scripts and tests, not for UI frames)."""
+        deadline = time.monotonic() + timeout
+        while self.returncode is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.returncode
 
 
 def descendants(pid: int) -> list[int]:
