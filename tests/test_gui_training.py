@@ -87,6 +87,7 @@ def test_attaching_to_a_run_written_by_the_cli_shows_its_curves_and_snapshot(app
     frames_until(app, lambda: panel.grid_shown is not None, 10, "the sample grid")
     assert panel.grid_texture.shape == (2 * 32, 4 * 32)  # 2 seeds x (front, side, back, other side)
     assert panel.process is None and not panel.busy
+    assert app.state.training.folder == str(run)  # remembered with the settings: the next session attaches again
 
 
 def test_a_broken_dataset_is_rejected_before_launch_with_the_loaders_message(app, panel, dataset, tmp_path):

@@ -117,6 +117,20 @@ class ExportState:
 
 
 @dataclass
+class TrainingState:
+    """The Training panel's "Start a run" form and the run folder it watches (remembered between sessions)."""
+
+    data: str = ""  # dataset folder or zip
+    outdir: str = ""
+    preset: str = "small"
+    kimg: float = 200.0  # the small preset's length; switching presets fills in theirs
+    start_from: str = "scratch"  # "continue" (newest snapshot in outdir), "snapshot" or "finetune" (checkpoint)
+    checkpoint: str = ""
+    gpus: int = 1  # 0 = CPU; limited to the GPUs torch sees
+    folder: str = ""  # the run folder last watched
+
+
+@dataclass
 class UiState:
     show_help: bool = False
     show_sidebar: bool = True
@@ -135,6 +149,7 @@ class AppState:
     trigrid: TrigridState = field(default_factory=TrigridState)
     capture: CaptureState = field(default_factory=CaptureState)
     export: ExportState = field(default_factory=ExportState)
+    training: TrainingState = field(default_factory=TrainingState)
     ui: UiState = field(default_factory=UiState)
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +201,8 @@ CHOICES = {
     ("ExportState", "mesh_format"): MESH_FORMATS, ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
     ("ExportState", "video_format"): VIDEO_FORMATS, ("ExportState", "video_view"): VIDEO_VIEWS,
     ("ExportState", "video_background"): VIDEO_BACKGROUNDS,
+    ("TrainingState", "preset"): ("tiny", "small", "paper"),
+    ("TrainingState", "start_from"): ("scratch", "continue", "snapshot", "finetune"),
 }
 
 

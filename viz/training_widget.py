@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +25,7 @@ from panohead.training.monitor import CONSOLE_FILE, RunMonitor, tail_lines
 from panohead.training.options import TRAINING_PRESETS
 from viz.checkpoint_widget import CheckpointWidget
 from viz.file_dialog import FileDialog, path_field
+from viz.state import TrainingState
 from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
 from viz.widget import Widget
 
@@ -62,23 +62,13 @@ class Background:
         GlfwWindow.wake()
 
 
-@dataclass
-class Form:
-    """The "Start a run" fields."""
-
-    data: str = ""
-    outdir: str = ""
-    preset: str = "small"
-    kimg: float = TRAINING_PRESETS["small"].kimg
-    start_from: str = "scratch"
-    checkpoint: str = ""
-    gpus: int = 0
-
-    def spec(self) -> LaunchSpec:
-        checkpoint = self.checkpoint.strip()
-        return LaunchSpec(data=self.data.strip(), outdir=self.outdir.strip(), preset=self.preset, kimg=self.kimg,
-                          resume={"continue": "auto", "snapshot": checkpoint}.get(self.start_from),
-                          finetune=checkpoint if self.start_from == "finetune" else None, gpus=self.gpus)
+def launch_spec(form: TrainingState, visible_gpus: int) -> LaunchSpec:
+    """The run the "Start a run" form describes."""
+    checkpoint = form.checkpoint.strip()
+    return LaunchSpec(data=form.data.strip(), outdir=form.outdir.strip(), preset=form.preset, kimg=form.kimg,
+                      resume={"continue": "auto", "snapshot": checkpoint}.get(form.start_from),
+                      finetune=checkpoint if form.start_from == "finetune" else None,
+                      gpus=min(form.gpus, visible_gpus))
 
 
 def duration(seconds: float) -> str:
@@ -94,8 +84,7 @@ class TrainingWidget(Widget):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.visible_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        self.form = Form(gpus=min(1, self.visible_gpus))
-        self.folder_text = ""
+        self.folder_text = self.form.folder
         self.dialogs = {name: FileDialog() for name in ("data", "outdir", "checkpoint", "attach")}
         self.monitor: RunMonitor | None = None
         self.process: RunProcess | None = None
@@ -111,11 +100,17 @@ class TrainingWidget(Widget):
         self.show_mask = False
         self._grid_job: tuple[Path, Background] | None = None
         self.plotted: dict[str, int] = {}  # points of each curve drawn by the last frame (for tests)
+        if self.form.folder and (Path(self.form.folder) / "log.jsonl").is_file():
+            self.attach(self.form.folder)  # the run watched last time
+
+    @property
+    def form(self) -> TrainingState:
+        return self.app.state.training
 
     # --- actions (also the test API) ---------------------------------------------------------------
     def start(self, spec: LaunchSpec | None = None) -> None:
         """Check ``spec`` (default: the form) off the UI thread, then launch it; errors go to :attr:`launch_error`."""
-        spec = spec or self.form.spec()
+        spec = spec or launch_spec(self.form, self.visible_gpus)
         if self.busy:
             self._refuse("a run started from this panel is still running: stop it first")
             return
@@ -136,7 +131,7 @@ class TrainingWidget(Widget):
             if self.process is None or not self.process.running:
                 self.process = RunProcess.adopt(path)  # a run an earlier app session launched here
                 self.exit_message = None
-        self.folder_text = str(path)
+        self.folder_text = self.form.folder = str(path)
         self.poll(force=True)
         if not self.monitor.exists:
             self.app.notify(f"{path}: no log.jsonl yet (not a run folder, or the run has not started)")
@@ -312,7 +307,8 @@ class TrainingWidget(Widget):
                                             "Snapshot or checkpoint to start from", CHECKPOINT_FILTERS)
         label("GPUs", scale)
         if self.visible_gpus:
-            _, form.gpus = imgui.slider_int("##gpus", form.gpus, 0, self.visible_gpus, "%d (0 = CPU)")
+            _, form.gpus = imgui.slider_int("##gpus", min(form.gpus, self.visible_gpus), 0, self.visible_gpus,
+                                            "%d (0 = CPU)")
         else:
             imgui.text_colored(MUTED, "none visible to torch: trains on the CPU")
         checking = self._check is not None
