@@ -116,3 +116,14 @@ def test_a_run_that_dies_before_logging_shows_the_reason_from_its_console(app, p
     assert panel.exit_message == f"run died (exit status 1): {reason}"
     assert any(m.text == panel.exit_message and m.error for m in app.messages())
     assert not panel.busy  # a corrected run can start
+
+
+def test_stopping_a_run_during_its_start_up_says_no_snapshot_was_written(app, panel, dataset, tmp_path):
+    from panohead.training.launcher import LaunchSpec
+
+    panel.start(LaunchSpec(data=str(dataset), outdir=str(tmp_path / "run"), preset="tiny", gpus=0))
+    frames_until(app, lambda: panel.process is not None, 30, "the launch")
+    panel.stop()  # python is still importing torch: no step, no signal handler yet
+    frames_until(app, lambda: panel.exit_message is not None, 30, "the run's exit")
+    assert panel.exit_message == "run stopped before its first step without a new snapshot (SIGTERM)"
+    assert panel.latest_snapshot is None

@@ -7,6 +7,7 @@ checks, PNG decoding). Nothing here ever waits for the run, so the panel never f
 """
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -92,6 +93,7 @@ class TrainingWidget(Widget):
         self.exit_message: str | None = None  # how the app's process ended (set once when it exits)
         self._check: Background | None = None  # the dataset check of a pending start
         self._pending: tuple[list[str], str, int] | None = None  # (args, outdir, gpus) to launch after it
+        self._start_before: dict | None = None  # the folder's last start record when the app launched its run
         self._last_poll = 0.0
         self.console: list[str] = []
         self._last_console = 0.0
@@ -130,7 +132,7 @@ class TrainingWidget(Widget):
             self.grid_shown, self._grid_job = None, None
             if self.process is None or not self.process.running:
                 self.process = RunProcess.adopt(path)  # a run an earlier app session launched here
-                self.exit_message = None
+                self.exit_message, self._start_before = None, None
         self.folder_text = self.form.folder = str(path)
         self.poll(force=True)
         if not self.monitor.exists:
@@ -204,6 +206,7 @@ class TrainingWidget(Widget):
             return
         self.exit_message = None
         self.attach(outdir)
+        self._start_before = self.monitor.start  # records of earlier sessions say nothing about this one
         self.app.notify(f"training started in {outdir}")
 
     def poll(self, force: bool = False) -> None:
@@ -233,10 +236,14 @@ class TrainingWidget(Widget):
         self.console = tail_lines(process.console)
         self._last_console = time.monotonic()
         code = process.returncode
-        if monitor.error:
+        logged = monitor.start is not None and monitor.start is not self._start_before  # this process's session
+        if logged and monitor.error:
             self.exit_message = f"run died: {monitor.error}"
-        elif monitor.stop is not None and code == 0:
+        elif logged and monitor.stop is not None and code == 0:
             self.exit_message = f"run stopped ({monitor.stop.get('reason')}) at {monitor.nimg} images"
+        elif process.stop_requested is not None and code in (-signal.SIGTERM, -signal.SIGKILL):
+            when = f"at {monitor.nimg} images" if logged else "before its first step"
+            self.exit_message = f"run stopped {when} without a new snapshot ({signal.Signals(-code).name})"
         else:
             last = next((line for line in reversed(self.console) if not line.startswith("$ ")), "no output")
             self.exit_message = f"run died (exit status {code}): {last}"

@@ -27,6 +27,9 @@ from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
 
 PRESETS = ("tiny", "small", "paper")
+# torchrun SIGKILLs its workers this many seconds after forwarding a stop signal (its default, 30 s, can
+# cut a large model's last steps and snapshot write short).
+TORCHRUN_SHUTDOWN_SECONDS = "600"
 PACKAGE_ROOT = Path(panohead.__file__).resolve().parents[1]  # so the child imports this very code
 
 
@@ -146,6 +149,7 @@ class RunProcess:
         environment = {**os.environ, **(env or {})}
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environment.get("PYTHONPATH")]))
         environment["PYTHONUNBUFFERED"] = "1"
+        environment.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", TORCHRUN_SHUTDOWN_SECONDS)
         with open(self.console, "ab") as log:
             log.write(f"\n$ {shlex.join(self.command)}\n".encode())
             log.flush()
