@@ -153,6 +153,9 @@ class GraphedCall:
             return self.function(*inputs, **constants)
         key = (tuple(None if t is None else (t.shape, t.dtype, t.device) for t in inputs), tuple(sorted(constants.items())))
         try:
+            if not all(t is None or t.is_cuda for t in inputs):
+                # A graph replays only CUDA work: CPU inputs would silently return the captured output.
+                raise RuntimeError("CUDA graphs need CUDA tensors; got an input on another device")
             with torch.inference_mode():
                 if key != self._key:
                     self._capture(inputs, constants, key)
