@@ -1,14 +1,21 @@
 """Quality of single-view inversion on held-out synthetic heads whose every side is known.
 
-Each head is a sample of the checkpoint itself (seeds from ``--first-seed`` on, far from any seed the
-tools show by default), rendered at yaw 0 (the input) and at yaw 180 (the back, never seen by the
-inversion). We invert the 8-bit frontal image at its known camera and compare renders of the result
-with the ground truth at both views: stage 1 alone and stage 1 + PTI. Prints a markdown table (the
-one in docs/inversion.md) and writes a figure: per head, input | stage 1 | +PTI | true back | stage 1
-back | +PTI back.
+Two sources of heads, each rendered at yaw 0 (the input) and yaw 180 (the back, never seen by the
+inversion):
 
-    python bench/inversion_study.py --checkpoint checkpoints/panohead_small.safetensors --heads 8 \\
-        --steps 500 --pti-steps 350 --device auto --figure docs/inversion_study.png
+* ``synth`` (default): procedural heads of the synthetic dataset tool (:mod:`panohead.data.synth`)
+  from dataset seed ``--synth-seed`` (1; the bundled model was trained on seed 0), i.e. heads the
+  model never saw, with their exact cameras and backgrounds;
+* ``samples``: samples of the checkpoint itself (seeds from ``--first-seed``, psi ``--psi``), which
+  the model can represent exactly: an upper bound.
+
+We invert the 8-bit frontal image at its known camera and compare renders of the result with the
+truth at both views, stage 1 alone and stage 1 + PTI. Prints a markdown table (the one in
+docs/inversion.md) and writes a figure: per head, input | stage 1 | +PTI | true back | stage 1 back |
++PTI back.
+
+    python bench/inversion_study.py --source synth --heads 8 --steps 500 --pti-steps 350 --device auto \\
+        --figure docs/images/inversion_study.png
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name  # noqa: E402
 from panohead.camera import orbit_label  # noqa: E402
 from panohead.cli.common import open_generator  # noqa: E402
+from panohead.data.synth import SynthSettings, synthesize  # noqa: E402
 from panohead.generator import seed_latent  # noqa: E402
 from panohead.images import image_grid, save_image, to_uint8  # noqa: E402
 from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perceptual_loss  # noqa: E402
@@ -41,12 +49,29 @@ def scores(result: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
             structural_similarity(truth, result, channel_axis=-1, data_range=255))
 
 
+def held_out_head(generator, cameras: dict[str, torch.Tensor], args: argparse.Namespace, head: int) -> dict[str, np.ndarray]:
+    """Ground-truth (R, R, 3) uint8 images of head number ``head`` at every view in ``cameras``."""
+    cfg, device = generator.config, generator.device
+    if args.source == "synth":
+        settings = SynthSettings(resolution=cfg.image_resolution, supersample=2)
+        return {view: to_uint8(synthesize(args.synth_seed, [head], settings, device, yaw=math.radians(yaw),
+                                          pitch=0.0).images[0])
+                for view, yaw in VIEWS.items()}
+    with torch.no_grad():
+        ws = generator.mapping(seed_latent(args.first_seed + head, cfg.z_dim, device), cameras["input (yaw 0)"],
+                               psi=args.psi)
+        planes = generator.synthesize_planes(ws)
+        return {view: to_uint8(generator.render(planes, ws, camera)["image"][0]) for view, camera in cameras.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model (untrained small if absent)")
+    parser.add_argument("--source", choices=("synth", "samples"), default="synth")
     parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--first-seed", type=int, default=100_000)
-    parser.add_argument("--psi", type=float, default=0.7, help="truncation of the held-out heads")
+    parser.add_argument("--synth-seed", type=int, default=1, help="dataset seed of the procedural heads")
+    parser.add_argument("--first-seed", type=int, default=100_000, help="first generator seed (--source samples)")
+    parser.add_argument("--psi", type=float, default=0.7, help="truncation of generator samples")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--pti-steps", type=int, default=350)
     parser.add_argument("--space", choices=SPACES, default="z")
@@ -63,11 +88,7 @@ def main() -> None:
     table = {(view, stage): [] for view in VIEWS for stage in STAGES}
     rows, started = [], time.perf_counter()
     for head in range(args.heads):
-        seed = args.first_seed + head
-        with torch.no_grad():
-            ws = generator.mapping(seed_latent(seed, cfg.z_dim, device), cameras["input (yaw 0)"], psi=args.psi)
-            planes = generator.synthesize_planes(ws)
-            truth = {view: to_uint8(generator.render(planes, ws, camera)["image"][0]) for view, camera in cameras.items()}
+        truth = held_out_head(generator, cameras, args, head)
         portrait = Portrait(Image.fromarray(truth["input (yaw 0)"]), cameras["input (yaw 0)"][0].cpu().numpy())
         result = invert(generator, portrait, settings, perceptual)
         renders = {}
@@ -78,11 +99,12 @@ def main() -> None:
         if head < 4:
             rows += [truth["input (yaw 0)"], renders["input (yaw 0)", "stage 1"], renders["input (yaw 0)", "stage 1 + PTI"],
                      truth["back (yaw 180)"], renders["back (yaw 180)", "stage 1"], renders["back (yaw 180)", "stage 1 + PTI"]]
-        print(f"head {seed}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        print(f"head {head}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
 
     res = cfg.image_resolution
-    print(f"Checkpoint: {source}; {args.heads} heads (seeds {args.first_seed}-{args.first_seed + args.heads - 1}, psi "
-          f"{args.psi}); space {args.space}, {args.steps} latent + {args.pti_steps} PTI steps; loss {perceptual.name}; "
+    heads = (f"procedural heads 0-{args.heads - 1} of synthetic dataset seed {args.synth_seed}" if args.source == "synth"
+             else f"generator samples, seeds {args.first_seed}-{args.first_seed + args.heads - 1}, psi {args.psi}")
+    print(f"Checkpoint: {source}; {args.heads} {heads}; space {args.space}, {args.steps} latent + {args.pti_steps} PTI steps; loss {perceptual.name}; "
           f"{res}x{res}; {device_name(device)}; {time.perf_counter() - started:.0f} s in all.\n")
     print("| view | stage | PSNR (dB) | SSIM |")
     print("| --- | --- | --- | --- |")

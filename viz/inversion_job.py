@@ -80,10 +80,12 @@ class InversionJob:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _update(self, **changes) -> None:
+    def _update(self, preview: np.ndarray | None = None, **changes) -> None:
         with self._lock:
             for name, value in changes.items():
                 setattr(self._status, name, value)
+            if preview is not None:
+                self._status.preview, self._status.preview_serial = preview, self._status.preview_serial + 1
         self.on_update()
 
     def _progress(self, progress: Progress) -> None:
@@ -91,16 +93,13 @@ class InversionJob:
             s = self._status
             s.stage, s.step, s.total, s.best = progress.stage, progress.step, progress.total, progress.best
             s.losses[progress.stage].append(progress.losses["loss"])
-            if progress.preview is not None:
-                s.preview, s.preview_serial = progress.preview, s.preview_serial + 1
-        self.on_update()
+        self._update(progress.preview)
 
     def _run(self) -> None:
         try:
             generator, _ = open_model(self.source, self.device)
             result = invert(generator, self.portrait, self.settings, callback=self._progress, cancel=self.cancel)
-            self._update(stage="saving", preview=to_uint8(result.preview[0]),
-                         preview_serial=self._status.preview_serial + 1)
+            self._update(to_uint8(result.preview[0]), stage="saving")
             self.folder.mkdir(parents=True, exist_ok=True)
             outputs = JobOutputs(self.folder, self.folder / "generator.safetensors", self.folder / "latent.npz",
                                  result.cancelled, result.latent_loss, result.pti_loss, result.loss_name)
