@@ -80,6 +80,14 @@ def test_no_camera_and_no_face_is_one_line_error_naming_the_file(files):
     assert len(lines) == 1 and lines[0].startswith(f"Error: {photo}: ") and "no face found" in lines[0] and "--yaw" in lines[0]
 
 
+def test_no_align_without_a_camera_takes_the_photo_as_a_frontal_crop(files):
+    folder, checkpoint, photo = files
+    out = folder / "frontal"
+    result = run(photo, "-c", checkpoint, "--no-align", "--steps", 1, "--pti-steps", 0, "--video-frames", 0, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "camera yaw 0.0, pitch 0.0 degrees" in result.output and "PTI skipped" in result.output
+
+
 def test_a_bad_label_is_one_line_error(files):
     folder, checkpoint, photo = files
     result = run(photo, "-c", checkpoint, "--label", "1 2 3")

@@ -37,7 +37,8 @@ VIEW_YAWS = (0, 90, 180, 270)
 @click.option("--yaw", type=float, default=None, help="Camera yaw of a pre-aligned crop in degrees (0 = front).")
 @click.option("--pitch", type=float, default=None, help="Camera pitch of a pre-aligned crop in degrees (positive = above).")
 @click.option("--align/--no-align", default=None,
-              help="Detect and align the face (default: only when no camera is given; with --align, --yaw/--pitch override the estimate).")
+              help="Detect and align the face (default: only when no camera is given; with --align, --yaw/--pitch "
+                   "override the estimate; --no-align alone means a frontal pre-aligned crop).")
 @click.option("--zoom", type=float, default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop.")
 @click.option("--shift", type=(float, float), default=(0.0, 0.0), show_default=True, help="Move the crop by fractions of its size (x right, y down).")
 @click.option("--steps", type=click.IntRange(0), default=500, show_default=True, help="Stage 1 latent optimisation steps.")
@@ -81,7 +82,9 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
             portrait = prepare_portrait(photo, cfg)
             portrait = adjust_portrait(portrait, cfg, zoom, shift, yaw, pitch)
         else:
-            portrait = prepare_portrait(photo, cfg, parse_label(label) if label else None, yaw, pitch)
+            # --no-align without a camera: a frontal pre-aligned crop.
+            portrait = prepare_portrait(photo, cfg, parse_label(label) if label else None,
+                                        0.0 if not given else yaw, pitch)
             portrait = adjust_portrait(portrait, cfg, zoom, shift)
     except ValueError as error:
         raise ValueError(f"{image}: {error}") from None
