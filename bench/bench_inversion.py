@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--space", choices=SPACES, default="z")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--locality-every", type=int, default=InversionSettings.locality_every)
+    parser.add_argument("--no-cuda-graphs", action="store_true", help="eager steps (the reference)")
     parser.add_argument("--random-vgg", action="store_true",
                         help="time LPIPS with random VGG16 weights when the real ones are not cached (offline machines)")
     parser.add_argument("--device", default="auto")
@@ -51,7 +52,9 @@ def main() -> None:
         image = generator(seed_latent(1, generator.config.z_dim, device), label)["image"].clamp(-1, 1)
     portrait = Portrait(Image.fromarray(to_uint8(image[0])), label[0].cpu().numpy())
     settings = InversionSettings(space=args.space, steps=args.steps, pti_steps=args.pti_steps,
-                                 precision=args.precision, locality_every=args.locality_every)
+                                 precision=args.precision, locality_every=args.locality_every,
+                                 cuda_graphs=not args.no_cuda_graphs)
+    torch.backends.cudnn.benchmark = True
     if args.random_vgg:
         perceptual = LPIPS(VGG16Features().eval().requires_grad_(False)).to(device)
         perceptual.name = "lpips (random VGG16 weights: timing only)"
@@ -67,7 +70,8 @@ def main() -> None:
     pti_time = (stamps["pti"][-1] - latent_end) if stamps["pti"] else 0.0
     res = generator.config.image_resolution
     print(f"device: {device_name(device)}  preset: {args.preset} ({res}x{res})  torch {torch.__version__}  "
-          f"loss: {perceptual.name}  space: {args.space}  precision: {args.precision}  locality every {args.locality_every}")
+          f"loss: {perceptual.name}  space: {args.space}  precision: {args.precision}  locality every {args.locality_every}  "
+          f"CUDA graphs: {'on' if device.type == 'cuda' and not args.no_cuda_graphs else 'off'}")
     print(f"stage 1: {args.steps} steps {latent_time:.1f} s ({latent_time / max(args.steps, 1) * 1e3:.1f} ms/step, "
           f"includes the latent prior) | PTI: {args.pti_steps} steps {pti_time:.1f} s "
           f"({pti_time / max(args.pti_steps, 1) * 1e3:.1f} ms/step) | total {total:.1f} s (goal < 60 s)")

@@ -47,7 +47,9 @@ VIEW_YAWS = (0, 90, 180, 270)
 @click.option("--lr", type=float, default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
 @click.option("--pti-lr", type=float, default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="bf16 renders under CUDA autocast (faster on recent GPUs).")
+              help="tf32: TF32 tensor cores for matmuls/convolutions; bf16: rendering under autocast (CUDA only).")
+@click.option("--cuda-graphs/--no-cuda-graphs", default=True, show_default=True,
+              help="Replay each optimisation step from a CUDA graph (CUDA only; falls back to eager on failure).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latent prior and the noise.")
 @click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
               help="ImageNet VGG16 state dict (default: the torch hub cache's vgg16-397923af.pth).")
@@ -61,8 +63,9 @@ VIEW_YAWS = (0, 90, 180, 270)
               help="Density grid samples per axis for --mesh.")
 @click.option("--out", "-o", "outdir", default="inversion", show_default=True, help="Output folder.")
 @user_errors
-def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr,
-           pti_lr, precision, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution, outdir):
+def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr, pti_lr,
+           precision, cuda_graphs, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution,
+           outdir):
     """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
 
     Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
@@ -70,10 +73,11 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
     turntable.mp4 and, with --mesh, a coloured mesh.
     """
     settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
-                                 precision=precision)
+                                 precision=precision, cuda_graphs=cuda_graphs)
     photo = load_image(image)
     folder = output_folder(outdir)
     generator, target, source = open_generator(checkpoint, device)
+    torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     cfg = generator.config
     given = label is not None or yaw is not None or pitch is not None
     auto = align if align is not None else not given

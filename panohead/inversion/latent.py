@@ -17,6 +17,7 @@ from panohead.images import to_uint8
 from panohead.inversion.objective import Reconstruction, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled, learning_rate
 from panohead.inversion.settings import InversionSettings
+from panohead.inversion.steps import CapturedStep
 from panohead.nn.layers import ModulatedConv
 
 
@@ -66,17 +67,26 @@ def noise_layers(generator: nn.Module) -> list[ModulatedConv]:
     return [m for part in parts for m in part.modules() if isinstance(m, ModulatedConv)]
 
 
+def _by_size(maps: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """Maps grouped by shape, so each scale is one batched operation instead of one per layer."""
+    groups: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for noise in maps:
+        groups.setdefault(tuple(noise.shape), []).append(noise)
+    return list(groups.values())
+
+
 def noise_autocorrelation(maps: list[torch.Tensor]) -> torch.Tensor:
-    """Squared one-pixel autocorrelations of each noise map (H, W) at every dyadic scale down to 8x8.
+    """Sum over noise maps (H, W) and their dyadic scales down to 8x8 of squared one-pixel autocorrelations.
 
     Independent unit Gaussian noise has none, so this keeps the maps noise-like instead of letting them
     encode image structure (StyleGAN2 projector's noise regulariser).
     """
     total = torch.zeros((), device=maps[0].device)
-    for noise in maps:
-        x = noise[None, None]
+    for group in _by_size(maps):
+        x = torch.stack(group)[:, None]  # (N, 1, H, W)
         while True:
-            total = total + (x * x.roll(1, dims=3)).mean().square() + (x * x.roll(1, dims=2)).mean().square()
+            for dim in (2, 3):
+                total = total + (x * x.roll(1, dims=dim)).mean(dim=(1, 2, 3)).square().sum()
             if x.shape[-1] <= 8:
                 break
             x = F.avg_pool2d(x, 2)
@@ -84,9 +94,65 @@ def noise_autocorrelation(maps: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _normalise_(maps: list[torch.Tensor]) -> None:
+    """Zero mean and unit variance per map, in place."""
     with torch.no_grad():
-        for noise in maps:
-            noise.sub_(noise.mean()).mul_(noise.square().mean().rsqrt())
+        for group in _by_size(maps):
+            x = torch.stack(group)
+            x = x - x.mean(dim=(1, 2), keepdim=True)
+            x = x * x.square().mean(dim=(1, 2), keepdim=True).rsqrt()
+            torch._foreach_copy_(group, list(x.unbind(0)))
+
+
+class LatentStep:
+    """One stage-1 step on static tensors (see :mod:`panohead.inversion.steps`).
+
+    Inputs: ``noise`` (latent-shaped: this step's latent noise) and the learning rate (:meth:`set_lr`).
+    Outputs: ``losses`` (4,) = reconstruction, l2, perceptual, noise regulariser; ``image`` (1, 3, R, R);
+    ``rendered`` and ``rendered_maps``: the latent and noise maps as this step rendered them, before the
+    update (what is kept if the step turns out the best).
+    """
+
+    def __init__(self, generator: nn.Module, objective: Reconstruction, label: torch.Tensor,
+                 settings: InversionSettings, latent: torch.Tensor, to_ws, maps: list[torch.Tensor],
+                 capturable: bool) -> None:
+        self.generator, self.objective, self.label, self.settings = generator, objective, label, settings
+        self.latent, self.to_ws, self.maps = latent, to_ws, maps
+        device = label.device
+        lr = torch.tensor(settings.lr, device=device) if capturable else settings.lr
+        self.optimizer = torch.optim.Adam([latent] + maps, lr=lr, betas=(0.9, 0.999), capturable=capturable)
+        resolution = generator.config.image_resolution
+        self.noise = torch.zeros_like(latent)
+        self.losses = torch.zeros(4, device=device)
+        self.image = torch.zeros(1, 3, resolution, resolution, device=device)
+        self.rendered = torch.zeros_like(latent)
+        self.rendered_maps = [torch.zeros_like(m) for m in maps]
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+
+    def prepare(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def __call__(self) -> None:
+        noisy = self.latent + self.noise
+        with precision_context(self.settings.precision, self.label.device):
+            image = render_view(self.generator, self.to_ws(noisy), self.label)
+            reconstruction, parts = self.objective(image)
+        regulariser = noise_autocorrelation(self.maps) if self.maps else torch.zeros((), device=image.device)
+        (reconstruction + self.settings.noise_regularize * regulariser).backward()
+        with torch.no_grad():
+            self.losses.copy_(torch.stack([reconstruction.detach(), parts["l2"], parts["perceptual"],
+                                           regulariser.detach()]).float())
+            self.image.copy_(image.detach())
+            self.rendered.copy_(noisy.detach())
+            if self.maps:
+                torch._foreach_copy_(self.rendered_maps, [m.detach() for m in self.maps])
+        self.optimizer.step()
+        _normalise_(self.maps)
 
 
 def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torch.Tensor, settings: InversionSettings,
@@ -112,7 +178,9 @@ def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torc
     maps = [layer.noise_const.detach().clone().requires_grad_(True) for layer in layers]
     for layer, noise in zip(layers, maps):
         layer.noise_const = noise
-    optimizer = torch.optim.Adam([latent] + maps, lr=settings.lr, betas=(0.9, 0.999))
+    step_fn = LatentStep(generator, objective, label, settings, latent, to_ws, maps,
+                         capturable=settings.cuda_graphs and label.device.type == "cuda")
+    run_step = CapturedStep(step_fn, step_fn.prepare, label.device, settings.cuda_graphs)
 
     rng = torch.Generator().manual_seed(settings.seed)
     best = BestTracker()
@@ -122,31 +190,21 @@ def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torc
         if cancelled(cancel):
             stopped = True
             break
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, settings.steps, settings.lr, settings.lr_rampup, settings.lr_rampdown)
+        step_fn.set_lr(learning_rate(step, settings.steps, settings.lr, settings.lr_rampup, settings.lr_rampdown))
         fade = max(0.0, 1.0 - step / max(settings.latent_noise_ramp * settings.steps, 1e-8)) ** 2
-        noisy = latent + torch.randn(latent.shape, generator=rng).to(latent.device) * spread * settings.latent_noise * fade
-        with precision_context(settings.precision, label.device):
-            image = render_view(generator, to_ws(noisy), label)
-            reconstruction, parts = objective(image)
-        regulariser = noise_autocorrelation(maps) if maps else torch.zeros((), device=image.device)
-        loss = reconstruction + settings.noise_regularize * regulariser
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        value = float(reconstruction.detach())
-        if best.update(value, step + 1):
-            best_latent, best_maps = noisy.detach().clone(), [m.detach().clone() for m in maps]
-        optimizer.step()
-        _normalise_(maps)
+        step_fn.noise.copy_(torch.randn(latent.shape, generator=rng) * (spread * settings.latent_noise * fade))
+        run_step()
+        reconstruction, l2, perceptual, regulariser = step_fn.losses.tolist()
+        if best.update(reconstruction, step + 1):
+            best_latent, best_maps = step_fn.rendered.clone(), [m.clone() for m in step_fn.rendered_maps]
         if callback is not None:
             last = step + 1 == settings.steps
-            preview = to_uint8(image[0]) if last or (step + 1) % settings.preview_every == 0 else None
-            losses = {"loss": value, "l2": float(parts["l2"]), "perceptual": float(parts["perceptual"]),
-                      "noise_reg": float(regulariser.detach())}
+            preview = to_uint8(step_fn.image[0]) if last or (step + 1) % settings.preview_every == 0 else None
+            losses = {"loss": reconstruction, "l2": l2, "perceptual": perceptual, "noise_reg": regulariser}
             callback(Progress("latent", step + 1, settings.steps, losses, best.value, preview))
 
     for layer, noise in zip(layers, best_maps):
-        layer.noise_const = noise
+        layer.noise_const = noise.detach()
     with torch.no_grad():
         ws = to_ws(best_latent).detach().clone()
         preview = render_view(generator, ws, label)

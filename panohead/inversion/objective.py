@@ -8,12 +8,26 @@ from torch import nn
 
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast for ``precision`` 'bf16' (CUDA only: CPU bf16 is slower than fp32), nothing for 'fp32'."""
+    """'fp32': as is. 'tf32': TF32 tensor cores for CUDA matmuls and convolutions while inside.
+    'bf16': CUDA autocast to bfloat16 (CPU bf16 is slower than fp32, so CUDA only). The autocast
+    weight cache is off so the same context works inside CUDA graph capture."""
     if precision == "fp32":
         return contextlib.nullcontext()
     if device.type != "cuda":
         raise ValueError(f"precision {precision!r} needs a CUDA device (got {device.type}); use fp32")
-    return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "tf32":
+        return _tf32()
+    return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+
+
+@contextlib.contextmanager
+def _tf32():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def render_view(generator: nn.Module, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

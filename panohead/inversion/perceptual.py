@@ -80,23 +80,23 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor
     return value.mean(dim=(1, 2, 3))
 
 
-def ms_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def ms_ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
     """Weighted mean of SSIM over up to 5 dyadic scales (down to 16 px) of images in [-1, 1] -> (B,).
 
     A weighted arithmetic mean rather than MS-SSIM's product of powers: it stays differentiable when a
-    scale's SSIM is negative, which happens early in an inversion.
+    scale's SSIM is negative, which happens early in an inversion. ``window`` defaults to
+    :func:`gaussian_window` (pass it on the images' device to avoid a host-to-device copy per call).
     """
-    window = gaussian_window().to(a.device, a.dtype)
+    window = gaussian_window().to(a.device, a.dtype) if window is None else window
     a, b = (a + 1) / 2, (b + 1) / 2
-    values, weights = [], []
+    total, weight_sum = 0.0, 0.0
     for weight in MS_SSIM_WEIGHTS:
-        values.append(ssim(a, b, window))
-        weights.append(weight)
+        total = total + weight * ssim(a, b, window)
+        weight_sum += weight
         if min(a.shape[-2:]) < 32:
             break
         a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
-    weights_t = torch.tensor(weights, device=a.device, dtype=a.dtype)
-    return (torch.stack(values, dim=1) * weights_t).sum(dim=1) / weights_t.sum()
+    return total / weight_sum
 
 
 def gradient_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -112,12 +112,16 @@ class StructuralLoss(nn.Module):
 
     name = "ms-ssim+gradient"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("window", gaussian_window(), persistent=False)
+
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         return [images]
 
     def distance(self, features_a: list[torch.Tensor], features_b: list[torch.Tensor]) -> torch.Tensor:
         a, b = features_a[0], features_b[0]
-        return (1 - ms_ssim(a, b)) + gradient_distance(a, b)
+        return (1 - ms_ssim(a, b, self.window.to(a.dtype))) + gradient_distance(a, b)
 
     def forward(self, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.distance([images], [target])

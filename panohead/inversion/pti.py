@@ -22,6 +22,7 @@ from panohead.images import to_uint8
 from panohead.inversion.objective import Reconstruction, pair_distance, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
 from panohead.inversion.settings import InversionSettings
+from panohead.inversion.steps import CapturedStep
 
 # Modules tuned by PTI; the mapping and camera networks only act before the (fixed) pivot w.
 TUNED_MODULES = ("synthesis", "decoder", "raw_to_rgb", "background", "superres")
@@ -51,6 +52,45 @@ def locality_latent(pivot: torch.Tensor, random_w: torch.Tensor, distance: float
     return pivot + direction * (distance / per_w_norm.clamp_min(1e-8))
 
 
+class TuningStep:
+    """One PTI step on static tensors (see :mod:`panohead.inversion.steps`).
+
+    Inputs: ``nearby`` (1, num_ws, w_dim) and ``camera`` (1, 25), the regulariser's latent and view for
+    this step (unused when ``regularise`` is False). Outputs: ``losses`` (4,) = reconstruction, l2,
+    perceptual, locality; ``image`` (1, 3, R, R); ``before``: the tuned weights this step rendered
+    with, before the update (what is kept if the step turns out the best).
+    """
+
+    def __init__(self, tuned: nn.Module, original: nn.Module, pivot: torch.Tensor, objective: Reconstruction,
+                 label: torch.Tensor, settings: InversionSettings, optimizer: torch.optim.Optimizer,
+                 regularise: bool) -> None:
+        self.tuned, self.original, self.pivot, self.objective, self.label = tuned, original, pivot, objective, label
+        self.settings, self.optimizer, self.regularise = settings, optimizer, regularise
+        self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        resolution = tuned.config.image_resolution
+        self.nearby = torch.zeros_like(pivot)
+        self.camera = torch.zeros_like(label)
+        self.losses = torch.zeros(4, device=pivot.device)
+        self.image = torch.zeros(1, 3, resolution, resolution, device=pivot.device)
+        self.before = [p.detach().clone() for p in self.parameters]
+
+    def prepare(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def __call__(self) -> None:
+        with precision_context(self.settings.precision, self.pivot.device):
+            image, locality = _render_with_locality(self.tuned, self.original, self.pivot, self.label, self.objective,
+                                                    self.nearby if self.regularise else None, self.camera)
+            reconstruction, parts = self.objective(image)
+        (reconstruction + self.settings.locality_weight * locality).backward()
+        with torch.no_grad():
+            self.losses.copy_(torch.stack([reconstruction.detach(), parts["l2"], parts["perceptual"],
+                                           locality.detach()]).float())
+            self.image.copy_(image.detach())
+            torch._foreach_copy_(self.before, [p.detach() for p in self.parameters])
+        self.optimizer.step()
+
+
 def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstruction, label: torch.Tensor,
                    settings: InversionSettings, sample_w: Callable[[torch.Generator], torch.Tensor], spread: float,
                    callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> TuningResult:
@@ -63,38 +103,40 @@ def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstr
     parameters = tuned_parameters(tuned)
     for parameter in parameters:
         parameter.requires_grad_(True)
-    optimizer = torch.optim.Adam(parameters, lr=settings.pti_lr)
+    device = pivot.device
+    regularised = settings.locality_weight > 0
+    # Graphs need every step to do the same work: the regulariser on every step, or on none.
+    graphs = settings.cuda_graphs and (not regularised or settings.locality_every == 1)
+    optimizer = torch.optim.Adam(parameters, lr=settings.pti_lr, capturable=graphs and device.type == "cuda")
+    steps = {flag: TuningStep(tuned, original, pivot, objective, label, settings, optimizer, flag)
+             for flag in ({regularised, False} if settings.locality_every > 1 else {regularised})}
+    runners = {flag: CapturedStep(step, step.prepare, device, graphs) for flag, step in steps.items()}
     rng = torch.Generator().manual_seed(settings.seed + 1)
     cfg = original.config
 
     best = BestTracker()
     best_state = [p.detach().clone() for p in parameters]
     stopped = False
-    for step in range(settings.pti_steps):
+    for index in range(settings.pti_steps):
         if cancelled(cancel):
             stopped = True
             break
-        nearby = camera = None
-        if settings.locality_weight > 0 and step % settings.locality_every == 0:
-            nearby = locality_latent(pivot, sample_w(rng).to(pivot.device), settings.locality_distance * spread)
+        regularise = regularised and index % settings.locality_every == 0
+        step = steps[regularise]
+        if regularise:
+            with torch.no_grad():
+                step.nearby.copy_(locality_latent(pivot, sample_w(rng).to(device), settings.locality_distance * spread))
             yaw = float(torch.rand((), generator=rng)) * 2 * math.pi
-            camera = orbit_label(yaw, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=pivot.device)
-        with precision_context(settings.precision, pivot.device):
-            image, locality = _render_with_locality(tuned, original, pivot, label, objective, nearby, camera)
-            reconstruction, parts = objective(image)
-        loss = reconstruction + settings.locality_weight * locality
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        value = float(reconstruction.detach())
-        if best.update(value, step + 1):
-            best_state = [p.detach().clone() for p in parameters]
-        optimizer.step()
+            step.camera.copy_(orbit_label(yaw, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device))
+        runners[regularise]()
+        reconstruction, l2, perceptual, locality = step.losses.tolist()
+        if best.update(reconstruction, index + 1):
+            best_state = [p.clone() for p in step.before]
         if callback is not None:
-            last = step + 1 == settings.pti_steps
-            preview = to_uint8(image[0]) if last or (step + 1) % settings.preview_every == 0 else None
-            losses = {"loss": value, "l2": float(parts["l2"]), "perceptual": float(parts["perceptual"]),
-                      "locality": float(locality.detach())}
-            callback(Progress("pti", step + 1, settings.pti_steps, losses, best.value, preview))
+            last = index + 1 == settings.pti_steps
+            preview = to_uint8(step.image[0]) if last or (index + 1) % settings.preview_every == 0 else None
+            losses = {"loss": reconstruction, "l2": l2, "perceptual": perceptual, "locality": locality}
+            callback(Progress("pti", index + 1, settings.pti_steps, losses, best.value, preview))
 
     with torch.no_grad():
         for parameter, value in zip(parameters, best_state):

@@ -1,0 +1,85 @@
+"""One optimisation step, run eagerly or replayed from a CUDA graph.
+
+At batch 1 an inversion step is a few thousand small kernels (StyleGAN layers, ray sampling, the
+perceptual network, forward and backward), so on a fast GPU the time goes to launching them, not
+to the arithmetic. A step has fixed shapes, so after a few eager warm-up steps it is captured once
+(forward, backward and the optimiser update) and replayed for every later step; the host only
+writes the step's inputs into static tensors before a replay and reads the loss after it.
+
+A step function must keep all its per-step inputs and outputs in tensors that live across calls
+(static buffers) and must not synchronise with the host. Gradients are released before the warm-up
+steps and the capture (``prepare``), never before a replay, so the captured backward writes them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+WARMUP_STEPS = 3  # eager steps before the capture: cuDNN algorithm choice and allocator pools settle
+
+
+class CapturedStep:
+    """Call once per optimisation step; each call runs the step exactly once.
+
+    ``graphs`` enables CUDA graphs (CUDA devices only). Any failure to capture or replay falls back
+    to eager steps for good, with one warning; ``error`` says why (a step whose replay failed is run
+    again eagerly).
+    """
+
+    def __init__(self, step: Callable[[], None], prepare: Callable[[], None], device: torch.device,
+                 graphs: bool) -> None:
+        self.step, self.prepare = step, prepare
+        self.enabled = graphs and device.type == "cuda"
+        self.error: str | None = None
+        self.calls = 0
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._stream = torch.cuda.Stream(device) if self.enabled else None
+
+    @property
+    def graphed(self) -> bool:
+        return self._graph is not None
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if not self.enabled or self.error is not None:
+            self.prepare()
+            self.step()
+            return
+        try:
+            if self._graph is None and self.calls <= WARMUP_STEPS:
+                self._warm_up()
+                return
+            if self._graph is None:
+                self._capture()
+            self._graph.replay()
+        except Exception as error:  # capture or replay unsupported here: eager from now on
+            self._fall_back(error)
+
+    def _warm_up(self) -> None:
+        self._stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self._stream):
+            self.prepare()
+            self.step()
+        torch.cuda.current_stream().wait_stream(self._stream)
+
+    def _capture(self) -> None:
+        """Record the step (nothing runs during the recording; the caller replays it right after)."""
+        torch.cuda.synchronize()
+        self.prepare()
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: the app's render thread may use the GPU meanwhile; only this thread is restricted.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self.step()
+        self._graph = graph
+
+    def _fall_back(self, error: Exception) -> None:
+        text = str(error).strip().splitlines()
+        self.error = f"{type(error).__name__}: {text[0] if text else ''}"
+        log.warning("CUDA graph disabled for inversion steps, running them eagerly: %s", self.error)
+        self._graph = None
+        torch.cuda.synchronize()
+        self.prepare()
+        self.step()
