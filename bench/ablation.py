@@ -8,7 +8,10 @@ snapshot. Per run:
   resembles the mirrored front view; lower is better;
 * mask error (``panohead.metrics.mask_error``): per-pixel MSE of generated foreground masks against
   the dataset's ground-truth masks at the same cameras; lower is better;
-* training time per image: training seconds / real images seen, from ``log.jsonl``.
+* training time per image, measured alone: ``--timing-steps`` training steps of a fresh model with
+  the run's own options on the GPU with nothing else running (``bench.bench_train.throughput``), so
+  runs that trained side by side on one GPU are still compared fairly; plus the run's own training
+  seconds per image from ``log.jsonl`` (inflated when runs shared the GPU).
 
     python bench/ablation.py --data runs/ablation-data --runs runs/abl-* --out docs/ablation.md --device cuda
 """
@@ -24,12 +27,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.bench_train import throughput  # noqa: E402
 from bench.common import device_name  # noqa: E402
+from panohead.config import GeneratorConfig  # noqa: E402
 from panohead.atomic import write_bytes_atomic  # noqa: E402
 from panohead.checkpoint import load_generator  # noqa: E402
 from panohead.data.dataset import HeadDataset  # noqa: E402
 from panohead.devices import pick_device  # noqa: E402
 from panohead.metrics import mask_error, mirrored_face_score  # noqa: E402
+from panohead.training.options import TrainOptions  # noqa: E402
 from panohead.training.snapshot import latest_snapshot  # noqa: E402
 
 
@@ -41,7 +47,16 @@ def variant(options: dict) -> str:
     return ", ".join(parts)
 
 
-def measure(run: Path, dataset: HeadDataset, seeds: int, mask_samples: int, device: torch.device) -> dict:
+def alone_ms_per_image(options: dict, data: str, steps: int, device: torch.device) -> float:
+    """Training milliseconds per real image of the run's configuration with the device to itself."""
+    config = GeneratorConfig.from_dict(options["generator"])
+    train = TrainOptions.from_json(json.dumps(options["train_options"]))
+    result = throughput(config, train, data, str(device), steps=steps, warmup=min(4, steps), progress=False)
+    return 1000.0 / result.images_per_second
+
+
+def measure(run: Path, dataset: HeadDataset, data: str, seeds: int, mask_samples: int, timing_steps: int,
+            device: torch.device) -> dict:
     options = json.loads((run / "options.json").read_text())
     snapshot = latest_snapshot(run)
     if snapshot is None:
@@ -53,6 +68,7 @@ def measure(run: Path, dataset: HeadDataset, seeds: int, mask_samples: int, devi
         "mirror": mirrored_face_score(generator, range(seeds)),
         "mask": mask_error(generator, dataset, num_samples=mask_samples),
         "ms_per_image": 1000 * ticks[-1]["train_seconds"] / ticks[-1]["nimg"],
+        "alone_ms_per_image": alone_ms_per_image(options, data, timing_steps, device),
         "command": options["command"],
     }
 
@@ -69,20 +85,23 @@ def markdown(rows: list[dict], args, device: torch.device) -> str:
         f"Dataset: `{args.data}`" + (f", written by `{args.data_command}`." if args.data_command else "."),
         f"Measured {time.strftime('%Y-%m-%d')} on {device_name(device)} with",
         f"`python bench/ablation.py --data {args.data} --runs {' '.join(str(r) for r in args.runs)} "
-        f"--seeds {args.seeds} --mask-samples {args.mask_samples}`.",
+        f"--seeds {args.seeds} --mask-samples {args.mask_samples} --timing-steps {args.timing_steps}`.",
         "",
         "* mirrored-face score: correlation of the back view with the mirrored front view, mean over "
         f"seeds 0-{args.seeds - 1} (1 = the back is a mirrored face; lower is better);",
         f"* mask error: per-pixel MSE of generated masks against ground-truth masks at {args.mask_samples} dataset "
         "cameras (lower is better);",
-        "* time per image: training wall time / real images seen (same GPU model for every run).",
+        f"* time per image (alone): {args.timing_steps} training steps of the run's configuration with the GPU to "
+        "itself, after a warm-up (lower is faster);",
+        "* time per image (in run): the run's training seconds / real images seen, from its log; runs that "
+        "trained side by side on one GPU share it, so compare this column only between such runs.",
         "",
-        "| run | variant | kimg | mirrored-face score | mask error | time per image |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| run | variant | kimg | mirrored-face score | mask error | time per image (alone) | time per image (in run) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         lines.append(f"| {row['run']} | {row['variant']} | {row['kimg']:g} | {row['mirror']:.3f} | "
-                     f"{row['mask']:.4f} | {row['ms_per_image']:.2f} ms |")
+                     f"{row['mask']:.4f} | {row['alone_ms_per_image']:.2f} ms | {row['ms_per_image']:.2f} ms |")
     lines += ["", "Training commands:", "", "```bash"] + [row["command"] for row in rows] + ["```", ""]
     return "\n".join(lines)
 
@@ -95,14 +114,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/ablation.md"))
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--mask-samples", type=int, default=512)
+    parser.add_argument("--timing-steps", type=int, default=20, help="training steps timed per variant, alone")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = pick_device(args.device)
     dataset = HeadDataset(args.data)
-    rows = [measure(run, dataset, args.seeds, args.mask_samples, device) for run in args.runs]
-    for row in rows:
+    rows = []
+    for run in args.runs:
+        rows.append(measure(run, dataset, args.data, args.seeds, args.mask_samples, args.timing_steps, device))
+        row = rows[-1]
         print(f"{row['run']}: {row['variant']}: mirror {row['mirror']:.3f}, mask {row['mask']:.4f}, "
-              f"{row['ms_per_image']:.2f} ms/image")
+              f"{row['alone_ms_per_image']:.2f} ms/image alone, {row['ms_per_image']:.2f} in run", flush=True)
     write_bytes_atomic(args.out, markdown(rows, args, device).encode())
     print(f"wrote {args.out}")
 

@@ -2,9 +2,10 @@
 
 Runs ``--warmup`` steps (cuDNN autotuning, allocator warm-up), then times ``--steps`` steps, which
 include the lazy R1 step every 16 and the EMA update, exactly as ``panohead train`` runs them
-(bf16 autocast and channels-last D on CUDA unless ``--fp32``). Nothing is written to disk.
+(bf16 autocast and channels-last D on CUDA unless ``--fp32``). Nothing is written to disk. Each
+step's time goes to stderr as it finishes, so a slow configuration shows progress at once.
 
-    panohead dataset synth --out /tmp/synth512 --count 512 --resolution 512 --device cuda
+    panohead dataset synth --out /tmp/synth512 --count 256 --resolution 512 --device cuda
     python bench/bench_train.py --preset paper --data /tmp/synth512 --batch 32 --batch-gpu 8 --device cuda
 
 ``--profile`` adds a table of the costliest operators over 4 more steps (GPU time on CUDA).
@@ -16,13 +17,69 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name  # noqa: E402
+from panohead.config import GeneratorConfig  # noqa: E402
 from panohead.training.loop import RunSpec, Trainer  # noqa: E402
-from panohead.training.options import training_preset  # noqa: E402
+from panohead.training.options import TrainOptions, training_preset  # noqa: E402
+
+
+@dataclass
+class Throughput:
+    device: torch.device
+    images_per_second: float
+    seconds_per_step: float
+    batch: int
+    batch_gpu: int
+    parts: dict[str, float]  # seconds per step of each training phase
+    peak_gib: float | None = None  # peak GPU memory
+    profile: str = field(default="", repr=False)
+
+
+def throughput(config: GeneratorConfig, options: TrainOptions, data: str, device: str = "auto", steps: int = 32,
+               warmup: int = 4, profile: bool = False, progress: bool = True) -> Throughput:
+    """Time ``steps`` training steps of a fresh run of ``config`` / ``options`` on ``data`` after ``warmup`` steps."""
+    with tempfile.TemporaryDirectory() as outdir:
+        trainer = Trainer(RunSpec(data=data, outdir=outdir, config=config, options=options, device=device))
+        target = trainer.device
+        if target.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        sync = (lambda: torch.cuda.synchronize(target)) if target.type == "cuda" else (lambda: None)
+        batches = trainer.data_iterator()
+
+        def run(count: int, phase: str) -> None:
+            for index in range(count):
+                started = time.perf_counter()
+                trainer.step(next(batches))
+                sync()
+                if progress:
+                    print(f"  {phase} step {index + 1}/{count}: {time.perf_counter() - started:.2f} s",
+                          file=sys.stderr, flush=True)
+
+        run(warmup, "warm-up")
+        trainer.timer.read()
+        if target.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(target)
+        start = time.perf_counter()
+        run(steps, "timed")
+        seconds = time.perf_counter() - start
+        parts = {name: value / steps for name, value in trainer.timer.read().items()}
+        peak = torch.cuda.max_memory_allocated(target) / 2 ** 30 if target.type == "cuda" else None
+        table = ""
+        if profile:
+            activities = [torch.profiler.ProfilerActivity.CPU] + (
+                [torch.profiler.ProfilerActivity.CUDA] if target.type == "cuda" else [])
+            with torch.profiler.profile(activities=activities) as profiler:
+                run(4, "profiled")
+            key = "self_device_time_total" if target.type == "cuda" else "self_cpu_time_total"
+            table = profiler.key_averages().table(sort_by=key, row_limit=25)
+        return Throughput(target, steps * options.batch / seconds, seconds / steps, options.batch, trainer.batch_gpu,
+                          parts, peak, table)
 
 
 def main() -> None:
@@ -43,45 +100,17 @@ def main() -> None:
     generator = {"grid_depth": args.grid_depth} if args.grid_depth else None
     config, options = training_preset(args.preset, generator, workers=min(8, os.cpu_count() or 1),
                                       mixed_precision=not args.fp32, **overrides)
-    with tempfile.TemporaryDirectory() as outdir:
-        trainer = Trainer(RunSpec(data=args.data, outdir=outdir, config=config, options=options, device=args.device))
-        device = trainer.device
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        data = trainer.data_iterator()
-        sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-        for _ in range(args.warmup):
-            trainer.step(next(data))
-        trainer.timer.read()
-        sync()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            trainer.step(next(data))
-        sync()
-        seconds = time.perf_counter() - start
-        parts = trainer.timer.read()
-        if args.profile:
-            activities = [torch.profiler.ProfilerActivity.CPU] + (
-                [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
-            with torch.profiler.profile(activities=activities) as profiler:
-                for _ in range(4):
-                    trainer.step(next(data))
-                sync()
-            key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-            table = profiler.key_averages().table(sort_by=key, row_limit=25)
-    images = args.steps * options.batch
+    result = throughput(config, options, args.data, args.device, args.steps, args.warmup, args.profile)
+    device = result.device
     precision = "bf16 autocast" if device.type == "cuda" and options.mixed_precision else "fp32"
     print(f"device: {device_name(device)}  preset: {args.preset}  torch {torch.__version__}  {precision}")
-    print(f"batch {options.batch} ({trainer.batch_gpu} per pass), D={config.grid_depth}, {args.steps} steps: "
-          f"{images / seconds:.1f} images/s ({seconds / args.steps * 1000:.0f} ms/step)")
-    print("seconds per part: " + ", ".join(f"{k} {v / args.steps * 1000:.0f} ms/step" for k, v in parts.items()))
-    if device.type == "cuda":
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2 ** 30:.1f} GiB")
+    print(f"batch {result.batch} ({result.batch_gpu} per pass), D={config.grid_depth}, {args.steps} steps: "
+          f"{result.images_per_second:.1f} images/s ({result.seconds_per_step * 1000:.0f} ms/step)")
+    print("seconds per part: " + ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in result.parts.items()))
+    if result.peak_gib is not None:
+        print(f"peak GPU memory: {result.peak_gib:.1f} GiB")
     if args.profile:
-        print(table)
+        print(result.profile)
 
 
 if __name__ == "__main__":
