@@ -11,7 +11,8 @@
 set -euo pipefail
 root=${ABLATION_DIR:-runs/ablation}
 data=$root/data
-data_command="panohead dataset synth --out $data --count 10000 --resolution 128 --yaw ffhq --jitter 0.25 --seed 1 --device cuda"
+cli="python -m panohead.cli"  # works from a checkout with no console scripts installed
+data_command="$cli dataset synth --out $data --count 10000 --resolution 128 --yaw ffhq --jitter 0.25 --seed 1 --device cuda"
 declare -A variants=(
   [trigrid]=""
   [triplane]="--grid-depth 1"
@@ -26,7 +27,7 @@ case "${1:-}" in
     [ -d "$data" ] || $data_command
     for name in "${!variants[@]}"; do
       # shellcheck disable=SC2086  # the variant's flags are words
-      setsid nohup panohead train --data "$data" --preset small --outdir "$root/$name" --kimg 200 \
+      setsid nohup $cli train --data "$data" --preset small --outdir "$root/$name" --kimg 200 \
         --max-minutes "$minutes" --workers 3 --snap-kimg 10 --resume auto ${variants[$name]} \
         > "$root/$name.out" 2>&1 < /dev/null &
     done
@@ -39,7 +40,7 @@ case "${1:-}" in
     done
     ;;
   report)
-    while pgrep -f "panohead train --data $data" > /dev/null; do sleep 10; done
+    while pgrep -f "panohead.cli train --data $data" > /dev/null; do sleep 10; done
     runs=()
     for name in trigrid triplane no-mask no-adaptation; do runs+=("$root/$name"); done
     python bench/ablation.py --data "$data" --data-command "$data_command" --runs "${runs[@]}" \
