@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import math
 import os
 import subprocess
@@ -98,6 +99,7 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
             t_sr_ref = time_call(lambda: G.superres(ref_out["image_raw"], ref_out["features"], ws), device, repeats=repeats)
             row("reference (fp32 eager)", "super-res alone", t_sr_ref, batch, None, None)
     for name, (options, tf32_on) in paths.items():
+        fast = new_seed = orbit = sr = None
         with torch.inference_mode(), tf32(tf32_on):
             try:
                 fast = FastRenderer(G, **options)
@@ -136,8 +138,21 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
             except Exception as error:  # report and go on: one path failing must not hide the others
                 print(f"  {name:26s} FAILED: {type(error).__name__}: {str(error).strip().splitlines()[:1]}", flush=True)
             finally:
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+                # Each path's graphs hold memory pools as large as a frame's intermediates: free them
+                # before the next path so later rows are not starved (or pushed into eager fallbacks).
+                if fast is not None:
+                    fast.release()
+                del fast, new_seed, orbit, sr
+                free_memory(device)
+
+
+def free_memory(device: torch.device) -> None:
+    """Collect what the last rows dropped and hand cached GPU memory back to the driver."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        print(f"  {'':26s} GPU memory after freeing: {torch.cuda.memory_allocated(device) / 2**20:.0f} MiB "
+              f"allocated, {torch.cuda.memory_reserved(device) / 2**20:.0f} MiB reserved", flush=True)
 
 
 def bench_mesh(device: torch.device, resolution: int) -> None:
@@ -208,7 +223,8 @@ def main() -> None:
     for batch in args.batch:
         bench_model(G, "paper (untrained)", batch, device, args.repeats, paths)
     bench_model(bundled, f"bundled ({source})", 1, device, args.repeats, paths)
-    del G
+    del G, bundled  # the mesh run is another process; the inversion step builds its own model
+    free_memory(device)
     if args.mesh:
         bench_mesh(device, args.mesh)
     if not args.no_inversion:

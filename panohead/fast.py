@@ -16,12 +16,17 @@
 - ``cuda_graph``: the orbit frame (render + super-resolution) and the new-seed frame (mapping to
   image) have fixed shapes, so each is captured once per shape and replayed, removing the launch
   overhead of a few hundred small kernels. CUDA only; any capture failure falls back to eager
-  rendering for good (``graph_error`` says why), so an app never crashes because of it.
+  rendering for good (``graph_error`` says why), so an app never crashes because of it. A graph
+  holds a private memory pool as large as the frame's intermediates: :meth:`FastRenderer.release`
+  frees it at once (a dropped renderer frees it too, by reference counting alone).
 """
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
+import weakref
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +67,15 @@ class FastRenderer:
     def graph_error(self) -> str | None:
         errors = [g.error for g in (self.graph, self.seed_graph) if g is not None and g.error]
         return "; ".join(errors) or None
+
+    def release(self) -> None:
+        """Free the captured graphs (their memory pools, static inputs and outputs) and the occupancy
+        grid now; the renderer stays usable and captures again on its next graphed call. Call
+        ``torch.cuda.empty_cache()`` afterwards to hand the memory back to the driver."""
+        for graphed in (self.graph, self.seed_graph):
+            if graphed is not None:
+                graphed.release()
+        self._occupancy = None
 
     def _autocast(self, precision: str | None = None):
         return autocast(precision or self.precision, self.G.device)
@@ -132,57 +146,106 @@ class FastRenderer:
 
 
 class GraphedCall:
-    """``function(*tensors, **constants) -> tensor`` replayed from a CUDA graph captured per input
-    shape and constants (Python numbers baked into the graph, e.g. the truncation psi).
+    """``function(*tensors, **constants) -> output`` replayed from a CUDA graph captured per input
+    shape and constants (Python numbers or strings baked into the graph, e.g. the truncation psi).
 
-    Every call copies its inputs into the graph's static buffers (even a paper tri-grid is a few tens
-    of microseconds of copying on a GPU, and callers may change tensors in place). The first failure
-    disables the graph and falls back to ``function`` itself.
+    ``output`` is a tensor, or a tuple/list/dict of tensors (None entries allowed); every call returns
+    fresh clones, so callers may keep results while later calls replay. Every call copies its inputs
+    into the graph's static buffers (even a paper tri-grid is a few tens of microseconds of copying
+    on a GPU, and callers may change tensors in place). ``capacity`` graphs (one per key) are kept,
+    least recently used dropped first. The first failure disables graphs for good and falls back to
+    ``function`` itself; ``error`` says why. It never raises on account of the graph.
+
+    A bound method is held by a weak reference, so an object owning a GraphedCall of its own method
+    is no reference cycle and is freed (with its graphs) as soon as it is dropped.
     """
 
-    def __init__(self, function) -> None:
-        self.function = function
+    def __init__(self, function: Callable[..., Any], capacity: int = 1) -> None:
+        self._function = weakref.WeakMethod(function) if inspect.ismethod(function) else (lambda: function)
+        self.capacity = max(1, capacity)
         self.error: str | None = None
-        self._graph = None
-        self._key = None
-        self._static: list[torch.Tensor | None] = []
-        self._output: torch.Tensor | None = None
+        self._captures: dict[tuple, _Capture] = {}
 
-    def __call__(self, *inputs: torch.Tensor | None, **constants) -> torch.Tensor:
+    @property
+    def function(self) -> Callable[..., Any]:
+        function = self._function()
+        if function is None:
+            raise ReferenceError("the object whose method was graphed no longer exists")
+        return function
+
+    @property
+    def captured(self) -> int:
+        """How many graphs are held now."""
+        return len(self._captures)
+
+    def release(self) -> None:
+        """Drop every captured graph with its memory pool, static inputs and outputs (the next call
+        captures again unless graphs were disabled by a failure)."""
+        self._captures = {}
+
+    def __call__(self, *inputs: torch.Tensor | None, **constants) -> Any:
+        function = self.function
         if self.error is not None:
-            return self.function(*inputs, **constants)
+            return function(*inputs, **constants)
         key = (tuple(None if t is None else (t.shape, t.dtype, t.device) for t in inputs), tuple(sorted(constants.items())))
         try:
             if not all(t is None or t.is_cuda for t in inputs):
                 # A graph replays only CUDA work: CPU inputs would silently return the captured output.
                 raise RuntimeError("CUDA graphs need CUDA tensors; got an input on another device")
             with torch.inference_mode():
-                if key != self._key:
-                    self._capture(inputs, constants, key)
-                for static, tensor in zip(self._static, inputs):
+                capture = self._captures.pop(key, None)
+                if capture is None:
+                    while len(self._captures) >= self.capacity:  # free the oldest pool before a new capture
+                        self._captures.pop(next(iter(self._captures)))
+                    capture = self._capture(function, inputs, constants)
+                self._captures[key] = capture  # most recently used last
+                for static, tensor in zip(capture.inputs, inputs):
                     if tensor is not None:
                         static.copy_(tensor)
-                self._graph.replay()
-                return self._output.clone()
+                capture.graph.replay()
+                return _clone(capture.output)
         except Exception as error:  # capture/replay unsupported here: eager from now on
-            self.error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            text = str(error).strip().splitlines()
+            self.error = f"{type(error).__name__}: {text[0] if text else ''}"
             log.warning("CUDA graph disabled, rendering eagerly: %s", self.error)
-            self._graph = self._output = None
-            self._static = []
+            self.release()
             if torch.cuda.is_available():
                 torch.cuda.synchronize()  # let a broken capture's stream finish before eager work
-            return self.function(*inputs, **constants)
+            return function(*inputs, **constants)
 
-    def _capture(self, inputs, constants, key) -> None:
-        self._graph = None
-        self._static = [None if t is None else t.clone() for t in inputs]
+    @staticmethod
+    def _capture(function: Callable[..., Any], inputs, constants) -> "_Capture":
+        static = [None if t is None else t.clone() for t in inputs]
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(3):  # warm-up: cuDNN algorithm choice and allocator pools outside the capture
-                self.function(*self._static, **constants)
+                _clone(function(*static, **constants))  # also checks the output's structure
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._output = self.function(*self._static, **constants)
-        self._graph, self._key = graph, key
+        # thread_local: other threads of an app (export, inversion jobs) may use the GPU meanwhile.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            output = function(*static, **constants)
+        return _Capture(graph, static, output)
+
+
+class _Capture:
+    """One captured graph: its static input buffers and the output tensors its replays overwrite."""
+
+    __slots__ = ("graph", "inputs", "output")
+
+    def __init__(self, graph, inputs: list[torch.Tensor | None], output: Any) -> None:
+        self.graph, self.inputs, self.output = graph, inputs, output
+
+
+def _clone(output: Any) -> Any:
+    """A copy of a tensor or of a tuple/list/dict of tensors (None entries kept)."""
+    if output is None:
+        return None
+    if isinstance(output, torch.Tensor):
+        return output.clone()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_clone(item) for item in output)
+    if isinstance(output, dict):
+        return {name: _clone(item) for name, item in output.items()}
+    raise TypeError(f"a graphed function must return tensors, got {type(output).__name__}")

@@ -1,7 +1,9 @@
 """Each fast rendering path (panohead.fast) against the plain fp32 eager reference path."""
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 
 import pytest
 import torch
@@ -102,6 +104,99 @@ def test_graph_capture_failure_falls_back_to_the_function_and_says_why():
     assert torch.equal(graphed(x), x * 2)  # CPU input: no graph, the eager result comes back (with or without CUDA)
     assert graphed.error
     assert torch.equal(graphed(x + 1), (x + 1) * 2)
+
+
+def test_a_renderer_holding_a_graph_of_its_own_method_is_freed_without_the_cyclic_gc():
+    G, ws, planes, background, side, reference = tiny_head()
+    fast = FastRenderer(G)
+    fast.graph = GraphedCall(fast._orbit_eager)  # what cuda_graph=True builds on a GPU
+    alive = weakref.ref(fast)
+    gc.disable()
+    try:
+        del fast
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_graphed_call_of_a_dropped_object_says_so():
+    class Owner:
+        def double(self, x):
+            return x * 2
+    graphed = GraphedCall(Owner().double)
+    with pytest.raises(ReferenceError, match="no longer exists"):
+        graphed(torch.ones(1))
+
+
+def test_graphed_call_returns_dicts_and_tuples_on_the_eager_fallback():
+    graphed = GraphedCall(lambda x, scale: {"a": x * scale, "b": (x + 1, None)})
+    out = graphed(torch.ones(2), scale=3.0)
+    assert torch.equal(out["a"], torch.full((2,), 3.0)) and torch.equal(out["b"][0], torch.full((2,), 2.0))
+    assert out["b"][1] is None and graphed.captured == 0
+
+
+def test_release_clears_graphs_and_occupancy_and_the_renderer_still_renders():
+    G, ws, planes, background, side, reference = tiny_head()
+    fast = FastRenderer(G, skip_empty=True, occupancy_threshold=0.0)
+    with torch.inference_mode():
+        fast.occupancy(planes)
+        fast.release()
+        assert fast._occupancy is None
+        assert torch.equal(fast.orbit(planes, ws, side, background), reference["image"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_graphed_call_replays_tuples_and_dicts_with_fresh_outputs():
+    graphed = GraphedCall(lambda x, scale: {"double": x * scale, "pair": (x + 1, None)}, capacity=2)
+    with torch.inference_mode():
+        first = graphed(torch.ones(4, device="cuda"), scale=2.0)
+        second = graphed(torch.full((4,), 5.0, device="cuda"), scale=2.0)
+        other_shape = graphed(torch.ones(3, device="cuda"), scale=2.0)
+    assert graphed.error is None and graphed.captured == 2
+    assert torch.equal(first["double"], torch.full((4,), 2.0, device="cuda"))  # not overwritten by the replay
+    assert torch.equal(second["double"], torch.full((4,), 10.0, device="cuda"))
+    assert torch.equal(second["pair"][0], torch.full((4,), 6.0, device="cuda")) and second["pair"][1] is None
+    assert other_shape["double"].shape == (3,)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_released_renderers_leave_reserved_memory_flat():
+    G, ws, planes, background, side, reference = tiny_head("cuda")
+    reserved = []
+    with torch.inference_mode():
+        for _ in range(4):
+            fast = FastRenderer(G, precision="fp16", cuda_graph=True)
+            fast.orbit(planes, ws, side, background)
+            assert fast.graph_error is None and fast.graph.captured == 1
+            fast.release()
+            del fast
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            reserved.append(torch.cuda.memory_reserved())
+    assert max(reserved[1:]) <= reserved[0] + 4 * 2**20, [r / 2**20 for r in reserved]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_dropped_renderer_frees_its_graphs_without_the_cyclic_gc():
+    G, ws, planes, background, side, reference = tiny_head("cuda")
+    reserved = []
+    gc.disable()
+    try:
+        with torch.inference_mode():
+            for _ in range(3):
+                fast = FastRenderer(G, precision="fp16", cuda_graph=True)
+                fast.orbit(planes, ws, side, background)
+                assert fast.graph_error is None
+                del fast  # no release(): reference counting alone must free the graph
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+                reserved.append(torch.cuda.memory_reserved())
+    finally:
+        gc.enable()
+    assert max(reserved[1:]) <= reserved[0] + 4 * 2**20, [r / 2**20 for r in reserved]
 
 
 @pytest.mark.gpu
