@@ -119,15 +119,6 @@ def test_a_renderer_holding_a_graph_of_its_own_method_is_freed_without_the_cycli
         gc.enable()
 
 
-def test_graphed_call_of_a_dropped_object_says_so():
-    class Owner:
-        def double(self, x):
-            return x * 2
-    graphed = GraphedCall(Owner().double)
-    with pytest.raises(ReferenceError, match="no longer exists"):
-        graphed(torch.ones(1))
-
-
 def test_graphed_call_returns_dicts_and_tuples_on_the_eager_fallback():
     graphed = GraphedCall(lambda x, scale: {"a": x * scale, "b": (x + 1, None)})
     out = graphed(torch.ones(2), scale=3.0)
