@@ -6,7 +6,7 @@ import torch
 from imgui_bundle import imgui
 
 from viz.state import PRECISIONS
-from viz.ui import MUTED, hint, label, radio_row
+from viz.ui import MUTED, WARN, hint, label, radio_row
 from viz.widget import Widget
 
 STAGES = ("load", "mapping", "tri-grid", "background", "render", "super-resolution", "slice", "inspector", "display")
@@ -67,6 +67,10 @@ class PerformanceWidget(Widget):
         model.precision = radio_row(model.precision, [(p, p.upper()) for p in PRECISIONS], "precision")
         imgui.end_disabled()
         imgui.text_colored(MUTED, precision_note("fp32" if app.cpu_mode else model.precision))
+        imgui.begin_disabled(app.cpu_mode)
+        _, model.cuda_graphs = imgui.checkbox("CUDA graphs", model.cuda_graphs)
+        imgui.end_disabled()
+        graph_note(app.cpu_mode, model.cuda_graphs, result)
         imgui.text_colored(MUTED, f"{app.renderer.dropped} stale requests dropped")
 
 
@@ -75,3 +79,19 @@ def precision_note(precision: str) -> str:
     if precision == "fp16":
         return "TF32 matmul/conv; super-resolution and background in fp16"
     return "fp32 weights and activations" + (", TF32 matmul/conv" if precision == "tf32" else "")
+
+
+def graph_note(cpu_mode: bool, enabled: bool, result) -> None:
+    """Under the CUDA graphs checkbox: what it does now, or why the graphs fell back to eager rendering."""
+    if cpu_mode:
+        hint("CUDA only: the CPU renders eagerly.")
+    elif result is not None and result.graph_error and enabled:
+        imgui.push_style_color(imgui.Col_.text, WARN)
+        imgui.text_wrapped(f"CUDA graphs fell back to eager rendering: {result.graph_error}")
+        imgui.pop_style_color()
+    elif enabled:
+        replaying = result is not None and result.graphs
+        hint("render and super-resolution replayed from CUDA graphs" if replaying else
+             "render and super-resolution are captured on the next head view")
+    else:
+        hint("render and super-resolution launched kernel by kernel")

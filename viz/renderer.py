@@ -8,6 +8,8 @@
     image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
+On CUDA, with ``request.cuda_graphs``, the volume and image stages replay CUDA graphs
+(:mod:`viz.stages`); their results are the same tensors the eager stages compute, cached alike.
 Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
 failures come back as a one-line ``error`` instead of an exception.
 """
@@ -30,7 +32,6 @@ from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.editing import Camera, EditState, Latent, apply_edits
 from panohead.editing.latents import conditioning_label, latent_ws
-from panohead.fast import autocast
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
@@ -39,6 +40,7 @@ from panohead.rendering.volume import crop_outside_box
 from viz.latents import LatentError, load_latent
 from viz.models import ModelInfo, open_model
 from viz.request import CameraSpec, FileSpec, RenderRequest, SeedLatent
+from viz.stages import StageGraphs, compose_image, half_precision, march_volume
 from viz.trigrid_views import Cell, mosaic, trigrid_mosaic
 from viz.views import (AXIS_INDEX, checkerboard, colormap, depth_image, normals_from_depth, over, resize, slice_points,
                        to_rgba8, to_unit)
@@ -63,6 +65,8 @@ class RenderResult:
     model: ModelInfo | None = None  # None when the model itself could not be opened
     ws: np.ndarray | None = None  # (num_ws, w_dim), for saving the latent
     background_ws: np.ndarray | None = None  # (Nb, w_dim) the background network's ws (None without one)
+    graphs: bool = False  # the render and super-resolution stages replay CUDA graphs (viz.stages)
+    graph_error: str | None = None  # why CUDA graphs fell back to eager rendering for this model
     error: str | None = None
     finished: float = field(default_factory=time.perf_counter)
 
@@ -125,13 +129,6 @@ def configure_backend(precision: str, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def half_precision(precision: str, device: torch.device):
-    """fp16 autocast for the super-resolution and background networks when the viewer's precision is
-    'fp16' on CUDA (CPUs have no fast fp16: there it changes nothing). Rays, the tri-grid and
-    compositing stay float32 (see panohead.fast)."""
-    return autocast("fp16" if precision == "fp16" and device.type == "cuda" else "fp32", device)
-
-
 def preview_resolution(neural_resolution: int) -> int:
     """Neural resolution of CPU previews: half the model's, at least 32 (and never above it)."""
     return min(neural_resolution, max(32, neural_resolution // 2))
@@ -171,6 +168,7 @@ class Renderer:
         self.composites = LruCache(6)
         self.views = LruCache(4)
         self.files = LruCache(4)
+        self.graphs: StageGraphs | None = None  # CUDA graphs of the current model's stages
 
     def caches(self) -> dict[str, LruCache]:
         return {name: value for name, value in vars(self).items() if isinstance(value, LruCache)}
@@ -185,6 +183,7 @@ class Renderer:
                 self.clear()  # another model: free the old one's tri-grids and images first
             G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
             configure_backend(request.precision, device)
+            graphs = self._graphs(G) if request.cuda_graphs and device.type == "cuda" else None
             with torch.inference_mode():
                 background_key = (model_key, background_source(request))
                 ws, background_ws = self.ws.get((model_key, request.latent, request.edits, background_key),
@@ -197,7 +196,7 @@ class Renderer:
 
                 planes = self.planes.get(head_key, synthesize)
                 frame = _Frame(self, G, request, quality, device, timer, model_key, head_key, ws, planes,
-                               background_ws, background_key)
+                               background_ws, background_key, graphs)
                 rgb, alpha, mask, cells, stats = frame.draw()
                 with timer("display"):
                     rgba = to_rgba8(rgb, alpha)
@@ -211,7 +210,9 @@ class Renderer:
                     mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
             return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
                                 stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy(),
-                                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy())
+                                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy(),
+                                graphs=graphs is not None and graphs.replaying,
+                                graph_error=None if graphs is None else graphs.error)
         except USER_ERRORS as error:
             return RenderResult(request, quality, model=info, error=one_line(error))
         except torch.cuda.OutOfMemoryError:
@@ -226,6 +227,17 @@ class Renderer:
     def clear(self) -> None:
         for cache in self.caches().values():
             cache.clear()
+        if self.graphs is not None:  # their memory pools go with them (the caller empties the CUDA cache)
+            self.graphs.release()
+            self.graphs = None
+
+    def _graphs(self, G: PanoHeadGenerator) -> StageGraphs:
+        """The stage graphs of ``G``, made on first use (captured on each stage's first call)."""
+        if self.graphs is None or self.graphs.G is not G:
+            if self.graphs is not None:
+                self.graphs.release()
+            self.graphs = StageGraphs(G)
+        return self.graphs
 
     @staticmethod
     def _open(source: str, device: torch.device, timer: StageTimer) -> tuple[PanoHeadGenerator, ModelInfo]:
@@ -346,8 +358,9 @@ class _Frame:
     def __init__(self, renderer: Renderer, G: PanoHeadGenerator, request: RenderRequest, quality: str,
                  device: torch.device, timer: StageTimer, model_key: tuple, head_key: tuple,
                  ws: torch.Tensor, planes: torch.Tensor, background_ws: torch.Tensor | None,
-                 background_key: Hashable) -> None:
+                 background_key: Hashable, graphs: StageGraphs | None = None) -> None:
         self.r, self.G, self.request, self.quality = renderer, G, request, quality
+        self.graphs = graphs
         self.device, self.timer = device, timer
         self.model_key, self.head_key, self.ws, self.planes = model_key, head_key, ws, planes
         self.background_ws, self.background_key = background_ws, background_key
@@ -362,11 +375,11 @@ class _Frame:
         def march() -> dict[str, torch.Tensor]:
             field = self.skipping_field()
             with self.timer("render"):
-                channels = G.config.plane_channels
-                empty = None if G.background is None else torch.zeros(1, channels, 1, 1, device=self.device)
-                out = G.render(self.planes, self.ws, camera.label(G.config, self.device), background=empty,
-                               neural_resolution=self.neural, superresolve=False, field=field)
-                return {name: out[name] for name in ("foreground", "weight_sum", "depth")}
+                label = camera.label(G.config, self.device)
+                if self.graphs is not None and field is None:
+                    return self.graphs.march(self.planes, self.ws, label, neural=self.neural,
+                                             precision=self.request.precision)
+                return march_volume(G, self.planes, self.ws, label, self.neural, field)
         return self.r.volumes.get((self.head_key, camera, self.neural), march)
 
     def skipping_field(self):
@@ -408,15 +421,13 @@ class _Frame:
         background, bg_key = (None, "none") if content == "foreground" else self.background_features()
 
         def compose() -> dict[str, torch.Tensor]:
-            foreground, weight_sum = volume["foreground"], volume["weight_sum"]
-            if content == "background":
-                foreground, weight_sum = torch.zeros_like(foreground), torch.zeros_like(weight_sum)
-            features, _ = G.compose(foreground, weight_sum, background)
-            raw = G.to_rgb(features, self.ws)
-            if self.quality != "full":
-                return {"raw": raw[0], "image": raw[0]}
-            with self.timer("super-resolution"), half_precision(self.request.precision, self.device):
-                return {"raw": raw[0], "image": G.superres(raw, features, self.ws)[0].float()}
+            inputs = (volume["foreground"], volume["weight_sum"], background, self.ws)
+            settings = dict(content=content, superresolve=self.quality == "full", precision=self.request.precision)
+            # Compositing and to_rgb are a few small kernels; timed with the super-resolution they feed.
+            with self.timer("super-resolution") if self.quality == "full" else contextlib.nullcontext():
+                if self.graphs is not None:
+                    return self.graphs.compose(*inputs, **settings)
+                return compose_image(G, *inputs, **settings)
         return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
 
     def replacement(self, size: int) -> torch.Tensor | None:

@@ -124,6 +124,7 @@ class RenderRequest:
     slice: tuple[str, float] | None = None  # (axis, offset) for the density/colour views
     trigrid: TrigridSpec | None = None
     edits: Edits = Edits()
+    cuda_graphs: bool = False  # replay the render and super-resolution stages from CUDA graphs (CUDA only)
 
 
 def conditioning_camera(state: AppState) -> CameraSpec:
@@ -168,4 +169,5 @@ def build_request(state: AppState, device: str, edits: Edits = Edits()) -> Rende
         slice=(view.slice_axis, float(view.slice_offset)) if view.mode in ("density", "colour") else None,
         trigrid=trigrid,
         edits=edits,
+        cuda_graphs=state.model.cuda_graphs,
     )
