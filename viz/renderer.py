@@ -227,9 +227,10 @@ class Renderer:
     def clear(self) -> None:
         for cache in self.caches().values():
             cache.clear()
-        if self.graphs is not None:  # their memory pools go with them (the caller empties the CUDA cache)
+        if self.graphs is not None:  # their memory pools go with them
             self.graphs.release()
             self.graphs = None
+            torch.cuda.empty_cache()  # hand the pools back before another model is loaded
 
     def _graphs(self, G: PanoHeadGenerator) -> StageGraphs:
         """The stage graphs of ``G``, made on first use (captured on each stage's first call)."""
