@@ -44,8 +44,11 @@ def throughput(config: GeneratorConfig, options: TrainOptions, data: str, device
                warmup: int = 4, profile: bool = False, progress: bool = True) -> Throughput:
     """Time ``steps`` training steps of a fresh run of ``config`` / ``options`` on ``data`` after ``warmup`` steps."""
     with tempfile.TemporaryDirectory() as outdir:
+        started = time.perf_counter()
         trainer = Trainer(RunSpec(data=data, outdir=outdir, config=config, options=options, device=device))
         target = trainer.device
+        if progress:
+            print(f"  trainer built in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         if target.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True

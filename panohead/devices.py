@@ -15,3 +15,18 @@ def pick_device(name: str = "auto") -> torch.device:
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda or cuda:N")
     return torch.device(name)
+
+
+_side_streams: dict[int, "torch.cuda.Stream"] = {}
+
+
+def side_stream(device: torch.device | str | None = None) -> "torch.cuda.Stream":
+    """The process's one side stream on a GPU, for the eager warm-up before a CUDA graph capture.
+
+    Always the same stream per GPU because cuBLAS keeps a workspace (32 MiB on Hopper) for every
+    stream it has run on until the process ends: a fresh stream per capture leaks one each time.
+    """
+    index = torch.cuda.current_device() if device is None or torch.device(device).index is None else torch.device(device).index
+    if index not in _side_streams:
+        _side_streams[index] = torch.cuda.Stream(index)
+    return _side_streams[index]

@@ -31,6 +31,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from panohead.devices import side_stream
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class GraphedCall:
     @staticmethod
     def _capture(function: Callable[..., Any], inputs, constants) -> "_Capture":
         static = [None if t is None else t.clone() for t in inputs]
-        stream = torch.cuda.Stream()
+        stream = side_stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(3):  # warm-up: cuDNN algorithm choice and allocator pools outside the capture

@@ -49,3 +49,25 @@ def test_gpu_reduced_precision_inversion_still_improves(precision):
     portrait, _ = frontal_target()
     result = invert(generator, portrait, SETTINGS.replace(precision=precision), StructuralLoss().cuda())
     assert result.latent_loss < result.history["latent"][0] and result.pti_loss < result.latent_loss
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_gpu_render_forward_and_backward_never_wait_for_the_host():
+    """A host sync inside a step (e.g. torch.cumprod's backward asking whether a factor is zero)
+    silently invalidates the CUDA graph capture of every inversion step."""
+    from panohead.camera import orbit_label
+    from panohead.inversion.objective import render_view
+
+    generator = copy.deepcopy(calibrated_tiny_generator()).cuda()
+    label = orbit_label(torch.zeros(1), device="cuda")
+    with torch.no_grad():
+        ws = generator.mapping(torch.randn(1, generator.config.z_dim, device="cuda"), label)
+    ws.requires_grad_(True)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        render_view(generator, ws, label).square().mean().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert ws.grad is not None and torch.isfinite(ws.grad).all()

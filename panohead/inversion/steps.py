@@ -17,6 +17,8 @@ from typing import Callable
 
 import torch
 
+from panohead.devices import side_stream
+
 log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN algorithm choice and allocator pools settle
 
@@ -36,7 +38,7 @@ class CapturedStep:
         self.error: str | None = None
         self.calls = 0
         self._graph: torch.cuda.CUDAGraph | None = None
-        self._stream = torch.cuda.Stream(device) if self.enabled else None
+        self._stream = side_stream(device) if self.enabled else None
 
     @property
     def graphed(self) -> bool:

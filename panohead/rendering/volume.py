@@ -42,9 +42,12 @@ def interval_weights(densities: torch.Tensor, depths: torch.Tensor) -> torch.Ten
     """Eq. 1-2 weights w_i (B, R, S-1) of the intervals between sorted samples (B, R, S, 1)."""
     deltas = (depths[:, :, 1:] - depths[:, :, :-1])[..., 0]
     density_mid = F.softplus(0.5 * (densities[:, :, 1:] + densities[:, :, :-1])[..., 0] - 1.0)
-    alpha = 1.0 - torch.exp(-density_mid * deltas)
-    # Transmittance before each interval; the 1e-10 keeps cumprod differentiable through alpha = 1.
-    transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :, :1]), 1.0 - alpha + 1e-10], dim=2), dim=2)[:, :, :-1]
+    optical_depth = density_mid * deltas
+    alpha = 1.0 - torch.exp(-optical_depth)
+    # Transmittance before each interval, prod_j<i (1 - alpha_j) = exp(-sum_j<i sigma_j delta_j). A sum
+    # rather than torch.cumprod because cumprod's backward asks the host whether any factor is zero
+    # (a device sync), which makes the inversion step impossible to capture in a CUDA graph.
+    transmittance = torch.exp(-F.pad(torch.cumsum(optical_depth, dim=2)[:, :, :-1], (1, 0)))
     return alpha * transmittance
 
 
