@@ -6,6 +6,7 @@ otherwise the fallback; ``--random-vgg`` times LPIPS with random VGG16 weights o
 The line printed says which, since LPIPS adds a VGG16 pass per step.
 
     python bench/bench_inversion.py --preset paper --steps 500 --pti-steps 350 --random-vgg --device cuda
+    python bench/bench_inversion.py ... --precision fp32 --locality-every 1 --no-cuda-graphs   # the plain reference
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--pti-steps", type=int, default=350)
     parser.add_argument("--space", choices=SPACES, default="z")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    parser.add_argument("--precision", choices=PRECISIONS, default=InversionSettings.precision)
     parser.add_argument("--locality-every", type=int, default=InversionSettings.locality_every)
     parser.add_argument("--no-cuda-graphs", action="store_true", help="eager steps (the reference)")
     parser.add_argument("--random-vgg", action="store_true",

@@ -178,10 +178,10 @@ def bench_inversion_step(device: torch.device, repeats: int) -> None:
     with torch.no_grad():
         ws0 = G.mapping(torch.randn(1, G.config.z_dim, device=device), label, psi=0.7)
         target = render_view(G, ws0, label).clamp(-1, 1)
-    objective = Reconstruction(target, StructuralLoss())
+    objective = Reconstruction(target, StructuralLoss().to(device))
     ws = (ws0 + 0.1 * torch.randn_like(ws0)).requires_grad_(True)
     optimiser = torch.optim.Adam([ws], lr=0.01)
-    precisions = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
+    precisions = ("fp32", "tf32") if device.type == "cuda" else ("fp32",)
     for precision in precisions:
         def step():
             optimiser.zero_grad(set_to_none=True)

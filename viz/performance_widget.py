@@ -77,7 +77,7 @@ class PerformanceWidget(Widget):
 def precision_note(precision: str) -> str:
     """What the Precision choice changes, in one line (docs/performance.md has the measurements)."""
     if precision == "fp16":
-        return "TF32 matmul/conv; super-resolution and background in fp16"
+        return "super-resolution and background in fp16; the rest fp32"
     return "fp32 weights and activations" + (", TF32 matmul/conv" if precision == "tf32" else "")
 
 

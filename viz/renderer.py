@@ -121,11 +121,13 @@ def one_line(error: BaseException) -> str:
 
 
 def configure_backend(precision: str, device: torch.device) -> None:
-    """fp32, or TF32 tensor cores for CUDA matmuls and convolutions ('tf32' and 'fp16'); cuDNN picks
-    the fastest convolution algorithms for the few fixed shapes a viewer uses."""
+    """TF32 tensor cores for CUDA matmuls and convolutions only when 'tf32' is chosen: 'fp16' keeps them
+    off because TF32 in the decoder moved the bundled model's images by up to 0.15 (fp16
+    super-resolution alone: 2e-3; docs/performance.md). cuDNN picks the fastest convolution
+    algorithms for the few fixed shapes a viewer uses."""
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = precision in ("tf32", "fp16")
-        torch.backends.cudnn.allow_tf32 = precision in ("tf32", "fp16")
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
         torch.backends.cudnn.benchmark = True
 
 

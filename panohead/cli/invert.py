@@ -46,8 +46,10 @@ VIEW_YAWS = (0, 90, 180, 270)
 @click.option("--space", type=click.Choice(SPACES), default="z", show_default=True, help="Latent optimised in stage 1.")
 @click.option("--lr", type=float, default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
 @click.option("--pti-lr", type=float, default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="tf32: TF32 tensor cores for matmuls/convolutions; bf16: rendering under autocast (CUDA only).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=InversionSettings.precision, show_default=True,
+              help="tf32: TF32 tensor cores for matmuls/convolutions on CUDA (on a CPU both are fp32).")
+@click.option("--locality-every", type=click.IntRange(1), default=InversionSettings.locality_every, show_default=True,
+              help="Apply PTI's locality regulariser on every N-th step (1: every step, twice the cost per step).")
 @click.option("--cuda-graphs/--no-cuda-graphs", default=True, show_default=True,
               help="Replay each optimisation step from a CUDA graph (CUDA only; falls back to eager on failure).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latent prior and the noise.")
@@ -64,7 +66,7 @@ VIEW_YAWS = (0, 90, 180, 270)
 @click.option("--out", "-o", "outdir", default="inversion", show_default=True, help="Output folder.")
 @user_errors
 def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr, pti_lr,
-           precision, cuda_graphs, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution,
+           precision, locality_every, cuda_graphs, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution,
            outdir):
     """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
 
@@ -73,7 +75,7 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
     turntable.mp4 and, with --mesh, a coloured mesh.
     """
     settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
-                                 precision=precision, cuda_graphs=cuda_graphs)
+                                 precision=precision, locality_every=locality_every, cuda_graphs=cuda_graphs)
     photo = load_image(image)
     folder = output_folder(outdir)
     generator, target, source = open_generator(checkpoint, device)

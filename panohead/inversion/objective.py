@@ -8,16 +8,13 @@ from torch import nn
 
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """'fp32': as is. 'tf32': TF32 tensor cores for CUDA matmuls and convolutions while inside.
-    'bf16': CUDA autocast to bfloat16 (CPU bf16 is slower than fp32, so CUDA only). The autocast
-    weight cache is off so the same context works inside CUDA graph capture."""
-    if precision == "fp32":
+    """'fp32': as is. 'tf32': TF32 tensor cores for CUDA matmuls and convolutions while inside (a
+    CPU has no TF32, so there it is the same as fp32)."""
+    if precision not in ("fp32", "tf32"):
+        raise ValueError(f"unknown precision {precision!r}; choose fp32 or tf32")
+    if precision == "fp32" or device.type != "cuda":
         return contextlib.nullcontext()
-    if device.type != "cuda":
-        raise ValueError(f"precision {precision!r} needs a CUDA device (got {device.type}); use fp32")
-    if precision == "tf32":
-        return _tf32()
-    return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+    return _tf32()
 
 
 @contextlib.contextmanager

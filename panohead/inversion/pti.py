@@ -105,8 +105,9 @@ def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstr
         parameter.requires_grad_(True)
     device = pivot.device
     regularised = settings.locality_weight > 0
-    # Graphs need every step to do the same work: the regulariser on every step, or on none.
-    graphs = settings.cuda_graphs and (not regularised or settings.locality_every == 1)
+    # With the regulariser on every k-th step only, the two kinds of step are two captured graphs;
+    # each holds its own backward and optimiser update, and they share the optimiser's state.
+    graphs = settings.cuda_graphs
     optimizer = torch.optim.Adam(parameters, lr=settings.pti_lr, capturable=graphs and device.type == "cuda")
     steps = {flag: TuningStep(tuned, original, pivot, objective, label, settings, optimizer, flag)
              for flag in ({regularised, False} if settings.locality_every > 1 else {regularised})}

@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 
 SPACES = ("z", "w", "w+")
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32")
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,13 @@ class InversionSettings:
     pti_lr: float = 3e-4
     locality_weight: float = 0.1
     locality_distance: float = 1.0  # how far from the pivot regulariser latents lie, in latent spreads
-    locality_every: int = 1
-    # "tf32": TF32 tensor cores for CUDA matmuls and convolutions; "bf16": rendering under CUDA
-    # autocast. The optimiser state stays fp32 either way.
-    precision: str = "fp32"
+    # The regulariser on every 4th step: its extra renders made a PTI step 2x as expensive, and this
+    # cadence brings 500 + 350 paper-model steps under a minute on an H100 (docs/performance.md).
+    locality_every: int = 4
+    # "tf32": TF32 tensor cores for CUDA matmuls and convolutions (a CPU has none: there it is fp32).
+    # No bf16: on an H100 it was slower than TF32 for the paper model and diverged on small ones
+    # (docs/inversion.md).
+    precision: str = "tf32"
     # Replay each stage's step from a CUDA graph after a few eager steps (CUDA only; falls back to
     # eager steps if capture fails). Removes the launch overhead that dominates at batch 1.
     cuda_graphs: bool = True
