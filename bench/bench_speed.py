@@ -17,7 +17,6 @@ difference of the final image (range [-1, 1]) vs the reference image of the same
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import math
 import os
@@ -32,7 +31,7 @@ from bench.common import device_name, time_call  # noqa: E402
 from panohead.bundled import default_generator  # noqa: E402
 from panohead.camera import orbit_label  # noqa: E402
 from panohead.config import preset  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
+from panohead.devices import pick_device, tf32  # noqa: E402
 from panohead.fast import FastRenderer  # noqa: E402
 from panohead.generator import PanoHeadGenerator  # noqa: E402
 
@@ -54,17 +53,6 @@ CPU_PATHS = {
     "fp32 cached": ({}, False),
     "skip empty": ({"skip_empty": True}, False),
 }
-
-
-@contextlib.contextmanager
-def tf32(enabled: bool):
-    """TF32 tensor cores for CUDA matmuls and convolutions while inside (PyTorch's cuDNN default is on)."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def row(path: str, stage: str, seconds: float, batch: int, reference: float | None, diff: float | None) -> None:

@@ -1,6 +1,9 @@
 """Device selection: CUDA when present, the CPU otherwise, with a clear error for bad requests."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -30,3 +33,14 @@ def side_stream(device: torch.device | str | None = None) -> "torch.cuda.Stream"
     if index not in _side_streams:
         _side_streams[index] = torch.cuda.Stream(index)
     return _side_streams[index]
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool) -> Iterator[None]:
+    """TF32 tensor cores for CUDA matmuls and convolutions on (or off) while inside, restored after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -6,6 +6,8 @@ import contextlib
 import torch
 from torch import nn
 
+from panohead.devices import tf32
+
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """'fp32': as is. 'tf32': TF32 tensor cores for CUDA matmuls and convolutions while inside (a
@@ -14,17 +16,7 @@ def precision_context(precision: str, device: torch.device) -> contextlib.Abstra
         raise ValueError(f"unknown precision {precision!r}; choose fp32 or tf32")
     if precision == "fp32" or device.type != "cuda":
         return contextlib.nullcontext()
-    return _tf32()
-
-
-@contextlib.contextmanager
-def _tf32():
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    return tf32(True)
 
 
 def render_view(generator: nn.Module, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
