@@ -3,11 +3,24 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
-from panohead.training.launcher import LaunchSpec, check_launch, launch_command, resume_arguments, train_arguments
+import pytest
+from click.testing import CliRunner
+
+from panohead.data.synth import SynthSettings, write_synthetic_dataset
+from panohead.training.launcher import (LaunchSpec, check_launch, launch_command, masks_in_use, recorded_masks,
+                                        resume_arguments, train_arguments)
 from panohead.training.monitor import RunMonitor, tail_lines
+
+
+@pytest.fixture(scope="module")
+def heads(tmp_path_factory) -> Path:
+    """Two 16x16 synthetic heads with their default ``heads_masks`` folder beside them."""
+    return write_synthetic_dataset(tmp_path_factory.mktemp("data") / "heads", 2, seed=0,
+                                   settings=SynthSettings(resolution=16), device="cpu", batch_size=2)
 
 
 def record(event: str, **fields) -> bytes:
@@ -70,10 +83,10 @@ def test_launch_commands_use_this_python_and_torchrun_for_several_gpus(tmp_path)
 
 
 def test_resume_reuses_the_recorded_command_with_resume_auto(tmp_path):
-    command = "panohead train --data /d --outdir /r --preset tiny --finetune /m.pkl --kimg 2"
+    command = "panohead train --data /d --masks /d_cut --outdir /r --preset tiny --finetune /m.pkl --kimg 2"
     (tmp_path / "options.json").write_text(json.dumps({"command": command, "world_size": 2}))
-    assert resume_arguments(tmp_path) == (["train", "--data", "/d", "--outdir", "/r", "--preset", "tiny", "--kimg", "2",
-                                           "--resume", "auto"], 2)
+    assert resume_arguments(tmp_path) == (["train", "--data", "/d", "--masks", "/d_cut", "--outdir", "/r", "--preset",
+                                           "tiny", "--kimg", "2", "--resume", "auto"], 2)
 
 
 def test_launch_checks_refuse_gpus_torch_cannot_see_and_a_fresh_start_over_snapshots(tmp_path):
@@ -87,3 +100,54 @@ def test_launch_checks_refuse_gpus_torch_cannot_see_and_a_fresh_start_over_snaps
     missing = Path(tmp_path / "none.pkl")
     assert check_launch(LaunchSpec(**{**spec.__dict__, "gpus": 0, "finetune": str(missing)}), 0) == (
         f"{missing}: fine-tune checkpoint not found")
+
+
+def test_chosen_masks_are_passed_as_an_absolute_path_and_left_out_when_empty(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = LaunchSpec(data="heads", masks="cut/masks.zip", outdir="run", preset="tiny", gpus=0)
+    assert train_arguments(spec)[:6] == ["train", "--data", str(tmp_path / "heads"), "--masks",
+                                         str(tmp_path / "cut" / "masks.zip"), "--outdir"]
+    assert "--masks" not in train_arguments(LaunchSpec(**{**spec.__dict__, "masks": None}))
+
+
+def cli_error(*args: str) -> str:
+    """The one-line error ``panohead train`` prints for ``args`` (without its "Error: " prefix)."""
+    from panohead.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--preset", "tiny", "--device", "cpu", *args])
+    assert result.exit_code == 1 and result.output.startswith("Error: "), result.output
+    return result.output.removeprefix("Error: ").rstrip("\n")
+
+
+def test_launch_checks_reject_missing_or_incomplete_masks_with_the_clis_message(heads, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(heads.with_name("heads_masks"), partial)
+    (partial / "img00000001.png").unlink()
+    for masks, message in [(tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: mask folder/zip not found "
+                                                  "(pass the masks explicitly or create it)"),
+                           (partial, f"{partial / 'img00000001.png'}: missing mask for image 'img00000001.png'")]:
+        spec = LaunchSpec(data=str(heads), masks=str(masks), outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
+        assert check_launch(spec, visible_gpus=0) == message
+        assert cli_error("--data", str(heads), "--masks", str(masks), "--outdir", str(tmp_path / "cli")) == message
+    spec = LaunchSpec(data=str(heads), masks=str(heads.with_name("heads_masks")), outdir=str(tmp_path / "run"),
+                      preset="tiny", gpus=0)
+    assert check_launch(spec, visible_gpus=0) is None
+
+
+def test_empty_masks_mean_the_default_folder_beside_the_dataset_and_none_there_refuses_the_start(heads, tmp_path):
+    assert masks_in_use(str(heads), None) == f"masks: {heads}_masks (the default beside the dataset)"
+    assert masks_in_use(str(heads), "/elsewhere/m.zip") == "masks: /elsewhere/m.zip"
+    bare = tmp_path / "bare"
+    shutil.copytree(heads, bare)
+    assert masks_in_use(str(bare), None).startswith(f"no masks: {tmp_path / 'bare_masks'} does not exist, so the start is refused")
+    spec = LaunchSpec(data=str(bare), outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
+    assert check_launch(spec, visible_gpus=0) == cli_error("--data", str(bare), "--outdir", str(tmp_path / "cli")) == (
+        f"{tmp_path / 'bare_masks'}: mask folder/zip not found (pass the masks explicitly or create it)")
+
+
+def test_a_run_folders_masks_come_from_its_options_json(heads, tmp_path):
+    assert recorded_masks(tmp_path) is None
+    (tmp_path / "options.json").write_text(json.dumps({"data": str(heads), "masks": None}))
+    assert recorded_masks(tmp_path) == f"masks: {heads}_masks (the default beside the dataset)"
+    (tmp_path / "options.json").write_text(json.dumps({"data": str(heads), "masks": "/m/heads_masks.zip"}))
+    assert recorded_masks(tmp_path) == "masks: /m/heads_masks.zip"

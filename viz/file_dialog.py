@@ -28,21 +28,22 @@ class FileDialog:
     """One pending open or save dialog, polled once per frame."""
 
     def __init__(self) -> None:
-        self._dialog: pfd.open_file | pfd.save_file | None = None
+        self._dialog: pfd.open_file | pfd.save_file | pfd.select_folder | None = None
 
     @property
     def pending(self) -> bool:
         return self._dialog is not None
 
-    def open(self, title: str, filters: list[str], folder: str = "") -> bool:
+    def open(self, title: str, filters: list[str], folder: str = "", pick_folder: bool = False) -> bool:
         """Show an open-file dialog; ``filters`` alternate names and patterns ("Images", "*.png *.jpg").
+        With ``pick_folder`` it is a folder chooser instead (``filters`` unused).
 
         False when no dialog program exists (the caller tells the user to type the path instead).
         """
         if not dialogs_available():
             return False
         if self._dialog is None:
-            self._dialog = pfd.open_file(title, folder, filters)
+            self._dialog = pfd.select_folder(title, folder) if pick_folder else pfd.open_file(title, folder, filters)
         return True
 
     def poll(self) -> str | None:
@@ -56,9 +57,10 @@ class FileDialog:
         return answer or None
 
 
-def path_field(label: str, path: str, dialog: FileDialog, title: str, filters: list[str]) -> tuple[bool, str]:
-    """A text field for a path plus "Browse...". Returns (submitted, path): submitted when the user
-    pressed Enter in the field or picked a file in the dialog."""
+def path_field(label: str, path: str, dialog: FileDialog, title: str, filters: list[str],
+               pick_folder: bool = False) -> tuple[bool, str]:
+    """A text field for a path plus "Browse..." (a folder chooser with ``pick_folder``). Returns
+    (submitted, path): submitted when the user pressed Enter in the field or picked a path in the dialog."""
     chosen = dialog.poll()
     if chosen:
         return True, chosen
@@ -69,7 +71,7 @@ def path_field(label: str, path: str, dialog: FileDialog, title: str, filters: l
     available = dialogs_available()
     imgui.begin_disabled(not available or dialog.pending)
     if imgui.button(f"Browse...##{label}"):
-        dialog.open(title, filters)
+        dialog.open(title, filters, pick_folder=pick_folder)
     imgui.end_disabled()
     if not available:
         imgui.set_item_tooltip(NO_DIALOG)

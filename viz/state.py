@@ -126,6 +126,7 @@ class TrainingState:
     """The Training panel's "Start a run" form and the run folder it watches (remembered between sessions)."""
 
     data: str = ""  # dataset folder or zip
+    masks: str = ""  # mask folder or zip; empty: <data>_masks (or <stem>_masks.zip) beside the dataset
     outdir: str = ""
     preset: str = "small"
     kimg: float = 200.0  # the small preset's length; switching presets fills in theirs

@@ -20,8 +20,8 @@ from PIL import Image
 
 from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
-from panohead.training.launcher import (PRESETS, LaunchSpec, RunProcess, check_launch, resume_arguments,
-                                        train_arguments)
+from panohead.training.launcher import (PRESETS, LaunchSpec, RunProcess, check_launch, masks_in_use, recorded_masks,
+                                        resume_arguments, train_arguments)
 from panohead.training.monitor import CONSOLE_FILE, RunMonitor, tail_lines
 from panohead.training.options import TRAINING_PRESETS
 from viz.checkpoint_widget import CheckpointWidget
@@ -32,9 +32,11 @@ from viz.widget import Widget
 
 POLL_SECONDS = 0.25  # how often the log is checked for new lines
 CONSOLE_SECONDS = 1.0  # how often the console tail is re-read while shown
+MASKS_SECONDS = 1.0  # how often the form re-checks whether the default mask folder exists
 START_MODES = [("scratch", "New"), ("continue", "Continue folder"), ("snapshot", "Snapshot"), ("finetune", "Fine-tune")]
 CHECKPOINT_FILTERS = ["Checkpoints (.safetensors, .pkl)", "*.safetensors *.pkl", "All files", "*"]
 DATA_FILTERS = ["Datasets (.zip)", "*.zip", "All files", "*"]
+MASK_FILTERS = ["Mask archives (.zip)", "*.zip", "All files", "*"]
 # (plot title, [(log key, legend)]): the loss curves and the regularisers next to them.
 PLOTS = [("Losses", [("loss_G", "G"), ("loss_D", "D")]),
          ("Regularisers", [("r1_image", "R1 image"), ("r1_mask", "R1 mask"), ("camera_offset", "camera offset |dc|")])]
@@ -66,7 +68,8 @@ class Background:
 def launch_spec(form: TrainingState, visible_gpus: int) -> LaunchSpec:
     """The run the "Start a run" form describes."""
     checkpoint = form.checkpoint.strip()
-    return LaunchSpec(data=form.data.strip(), outdir=form.outdir.strip(), preset=form.preset, kimg=form.kimg,
+    return LaunchSpec(data=form.data.strip(), masks=form.masks.strip() or None, outdir=form.outdir.strip(),
+                      preset=form.preset, kimg=form.kimg,
                       resume={"continue": "auto", "snapshot": checkpoint}.get(form.start_from),
                       finetune=checkpoint if form.start_from == "finetune" else None,
                       gpus=min(form.gpus, visible_gpus))
@@ -86,7 +89,7 @@ class TrainingWidget(Widget):
         super().__init__(app)
         self.visible_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         self.folder_text = self.form.folder
-        self.dialogs = {name: FileDialog() for name in ("data", "outdir", "checkpoint", "attach")}
+        self.dialogs = {name: FileDialog() for name in ("data", "masks", "outdir", "checkpoint", "attach")}
         self.monitor: RunMonitor | None = None
         self.process: RunProcess | None = None
         self.launch_error: str | None = None  # why the last start was refused
@@ -102,6 +105,8 @@ class TrainingWidget(Widget):
         self.show_mask = False
         self._grid_job: tuple[Path, Background] | None = None
         self.plotted: dict[str, int] = {}  # points of each curve drawn by the last frame (for tests)
+        self._masks_line: tuple[tuple[str, str], float, str] | None = None  # ((data, masks), when, line) of the form
+        self._run_masks: tuple[object, str | None] | None = None  # (the start record it was read at, line)
         if self.form.folder and (Path(self.form.folder) / "log.jsonl").is_file():
             self.attach(self.form.folder)  # the run watched last time
 
@@ -129,7 +134,7 @@ class TrainingWidget(Widget):
         if self.monitor is None or self.monitor.folder.resolve() != path.resolve():
             self.monitor = RunMonitor(path)
             self.console, self._last_console, self._last_poll = [], 0.0, 0.0
-            self.grid_shown, self._grid_job = None, None
+            self.grid_shown, self._grid_job, self._run_masks = None, None, None
             if self.process is None or not self.process.running:
                 self.process = RunProcess.adopt(path)  # a run an earlier app session launched here
                 self.exit_message, self._start_before = None, None
@@ -180,6 +185,24 @@ class TrainingWidget(Widget):
             self.app.notify("no snapshot to open yet", error=True)
             return
         self.app.panel(CheckpointWidget).open(str(path))
+
+    @property
+    def masks_line(self) -> str:
+        """Which masks the form's run would read (re-checked at most every MASKS_SECONDS: it stats the disk)."""
+        key, now = (self.form.data.strip(), self.form.masks.strip()), time.monotonic()
+        if self._masks_line is None or self._masks_line[0] != key or now - self._masks_line[1] >= MASKS_SECONDS:
+            self._masks_line = (key, now, masks_in_use(*key))
+        return self._masks_line[2]
+
+    @property
+    def run_masks(self) -> str | None:
+        """The watched run's masks line from its options.json (re-read when a new session starts logging)."""
+        if self.monitor is None:
+            return None
+        start = self.monitor.start
+        if self._run_masks is None or self._run_masks[0] is not start:
+            self._run_masks = (start, recorded_masks(self.monitor.folder))
+        return self._run_masks[1]
 
     @property
     def busy(self) -> bool:
@@ -297,6 +320,16 @@ class TrainingWidget(Widget):
             imgui.separator_text("Start a run")
         label("Dataset", scale)
         _, form.data = path_field("train-data", form.data, self.dialogs["data"], "Training dataset (zip)", DATA_FILTERS)
+        label("Masks", scale)
+        zipped = form.data.strip().lower().endswith(".zip")  # masks usually come in the dataset's own kind
+        _, form.masks = path_field("train-masks", form.masks, self.dialogs["masks"],
+                                   "Mask zip" if zipped else "Mask folder", MASK_FILTERS, pick_folder=not zipped)
+        imgui.set_item_tooltip("Foreground masks with the images' file names; leave empty for the default beside the dataset")
+        if not form.masks.strip():  # say what an empty field means for this dataset
+            line = self.masks_line
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(WARN if line.startswith("no masks") else MUTED, line)
+            imgui.pop_text_wrap_pos()
         label("Output", scale)
         _, form.outdir = path_field("train-outdir", form.outdir, self.dialogs["outdir"], "Run folder", ["All files", "*"])
         label("Preset", scale)
@@ -365,6 +398,10 @@ class TrainingWidget(Widget):
             parts.append(f"on {monitor.start.get('device')} x {monitor.start.get('world_size', 1)}")
         if parts:
             imgui.text("   ".join(parts))
+        if self.run_masks:
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text_colored(MUTED, self.run_masks)
+            imgui.pop_text_wrap_pos()
 
     def _actions(self) -> None:
         process, monitor = self.process, self.monitor

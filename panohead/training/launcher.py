@@ -22,7 +22,7 @@ from pathlib import Path
 
 import panohead
 from panohead.atomic import write_bytes_atomic
-from panohead.data.dataset import DatasetError, HeadDataset
+from panohead.data.dataset import DatasetError, HeadDataset, default_mask_path
 from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
 
@@ -39,6 +39,7 @@ class LaunchSpec:
 
     data: str
     outdir: str
+    masks: str | None = None  # mask folder or zip; None: the loader's default beside ``data``
     preset: str = "small"
     kimg: float | None = None  # None: the preset's length
     resume: str | None = None  # a snapshot path, or "auto" for the newest in outdir
@@ -50,8 +51,10 @@ class LaunchSpec:
 def train_arguments(spec: LaunchSpec) -> list[str]:
     """``train --data ... --outdir ...`` options of ``spec`` (absolute paths, so the child's folder does not matter)."""
     absolute = lambda path: str(Path(path).expanduser().resolve())  # noqa: E731
-    args = ["train", "--data", absolute(spec.data), "--outdir", absolute(spec.outdir), "--preset", spec.preset,
-            "--device", "cpu" if spec.gpus == 0 else "cuda"]
+    args = ["train", "--data", absolute(spec.data)]
+    if spec.masks:
+        args += ["--masks", absolute(spec.masks)]
+    args += ["--outdir", absolute(spec.outdir), "--preset", spec.preset, "--device", "cpu" if spec.gpus == 0 else "cuda"]
     if spec.kimg is not None:
         args += ["--kimg", f"{spec.kimg:g}"]
     if spec.resume:
@@ -93,12 +96,39 @@ def check_launch(spec: LaunchSpec, visible_gpus: int) -> str | None:
     if not spec.data.strip():
         return "choose a dataset folder or zip"
     try:
-        HeadDataset(Path(spec.data).expanduser())
+        HeadDataset(Path(spec.data).expanduser(), Path(spec.masks).expanduser() if spec.masks else None)
     except DatasetError as error:
         return str(error)
     except OSError as error:
         return f"{spec.data}: cannot read the dataset ({error.strerror or error})"
     return None
+
+
+def masks_in_use(data: str, masks: str | None) -> str:
+    """One line saying which masks a run on ``data`` reads: ``masks`` itself, or the loader's default
+    (:func:`panohead.data.dataset.default_mask_path`) and whether it exists. Only stats two paths."""
+    if masks:
+        return f"masks: {masks}"
+    if not data.strip():
+        return "masks: <dataset>_masks beside the dataset (or <stem>_masks.zip) unless you choose a folder or zip"
+    default = default_mask_path(Path(data).expanduser())
+    if default.exists():
+        return f"masks: {default} (the default beside the dataset)"
+    # HeadDataset needs a mask per image even with --no-mask-channel (the reals grid and batches carry them).
+    return (f"no masks: {default} does not exist, so the start is refused (every image needs a foreground mask: "
+            "the discriminator's mask channel compares it with the rendered one)")
+
+
+def recorded_masks(folder: str | os.PathLike) -> str | None:
+    """The masks line (:func:`masks_in_use`) of the run in ``folder``, from its options.json (None without one)."""
+    try:
+        description = json.loads((Path(folder) / "options.json").read_text())
+        data, masks = description["data"], description.get("masks")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(data, str) or not (masks is None or isinstance(masks, str)):
+        return None
+    return masks_in_use(data, masks)
 
 
 def resume_arguments(folder: str | os.PathLike) -> tuple[list[str], int]:
