@@ -34,6 +34,7 @@ from viz.async_renderer import AsyncRenderer
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.editor import Editor
+from viz.file_dialog import draw_in_app_dialogs
 from viz.models import ModelInfo, describe_source
 from viz.panels import PANELS
 from viz.renderer import Renderer, RenderResult
@@ -264,6 +265,7 @@ class App:
         else:
             for panel in self.panels:
                 panel(False)
+        draw_in_app_dialogs(scale)
         self.shortcuts(True)
 
     def _sidebar(self) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
-from viz.file_dialog import NO_DIALOG, FileDialog, path_field
+from viz.file_dialog import FileDialog, path_field
 from viz.models import CHECKPOINT_SUFFIXES, describe_source
 from viz.ui import MUTED, WARN, hint
 from viz.widget import Widget
@@ -32,9 +32,8 @@ class CheckpointWidget(Widget):
         self.app.state.model.source = source
 
     def browse(self) -> None:
-        """The open dialog (File menu, Ctrl+O); says what to do instead when there is none."""
-        if not self.dialog.open("Open a PanoHead checkpoint", FILTERS):
-            self.app.notify(f"Open checkpoint: {NO_DIALOG} in the Model tab", error=True)
+        """The open dialog (File menu, Ctrl+O)."""
+        self.dialog.open("Open a PanoHead checkpoint", FILTERS)
 
     def accepts_drop(self, path: str) -> bool:
         return path.lower().endswith(CHECKPOINT_SUFFIXES)

@@ -20,7 +20,7 @@ from panohead.editing import Direction, load_directions, save_directions
 from panohead.editing.directions import amount_along, with_amount
 from panohead.editing.pca import PrincipalDirections, cached_principal_directions
 from panohead.editing.preview import AMOUNTS, YAWS, direction_strip
-from viz.file_dialog import FileDialog, dialogs_available, path_field
+from viz.file_dialog import FileDialog, path_field
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import preview_resolution
 from viz.ui import LABEL_WIDTH, MUTED, hint, label
@@ -195,11 +195,8 @@ class DirectionsWidget(Widget):
         if submitted:
             self.load(self.path_text)
         if imgui.button("Save named directions..."):
-            if dialogs_available():
-                self.save_dialog.save("Save directions", str(Path(app.state.capture.folder) / "directions.safetensors"),
-                                      SAVE_FILTERS)
-            else:
-                self.save()
+            self.save_dialog.save("Save directions", str(Path(app.state.capture.folder) / "directions.safetensors"),
+                                  SAVE_FILTERS)
         imgui.same_line()
         if imgui.button("Reset all sliders"):
             editor.set_edits(directions=())

@@ -12,8 +12,7 @@ from pathlib import Path
 from imgui_bundle import imgui
 
 from panohead.editing import recent_sessions
-from viz.file_dialog import FileDialog, dialogs_available, path_field
-from viz.output_paths import output_folder, unique_path
+from viz.file_dialog import FileDialog, path_field
 from viz.ui import MUTED, hint
 from viz.widget import Widget
 
@@ -37,7 +36,7 @@ class SessionWidget(Widget):
         self.open_dialog.open("Open a session", FILTERS)
 
     def save(self) -> None:
-        """Save to the session's own file, or ask where (a new file in the capture folder without dialogs)."""
+        """Save to the session's own file, or ask where."""
         editor = self.app.editor
         if editor.session_file is not None:
             editor.save_session(editor.session_file)
@@ -45,17 +44,9 @@ class SessionWidget(Widget):
             self.save_as()
 
     def save_as(self) -> None:
-        if dialogs_available():
-            self.save_dialog.save("Save the session", str(Path(self.app.state.capture.folder) / f"session{SUFFIX}"),
-                                  FILTERS)
-            return
-        try:
-            path = unique_path(output_folder(self.app.state.capture.folder), "session", SUFFIX)
-        except OSError as error:
-            self.app.notify(f"{self.app.state.capture.folder}: cannot save the session ({error.strerror or error})",
-                            error=True)
-            return
-        self.app.editor.save_session(path)
+        """Ask where to save (the answer arrives through :meth:`__call__`'s poll)."""
+        self.save_dialog.save("Save the session", str(Path(self.app.state.capture.folder) / f"session{SUFFIX}"),
+                              FILTERS)
 
     def recent(self) -> list[Path]:
         """Recent session files, re-read from disk at most once a second."""

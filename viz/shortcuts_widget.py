@@ -8,6 +8,7 @@ from imgui_bundle import imgui
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
+from viz.file_dialog import in_app_dialog_open
 from viz.latent_widget import LatentWidget
 from viz.state import BACKGROUND_MODES, VIEW_MODES, VIEW_TARGETS
 from viz.widget import Widget
@@ -88,7 +89,7 @@ class ShortcutsWidget(Widget):
     # --- per frame ------------------------------------------------------------------------------
     def __call__(self, show: bool) -> None:
         io = imgui.get_io()
-        if not io.want_text_input:
+        if not io.want_text_input and not in_app_dialog_open():
             for _, _, ctrl, shift, key, action in self.bindings:
                 if io.key_ctrl == ctrl and io.key_shift == shift and imgui.is_key_pressed(key, key in REPEATING):
                     action()
