@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--pti-steps", type=int, default=350)
     parser.add_argument("--space", choices=SPACES, default="z")
+    parser.add_argument("--locality-every", type=int, default=InversionSettings.locality_every,
+                        help="PTI locality regulariser on every N-th step")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--figure", default=None, help="PNG of the renders (first 4 heads)")
     args = parser.parse_args()
@@ -83,7 +85,8 @@ def main() -> None:
     cfg = generator.config
     cameras = {name: orbit_label(math.radians(yaw), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
                for name, yaw in VIEWS.items()}
-    settings = InversionSettings(space=args.space, steps=args.steps, pti_steps=args.pti_steps)
+    settings = InversionSettings(space=args.space, steps=args.steps, pti_steps=args.pti_steps,
+                                 locality_every=args.locality_every)
     perceptual = perceptual_loss(device=device)
     table = {(view, stage): [] for view in VIEWS for stage in STAGES}
     rows, started = [], time.perf_counter()

@@ -1,8 +1,6 @@
 """The inversion panel in a real window (Xvfb + Mesa): drop a photo, invert it in the background, orbit the result."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -10,26 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gui_utils.xvfb import software_gl_environment, virtual_display
 from inversion_helpers import calibrated_tiny_generator, frontal_target
 from panohead.checkpoint import save_generator
+from test_gui_app import display  # noqa: F401  (the GUI suite's private Xvfb)
 from viz.export_widget import ExportWidget
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 WINDOW = (980, 640)
-
-
-@pytest.fixture(scope="module")
-def display():
-    """A private Xvfb; installs it (make system-deps) if missing, skips only if that fails too."""
-    if shutil.which("Xvfb") is None:
-        subprocess.run(["make", "-C", str(ROOT), "system-deps"], capture_output=True, timeout=900)
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed and 'make system-deps' could not install it")
-    with virtual_display(1280, 800) as name, software_gl_environment(name):
-        yield name
 
 
 @pytest.fixture(scope="module")
