@@ -21,15 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import device_name, time_call  # noqa: E402
-from panohead.checkpoint import load_generator  # noqa: E402
-from panohead.config import preset  # noqa: E402
+from bench.common import benchmark_model, device_name, time_call  # noqa: E402
 from panohead.devices import pick_device  # noqa: E402
 from panohead.editing import (Camera, EditState, Keyframe, Latent, Mixing, PathSettings, group_range,  # noqa: E402
                               principal_directions, render_state, sample_w)
 from panohead.editing.path_video import export_path  # noqa: E402
 from panohead.editing.preview import direction_strip  # noqa: E402
-from panohead.generator import PanoHeadGenerator  # noqa: E402
 
 
 def main() -> None:
@@ -42,10 +39,7 @@ def main() -> None:
 
     device = pick_device(args.device)
     torch.manual_seed(0)
-    if args.checkpoint:
-        generator, name = load_generator(args.checkpoint, device), Path(args.checkpoint).name
-    else:
-        generator, name = PanoHeadGenerator(preset(args.config)).eval().requires_grad_(False).to(device), args.config
+    generator, name = benchmark_model(args.checkpoint, args.config, device)
     print(f"model {name} on {device_name(device)}")
 
     start = time.perf_counter()

@@ -23,13 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from panohead.checkpoint import load_generator  # noqa: E402
-from panohead.config import preset  # noqa: E402
+from bench.common import benchmark_model  # noqa: E402
 from panohead.devices import pick_device  # noqa: E402
 from panohead.export.field import HeadField  # noqa: E402
 from panohead.export.heads import head_from_seed  # noqa: E402
 from panohead.export.mesh import DEFAULT_THRESHOLD, mesh_from_density, sample_density, save_mesh  # noqa: E402
-from panohead.generator import PanoHeadGenerator  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -50,10 +48,7 @@ def main() -> None:
 
     device = pick_device(args.device)
     torch.manual_seed(0)
-    if args.checkpoint:
-        generator, name = load_generator(args.checkpoint, device), Path(args.checkpoint).name
-    else:
-        generator, name = PanoHeadGenerator(preset(args.config)).eval().requires_grad_(False).to(device), args.config
+    generator, name = benchmark_model(args.checkpoint, args.config, device)
     start = time.perf_counter()
     head = head_from_seed(generator, args.seed)
     synchronize(device)

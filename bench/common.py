@@ -4,6 +4,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -30,3 +31,15 @@ def time_call(function: Callable[[], object], device: torch.device, warmup: int 
         synchronize()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def benchmark_model(checkpoint: str | None, config: str, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """The generator to time and its name: a checkpoint when given, else a randomly initialised
+    ``config`` preset (speed does not depend on the weights)."""
+    from panohead.checkpoint import load_generator
+    from panohead.config import preset
+    from panohead.generator import PanoHeadGenerator
+
+    if checkpoint:
+        return load_generator(checkpoint, device), Path(checkpoint).name
+    return PanoHeadGenerator(preset(config)).eval().requires_grad_(False).to(device), config
