@@ -29,7 +29,9 @@ def side_stream(device: torch.device | str | None = None) -> "torch.cuda.Stream"
     Always the same stream per GPU because cuBLAS keeps a workspace (32 MiB on Hopper) for every
     stream it has run on until the process ends: a fresh stream per capture leaks one each time.
     """
-    index = torch.cuda.current_device() if device is None or torch.device(device).index is None else torch.device(device).index
+    index = None if device is None else torch.device(device).index
+    if index is None:
+        index = torch.cuda.current_device()
     if index not in _side_streams:
         _side_streams[index] = torch.cuda.Stream(index)
     return _side_streams[index]

@@ -44,6 +44,16 @@ class ExportTask:
     def cancel(self) -> None:
         self._cancel.set()
 
+    def outcome(self, noun: str, done: str) -> tuple[str, bool]:
+        """(message, is_error) saying how the task ended, e.g. ("exported PATH", False) for ``done``
+        "exported", or ("export failed: WHY", True) and ("export cancelled; nothing was written", False)
+        for ``noun`` "export"."""
+        if self.status == "done":
+            return f"{done} {self.path}", False
+        if self.status == "failed":
+            return f"{noun} failed: {self.error}", True
+        return f"{noun} cancelled; nothing was written", False
+
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the worker; True if it finished within ``timeout``."""
         self._thread.join(timeout)

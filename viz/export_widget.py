@@ -146,12 +146,7 @@ class ExportWidget(Widget):
         return self._own_model[1]
 
     def _finished(self, task: ExportTask) -> None:  # runs on the export thread
-        if task.status == "done":
-            self.app.notify(f"exported {task.path}")
-        elif task.status == "failed":
-            self.app.notify(f"export failed: {task.error}", error=True)
-        else:
-            self.app.notify("export cancelled; nothing was written")
+        self.app.notify(*task.outcome("export", "exported"))
 
     # --- drawing -------------------------------------------------------------------------------------
     def __call__(self, show: bool) -> None:
@@ -216,8 +211,6 @@ class ExportWidget(Widget):
             if imgui.button("Open folder"):
                 self.open_folder()
         elif task.status == "failed":
-            imgui.push_text_wrap_pos(0.0)
-            imgui.text_colored(ERROR, f"export failed: {task.error}")
-            imgui.pop_text_wrap_pos()
+            hint(f"export failed: {task.error}", ERROR)
         else:
             imgui.text_colored(MUTED, "export cancelled; nothing was written")

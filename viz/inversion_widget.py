@@ -196,9 +196,7 @@ class InversionWidget(Widget):
                  "aligned, then a 3D head is fitted to it that you can orbit all the way round.")
             return
         if self.note:
-            imgui.push_style_color(imgui.Col_.text, WARN if self.note_is_warning else MUTED)
-            imgui.text_wrapped(self.note)
-            imgui.pop_style_color()
+            hint(self.note, WARN if self.note_is_warning else MUTED)
         portrait = self.portrait()
         if portrait is None:
             return
@@ -259,9 +257,7 @@ class InversionWidget(Widget):
             imgui.text_colored(GOOD, f"saved to {status.outputs.folder.name}/")
             imgui.set_item_tooltip(str(status.outputs.folder))
         if status is not None and status.error:
-            imgui.push_style_color(imgui.Col_.text, ERROR)
-            imgui.text_wrapped(status.error)
-            imgui.pop_style_color()
+            hint(status.error, ERROR)
 
     def _progress(self, status: JobStatus, scale: float) -> None:
         stage = STAGE_NAMES.get(status.stage, status.stage)

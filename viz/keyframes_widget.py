@@ -59,12 +59,7 @@ class KeyframesWidget(Widget):
         editor.run_task("export", lambda renderer: renderer.model(source, device)[0], start)
 
     def _finished(self, task: ExportTask) -> None:  # runs on the export thread
-        if task.status == "done":
-            self.app.notify(f"saved keyframe video {task.path}")
-        elif task.status == "failed":
-            self.app.notify(f"keyframe video failed: {task.error}", error=True)
-        else:
-            self.app.notify("keyframe video cancelled; nothing was written")
+        self.app.notify(*task.outcome("keyframe video", "saved keyframe video"))
 
     def close(self) -> None:
         """Cancel a video being written and wait for it, so the app never exits mid-write."""

@@ -86,9 +86,7 @@ def graph_note(cpu_mode: bool, enabled: bool, result) -> None:
     if cpu_mode:
         hint("CUDA only: the CPU renders eagerly.")
     elif result is not None and result.graph_error and enabled:
-        imgui.push_style_color(imgui.Col_.text, WARN)
-        imgui.text_wrapped(f"CUDA graphs fell back to eager rendering: {result.graph_error}")
-        imgui.pop_style_color()
+        hint(f"CUDA graphs fell back to eager rendering: {result.graph_error}", WARN)
     elif enabled:
         replaying = result is not None and result.graphs
         hint("render and super-resolution replayed from CUDA graphs" if replaying else

@@ -9,8 +9,9 @@ Orbiting changes only the camera label, so on CUDA both stages keep their shapes
 :class:`panohead.fast.GraphedCall` and replays it, which removes the launch cost of the few hundred
 small kernels of a paper-config frame. The functions read nothing but their arguments and the
 generator's weights (whose addresses stay fixed while a model is open; the renderer releases the
-graphs when the model changes), and they never synchronise with the host, so they are capturable. Any capture failure leaves that stage eager for
-good (``error`` says why); results are fresh tensors either way, so the viewer's caches may keep them.
+graphs when the model changes), and they never synchronise with the host, so they are capturable.
+Any capture failure leaves that stage eager for good (``error`` says why); results are fresh tensors
+either way, so the viewer's caches may keep them.
 """
 from __future__ import annotations
 

@@ -327,9 +327,7 @@ class TrainingWidget(Widget):
         imgui.set_item_tooltip("Foreground masks with the images' file names; leave empty for the default beside the dataset")
         if not form.masks.strip():  # say what an empty field means for this dataset
             line = self.masks_line
-            imgui.push_text_wrap_pos(0.0)
-            imgui.text_colored(WARN if line.startswith("no masks") else MUTED, line)
-            imgui.pop_text_wrap_pos()
+            hint(line, WARN if line.startswith("no masks") else MUTED)
         label("Output", scale)
         _, form.outdir = path_field("train-outdir", form.outdir, self.dialogs["outdir"], "Run folder", ["All files", "*"])
         label("Preset", scale)
@@ -357,9 +355,7 @@ class TrainingWidget(Widget):
             self.start()
         imgui.end_disabled()
         if self.launch_error:
-            imgui.push_text_wrap_pos(0.0)
-            imgui.text_colored(ERROR, self.launch_error)
-            imgui.pop_text_wrap_pos()
+            hint(self.launch_error, ERROR)
         hint("Continue folder: the newest snapshot in the output folder. Fine-tune: our checkpoint or snapshot, "
              "or an official PanoHead .pkl. Several GPUs run under torchrun.")
 
@@ -399,9 +395,7 @@ class TrainingWidget(Widget):
         if parts:
             imgui.text("   ".join(parts))
         if self.run_masks:
-            imgui.push_text_wrap_pos(0.0)
-            imgui.text_colored(MUTED, self.run_masks)
-            imgui.pop_text_wrap_pos()
+            hint(self.run_masks)
 
     def _actions(self) -> None:
         process, monitor = self.process, self.monitor

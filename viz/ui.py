@@ -18,9 +18,9 @@ def label(text: str, scale: float) -> None:
     imgui.set_next_item_width(-1)
 
 
-def hint(text: str) -> None:
-    """Muted, wrapped explanation under a control."""
-    imgui.push_style_color(imgui.Col_.text, MUTED)
+def hint(text: str, colour: imgui.ImVec4 = MUTED) -> None:
+    """Wrapped text in ``colour``: a muted explanation under a control, or a warning or error line."""
+    imgui.push_style_color(imgui.Col_.text, colour)
     imgui.text_wrapped(text)
     imgui.pop_style_color()
 
