@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from panohead.devices import side_stream
+from panohead.errors import one_line
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,7 @@ class GraphedCall:
                 capture.graph.replay()
                 return _clone(capture.output)
         except Exception as error:  # capture/replay unsupported here: eager from now on
-            text = str(error).strip().splitlines()
-            self.error = f"{type(error).__name__}: {text[0] if text else ''}"
+            self.error = f"{type(error).__name__}: {one_line(error)}"
             log.warning("CUDA graph disabled, rendering eagerly: %s", self.error)
             self.release()
             if torch.cuda.is_available():

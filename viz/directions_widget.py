@@ -20,6 +20,7 @@ from panohead.editing import Direction, load_directions, save_directions
 from panohead.editing.directions import amount_along, with_amount
 from panohead.editing.pca import PrincipalDirections, cached_principal_directions
 from panohead.editing.preview import AMOUNTS, YAWS, direction_strip
+from panohead.errors import one_line
 from viz.file_dialog import FileDialog, path_field
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import preview_resolution
@@ -96,7 +97,7 @@ class DirectionsWidget(Widget):
         try:
             loaded = load_directions(path, model.w_dim, None if pca is None else pca.covariance())
         except (CheckpointError, ValueError, OSError) as error:
-            self.app.notify(str(error).splitlines()[0], error=True)
+            self.app.notify(one_line(error), error=True)
             return 0
         for direction in loaded:
             self.keep(direction, direction.name)
@@ -114,7 +115,7 @@ class DirectionsWidget(Widget):
                                                          ".safetensors")
             save_directions(target, directions)
         except (OSError, ValueError) as error:
-            self.app.notify(f"cannot save directions ({str(error).splitlines()[0]})", error=True)
+            self.app.notify(f"cannot save directions ({one_line(error)})", error=True)
             return None
         self.app.notify(f"saved {len(directions)} direction(s) to {target}")
         return target

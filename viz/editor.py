@@ -28,7 +28,8 @@ from panohead.checkpoint import CheckpointError
 from panohead.editing import (Camera, Direction, EditState, History, Keyframe, Latent, ModelReference, PathSettings,
                               Session, SessionError, path_frames, read_session, save_session)
 from panohead.editing.session import check_model, checkpoint_path, remember_session
-from viz.renderer import USER_ERRORS, Renderer, one_line
+from panohead.errors import one_line
+from viz.renderer import USER_ERRORS, Renderer
 from viz.request import Edits, RenderRequest, build_request
 from viz.state import DEFAULT_FOV, update_section
 

@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from panohead.errors import one_line
 from panohead.export.tasks import ExportCancelled, Progress
-from viz.renderer import USER_ERRORS, one_line
+from viz.renderer import USER_ERRORS
 
 log = logging.getLogger(__name__)
 Work = Callable[[Progress, threading.Event], Path]

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 
 from panohead.checkpoint import save_generator
+from panohead.errors import one_line
 from panohead.images import save_image, to_uint8
 from panohead.inversion import InversionSettings, Portrait, Progress, invert, save_latent, target_tensor
 from viz.models import open_model
-from viz.renderer import USER_ERRORS, one_line
+from viz.renderer import USER_ERRORS
 
 log = logging.getLogger(__name__)
 

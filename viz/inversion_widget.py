@@ -20,6 +20,7 @@ from PIL import Image
 from gui_utils.texture import Texture
 from panohead.camera import focal_from_fov
 from panohead.config import GeneratorConfig
+from panohead.errors import one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
 from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import InversionJob, JobStatus
@@ -78,7 +79,7 @@ class InversionWidget(Widget):
         try:
             photo = load_image(path)
         except (ValueError, OSError) as error:
-            self.app.notify(str(error).splitlines()[0], error=True)
+            self.app.notify(one_line(error), error=True)
             return
         self.photo_path, self.path_text = path, path
         self.base, self._portrait_key, self._portrait = None, None, None
@@ -153,7 +154,7 @@ class InversionWidget(Widget):
                 self.base, self.note, self.note_is_warning = self._aligning.result()
                 self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
             except Exception as error:  # noqa: BLE001 - shown in the panel, the app carries on
-                self.note, self.note_is_warning = str(error).splitlines()[0], True
+                self.note, self.note_is_warning = one_line(error), True
             self._aligning = None
         if self.job is None:
             return None

@@ -32,6 +32,7 @@ from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.editing import Camera, EditState, Latent, apply_edits
 from panohead.editing.latents import conditioning_label, latent_ws
+from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
@@ -113,11 +114,6 @@ class StageTimer:
         if self.cuda:
             torch.cuda.synchronize()
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def configure_backend(precision: str, device: torch.device) -> None:

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import DEVICE_CHOICES, pick_device
+from panohead.errors import one_line
 
 USER_ERRORS = (CheckpointError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, OSError)
 
@@ -26,7 +27,7 @@ def user_errors(command):
         except click.ClickException:
             raise
         except USER_ERRORS as error:
-            raise click.ClickException(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+            raise click.ClickException(one_line(error)) from None
     return wrapper
 
 

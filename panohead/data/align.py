@@ -31,6 +31,7 @@ from PIL import Image, ImageOps
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label
 from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, GrabCutSegmenter, LandmarkDetector,
                                       RoughPoseEstimator, Segmenter, head_box_from_mask, orbit_from_pnp)
+from panohead.errors import one_line
 
 # dlib/iBUG 68-point indices and where those points sit on the synthetic heads, in world units
 # (y up, face towards +z; image-left eye corner 36 is the subject's right eye, at world -x).
@@ -214,7 +215,7 @@ def read_overrides(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
     try:
         document = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read overrides ({str(error).splitlines()[0]})") from None
+        raise ValueError(f"{path}: cannot read overrides ({one_line(error)})") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: overrides must be a JSON object {{\"name.jpg\": [yaw, pitch], ...}}")
     overrides = {}

@@ -27,6 +27,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, mirror_label
+from panohead.errors import one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 LABELS_FILE = "dataset.json"
@@ -110,7 +111,7 @@ def parse_labels(archive: Archive) -> dict[str, list[float]]:
     try:
         document = json.loads(archive.read(LABELS_FILE).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{archive.where(LABELS_FILE)}: not valid JSON ({str(error).splitlines()[0]})") from None
+        raise DatasetError(f"{archive.where(LABELS_FILE)}: not valid JSON ({one_line(error)})") from None
     entries = document.get("labels") if isinstance(document, dict) else None
     if isinstance(entries, dict):
         entries = list(entries.items())
@@ -149,7 +150,7 @@ def _decode(archive: Archive, name: str, mode: str) -> Image.Image:
         image.load()
         return image.convert(mode)
     except (OSError, ValueError, SyntaxError) as error:
-        raise DatasetError(f"{archive.where(name)}: unreadable or corrupt image ({str(error).splitlines()[0] or type(error).__name__})") from None
+        raise DatasetError(f"{archive.where(name)}: unreadable or corrupt image ({one_line(error)})") from None
 
 
 class HeadDataset(torch.utils.data.Dataset):

@@ -18,6 +18,7 @@ import torch
 from panohead.checkpoint import CheckpointError, load_tensors, save_tensors
 from panohead.editing.latents import FloatArray
 from panohead.editing.mixing import LayerRange
+from panohead.errors import one_line
 
 KIND = "directions"
 
@@ -150,7 +151,7 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         vectors = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
-        raise ValueError(f"{path}: not a readable .npy array ({str(error).splitlines()[0]})") from None
+        raise ValueError(f"{path}: not a readable .npy array ({one_line(error)})") from None
     if vectors.ndim not in (1, 2) or vectors.size == 0 or not np.issubdtype(vectors.dtype, np.number):
         raise ValueError(f"{path}: expected a numeric array of shape (k, w_dim) or (w_dim,), got shape "
                          f"{list(vectors.shape)} of {vectors.dtype}")

@@ -24,6 +24,7 @@ from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
 from panohead.editing.latents import FloatArray, Latent
 from panohead.editing.state import Camera, EditState, Mixing
+from panohead.errors import one_line
 from panohead.userdirs import config_folder
 
 FORMAT = "panohead-studio-session"
@@ -299,7 +300,7 @@ def open_session(path: str | os.PathLike, device: torch.device | str = "cpu",
     try:
         generator = load(session.model.source)
     except (CheckpointError, OSError, ValueError) as error:
-        raise SessionError(f"{path}: cannot load its checkpoint ({str(error).splitlines()[0]})") from None
+        raise SessionError(f"{path}: cannot load its checkpoint ({one_line(error)})") from None
     check_model(path, session, generator)
     remember_session(path)
     return session, generator

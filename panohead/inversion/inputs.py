@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, orbit_label
 from panohead.config import GeneratorConfig
+from panohead.errors import one_line
 
 MANUAL_HINT = "give --yaw/--pitch (or --label) to use the image as a pre-aligned crop"
 
@@ -53,7 +54,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
             image = ImageOps.exif_transpose(opened)
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        detail = "unrecognised format" if isinstance(error, UnidentifiedImageError) else str(error).splitlines()[0]
+        detail = "unrecognised format" if isinstance(error, UnidentifiedImageError) else one_line(error)
         raise ValueError(f"{path}: not a readable image file ({detail}); use a jpg, png or webp photo") from None
     return flatten_alpha(image)
 
@@ -114,7 +115,7 @@ def prepare_portrait(image: Image.Image, config: GeneratorConfig, label: np.ndar
     try:
         aligned = align_portrait(image, resolution=config.image_resolution)
     except ValueError as error:
-        raise ValueError(f"{str(error).splitlines()[0]}; {MANUAL_HINT}") from None
+        raise ValueError(f"{one_line(error)}; {MANUAL_HINT}") from None
     return Portrait(aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE),
                     aligned.message)
 

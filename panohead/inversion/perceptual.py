@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from panohead.errors import one_line
 from panohead.inversion.vgg import TAP_CHANNELS, VGG16_FILE, downsample_for_vgg, hub_checkpoint_path, load_vgg16
 
 LPIPS_FILE = "lpips_vgg_v0.1.pth"
@@ -133,7 +134,7 @@ def load_lpips_heads(path: str | os.PathLike) -> list[torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same one-line message
-        raise ValueError(f"{path}: cannot read LPIPS weights ({str(error).splitlines()[0][:120]})") from None
+        raise ValueError(f"{path}: cannot read LPIPS weights ({one_line(error)[:120]})") from None
     heads = []
     for index, channels in enumerate(TAP_CHANNELS):
         key = f"lin{index}.model.1.weight"

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from panohead.atomic import write_bytes_atomic
+from panohead.errors import one_line
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.latent import latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction, render_view
@@ -124,7 +125,7 @@ def load_latent(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: np.asarray(data[name]) for name in data.files}
     except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable .npz latent ({str(error).splitlines()[0]})") from None
+        raise ValueError(f"{path}: not a readable .npz latent ({one_line(error)})") from None
     if "ws" not in arrays or arrays["ws"].ndim != 3:
         raise ValueError(f"{path}: no (1, num_ws, w_dim) 'ws' array in this latent file")
     return arrays

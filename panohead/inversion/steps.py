@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 from panohead.devices import side_stream
+from panohead.errors import one_line
 
 log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN algorithm choice and allocator pools settle
@@ -78,8 +79,7 @@ class CapturedStep:
         self._graph = graph
 
     def _fall_back(self, error: Exception) -> None:
-        text = str(error).strip().splitlines()
-        self.error = f"{type(error).__name__}: {text[0] if text else ''}"
+        self.error = f"{type(error).__name__}: {one_line(error)}"
         log.warning("CUDA graph disabled for inversion steps, running them eagerly: %s", self.error)
         self._graph = None
         torch.cuda.synchronize()

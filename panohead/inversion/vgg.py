@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from panohead.errors import one_line
+
 # Output channels of each convolution; "M" closes a block with a max-pool.
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 # Channels of the five LPIPS taps: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
@@ -72,7 +74,7 @@ def load_vgg16(path: str | os.PathLike) -> VGG16Features:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same one-line message
-        raise ValueError(f"{path}: cannot read VGG16 weights ({str(error).splitlines()[0][:120]})") from None
+        raise ValueError(f"{path}: cannot read VGG16 weights ({one_line(error)[:120]})") from None
     model = VGG16Features()
     wanted = model.features.state_dict()
     if not isinstance(state, dict):

@@ -11,6 +11,8 @@ from typing import Callable
 
 import torch
 
+from panohead.errors import one_line
+
 
 class MissingWeightsError(FileNotFoundError):
     """A metric needs a pretrained file that is not on this machine (the message says which and where)."""
@@ -72,6 +74,6 @@ def load_program(path: str | Path, device: torch.device | str, what: str) -> Cal
         if kind == "torchscript":
             return torch.jit.load(str(path), map_location=device).eval()
     except Exception as error:  # a damaged archive: one clear line naming it
-        raise ValueError(f"{path}: cannot load the {what} ({type(error).__name__}: {str(error).splitlines()[0][:120]})") from None
+        raise ValueError(f"{path}: cannot load the {what} ({type(error).__name__}: {one_line(error)[:120]})") from None
     raise ValueError(f"{path}: the {what} must be a torch.export archive (torch.export.save) or TorchScript "
                      "(torch.jit.save)")

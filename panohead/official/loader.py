@@ -12,6 +12,7 @@ import torch
 
 from panohead.checkpoint import CheckpointError, save_generator, save_tensors
 from panohead.config import GeneratorConfig
+from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator, parameter_count
 from panohead.official.architecture import UnsupportedCheckpoint, generator_config
 from panohead.official.discriminator import build_discriminator
@@ -81,7 +82,7 @@ def read_official_pickle(path: str | os.PathLike, progress: Progress | None = No
             f"(nothing was executed)") from None
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             RuntimeError, MemoryError, OverflowError, UnicodeDecodeError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        detail = one_line(error)
         if isinstance(error, EOFError) or "truncated" in detail:
             detail = "the file is truncated"
         raise OfficialCheckpointError(f"{path}: not a readable official snapshot pickle ({detail})") from None

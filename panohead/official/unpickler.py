@@ -23,6 +23,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from panohead.errors import one_line
+
 
 class RefusedGlobal(pickle.UnpicklingError):
     """The pickle names a global outside the allow-list; ``name`` is its dotted name."""
@@ -146,7 +148,7 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: An
     try:
         tensor.set_(untyped, offset, tuple(size), tuple(stride))
     except RuntimeError as error:
-        raise pickle.UnpicklingError(f"tensor does not fit its storage ({str(error).splitlines()[0]})") from None
+        raise pickle.UnpicklingError(f"tensor does not fit its storage ({one_line(error)})") from None
     return tensor
 
 

@@ -57,6 +57,7 @@ from panohead.checkpoint import CheckpointError, load_generator, load_tensors
 from panohead.config import GeneratorConfig
 from panohead.data.dataset import HeadDataset, yaw_balanced_sampler
 from panohead.devices import pick_device
+from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator
 from panohead.official import load_official_snapshot
 from panohead.training.discriminator import TriDiscriminator
@@ -546,7 +547,7 @@ class Trainer:
                         break
         except Exception as error:
             if log is not None:
-                log.write("error", message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+                log.write("error", message=f"{type(error).__name__}: {one_line(error)}")
             raise
         finally:
             bar.close()
