@@ -9,7 +9,6 @@ The API is split so an interactive viewer can cache each stage by its inputs:
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -241,7 +240,3 @@ def seed_latent(seed: int, z_dim: int, device: torch.device | str | None = None)
     """(1, z_dim) standard-normal z determined by ``seed`` alone (independent of device)."""
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn(1, z_dim, generator=generator).to(device)
-
-
-def yaw_degrees(value: float) -> float:
-    return math.radians(value)
