@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -35,6 +35,27 @@ def side_stream(device: torch.device | str | None = None) -> "torch.cuda.Stream"
     if index not in _side_streams:
         _side_streams[index] = torch.cuda.Stream(index)
     return _side_streams[index]
+
+
+def on_side_stream(function: Callable[[], Any], device: torch.device | str | None = None) -> Any:
+    """``function()`` run eagerly on :func:`side_stream`, after the current stream's queued work and
+    before its later work: the warm-up before a CUDA graph capture, kept off the capture's stream."""
+    stream, current = side_stream(device), torch.cuda.current_stream(device)
+    stream.wait_stream(current)
+    with torch.cuda.stream(stream):
+        result = function()
+    current.wait_stream(stream)
+    return result
+
+
+def capture_graph(function: Callable[[], Any]) -> tuple["torch.cuda.CUDAGraph", Any]:
+    """Record ``function()`` (nothing runs) into a new CUDA graph; returns the graph and the output
+    tensors its replays overwrite. Only this thread is restricted while recording ('thread_local'):
+    an app's other threads (rendering, export, inversion) may keep using the GPU."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        output = function()
+    return graph, output
 
 
 @contextlib.contextmanager

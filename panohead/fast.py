@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from panohead.devices import side_stream
+from panohead.devices import capture_graph, on_side_stream
 from panohead.errors import one_line
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 
@@ -217,16 +217,12 @@ class GraphedCall:
     @staticmethod
     def _capture(function: Callable[..., Any], inputs, constants) -> "_Capture":
         static = [None if t is None else t.clone() for t in inputs]
-        stream = side_stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):  # warm-up: cuDNN algorithm choice and allocator pools outside the capture
+
+        def warm_up() -> None:  # cuDNN algorithm choice and allocator pools settle outside the capture
+            for _ in range(3):
                 _clone(function(*static, **constants))  # also checks the output's structure
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: other threads of an app (export, inversion jobs) may use the GPU meanwhile.
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            output = function(*static, **constants)
+        on_side_stream(warm_up)
+        graph, output = capture_graph(lambda: function(*static, **constants))
         return _Capture(graph, static, output)
 
 

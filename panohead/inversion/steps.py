@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from panohead.devices import side_stream
+from panohead.devices import capture_graph, on_side_stream
 from panohead.errors import one_line
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class CapturedStep:
         self.error: str | None = None
         self.calls = 0
         self._graph: torch.cuda.CUDAGraph | None = None
-        self._stream = side_stream(device) if self.enabled else None
+        self.device = device
 
     @property
     def graphed(self) -> bool:
@@ -62,21 +62,16 @@ class CapturedStep:
             self._fall_back(error)
 
     def _warm_up(self) -> None:
-        self._stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self._stream):
+        def step() -> None:
             self.prepare()
             self.step()
-        torch.cuda.current_stream().wait_stream(self._stream)
+        on_side_stream(step, self.device)
 
     def _capture(self) -> None:
         """Record the step (nothing runs during the recording; the caller replays it right after)."""
         torch.cuda.synchronize()
         self.prepare()
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: the app's render thread may use the GPU meanwhile; only this thread is restricted.
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self.step()
-        self._graph = graph
+        self._graph, _ = capture_graph(self.step)
 
     def _fall_back(self, error: Exception) -> None:
         self.error = f"{type(error).__name__}: {one_line(error)}"
