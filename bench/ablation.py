@@ -50,7 +50,7 @@ def variant(options: dict) -> str:
 def alone_ms_per_image(options: dict, data: str, steps: int, device: torch.device) -> float:
     """Training milliseconds per real image of the run's configuration with the device to itself."""
     config = GeneratorConfig.from_dict(options["generator"])
-    train = TrainOptions.from_json(json.dumps(options["train_options"]))
+    train = TrainOptions.from_dict(options["train_options"])
     result = throughput(config, train, data, str(device), steps=steps, warmup=min(4, steps), progress=False)
     return 1000.0 / result.images_per_second
 

@@ -61,7 +61,12 @@ class TrainOptions:
 
     @classmethod
     def from_json(cls, text: str) -> "TrainOptions":
-        values = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainOptions":
+        """Options from their ``dataclasses.asdict`` form (e.g. a run's options.json "train_options")."""
+        values = dict(values)
         values["betas"] = tuple(values["betas"])
         values["loss"] = LossOptions(**values["loss"])
         values["discriminator"] = DiscriminatorConfig(**values["discriminator"])
