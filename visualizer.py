@@ -27,6 +27,9 @@ def main(checkpoint: str | None, device: str, width: int | None, height: int | N
         raise click.ClickException(str(error).splitlines()[0]) from None
     try:
         app.run()
+    except Exception:
+        app.remember = False  # never save settings that may be what took the app down: no crash loop
+        raise
     finally:
         app.close()
 

@@ -216,7 +216,8 @@ def test_settings_round_trip_and_a_corrupt_file_falls_back_to_defaults(tmp_path,
     assert warning is None and loaded == state
     (tmp_path / SETTINGS_NAME).write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
     loaded, warning = load_state()
-    assert warning is None and loaded.latent.seed == 0 and loaded.camera.yaw == 90.0
+    assert loaded.latent.seed == 0 and loaded.camera.yaw == 90.0
+    assert warning == f"{tmp_path / SETTINGS_NAME}: ignored 1 setting (latent.seed (invalid literal for int() with base 10: 'many')); the others were used"
     (tmp_path / SETTINGS_NAME).write_text("{not json")
     loaded, warning = load_state()
     assert loaded == AppState() and warning.startswith(str(tmp_path / SETTINGS_NAME))

@@ -151,3 +151,14 @@ def test_a_run_folders_masks_come_from_its_options_json(heads, tmp_path):
     assert recorded_masks(tmp_path) == f"masks: {heads}_masks (the default beside the dataset)"
     (tmp_path / "options.json").write_text(json.dumps({"data": str(heads), "masks": "/m/heads_masks.zip"}))
     assert recorded_masks(tmp_path) == "masks: /m/heads_masks.zip"
+
+
+def test_the_default_masks_of_a_root_dot_or_dotdot_dataset_name_the_folder_meant(heads, tmp_path, monkeypatch):
+    monkeypatch.chdir(heads)
+    assert masks_in_use(".", None) == f"masks: {heads}_masks (the default beside the dataset)"
+    monkeypatch.chdir(heads / "..")
+    assert masks_in_use(f"{heads.name}/", None) == f"masks: {heads}_masks (the default beside the dataset)"
+    root = "no masks: /: the filesystem root is not a dataset (choose the dataset's folder or zip)"
+    assert masks_in_use("/", None) == root
+    spec = LaunchSpec(data="/", outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
+    assert check_launch(spec, visible_gpus=0) == "/dataset.json: missing (every dataset needs camera labels in dataset.json)"

@@ -14,22 +14,26 @@ The UI thread never waits for the generator.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Iterator, TypeVar
 
 import numpy as np
 import torch
 from imgui_bundle import imgui
 
+from gui_utils.error_recovery import recovering_scopes
 from gui_utils.frame_pacer import FramePacer
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
 from panohead.devices import pick_device
+from panohead.errors import one_line
 from viz.async_renderer import AsyncRenderer
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
@@ -43,10 +47,12 @@ from viz.settings import load_state, save_state
 from viz.session_widget import SessionWidget
 from viz.shortcuts_widget import ShortcutsWidget
 from viz.state import VIEW_TARGETS
+from viz.ui import ERROR, hint
 from viz.viewport_widget import ViewportWidget
 from viz.widget import Widget
 
 W = TypeVar("W", bound=Widget)
+log = logging.getLogger(__name__)
 TITLE = "PanoHead Studio"
 TARGET_NAMES = {"head": "Head", "trigrid": "Tri-grid inspector", "mirror": "Mirrored-face inspector"}
 SIDEBAR_RANGE = (280.0, 720.0)
@@ -83,6 +89,8 @@ class App:
         self._lock = threading.Lock()
         self._quiet_frames = 0
         self._closed = False
+        self.failures: dict[object, str] = {}  # part of the frame (a widget, "menu", ...) -> its error line, while it fails
+        self._logged: set[tuple[str, str]] = set()  # (part, line) already logged with its traceback
         self.select_tab: str | None = None  # set to a sidebar tab name to bring it to the front next frame
         core = Renderer()
         self.renderer = AsyncRenderer(core, passes=("preview", "full") if self.cpu_mode else ("full",),
@@ -129,7 +137,8 @@ class App:
         """A file dropped on the window goes to the first panel that accepts it."""
         for panel in self.panels:
             if panel.accepts_drop(path):
-                panel.drop(path)
+                with self.contained(panel):
+                    panel.drop(path)
                 return
         self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz, a session .json "
                     "or a portrait photo)", error=True)
@@ -183,15 +192,17 @@ class App:
         result = self.renderer.take_result()
         if result is not None:
             self._show(result)
-        self.editor.poll()
+        with self.contained(self.editor):
+            self.editor.poll()
         self.imgui.begin_frame()
         self._draw()
-        self.editor.track()
-        request = self.editor.request()
-        if request != self.request:
-            self._quiet_frames = 0
-        self.request = request
-        self.renderer.submit(request)
+        with self.contained(self.editor):
+            self.editor.track()
+            request = self.editor.request()
+            if request != self.request:
+                self._quiet_frames = 0
+            self.request = request
+            self.renderer.submit(request)
         self.imgui.end_frame()
         pixels = self.window.read_pixels() if capture else None
         self.imgui.present()
@@ -236,10 +247,38 @@ class App:
                 self.state.model.recent = [source] + [p for p in self.state.model.recent if p != source][:9]
         self.result = result
 
+    @contextlib.contextmanager
+    def contained(self, part: object) -> Iterator[None]:
+        """Run one part of the frame (a widget, the menu bar, the editor's bookkeeping) so that an exception
+        in it cannot take the app down: ImGui scopes it left open are closed, the traceback is logged once,
+        the line is kept in :attr:`failures` (a panel shows it in its place) and shown as a message."""
+        try:
+            with recovering_scopes():
+                yield
+        except Exception as error:
+            name = getattr(part, "title", "") or (part if isinstance(part, str) else type(part).__name__)
+            line = f"{name}: internal error: {type(error).__name__}: {one_line(error)}"
+            self.failures[part] = line
+            if (name, line) not in self._logged:
+                self._logged.add((name, line))
+                log.exception("%s failed; the app goes on without it this frame", name)
+                self.notify(line, error=True)
+        else:
+            self.failures.pop(part, None)
+
+    def _run_panel(self, panel: Widget, show: bool) -> None:
+        """One panel's frame, contained; a panel that failed shows its error line where it stopped drawing."""
+        with self.contained(panel):
+            panel(show)
+        if show and panel in self.failures:
+            hint(self.failures[panel], ERROR)
+
     def _draw(self) -> None:
         io = imgui.get_io()
         scale = self.scale
-        menu_height = self._menu_bar()
+        menu_height = 0.0
+        with self.contained("menu"):
+            menu_height = self._menu_bar()
         width, height = io.display_size.x, io.display_size.y
         ui = self.state.ui
         ui.sidebar_width = min(max(ui.sidebar_width, SIDEBAR_RANGE[0]), SIDEBAR_RANGE[1], 0.6 * width / scale)
@@ -254,7 +293,8 @@ class App:
         imgui.begin("##viewport", flags=fixed | imgui.WindowFlags_.no_scrollbar
                     | imgui.WindowFlags_.no_scroll_with_mouse | imgui.WindowFlags_.no_background)
         imgui.pop_style_var()
-        self.viewport(True)
+        with self.contained(self.viewport):
+            self.viewport(True)
         imgui.end()
         if sidebar > 0:
             imgui.set_next_window_pos(imgui.ImVec2(width - sidebar, menu_height))
@@ -264,9 +304,11 @@ class App:
             imgui.end()
         else:
             for panel in self.panels:
-                panel(False)
-        draw_in_app_dialogs(scale)
-        self.shortcuts(True)
+                self._run_panel(panel, False)
+        with self.contained("file browser"):
+            draw_in_app_dialogs(scale)
+        with self.contained(self.shortcuts):
+            self.shortcuts(True)
 
     def _sidebar(self) -> None:
         tabs: dict[str, list[Widget]] = {}
@@ -274,14 +316,14 @@ class App:
             tabs.setdefault(panel.tab, []).append(panel)
         if not imgui.begin_tab_bar("##panels", imgui.TabBarFlags_.fitting_policy_scroll):
             for panel in self.panels:
-                panel(False)
+                self._run_panel(panel, False)
             return
         for tab, panels in tabs.items():
             flags = imgui.TabItemFlags_.set_selected if tab == self.select_tab else 0
             selected, _ = imgui.begin_tab_item(tab, None, flags)
             if not selected:
                 for panel in panels:
-                    panel(False)
+                    self._run_panel(panel, False)
                 continue
             imgui.begin_child(f"##tab-{tab}")
             for panel in panels:
@@ -289,11 +331,11 @@ class App:
                 shown = imgui.collapsing_header(panel.title, flags)
                 if shown:
                     imgui.push_id(panel.title)
-                    panel(True)
+                    self._run_panel(panel, True)
                     imgui.pop_id()
                     imgui.spacing()
                 else:
-                    panel(False)
+                    self._run_panel(panel, False)
             imgui.end_child()
             imgui.end_tab_item()
         imgui.end_tab_bar()

@@ -15,7 +15,8 @@ SETTINGS_NAME = "viewer.json"
 
 
 def load_state() -> tuple[AppState, str | None]:
-    """The remembered state (defaults if there is none) and a one-line warning if the file was unusable."""
+    """The remembered state (defaults if there is none) and a one-line warning if the file was unusable or
+    some of its entries were (those keep their defaults; the rest is used)."""
     path = config_folder() / SETTINGS_NAME
     if not path.is_file():
         return AppState(), None
@@ -25,7 +26,12 @@ def load_state() -> tuple[AppState, str | None]:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:
         return AppState(), f"{path}: ignored unreadable settings ({error})"
-    return AppState.from_dict(values), None
+    problems: list[str] = []
+    state = AppState.from_dict(values, problems)
+    if not problems:
+        return state, None
+    listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return state, f"{path}: ignored {len(problems)} setting{'s' * (len(problems) > 1)} ({listed}); the others were used"
 
 
 def save_state(state: AppState) -> None:

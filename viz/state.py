@@ -6,6 +6,7 @@ into a hashable :class:`viz.request.RenderRequest`. Angles are in degrees, as sh
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,13 +163,18 @@ class AppState:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "AppState":
-        """Rebuild from :meth:`to_dict` output, keeping defaults for missing or unknown entries."""
-        state = cls()
-        for section in dataclasses.fields(cls):
-            stored = values.get(section.name)
+    def from_dict(cls, values: dict[str, Any], problems: list[str] | None = None) -> "AppState":
+        """Rebuild from :meth:`to_dict` output field by field: a missing entry keeps its default; an unknown
+        or invalid one (another version's settings, a hand edit) keeps it too and is noted in ``problems``."""
+        state, problems = cls(), problems if problems is not None else []
+        sections = [section.name for section in dataclasses.fields(cls)]
+        problems.extend(f"{name} (unknown section)" for name in values if name not in sections)
+        for name in [section for section in sections if section in values]:
+            stored = values[name]
             if isinstance(stored, dict):
-                update_section(getattr(state, section.name), stored, strict=False)
+                problems.extend(update_section(getattr(state, name), stored, strict=False, where=name))
+            else:
+                problems.append(f"{name} (expected a group of settings, got {stored!r:.40})")
         return state
 
     def update(self, **sections: dict[str, Any]) -> None:
@@ -179,24 +185,32 @@ class AppState:
             update_section(getattr(self, name), values, strict=True)
 
 
-def update_section(section: Any, values: dict[str, Any], strict: bool) -> None:
-    """Assign ``values`` to fields of one section, coerced to the field's default type; choices are checked."""
+def update_section(section: Any, values: dict[str, Any], strict: bool, where: str = "") -> list[str]:
+    """Assign ``values`` to fields of one section, coerced to the field's default type; choices and ranges
+    are checked. ``strict`` raises ValueError on the first bad entry; otherwise bad entries are skipped
+    (the field keeps its value) and returned as "where.field (why)" lines (``where``: the section's name in
+    a file, default its class name)."""
     fields = {f.name: f for f in dataclasses.fields(section)}
+    where = where or type(section).__name__
+    skipped = []
     for name, value in values.items():
         if name not in fields:
             if strict:
-                raise ValueError(f"unknown setting {type(section).__name__}.{name}")
+                raise ValueError(f"unknown setting {where}.{name}")
+            skipped.append(f"{where}.{name} (unknown setting)")
             continue
         spec = fields[name]
         template = spec.default_factory() if spec.default is dataclasses.MISSING else spec.default
         try:
             value = _coerce(template, value)
-            _check_choice(section, name, value)
+            _validate(section, name, value)
         except (TypeError, ValueError) as error:
             if strict:
-                raise ValueError(f"{type(section).__name__}.{name}: {error}") from None
+                raise ValueError(f"{where}.{name}: {error}") from None
+            skipped.append(f"{where}.{name} ({error})")
             continue
         setattr(section, name, value)
+    return skipped
 
 
 CHOICES = {
@@ -212,10 +226,29 @@ CHOICES = {
 }
 
 
-def _check_choice(section: Any, name: str, value: Any) -> None:
-    choices = CHOICES.get((type(section).__name__, name))
+# (lowest, highest) of numbers the controls can set: a value outside came from a hand edit or another version.
+RANGES = {
+    ("CameraState", "pitch"): (-89.0, 89.0), ("CameraState", "radius"): (1.0, 6.0), ("CameraState", "fov"): (5.0, 45.0),
+    ("CameraState", "turntable_speed"): (-180.0, 180.0), ("LatentState", "psi"): (0.0, 1.5),
+    ("LatentState", "blend"): (0.0, 1.0), ("ViewState", "slice_offset"): (-0.5, 0.5),
+    ("ConditioningState", "pitch"): (-89.0, 89.0), ("ExportState", "threshold"): (0.01, 1000.0),
+    ("ExportState", "smooth"): (0, 20), ("TrainingState", "kimg"): (0.0, 1e6), ("TrainingState", "gpus"): (0, 64),
+    ("UiState", "window_size"): (320, 16384),
+}
+
+
+def _validate(section: Any, name: str, value: Any) -> None:
+    """Raise ValueError for a value no control could have set: not a choice, out of range, not finite."""
+    key = (type(section).__name__, name)
+    choices = CHOICES.get(key)
     if choices is not None and value not in choices:
-        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        raise ValueError(f"{value!r} is not one of {', '.join(map(str, choices))}")
+    numbers = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+        raise ValueError(f"{value!r} is not a finite number")
+    low, high = RANGES.get(key, (None, None))
+    if low is not None and not all(low <= v <= high for v in numbers):
+        raise ValueError(f"{value!r} is outside {low:g}..{high:g}")
 
 
 def _coerce(template: Any, value: Any) -> Any:

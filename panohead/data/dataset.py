@@ -91,9 +91,12 @@ def default_mask_path(images: str | os.PathLike) -> Path:
     """``<images>_masks`` (folder) or ``<stem>_masks.zip`` beside ``images``, whichever exists.
 
     The kind matching ``images`` (folder or zip) is preferred; when neither exists, that one is
-    returned so the error names it.
+    returned so the error names it. ``.``, ``..`` and a trailing ``/`` name the folder they lead to; the
+    filesystem root has nothing beside it and raises :class:`DatasetError`.
     """
-    images = Path(images)
+    images = Path(os.path.abspath(images))
+    if not images.name:
+        raise DatasetError(f"{images}: the filesystem root is not a dataset (choose the dataset's folder or zip)")
     stem = images.stem if images.suffix.lower() == ".zip" else images.name
     candidates = [images.with_name(f"{stem}_masks"), images.with_name(f"{stem}_masks.zip")]
     if images.suffix.lower() == ".zip":
@@ -104,10 +107,14 @@ def default_mask_path(images: str | os.PathLike) -> Path:
     return candidates[0]
 
 
+def missing_labels(where: str) -> DatasetError:
+    return DatasetError(f"{where}: missing (every dataset needs camera labels in dataset.json)")
+
+
 def parse_labels(archive: Archive) -> dict[str, list[float]]:
     """The ``labels`` of ``dataset.json`` as {file name: 25 floats}, validated."""
     if LABELS_FILE not in archive:
-        raise DatasetError(f"{archive.where(LABELS_FILE)}: missing (every dataset needs camera labels in dataset.json)")
+        raise missing_labels(archive.where(LABELS_FILE))
     try:
         document = json.loads(archive.read(LABELS_FILE).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -168,6 +175,8 @@ class HeadDataset(torch.utils.data.Dataset):
 
     def __init__(self, images: str | os.PathLike, masks: str | os.PathLike | None = None,
                  resolution: int | None = None, xflip: bool = False):
+        if Path(images).is_dir() and not (Path(images) / LABELS_FILE).is_file():
+            raise missing_labels(str(Path(images) / LABELS_FILE))  # before listing a whole tree ("/", a home folder)
         self.images = Archive(images)
         label_map = parse_labels(self.images)
         self.names = [n for n in self.images.names() if n.lower().endswith(IMAGE_SUFFIXES)]

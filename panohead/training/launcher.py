@@ -111,7 +111,10 @@ def masks_in_use(data: str, masks: str | None) -> str:
         return f"masks: {masks}"
     if not data.strip():
         return "masks: <dataset>_masks beside the dataset (or <stem>_masks.zip) unless you choose a folder or zip"
-    default = default_mask_path(Path(data).expanduser())
+    try:
+        default = default_mask_path(Path(data).expanduser())
+    except DatasetError as error:
+        return f"no masks: {error}"
     if default.exists():
         return f"masks: {default} (the default beside the dataset)"
     # HeadDataset needs a mask per image even with --no-mask-channel (the reals grid and batches carry them).
