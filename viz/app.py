@@ -25,7 +25,7 @@ from typing import Iterator, TypeVar
 
 import numpy as np
 import torch
-from imgui_bundle import imgui
+from imgui_bundle import imgui, imgui_ctx
 
 from gui_utils.error_recovery import recovering_scopes
 from gui_utils.frame_pacer import FramePacer
@@ -47,7 +47,7 @@ from viz.settings import load_state, save_state
 from viz.session_widget import SessionWidget
 from viz.shortcuts_widget import ShortcutsWidget
 from viz.state import VIEW_TARGETS
-from viz.ui import ERROR, hint
+from viz.ui import ERROR, hint, tab_grid
 from viz.viewport_widget import ViewportWidget
 from viz.widget import Widget
 
@@ -91,12 +91,15 @@ class App:
         self._closed = False
         self.failures: dict[object, str] = {}  # part of the frame (a widget, "menu", ...) -> its error line, while it fails
         self._logged: set[tuple[str, str]] = set()  # (part, line) already logged with its traceback
-        self.select_tab: str | None = None  # set to a sidebar tab name to bring it to the front next frame
+        self.select_tab: str | None = None  # set to a side-panel tab name to open it next frame
         core = Renderer()
         self.renderer = AsyncRenderer(core, passes=("preview", "full") if self.cpu_mode else ("full",),
                                       on_result=GlfwWindow.wake)
         self.editor = Editor(self, core)
         self.panels: list[Widget] = [panel(self) for panel in PANELS]
+        self.tabs: dict[str, list[Widget]] = {}  # the side panel's tabs in order, each with its panels
+        for panel in self.panels:
+            self.tabs.setdefault(panel.tab, []).append(panel)
         self.viewport = ViewportWidget(self)
         self.shortcuts = ShortcutsWidget(self)
         if settings_warning:
@@ -311,35 +314,26 @@ class App:
             self.shortcuts(True)
 
     def _sidebar(self) -> None:
-        tabs: dict[str, list[Widget]] = {}
+        """The tab grid, then the open tab's panels under collapsing headers; the other panels run hidden."""
+        ui = self.state.ui
+        if self.select_tab is not None:
+            ui.tab, self.select_tab = self.select_tab, None
+        if ui.tab not in self.tabs:
+            ui.tab = next(iter(self.tabs))
+        ui.tab = tab_grid(list(self.tabs), ui.tab)
+        imgui.separator()
         for panel in self.panels:
-            tabs.setdefault(panel.tab, []).append(panel)
-        if not imgui.begin_tab_bar("##panels", imgui.TabBarFlags_.fitting_policy_scroll):
-            for panel in self.panels:
+            if panel.tab != ui.tab:
                 self._run_panel(panel, False)
-            return
-        for tab, panels in tabs.items():
-            flags = imgui.TabItemFlags_.set_selected if tab == self.select_tab else 0
-            selected, _ = imgui.begin_tab_item(tab, None, flags)
-            if not selected:
-                for panel in panels:
-                    self._run_panel(panel, False)
-                continue
-            imgui.begin_child(f"##tab-{tab}")
-            for panel in panels:
+        with imgui_ctx.begin_child(f"##tab-{ui.tab}"):
+            for panel in self.tabs[ui.tab]:
                 flags = imgui.TreeNodeFlags_.default_open if panel.default_open else 0
-                shown = imgui.collapsing_header(panel.title, flags)
-                if shown:
-                    imgui.push_id(panel.title)
-                    self._run_panel(panel, True)
-                    imgui.pop_id()
+                if imgui.collapsing_header(panel.title, flags):
+                    with imgui_ctx.push_id(panel.title):
+                        self._run_panel(panel, True)
                     imgui.spacing()
                 else:
                     self._run_panel(panel, False)
-            imgui.end_child()
-            imgui.end_tab_item()
-        imgui.end_tab_bar()
-        self.select_tab = None
 
     def _menu_bar(self) -> float:
         if not imgui.begin_main_menu_bar():

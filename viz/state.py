@@ -141,6 +141,7 @@ class TrainingState:
 class UiState:
     show_help: bool = False
     show_sidebar: bool = True
+    tab: str = "Model"  # the side panel's open tab
     sidebar_width: float = 380.0  # logical pixels at scale 1
     window_size: tuple[int, int] = (1600, 1000)
 

@@ -1,7 +1,9 @@
-"""Small drawing helpers shared by the widgets: labelled rows, hints, coloured status text."""
+"""Small drawing helpers shared by the widgets: labelled rows, hints, coloured status text, the tab grid."""
 from __future__ import annotations
 
-from imgui_bundle import imgui
+import math
+
+from imgui_bundle import imgui, imgui_ctx
 
 GOOD = imgui.ImVec4(0.45, 0.85, 0.45, 1.0)
 WARN = imgui.ImVec4(0.95, 0.75, 0.30, 1.0)
@@ -39,10 +41,35 @@ def buttons_row(labels: list[str], id_suffix: str = "") -> int | None:
 
 
 def radio_row(current: str, choices: list[tuple[str, str]], id_suffix: str) -> str:
-    """Radio buttons on one line; ``choices`` are (value, text); returns the selected value."""
+    """Radio buttons on one line, wrapping (aligned under the first) where the panel is too narrow;
+    ``choices`` are (value, text); returns the selected value."""
+    start_x, inner = imgui.get_cursor_pos_x(), imgui.get_style().item_inner_spacing.x
     for index, (value, text) in enumerate(choices):
         if index:
             imgui.same_line()
+            if imgui.get_content_region_avail().x < imgui.get_frame_height() + inner + imgui.calc_text_size(text).x:
+                imgui.new_line()
+                imgui.set_cursor_pos_x(start_x)
         if imgui.radio_button(f"{text}##{id_suffix}", current == value):
             current = value
+    return current
+
+
+def tab_grid(names: list[str], current: str) -> str:
+    """The side panel's tabs as equal-width buttons on as many rows as the width needs, so that every tab
+    is in sight and one click away at any window size (ImGui's tab bar scrolls extra tabs behind arrows).
+    Returns the selected name."""
+    style = imgui.get_style()
+    spacing, avail = style.item_spacing.x, imgui.get_content_region_avail().x
+    widest = max(imgui.calc_text_size(name).x for name in names) + 2 * style.frame_padding.x
+    rows = math.ceil(len(names) / max(1, int((avail + spacing) // (widest + spacing))))
+    per_row = math.ceil(len(names) / rows)  # balanced rows: 9 tabs on 2 rows are 5 + 4, not 8 + 1
+    width = (avail - spacing * (per_row - 1)) / per_row
+    for index, name in enumerate(names):
+        if index % per_row:
+            imgui.same_line()
+        colour = style.color_(imgui.Col_.tab_selected if name == current else imgui.Col_.tab)
+        with imgui_ctx.push_style_color(imgui.Col_.button, colour):
+            if imgui.button(f"{name}##tab", imgui.ImVec2(width, 0)):
+                current = name
     return current

@@ -127,8 +127,19 @@ class ViewportWidget(Widget):
             return
         imgui.set_cursor_pos(imgui.ImVec2(imgui.get_window_width() - width, 0))
         imgui.invisible_button("##splitter", imgui.ImVec2(width, imgui.get_window_height()))
-        if imgui.is_item_hovered() or imgui.is_item_active():
+        low, high = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+        draw, centre = imgui.get_window_draw_list(), (low.x + high.x) / 2
+        grabbed = imgui.is_item_hovered() or imgui.is_item_active()
+        if grabbed:  # the whole handle lights up under the mouse; otherwise a hairline marks the edge
             imgui.set_mouse_cursor(imgui.MouseCursor_.resize_ew)
+            colour = imgui.Col_.separator_active if imgui.is_item_active() else imgui.Col_.separator_hovered
+            draw.add_rect_filled(low, high, imgui.get_color_u32(colour))
+        else:
+            draw.add_line(imgui.ImVec2(centre, low.y), imgui.ImVec2(centre, high.y),
+                          imgui.get_color_u32(imgui.Col_.separator), max(1.0, scale))
+        for offset in (-12, 0, 12):  # a grip in the middle says "drag me"
+            y = (low.y + high.y) / 2 + offset * scale
+            draw.add_circle_filled(imgui.ImVec2(centre, y), 1.6 * scale, colour_u32(0.55, 0.57, 0.62))
         if imgui.is_item_active():
             ui.sidebar_width = ui.sidebar_width - imgui.get_io().mouse_delta.x / scale
 
