@@ -51,6 +51,12 @@ def press(app, key, ctrl: bool = False, shift: bool = False) -> None:
     app.step_frame()
 
 
+def imgui_key(name: str):
+    from imgui_bundle import imgui
+
+    return getattr(imgui.Key, name)
+
+
 def unit_direction(w_dim: int, seed: int = 0) -> Direction:
     vector = torch.randn(w_dim, generator=torch.Generator().manual_seed(seed))
     return Direction.of("test", vector / vector.norm(), scale=1.0)
@@ -243,5 +249,38 @@ def test_edits_apply_to_an_inverted_photos_latent(app, tmp_path):
     edited = picture(app)
     assert not np.array_equal(edited, seed_picture)
     app.editor.use_latent(ws[0], "portrait.jpg")  # e.g. straight from an inversion, no file
-    assert app.editor.edits.latent.label == "portrait.jpg"
+    assert app.editor.edits.latent.label == "portrait.jpg" and app.editor.edits.directions == ()
+    assert np.array_equal(picture(app), seed_picture)  # a new head starts without the edits before it
+    app.editor.set_edits(directions=with_amount((), unit_direction(app.model.w_dim), 2.0))
+    assert np.array_equal(picture(app), edited)  # and edits apply to it
+
+
+def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo_brings_them_back(
+        app, column_checkpoint, tmp_path):
+    from panohead.editing import Mixing
+    from viz.inversion_job import JobOutputs, JobStatus
+    from viz.inversion_widget import InversionWidget
+    from viz.latent_widget import LatentWidget
+    from viz.mixing_widget import MixingWidget
+
+    app.set_state(latent={"seed": 1})
+    plain = picture(app)
+    path = tmp_path / "inverted_latent.safetensors"
+    save_tensors(path, {"ws": torch.from_numpy(app.result.ws)[None], "label": torch.zeros(1, 25)}, "latent",
+                 {"space": "w+"})
+    model = app.model
+    fine = next(group for group in model.layer_groups if group[0] == "fine")[1:]
+    app.panel(MixingWidget).mix(Latent.from_seed(2), fine, (0, 0))
+    app.editor.set_edits(directions=with_amount(app.editor.edits.directions, unit_direction(model.w_dim), 2.0))
+    edited, edits = picture(app), app.editor.edits
+    assert not np.array_equal(edited, plain)
+    outputs = JobOutputs(tmp_path, column_checkpoint, path, cancelled=False, latent_loss=0.1, pti_loss=None,
+                         loss_name="lpips")
+    app.panel(InversionWidget)._load_result(JobStatus(stage="done", outputs=outputs))
+    assert np.array_equal(picture(app), plain)  # the inverted head as the Invert panel previewed it
+    assert app.editor.edits.mixing == Mixing() and app.editor.edits.directions == ()
+    press(app, imgui_key("z"), ctrl=True)
+    assert app.editor.edits == edits and app.state.latent.file == ""  # one undo: the head and edits before
     assert np.array_equal(picture(app), edited)
+    app.panel(LatentWidget).open(str(path))
+    assert np.array_equal(picture(app), plain) and app.editor.edits.mixing == Mixing()

@@ -180,9 +180,16 @@ class Editor:
         """Replace fields of :attr:`edits` (``latent``, ``background``, ``mixing``, ``directions``)."""
         self.edits = dataclasses.replace(self.edits, **changes)
 
+    def clear_edits(self, latent: Latent | None = None) -> None:
+        """A newly opened head (an inversion result, a latent file, explicit ws) starts from a clean edit
+        state: no style mixing, directions or explicit background from the head before, which would
+        otherwise be applied to it unseen. :meth:`track` records the change as one step, so the previous
+        head and its edits are one undo away."""
+        self.edits = Edits(latent=latent)
+
     def use_latent(self, ws: torch.Tensor, name: str) -> None:
-        """Edit explicit ws (1, num_ws, w_dim) as the head, e.g. an inverted photo's latent."""
-        self.set_edits(latent=Latent.from_ws(ws, name))
+        """Edit explicit ws (1, num_ws, w_dim) as the head, e.g. an inverted photo's latent, from a clean edit state."""
+        self.clear_edits(Latent.from_ws(ws, name))
 
     def apply_state(self, state: EditState, restore_conditioning: bool = True) -> None:
         """Show an engine editing state: seeds go to the latent panel, explicit ws to the edits."""

@@ -174,6 +174,7 @@ class InversionWidget(Widget):
         """Point the viewer at the tuned generator and its latent, seen from the photo's camera."""
         outputs, state = status.outputs, self.app.state
         self.outputs_made.add(str(outputs.generator))
+        self.app.editor.clear_edits()  # the photo's head as inverted: no mixing or directions from before
         state.model.source = str(outputs.generator)
         state.latent.file = str(outputs.latent)
         state.camera.yaw, state.camera.pitch, state.camera.turntable = self.yaw % 360.0, self.pitch, False

@@ -39,7 +39,12 @@ class LatentWidget(Widget):
         return path.lower().endswith(".npz")
 
     def drop(self, path: str) -> None:
+        self.open(path)
+
+    def open(self, path: str) -> None:
+        """Show the latent in ``path`` as the head, from a clean edit state (:meth:`viz.editor.Editor.clear_edits`)."""
         self.app.state.latent.file = path
+        self.app.editor.clear_edits()
 
     def save(self) -> Path | None:
         """Write the on-screen head's ws (and its seeds) to the capture folder; returns the path."""
@@ -109,7 +114,7 @@ class LatentWidget(Widget):
                 latent.file = ""
         submitted, self.path_text = path_field("latent-path", self.path_text, self.dialog, "Load a latent", FILTERS)
         if submitted:
-            latent.file = self.path_text
+            self.open(self.path_text)
         if imgui.button("Save latent"):
             self.save()
         imgui.set_item_tooltip("Writes ws (and the seeds) as .npz into the capture folder")
