@@ -162,3 +162,4 @@ def test_the_default_masks_of_a_root_dot_or_dotdot_dataset_name_the_folder_meant
     assert masks_in_use("/", None) == root
     spec = LaunchSpec(data="/", outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
     assert check_launch(spec, visible_gpus=0) == "/dataset.json: missing (every dataset needs camera labels in dataset.json)"
+    assert masks_in_use("x" * 3000, None) == "no masks: cannot look beside this dataset (File name too long)"

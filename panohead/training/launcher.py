@@ -23,6 +23,7 @@ from pathlib import Path
 import panohead
 from panohead.atomic import write_bytes_atomic
 from panohead.data.dataset import DatasetError, HeadDataset, default_mask_path
+from panohead.errors import one_line
 from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
 
@@ -113,9 +114,12 @@ def masks_in_use(data: str, masks: str | None) -> str:
         return "masks: <dataset>_masks beside the dataset (or <stem>_masks.zip) unless you choose a folder or zip"
     try:
         default = default_mask_path(Path(data).expanduser())
+        found = default.exists()
     except DatasetError as error:
         return f"no masks: {error}"
-    if default.exists():
+    except OSError as error:  # a name too long for the filesystem, a folder we may not read
+        return f"no masks: cannot look beside this dataset ({error.strerror or one_line(error)})"
+    if found:
         return f"masks: {default} (the default beside the dataset)"
     # HeadDataset needs a mask per image even with --no-mask-channel (the reals grid and batches carry them).
     return (f"no masks: {default} does not exist, so the start is refused (every image needs a foreground mask: "
