@@ -18,6 +18,7 @@ from safetensors.torch import save as save_safetensors
 
 from panohead.atomic import write_bytes_atomic
 from panohead.config import GeneratorConfig
+from panohead.errors import one_line
 
 FORMAT_NAME = "panohead-studio"
 FORMAT_VERSION = "1"
@@ -79,6 +80,40 @@ def save_generator(path: str | os.PathLike, generator: torch.nn.Module, dtype: t
     for name, tensor in generator.state_dict().items():
         state[name] = tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
     save_tensors(path, state, "generator", {"config": generator.config.to_json(), **(extra or {})})
+
+
+TRAINING_DATA = ("synthetic", "photos")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of one of our safetensors files, from its header alone (no tensors read).
+    Raises CheckpointError when the file is missing or not a safetensors file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 2 <= size <= 100_000_000:
+                raise ValueError(f"header size {size}")
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({one_line(error)})") from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def training_data(path: str | os.PathLike, metadata: dict[str, str] | None = None) -> str | None:
+    """What a checkpoint's generator was trained on, from its training record (not its name):
+    "synthetic" (our rendered heads), "photos" (aligned real photos: an official PanoHead or EG3D
+    release, as a ``.pkl`` or converted), or None when the file does not record it. Only a model
+    trained on photos can represent a real photo (the Invert panel says so before it runs)."""
+    path = Path(path)
+    if path.suffix.lower() == ".pkl":
+        return "photos"  # the official code's snapshots; its released models are trained on FFHQ(-F) photos
+    metadata = read_metadata(path) if metadata is None else metadata
+    if "converted_from" in metadata:
+        return "photos"
+    value = metadata.get("training_data")
+    return value if value in TRAINING_DATA else None
 
 
 def config_from_metadata(path: Path, metadata: dict[str, str]) -> GeneratorConfig:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from panohead.camera import orbit_label
-from panohead.checkpoint import CheckpointError, load_generator, save_generator, save_tensors
+from panohead.checkpoint import CheckpointError, load_generator, save_generator, save_tensors, training_data
 from tests.conftest import make_tiny_generator
 
 
@@ -85,3 +85,20 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
         save_generator(path, generator)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_training_data_comes_from_the_training_record_not_the_file_name(tmp_path):
+    from panohead.bundled import BUNDLED_CHECKPOINT
+
+    assert training_data(BUNDLED_CHECKPOINT) == "synthetic"  # trained on our synthetic heads (checkpoints/README.md)
+    generator = make_tiny_generator()
+    save_generator(tmp_path / "panohead_small.safetensors", generator)  # the bundled name, no record
+    save_generator(tmp_path / "heads.safetensors", generator, extra={"training_data": "photos"})
+    save_generator(tmp_path / "converted.safetensors", generator, extra={"converted_from": "network-snapshot.pkl"})
+    assert training_data(tmp_path / "panohead_small.safetensors") is None
+    assert training_data(tmp_path / "heads.safetensors") == "photos"
+    assert training_data(tmp_path / "converted.safetensors") == "photos"  # an official release, converted
+    assert training_data(tmp_path / "released.pkl") == "photos"  # official pickles: decided without opening them
+    (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 16)
+    with pytest.raises(CheckpointError, match="broken.safetensors: not a readable checkpoint"):
+        training_data(tmp_path / "broken.safetensors")

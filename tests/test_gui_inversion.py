@@ -123,3 +123,27 @@ def test_a_file_that_is_not_a_photo_is_a_one_line_message(app, tmp_path):
     app.drop(str(text))
     errors = [m.text for m in app.messages() if m.error]
     assert errors and errors[-1].startswith(f"{text}: not a readable image") and widget(app).base is None
+
+
+def test_the_panel_says_before_it_runs_when_the_model_cannot_represent_a_real_photo(app, files, tmp_path, monkeypatch):
+    import viz.inversion_widget as panel_module
+
+    drawn: list[str] = []
+    monkeypatch.setattr(panel_module, "hint", lambda text, *colour: drawn.append(text))
+    photos = tmp_path / "trained_on_photos.safetensors"
+    save_generator(photos, calibrated_tiny_generator(), extra={"training_data": "photos"})
+    app.select_tab = "Invert"
+    lines = {}
+    for source in ("bundled", "random:tiny", str(files[0]), str(photos)):
+        app.state.model.source = source
+        drawn.clear()
+        app.step_frame()
+        lines[source] = widget(app).model_mismatch()
+        assert (panel_module.OFFICIAL_MODEL_HELP in drawn) == (lines[source] is not None)  # drawn above the photo field
+    assert lines["bundled"] == ("This model (bundled model) was trained on synthetic heads: it cannot represent a real "
+                                "photo (inverting one gives a blob).", True)
+    assert lines["random:tiny"][0].startswith("This model (untrained 'tiny' model) is untrained:")
+    assert lines[str(files[0])] == ("This model (tiny.safetensors) does not record what it was trained on: unless that "
+                                    "was real photos, a photo comes out as a blob.", False)
+    assert lines[str(photos)] is None
+    assert "github.com/SizheAn/PanoHead" in panel_module.OFFICIAL_MODEL_HELP

@@ -12,11 +12,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from panohead.checkpoint import load_generator, load_tensors
+from panohead.checkpoint import load_generator, load_tensors, training_data
 from panohead.cli import main
 from panohead.training.loop import RunSpec, Trainer, train
 from panohead.training.options import training_preset
-from panohead.training.snapshot import latest_snapshot, read_snapshot
+from panohead.training.snapshot import export_generator, latest_snapshot, read_snapshot
 from tiny_heads import write_tiny_dataset
 
 STEP_KIMG = 0.004  # one tiny step (batch 4)
@@ -67,6 +67,13 @@ def test_tiny_training_writes_snapshots_grids_and_log_the_panel_reads(uninterrup
     assert events[0] == "start" and events[-1] == "stop"
     generator = load_generator(uninterrupted / "snapshot-000000008.safetensors")  # the G_ema of a snapshot
     assert generator.config.image_resolution == 32
+
+
+def test_the_training_record_says_synthetic_data_from_dataset_to_snapshot_to_exported_checkpoint(uninterrupted, tmp_path):
+    snapshot = uninterrupted / "snapshot-000000008.safetensors"
+    assert read_snapshot(snapshot).training_data == "synthetic" == training_data(snapshot)
+    export_generator(snapshot, tmp_path / "exported.safetensors")
+    assert training_data(tmp_path / "exported.safetensors") == "synthetic"  # what the Invert panel reads
 
 
 def test_run_stopped_by_sigterm_and_resumed_matches_the_uninterrupted_run(dataset, uninterrupted, tmp_path):

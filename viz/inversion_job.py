@@ -98,13 +98,15 @@ class InversionJob:
 
     def _run(self) -> None:
         try:
-            generator, _ = open_model(self.source, self.device)
+            generator, model = open_model(self.source, self.device)
             result = invert(generator, self.portrait, self.settings, callback=self._progress, cancel=self.cancel)
             self._update(to_uint8(result.preview[0]), stage="saving")
             self.folder.mkdir(parents=True, exist_ok=True)
             outputs = JobOutputs(self.folder, self.folder / "generator.safetensors", self.folder / "latent.npz",
                                  result.cancelled, result.latent_loss, result.pti_loss, result.loss_name)
-            save_generator(outputs.generator, result.generator, extra={"base_model": self.source})
+            # Tuned around one photo, it still only knows what its base model learnt from.
+            save_generator(outputs.generator, result.generator,
+                           extra={"base_model": self.source, "training_data": model.training_data or ""})
             save_latent(outputs.latent, result, source=self.source)
             aligned = target_tensor(self.portrait.crop, generator.config.image_resolution)
             save_image(self.folder / "aligned.png", to_uint8(aligned[0]))

@@ -24,6 +24,7 @@ from panohead.errors import one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
 from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import InversionJob, JobStatus
+from viz.models import describe_source, learnt_from
 from viz.output_paths import output_folder, unique_path
 from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
 from viz.widget import Widget
@@ -33,6 +34,10 @@ FILTERS = ["Photos", " ".join(f"*{s}" for s in PHOTO_SUFFIXES), "All files", "*"
 # Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
 # bundled model takes about a second.
 DEFAULT_STEPS = {"cuda": (500, 350), "cpu": (100, 50)}
+# Where the model that can represent real photos comes from (facts: the authors' README and docs/official_checkpoints.md).
+OFFICIAL_MODEL_HELP = ("For real photos, open the released PanoHead model: its .pkl is in the models folder linked "
+                       "from github.com/SizheAn/PanoHead (project page sizhean.github.io/panohead). File > Open "
+                       "checkpoint reads it directly and safely: none of the code stored in it runs.")
 STAGE_NAMES = {"loading": "opening the model", "latent": "stage 1: latent", "pti": "stage 2: pivotal tuning",
                "saving": "saving", "done": "done", "failed": "failed"}
 
@@ -64,6 +69,7 @@ class InversionWidget(Widget):
         self._applied = False  # the finished job's result has been loaded into the viewer
         self.base_source: str | None = None  # the model inverted into (not a previous inversion's output)
         self.outputs_made: set[str] = set()
+        self._learnt: tuple[str, str | None] | None = None  # (source, what it was trained on), read once per source
 
     # --- actions (also the test API) ------------------------------------------------------------
     def config(self) -> GeneratorConfig:
@@ -119,9 +125,7 @@ class InversionWidget(Widget):
         if portrait is None or self.running:
             self.app.notify("open a photo first" if portrait is None else "an inversion is already running", error=True)
             return False
-        source = self.app.state.model.source
-        if source in self.outputs_made and self.base_source is not None:
-            source = self.base_source  # invert into the original model, not into a previous result
+        source = self.model_source
         try:
             folder = unique_path(output_folder(self.app.state.capture.folder) / "inversions",
                                  Path(self.photo_path or "photo").stem, "")
@@ -132,6 +136,29 @@ class InversionWidget(Widget):
         self._applied = False
         self.job = InversionJob(source, self.app.device, portrait, self.settings(), folder, self.app.window.wake)
         return True
+
+    @property
+    def model_source(self) -> str:
+        """The model an inversion fits: the one on screen, or the original one when that is a previous result."""
+        source = self.app.state.model.source
+        if source in self.outputs_made and self.base_source is not None:
+            return self.base_source
+        return source
+
+    def model_mismatch(self) -> tuple[str, bool] | None:
+        """(line, is a warning) when the model an inversion would use cannot represent a real photo, or does
+        not record whether it can, read from its training record; None when it was trained on photos."""
+        source = self.model_source
+        if self._learnt is None or self._learnt[0] != source:
+            self._learnt = (source, learnt_from(source))
+        learnt, name = self._learnt[1], describe_source(source)
+        if learnt == "photos":
+            return None
+        if learnt is None:
+            return f"This model ({name}) does not record what it was trained on: unless that was real photos, a " \
+                   "photo comes out as a blob.", False
+        why = "was trained on synthetic heads" if learnt == "synthetic" else "is untrained"
+        return f"This model ({name}) {why}: it cannot represent a real photo (inverting one gives a blob).", True
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -190,6 +217,10 @@ class InversionWidget(Widget):
                 self.open_photo(chosen)
             return
         scale = self.app.scale
+        mismatch = self.model_mismatch()
+        if mismatch is not None:
+            hint(mismatch[0], WARN if mismatch[1] else MUTED)
+            hint(OFFICIAL_MODEL_HELP)
         submitted, self.path_text = path_field("photo-path", self.path_text, self.dialog, "Open a portrait", FILTERS)
         if submitted:
             self.open_photo(self.path_text)

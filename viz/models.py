@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from panohead.bundled import RANDOM_PREFIX, default_generator, untrained_generator
+from panohead.bundled import BUNDLED_CHECKPOINT, RANDOM_PREFIX, default_generator, untrained_generator
 from panohead.camera import fov_from_focal
-from panohead.checkpoint import CheckpointError, load_generator
+from panohead.checkpoint import CheckpointError, load_generator, training_data
 from panohead.editing.mixing import layer_groups
 from panohead.generator import PanoHeadGenerator, parameter_count
 
@@ -37,6 +37,8 @@ class ModelInfo:
     layer_groups: tuple[tuple[str, int, int], ...]
     background_num_ws: int  # 0 without a background network
     background_layer_groups: tuple[tuple[str, int, int], ...]
+    # What it learnt from (panohead.checkpoint.training_data): "synthetic", "photos", "untrained" or None (unrecorded).
+    training_data: str | None = None
 
 
 def describe_source(source: str) -> str:
@@ -45,6 +47,20 @@ def describe_source(source: str) -> str:
     if source.startswith(RANDOM_PREFIX):
         return f"untrained '{source[len(RANDOM_PREFIX):]}' model"
     return Path(source).name
+
+
+def learnt_from(source: str) -> str | None:
+    """What the model ``source`` names was trained on, from its training record
+    (:func:`panohead.checkpoint.training_data`): "synthetic", "photos", "untrained" (a random preset,
+    or no bundled checkpoint in this checkout) or None (not recorded, or not readable)."""
+    if source == "bundled":
+        return training_data(BUNDLED_CHECKPOINT) if BUNDLED_CHECKPOINT.is_file() else "untrained"
+    if source.startswith(RANDOM_PREFIX):
+        return "untrained"
+    try:
+        return training_data(source)
+    except CheckpointError:
+        return None
 
 
 def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, ModelInfo]:
@@ -70,7 +86,8 @@ def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, Mo
                      look_at=tuple(cfg.look_at), fov=fov_from_focal(cfg.focal), w_dim=cfg.w_dim,
                      layer_groups=_groups(generator.synthesis),
                      background_num_ws=0 if generator.background is None else generator.background.num_ws,
-                     background_layer_groups=() if generator.background is None else _groups(generator.background))
+                     background_layer_groups=() if generator.background is None else _groups(generator.background),
+                     training_data=learnt_from(source))
     return generator, info
 
 

@@ -111,14 +111,29 @@ def missing_labels(where: str) -> DatasetError:
     return DatasetError(f"{where}: missing (every dataset needs camera labels in dataset.json)")
 
 
-def parse_labels(archive: Archive) -> dict[str, list[float]]:
-    """The ``labels`` of ``dataset.json`` as {file name: 25 floats}, validated."""
+def read_labels_file(archive: Archive) -> object:
+    """``dataset.json`` of ``archive``, parsed (any JSON value; :func:`parse_labels` validates it)."""
     if LABELS_FILE not in archive:
         raise missing_labels(archive.where(LABELS_FILE))
     try:
-        document = json.loads(archive.read(LABELS_FILE).decode("utf-8"))
+        return json.loads(archive.read(LABELS_FILE).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DatasetError(f"{archive.where(LABELS_FILE)}: not valid JSON ({one_line(error)})") from None
+
+
+def data_kind(document: object) -> str:
+    """What the images are, from the record the dataset tools leave in ``dataset.json``: "synthetic"
+    (``panohead dataset synth``), "photos" (``panohead dataset align``), "" when it does not say."""
+    if isinstance(document, dict) and "synthetic" in document:
+        return "synthetic"
+    if isinstance(document, dict) and "alignment" in document:
+        return "photos"
+    return ""
+
+
+def parse_labels(archive: Archive, document: object) -> dict[str, list[float]]:
+    """The ``labels`` of ``dataset.json`` (``document``, from :func:`read_labels_file`) as
+    {file name: 25 floats}, validated."""
     entries = document.get("labels") if isinstance(document, dict) else None
     if isinstance(entries, dict):
         entries = list(entries.items())
@@ -178,7 +193,9 @@ class HeadDataset(torch.utils.data.Dataset):
         if Path(images).is_dir() and not (Path(images) / LABELS_FILE).is_file():
             raise missing_labels(str(Path(images) / LABELS_FILE))  # before listing a whole tree ("/", a home folder)
         self.images = Archive(images)
-        label_map = parse_labels(self.images)
+        document = read_labels_file(self.images)
+        label_map = parse_labels(self.images, document)
+        self.kind = data_kind(document)  # recorded in snapshots and checkpoints as "training_data"
         self.names = [n for n in self.images.names() if n.lower().endswith(IMAGE_SUFFIXES)]
         if not self.names:
             raise DatasetError(f"{self.images.path}: empty dataset (no {'/'.join(s[1:] for s in IMAGE_SUFFIXES[:3])} images)")

@@ -468,7 +468,8 @@ class Trainer:
     def save_snapshot(self) -> None:
         """Write the snapshot (atomically) and drop the oldest beyond ``keep_snapshots``."""
         path = self.outdir / snapshot_name(self.progress.nimg)
-        write_snapshot(path, self.G, self.G_ema, self.D, self.optimisers, self.options, self.progress, self.spec.data)
+        write_snapshot(path, self.G, self.G_ema, self.D, self.optimisers, self.options, self.progress, self.spec.data,
+                       self.dataset.kind)
         if self.options.keep_snapshots > 0:
             existing = sorted(p for p in self.outdir.glob("snapshot-*.safetensors") if SNAPSHOT_RE.fullmatch(p.name))
             for old in existing[:-self.options.keep_snapshots]:

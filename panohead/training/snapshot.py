@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from panohead.checkpoint import (CheckpointError, build_generator, config_from_metadata, load_tensors, save_generator,
-                                 save_tensors)
+                                 save_tensors, training_data)
 from panohead.config import GeneratorConfig
 from panohead.training.discriminator import DiscriminatorConfig
 from panohead.training.options import TrainOptions
@@ -63,6 +63,7 @@ class SnapshotState:
     d_config: DiscriminatorConfig | None  # None: no discriminator in a converted official snapshot
     options: TrainOptions | None  # None: converted from an official snapshot (nothing to resume)
     progress: Progress
+    training_data: str  # "synthetic", "photos" or "" (not recorded): see panohead.checkpoint.training_data
 
 
 def _flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -74,7 +75,9 @@ def _flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str,
 
 def write_snapshot(path: str | os.PathLike, G: torch.nn.Module, G_ema: torch.nn.Module, D: torch.nn.Module,
                    optimisers: dict[str, torch.optim.Optimizer], options: TrainOptions, progress: Progress,
-                   data: str = "") -> None:
+                   data: str = "", data_kind: str = "") -> None:
+    """``data``: the dataset's path; ``data_kind``: what its images are (:func:`panohead.data.dataset.data_kind`),
+    the training record that says whether the model can represent real photos (kept by :func:`export_generator`)."""
     tensors = {}
     for prefix, module in (("G", G), ("G_ema", G_ema), ("D", D)):
         tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
@@ -86,6 +89,7 @@ def write_snapshot(path: str | os.PathLike, G: torch.nn.Module, G_ema: torch.nn.
         "train_options": options.to_json(),
         "progress": json.dumps(progress.__dict__),
         "data": data,
+        "training_data": data_kind,
     }
     save_tensors(path, tensors, "snapshot", metadata)
 
@@ -105,7 +109,7 @@ def read_snapshot(path: str | os.PathLike) -> SnapshotState:
 
     optimisers = {name: part(name) for name in ("opt_G", "opt_D")}
     return SnapshotState(part("G"), part("G_ema"), part("D"), optimisers, config_from_metadata(path, metadata),
-                         d_config, options, progress)
+                         d_config, options, progress, training_data(path, metadata) or "")
 
 
 def load_optimiser(optimiser: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
@@ -128,4 +132,5 @@ def export_generator(snapshot: str | os.PathLike, output: str | os.PathLike, hal
     state = read_snapshot(snapshot)
     G_ema = build_generator(Path(snapshot), state.config, state.generator_ema)
     save_generator(output, G_ema, dtype=torch.float16 if half else None,
-                   extra={"source": Path(snapshot).name, "nimg": str(state.progress.nimg)})
+                   extra={"source": Path(snapshot).name, "nimg": str(state.progress.nimg),
+                          "training_data": state.training_data})
