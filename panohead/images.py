@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from panohead.atomic import atomic_path
 
@@ -35,3 +35,23 @@ def image_grid(images: list[np.ndarray], columns: int) -> np.ndarray:
         row, column = divmod(index, columns)
         grid[row * height:(row + 1) * height, column * width:(column + 1) * width] = image
     return grid
+
+
+def labelled_grid(images: list[np.ndarray], columns: int, row_labels: list[str], column_labels: list[str]) -> np.ndarray:
+    """:func:`image_grid` of (H, W, 3) images with a white band of column labels above it and one of row
+    labels to its left, in black text sized to the images (Pillow's bundled font: nothing to install)."""
+    grid = Image.fromarray(image_grid(images, columns))
+    height, width = images[0].shape[:2]
+    font = ImageFont.load_default(size=max(10, min(height, width) // 10))
+    pad = max(2, round(font.size / 3))
+    text_height = max(font.getbbox(text)[3] for text in row_labels + column_labels)
+    top = text_height + 2 * pad
+    left = max(round(font.getlength(text)) for text in row_labels) + 2 * pad
+    canvas = Image.new("RGB", (left + grid.width, top + grid.height), "white")
+    canvas.paste(grid, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for column, text in enumerate(column_labels):
+        draw.text((left + (column + 0.5) * width, pad), text, fill="black", font=font, anchor="mt")
+    for row, text in enumerate(row_labels):
+        draw.text((pad, top + (row + 0.5) * height), text, fill="black", font=font, anchor="lm")
+    return np.asarray(canvas)

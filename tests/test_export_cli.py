@@ -42,10 +42,23 @@ def test_video_command_writes_a_grid_turntable(checkpoint, tmp_path):
     assert reader.count_frames() == 3 and reader.get_meta_data()["size"] == (64, 32)
 
 
-def test_generate_command_writes_a_seeds_by_yaws_grid(checkpoint, tmp_path):
+def test_generate_command_writes_a_seeds_by_yaws_grid_with_labels_unless_told_not_to(checkpoint, tmp_path):
+    result = run("generate", "-c", checkpoint, "--seeds", "0-2", "--yaws", "0,180", "--device", "cpu",
+                 "--no-labels", "-o", str(tmp_path / "bare"))
+    assert result.exit_code == 0, result.output
+    bare = imageio.imread(tmp_path / "bare" / "grid.png")
+    assert bare.shape == (3 * 32, 2 * 32, 3)  # rows: seeds, columns: yaws
     result = run("generate", "-c", checkpoint, "--seeds", "0-2", "--yaws", "0,180", "--device", "cpu", "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert imageio.imread(tmp_path / "grid.png").shape == (3 * 32, 2 * 32, 3)  # rows: seeds, columns: yaws
+    labelled = imageio.imread(tmp_path / "grid.png").astype(int)
+    top, left = labelled.shape[0] - 3 * 32, labelled.shape[1] - 2 * 32
+    assert 8 <= top <= 32 and 30 <= left <= 80  # a band above for "yaw 0" / "yaw 180", one left for "seed N"
+    assert np.array_equal(labelled[top:, left:], bare)  # the pictures themselves are untouched
+    header, side = labelled[:top, left:], labelled[top:, :left]
+    for band, cells in ((header[:, :32], 1), (header[:, 32:], 1), (side[:32], 1), (side[64:], 1)):
+        dark = (band.sum(axis=-1) < 200).sum()
+        assert dark >= 10 * cells  # black text on each label's white band
+    assert (labelled[:top, :left] == 255).all()  # the corner stays blank
 
 
 @pytest.mark.parametrize("args, culprit", [

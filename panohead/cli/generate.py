@@ -10,7 +10,7 @@ from tqdm import tqdm
 from panohead.camera import orbit_label
 from panohead.cli.common import checkpoint_option, device_option, open_generator, output_folder, parse_seeds, user_errors
 from panohead.export.heads import head_from_seed
-from panohead.images import image_grid, save_image, to_uint8
+from panohead.images import image_grid, labelled_grid, save_image, to_uint8
 
 
 def parse_angles(text: str) -> list[float]:
@@ -28,9 +28,11 @@ def parse_angles(text: str) -> list[float]:
 @click.option("--pitch", default=0.0, show_default=True, help="Camera elevation in degrees.")
 @click.option("--psi", "truncation", default=0.7, show_default=True, type=click.FloatRange(0.0, 2.0), help="Truncation psi.")
 @click.option("--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image.")
+@click.option("--labels/--no-labels", default=True, show_default=True,
+              help="Seed and yaw labels beside the grid's rows and above its columns.")
 @click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
 @user_errors
-def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, outdir):
+def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, outdir):
     """Render seeds at several yaw angles (conditioned on the frontal camera)."""
     seed_list = parse_seeds(seeds)
     yaw_list = parse_angles(yaws)
@@ -50,7 +52,12 @@ def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, outdir):
                     save_image(folder / f"seed{seed:04d}_yaw{yaw:+04.0f}.png", image)
     if grid:
         path = folder / "grid.png"
-        save_image(path, image_grid(images, columns=len(yaw_list)))
+        if labels:
+            picture = labelled_grid(images, len(yaw_list), [f"seed {seed}" for seed in seed_list],
+                                    [f"yaw {yaw:g}" for yaw in yaw_list])
+        else:
+            picture = image_grid(images, columns=len(yaw_list))
+        save_image(path, picture)
         click.echo(f"wrote {path} ({len(seed_list)} seeds x {len(yaw_list)} yaws, model: {source})")
     else:
         click.echo(f"wrote {len(images) or len(seed_list) * len(yaw_list)} images to {folder} (model: {source})")
