@@ -130,3 +130,15 @@ def test_a_session_of_an_untrained_preset_reopens_without_a_checkpoint_file(tmp_
     reopened, loaded = open_session(path)
     assert reopened.model.source == "random:tiny"
     assert torch.equal(render_state(loaded, state)["image"], render_state(generator, state)["image"])
+
+
+def test_float32_values_are_saved_as_typed_and_render_the_same(tmp_path, tiny_generator, checkpoint):
+    psi = float(np.float32(0.7))  # what a slider hands back: 0.699999988079071
+    session = Session(model=ModelReference.of(tiny_generator, checkpoint),
+                      state=EditState(latent=Latent.from_seed(3), psi=psi, camera=Camera(yaw=123.456789012345)))
+    save_session(tmp_path / "head.json", session)
+    text = (tmp_path / "head.json").read_text()
+    assert '"psi": 0.7,' in text and "0.6999" not in text
+    assert '"yaw": 123.456789012345' in text  # a float64 value keeps every digit
+    reopened, generator = open_session(tmp_path / "head.json")
+    assert torch.equal(render_state(generator, reopened.state)["image"], render_state(tiny_generator, session.state)["image"])

@@ -214,6 +214,9 @@ def test_settings_round_trip_and_a_corrupt_file_falls_back_to_defaults(tmp_path,
     save_state(state)
     loaded, warning = load_state()
     assert warning is None and loaded == state
+    state.latent.psi = float(np.float32(0.7))  # as the slider hands it back
+    save_state(state)
+    assert '"psi": 0.7,' in (tmp_path / SETTINGS_NAME).read_text()  # not 0.699999988079071
     (tmp_path / SETTINGS_NAME).write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
     loaded, warning = load_state()
     assert loaded.latent.seed == 0 and loaded.camera.yaw == 90.0

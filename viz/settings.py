@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from panohead import json_numbers
 from panohead.atomic import write_bytes_atomic
 from panohead.userdirs import config_folder
 from viz.state import AppState
@@ -38,4 +39,4 @@ def save_state(state: AppState) -> None:
     """Write the state atomically (a crash mid-write keeps the previous settings)."""
     folder = config_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(folder / SETTINGS_NAME, json.dumps(state.to_dict(), indent=1, sort_keys=True).encode())
+    write_bytes_atomic(folder / SETTINGS_NAME, json_numbers.dumps(state.to_dict(), indent=1, sort_keys=True).encode())

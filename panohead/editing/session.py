@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import torch
 
+from panohead import json_numbers
 from panohead.atomic import write_bytes_atomic
 from panohead.bundled import BUNDLED, RANDOM_PREFIX
 from panohead.checkpoint import CheckpointError, model_fingerprint
@@ -77,7 +78,7 @@ def save_session(path: str | os.PathLike, session: Session) -> None:
         "view": session.view,
     }
     try:
-        data = json.dumps(document, indent=1, allow_nan=False).encode()
+        data = json_numbers.dumps(document, indent=1, allow_nan=False).encode()
         write_bytes_atomic(path, data)
     except (OSError, TypeError, ValueError) as error:
         raise SessionError(f"{path}: cannot save session ({error})") from None
