@@ -23,9 +23,10 @@ class ItemRecorder:
 
     def __init__(self) -> None:
         self.rects: dict[str, tuple[str, float, float, float, float]] = {}
+        self.arguments: dict[str, tuple] = {}  # label -> the rest of the call's arguments (a checkbox's value, ...)
 
     def clear(self) -> None:
-        self.rects = {}
+        self.rects, self.arguments = {}, {}
 
     def _wrap(self, kind: str, original):
         def recorded(*args, **kwargs):
@@ -34,6 +35,7 @@ class ItemRecorder:
             low, high = imgui.get_item_rect_min(), imgui.get_item_rect_max()
             if high.x > low.x and high.y > low.y and imgui.is_item_visible():
                 self.rects[label] = (kind, low.x, low.y, high.x, high.y)
+                self.arguments[label] = args[1:]
             return value
         return recorded
 

@@ -266,3 +266,11 @@ def test_settings_are_remembered_and_the_app_shuts_down_cleanly(app, column_chec
         assert reopened.wait_idle().image is not None
     finally:
         reopened.close()
+
+
+def test_picking_image_file_as_background_before_choosing_a_file_is_no_error(app):
+    same = view_pixels(app)
+    app.set_state(background={"mode": "image", "image": ""})
+    shown = view_pixels(app)  # wait_idle raises if the render failed
+    assert not [message.text for message in app.messages() if message.error]
+    assert np.abs(shown - same).max() <= 1  # the model's own background until a file is chosen

@@ -71,3 +71,19 @@ def test_the_readme_names_the_tabs_the_side_panel_has(small_app):
     paragraph = text[text.index("The side panel's tabs"):].split("\n\n")[0]
     named = [name for name in re.findall(r"\*\*([A-Z][a-z]+)\*\*", paragraph)]
     assert list(dict.fromkeys(named)) == list(small_app.tabs)
+
+
+def test_on_a_cpu_the_stats_tab_shows_what_runs_and_cannot_change_it(small_app, monkeypatch):
+    app = small_app
+    assert app.cpu_mode and (app.state.model.precision, app.state.model.cuda_graphs) == ("fp16", True)  # defaults
+    recorder = ItemRecorder()
+    app.select_tab = "Stats"
+    with recorder.installed(monkeypatch):
+        app.wait_idle()
+        recorder.clear()
+        app.step_frame()
+        shown = {label: recorder.arguments[label][0] for label in ("FP32##precision", "FP16##precision", "CUDA graphs")}
+        assert shown == {"FP32##precision": True, "FP16##precision": False, "CUDA graphs": False}
+        click(app, *recorder.centre("TF32##precision"))
+        click(app, *recorder.centre("CUDA graphs"))
+    assert (app.state.model.precision, app.state.model.cuda_graphs) == ("fp16", True)  # kept for a GPU, inert here

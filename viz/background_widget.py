@@ -47,6 +47,8 @@ class BackgroundWidget(Widget):
                 bg.image = self.path_text
             if bg.image:
                 imgui.text_disabled(Path(bg.image).name)
+            else:
+                hint("Choose a picture with Browse... or type its path: until then the model's own background shows.")
         elif bg.mode == "colour":
             label("Colour", scale)
             changed, colour = imgui.color_edit3("##bg-colour", list(bg.colour))

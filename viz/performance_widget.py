@@ -6,7 +6,7 @@ import torch
 from imgui_bundle import imgui
 
 from viz.state import PRECISIONS
-from viz.ui import MUTED, WARN, hint, label, radio_row
+from viz.ui import MUTED, WARN, disabled, hint, label, radio_row
 from viz.widget import Widget
 
 STAGES = ("load", "mapping", "tri-grid", "background", "render", "super-resolution", "slice", "inspector", "display")
@@ -62,16 +62,20 @@ class PerformanceWidget(Widget):
             imgui.text_colored(MUTED, f"{threads} PyTorch thread{'s' if threads > 1 else ''}; "
                                       "previews at half resolution first")
         label("Precision", app.scale)
-        imgui.begin_disabled(app.cpu_mode)
         model = app.state.model
-        model.precision = radio_row(model.precision, [(p, p.upper()) for p in PRECISIONS], "precision")
-        imgui.end_disabled()
-        imgui.text_colored(MUTED, precision_note("fp32" if app.cpu_mode else model.precision))
-        imgui.begin_disabled(app.cpu_mode)
-        _, model.cuda_graphs = imgui.checkbox("CUDA graphs", model.cuda_graphs)
-        imgui.end_disabled()
-        graph_note(app.cpu_mode, model.cuda_graphs, result)
-        imgui.text_colored(MUTED, f"{app.renderer.dropped} stale requests dropped")
+        # On a CPU the controls show what runs (fp32, no graphs) and cannot be changed; the CUDA choices are
+        # kept in the settings for the next time the app runs on a GPU.
+        precision, graphs = ("fp32", False) if app.cpu_mode else (model.precision, model.cuda_graphs)
+        with disabled(app.cpu_mode):
+            precision = radio_row(precision, [(p, p.upper()) for p in PRECISIONS], "precision")
+            _, graphs = imgui.checkbox("CUDA graphs", graphs)
+        if not app.cpu_mode:
+            model.precision, model.cuda_graphs = precision, graphs
+        imgui.text_colored(MUTED, precision_note(precision))
+        graph_note(app.cpu_mode, graphs, result)
+        skipped = app.renderer.dropped
+        if skipped:
+            imgui.text_colored(MUTED, f"{skipped} outdated frames skipped (the view changed before they were drawn)")
 
 
 def precision_note(precision: str) -> str:

@@ -152,10 +152,12 @@ def build_request(state: AppState, device: str, edits: Edits = Edits()) -> Rende
     else:
         latent_spec = LatentSpec(seed_a)
     view, bg = state.view, state.background
+    # "Image file" picked but no file chosen yet: the model's own background until there is one, not an error.
+    mode = "same" if bg.mode == "image" and not bg.image.strip() else bg.mode
     background = BackgroundSpec(
-        mode=bg.mode,
+        mode=mode,
         seed=SeedLatent(bg.seed, latent.psi, latent.cutoff, cond) if bg.mode == "seed" else None,
-        image=FileSpec.of(bg.image) if bg.mode == "image" else None,
+        image=FileSpec.of(bg.image) if mode == "image" else None,
         colour=tuple(bg.colour) if bg.mode == "colour" else None,
     )
     trigrid = None

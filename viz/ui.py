@@ -1,7 +1,9 @@
 """Small drawing helpers shared by the widgets: labelled rows, hints, coloured status text, the tab grid."""
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 from imgui_bundle import imgui, imgui_ctx
 
@@ -18,6 +20,16 @@ def label(text: str, scale: float) -> None:
     imgui.text(text)
     imgui.same_line(LABEL_WIDTH * scale)
     imgui.set_next_item_width(-1)
+
+
+@contextlib.contextmanager
+def disabled(condition: bool) -> Iterator[None]:
+    """Controls drawn inside are greyed out and inert when ``condition``; the end_disabled is never skipped."""
+    imgui.begin_disabled(condition)
+    try:
+        yield
+    finally:
+        imgui.end_disabled()
 
 
 def hint(text: str, colour: imgui.ImVec4 = MUTED) -> None:
