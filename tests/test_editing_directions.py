@@ -152,3 +152,9 @@ def test_preview_strip_shows_each_amount_from_front_and_back(tiny_generator, pca
     front_minus, front_zero, front_plus = (strip[:n, i * n:(i + 1) * n] for i in range(3))
     assert not np.array_equal(front_minus, front_plus)
     assert not np.array_equal(front_zero, strip[n:, n:2 * n])  # the back differs from the front
+
+
+def test_sampling_w_reports_its_progress_batch_by_batch(tiny_generator):
+    fractions = []
+    w = sample_w(tiny_generator, samples=500, batch=200, progress=fractions.append)
+    assert fractions == [0.4, 0.8, 1.0] and w.shape == (500, tiny_generator.config.w_dim)

@@ -97,6 +97,35 @@ def test_principal_direction_slider_moves_the_head_and_back_restores_it(app):
     assert np.array_equal(picture(app), original)
 
 
+def test_the_first_principal_directions_show_a_progress_bar_while_they_are_computed(app, monkeypatch):
+    import threading
+
+    from imgui_bundle import imgui
+
+    import viz.directions_widget as panel_module
+
+    picture(app)
+    release, compute = threading.Event(), panel_module.cached_principal_directions
+
+    def slow(generator, checkpoint, progress):
+        progress(0.5)
+        release.wait(30)
+        return compute(generator, checkpoint, samples=500, progress=progress)
+
+    bars: list[str] = []
+    draw_bar = imgui.progress_bar
+    monkeypatch.setattr(panel_module, "cached_principal_directions", slow)
+    monkeypatch.setattr(imgui, "progress_bar", lambda fraction, size, text: (bars.append(text), draw_bar(fraction, size, text)))
+    panel = panel_module.DirectionsWidget
+    app.select_tab = panel.tab
+    run_until(app, lambda: "computing the principal directions of w: 50%" in bars)
+    release.set()
+    run_until(app, lambda: app.panel(panel).pca() is not None)
+    bars.clear()
+    app.step_frame()
+    assert not bars  # done: the sliders replace the bar
+
+
 def test_a_direction_preview_strip_is_rendered_while_the_view_is_idle(app):
     from viz.directions_widget import DirectionsWidget
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from imgui_bundle import imgui
 
 from gui_utils.texture import Texture
+from gui_utils.window import GlfwWindow
 from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.checkpoint import CheckpointError
 from panohead.editing import Direction, load_directions, save_directions
@@ -54,6 +55,7 @@ class DirectionsWidget(Widget):
         self.open_dialog, self.save_dialog = FileDialog(), FileDialog()
         self.path_text = ""
         self.keep_name = ""
+        self.pca_progress = 0.0  # share of the w samples drawn by the running PCA (written by the render thread)
 
     # --- principal directions -------------------------------------------------------------------------
     def pca(self) -> PrincipalDirections | None:
@@ -66,13 +68,18 @@ class DirectionsWidget(Widget):
         if model is None or model.source in self.principal or "pca" in editor.busy:
             return
         source, device = model.source, str(self.app.device)
+        self.pca_progress = 0.0
         checkpoint = Path(source) if Path(source).is_file() else None
         if source == "bundled" and BUNDLED_CHECKPOINT.is_file():
             checkpoint = BUNDLED_CHECKPOINT
 
+        def progress(fraction: float) -> None:
+            self.pca_progress = fraction
+            GlfwWindow.wake()
+
         def work(renderer) -> PrincipalDirections:
             generator, _ = renderer.model(source, device)
-            return cached_principal_directions(generator, checkpoint)[0]
+            return cached_principal_directions(generator, checkpoint, progress=progress)[0]
 
         def done(pca: PrincipalDirections) -> None:
             self.principal[source] = pca
@@ -176,8 +183,9 @@ class DirectionsWidget(Widget):
         pca = self.pca()
         shown: list[Direction] = []
         imgui.separator_text("Principal directions")
-        if pca is None:
-            imgui.text_colored(MUTED, "computing the principal directions of w...")
+        if pca is None:  # the first time for this model: seconds on a CPU (then read from the cache)
+            imgui.progress_bar(self.pca_progress, imgui.ImVec2(-1, 0),
+                               f"computing the principal directions of w: {self.pca_progress:.0%}")
         else:
             label("Show", scale)
             _, self.count = imgui.slider_int("##pc-count", self.count, 1, min(20, model.w_dim), "%d directions")

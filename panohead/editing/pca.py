@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -53,13 +54,18 @@ class PrincipalDirections:
 
 
 @torch.no_grad()
-def sample_w(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEED, batch: int = 1000) -> torch.Tensor:
-    """(samples, w_dim) float64 CPU: w of seeded random z under the frontal camera, untruncated."""
+def sample_w(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEED, batch: int = 1000,
+             progress: Callable[[float], None] | None = None) -> torch.Tensor:
+    """(samples, w_dim) float64 CPU: w of seeded random z under the frontal camera, untruncated.
+    ``progress(fraction)`` after each batch (the viewer's progress bar: seconds on a CPU)."""
     cfg = generator.config
     z = torch.randn(samples, cfg.z_dim, generator=torch.Generator().manual_seed(seed))
     frontal = conditioning_label(generator)
-    chunks = [generator.mapping(part.to(generator.device), frontal.expand(part.shape[0], -1))[:, 0].double().cpu()
-              for part in z.split(batch)]
+    chunks = []
+    for part in z.split(batch):
+        chunks.append(generator.mapping(part.to(generator.device), frontal.expand(part.shape[0], -1))[:, 0].double().cpu())
+        if progress is not None:
+            progress(sum(len(chunk) for chunk in chunks) / samples)
     return torch.cat(chunks)
 
 
@@ -95,8 +101,10 @@ def cache_paths(key: str, checkpoint: str | Path | None) -> list[Path]:
 
 
 def cached_principal_directions(generator: torch.nn.Module, checkpoint: str | Path | None = None,
-                                samples: int = SAMPLES, seed: int = SEED) -> tuple[PrincipalDirections, Path | None]:
-    """The model's principal directions, read from the cache or computed and cached.
+                                samples: int = SAMPLES, seed: int = SEED,
+                                progress: Callable[[float], None] | None = None) -> tuple[PrincipalDirections, Path | None]:
+    """The model's principal directions, read from the cache or computed (reporting ``progress``, see
+    :func:`sample_w`) and cached.
 
     ``checkpoint`` is the file the model came from (None for a model with no file). Returns the
     directions and the cache file used (None if no folder could be written).
@@ -107,7 +115,7 @@ def cached_principal_directions(generator: torch.nn.Module, checkpoint: str | Pa
         found = _read_cache(path, key)
         if found is not None:
             return found, path
-    pca = principal_directions(sample_w(generator, samples, seed))
+    pca = principal_directions(sample_w(generator, samples, seed, progress=progress))
     for path in paths:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
