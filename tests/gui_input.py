@@ -53,26 +53,29 @@ class ItemRecorder:
         return [label for label, (kind, *_) in self.rects.items() if kind in TEXT_FIELDS]
 
 
-def click(app, x: float, y: float, frames: int = 1) -> None:
+def click(app, x: float, y: float) -> None:
+    """Move to (x, y), press and release the left button: a frame each, as a hand would."""
     io = imgui.get_io()
     io.add_mouse_pos_event(x, y)
     app.step_frame()
     io.add_mouse_button_event(0, True)
     app.step_frame()
     io.add_mouse_button_event(0, False)
-    for _ in range(frames):
-        app.step_frame()
+    app.step_frame()
 
 
-def press(app, key, ctrl: bool = False) -> None:
+def press(app, key, ctrl: bool = False, shift: bool = False) -> None:
+    """Press and release ``key`` (with Ctrl and/or Shift held), a frame each."""
     io = imgui.get_io()
-    if ctrl:
-        io.add_key_event(imgui.Key.mod_ctrl, True)
+    for modifier, held in ((imgui.Key.mod_ctrl, ctrl), (imgui.Key.mod_shift, shift)):
+        if held:
+            io.add_key_event(modifier, True)
     io.add_key_event(key, True)
     app.step_frame()
     io.add_key_event(key, False)
-    if ctrl:
-        io.add_key_event(imgui.Key.mod_ctrl, False)
+    for modifier, held in ((imgui.Key.mod_ctrl, ctrl), (imgui.Key.mod_shift, shift)):
+        if held:
+            io.add_key_event(modifier, False)
     app.step_frame()
 
 

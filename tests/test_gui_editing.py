@@ -16,6 +16,7 @@ import torch
 from panohead.checkpoint import save_tensors
 from panohead.editing import Direction, Latent, PathSettings
 from panohead.editing.directions import with_amount
+from tests.gui_input import press
 from tests.test_gui_app import app, column_checkpoint, display  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.gui
@@ -34,27 +35,6 @@ def run_until(app, condition, timeout: float = 60.0) -> None:
             raise TimeoutError("the editor did not finish in time")
         app.step_frame()
         time.sleep(0.005)
-
-
-def press(app, key, ctrl: bool = False, shift: bool = False) -> None:
-    from imgui_bundle import imgui
-
-    io = imgui.get_io()
-    for modifier, held in ((imgui.Key.mod_ctrl, ctrl), (imgui.Key.mod_shift, shift)):
-        if held:
-            io.add_key_event(modifier, True)
-    io.add_key_event(key, True)
-    app.step_frame()
-    io.add_key_event(key, False)
-    for modifier in (imgui.Key.mod_ctrl, imgui.Key.mod_shift):
-        io.add_key_event(modifier, False)
-    app.step_frame()
-
-
-def imgui_key(name: str):
-    from imgui_bundle import imgui
-
-    return getattr(imgui.Key, name)
 
 
 def unit_direction(w_dim: int, seed: int = 0) -> Direction:
@@ -286,6 +266,8 @@ def test_edits_apply_to_an_inverted_photos_latent(app, tmp_path):
 
 def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo_brings_them_back(
         app, column_checkpoint, tmp_path):
+    from imgui_bundle import imgui
+
     from panohead.editing import Mixing
     from viz.inversion_job import JobOutputs, JobStatus
     from viz.inversion_widget import InversionWidget
@@ -308,7 +290,7 @@ def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo
     app.panel(InversionWidget)._load_result(JobStatus(stage="done", outputs=outputs))
     assert np.array_equal(picture(app), plain)  # the inverted head as the Invert panel previewed it
     assert app.editor.edits.mixing == Mixing() and app.editor.edits.directions == ()
-    press(app, imgui_key("z"), ctrl=True)
+    press(app, imgui.Key.z, ctrl=True)
     assert app.editor.edits == edits and app.state.latent.file == ""  # one undo: the head and edits before
     assert np.array_equal(picture(app), edited)
     app.panel(LatentWidget).open(str(path))

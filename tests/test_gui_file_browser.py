@@ -11,6 +11,7 @@ from imgui_bundle import imgui
 
 from viz import file_dialog
 from viz.checkpoint_widget import CheckpointWidget
+from tests.gui_input import click, press
 from tests.test_gui_app import app, column_checkpoint, display  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.gui
@@ -30,28 +31,6 @@ class ButtonRecorder:
         low, high = imgui.get_item_rect_min(), imgui.get_item_rect_max()
         self.rects[label] = (low.x, low.y, high.x, high.y)
         return clicked
-
-
-def click(app, x: float, y: float) -> None:
-    io = imgui.get_io()
-    io.add_mouse_pos_event(x, y)
-    app.step_frame()
-    io.add_mouse_button_event(0, True)
-    app.step_frame()
-    io.add_mouse_button_event(0, False)
-    app.step_frame()
-
-
-def press(app, key, ctrl: bool = False) -> None:
-    io = imgui.get_io()
-    if ctrl:
-        io.add_key_event(imgui.Key.mod_ctrl, True)
-    io.add_key_event(key, True)
-    app.step_frame()
-    io.add_key_event(key, False)
-    if ctrl:
-        io.add_key_event(imgui.Key.mod_ctrl, False)
-    app.step_frame()
 
 
 def test_browse_without_a_dialog_program_picks_a_checkpoint_in_the_in_app_browser(app, column_checkpoint, tmp_path,
