@@ -87,7 +87,7 @@ def throughput(config: GeneratorConfig, options: TrainOptions, data: str, device
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="paper", choices=["tiny", "small", "paper"])
+    parser.add_argument("--preset", default="paper", choices=["tiny", "small", "medium", "paper"])
     parser.add_argument("--data", required=True, help="dataset folder or zip at the preset's resolution")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--batch-gpu", type=int, default=None)

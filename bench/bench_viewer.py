@@ -3,6 +3,7 @@ synthesis), against the uncached reference path (G.forward every frame), measure
 
     python bench/bench_viewer.py --preset paper --device cuda --frames 100   # fp32 and fp16, graphs off and on
     python bench/bench_viewer.py --preset tiny --device cpu --frames 20      # a quick smoke run
+    python bench/bench_viewer.py --preset medium --device cpu --precision fp32 --quality preview --frames 30
 
 Every frame goes through viz.renderer.Renderer exactly as in the app, including the conversion to
 uint8 and the copy to host memory that the texture upload needs. Each precision (--precision, may
@@ -28,7 +29,7 @@ from panohead.camera import orbit_label  # noqa: E402
 from panohead.config import PRESETS  # noqa: E402
 from panohead.devices import pick_device  # noqa: E402
 from panohead.generator import seed_latent  # noqa: E402
-from viz.renderer import Renderer, RenderResult, configure_backend  # noqa: E402
+from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend  # noqa: E402
 from viz.request import build_request  # noqa: E402
 from viz.state import AppState  # noqa: E402
 from viz.views import to_rgba8, to_unit  # noqa: E402
@@ -71,7 +72,10 @@ def stage_means(results: list[RenderResult]) -> str:
 @click.option("--precision", "precisions", type=click.Choice(["fp32", "tf32", "fp16"]), multiple=True,
               default=("fp32", "fp16"), show_default=True, help="Repeat to measure several.")
 @click.option("--frames", default=100, show_default=True, type=click.IntRange(1))
-def main(preset_name: str, checkpoint: str | None, device: str, precisions: tuple[str, ...], frames: int) -> None:
+@click.option("--quality", type=click.Choice(QUALITIES), default="full", show_default=True,
+              help="The renderer pass to time: 'preview' is what the app shows on a CPU while the view moves.")
+def main(preset_name: str, checkpoint: str | None, device: str, precisions: tuple[str, ...], frames: int,
+         quality: str) -> None:
     target = pick_device(device)
     source = checkpoint or f"random:{preset_name}"
     state = AppState()
@@ -106,7 +110,7 @@ def main(preset_name: str, checkpoint: str | None, device: str, precisions: tupl
     for precision in precisions:
         for graphs in (False, True) if target.type == "cuda" else (False,):
             variant = f"{precision}, CUDA graphs {'on' if graphs else 'off'}"
-            for path, (ms, stages, error) in measure(source, target, precision, graphs, frames).items():
+            for path, (ms, stages, error) in measure(source, target, precision, graphs, frames, quality).items():
                 click.echo(f"{path + ' (' + variant + ')':44s}{ms:10.2f}{1000 / ms:9.1f}{reference_ms / ms:13.2f}x")
                 click.echo(f"    stages (mean): {stages}")
                 if error:
@@ -122,7 +126,7 @@ def main(preset_name: str, checkpoint: str | None, device: str, precisions: tupl
 
 
 def measure(source: str, target: torch.device, precision: str, graphs: bool,
-            frames: int) -> dict[str, tuple[float, str, str | None]]:
+            frames: int, quality: str = "full") -> dict[str, tuple[float, str, str | None]]:
     """Median ms per frame, mean stage times and any CUDA graph fallback, for orbiting and new seeds,
     through a fresh renderer (so no caches or graphs carry over from another variant)."""
     state = AppState()
@@ -133,11 +137,11 @@ def measure(source: str, target: torch.device, precision: str, graphs: bool,
     def orbit(index: int) -> None:
         # Warm-up frames (negative indices) look from yaws no timed frame uses, so nothing is cached.
         state.camera.yaw = (index * 360.0 / frames + 1.0) % 360.0 if index >= 0 else -0.123 * index
-        results["orbit"].append(renderer(build_request(state, str(target)), "full"))
+        results["orbit"].append(renderer(build_request(state, str(target)), quality))
 
     def new_seed(index: int) -> None:
         state.latent.seed = 1000 + index
-        results["new seed"].append(renderer(build_request(state, str(target)), "full"))
+        results["new seed"].append(renderer(build_request(state, str(target)), quality))
 
     times = {"orbit": timed(target, frames, orbit)}
     state.camera.yaw = 0.0

@@ -112,6 +112,14 @@ PRESETS: dict[str, GeneratorConfig] = {
         neural_resolution=64, samples_coarse=32, samples_fine=32, background_resolution=64,
         background_channel_base=2048, image_resolution=128, sr_input_resolution=64, sr_channels=(64,),
     ),
+    # The bundled model from issue 19: 256 output from the small model's 64x64 neural rendering (so the
+    # CPU preview costs the same), channels capped at 160 so that its compact training snapshot (G,
+    # G_ema, D and Adam moments, about 37 MiB) travels to and from a lent GPU with the repository.
+    "medium": GeneratorConfig(
+        z_dim=256, w_dim=256, plane_resolution=128, channel_base=8192, channel_max=160,
+        neural_resolution=64, samples_coarse=32, samples_fine=32, background_resolution=64,
+        background_channel_base=1024, image_resolution=256, sr_input_resolution=64, sr_channels=(128, 64),
+    ),
     # Unit tests: seconds on a CPU.
     "tiny": GeneratorConfig(
         z_dim=32, w_dim=32, plane_resolution=16, plane_channels=8, channel_base=256, channel_max=32,

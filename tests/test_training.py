@@ -1,4 +1,5 @@
-"""Training on the CPU with the tiny preset: finite losses, exact resume, atomic snapshots, the CLI."""
+"""Training on the CPU with the tiny preset: finite losses, exact resume, atomic snapshots, the CLI, and
+compact snapshots (split, reduced precision) that resume close to the uninterrupted run."""
 from __future__ import annotations
 
 import json
@@ -12,11 +13,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from panohead.checkpoint import load_generator, load_tensors, training_data
+from panohead.checkpoint import CheckpointError, load_generator, load_tensors, save_tensors, training_data
 from panohead.cli import main
+from panohead.generator import PanoHeadGenerator
+from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loop import RunSpec, Trainer, train
 from panohead.training.options import training_preset
-from panohead.training.snapshot import export_generator, latest_snapshot, read_snapshot
+from panohead.training.snapshot import (Progress, compact_snapshot, export_generator, latest_snapshot, read_snapshot,
+                                        write_snapshot)
 from tiny_heads import write_tiny_dataset
 
 STEP_KIMG = 0.004  # one tiny step (batch 4)
@@ -158,3 +162,109 @@ def test_cli_names_a_missing_dataset_in_one_line(tmp_path):
                                        "--outdir", str(tmp_path / "run"), "--device", "cpu"])
     assert result.exit_code == 1
     assert str(tmp_path / "nothing") in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def compact_parts(uninterrupted: Path, folder: Path) -> list[Path]:
+    """The 4-image snapshot of the uninterrupted run as a compact one, cut into many small parts."""
+    result = CliRunner().invoke(main, ["train", "compact", str(uninterrupted / "snapshot-000000004.safetensors"),
+                                       str(folder), "--part-mib", "0.05"])
+    assert result.exit_code == 0, result.output
+    return sorted(folder.glob("compact-*.safetensors"), key=lambda p: int(p.name.split("part")[1].split("of")[0]))
+
+
+def test_compact_snapshot_is_split_reduced_and_restores_the_rounded_state(uninterrupted, tmp_path):
+    parts = compact_parts(uninterrupted, tmp_path)
+    assert len(parts) > 5 and parts[0].name == "compact-000000004-part1of%d.safetensors" % len(parts)
+    full, _ = load_tensors(uninterrupted / "snapshot-000000004.safetensors", "snapshot")
+    stored = {}
+    for part in parts:
+        tensors, metadata = load_tensors(part, ("compact-snapshot", "compact-snapshot-part"))
+        assert sum(t.numel() * t.element_size() for t in tensors.values()) <= 0.05 * 2 ** 20
+        stored.update(tensors)
+    assert stored.keys() == full.keys()
+    assert {stored[k].dtype for k in stored if k.startswith(("G.", "G_ema.", "D."))} <= {torch.float16, torch.int64}
+    assert {stored[k].dtype for k in stored if k.endswith("exp_avg_sq")} == {torch.bfloat16}
+    state = read_snapshot(parts[3])  # any part opens the whole snapshot
+    reference = read_snapshot(uninterrupted / "snapshot-000000004.safetensors")
+    assert state.progress == reference.progress and state.options == reference.options
+    for name, tensor in reference.generator.items():
+        expected = tensor.half().float() if tensor.is_floating_point() else tensor
+        assert torch.equal(state.generator[name], expected), name
+    moment = next(k for k in reference.optimisers["opt_D"] if k.endswith("exp_avg_sq"))
+    assert torch.equal(state.optimisers["opt_D"][moment], reference.optimisers["opt_D"][moment].bfloat16().float())
+
+
+def test_resume_from_a_compact_snapshot_continues_the_loss_curve_within_one_percent(dataset, uninterrupted, tmp_path):
+    head = compact_parts(uninterrupted, tmp_path / "compact")[0]
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--preset", "tiny", "--outdir", str(run),
+                                       "--kimg", "0.008", "--tick-kimg", "0.004", "--snap-kimg", "0.004",
+                                       "--keep-snapshots", "0", "--device", "cpu", "--resume", str(head)])
+    assert result.exit_code == 0, result.output
+    start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
+    assert start["nimg"] == 4 and start["resumed_from"] == head.name
+    resumed, reference = ticks(run)[8], ticks(uninterrupted)[8]
+    for key in ("loss_G", "loss_D", "scores_real", "scores_fake", "camera_offset"):
+        assert resumed[key] == pytest.approx(reference[key], rel=1e-2, abs=1e-3), key
+    exported = tmp_path / "G.safetensors"
+    result = CliRunner().invoke(main, ["train", "export", str(head), str(exported)])
+    assert result.exit_code == 0, result.output
+    assert load_generator(exported).config.image_resolution == 32
+
+
+def test_missing_corrupt_or_foreign_compact_part_is_refused_in_one_line(uninterrupted, tmp_path):
+    parts = compact_parts(uninterrupted, tmp_path / "a")
+    foreign = compact_parts(uninterrupted, tmp_path / "b")  # same name, another write
+    shutil.copy(foreign[2], parts[2])
+    with pytest.raises(CheckpointError, match=rf"{parts[2].name}: belongs to another compact snapshot"):
+        read_snapshot(parts[0])
+    data = bytearray(parts[3].read_bytes())
+    data[-5] ^= 0xFF
+    parts[3].write_bytes(bytes(data))
+    parts[2].unlink()
+    with pytest.raises(CheckpointError, match=rf"{parts[2].name}: part 3 of {len(parts)} .* is missing") as error:
+        read_snapshot(parts[0])
+    assert "\n" not in str(error.value)
+    shutil.copy(foreign[2], parts[2])
+    shutil.copy(foreign[0], parts[0])  # now the head matches part 3; part 4 is the corrupt one
+    with pytest.raises(CheckpointError, match=rf"{parts[3].name}: checksum mismatch"):
+        read_snapshot(parts[0])
+    parts[0].unlink()
+    result = CliRunner().invoke(main, ["train", "export", str(parts[1]), str(tmp_path / "G.safetensors")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert f"{parts[0].name}: part 1 of the compact snapshot" in result.output
+
+
+def test_interrupted_compact_write_leaves_no_head_to_resume_from(uninterrupted, tmp_path, monkeypatch):
+    import panohead.training.compact as compact
+
+    def fail_on_the_head(path, tensors, kind, metadata):
+        if kind == compact.HEAD_KIND:
+            raise OSError(28, "No space left on device")
+        save_tensors(path, tensors, kind, metadata)
+
+    monkeypatch.setattr(compact, "save_tensors", fail_on_the_head)
+    with pytest.raises(OSError):
+        compact_snapshot(uninterrupted / "snapshot-000000004.safetensors", tmp_path, part_mib=0.05)
+    assert any(tmp_path.iterdir()) and compact.latest_compact(tmp_path) is None
+
+
+def test_medium_preset_compact_snapshot_fits_the_gpu_lease_limits(tmp_path):
+    """Parts under 16 MiB, under 40 MiB in all (the repository carries it to the lent GPU), G_ema <= 40 MB."""
+    config, options = training_preset("medium")
+    G = PanoHeadGenerator(config)
+    D = TriDiscriminator(options.discriminator)
+    optimisers = {name: torch.optim.Adam(module.parameters(), betas=options.betas)
+                  for name, module in (("opt_G", G), ("opt_D", D))}
+    for optimiser in optimisers.values():
+        for group in optimiser.param_groups:
+            for parameter in group["params"]:
+                parameter.grad = torch.full_like(parameter, 1e-3)
+        optimiser.step()
+    write_snapshot(tmp_path / "full.safetensors", G, G, D, optimisers, options, Progress(nimg=123456, step=3858))
+    parts = compact_snapshot(tmp_path / "full.safetensors", tmp_path / "compact")
+    sizes = [part.stat().st_size for part in parts]
+    assert len(parts) == 3 and max(sizes) < 16 * 2 ** 20 and sum(sizes) < 40 * 2 ** 20, sizes
+    assert parts[0].name == "compact-000123456-part1of3.safetensors"
+    export_generator(parts[0], tmp_path / "G.safetensors")
+    assert (tmp_path / "G.safetensors").stat().st_size <= 40e6

@@ -222,7 +222,7 @@ CHOICES = {
     ("ExportState", "mesh_format"): MESH_FORMATS, ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
     ("ExportState", "video_format"): VIDEO_FORMATS, ("ExportState", "video_view"): VIDEO_VIEWS,
     ("ExportState", "video_background"): VIDEO_BACKGROUNDS,
-    ("TrainingState", "preset"): ("tiny", "small", "paper"),
+    ("TrainingState", "preset"): ("tiny", "small", "medium", "paper"),
     ("TrainingState", "start_from"): ("scratch", "continue", "snapshot", "finetune"),
 }
 

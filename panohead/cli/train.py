@@ -1,4 +1,5 @@
-"""``panohead train``: train or fine-tune a model; ``panohead train export``: a snapshot's G_ema as a checkpoint."""
+"""``panohead train``: train or fine-tune a model; ``panohead train export``: a snapshot's G_ema as a checkpoint;
+``panohead train compact``: a snapshot in parts small enough to carry between GPU leases."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ from panohead.devices import DEVICE_CHOICES
 @click.group(invoke_without_command=True)
 @click.option("--data", type=click.Path(), help="Dataset folder or zip (images + dataset.json).")
 @click.option("--masks", type=click.Path(), default=None, help="Mask folder or zip (default: <data>_masks beside it).")
-@click.option("--preset", type=click.Choice(["tiny", "small", "paper"]), default="small", show_default=True,
+@click.option("--preset", type=click.Choice(["tiny", "small", "medium", "paper"]), default="small", show_default=True,
               help="Model size and training hyper-parameters.")
 @click.option("--outdir", type=click.Path(file_okay=False), help="Run folder (log.jsonl, snapshots, grids).")
 @click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Training length in thousands of real images.")
@@ -24,7 +25,8 @@ from panohead.devices import DEVICE_CHOICES
 @click.option("--batch-gpu", type=click.IntRange(min=1), default=None, help="Images per forward pass and GPU (gradient accumulation).")
 @click.option("--snap-kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Snapshot and grid interval in kimg.")
 @click.option("--tick-kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Log interval in kimg.")
-@click.option("--resume", default=None, help="Snapshot to continue from, or 'auto' for the newest in --outdir (fresh start if none).")
+@click.option("--resume", default=None, help="Snapshot to continue from (full, or any part of a compact one), or 'auto' "
+              "for the newest in --outdir (fresh start if none).")
 @click.option("--finetune", type=click.Path(dir_okay=False), default=None,
               help="Start from the weights of a checkpoint (ours or an official .pkl) with its architecture.")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
@@ -106,9 +108,32 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
 @click.option("--fp32", is_flag=True, help="Keep float32 weights (default: float16, half the size).")
 @user_errors
 def export(snapshot, output, fp32):
-    """Write the G_ema of a training SNAPSHOT as a generator checkpoint OUTPUT (atomically)."""
+    """Write the G_ema of a training SNAPSHOT (full, or any part of a compact one) as a generator checkpoint
+    OUTPUT (atomically)."""
     from panohead.training.snapshot import export_generator
 
     export_generator(snapshot, output, half=not fp32)
     size = os.path.getsize(output) / 2 ** 20
     click.echo(f"wrote {output} ({size:.1f} MiB, {'float32' if fp32 else 'float16'})")
+
+
+@train.command("compact")
+@click.argument("snapshot", type=click.Path(dir_okay=False))
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--part-mib", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Tensor data per part in MiB (default 15: each file stays under 16 MiB).")
+@user_errors
+def compact(snapshot, folder, part_mib):
+    """Write a full training SNAPSHOT as a compact one (fp16 weights, bf16 Adam moments) in parts into FOLDER.
+
+    Resume from it with `panohead train --resume FOLDER/compact-N-part1ofK.safetensors`; export its G_ema with
+    `panohead train export` on the same file.
+    """
+    from panohead.training.compact import PART_MIB
+    from panohead.training.snapshot import compact_snapshot
+
+    parts = compact_snapshot(snapshot, folder, part_mib or PART_MIB)
+    total = sum(p.stat().st_size for p in parts) / 2 ** 20
+    for part in parts:
+        click.echo(f"wrote {part} ({part.stat().st_size / 2 ** 20:.1f} MiB)")
+    click.echo(f"{len(parts)} parts, {total:.1f} MiB in all")

@@ -27,7 +27,7 @@ from panohead.errors import one_line
 from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
 
-PRESETS = ("tiny", "small", "paper")
+PRESETS = ("tiny", "small", "medium", "paper")
 # torchrun SIGKILLs its workers this many seconds after forwarding a stop signal (its default, 30 s, can
 # cut a large model's last steps and snapshot write short).
 TORCHRUN_SHUTDOWN_SECONDS = "600"

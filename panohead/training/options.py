@@ -4,7 +4,8 @@
 (0, 0.99), R1 gamma 1 for image and mask every 16 steps, EMA half-life 10 kimg, blur 10 px faded over
 200 kimg, pose-swap 0.7 faded in over 1000 kimg, background swap 0.2, self-adaptation weight 10,
 density noise over 200 kimg, x-flips). ``small`` compresses those schedules for a model that must
-train in about twenty minutes on one GPU; ``tiny`` runs a few steps on a CPU for tests.
+train in about twenty minutes on one GPU; ``medium`` stretches them over the 1-2 Mimg that the bundled
+256x256 model trains for, lease by lease (checkpoints/README.md); ``tiny`` runs a few steps on a CPU for tests.
 """
 from __future__ import annotations
 
@@ -81,6 +82,12 @@ def _training_presets() -> dict[str, TrainOptions]:
         r1_gamma=0.3, r1_gamma_mask=0.3, pose_swap_fade_kimg=50, density_noise_fade_kimg=50,
         blur_init_sigma=2.5, blur_fade_kimg=40,
     )
+    # medium: R1 gamma by the StyleGAN2-ADA heuristic 0.0002 * 256**2 / 32 (0.41, rounded up), the paper's
+    # blur scaled to 256 px, and fades sized for a 1-2 Mimg run.
+    medium_loss = LossOptions(
+        r1_gamma=0.5, r1_gamma_mask=0.5, pose_swap_fade_kimg=200, density_noise_fade_kimg=200,
+        blur_init_sigma=5.0, blur_fade_kimg=100,
+    )
     tiny_loss = LossOptions(pose_swap_fade_kimg=0.02, density_noise_fade_kimg=0.02, blur_init_sigma=1.0,
                             blur_fade_kimg=0.02)
     return {
@@ -88,6 +95,10 @@ def _training_presets() -> dict[str, TrainOptions]:
         "small": TrainOptions(
             batch=32, ema_kimg=5.0, kimg=200.0, snap_kimg=20.0, tick_kimg=2.0, workers=6, loss=small_loss,
             discriminator=DiscriminatorConfig(resolution=128, channel_base=8192, channel_max=256),
+        ),
+        "medium": TrainOptions(
+            batch=32, ema_kimg=10.0, kimg=2000.0, snap_kimg=20.0, tick_kimg=4.0, workers=6, loss=medium_loss,
+            discriminator=DiscriminatorConfig(resolution=256, channel_base=8192, channel_max=160),
         ),
         "tiny": TrainOptions(
             batch=4, ema_kimg=0.01, kimg=0.016, snap_kimg=0.008, tick_kimg=0.004, workers=0, grid_seeds=2,

@@ -10,6 +10,9 @@ Metadata (JSON strings): ``config`` (generator), ``d_config``, ``train_options``
 convert``) hold only ``config``, ``G``/``G_ema`` and, when it converted, ``D`` with ``d_config``: they
 can be fine-tuned from but not resumed.
 
+:func:`compact_snapshot` writes the same state in reduced precision, split into parts that fit a lent GPU
+machine's file limits (:mod:`panohead.training.compact`); :func:`read_snapshot` reads either kind.
+
 No RNG state is stored because the loop has none worth saving: every random draw of step ``s`` comes
 from generators seeded by (seed, s, phase, chunk), so the progress counters fix the future exactly.
 Files are written atomically: an interrupted write leaves the previous snapshot untouched.
@@ -27,6 +30,7 @@ import torch
 from panohead.checkpoint import (CheckpointError, build_generator, config_from_metadata, load_tensors, save_generator,
                                  save_tensors, training_data)
 from panohead.config import GeneratorConfig
+from panohead.training.compact import HEAD_KIND, PART_KIND, PART_MIB, read_compact, write_compact
 from panohead.training.discriminator import DiscriminatorConfig
 from panohead.training.options import TrainOptions
 
@@ -94,9 +98,23 @@ def write_snapshot(path: str | os.PathLike, G: torch.nn.Module, G_ema: torch.nn.
     save_tensors(path, tensors, "snapshot", metadata)
 
 
+def compact_snapshot(snapshot: str | os.PathLike, folder: str | os.PathLike, part_mib: float = PART_MIB) -> list[Path]:
+    """Write the full ``snapshot`` as a compact one (:mod:`panohead.training.compact`) into ``folder``;
+    returns the parts, head first."""
+    tensors, metadata = load_tensors(snapshot, "snapshot")
+    if "train_options" not in metadata:
+        raise CheckpointError(f"{snapshot}: converted from an official snapshot, it holds no training state to compact")
+    progress = json.loads(metadata.get("progress", "{}"))
+    kept = {k: v for k, v in metadata.items() if k not in ("format", "version", "kind", "sha256")}
+    return write_compact(folder, int(progress.get("nimg", 0)), tensors, kept, part_mib)
+
+
 def read_snapshot(path: str | os.PathLike) -> SnapshotState:
+    """A full snapshot, or a compact one given by any of its parts (weights cast back to float32)."""
     path = Path(path)
-    tensors, metadata = load_tensors(path, "snapshot")
+    tensors, metadata = load_tensors(path, ("snapshot", HEAD_KIND, PART_KIND))
+    if metadata["kind"] != "snapshot":
+        tensors, metadata = read_compact(path)
     try:
         d_config = DiscriminatorConfig.from_json(metadata["d_config"]) if "d_config" in metadata else None
         options = TrainOptions.from_json(metadata["train_options"]) if "train_options" in metadata else None
