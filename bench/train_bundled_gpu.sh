@@ -87,11 +87,11 @@ cp "$run/log.jsonl" "$out/log.jsonl"
 python3 - "$run/log.jsonl" <<'EOF' | tee -a "$summary"
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
-print(f"{'kimg':>9} {'img/s':>7} {'loss_G':>7} {'loss_D':>7} {'r1':>7} {'|dc|':>6} {'blur':>5}")
+columns = ("kimg", "images_per_s", "loss_G", "loss_D", "r1_image", "camera_offset", "blur_sigma")
+print(" ".join(f"{name:>13}" for name in columns))
 for r in records:
-    if r["event"] == "tick":
-        print(f"{r['kimg']:9.1f} {r['images_per_s']:7.1f} {r.get('loss_G') or 0:7.3f} {r.get('loss_D') or 0:7.3f} "
-              f"{r.get('r1_image', float('nan')):7.3f} {r.get('camera_offset') or 0:6.3f} {r['blur_sigma']:5.2f}")
+    if r["event"] == "tick":  # a value is absent (phase did not run) or null (not finite): "-"
+        print(" ".join(f"{r[name]:13.4g}" if r.get(name) is not None else f"{'-':>13}" for name in columns))
     elif r["event"] in ("start", "stop", "error"):
         print(r["event"], {k: v for k, v in r.items() if k not in ("event", "time")})
 EOF

@@ -2,6 +2,7 @@
 compact snapshots (split, reduced precision) that resume close to the uninterrupted run."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -204,8 +205,10 @@ def test_resume_from_a_compact_snapshot_continues_the_loss_curve_within_one_perc
     start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
     assert start["nimg"] == 4 and start["resumed_from"] == head.name
     resumed, reference = ticks(run)[8], ticks(uninterrupted)[8]
-    for key in ("loss_G", "loss_D", "scores_real", "scores_fake", "camera_offset"):
-        assert resumed[key] == pytest.approx(reference[key], rel=1e-2, abs=1e-3), key
+    for key in ("loss_G", "loss_D"):  # only the fp16/bf16 rounding of the state differs: losses within 1%
+        assert resumed[key] == pytest.approx(reference[key], rel=1e-2), key
+    for key in ("scores_real", "scores_fake", "camera_offset"):  # D logits (scale ~1) and offsets near 0
+        assert resumed[key] == pytest.approx(reference[key], abs=5e-3), key
     exported = tmp_path / "G.safetensors"
     result = CliRunner().invoke(main, ["train", "export", str(head), str(exported)])
     assert result.exit_code == 0, result.output
@@ -213,22 +216,29 @@ def test_resume_from_a_compact_snapshot_continues_the_loss_curve_within_one_perc
 
 
 def test_missing_corrupt_or_foreign_compact_part_is_refused_in_one_line(uninterrupted, tmp_path):
-    parts = compact_parts(uninterrupted, tmp_path / "a")
-    foreign = compact_parts(uninterrupted, tmp_path / "b")  # same name, another write
+    original = compact_parts(uninterrupted, tmp_path / "original")
+    foreign = compact_parts(uninterrupted, tmp_path / "foreign")  # same names, another write
+
+    def damaged(name: str) -> list[Path]:
+        shutil.copytree(tmp_path / "original", tmp_path / name)
+        return [tmp_path / name / part.name for part in original]
+
+    parts = damaged("mixed")
     shutil.copy(foreign[2], parts[2])
     with pytest.raises(CheckpointError, match=rf"{parts[2].name}: belongs to another compact snapshot"):
         read_snapshot(parts[0])
+    parts = damaged("missing")
+    parts[2].unlink()
+    with pytest.raises(CheckpointError, match=rf"{parts[2].name}: part 3 of {len(parts)} .* is missing") as error:
+        read_snapshot(parts[5])
+    assert "\n" not in str(error.value)
+    parts = damaged("corrupt")
     data = bytearray(parts[3].read_bytes())
     data[-5] ^= 0xFF
     parts[3].write_bytes(bytes(data))
-    parts[2].unlink()
-    with pytest.raises(CheckpointError, match=rf"{parts[2].name}: part 3 of {len(parts)} .* is missing") as error:
-        read_snapshot(parts[0])
-    assert "\n" not in str(error.value)
-    shutil.copy(foreign[2], parts[2])
-    shutil.copy(foreign[0], parts[0])  # now the head matches part 3; part 4 is the corrupt one
     with pytest.raises(CheckpointError, match=rf"{parts[3].name}: checksum mismatch"):
         read_snapshot(parts[0])
+    parts = damaged("headless")
     parts[0].unlink()
     result = CliRunner().invoke(main, ["train", "export", str(parts[1]), str(tmp_path / "G.safetensors")])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
@@ -261,7 +271,7 @@ def test_medium_preset_compact_snapshot_fits_the_gpu_lease_limits(tmp_path):
             for parameter in group["params"]:
                 parameter.grad = torch.full_like(parameter, 1e-3)
         optimiser.step()
-    write_snapshot(tmp_path / "full.safetensors", G, G, D, optimisers, options, Progress(nimg=123456, step=3858))
+    write_snapshot(tmp_path / "full.safetensors", G, copy.deepcopy(G), D, optimisers, options, Progress(nimg=123456, step=3858))
     parts = compact_snapshot(tmp_path / "full.safetensors", tmp_path / "compact")
     sizes = [part.stat().st_size for part in parts]
     assert len(parts) == 3 and max(sizes) < 16 * 2 ** 20 and sum(sizes) < 40 * 2 ** 20, sizes
