@@ -37,7 +37,7 @@ if [ "$device" = cuda ]; then
   gpus=${LEASE_GPUS:-$(python3 -c 'import torch; print(torch.cuda.device_count())')}
   say "GPUs: $(nvidia-smi --query-gpu=name --format=csv,noheader | paste -sd, -) (training on $gpus)"
 else
-  gpus=1
+  gpus=${LEASE_GPUS:-1}  # CPU processes (gloo): how the script's multi-GPU path is tested without a GPU
 fi
 head=$(ls "$snapshots"/compact-*-part1of*.safetensors 2>/dev/null | sort | tail -n 1 || true)
 if [ -n "$head" ]; then
@@ -56,9 +56,8 @@ synth=($cli dataset synth --out "$data" --count "$count" --resolution "$resoluti
        --device "$device" --overwrite)
 say "\$ ${synth[*]}"
 synth_start=$SECONDS
-"${synth[@]}" 2>&1 | tail -n 3
-synth_seconds=$((SECONDS - synth_start))
-say "dataset: $count images in ${synth_seconds} s"
+"${synth[@]}" 2>&1 | tr '\r' '\n' | tail -n 1 | tee -a "$summary"
+say "dataset: $count images in $((SECONDS - synth_start)) s"
 
 run=$work/run
 minutes=$(python3 -c "print(round(max($budget - ($SECONDS - $start) - $reserve, 30) / 60, 2))")

@@ -114,7 +114,7 @@ PRESETS: dict[str, GeneratorConfig] = {
     ),
     # The bundled model from issue 19: 256 output from the small model's 64x64 neural rendering (so the
     # CPU preview costs the same), channels capped at 160 so that its compact training snapshot (G,
-    # G_ema, D and Adam moments, about 37 MiB) travels to and from a lent GPU with the repository.
+    # G_ema, D and Adam moments, 38 MiB in 3 parts) travels to and from a lent GPU with the repository.
     "medium": GeneratorConfig(
         z_dim=256, w_dim=256, plane_resolution=128, channel_base=8192, channel_max=160,
         neural_resolution=64, samples_coarse=32, samples_fine=32, background_resolution=64,
