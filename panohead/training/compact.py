@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from pathlib import Path
 
@@ -30,20 +29,13 @@ import torch
 from panohead.checkpoint import CheckpointError, load_tensors, save_tensors
 
 HEAD_KIND, PART_KIND = "compact-snapshot", "compact-snapshot-part"
-PART_MIB = 15.0  # tensor bytes per part: with the header each file stays under the 16 MiB transfer limit
-PART_RE = re.compile(r"compact-(\d{9})-part(\d+)of(\d+)\.safetensors")
+PART_MIB = 15.0  # MiB of tensor data per part: with its header a file stays under the 16 MiB transfer limit
 FP16_MAX = torch.finfo(torch.float16).max
 
 
 def part_name(nimg: int, index: int, count: int) -> str:
     """File name of part ``index`` (1-based) of ``count`` of the compact snapshot after ``nimg`` images."""
     return f"compact-{nimg:09d}-part{index}of{count}.safetensors"
-
-
-def latest_compact(folder: str | os.PathLike) -> Path | None:
-    """The head (part 1) of the compact snapshot with the most images seen in ``folder``, or None."""
-    heads = sorted(p for p in Path(folder).glob("compact-*-part1of*.safetensors") if PART_RE.fullmatch(p.name))
-    return heads[-1] if heads else None
 
 
 def reduce_precision(name: str, tensor: torch.Tensor) -> torch.Tensor:
