@@ -3,8 +3,8 @@
 #
 #   bash bench/train_bundled_gpu.sh        # on the lent machine, from the repository root, with $OUT set
 #
-# 1. synthesises LEASE_COUNT heads at 256x256 on the GPU, with the seed = kimg trained so far (every
-#    lease sees fresh heads of the same distribution: no dataset for the discriminator to memorise);
+# 1. synthesises LEASE_COUNT heads at 256x256 on the GPU, with the seed = 1000 + kimg trained so far
+#    (every lease sees fresh heads of the same distribution: no dataset for the discriminator to memorise);
 # 2. resumes from the newest compact snapshot in LEASE_SNAPSHOTS (checkpoints/training/), or starts fresh;
 # 3. trains the medium preset on every visible GPU (--gpus N) with --max-minutes set so that the whole
 #    command ends LEASE_RESERVE seconds before LEASE_SECONDS;
@@ -49,7 +49,7 @@ else
   resume=()
   say "no compact snapshot in $snapshots: fresh start"
 fi
-seed=$((nimg / 1000))
+seed=$((1000 + nimg / 1000))  # never 1, bench/inversion_study.py's held-out heads
 
 data=$work/data-$seed
 synth=($cli dataset synth --out "$data" --count "$count" --resolution "$resolution" --yaw uniform --seed "$seed"
