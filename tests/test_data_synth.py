@@ -13,7 +13,7 @@ from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_to_orbit, mirro
 from panohead.cli import main
 from panohead.data.dataset import HeadDataset
 import panohead.data.synth as synth_module
-from panohead.data.heads import BOUNDS, OFF, head_parts, sample_head, scene_distance, stack_params, to_local
+from panohead.data.heads import OFF, bounds, head_parts, sample_head, scene_distance, stack_params, to_local
 from panohead.data.sdf import Vec
 from panohead.data.synth import SynthSettings, render_heads, sample_camera, synthesize, write_synthetic_dataset
 
@@ -168,10 +168,10 @@ def test_an_interrupted_write_leaves_nothing_behind(tmp_path):
 
 
 def test_every_head_lies_inside_the_bounding_ellipsoids():
-    """Rays start tracing where they enter BOUNDS, so any part of a head outside them would be cut off."""
+    """Rays start tracing where they enter the bounds, so any part of a head outside them would be cut off."""
     heads = stack_params(_heads(21, 96))
     generator = torch.Generator().manual_seed(0)
-    count = 4000
+    count = 3000
     head_of_point = torch.arange(96).repeat_interleave(count)
     low, high = torch.tensor(synth_module.BOX_LOW), torch.tensor(synth_module.BOX_HIGH)
     points = Vec.of(low + (high - low) * torch.rand(96 * count, 3, generator=generator))
@@ -180,8 +180,8 @@ def test_every_head_lies_inside_the_bounding_ellipsoids():
     assert inside.sum() > 10000
     q = to_local(points, prm)
     covered = torch.zeros_like(inside)
-    for centre, radii in BOUNDS:
-        covered |= ((q - Vec(*centre)) / Vec(*radii)).norm() < 1.0
+    for centre, radii in bounds(prm):
+        covered |= ((q - centre) / radii).norm() < 1.0
     assert covered[inside].all()
 
 

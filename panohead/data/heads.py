@@ -333,7 +333,7 @@ def _hair_distance(q: Vec, prm: ParamTable, ear: torch.Tensor) -> torch.Tensor:
 
     length, width = prm["drape"][0], prm["drape"][1]
     drape = ellipsoid(q - Vec(0.0, 0.04 + 0.5 * length, -0.045), Vec(width, 0.19 - 0.5 * length, 0.15))
-    drape = smooth_max(drape, q.z - 0.075 + 0.25 * (q.y + 0.02).clamp(max=0.0), 0.015) + prm["drape_off"]
+    drape = smooth_max(drape, q.z - 0.05 + 0.45 * (q.y + 0.02).clamp(max=0.0), 0.015) + prm["drape_off"]
     hair = smooth_min(cover, drape, 0.03)
 
     tail = prm["tail"]
@@ -366,11 +366,23 @@ def _hat(q: Vec, prm: ParamTable) -> torch.Tensor:
     return torch.minimum(crown, brim) + hat_off
 
 
-# Head-local ellipsoids (centre, semi-axes) that together contain every head: one around the head
-# (hair, afros, hats, brims, glasses and buns included), one around the neck, shoulders, long hair and
-# ponytails. Rays that miss both cannot hit; the others start tracing where they enter.
-# ``tests/test_data_synth.py`` checks that the surface of sampled heads lies inside them.
-BOUNDS = (((0.0, 0.0, -0.005), (0.31, 0.35, 0.36)), ((0.0, -0.45, -0.04), (0.36, 0.38, 0.36)))
+def bounds(prm: ParamTable) -> tuple[tuple[Vec, Vec], ...]:
+    """Head-local ellipsoids (centre, semi-axes; (B,) tensors) that together contain each head.
+
+    One around the head, as tight as the head's outermost layer allows (hair and curls, a hat, a
+    brim, a tail), and one around the neck, shoulders, chin, beard and long hair. Rays that miss
+    both cannot hit, and the others start tracing where they enter, so tight bounds save the steps
+    of background rays. ``tests/test_data_synth.py`` checks that sampled heads lie inside them.
+    """
+    hair = torch.where(prm["hair_off"] > 0.5, 0.0, prm["hair_thickness"] + 1.5 * prm["curls"][0])
+    hat = torch.where(prm["hat"][0] > 0.5, 0.0, 0.035 + prm["hat"][2])
+    brim = torch.where(prm["hat"][3] > 0.5, 0.0, 0.09)
+    tail = torch.where(prm["tail_off"] > 0.5, 0.0, 0.1)
+    extra = torch.maximum(torch.maximum(hair, hat), torch.maximum(brim, tail)) + 0.015
+    zero = torch.zeros_like(extra)
+    head = (Vec(zero, zero, zero - 0.005), Vec(0.205 + extra, 0.25 + extra, 0.265 + extra))
+    body = (Vec(zero, zero - 0.45, zero - 0.04), Vec(zero + 0.36, zero + 0.38, zero + 0.36))
+    return head, body
 
 
 def scene_distance(parts: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label, pixel_rays
-from panohead.data.heads import BOUNDS, ParamTable, head_parts, sample_head, scene_distance, stack_params, surface_albedo
+from panohead.data.heads import ParamTable, bounds, head_parts, sample_head, scene_distance, stack_params, surface_albedo
 from panohead.data.sdf import Vec
 from panohead.data.writer import DatasetWriter
 from panohead.images import to_uint8
@@ -173,14 +173,16 @@ def _take(v: Vec, index: torch.Tensor) -> Vec:
 
 
 def _bound_span(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Entry and exit distances (N,) of rays through the hull of their head's :data:`BOUNDS`
+    """Entry and exit distances (N,) of rays through the hull of their head's :func:`bounds`
     ellipsoids (exit <= entry: a miss), solved in closed form in head-local coordinates."""
-    centre, scale = heads["centre"][:, head_of_ray], heads["scale"][head_of_ray]
-    o = (origins - Vec(centre[0], centre[1], centre[2])) / scale
-    d = directions / scale  # same ray parameter t in both frames
-    near, far = torch.full_like(scale, float("inf")), torch.full_like(scale, -float("inf"))
-    for middle, radii in BOUNDS:
-        oe, de = (o - Vec(*middle)) / Vec(*radii), d / Vec(*radii)
+    centre, scale = heads["centre"], heads["scale"]
+    o = (origins - Vec(centre[0][head_of_ray], centre[1][head_of_ray], centre[2][head_of_ray])) / scale[head_of_ray]
+    d = directions / scale[head_of_ray]  # same ray parameter t in both frames
+    near = torch.full_like(d.x, float("inf"))
+    far = torch.full_like(d.x, -float("inf"))
+    for middle, radii in bounds(heads):
+        middle, radii = _take(middle, head_of_ray), _take(radii, head_of_ray)
+        oe, de = (o - middle) / radii, d / radii
         a, b, c = de.dot(de), oe.dot(de), oe.dot(oe) - 1.0
         disc = b * b - a * c
         root = disc.clamp_min(0.0).sqrt()
@@ -229,7 +231,7 @@ def trace(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.T
 
 
 TETRAHEDRON = ((1.0, -1.0, -1.0), (-1.0, -1.0, 1.0), (-1.0, 1.0, -1.0), (1.0, 1.0, 1.0))
-SHADOW_STEPS = 6
+SHADOW_STEPS = 5
 OCCLUSION_STEPS = (0.012, 0.035)
 
 
@@ -256,12 +258,17 @@ def shade(points: Vec, view: Vec, heads: ParamTable) -> torch.Tensor:
     other side, sky/ground ambient with two-sample ambient occlusion, a soft rim, and highlights:
     Blinn-Phong, or across the strands for hair (Kajiya-Kay with the tangent running down the head).
     """
+    # One call at the four tetrahedron corners around each point: the distance gradient gives the
+    # normal, and the corners' mean is the parts' distances at the point (the offsets sum to zero).
     eps = 0.0015
-    normal = Vec(0.0, 0.0, 0.0)
-    for offset in TETRAHEDRON:
-        normal = normal + Vec(*offset) * _figure(points + Vec(*offset) * eps, heads)
-    normal = normal.normalized()
-    parts = head_parts(points, heads)
+    count = points.x.shape[0]
+    corners = Vec(*(torch.cat([coordinate + offset[axis] * eps for offset in TETRAHEDRON])
+                    for axis, coordinate in enumerate((points.x, points.y, points.z))))
+    corner_parts = head_parts(corners, heads.take(torch.arange(count, device=points.x.device).repeat(4)))
+    distance = scene_distance(corner_parts).reshape(4, count)
+    normal = Vec(*(sum(offset[axis] * distance[corner] for corner, offset in enumerate(TETRAHEDRON))
+                   for axis in range(3))).normalized()
+    parts = corner_parts.reshape(len(corner_parts), 4, count).mean(dim=1)
     albedo, specular, shininess, wrap, hair = surface_albedo(points, parts, heads)
     occlusion = sum((_figure(points + normal * step, heads) / step).clamp(0, 1) for step in OCCLUSION_STEPS) / len(OCCLUSION_STEPS)
     occlusion = 0.35 + 0.65 * occlusion
