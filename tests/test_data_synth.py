@@ -20,6 +20,16 @@ from panohead.data.synth import SynthSettings, render_heads, sample_camera, synt
 SMALL = SynthSettings(resolution=32, yaw_mode="uniform", pitch_range=(-30.0, 30.0))
 
 
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Render as ``synthesize`` does on the CPU, one op stream per core (intra-op threads of the many
+    small ops collapse on a shared machine, see docs/performance.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_labels_round_trip_to_the_intended_yaw_and_pitch():
     batch = synthesize(7, range(5), SMALL)
     orbit = label_to_orbit(batch.labels)
