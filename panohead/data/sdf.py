@@ -73,8 +73,9 @@ class Vec:
 
 def ellipsoid(p: Vec, radii: Vec) -> torch.Tensor:
     """Distance bound to an origin-centred ellipsoid with semi-axes ``radii``; exact on the surface."""
-    k0 = (p / radii).norm()
-    k1 = (p / (radii * radii)).norm().clamp_min(1e-6)
+    scaled = p / radii
+    k0 = scaled.norm()
+    k1 = (scaled / radii).norm().clamp_min(1e-6)
     return k0 * (k0 - 1.0) / k1
 
 

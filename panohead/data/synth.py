@@ -12,8 +12,10 @@ Rendering, per ray:
   distances are bounds, so full steps could overshoot); a hit is a distance below a quarter pixel;
 * the mask's anti-aliased edge comes from the closest approach of rays that miss:
   ``alpha = clamp(0.5 - d / pixel_footprint, 0, 1)``;
-* shading: wrapped Lambert key light from a per-head world direction, sky/ground ambient, one-sample
-  ambient occlusion, a soft rim, and Blinn highlights (strength per material).
+* shading: a tinted key light from a per-head world direction with soft shadows (a short march
+  towards the light) and per-channel wrapped Lambert (redder past the terminator in skin), a fill
+  light, sky/ground ambient with two-sample ambient occlusion, a soft rim, and highlights (Blinn per
+  material, across the strands for hair).
 
 ``jitter`` mimics the alignment drift of real large-yaw crops (the paper's motivation for camera
 self-adaptation): images with |yaw| above 60 degrees are rendered with a randomly scaled and shifted
@@ -33,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label, pixel_rays
-from panohead.data.heads import ParamTable, head_parts, sample_head, scene_distance, stack_params, surface_albedo
+from panohead.data.heads import ParamTable, bounds, head_parts, sample_head, scene_distance, stack_params, surface_albedo
 from panohead.data.sdf import Vec
 from panohead.data.writer import DatasetWriter
 from panohead.images import to_uint8
@@ -170,6 +172,26 @@ def _take(v: Vec, index: torch.Tensor) -> Vec:
     return Vec(v.x[index], v.y[index], v.z[index])
 
 
+def _bound_span(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Entry and exit distances (N,) of rays through the hull of their head's :func:`bounds`
+    ellipsoids (exit <= entry: a miss), solved in closed form in head-local coordinates."""
+    centre, scale = heads["centre"], heads["scale"]
+    o = (origins - Vec(centre[0][head_of_ray], centre[1][head_of_ray], centre[2][head_of_ray])) / scale[head_of_ray]
+    d = directions / scale[head_of_ray]  # same ray parameter t in both frames
+    near = torch.full_like(d.x, float("inf"))
+    far = torch.full_like(d.x, -float("inf"))
+    for middle, radii in bounds(heads):
+        middle, radii = _take(middle, head_of_ray), _take(radii, head_of_ray)
+        oe, de = (o - middle) / radii, d / radii
+        a, b, c = de.dot(de), oe.dot(de), oe.dot(oe) - 1.0
+        disc = b * b - a * c
+        root = disc.clamp_min(0.0).sqrt()
+        hit = disc > 0
+        near = torch.where(hit, torch.minimum(near, (-b - root) / a), near)
+        far = torch.where(hit, torch.maximum(far, (-b + root) / a), far)
+    return near, far
+
+
 def trace(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor,
           footprint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sphere-trace rays (N,) against their heads.
@@ -179,10 +201,12 @@ def trace(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.T
     Active rays are compacted every few steps so finished rays cost nothing.
     """
     t, t_exit = _box_span(origins, directions)
+    near, far = _bound_span(origins, directions, heads, head_of_ray)
+    t, t_exit = torch.maximum(t, near), torch.minimum(t_exit, far)
     best_ratio = torch.full_like(t, float("inf"))
     best_t = t.clone()
     hit = torch.zeros_like(t, dtype=torch.bool)
-    done = t_exit <= t
+    done = t_exit <= t  # missed the box or the bounding ellipsoids
     active = (~done).nonzero().squeeze(1)
     for step in range(MAX_STEPS):
         if step % 4 == 0:
@@ -207,27 +231,62 @@ def trace(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.T
 
 
 TETRAHEDRON = ((1.0, -1.0, -1.0), (-1.0, -1.0, 1.0), (-1.0, 1.0, -1.0), (1.0, 1.0, 1.0))
+SHADOW_STEPS = 5
+OCCLUSION_STEPS = (0.012, 0.035)
+
+
+def _figure(points: Vec, heads: ParamTable) -> torch.Tensor:
+    return scene_distance(head_parts(points, heads))
+
+
+def soft_shadow(points: Vec, light: Vec, heads: ParamTable) -> torch.Tensor:
+    """(N,) light visibility in [0, 1]: a short march towards the light keeping the smallest
+    distance-to-travelled ratio (penumbrae widen with distance from the occluder, Quilez 2010)."""
+    t = torch.full_like(points.x, 0.008)
+    visibility = torch.ones_like(t)
+    for _ in range(SHADOW_STEPS):
+        distance = _figure(points + light * t, heads)
+        visibility = torch.minimum(visibility, 10.0 * distance / t)
+        t = t + distance.clamp(0.01, 0.06)
+    return visibility.clamp(0.0, 1.0)
 
 
 def shade(points: Vec, view: Vec, heads: ParamTable) -> torch.Tensor:
-    """(3, N) colours in [0, 1] of surface points seen along unit directions ``view`` (camera -> point)."""
+    """(3, N) colours in [0, 1] of surface points seen along unit directions ``view`` (camera -> point).
+
+    Key light with soft shadows and a per-channel wrapped Lambert term, a dimmer fill light from the
+    other side, sky/ground ambient with two-sample ambient occlusion, a soft rim, and highlights:
+    Blinn-Phong, or across the strands for hair (Kajiya-Kay with the tangent running down the head).
+    """
+    # One call at the four tetrahedron corners around each point: the distance gradient gives the
+    # normal, and the corners' mean is the parts' distances at the point (the offsets sum to zero).
     eps = 0.0015
-    normal = Vec(0.0, 0.0, 0.0)
-    for offset in TETRAHEDRON:
-        normal = normal + Vec(*offset) * scene_distance(head_parts(points + Vec(*offset) * eps, heads))
-    normal = normal.normalized()
-    parts = head_parts(points, heads)
-    albedo, specular, shininess = surface_albedo(points, parts, heads)
-    occlusion = 0.45 + 0.55 * (scene_distance(head_parts(points + normal * 0.03, heads)) / 0.03).clamp(0, 1)
+    count = points.x.shape[0]
+    corners = Vec(*(torch.cat([coordinate + offset[axis] * eps for offset in TETRAHEDRON])
+                    for axis, coordinate in enumerate((points.x, points.y, points.z))))
+    corner_parts = head_parts(corners, heads.take(torch.arange(count, device=points.x.device).repeat(4)))
+    distance = scene_distance(corner_parts).reshape(4, count)
+    normal = Vec(*(sum(offset[axis] * distance[corner] for corner, offset in enumerate(TETRAHEDRON))
+                   for axis in range(3))).normalized()
+    parts = corner_parts.reshape(len(corner_parts), 4, count).mean(dim=1)
+    albedo, specular, shininess, wrap, hair = surface_albedo(points, parts, heads)
+    occlusion = sum((_figure(points + normal * step, heads) / step).clamp(0, 1) for step in OCCLUSION_STEPS) / len(OCCLUSION_STEPS)
+    occlusion = 0.35 + 0.65 * occlusion
     light = heads.vec("light")
     key, ambient = heads["light_power"][0], heads["light_power"][1]
+    tint = heads["light_colour"]
+    shadow = soft_shadow(points + normal * 0.004, light, heads)
     n_dot_l = normal.dot(light)
-    diffuse = ((n_dot_l + 0.3) / 1.3).clamp_min(0.0)
+    diffuse = ((n_dot_l + wrap) / (1.0 + wrap)).clamp_min(0.0) * (0.15 + 0.85 * shadow)
+    fill = 0.25 * ((-normal.x * light.x - normal.z * light.z + 0.4) / 1.4).clamp_min(0.0)
     sky = ambient * (0.8 + 0.2 * normal.y) * occlusion
     half = (light - view).normalized()
-    highlight = specular * key * normal.dot(half).clamp_min(0.0) ** shininess * (n_dot_l > 0)
+    blinn = normal.dot(half).clamp_min(0.0) ** shininess
+    tangent = (Vec(0.0, 1.0, 0.0) - normal * normal.y).normalized()
+    across = (1.0 - tangent.dot(half) ** 2).clamp_min(0.0) ** (0.5 * shininess)
+    highlight = specular * key * torch.lerp(blinn, 0.5 * across, hair) * (n_dot_l > 0) * shadow * occlusion
     rim = 0.12 * ambient * (1.0 + normal.dot(view)).clamp(0, 1) ** 3
-    colour = albedo * (key * diffuse * (0.6 + 0.4 * occlusion) + sky + rim) + highlight
+    colour = albedo * (tint * key * diffuse * (0.6 + 0.4 * occlusion) + sky + (fill * ambient + rim) * occlusion) + highlight
     return colour.clamp(0.0, 1.0)
 
 
