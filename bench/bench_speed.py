@@ -49,11 +49,9 @@ GPU_PATHS = {
     "fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, False),
     "tf32 + fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, True),
     "tf32 + fp16 all + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True}, True),
-    # "channels_last" and "compile" are applied by this script to a copy of the generator
-    "tf32 + fp16 all + CL + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True,
-                                      "channels_last": True}, True),
-    "tf32 + fp16 all + CL + compile + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True,
-                                                "channels_last": True, "compile": True}, True),
+    # "compile" (torch.compile of the three conv networks) is applied by this script to a copy of G
+    "tf32 + fp16 all + compile + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True,
+                                           "compile": True}, True),
 }
 CPU_PATHS = {
     "fp32 cached": ({}, False),
@@ -141,20 +139,17 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
 
 
 def renderer_options(options: dict) -> dict:
-    return {k: v for k, v in options.items() if k not in ("channels_last", "compile")}
+    return {k: v for k, v in options.items() if k != "compile"}
 
 
 def variant_generator(G, options: dict):
-    """``G`` itself, or a channels-last and/or compiled copy when the path asks for one."""
-    if not (options.get("channels_last") or options.get("compile")):
+    """``G`` itself, or a compiled copy when the path asks for one."""
+    if not options.get("compile"):
         return G
     G = copy.deepcopy(G)
-    if options.get("channels_last"):
-        G.use_channels_last()
-    if options.get("compile"):
-        for network in (G.synthesis, G.background, G.superres):
-            if network is not None:
-                network.compile()
+    for network in (G.synthesis, G.background, G.superres):
+        if network is not None:
+            network.compile()
     return G
 
 
@@ -270,8 +265,7 @@ def main() -> None:
         bench_model(G, "paper (untrained)", batch, device, args.repeats, paths)
     if args.stages and device.type == "cuda":
         for batch in args.batch:
-            stage_times(G, batch, device, args.repeats, {"precision": "fp16", "trigrid_precision": "fp16",
-                                                         "channels_last": True}, True)
+            stage_times(G, batch, device, args.repeats, {"precision": "fp16", "trigrid_precision": "fp16"}, True)
     if not args.no_bundled:
         bench_model(bundled, f"bundled ({source})", 1, device, args.repeats, paths)
     del G, bundled  # the mesh run is another process; the inversion step builds its own model

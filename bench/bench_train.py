@@ -56,8 +56,7 @@ class Variant:
     name: str
     precision: str = "fp32"  # 'fp32' or 'bf16' (autocast)
     fused: bool = False  # panohead.nn.fused layers
-    channels_last: bool = False
-    checkpoint_rays: bool = False  # G only: recompute the ray march in backward
+    channels_last: bool = False  # D only (a channels-last G measured slower, see docs/performance.md)
     compiled: bool = False  # torch.compile of G's three conv networks, or of D (not for R1: no double backward)
 
 
@@ -65,9 +64,7 @@ G_VARIANTS = (
     Variant("fp32 (reference)"),
     Variant("bf16 autocast (training before)", "bf16"),
     Variant("bf16 + fused", "bf16", fused=True),
-    Variant("bf16 + fused + channels-last", "bf16", True, True),
-    Variant("bf16 + fused + CL + ray checkpoint", "bf16", True, True, True),
-    Variant("bf16 + CL + torch.compile", "bf16", channels_last=True, compiled=True),
+    Variant("bf16 + torch.compile", "bf16", compiled=True),
 )
 D_VARIANTS = (
     Variant("fp32 (reference)"),
@@ -110,9 +107,6 @@ def _autocast(variant: Variant, device: torch.device):
 def _generator(config: GeneratorConfig, variant: Variant, device: torch.device) -> PanoHeadGenerator:
     torch.manual_seed(0)
     G = PanoHeadGenerator(config).train().requires_grad_(True).to(device)
-    if variant.channels_last:
-        G.use_channels_last()
-    G.checkpoint_rays = variant.checkpoint_rays
     if variant.compiled:
         for network in (G.synthesis, G.background, G.superres):
             if network is not None:
@@ -320,13 +314,13 @@ def main() -> None:
     if args.data is None:
         return
     print_official("training step")
-    plain = options.replace(fused_layers=False, checkpoint_rays=False, channels_last=False)
+    plain = options.replace(fused_layers=False)
     runs = [("plain", plain), ("fast", options)] if args.compare else [("plain" if args.plain else "fast", plain if args.plain else options)]
     for name, run_options in runs:
         result = throughput(config, run_options, args.data, device.type, args.steps, args.warmup, args.profile)
         precision = "bf16 autocast" if device.type == "cuda" and run_options.mixed_precision else "fp32"
-        print(f"training steps, {name} ({precision}, fused layers {run_options.fused_layers}, channels-last "
-              f"{run_options.channels_last}, ray checkpoint {run_options.checkpoint_rays}):")
+        print(f"training steps, {name} ({precision}, fused layers {run_options.fused_layers}, channels-last D "
+              f"{run_options.channels_last}):")
         print(f"  batch {result.batch} ({result.batch_gpu} per pass), D={config.grid_depth}, {args.steps} steps: "
               f"{result.images_per_second:.1f} images/s ({result.seconds_per_step * 1000:.0f} ms/step)")
         print("  seconds per part: " + ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in result.parts.items()))

@@ -1,8 +1,7 @@
 """Training losses with and without the fast paths, from the same seed: do they train alike?
 
 Trains a fresh run of ``--preset`` for ``--steps`` steps twice on the same data and seed, once with
-the plain layers (no fused layers, no channels-last, no ray checkpointing) and once with the preset's
-fast paths, and prints the mean of each loss over windows of ``--window`` steps side by side with
+the plain layers and once with the fused layers (``TrainOptions.fused_layers``), and prints the mean of each loss over windows of ``--window`` steps side by side with
 its standard error (the step-to-step noise of one run). The two runs see the same images, latents
 and cameras; their curves differ only by the rounding of the fast paths, which GAN training
 amplifies over time, so "alike" means within a few standard errors, not equal.
@@ -66,13 +65,12 @@ def main() -> None:
 
     overrides = {"batch": args.batch} if args.batch else {}
     config, options = training_preset(args.preset, workers=2, **overrides)
-    plain = options.replace(fused_layers=False, channels_last=False, checkpoint_rays=False)
+    plain = options.replace(fused_layers=False)
     runs = {"plain": per_step_losses(config, plain, args.data, args.device, args.steps),
             "fast": per_step_losses(config, options, args.data, args.device, args.steps)}
     device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     print(f"device: {device_name(device)}  preset {args.preset}, batch {options.batch}, {args.steps} steps, "
-          f"same seed; fast = fused layers {options.fused_layers}, channels-last {options.channels_last}, "
-          f"ray checkpoint {options.checkpoint_rays}")
+          f"same seed; plain vs fused layers")
     for key in ("loss_G", "loss_D"):
         print(f"{key}: steps | plain mean +- s.e. | fast mean +- s.e. | difference in s.e.")
         for start in range(0, args.steps, args.window):

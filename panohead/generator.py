@@ -9,12 +9,10 @@ The API is split so an interactive viewer can cache each stage by its inputs:
 """
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from panohead.camera import pixel_rays
 from panohead.config import GeneratorConfig
@@ -53,18 +51,6 @@ class PanoHeadGenerator(nn.Module):
             MappingNetwork(cfg.z_dim, cfg.c_dim, 3, 1, cfg.mapping_layers, lr_multiplier=1.0, last_linear=True)
             if cfg.camera_adapter else None
         )
-        # Recompute the ray march in the backward pass instead of keeping its per-sample tensors
-        # (about 2 GiB at batch 8 and 64^2 rays): less memory for one more march per step.
-        self.checkpoint_rays = False
-
-    def use_channels_last(self) -> "PanoHeadGenerator":
-        """Run the tri-grid, background and super-resolution convolutions on channels-last activations
-        (tensor-core friendly under reduced precision on a GPU). Weights keep their layout; results
-        are the same up to the convolution algorithms' rounding."""
-        for network in (self.synthesis, self.background, self.superres):
-            if network is not None:
-                network.memory_format = torch.channels_last
-        return self
 
     @property
     def num_ws(self) -> int:
@@ -179,10 +165,7 @@ class PanoHeadGenerator(nn.Module):
         settings = self.ray_settings(jitter)
         field = field or self.field(planes, density_noise)
         chunk = ray_chunk or origins.shape[1]
-        march = render_rays
-        if self.checkpoint_rays and torch.is_grad_enabled():
-            march = functools.partial(checkpoint, render_rays, use_reentrant=False)
-        pieces = [march(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator)
+        pieces = [render_rays(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator)
                   for i in range(0, origins.shape[1], chunk)]
         features = torch.cat([p.features for p in pieces], dim=1)
         as_image = lambda t: t.transpose(1, 2).reshape(batch, t.shape[-1], res, res)  # noqa: E731

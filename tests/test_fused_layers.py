@@ -107,24 +107,3 @@ def test_fused_layers_is_off_by_default_and_restored_after_the_block():
         assert fused.enabled()
     assert not fused.enabled()
 
-
-def _generator_step(G, z, c) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    G.zero_grad(set_to_none=True)
-    torch.manual_seed(5)
-    out = G(z, c, noise_mode="random", jitter=True, density_noise=0.5)
-    out["image"].square().mean().backward()
-    return out["image"].detach(), _gradients(G)
-
-
-def test_channels_last_generator_and_checkpointed_ray_march_keep_images_and_gradients():
-    G = make_tiny_generator().train().requires_grad_(True)
-    z, c = torch.randn(2, G.config.z_dim), orbit_label(torch.tensor([0.3, -0.5]))
-    image, grads = _generator_step(G, z, c)
-    G.use_channels_last()
-    G.checkpoint_rays = True  # the march runs again in backward, with the same jitter and density noise
-    image_lean, grads_lean = _generator_step(G, z, c)
-    assert G.superres.memory_format == torch.channels_last
-    torch.testing.assert_close(image_lean, image, rtol=1e-5, atol=1e-5)
-    assert grads.keys() == grads_lean.keys()
-    for name, value in grads.items():
-        torch.testing.assert_close(grads_lean[name], value, rtol=1e-4, atol=1e-5, msg=name)

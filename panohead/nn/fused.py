@@ -52,22 +52,28 @@ def fused_layers(on: bool = True) -> Iterator[None]:
 
 
 class _BiasAct(torch.autograd.Function):
-    """y = clamp(act((x * demod) + bias + noise) * gain, -clamp, clamp); see :func:`bias_act`."""
+    """y = clamp(act(g * (x * demod + bias + noise)), -clamp, clamp); see :func:`bias_act`.
+
+    ``g`` > 0 is the total gain, applied before the activation (act(g v) = g act(v) for a leaky ReLU)
+    so that it multiplies the small tensors (demod, bias, noise) instead of the activation: the forward
+    is four passes over the activation (multiply-add, noise, leaky ReLU, clamp), the backward two
+    (leaky ReLU and clamp masks read from y) plus the sums of the parameter gradients.
+    """
 
     @staticmethod
     def forward(ctx, x, bias, noise, demod, lrelu: bool, gain: float, clamp: float | None):
+        scaled_bias = None if bias is None else (bias * gain)[None, :, None, None]
         if demod is not None:
-            y = x * demod[:, :, None, None]
-            if bias is not None:
-                y += bias[None, :, None, None]
+            scale = (demod * gain)[:, :, None, None]
+            y = torch.addcmul(scaled_bias, x, scale) if scaled_bias is not None else x * scale
+        elif scaled_bias is not None:
+            y = torch.add(scaled_bias, x, alpha=gain)
         else:
-            y = x + bias[None, :, None, None] if bias is not None else x.clone()
+            y = x * gain
         if noise is not None:
-            y += noise
+            y.add_(noise, alpha=gain)
         if lrelu:
             F.leaky_relu_(y, SLOPE)
-        if gain != 1.0:
-            y *= gain
         if clamp is not None:
             y.clamp_(-clamp, clamp)
         # y itself is kept only when the backward reads it (a plain linear epilogue needs nothing).
@@ -79,21 +85,22 @@ class _BiasAct(torch.autograd.Function):
     def backward(ctx, grad_y):
         y, x, demod = ctx.saved_tensors
         lrelu, gain, clamp, has_bias, noise_shape = ctx.config
-        if lrelu:  # slope 1 where y > 0, else 0.2 (gain > 0, so y has the sign of the activation's input)
-            grad = grad_y * ((y > 0).to(grad_y.dtype) * ((1 - SLOPE) * gain) + SLOPE * gain)
-        else:
-            grad = grad_y * gain if gain != 1.0 else grad_y
+        # Gradient with respect to g * (x * demod + bias + noise). The masks read y detached: they are
+        # piecewise constant, so nothing flows back through them in the R1 double backward.
+        grad = grad_y
+        if lrelu:  # slope 1 where y > 0, else 0.2 (g > 0, so y has the sign of the activation's input)
+            grad = torch.ops.aten.leaky_relu_backward(grad, y.detach(), SLOPE, True)
         if clamp is not None:  # no gradient where the clamp bit
-            grad = torch.where(y.abs() < clamp, grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
+            grad = torch.ops.aten.hardtanh_backward(grad, y.detach(), -clamp, clamp)
         grad_x = grad_demod = grad_bias = grad_noise = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad * demod[:, :, None, None] if demod is not None else grad
+            grad_x = grad * (demod * gain)[:, :, None, None] if demod is not None else grad * gain
         if demod is not None and ctx.needs_input_grad[3]:
-            grad_demod = (grad * x).sum(dim=(2, 3))
+            grad_demod = (grad * x).sum(dim=(2, 3)) * gain
         if has_bias and ctx.needs_input_grad[1]:
-            grad_bias = grad.sum(dim=(0, 2, 3))
+            grad_bias = grad.sum(dim=(0, 2, 3)) * gain
         if noise_shape is not None and ctx.needs_input_grad[2]:
-            grad_noise = grad.sum_to_size(noise_shape)
+            grad_noise = grad.sum_to_size(noise_shape) * gain
         return grad_x, grad_bias, grad_noise, grad_demod, None, None, None
 
 
@@ -133,7 +140,7 @@ class _ModulatedConv(torch.autograd.Function):
             # conv_up_2x = depthwise FIR (gain 4) of the 1-padded stride-2 transposed convolution.
             channels = grad_out.shape[1]
             fir = (kernel * 4.0).to(grad_out.dtype)[None, None].expand(channels, 1, *kernel.shape)
-            grad_out = F.conv_transpose2d(grad_out, fir, groups=channels)[:, :, 1:-1, 1:-1]
+            grad_out = F.conv_transpose2d(grad_out, fir, padding=1, groups=channels)  # padding=1 drops the pad
             grad_mod, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad_out, modulated, weight.transpose(0, 1), None, [2, 2], [0, 0], [1, 1], True, [0, 0], 1, mask)
             grad_w = None if grad_w is None else grad_w.transpose(0, 1)

@@ -32,7 +32,6 @@ class SuperResolution(nn.Module):
             in_channels = out_channels
         self.blocks = nn.ModuleList(blocks)
         self.output_resolution = resolution
-        self.memory_format = torch.contiguous_format  # of the activations; see PanoHeadGenerator.use_channels_last
 
     def _resize(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == self.input_resolution:
@@ -46,8 +45,7 @@ class SuperResolution(nn.Module):
         ``noise_mode`` defaults to the model's (the official ``superresolution_noise_mode``).
         """
         w_last = ws[:, -1:].expand(-1, 3, -1)
-        x = self._resize(features).contiguous(memory_format=self.memory_format)
-        img = self._resize(rgb).contiguous(memory_format=self.memory_format)
+        x, img = self._resize(features), self._resize(rgb)
         for block in self.blocks:
             x, img = block(x, img, w_last, noise_mode or self.noise_mode)
         return img

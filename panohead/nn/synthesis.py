@@ -32,12 +32,10 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const", memory_format: torch.memory_format = torch.contiguous_format,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``ws`` (B, num_conv + 1, w_dim): one w per conv and one for to-RGB; ``memory_format`` of the
-        first block's constant input (later layers keep their input's format)."""
+                noise_mode: str = "const") -> tuple[torch.Tensor, torch.Tensor]:
+        """``ws`` (B, num_conv + 1, w_dim): one w per conv and one for to-RGB."""
         if self.conv0 is None:
-            x = self.const[None].expand(ws.shape[0], -1, -1, -1).contiguous(memory_format=memory_format)
+            x = self.const[None].expand(ws.shape[0], -1, -1, -1)
             x = self.conv1(x, ws[:, 0], noise_mode)
         else:
             x = self.conv0(x, ws[:, 0], noise_mode)
@@ -73,7 +71,6 @@ class SynthesisNetwork(nn.Module):
             self.blocks[str(res)] = SynthesisBlock(in_channels, out_channels, w_dim, res, img_channels, conv_clamp)
             in_channels = out_channels
         self.num_ws = sum(block.num_conv for block in self.blocks.values()) + 1
-        self.memory_format = torch.contiguous_format  # of the activations; see PanoHeadGenerator.use_channels_last
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """(B, num_ws, w_dim) -> (B, img_channels, resolution, resolution)."""
@@ -83,6 +80,6 @@ class SynthesisNetwork(nn.Module):
         x = img = None
         offset = 0
         for block in self.blocks.values():
-            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode, self.memory_format)
+            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode)
             offset += block.num_conv
         return img

@@ -254,8 +254,6 @@ class Trainer:
         self.D = TriDiscriminator(options.discriminator).train().requires_grad_(False).to(device)
         if device.type == "cuda" and options.channels_last:
             self.D.use_channels_last()
-            self.G.use_channels_last()
-        self.G.checkpoint_rays = options.checkpoint_rays
         self.G_ema = copy.deepcopy(self.G).eval()
 
         self.phases = [Phase("G_main", 1), Phase("D_main", 1)]
