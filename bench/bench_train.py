@@ -27,7 +27,6 @@ import contextlib
 import gc
 import importlib
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name, print_official  # noqa: E402
+from bench.common import device_name, print_official, time_call  # noqa: E402
 from panohead.camera import orbit_label  # noqa: E402
 from panohead.config import GeneratorConfig  # noqa: E402
 from panohead.devices import pick_device  # noqa: E402
@@ -82,20 +81,14 @@ R1_VARIANTS = (  # training runs R1 without autocast, on the channels-last D
 def measure(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> tuple[float, float | None]:
     """Median seconds per ``step()`` and the peak GPU memory (GiB) of the timed calls (after warm-up,
     so cuDNN's autotuning workspaces are not counted)."""
-    synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         step()
-    synchronize()
     if device.type == "cuda":
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        synchronize()
-        samples.append(time.perf_counter() - start)
+    seconds = time_call(step, device, warmup=0, repeats=repeats)
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
-    return statistics.median(samples), peak
+    return seconds, peak
 
 
 def _autocast(variant: Variant, device: torch.device):
@@ -173,7 +166,8 @@ def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.dev
     sections = (("G forward+backward", G_VARIANTS, lambda v: g_step(_generator(config, v, device), v)),
                 ("D forward+backward", D_VARIANTS, lambda v: d_step(_discriminator(options, v, device), v)),
                 ("R1 (double backward)", R1_VARIANTS, lambda v: r1_step(_discriminator(options, v, device), v)))
-    print(f"passes at batch {batch}, {size}x{size} ({raw_size}^2 neural), TF32 on, cuDNN benchmark on", flush=True)
+    settings = ", TF32 on, cuDNN benchmark on" if device.type == "cuda" else ""
+    print(f"passes at batch {batch}, {size}x{size} ({raw_size}^2 neural){settings}", flush=True)
     for title, variants, build in sections:
         reference_time = reference_image = None
         for variant in variants:
