@@ -14,8 +14,8 @@ The two autograd functions here compute the same values but keep only what their
   in its backward (one cheap elementwise product instead of a stored activation). It is once
   differentiable, which is all the generator needs (R1 differentiates the discriminator only).
 
-They are used while :func:`enabled` is on (the training loop turns it on on CUDA; see
-``TrainOptions.fused_layers``); inference and the CPU keep the plain formulas.
+They are used while :func:`enabled` is on: the training loop turns it on for its passes when
+``TrainOptions.fused_layers`` (the default); inference keeps the plain formulas, which keep nothing.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class _BiasAct(torch.autograd.Function):
         grad = grad_y
         if lrelu:  # slope 1 where y > 0, else 0.2 (g > 0, so y has the sign of the activation's input)
             grad = torch.ops.aten.leaky_relu_backward(grad, y.detach(), SLOPE, True)
-        if clamp is not None:  # no gradient where the clamp bit
+        if clamp is not None:  # no gradient where the clamp cut the value
             grad = torch.ops.aten.hardtanh_backward(grad, y.detach(), -clamp, clamp)
         grad_x = grad_demod = grad_bias = grad_noise = None
         if ctx.needs_input_grad[0]:
