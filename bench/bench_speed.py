@@ -17,6 +17,7 @@ difference of the final image (range [-1, 1]) vs the reference image of the same
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import math
 import os
@@ -27,7 +28,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name, time_call  # noqa: E402
+from bench.common import device_name, print_official, time_call  # noqa: E402
 from panohead.bundled import default_generator  # noqa: E402
 from panohead.camera import orbit_label  # noqa: E402
 from panohead.config import preset  # noqa: E402
@@ -48,6 +49,9 @@ GPU_PATHS = {
     "fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, False),
     "tf32 + fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, True),
     "tf32 + fp16 all + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True}, True),
+    # "compile" (torch.compile of the three conv networks) is applied by this script to a copy of G
+    "tf32 + fp16 all + compile + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True,
+                                           "compile": True}, True),
 }
 CPU_PATHS = {
     "fp32 cached": ({}, False),
@@ -90,7 +94,7 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
         fast = new_seed = orbit = sr = None
         with torch.inference_mode(), tf32(tf32_on):
             try:
-                fast = FastRenderer(G, **options)
+                fast = FastRenderer(variant_generator(G, options), **renderer_options(options))
                 planes, background = fast.planes(ws), fast.background(ws)
 
                 def new_seed():
@@ -132,6 +136,45 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
                     fast.release()
                 del fast, new_seed, orbit, sr
                 free_memory(device)
+
+
+def renderer_options(options: dict) -> dict:
+    return {k: v for k, v in options.items() if k != "compile"}
+
+
+def variant_generator(G, options: dict):
+    """``G`` itself, or a compiled copy when the path asks for one."""
+    if not options.get("compile"):
+        return G
+    G = copy.deepcopy(G)
+    for network in (G.synthesis, G.background, G.superres):
+        if network is not None:
+            network.compile()
+    return G
+
+
+def stage_times(G, batch: int, device: torch.device, repeats: int, options: dict, tf32_on: bool) -> None:
+    """Where a new seed's time goes on one path (eager, no graphs): mapping, tri-grid, background,
+    ray march with compositing and to-RGB, super-resolution."""
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(batch, G.config.z_dim, generator=generator).to(device)
+    camera = orbit_label(torch.zeros(batch), device=device)
+    with torch.inference_mode(), tf32(tf32_on):
+        fast = FastRenderer(variant_generator(G, options), **renderer_options(options))
+        ws = fast.mapping(z, camera, psi=0.7)
+        planes, background = fast.planes(ws), fast.background(ws)
+        out = fast.render(planes, ws, camera, background, superresolve=False)
+        parts = {
+            "mapping": lambda: fast.mapping(z, camera, psi=0.7),
+            "tri-grid": lambda: fast.planes(ws),
+            "background": lambda: fast.background(ws),
+            "ray march + compose": lambda: fast.render(planes, ws, camera, background, superresolve=False),
+            "super-resolution": lambda: fast.superres(out["image_raw"], out["features"], ws),
+        }
+        times = {name: time_call(part, device, repeats=repeats) for name, part in parts.items()}
+    print(f"  stages, batch {batch}, {options}, TF32 {tf32_on}: " + ", ".join(
+        f"{name} {seconds * 1e3:.2f} ms" for name, seconds in times.items()) + f" (sum {sum(times.values()) * 1e3:.1f} ms)",
+        flush=True)
 
 
 def free_memory(device: torch.device) -> None:
@@ -189,6 +232,9 @@ def main() -> None:
     parser.add_argument("--mesh", type=int, default=256, help="mesh resolution (0 skips)")
     parser.add_argument("--no-inversion", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--paths", nargs="+", default=None, help="only these paths (names as printed)")
+    parser.add_argument("--no-bundled", action="store_true", help="skip the bundled model's rows")
+    parser.add_argument("--stages", action="store_true", help="per-stage times of the fastest eager path")
     args = parser.parse_args()
 
     device = pick_device("cpu" if args.quick and args.device == "auto" else args.device)
@@ -197,6 +243,13 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True  # as the viewer: fixed shapes
     print(f"device: {device_name(device)}  torch {torch.__version__}", flush=True)
     paths = GPU_PATHS if device.type == "cuda" else CPU_PATHS
+    if args.paths:
+        unknown = set(args.paths) - set(paths)
+        if unknown:
+            parser.error(f"unknown path(s) {sorted(unknown)}; choose from {list(paths)}")
+        paths = {name: paths[name] for name in args.paths}
+    if device.type == "cuda":
+        print_official("new seed batch 1", "new seed batch 8", "orbit batch 1")
     bundled, source = default_generator(device)
     bundled = bundled.eval().requires_grad_(False)
     if args.quick:
@@ -210,7 +263,11 @@ def main() -> None:
     G = PanoHeadGenerator(preset("paper")).eval().requires_grad_(False).to(device)
     for batch in args.batch:
         bench_model(G, "paper (untrained)", batch, device, args.repeats, paths)
-    bench_model(bundled, f"bundled ({source})", 1, device, args.repeats, paths)
+    if args.stages and device.type == "cuda":
+        for batch in args.batch:
+            stage_times(G, batch, device, args.repeats, {"precision": "fp16", "trigrid_precision": "fp16"}, True)
+    if not args.no_bundled:
+        bench_model(bundled, f"bundled ({source})", 1, device, args.repeats, paths)
     del G, bundled  # the mesh run is another process; the inversion step builds its own model
     free_memory(device)
     if args.mesh:

@@ -43,3 +43,23 @@ def benchmark_model(checkpoint: str | None, config: str, device: torch.device) -
     if checkpoint:
         return load_generator(checkpoint, device), Path(checkpoint).name
     return PanoHeadGenerator(preset(config)).eval().requires_grad_(False).to(device), config
+
+
+# The official code on one H200 (PyTorch 2.11+cu130, its custom CUDA ops built), measured by an earlier
+# session: ../shared/spec/official_format.md, "Speed of the official code on one H200". Paper config,
+# 512x512, random weights; "G fwd+bwd" is the generator's forward + backward of image.square().mean()
+# at batch 8 with random noise, in its own precision (fp32 backbone, fp16 super-resolution).
+OFFICIAL_H200 = {
+    "G fwd+bwd batch 8": "132.4 ms, peak 11.9 GiB",
+    "new seed batch 1": "35.4 ms (28.2 img/s)",
+    "new seed batch 8": "56.6 ms (141.3 img/s), peak 3.15 GiB",
+    "orbit batch 1": "20.1 ms (49.9 FPS)",
+    "training step": "1.296 s per batch of 32 (24.7 img/s), peak 13.8 GiB",
+}
+
+
+def print_official(*keys: str) -> None:
+    """The official code's figures for ``keys`` (all when none), for ratios read off the same page."""
+    print("official code on one H200 (../shared/spec/official_format.md):")
+    for key in keys or OFFICIAL_H200:
+        print(f"  {key}: {OFFICIAL_H200[key]}")

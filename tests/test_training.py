@@ -278,3 +278,20 @@ def test_medium_preset_compact_snapshot_fits_the_gpu_lease_limits(tmp_path):
     assert parts[0].name == "compact-000123456-part1of3.safetensors"
     export_generator(parts[0], tmp_path / "G.safetensors")
     assert (tmp_path / "G.safetensors").stat().st_size <= 40e6
+def test_fused_and_plain_layers_train_to_the_same_losses_and_weights(dataset, tmp_path):
+    """TrainOptions.fused_layers changes memory, not training: the same step with either gives the
+    same losses (R1 included: step 0 runs it) and generator weights, up to float32 rounding."""
+    results = []
+    for fused in (False, True):
+        trainer = Trainer(tiny_spec(dataset, tmp_path / str(fused), fused_layers=fused))
+        batches = trainer.data_iterator(workers=0)
+        for _ in range(2):
+            trainer.step(next(batches))
+        stats = {key: torch.stack(values).mean() for key, values in trainer.stats.items()}
+        results.append((stats, trainer.G.state_dict()))
+    (plain_stats, plain_weights), (fused_stats, fused_weights) = results
+    assert {"loss_G", "loss_D", "r1_image", "r1_mask"} <= plain_stats.keys() == fused_stats.keys()
+    for key, value in plain_stats.items():
+        torch.testing.assert_close(fused_stats[key], value, rtol=1e-4, atol=1e-6, msg=key)
+    for name, value in plain_weights.items():
+        torch.testing.assert_close(fused_weights[name], value, rtol=1e-4, atol=1e-6, msg=name)

@@ -59,6 +59,7 @@ from panohead.data.dataset import HeadDataset, yaw_balanced_sampler
 from panohead.devices import pick_device
 from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator
+from panohead.nn.fused import fused_layers
 from panohead.official import load_official_snapshot
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loss import PanoHeadLoss, RealBatch, Stats, schedule_at
@@ -397,7 +398,8 @@ class Trainer:
             chunk = self.process.rank * self.rounds + round_index
             z, c = self._chunk_inputs(step, phase_index, chunk)
             real = RealBatch.from_dataset(images[round_index], masks[round_index], labels[round_index], schedule)
-            loss, stats = self._run_phase(phase, real, z, c, schedule)
+            with fused_layers(self.options.fused_layers):  # the backward follows what the forward recorded
+                loss, stats = self._run_phase(phase, real, z, c, schedule)
             (loss * (phase.interval / self.chunks)).backward()
             if self.process.main:
                 for key, value in stats.items():

@@ -38,6 +38,7 @@ class TrainOptions:
     seed: int = 0
     mixed_precision: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     channels_last: bool = True  # channels-last discriminator on CUDA
+    fused_layers: bool = True  # memory-lean conv epilogues and modulation (panohead.nn.fused)
     workers: int = 3  # DataLoader worker processes per training process
     keep_snapshots: int = 3  # 0 keeps every snapshot
     grid_seeds: int = 4  # rows of the progress grids
