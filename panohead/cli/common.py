@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import DEVICE_CHOICES, pick_device
-from panohead.errors import one_line
+from panohead.errors import MissingCapability, one_line
 
-USER_ERRORS = (CheckpointError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, OSError)
+USER_ERRORS = (CheckpointError, MissingCapability, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, OSError)
 
 
 def user_errors(command):
