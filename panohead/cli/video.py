@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from panohead.camera import RADIUS_RANGE
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, parse_seeds,
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
                                  progress_bar, user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
@@ -27,7 +27,7 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
               help="The model's background, or a flat colour behind the head.")
 @click.option("--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row).")
 @click.option("--format", "file_format", default="mp4", show_default=True, type=click.Choice(VIDEO_FORMATS))
-@click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
+@output_option("out")
 @user_errors
 def video(checkpoint, device, seeds, truncation, frames, fps, pitch, radius, resolution, view, background, columns,
           file_format, outdir):
