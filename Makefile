@@ -5,12 +5,22 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GUI_PACKAGES := xvfb xauth libgl1-mesa-dri libglx-mesa0 libegl1 libgl1
+TORCH ?= torch==2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install system-deps run test bench retrain-bundled
+.PHONY: install torch system-deps run test bench retrain-bundled
 
+# An importable PyTorch (a CUDA build, say) is kept as it is, so re-running is quick.
 install:
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(MAKE) --no-print-directory torch PYTHON="$(PYTHON)"
 	$(PIP) install -q --no-build-isolation -e ".[test]" 2>/dev/null || $(PIP) install -q -e ".[test]"
+
+# Without an NVIDIA GPU, PyTorch's CPU-only build (183 MB for 2.13.0; the default Linux wheel pulls several GB
+# of CUDA libraries) from PyTorch's CPU index; where that index can't be reached, or with a GPU, the plain wheel.
+torch:
+	@if ! command -v nvidia-smi >/dev/null 2>&1 && \
+	    $(PIP) install -q --retries 1 --timeout 20 --index-url $(TORCH_CPU_INDEX) "$(TORCH)" 2>/dev/null; then :; \
+	else $(PIP) install -q "$(TORCH)"; fi
 
 # Xvfb and Mesa's software OpenGL, so the GUI tests open real windows without a display or GPU.
 system-deps:

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import torch
 
 DEFAULT_RADIUS = 2.7
+# Camera distances the viewer's zoom and the CLI accept: the whole head in view at 1 (FOV 18.8 deg),
+# a small head at 6; the renderer's ray bounds follow the camera over this range (generator.depth_shift).
+RADIUS_RANGE = (1.0, 6.0)
 DEFAULT_FOCAL = 4.2647
 DEFAULT_LOOK_AT = (0.0, 0.0, 0.2)
 LABEL_SIZE = 25

@@ -10,3 +10,11 @@ def one_line(error: BaseException) -> str:
     """
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+class MissingCapability(ImportError):
+    """An optional package, or a part of one, that a feature needs is absent; one line naming it and the fix.
+
+    Raised instead of the bare ``ImportError``/``AttributeError`` a library gives (e.g. OpenCV 5 has no
+    ``cv2.CascadeClassifier``), so callers report it in one line and carry on with the other inputs.
+    """

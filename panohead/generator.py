@@ -114,6 +114,21 @@ class PanoHeadGenerator(nn.Module):
         sigma, colour = self.field(planes)(points)
         return {"sigma": sigma, "density": F.softplus(sigma - 1.0), "features": colour}
 
+    def depth_shift(self, c: torch.Tensor) -> torch.Tensor:
+        """(B,) how much farther each camera of labels ``c`` (B, 25) is from the tri-grid box centre than
+        ``camera_radius``: the renderer adds it to both ray bounds.
+
+        The official bounds [ray_start, ray_end] (2.25, 3.3) are fixed depths that bracket the head,
+        [-0.45, +0.6] around the box centre, only for a camera 2.7 from it; zooming in or out with them
+        cuts the face off or shows background only. Shifting them with the camera keeps that same
+        bracket, and the same sample spacing, at any distance. Cameras within 1e-3 of ``camera_radius``
+        (float rounding of orbit labels, well under one sample step) get exactly 0, so the official
+        images are reproduced bit for bit.
+        """
+        distance = c[:, list(TRANSLATION_ENTRIES)].to(torch.float32).norm(dim=1)
+        shift = distance - self.config.camera_radius
+        return torch.where(shift.abs() < 1e-3, torch.zeros_like(shift), shift)
+
     def ray_settings(self, jitter: bool = False) -> RaySettings:
         cfg = self.config
         return RaySettings(cfg.ray_start, cfg.ray_end, cfg.samples_coarse, cfg.samples_fine, cfg.box_warp,
@@ -145,8 +160,13 @@ class PanoHeadGenerator(nn.Module):
                background: torch.Tensor | None = None, background_ws: torch.Tensor | None = None,
                neural_resolution: int | None = None, jitter: bool = False, density_noise: float = 0.0,
                ray_chunk: int | None = None, superresolve: bool = True,
-               generator: torch.Generator | None = None, field=None) -> dict[str, torch.Tensor]:
+               generator: torch.Generator | None = None, field=None,
+               bounds_camera: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Render cached ``planes`` from cameras ``c_render`` (B, 25).
+
+        The ray bounds follow each camera's distance (:meth:`depth_shift`) of ``bounds_camera`` (B, 25),
+        by default ``c_render``; :meth:`forward` passes the cameras before self-adaptation, whose small
+        learned offsets the official renderer's bounds do not follow either.
 
         ``field`` replaces :meth:`field` (points -> density logits, colour features), e.g. the
         empty-space-skipping field of :mod:`panohead.rendering.occupancy`.
@@ -162,10 +182,11 @@ class PanoHeadGenerator(nn.Module):
         batch = c_render.shape[0]
         with torch.autocast(c_render.device.type, enabled=False):  # rays in float32 even under mixed precision
             origins, directions = pixel_rays(c_render.to(torch.float32), res)
+            shift = self.depth_shift(c_render if bounds_camera is None else bounds_camera)
         settings = self.ray_settings(jitter)
         field = field or self.field(planes, density_noise)
         chunk = ray_chunk or origins.shape[1]
-        pieces = [render_rays(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator)
+        pieces = [render_rays(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator, shift)
                   for i in range(0, origins.shape[1], chunk)]
         features = torch.cat([p.features for p in pieces], dim=1)
         as_image = lambda t: t.transpose(1, 2).reshape(batch, t.shape[-1], res, res)  # noqa: E731
@@ -227,7 +248,8 @@ class PanoHeadGenerator(nn.Module):
         background = None
         if self.background is not None:
             background = self.synthesize_background(ws, noise_mode)
-        out = self.render(planes, ws, camera, background=background, **render_kwargs)
+        out = self.render(planes, ws, camera, background=background, bounds_camera=c_cond if c_render is None else c_render,
+                          **render_kwargs)
         out.update(ws=ws, planes=planes, camera=camera, camera_offset=offset)
         return out
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -19,7 +20,8 @@ from panohead.cli import main  # noqa: E402
 from panohead.data.align import (TEMPLATE_INDICES, AlignmentError, Aligner, CropCalibration, align_folder,  # noqa: E402
                                  align_portrait, fit_similarity, project_template)
 from panohead.data.dataset import HeadDataset  # noqa: E402
-from panohead.data.estimators import DlibLandmarks, head_box_from_mask  # noqa: E402
+from panohead.data.estimators import DlibLandmarks, _profile_cascade, head_box_from_mask  # noqa: E402
+from panohead.errors import MissingCapability  # noqa: E402
 from panohead.data.synth import SynthSettings, synthesize  # noqa: E402
 from panohead.images import to_uint8  # noqa: E402
 
@@ -135,3 +137,51 @@ def test_cli_align_prints_the_report_and_fails_on_skipped_images(photos, tmp_pat
     assert "aligned 2 images (stage 1: 1, stage 2: 1), skipped 1" in result.output
     assert "broken.jpg: SKIPPED" in (tmp_path / "report.txt").read_text()
     assert len(HeadDataset(tmp_path / "out")) == 2
+
+
+@pytest.fixture
+def opencv_without_cascades(monkeypatch):
+    """OpenCV as 5.0 ships it: no CascadeClassifier, no bundled Haar cascades."""
+    import cv2
+
+    _profile_cascade.cache_clear()
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    monkeypatch.delattr(cv2.data, "haarcascades")
+    yield
+    _profile_cascade.cache_clear()
+
+
+def test_back_view_without_opencv_cascades_is_a_one_line_missing_capability(opencv_without_cascades):
+    image = to_uint8(synthesize(3, [0], SynthSettings(resolution=96), yaw=math.pi, pitch=0.0).images[0])
+    with pytest.raises(MissingCapability) as error:
+        Aligner(resolution=32).align(image)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "cv2.CascadeClassifier" in message and "opencv-python-headless>=4.8,<5" in message and "--overrides" in message
+
+
+def test_cli_align_without_opencv_cascades_still_writes_the_report(photos, tmp_path, opencv_without_cascades):
+    report = tmp_path / "report.txt"
+    result = CliRunner().invoke(main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32",
+                                       "--report", str(report)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "aligned 1 images (stage 1: 1, stage 2: 0), skipped 2" in result.output
+    lines = {line.split(":")[0]: line for line in report.read_text().splitlines()}
+    assert "SKIPPED" in lines["back.png"] and "cv2.CascadeClassifier" in lines["back.png"]
+    assert "stage 1" in lines["astronaut.jpg"]
+
+
+def test_align_folder_without_opencv_cascades_uses_the_angles_given_by_hand(photos, tmp_path, opencv_without_cascades):
+    report = align_folder(photos, tmp_path / "aligned", resolution=32, overrides={"back.png": (180.0, 0.0)})
+    assert report.stage_counts == {1: 1, 2: 1}
+
+
+def test_missing_dlib_is_one_line_naming_the_package(monkeypatch, photos, tmp_path):
+    monkeypatch.setitem(sys.modules, "dlib", None)
+    with pytest.raises(MissingCapability, match="dlib-bin") as error:
+        DlibLandmarks()(np.zeros((32, 32, 3), np.uint8))
+    assert "\n" not in str(error.value)
+    report = align_folder(photos, tmp_path / "aligned", resolution=32)
+    assert report.aligned == 0 and report.skipped == 3
+    assert all("dlib" in line for line in report.lines[1:] if "broken" not in line)

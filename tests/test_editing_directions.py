@@ -1,6 +1,3 @@
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -63,13 +60,14 @@ def test_direction_amount_is_in_standard_deviations(tiny_generator, pca):
     assert float(step.norm()) == pytest.approx(2.0 * float(pca.variances[1].sqrt()), rel=1e-4)
 
 
-def test_directions_are_computed_once_and_cached_beside_the_checkpoint(tiny_generator, tmp_path):
+def test_directions_are_computed_once_and_cached_in_the_user_cache_not_beside_the_checkpoint(tiny_generator, tmp_path):
     checkpoint = tmp_path / "model.safetensors"
     save_generator(checkpoint, tiny_generator)
-    first, path = cached_principal_directions(tiny_generator, checkpoint, samples=500)
-    assert path.parent == tmp_path and path.name.startswith("model.safetensors.directions-")
+    first, path = cached_principal_directions(tiny_generator, samples=500)
+    assert path.parent == tmp_path / "user-cache" / "directions"
+    assert list(tmp_path.glob("model.safetensors*")) == [checkpoint]
     stamp = path.stat().st_mtime_ns
-    second, again = cached_principal_directions(tiny_generator, checkpoint, samples=500)
+    second, again = cached_principal_directions(tiny_generator, samples=500)
     assert again == path and path.stat().st_mtime_ns == stamp
     assert torch.equal(first.components, second.components) and torch.equal(first.variances, second.variances)
 
@@ -81,16 +79,10 @@ def test_a_different_model_gets_a_different_cache_entry(tiny_generator):
     assert cache_key(tiny_generator, 500) != before
 
 
-def test_unwritable_checkpoint_folder_falls_back_to_the_user_cache(tiny_generator, tmp_path, monkeypatch):
-    folder = tmp_path / "readonly"
-    folder.mkdir()
-    checkpoint = folder / "model.safetensors"
-    save_generator(checkpoint, tiny_generator)
-    real_access = os.access
-    monkeypatch.setattr("panohead.atomic.os.access", lambda path, mode: Path(path) != folder and real_access(path, mode))
-    _, path = cached_principal_directions(tiny_generator, checkpoint, samples=500)
-    assert path.parent == tmp_path / "user-cache" / "directions"
-    assert list(folder.iterdir()) == [checkpoint]
+def test_an_unwritable_user_cache_still_gives_the_directions_uncached(tiny_generator, tmp_path, monkeypatch):
+    (tmp_path / "user-cache").write_text("a file where the cache folder should be")
+    pca, path = cached_principal_directions(tiny_generator, samples=500)
+    assert path is None and pca.components.shape[0] > 0
 
 
 def test_saved_directions_load_back_with_names_and_scales(tmp_path, pca):

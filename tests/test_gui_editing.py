@@ -87,10 +87,10 @@ def test_the_first_principal_directions_show_a_progress_bar_while_they_are_compu
     picture(app)
     release, compute = threading.Event(), panel_module.cached_principal_directions
 
-    def slow(generator, checkpoint, progress):
+    def slow(generator, progress):
         progress(0.5)
         release.wait(30)
-        return compute(generator, checkpoint, samples=500, progress=progress)
+        return compute(generator, samples=500, progress=progress)
 
     bars: list[str] = []
     draw_bar = imgui.progress_bar

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from panohead.camera import DEFAULT_LOOK_AT, DEFAULT_RADIUS, focal_from_fov
+from panohead.camera import DEFAULT_LOOK_AT, DEFAULT_RADIUS, RADIUS_RANGE, focal_from_fov
 from viz.state import DEFAULT_FOV
 from viz.ui import buttons_row, hint, label
 from viz.widget import Widget
@@ -49,7 +49,7 @@ class CameraWidget(Widget):
         if changed:
             camera.pitch = value
         label("Radius", scale)
-        changed, value = imgui.slider_float("##radius", camera.radius, 1.0, 6.0, "%.2f")
+        changed, value = imgui.slider_float("##radius", camera.radius, *RADIUS_RANGE, "%.2f")
         if changed:
             camera.radius = value
         label("FOV", scale)

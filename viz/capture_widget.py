@@ -8,6 +8,7 @@ import numpy as np
 from imgui_bundle import imgui
 
 from panohead.images import save_image
+from panohead.userdirs import output_root, resolve_output
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import RenderResult
 from viz.ui import MUTED, hint, label
@@ -87,5 +88,6 @@ class CaptureWidget(Widget):
         imgui.end_disabled()
         if self.last_saved is not None:
             imgui.text_colored(MUTED, f"last: {self.last_saved}")
-        hint("'Save view' writes exactly what the view shows; the full-resolution render is the final "
+        hint(f"Files go to {resolve_output(capture.folder)} (a relative folder is under {output_root()}). "
+             "'Save view' writes exactly what the view shows; the full-resolution render is the final "
              "image at the model's output size, rendered at full quality. Files are never overwritten.")

@@ -15,13 +15,13 @@ from imgui_bundle import imgui
 
 from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
-from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.checkpoint import CheckpointError
 from panohead.editing import Direction, load_directions, save_directions
 from panohead.editing.directions import amount_along, with_amount
 from panohead.editing.pca import PrincipalDirections, cached_principal_directions
 from panohead.editing.preview import AMOUNTS, YAWS, direction_strip
 from panohead.errors import one_line
+from panohead.userdirs import resolve_output
 from viz.file_dialog import FileDialog, path_field
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import preview_resolution
@@ -69,9 +69,6 @@ class DirectionsWidget(Widget):
             return
         source, device = model.source, str(self.app.device)
         self.pca_progress = 0.0
-        checkpoint = Path(source) if Path(source).is_file() else None
-        if source == "bundled" and BUNDLED_CHECKPOINT.is_file():
-            checkpoint = BUNDLED_CHECKPOINT
 
         def progress(fraction: float) -> None:
             self.pca_progress = fraction
@@ -79,7 +76,7 @@ class DirectionsWidget(Widget):
 
         def work(renderer) -> PrincipalDirections:
             generator, _ = renderer.model(source, device)
-            return cached_principal_directions(generator, checkpoint, progress=progress)[0]
+            return cached_principal_directions(generator, progress=progress)[0]
 
         def done(pca: PrincipalDirections) -> None:
             self.principal[source] = pca
@@ -204,7 +201,7 @@ class DirectionsWidget(Widget):
         if submitted:
             self.load(self.path_text)
         if imgui.button("Save named directions..."):
-            self.save_dialog.save("Save directions", str(Path(app.state.capture.folder) / "directions.safetensors"),
+            self.save_dialog.save("Save directions", str(resolve_output(app.state.capture.folder) / "directions.safetensors"),
                                   SAVE_FILTERS)
         imgui.same_line()
         if imgui.button("Reset all sliders"):

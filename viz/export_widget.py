@@ -24,6 +24,7 @@ from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
 from panohead.export.tasks import Progress
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 from panohead.generator import PanoHeadGenerator
+from panohead.userdirs import resolve_output
 from viz.export_task import ExportTask
 from viz.models import open_model
 from viz.output_paths import output_folder, unique_path
@@ -191,8 +192,8 @@ class ExportWidget(Widget):
 
         imgui.spacing()
         self._task_status()
-        hint(f"Exports the head on screen into the capture folder ({self.app.state.capture.folder}). Meshes: "
-             "y up, face towards +z, units of the tri-grid box, vertex colours before super-resolution. "
+        hint(f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). "
+             "Meshes: y up, face towards +z, units of the tri-grid box, vertex colours before super-resolution. "
              "The turntable orbits at the view's pitch and distance.")
 
     def _task_status(self) -> None:

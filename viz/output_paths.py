@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from panohead.userdirs import resolve_output
+
 
 def output_folder(folder: str) -> Path:
-    """The capture folder, created if needed (OSError with the reason if that fails)."""
-    path = Path(folder).expanduser()
+    """The capture folder (a relative one under the user's output folder, see
+    :func:`panohead.userdirs.resolve_output`), created if needed (OSError with the reason if that fails)."""
+    path = resolve_output(folder)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

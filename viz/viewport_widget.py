@@ -5,6 +5,7 @@ import time
 
 from imgui_bundle import imgui
 
+from panohead.camera import RADIUS_RANGE
 from viz.camera_widget import CameraWidget
 from viz.renderer import preview_resolution
 from viz.state import VIEW_MODES, VIEW_TARGETS
@@ -86,7 +87,7 @@ class ViewportWidget(Widget):
             camera.pitch = min(89.0, max(-89.0, camera.pitch + io.mouse_delta.y * ORBIT_DEGREES_PER_PIXEL))
         if imgui.is_item_hovered():
             if io.mouse_wheel:
-                camera.radius = min(6.0, max(1.0, camera.radius * ZOOM_PER_WHEEL_STEP ** io.mouse_wheel))
+                camera.radius = min(RADIUS_RANGE[1], max(RADIUS_RANGE[0], camera.radius * ZOOM_PER_WHEEL_STEP ** io.mouse_wheel))
             if imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
                 self.app.panel(CameraWidget).reset()
             if imgui.is_item_active() or imgui.is_mouse_down(imgui.MouseButton_.left):

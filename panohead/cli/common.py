@@ -13,9 +13,10 @@ from tqdm import tqdm
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import DEVICE_CHOICES, pick_device
-from panohead.errors import one_line
+from panohead.errors import MissingCapability, one_line
+from panohead.userdirs import output_root
 
-USER_ERRORS = (CheckpointError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, OSError)
+USER_ERRORS = (CheckpointError, MissingCapability, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, OSError)
 
 
 def user_errors(command):
@@ -46,9 +47,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def output_folder(path: str) -> Path:
-    """Create ``path`` if needed and check it is writable."""
-    folder = Path(path)
+def output_option(default_name: str, flag: str = "--outdir"):
+    """``flag``/``-o`` into the parameter ``outdir``; without it, files go to ``default_name`` in the
+    user's output folder (never the current folder, which may be this source tree)."""
+    return click.option(flag, "-o", "outdir", default=None,
+                        help=f"Output folder (default: {default_name} in ~/panohead-studio or $PANOHEAD_STUDIO_OUTPUT_DIR).")
+
+
+def output_folder(path: str | None, default_name: str = "out") -> Path:
+    """Create ``path`` (None: ``default_name`` under :func:`panohead.userdirs.output_root`) if needed and
+    check it is writable."""
+    folder = Path(path) if path else output_root() / default_name
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

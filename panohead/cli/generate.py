@@ -8,7 +8,8 @@ import torch
 from tqdm import tqdm
 
 from panohead.camera import orbit_label
-from panohead.cli.common import checkpoint_option, device_option, open_generator, output_folder, parse_seeds, user_errors
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
+                                 user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.images import image_grid, labelled_grid, save_image, to_uint8
 
@@ -30,7 +31,7 @@ def parse_angles(text: str) -> list[float]:
 @click.option("--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image.")
 @click.option("--labels/--no-labels", default=True, show_default=True,
               help="Seed and yaw labels beside the grid's rows and above its columns.")
-@click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
+@output_option("out")
 @user_errors
 def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, outdir):
     """Render seeds at several yaw angles (conditioned on the frontal camera)."""

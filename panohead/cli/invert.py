@@ -12,7 +12,7 @@ from tqdm import tqdm
 from panohead.atomic import atomic_path
 from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, progress_bar,
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, progress_bar,
                                  user_errors)
 from panohead.export.field import HeadField
 from panohead.export.heads import synthesize_head
@@ -63,7 +63,7 @@ VIEW_YAWS = (0, 90, 180, 270)
               help="Also write a coloured mesh of the result (mesh.ply/.obj/.glb).")
 @click.option("--mesh-resolution", type=click.IntRange(8, 1024), default=256, show_default=True,
               help="Density grid samples per axis for --mesh.")
-@click.option("--out", "-o", "outdir", default="inversion", show_default=True, help="Output folder.")
+@output_option("inversion", "--out")
 @user_errors
 def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr, pti_lr,
            precision, locality_every, cuda_graphs, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution,
@@ -77,7 +77,7 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
     settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
                                  precision=precision, locality_every=locality_every, cuda_graphs=cuda_graphs)
     photo = load_image(image)
-    folder = output_folder(outdir)
+    folder = output_folder(outdir, "inversion")
     generator, target, source = open_generator(checkpoint, device)
     torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     cfg = generator.config

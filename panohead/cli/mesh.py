@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, parse_seeds,
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
                                  progress_bar, user_errors)
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
@@ -26,7 +26,7 @@ from panohead.export.tasks import stage
 @click.option("--smooth", default=0, show_default=True, type=click.IntRange(0, 100), help="Taubin smoothing iterations.")
 @click.option("--all-components", is_flag=True, help="Keep floaters instead of only the largest connected part.")
 @click.option("--volume", is_flag=True, help="Also write the raw (N, N, N) density grid as .npy (axes x, y, z).")
-@click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
+@output_option("out")
 @user_errors
 def mesh(checkpoint, device, seeds, truncation, resolution, file_format, threshold, smooth, all_components, volume, outdir):
     """Extract coloured head meshes (y up, face towards +z, units of the tri-grid box)."""

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import click
 
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, parse_seeds,
+from panohead.camera import RADIUS_RANGE
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
                                  progress_bar, user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
@@ -17,8 +18,8 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
 @click.option("--frames", default=120, show_default=True, type=click.IntRange(1, 3600), help="Frames per 360-degree turn.")
 @click.option("--fps", default=30, show_default=True, type=click.IntRange(1, 120), help="Frames per second.")
 @click.option("--pitch", default=0.0, show_default=True, type=click.FloatRange(-89, 89), help="Camera elevation in degrees.")
-@click.option("--radius", default=None, type=click.FloatRange(min=0, min_open=True),
-              help="Camera distance from the origin (default: the model's, 2.7).")
+@click.option("--radius", default=None, type=click.FloatRange(*RADIUS_RANGE),
+              help="Camera distance from the origin, 1 to 6 (default: the model's, 2.7).")
 @click.option("--resolution", default=None, type=int, help="Tile side in pixels, even (default: the view's native size).")
 @click.option("--view", default="image", show_default=True, type=click.Choice(VIEWS),
               help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.")
@@ -26,7 +27,7 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
               help="The model's background, or a flat colour behind the head.")
 @click.option("--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row).")
 @click.option("--format", "file_format", default="mp4", show_default=True, type=click.Choice(VIDEO_FORMATS))
-@click.option("--outdir", "-o", default="out", show_default=True, help="Output folder.")
+@output_option("out")
 @user_errors
 def video(checkpoint, device, seeds, truncation, frames, fps, pitch, radius, resolution, view, background, columns,
           file_format, outdir):

@@ -30,8 +30,8 @@ from PIL import Image, ImageOps
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label
 from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, GrabCutSegmenter, LandmarkDetector,
-                                      RoughPoseEstimator, Segmenter, head_box_from_mask, orbit_from_pnp)
-from panohead.errors import one_line
+                                      RoughPoseEstimator, Segmenter, head_box_from_mask, opencv_with, orbit_from_pnp)
+from panohead.errors import MissingCapability, one_line
 
 # dlib/iBUG 68-point indices and where those points sit on the synthetic heads, in world units
 # (y up, face towards +z; image-left eye corner 36 is the subject's right eye, at world -x).
@@ -121,8 +121,7 @@ def warp(image: np.ndarray, affine: np.ndarray, resolution: int, border_value: f
     Edges are replicated (photos) or constant (masks); a strong downscale is low-passed first so
     the crop does not alias.
     """
-    import cv2
-
+    cv2 = opencv_with()
     step = float(np.hypot(*affine[:, 0]))
     if step > 1.5:
         image = cv2.GaussianBlur(image, (0, 0), sigmaX=0.45 * step)
@@ -145,8 +144,7 @@ class Aligner:
 
     def stage1(self, image: np.ndarray, face: Face, override: tuple[float, float] | None = None) -> tuple[float, float, np.ndarray]:
         """(yaw, pitch, crop affine) from a face's landmarks; ``override`` replaces the estimated angles."""
-        import cv2
-
+        cv2 = opencv_with("solvePnP", purpose="head pose from landmarks")
         points = face.landmarks[list(TEMPLATE_INDICES)]
         height, width = image.shape[:2]
         focal = 1.2 * max(height, width)
@@ -252,7 +250,8 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
     Pass 1 runs stage 1 on every image with a face and collects the crop calibration; pass 2 crops
     the remaining images with stage 2 using that calibration (median over stage-1 images, or the
     synthetic-head default when there are none). Images that cannot be aligned are reported, not
-    written. Masks are re-computed in pass 2 rather than kept in memory.
+    written; so are images an absent optional capability (e.g. OpenCV without its Haar cascades) stops.
+    Masks are re-computed in pass 2 rather than kept in memory.
     """
     from panohead.data.writer import DatasetWriter
 
@@ -282,8 +281,8 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
                     samples.append(CropCalibration.measure(result.head_box, result.affine, resolution))
             else:
                 later.append(name)
-        except AlignmentError as error:
-            results[name] = str(error)
+        except (AlignmentError, MissingCapability) as error:
+            results[name] = one_line(error)
         if progress:
             progress(0.5)
     calibration = CropCalibration.median(samples) if samples else aligner.calibration
@@ -291,8 +290,8 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
     for name in later:
         try:
             results[name] = aligner.align(load_photo(folder / name), overrides.get(name), calibration)
-        except AlignmentError as error:
-            results[name] = str(error)
+        except (AlignmentError, MissingCapability) as error:
+            results[name] = one_line(error)
         if progress:
             progress(0.5)
     report.lines.append(f"stage-2 crop calibration from {source}: side {calibration.scale:.2f} x head width, "

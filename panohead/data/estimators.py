@@ -11,6 +11,9 @@ Every model here ships inside an installable package and runs offline on the CPU
   segmenter: no such model that ships inside a package runs with this project's numpy 2 stack
   (MediaPipe's selfie segmenter only ships in releases that require numpy < 2); plug one in through
   :class:`Segmenter`.
+
+Each model checks for what it needs when first used (:func:`opencv_with`, :func:`dlib_module`) and
+raises :class:`~panohead.errors.MissingCapability` naming the missing piece and the fix.
 """
 from __future__ import annotations
 
@@ -22,6 +25,10 @@ from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
+
+from panohead.errors import MissingCapability, one_line
+
+OPENCV_FIX = "pip install 'opencv-python-headless>=4.8,<5'"
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,47 @@ class Segmenter(Protocol):
         """(H, W) float32 foreground (person) probability in [0, 1]."""
 
 
+def opencv_with(*names: str, purpose: str = "photo alignment"):
+    """The ``cv2`` module, checked for the (dotted) attributes ``names`` that ``purpose`` calls.
+
+    OpenCV's packages change shape between majors (OpenCV 5 dropped ``CascadeClassifier`` and the
+    bundled Haar cascades), so a check by name gives one line instead of an ``AttributeError`` deep
+    inside a pipeline.
+    """
+    try:
+        import cv2
+    except ImportError as error:
+        raise MissingCapability(f"{purpose} needs OpenCV, which is not importable ({one_line(error)}): {OPENCV_FIX}") from None
+    missing = [name for name in names if not _has_path(cv2, name)]
+    if missing:
+        listed = ", ".join(f"cv2.{name}" for name in missing)
+        raise MissingCapability(f"{purpose} needs {listed}, absent from OpenCV {getattr(cv2, '__version__', '?')}: {OPENCV_FIX}")
+    return cv2
+
+
+def _has_path(module, dotted: str) -> bool:
+    value = module
+    for part in dotted.split("."):
+        if not hasattr(value, part):
+            return False
+        value = getattr(value, part)
+    return True
+
+
+def dlib_module():
+    """The ``dlib`` module, or one line saying how to install it (it ships as the ``dlib-bin`` wheel)."""
+    try:
+        import dlib
+    except ImportError as error:
+        raise MissingCapability(f"face landmarks need dlib, which is not importable ({one_line(error)}): "
+                                "pip install 'dlib-bin>=19.24,<21'") from None
+    return dlib
+
+
 def _package_file(package: str, *parts: str) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise ImportError(f"the {package!r} package is not installed (pip install {package.replace('_', '-')})")
+        raise MissingCapability(f"the {package!r} package is not installed (pip install {package.replace('_', '-')})")
     path = os.path.join(os.path.dirname(spec.origin), *parts)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: model file missing from the {package!r} package")
@@ -82,8 +126,7 @@ def _package_file(package: str, *parts: str) -> str:
 
 @lru_cache(maxsize=1)
 def _dlib_models():
-    import dlib
-
+    dlib = dlib_module()
     predictor = dlib.shape_predictor(_package_file("face_recognition_models", "models", "shape_predictor_68_face_landmarks.dat"))
     return dlib.get_frontal_face_detector(), predictor
 
@@ -96,8 +139,7 @@ class DlibLandmarks:
         self.upsample = upsample
 
     def __call__(self, image: np.ndarray) -> list[Face]:
-        import dlib
-
+        dlib = dlib_module()
         detector, predictor = _dlib_models()
         rects, scores, _ = detector.run(np.ascontiguousarray(image), self.upsample, 0.0)
         faces = []
@@ -112,9 +154,13 @@ class DlibLandmarks:
 
 @lru_cache(maxsize=1)
 def _profile_cascade():
-    import cv2
-
-    return cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_profileface.xml"))
+    purpose = "the yaw of a photo without a frontal face (or give it in --overrides)"
+    cv2 = opencv_with("CascadeClassifier", "data.haarcascades", purpose=purpose)
+    path = os.path.join(cv2.data.haarcascades, "haarcascade_profileface.xml")
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise MissingCapability(f"{path}: OpenCV's profile-face cascade is missing or unreadable, needed for {purpose}: {OPENCV_FIX}")
+    return cascade
 
 
 class CascadeProfilePose:
@@ -127,13 +173,13 @@ class CascadeProfilePose:
     """
 
     def __call__(self, image: np.ndarray, head: Box) -> tuple[float, float, str]:
-        import cv2
-
+        cascade = _profile_cascade()
+        cv2 = opencv_with()
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         size = max(24, int(0.3 * head.height))
         found = {}
         for side, picture in (("left", grey), ("right", np.ascontiguousarray(grey[:, ::-1]))):
-            hits = _profile_cascade().detectMultiScale(picture, scaleFactor=1.1, minNeighbors=5, minSize=(size, size))
+            hits = cascade.detectMultiScale(picture, scaleFactor=1.1, minNeighbors=5, minSize=(size, size))
             found[side] = len(hits) > 0 and any(_overlaps(hit, head, picture.shape[1], mirrored=side == "right") for hit in hits)
         if found["left"] and not found["right"]:
             return 90.0, 0.0, "profile face pointing to image-left (Haar cascade): yaw +90"
@@ -165,8 +211,7 @@ class GrabCutSegmenter:
         self.border = border
 
     def __call__(self, image: np.ndarray, face: Box | None) -> np.ndarray:
-        import cv2
-
+        cv2 = opencv_with("grabCut", purpose="person masks (GrabCut)")
         height, width = image.shape[:2]
         scale = min(1.0, self.work_size / max(height, width))
         small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
@@ -194,8 +239,7 @@ class GrabCutSegmenter:
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
     """Keep the largest 4-connected foreground blob (the person), dropping background specks."""
-    import cv2
-
+    cv2 = opencv_with()
     count, components = cv2.connectedComponents((mask > 0.5).astype(np.uint8), connectivity=4)
     if count <= 2:
         return mask

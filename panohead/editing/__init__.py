@@ -2,7 +2,7 @@
 
     state = EditState(latent=Latent.from_seed(3))
     state = state.replace(mixing=Mixing(Latent.from_seed(8), group_range(G.synthesis, "fine")))
-    pca, _ = cached_principal_directions(G, checkpoint_path)
+    pca, _ = cached_principal_directions(G)
     state = state.with_direction(pca.top(8)[0], 1.5)
     image = render_state(G, state)["image"]
 """

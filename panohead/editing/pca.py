@@ -1,10 +1,10 @@
-"""Principal directions of a model's w distribution (GANSpace, Harkonen et al. 2020), cached per checkpoint.
+"""Principal directions of a model's w distribution (GANSpace, Harkonen et al. 2020), cached per model.
 
 Many z are mapped under the frontal conditioning camera without truncation; the eigenvectors of the
 covariance of those w, by decreasing eigenvalue, are the directions along which heads vary most.
-The result depends only on the model's weights, so it is computed once and cached in a file named
-after the model's fingerprint: beside the checkpoint when that folder is writable, else in the
-user cache folder.
+The result depends only on the model's weights, so it is computed once and cached in the user cache
+folder (``panohead.userdirs.cache_folder() / "directions"``) in a file named after the model's
+fingerprint; never beside the checkpoint, which may sit in this source tree or a shared folder.
 """
 from __future__ import annotations
 
@@ -90,41 +90,31 @@ def cache_key(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SE
     return hashlib.sha256(f"{ALGORITHM}|{model_fingerprint(generator)}|{samples}|{seed}".encode()).hexdigest()
 
 
-def cache_paths(key: str, checkpoint: str | Path | None) -> list[Path]:
-    """Where a cache entry may live, in order of preference: beside the checkpoint, then the user cache."""
-    paths = []
-    if checkpoint is not None:
-        checkpoint = Path(checkpoint)
-        paths.append(checkpoint.with_name(f"{checkpoint.name}.directions-{key[:16]}.safetensors"))
-    paths.append(cache_folder() / "directions" / f"{key[:32]}.safetensors")
-    return paths
+def cache_path(key: str) -> Path:
+    """The user-cache file of a cache entry."""
+    return cache_folder() / "directions" / f"{key[:32]}.safetensors"
 
 
-def cached_principal_directions(generator: torch.nn.Module, checkpoint: str | Path | None = None,
-                                samples: int = SAMPLES, seed: int = SEED,
+def cached_principal_directions(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEED,
                                 progress: Callable[[float], None] | None = None) -> tuple[PrincipalDirections, Path | None]:
     """The model's principal directions, read from the cache or computed (reporting ``progress``, see
     :func:`sample_w`) and cached.
 
-    ``checkpoint`` is the file the model came from (None for a model with no file). Returns the
-    directions and the cache file used (None if no folder could be written).
+    Returns the directions and the cache file (None if it could not be written).
     """
     key = cache_key(generator, samples, seed)
-    paths = cache_paths(key, checkpoint)
-    for path in paths:
-        found = _read_cache(path, key)
-        if found is not None:
-            return found, path
+    path = cache_path(key)
+    found = _read_cache(path, key)
+    if found is not None:
+        return found, path
     pca = principal_directions(sample_w(generator, samples, seed, progress=progress))
-    for path in paths:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_cache(path, pca, key, samples, seed)
-            return pca, path
-        except OSError as error:
-            log.info("cannot cache directions at %s (%s)", path, error)
-    log.warning("principal directions not cached: no writable folder among %s", ", ".join(map(str, paths)))
-    return pca, None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_cache(path, pca, key, samples, seed)
+    except OSError as error:
+        log.warning("principal directions not cached at %s (%s)", path, error)
+        return pca, None
+    return pca, path
 
 
 def _write_cache(path: Path, pca: PrincipalDirections, key: str, samples: int, seed: int) -> None:

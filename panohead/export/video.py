@@ -39,8 +39,9 @@ class Turntable:
 
     ``view``: "image" (super-resolved), "raw" (the neural rendering before super-resolution),
     "mask" (accumulated opacity) or "depth" (near = white at ``ray_start``, far = black at
-    ``ray_end``, empty space black). ``background``: "generated" (the model's background
-    network) or a flat "white"/"black" matted with the mask; it applies to "image" and "raw".
+    ``ray_end``, both moved with the camera's distance, empty space black). ``background``:
+    "generated" (the model's background network) or a flat "white"/"black" matted with the mask; it
+    applies to "image" and "raw".
     ``resolution`` is each tile's side in pixels (None: the view's native size); ``columns`` the
     tiles per grid row (None: one row).
     """
@@ -97,7 +98,8 @@ def render_tile(generator: PanoHeadGenerator, head: Head, camera: torch.Tensor, 
     elif view == "mask":
         tile = to_uint8(out["weight_sum"][0].expand(3, -1, -1), (0.0, 1.0))
     else:
-        nearness = (cfg.ray_end - out["depth"][0]) / (cfg.ray_end - cfg.ray_start)
+        far = cfg.ray_end + generator.depth_shift(camera)[0]
+        nearness = (far - out["depth"][0]) / (cfg.ray_end - cfg.ray_start)
         tile = to_uint8((nearness.clamp(0, 1) * out["weight_sum"][0]).expand(3, -1, -1), (0.0, 1.0))
     size = turntable.resolution
     if size is not None and tile.shape[:2] != (size, size):

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, orbit_label
 from panohead.config import GeneratorConfig
-from panohead.errors import one_line
+from panohead.errors import MissingCapability, one_line
 
 MANUAL_HINT = "give --yaw/--pitch (or --label) to use the image as a pre-aligned crop"
 
@@ -114,7 +114,7 @@ def prepare_portrait(image: Image.Image, config: GeneratorConfig, label: np.ndar
         raise ValueError(f"automatic face alignment is not available ({error}); {MANUAL_HINT}") from None
     try:
         aligned = align_portrait(image, resolution=config.image_resolution)
-    except ValueError as error:
+    except (ValueError, MissingCapability) as error:
         raise ValueError(f"{one_line(error)}; {MANUAL_HINT}") from None
     return Portrait(aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE),
                     aligned.message)

@@ -58,11 +58,12 @@ def render_views(generator: torch.nn.Module, z: torch.Tensor, c_cond: torch.Tens
     background = generator.synthesize_background(ws)
     repeat = lambda t: None if t is None else t.repeat_interleave(views, dim=0)  # noqa: E731
     ws_v, planes_v, background_v = repeat(ws), repeat(planes), repeat(background)
-    flat_cameras = cameras.reshape(heads * views, -1)
+    flat_cameras = requested = cameras.reshape(heads * views, -1)
     if adapt_camera:
         offset = generator.camera_offset(z.repeat_interleave(views, dim=0), flat_cameras)
         flat_cameras = generator.apply_camera_offset(flat_cameras, offset)
-    out = generator.render(planes_v, ws_v, flat_cameras, background=background_v, superresolve=superresolve)
+    out = generator.render(planes_v, ws_v, flat_cameras, background=background_v, superresolve=superresolve,
+                           bounds_camera=requested)
     out["head_rgb"] = head_colour(generator, out, ws_v)
     out["cameras"] = flat_cameras
     return out

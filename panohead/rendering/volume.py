@@ -69,10 +69,14 @@ def composite(colours: torch.Tensor, densities: torch.Tensor, depths: torch.Tens
     return colour, depth, weights
 
 
-def stratified_depths(batch: int, rays: int, settings: RaySettings, device, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B, R, S, 1) evenly spaced depths in [ray_start, ray_end], jittered within a stratum when asked."""
+def stratified_depths(batch: int, rays: int, settings: RaySettings, device, generator: torch.Generator | None = None,
+                      shift: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, R, S, 1) evenly spaced depths in [ray_start, ray_end] (+ ``shift`` (B,) per camera), jittered
+    within a stratum when asked."""
     count = settings.samples_coarse
     depths = torch.linspace(settings.ray_start, settings.ray_end, count, device=device).reshape(1, 1, count, 1).repeat(batch, rays, 1, 1)
+    if shift is not None:
+        depths = depths + shift.to(depths.dtype).reshape(batch, 1, 1, 1)
     if settings.jitter:
         step = (settings.ray_end - settings.ray_start) / (count - 1)
         depths = depths + torch.rand(depths.shape, device=device, generator=generator) * step
@@ -120,8 +124,10 @@ def crop_outside_box(points: torch.Tensor, densities: torch.Tensor, settings: Ra
 
 
 def render_rays(field: Field, origins: torch.Tensor, directions: torch.Tensor, settings: RaySettings,
-                generator: torch.Generator | None = None) -> RayResult:
-    """Render rays (B, R, 3) through ``field``: a coarse pass, importance samples, then all samples sorted."""
+                generator: torch.Generator | None = None, shift: torch.Tensor | None = None) -> RayResult:
+    """Render rays (B, R, 3) through ``field``: a coarse pass, importance samples, then all samples sorted.
+
+    ``shift`` (B,) moves each camera's ray bounds (see :meth:`PanoHeadGenerator.depth_shift`)."""
     batch, rays, _ = origins.shape
 
     def evaluate(depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +137,7 @@ def render_rays(field: Field, origins: torch.Tensor, directions: torch.Tensor, s
         density = crop_outside_box(points, density, settings)
         return density.reshape(batch, rays, count, 1), colour.reshape(batch, rays, count, -1)
 
-    depths = stratified_depths(batch, rays, settings, origins.device, generator)
+    depths = stratified_depths(batch, rays, settings, origins.device, generator, shift)
     density, colour = evaluate(depths)
     if settings.samples_fine > 0:
         coarse_weights = interval_weights(density, depths)

@@ -139,7 +139,7 @@ class PanoHeadLoss:
         planes = G.synthesize_planes(ws, noise_mode="random")
         background = G.synthesize_background(ws_background, noise_mode="random")
         out = G.render(planes, ws, camera, background=background, neural_resolution=schedule.neural_resolution,
-                       jitter=True, density_noise=schedule.density_noise)
+                       jitter=True, density_noise=schedule.density_noise, bounds_camera=c)
         return out, offset
 
     def discriminate(self, image: torch.Tensor, image_raw: torch.Tensor, mask_raw: torch.Tensor, c: torch.Tensor,
