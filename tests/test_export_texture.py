@@ -1,42 +1,17 @@
 """Textured meshes: the rasteriser's coverage, decimation, a baked colour field, and .glb / .obj files that reload."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 import trimesh
 from PIL import Image
 
-from export_models import SphereField
-from panohead.camera import orbit_label, pixel_rays
+from export_models import RADIUS, SphereField, sphere_view, sphere_views
+from panohead.camera import orbit_label
 from panohead.export.mesh import extract_mesh
 from panohead.export.raster import rasterize, render_depth
 from panohead.export.texture import TextureSettings, decimate, save_textured_mesh, texture_mesh
-from panohead.export.views import BAKE_ORBIT, View
-
-RADIUS = 0.3
-VIEW_SIZE = 64
-
-
-def sphere_view(label: torch.Tensor, size: int = VIEW_SIZE) -> View:
-    """The exact picture of SphereField(RADIUS): rays hit the sphere |p| = RADIUS and show its colour p + 0.5."""
-    origins, directions = pixel_rays(label, size)
-    o, d = origins[0], directions[0]
-    b = (o * d).sum(-1)
-    disc = b ** 2 - ((o * o).sum(-1) - RADIUS ** 2)
-    hit = disc > 0
-    t = -b - disc.clamp(min=0).sqrt()
-    colour = (o + t[:, None] * d + 0.5).clamp(0, 1) * hit[:, None]
-    return View(label, colour.reshape(size, size, 3), hit.float().reshape(size, size))
-
-
-def sphere_views() -> list[View]:
-    yaw = torch.tensor([math.radians(a[0]) for a in BAKE_ORBIT])
-    pitch = torch.tensor([math.radians(a[1]) for a in BAKE_ORBIT])
-    labels = orbit_label(yaw, pitch, 2.7, (0.0, 0.0, 0.0), 4.2647)
-    return [sphere_view(labels[i:i + 1]) for i in range(len(labels))]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +57,7 @@ def test_baked_texture_shows_the_colour_field_where_the_mesh_is(sphere_mesh, tmp
 
 
 def test_textured_glb_reloads_with_uvs_in_the_unit_square_and_a_texture(sphere_mesh, tmp_path):
-    textured = texture_mesh(sphere_mesh, [], TextureSettings(faces=300, size=256), fallback=SphereField(RADIUS).colour)
+    textured = texture_mesh(sphere_mesh, [], TextureSettings(faces=300, size=256), fallback=SphereField(RADIUS))
     assert save_textured_mesh(textured, tmp_path / "ball.glb") == [tmp_path / "ball.glb"]
     loaded = trimesh.load(tmp_path / "ball.glb", force="mesh", process=False)
     assert len(loaded.faces) == len(textured.faces) <= 300
@@ -92,7 +67,7 @@ def test_textured_glb_reloads_with_uvs_in_the_unit_square_and_a_texture(sphere_m
 
 
 def test_textured_obj_writes_a_material_and_png_that_reload(sphere_mesh, tmp_path):
-    textured = texture_mesh(sphere_mesh, [], TextureSettings(faces=300, size=256), fallback=SphereField(RADIUS).colour)
+    textured = texture_mesh(sphere_mesh, [], TextureSettings(faces=300, size=256), fallback=SphereField(RADIUS))
     written = save_textured_mesh(textured, tmp_path / "ball.obj")
     assert sorted(p.name for p in written) == ["ball.mtl", "ball.obj", "ball.png"]
     assert "map_Kd ball.png" in (tmp_path / "ball.mtl").read_text()

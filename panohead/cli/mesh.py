@@ -58,7 +58,7 @@ def mesh(checkpoint, device, seeds, truncation, resolution, file_format, thresho
             result = mesh_from_density(grid, field, threshold, not all_components, smooth,
                                        progress=stage(progress, SAMPLING_SHARE * meshing_end, meshing_end))
             if texture:
-                result = texture_head_mesh(generator, head, result, settings, field.colour,
+                result = texture_head_mesh(generator, head, result, settings, field,
                                            stage(progress, meshing_end, 1.0))
         path = folder / f"seed{seed:04d}.{file_format}"
         if texture:

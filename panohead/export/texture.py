@@ -1,7 +1,7 @@
 """UV-textured meshes: decimate a marched mesh, unwrap it into an atlas, bake the generator's images into it.
 
     mesh = extract_mesh(field, 256)                       # marching cubes (panohead.export.mesh)
-    textured = texture_mesh(mesh, views, TextureSettings(), fallback=field.colour)
+    textured = texture_mesh(mesh, views, TextureSettings(), fallback=field)
     save_textured_mesh(textured, "head.glb")              # or head.obj (+ .mtl + .png beside it)
 
 Baking projects the final super-resolved images of many views (:mod:`panohead.export.views`) onto
@@ -17,7 +17,6 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import fast_simplification
 import numpy as np
@@ -31,6 +30,7 @@ from scipy import ndimage
 from panohead.atomic import atomic_path, write_bytes_atomic
 from panohead.export.raster import project, rasterize, render_depth
 from panohead.export.tasks import Progress, check_cancel, report, stage
+from panohead.export.field import Field
 from panohead.export.heads import Head
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
@@ -128,12 +128,12 @@ def sample_image(image: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size: int,
-                 fallback: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: Progress | None = None,
+                 fallback: Field | None = None, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> np.ndarray:
     """(size, size, 3) uint8 texture of ``mesh`` with ``uv`` from the pictures ``views`` (see module doc).
 
-    ``fallback`` maps points (K, 3) to RGB (K, 3) in [0, 1] for texels no view sees (e.g.
-    ``HeadField.colour``); without it they are filled like the empty atlas.
+    ``fallback`` colours the texels no view sees (for a head its :class:`~panohead.export.field.HeadField`,
+    the raw path's colour); without it they are filled like the empty atlas.
     """
     texels = atlas_texels(mesh, uv, size)
     vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32)
@@ -159,7 +159,7 @@ def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size:
     colour = colour_sum / weight_sum.clamp(min=MIN_WEIGHT)[:, None]
     filled = seen.clone()
     if fallback is not None and not seen.all():
-        colour[~seen] = fallback(texels.points[~seen]).float().cpu()
+        colour[~seen] = fallback.colour(texels.points[~seen].to(fallback.device)).float().cpu()
         filled[:] = True
     texture = np.zeros((size * size, 3), dtype=np.float32)
     known = np.zeros(size * size, dtype=bool)
@@ -175,7 +175,7 @@ def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size:
 
 
 def texture_mesh(mesh: trimesh.Trimesh, views: list[View], settings: TextureSettings = TextureSettings(),
-                 fallback: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: Progress | None = None,
+                 fallback: Field | None = None, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> trimesh.Trimesh:
     """Decimate ``mesh`` to the face budget, unwrap it and bake ``views`` into its texture."""
     simple = decimate(mesh, settings.faces)
@@ -190,10 +190,10 @@ def texture_mesh(mesh: trimesh.Trimesh, views: list[View], settings: TextureSett
 
 def texture_head_mesh(generator: PanoHeadGenerator, head: Head, mesh: trimesh.Trimesh,
                       settings: TextureSettings = TextureSettings(),
-                      fallback: Callable[[torch.Tensor], torch.Tensor] | None = None, progress: Progress | None = None,
+                      fallback: Field | None = None, progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> trimesh.Trimesh:
     """:func:`texture_mesh` of a generated head's ``mesh`` from its final images at the views of
-    :data:`~panohead.export.views.BAKE_ORBIT`; ``fallback`` is usually ``HeadField.colour``."""
+    :data:`~panohead.export.views.BAKE_ORBIT`; ``fallback`` is usually its ``HeadField``."""
     cameras = orbit_views(generator, BAKE_ORBIT)
     views = generator_views(generator, head, cameras, stage(progress, 0.0, RENDER_SHARE), cancel)
     return texture_mesh(mesh, views, settings, fallback, stage(progress, RENDER_SHARE, 1.0), cancel)
