@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from panohead.camera import split_label
 
@@ -130,3 +131,28 @@ def render_depth(vertices: torch.Tensor, faces: torch.Tensor, label: torch.Tenso
     """Rasterise a mesh (V, 3), (F, 3) as seen by camera ``label`` (1, 25) at ``size`` x ``size``."""
     pixels, depth = project(vertices, label, size)
     return rasterize(pixels[faces], depth[faces], size, size)
+
+
+def render_textured(vertices: torch.Tensor, faces: torch.Tensor, uv: torch.Tensor, texture: torch.Tensor,
+                    label: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A UV-textured mesh seen by camera ``label`` (1, 25): image (S, S, 3) on black and coverage (S, S).
+
+    ``uv`` (V, 2) with v = 0 at the bottom of ``texture`` (T, T, 3) in [0, 1], looked up bilinearly.
+    One sample per pixel centre (no anti-aliasing: render larger and average down for that).
+    """
+    fragments = render_depth(vertices, faces, label, size)
+    covered = fragments.covered
+    texel_uv = fragments.interpolate(uv, faces)  # (K, 2)
+    colours = sample_image(texture, torch.stack([texel_uv[:, 0], 1 - texel_uv[:, 1]], dim=-1) * texture.shape[0])
+    image = torch.zeros(size, size, 3)
+    image[covered] = colours
+    return image, covered.float()
+
+
+def sample_image(image: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Bilinear lookups of an (S, S, C) image at continuous pixel coordinates (K, 2) -> (K, C)."""
+    size = image.shape[0]
+    grid = (pixels / size * 2 - 1)[None, None]  # (1, 1, K, 2), align_corners=False convention
+    values = F.grid_sample(image.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border",
+                           align_corners=False)
+    return values[0, :, 0].T

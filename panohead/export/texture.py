@@ -28,10 +28,10 @@ from PIL import Image
 from scipy import ndimage
 
 from panohead.atomic import atomic_path, write_bytes_atomic
-from panohead.export.raster import project, rasterize, render_depth
-from panohead.export.tasks import Progress, check_cancel, report, stage
 from panohead.export.field import Field
 from panohead.export.heads import Head
+from panohead.export.raster import project, rasterize, render_depth, sample_image
+from panohead.export.tasks import Progress, check_cancel, report, stage
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
@@ -116,15 +116,6 @@ def atlas_texels(mesh: trimesh.Trimesh, uv: np.ndarray, size: int) -> Texels:
     normals = torch.as_tensor(np.array(mesh.vertex_normals), dtype=torch.float32)
     return Texels(fragments.covered.reshape(-1).nonzero()[:, 0], fragments.interpolate(vertices, faces),
                   F.normalize(fragments.interpolate(normals, faces), dim=-1))
-
-
-def sample_image(image: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-    """Bilinear lookups of an (S, S, C) image at continuous pixel coordinates (K, 2) -> (K, C)."""
-    size = image.shape[0]
-    grid = (pixels / size * 2 - 1)[None, None]  # (1, 1, K, 2), align_corners=False convention
-    values = F.grid_sample(image.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)
-    return values[0, :, 0].T
 
 
 def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size: int,
