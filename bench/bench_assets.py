@@ -68,6 +68,22 @@ def timed(function):
     return result, time.perf_counter() - start
 
 
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def progress_log(name: str):
+    """A progress callback that logs every tenth of the way (exports take minutes on a CPU)."""
+    start, marks = time.perf_counter(), set()
+
+    def update(fraction: float) -> None:
+        mark = int(fraction * 10)
+        if mark not in marks:
+            marks.add(mark)
+            log(f"{name}: {mark * 10}% after {time.perf_counter() - start:.0f} s")
+    return update
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
@@ -86,6 +102,7 @@ def main() -> None:
     field = HeadField(generator, head)
     held_out = generator_views(generator, head, orbit_views(generator, HELD_OUT_ORBIT))
     size = held_out[0].image.shape[0]
+    log("rendered the held-out views")
     rows = {"generator": [v.image.numpy() for v in held_out]}
     report = []
     with tempfile.TemporaryDirectory() as folder:
@@ -93,9 +110,11 @@ def main() -> None:
 
         def export_mesh():
             textured = texture_head_mesh(generator, head, extract_mesh(field, args.resolution),
-                                         TextureSettings(args.faces, args.texture_size), field)
+                                         TextureSettings(args.faces, args.texture_size), field,
+                                         progress_log("textured mesh"))
             save_textured_mesh(textured, mesh_path)
         _, mesh_seconds = timed(export_mesh)
+        log(f"textured mesh exported in {mesh_seconds:.0f} s")
         loaded = trimesh.load(mesh_path, force="mesh", process=False)
         texture = torch.from_numpy(np.asarray(loaded.visual.material.baseColorTexture.convert("RGB"),
                                               dtype=np.float32) / 255)
@@ -110,9 +129,10 @@ def main() -> None:
 
         def export_splat():
             gaussians = splat_head(generator, head, extract_mesh(field, args.resolution), field,
-                                   SplatSettings(count=args.gaussians, steps=args.steps))
+                                   SplatSettings(count=args.gaussians, steps=args.steps), progress_log("splats"))
             save_splat(gaussians, splat_path)
         _, splat_seconds = timed(export_splat)
+        log(f"splats exported in {splat_seconds:.0f} s")
         gaussians = load_splat(splat_path)
         with torch.no_grad():
             rendered = [downsample(*render_gaussians(gaussians, v.label, size * SUPERSAMPLE)) for v in held_out]

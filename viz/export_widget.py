@@ -215,7 +215,8 @@ class ExportWidget(Widget):
             _, export.mesh_faces = imgui.slider_int("##faces", export.mesh_faces, *FACE_RANGE, "%d",
                                                     imgui.SliderFlags_.logarithmic)
             label("Texture", scale)
-            export.texture_size = radio_row(export.texture_size, [(t, str(t)) for t in TEXTURE_SIZES], "texture-size")
+            sizes = [(t, f"{t // 1024}K" if t >= 1024 else str(t)) for t in TEXTURE_SIZES]
+            export.texture_size = radio_row(export.texture_size, sizes, "texture-size")
         imgui.begin_disabled(not ready)
         if imgui.button("Export mesh"):
             self.export_mesh()
