@@ -21,9 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-import trimesh
 from PIL import Image
 from skimage.metrics import structural_similarity
 
@@ -32,23 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import device_name  # noqa: E402
 from panohead.cli.common import open_generator  # noqa: E402
 from panohead.export.field import HeadField  # noqa: E402
-from panohead.export.gaussians import render_gaussians  # noqa: E402
+from panohead.export.assets import load_asset  # noqa: E402
 from panohead.export.heads import head_from_seed  # noqa: E402
 from panohead.export.mesh import extract_mesh  # noqa: E402
-from panohead.export.raster import render_textured  # noqa: E402
-from panohead.export.splat import SplatSettings, load_splat, save_splat, splat_head  # noqa: E402
+from panohead.export.splat import SplatSettings, save_splat, splat_head  # noqa: E402
 from panohead.export.texture import TextureSettings, save_textured_mesh, texture_head_mesh  # noqa: E402
 from panohead.export.views import HELD_OUT_ORBIT, View, generator_views, orbit_views  # noqa: E402
 
 SUPERSAMPLE = 2
 SAMPLE_YAWS = (0.0, 90.0, 180.0)
-
-
-def downsample(image: torch.Tensor, alpha: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(2S, 2S, 3), (2S, 2S) -> box-filtered (S, S, 3), (S, S) numpy arrays."""
-    stacked = torch.cat([image, alpha[..., None]], dim=-1).permute(2, 0, 1)[None]
-    small = F.avg_pool2d(stacked, SUPERSAMPLE)[0].permute(1, 2, 0).numpy()
-    return small[..., :3], small[..., 3]
 
 
 def fidelity(rendered: np.ndarray, coverage: np.ndarray, view: View) -> tuple[float, float]:
@@ -115,17 +104,6 @@ def main() -> None:
             save_textured_mesh(textured, mesh_path)
         _, mesh_seconds = timed(export_mesh)
         log(f"textured mesh exported in {mesh_seconds:.0f} s")
-        loaded = trimesh.load(mesh_path, force="mesh", process=False)
-        texture = torch.from_numpy(np.asarray(loaded.visual.material.baseColorTexture.convert("RGB"),
-                                              dtype=np.float32) / 255)
-        vertices = torch.as_tensor(loaded.vertices, dtype=torch.float32)
-        faces, uv = torch.as_tensor(loaded.faces), torch.as_tensor(loaded.visual.uv, dtype=torch.float32)
-        rendered = [downsample(*render_textured(vertices, faces, uv, texture, v.label, size * SUPERSAMPLE))
-                    for v in held_out]
-        rows["textured mesh"] = [image for image, _ in rendered]
-        scores = [fidelity(image, alpha, v) for (image, alpha), v in zip(rendered, held_out)]
-        report.append(("textured mesh (.glb)", scores, mesh_path.stat().st_size, f"{len(loaded.faces)} faces",
-                       mesh_seconds))
 
         def export_splat():
             gaussians = splat_head(generator, head, extract_mesh(field, args.resolution), field,
@@ -133,13 +111,14 @@ def main() -> None:
             save_splat(gaussians, splat_path)
         _, splat_seconds = timed(export_splat)
         log(f"splats exported in {splat_seconds:.0f} s")
-        gaussians = load_splat(splat_path)
-        with torch.no_grad():
-            rendered = [downsample(*render_gaussians(gaussians, v.label, size * SUPERSAMPLE)) for v in held_out]
-        rows["splats"] = [image for image, _ in rendered]
-        scores = [fidelity(image, alpha, v) for (image, alpha), v in zip(rendered, held_out)]
-        report.append(("Gaussian splats (.ply)", scores, splat_path.stat().st_size, f"{len(gaussians)} Gaussians",
-                       splat_seconds))
+
+        for name, path, seconds in (("textured mesh (.glb)", mesh_path, mesh_seconds),
+                                    ("Gaussian splats (.ply)", splat_path, splat_seconds)):
+            asset = load_asset(path)
+            rendered = [asset.render(v.label, size, SUPERSAMPLE) for v in held_out]
+            rows[name] = [image.numpy() for image, _ in rendered]
+            scores = [fidelity(image.numpy(), alpha.numpy(), v) for (image, alpha), v in zip(rendered, held_out)]
+            report.append((name, scores, path.stat().st_size, asset.description, seconds))
 
     print(f"model {source}, seed {args.seed}, {device_name(device)}, images {size} px, grid {args.resolution}^3, "
           f"texture {args.texture_size}, {args.steps} fitting steps")
@@ -149,7 +128,7 @@ def main() -> None:
         psnr, ssim = np.array(scores).T
         print(f"| {name} | {psnr.mean():.1f} / {psnr.min():.1f} | {ssim.mean():.3f} / {ssim.min():.3f} | "
               f"{size_bytes / 2 ** 20:.1f} MiB | {count} | {seconds:.0f} s |")
-    print("per view (yaw, pitch): PSNR mesh / splat: " + ", ".join(
+    print("per view (yaw, pitch): PSNR textured mesh / splats: " + ", ".join(
         f"({yaw:g}, {pitch:g}) {m[0]:.1f} / {s[0]:.1f}"
         for (yaw, pitch), m, s in zip(HELD_OUT_ORBIT, report[0][1], report[1][1])))
     if args.images:

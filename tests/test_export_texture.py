@@ -76,3 +76,26 @@ def test_textured_obj_writes_a_material_and_png_that_reload(sphere_mesh, tmp_pat
     assert np.asarray(loaded.visual.material.image).shape[:2] == (256, 256)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "ball.png").convert("RGB")),
                           np.asarray(textured.visual.material.image.convert("RGB")))
+
+
+def test_the_exported_file_renders_like_the_pictures_it_was_baked_from(sphere_mesh, tmp_path):
+    from panohead.export.assets import load_asset
+
+    views = sphere_views()
+    save_textured_mesh(texture_mesh(sphere_mesh, views, TextureSettings(faces=2000, size=256)), tmp_path / "ball.glb")
+    asset = load_asset(tmp_path / "ball.glb")
+    for view in (views[0], views[6]):  # front and back
+        image, alpha = asset.render(view.label, 64, supersample=2)
+        inside = (view.mask > 0.5) & (alpha > 0.99)
+        assert inside.sum() > 0.9 * (view.mask > 0.5).sum()
+        assert (image - view.image)[inside].abs().mean() < 0.02
+
+
+def test_an_asset_must_be_a_textured_mesh_or_splats(sphere_mesh, tmp_path):
+    from panohead.export.assets import load_asset
+
+    sphere_mesh.export(tmp_path / "plain.glb")
+    with pytest.raises(ValueError, match="plain.glb: the mesh has no UV texture"):
+        load_asset(tmp_path / "plain.glb")
+    with pytest.raises(ValueError, match="x.stl: not an exported asset"):
+        load_asset(tmp_path / "x.stl")

@@ -147,3 +147,34 @@ def test_splat_export_writes_a_3dgs_ply(app):
     assert task.path.name == f"splat_seed0000_{len(gaussians)}.ply" and 0 < len(gaussians) <= 200
     # seeded on the column |x|, |z| <= 0.2
     assert gaussians.means[:, [0, 2]].abs().max() < 0.25
+
+
+def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
+    from viz.export_widget import PREVIEW_SIZE, ExportWidget
+    from viz.request import render_camera
+
+    def next_preview(widget, before):
+        for _ in range(3000):
+            app.step_frame(wait=0.01)
+            if widget.preview_image is not None and widget.preview_image is not before:
+                return widget.preview_image
+        raise AssertionError("no preview came")
+
+    def expected(widget):
+        asset, config, _ = widget.asset
+        return asset.render(render_camera(app.state).label(config, "cpu"), PREVIEW_SIZE, 2)[0].numpy()
+
+    app.wait_idle()
+    app.select_tab = "Output"
+    app.set_state(export={"splat_gaussians": 300, "splat_steps": 5})
+    widget = app.panel(ExportWidget)
+    run_until_finished(app, widget.export_splat())
+    assert widget.asset is not None and widget.asset[2] == widget.task.path.name
+    widget.preview = True
+    front = next_preview(widget, None)
+    assert front.shape == (PREVIEW_SIZE, PREVIEW_SIZE, 3) and front.max() > 0.2
+    np.testing.assert_allclose(front, expected(widget), atol=1e-5)
+    app.set_state(camera={"yaw": 90.0})
+    side = next_preview(widget, front)
+    np.testing.assert_allclose(side, expected(widget), atol=1e-5)
+    assert np.abs(side - front).mean() > 0.01

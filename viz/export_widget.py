@@ -1,7 +1,8 @@
 """Export panel: the head on screen as a coloured or textured mesh, Gaussian splats or a turntable video,
 on a worker thread.
 
-Exports use exactly what the view shows: the model the renderer has open and the ws of the picture
+After a textured mesh or splat export, "Preview" shows that file rendered from the live camera next
+to the live render, so the user sees what the file holds. Exports use exactly what the view shows: the model the renderer has open and the ws of the picture
 on screen (seed, blend or latent file, truncation, conditioning, edits) and of its background. Files
 go to the capture folder, never overwrite, and are written atomically; a cancelled or failed export
 leaves nothing behind.
@@ -11,14 +12,19 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 from imgui_bundle import imgui
 
+from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
+from panohead.config import GeneratorConfig
+from panohead.export.assets import SplatAsset, TexturedMeshAsset, load_asset
 from panohead.devices import pick_device
+from panohead.errors import one_line
 from panohead.export.field import HeadField
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
@@ -32,7 +38,7 @@ from viz.export_task import ExportTask
 from viz.models import open_model
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import Renderer
-from viz.request import RenderRequest
+from viz.request import RenderRequest, render_camera
 from viz.state import MESH_RESOLUTIONS
 from viz.ui import ERROR, MUTED, hint, label, radio_row
 from viz.widget import Widget
@@ -47,6 +53,7 @@ STEP_RANGE = (100, 10_000)
 # Share of a textured or splat export's progress taken by the marching cubes.
 SURFACE_SHARE = 0.3
 SPLAT_SURFACE_RESOLUTION = 128  # the splats only start on this surface; a coarse one suffices
+PREVIEW_SIZE = 256  # pixels; the asset is rendered on the CPU, twice as large and averaged down
 
 
 def launch(command: list[str]) -> None:
@@ -71,6 +78,14 @@ class ExportWidget(Widget):
         super().__init__(app)
         self.task: ExportTask | None = None
         self._own_model: tuple[tuple[str, str], PanoHeadGenerator] | None = None
+        self.preview = False  # show the last exported asset beside the live render
+        # (asset, model config for the camera, file name), set by the export thread
+        self.asset: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str] | None = None
+        self.preview_image: np.ndarray | None = None  # (S, S, 3) float, the last preview rendered
+        self._preview_texture = Texture()
+        self._preview_key: tuple | None = None
+        self._preview_job: tuple[tuple, Future] | None = None
+        self._preview_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asset-preview")
 
     # --- actions (also the test API) ---------------------------------------------------------------
     def export_mesh(self) -> ExportTask | None:
@@ -93,6 +108,7 @@ class ExportWidget(Widget):
                 mesh = texture_head_mesh(generator, head, mesh, texture, field, stage(progress, SURFACE_SHARE, 1.0),
                                          cancel)
                 save_textured_mesh(mesh, path)
+                self._loaded(path, generator)
             else:
                 save_mesh(mesh, path)
             return path
@@ -112,6 +128,7 @@ class ExportWidget(Widget):
             gaussians = splat_head(generator, head, surface, field, splat, stage(progress, SURFACE_SHARE, 1.0), cancel)
             path = unique_path(folder, f"splat_{head_name(request)}_{len(gaussians)}", ".ply")
             save_splat(gaussians, path)
+            self._loaded(path, generator)
             return path
         return self._start(f"splats, {splat.count} Gaussians (.ply)", work)
 
@@ -148,6 +165,34 @@ class ExportWidget(Widget):
         if self.task is not None and self.task.running:
             self.task.cancel()
             self.task.join(timeout=60.0)
+        self._preview_worker.shutdown(wait=True, cancel_futures=True)
+        self._preview_texture.delete()
+
+    def _loaded(self, path: Path, generator: PanoHeadGenerator) -> None:
+        """Read the file just written back for the preview (on the export thread): it shows the file."""
+        self.asset = (load_asset(path), generator.config, path.name)
+
+    def _update_preview(self) -> None:
+        """Render the asset from the live camera on the preview thread whenever the camera moves."""
+        asset, config, name = self.asset
+        camera = render_camera(self.app.state)
+        key = (id(asset), camera)
+        if self._preview_job is not None and self._preview_job[1].done():
+            done_key, job = self._preview_job
+            self._preview_job = None
+            try:
+                image, _ = job.result()
+            except (RuntimeError, ValueError, MemoryError) as error:
+                self.preview = False
+                self.app.notify(f"cannot preview {name}: {one_line(error)}", error=True)
+                return
+            self.preview_image = image.numpy()
+            self._preview_texture.upload(self.preview_image)
+            self._preview_key = done_key
+        if self._preview_job is None and key != self._preview_key:
+            label = camera.label(config, torch.device("cpu"))
+            self._preview_job = (key, self._preview_worker.submit(asset.render, label, PREVIEW_SIZE, 2))
+            GlfwWindow.wake()
 
     # --- plumbing ------------------------------------------------------------------------------------
     def _start(self, description: str, work) -> ExportTask | None:
@@ -252,12 +297,33 @@ class ExportWidget(Widget):
             self.export_video()
         imgui.end_disabled()
 
+        if self.asset is not None:
+            self._preview_panel(scale)
         imgui.spacing()
         self._task_status()
         hint(f"Exports the head on screen into the capture folder ({self.app.state.capture.folder}). Meshes and "
              "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
              "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
              "at the view's pitch and distance.")
+
+    def _preview_panel(self, scale: float) -> None:
+        asset, _, name = self.asset
+        imgui.separator_text("Preview")
+        _, self.preview = imgui.checkbox(f"Show {name} beside the live render", self.preview)
+        imgui.set_item_tooltip("The exported file rendered from the live camera (on the CPU): what it holds")
+        if not self.preview:
+            return
+        self._update_preview()
+        if self._preview_texture.shape is None:
+            imgui.text_colored(MUTED, "rendering the preview...")
+            return
+        side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 240 * scale)
+        imgui.image(self.app.texture.ref, imgui.ImVec2(side, side))
+        imgui.set_item_tooltip("Live render")
+        imgui.same_line()
+        imgui.image(self._preview_texture.ref, imgui.ImVec2(side, side))
+        imgui.set_item_tooltip(f"{name}: {asset.description}")
+        imgui.text_colored(MUTED, f"live render | {name} ({asset.description})")
 
     def _task_status(self) -> None:
         task = self.task
