@@ -2,10 +2,10 @@
 on a worker thread.
 
 After a textured mesh or splat export, "Preview" shows that file rendered from the live camera next
-to the live render, so the user sees what the file holds. Exports use exactly what the view shows: the model the renderer has open and the ws of the picture
-on screen (seed, blend or latent file, truncation, conditioning, edits) and of its background. Files
-go to the capture folder, never overwrite, and are written atomically; a cancelled or failed export
-leaves nothing behind.
+to the live render, so the user sees what the file holds. Exports use exactly what the view shows:
+the model the renderer has open and the ws of the picture on screen (seed, blend or latent file,
+truncation, conditioning, edits) and of its background. Files go to the capture folder, never
+overwrite, and are written atomically; a cancelled or failed export leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from imgui_bundle import imgui
 from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
 from panohead.config import GeneratorConfig
-from panohead.export.assets import SplatAsset, TexturedMeshAsset, load_asset
 from panohead.devices import pick_device
 from panohead.errors import one_line
+from panohead.export.assets import SplatAsset, TexturedMeshAsset, load_asset
 from panohead.export.field import HeadField
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
