@@ -239,6 +239,8 @@ class ExportWidget(Widget):
         busy = self.task is not None and self.task.running
         ready = not busy and self.app.result is not None
 
+        if self.asset is not None:
+            self._preview_panel(scale)  # first, so the picture is in sight without scrolling
         imgui.separator_text("Mesh")
         label("Format", scale)
         formats = TEXTURED_FORMATS if export.mesh_texture else MESH_FORMATS
@@ -297,8 +299,6 @@ class ExportWidget(Widget):
             self.export_video()
         imgui.end_disabled()
 
-        if self.asset is not None:
-            self._preview_panel(scale)
         imgui.spacing()
         self._task_status()
         hint(f"Exports the head on screen into the capture folder ({self.app.state.capture.folder}). Meshes and "
