@@ -89,6 +89,7 @@ def test_mesh_without_a_surface_fails_and_leaves_the_folder_empty(checkpoint, tm
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.usefixtures("single_thread")
 def test_mesh_texture_writes_an_obj_with_its_material_and_texture(checkpoint, tmp_path):
     result = run("mesh", "-c", checkpoint, "--seed", "1", "--resolution", "20", "--texture", "--faces", "300",
                  "--texture-size", "256", "--format", "obj", "--device", "cpu", "-o", str(tmp_path))
@@ -104,6 +105,7 @@ def test_mesh_texture_refuses_ply(tmp_path):
     assert result.exit_code != 0 and "ply cannot hold a texture; use glb or obj" in result.stderr
 
 
+@pytest.mark.usefixtures("single_thread")
 def test_splat_command_writes_a_3dgs_ply(checkpoint, tmp_path):
     result = run("splat", "-c", checkpoint, "--seed", "2", "--gaussians", "100", "--steps", "2", "--resolution", "20",
                  "--device", "cpu", "-o", str(tmp_path))

@@ -13,6 +13,8 @@ DISTANCE = 2.7
 FOCAL = 4.2647
 SIZE = 64
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def one_gaussian(mean=(0.0, 0.0, 0.0), scales=(0.05, 0.05, 0.05), quat=(1.0, 0.0, 0.0, 0.0), opacity=0.8,
                  rgb=(0.9, 0.4, 0.1)) -> Gaussians:

@@ -12,6 +12,8 @@ from panohead.export.mesh import extract_mesh
 from panohead.export.splat import (PLY_PROPERTIES, SplatSettings, fit_gaussians, load_splat, save_splat,
                                    surface_gaussians)
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 @pytest.fixture(scope="module")
 def sphere_gaussians():

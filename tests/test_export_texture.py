@@ -13,6 +13,8 @@ from panohead.export.mesh import extract_mesh
 from panohead.export.raster import rasterize, render_depth
 from panohead.export.texture import TextureSettings, decimate, save_textured_mesh, texture_mesh
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 @pytest.fixture(scope="module")
 def sphere_mesh() -> trimesh.Trimesh:

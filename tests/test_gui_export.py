@@ -103,6 +103,7 @@ def test_open_folder_shows_the_exported_file_in_the_file_manager(app, monkeypatc
     assert launched == [["xdg-open", str(widget.task.path.parent)]]
 
 
+@pytest.mark.usefixtures("single_thread")
 def test_textured_mesh_export_writes_a_glb_with_a_texture_of_the_asked_size(app):
     from viz.export_widget import ExportWidget
 
@@ -134,6 +135,7 @@ def test_a_texture_cannot_go_into_a_ply(app):
     assert any(m.text == ".ply cannot hold a texture: choose .glb or .obj" for m in app.messages())
 
 
+@pytest.mark.usefixtures("single_thread")
 def test_splat_export_writes_a_3dgs_ply(app):
     from panohead.export.splat import load_splat
     from viz.export_widget import ExportWidget
@@ -149,6 +151,7 @@ def test_splat_export_writes_a_3dgs_ply(app):
     assert gaussians.means[:, [0, 2]].abs().max() < 0.25
 
 
+@pytest.mark.usefixtures("single_thread")
 def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
     from viz.export_widget import PREVIEW_SIZE, ExportWidget
     from viz.request import render_camera
