@@ -71,3 +71,13 @@ def make_tiny_generator(**overrides) -> PanoHeadGenerator:
 @pytest.fixture
 def tiny_generator() -> PanoHeadGenerator:
     return make_tiny_generator()
+
+
+@pytest.fixture
+def single_thread():
+    """Run the test with one intra-op thread: the many small ops of rasterising and fitting collapse
+    with two threads on a shared machine (see docs/performance.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

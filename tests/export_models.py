@@ -1,10 +1,14 @@
 """Models for the export tests: the tiny preset with a surface to mesh, and analytic fields."""
 from __future__ import annotations
 
+import math
+
 import torch
 
+from panohead.camera import orbit_label, pixel_rays
 from panohead.config import preset
 from panohead.export.heads import head_from_seed
+from panohead.export.views import BAKE_ORBIT, View
 from panohead.generator import PanoHeadGenerator
 
 DENSITY_STRETCH = 30.0
@@ -59,3 +63,27 @@ class TwoSpheresField(SphereField):
 
     def density(self, points: torch.Tensor) -> torch.Tensor:
         return torch.maximum(super().density(points), self.floater.density(points))
+
+
+RADIUS = 0.3  # of the sphere in sphere_view
+VIEW_SIZE = 64
+
+
+def sphere_view(label: torch.Tensor, size: int = VIEW_SIZE) -> View:
+    """The exact picture of SphereField(RADIUS): rays hit the sphere |p| = RADIUS and show its colour p + 0.5."""
+    origins, directions = pixel_rays(label, size)
+    o, d = origins[0], directions[0]
+    b = (o * d).sum(-1)
+    disc = b ** 2 - ((o * o).sum(-1) - RADIUS ** 2)
+    hit = disc > 0
+    t = -b - disc.clamp(min=0).sqrt()
+    colour = (o + t[:, None] * d + 0.5).clamp(0, 1) * hit[:, None]
+    return View(label, colour.reshape(size, size, 3), hit.float().reshape(size, size))
+
+
+def sphere_views() -> list[View]:
+    """sphere_view from every camera of BAKE_ORBIT (the orbit looks at the origin, where the sphere is)."""
+    yaw = torch.tensor([math.radians(a[0]) for a in BAKE_ORBIT])
+    pitch = torch.tensor([math.radians(a[1]) for a in BAKE_ORBIT])
+    labels = orbit_label(yaw, pitch, 2.7, (0.0, 0.0, 0.0), 4.2647)
+    return [sphere_view(labels[i:i + 1]) for i in range(len(labels))]

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from export_models import tiny_generator_with_surface
 from panohead.checkpoint import save_generator
 from panohead.cli import main
+from panohead.export.splat import load_splat
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,29 @@ def test_mesh_without_a_surface_fails_and_leaves_the_folder_empty(checkpoint, tm
     assert result.exit_code == 1
     assert "never reaches the threshold 1e+06" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_mesh_texture_writes_an_obj_with_its_material_and_texture(checkpoint, tmp_path):
+    result = run("mesh", "-c", checkpoint, "--seed", "1", "--resolution", "20", "--texture", "--faces", "300",
+                 "--texture-size", "256", "--format", "obj", "--device", "cpu", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.mtl", "seed0001.obj", "seed0001.png"]
+    mesh = trimesh.load(tmp_path / "seed0001.obj", force="mesh", process=False)
+    assert len(mesh.faces) <= 300 and mesh.visual.uv.shape == (len(mesh.vertices), 2)
+    assert f"wrote {tmp_path / 'seed0001.obj'}, seed0001.png + seed0001.mtl ({len(mesh.vertices)} vertices" in result.output
+
+
+def test_mesh_texture_refuses_ply(tmp_path):
+    result = run("mesh", "--texture", "--format", "ply", "--device", "cpu", "-o", str(tmp_path))
+    assert result.exit_code != 0 and "ply cannot hold a texture; use glb or obj" in result.stderr
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_splat_command_writes_a_3dgs_ply(checkpoint, tmp_path):
+    result = run("splat", "-c", checkpoint, "--seed", "2", "--gaussians", "100", "--steps", "2", "--resolution", "20",
+                 "--device", "cpu", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    gaussians = load_splat(tmp_path / "seed0002_splat.ply")
+    assert f"wrote {tmp_path / 'seed0002_splat.ply'} ({len(gaussians)} Gaussians" in result.output
+    assert 0 < len(gaussians) <= 100

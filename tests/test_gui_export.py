@@ -101,3 +101,83 @@ def test_open_folder_shows_the_exported_file_in_the_file_manager(app, monkeypatc
     run_until_finished(app, widget.export_mesh())
     widget.open_folder()
     assert launched == [["xdg-open", str(widget.task.path.parent)]]
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_textured_mesh_export_writes_a_glb_with_a_texture_of_the_asked_size(app):
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.select_tab = "Output"
+    app.set_state(export={"mesh_resolution": 64, "mesh_format": "glb", "mesh_texture": True, "mesh_faces": 1000,
+                          "texture_size": 256})
+    try:
+        task = app.panel(ExportWidget).export_mesh()
+        run_until_finished(app, task)
+    finally:
+        app.set_state(export={"mesh_texture": False})
+    assert task.status == "done", task.error
+    assert task.path.name == "mesh_seed0000_64_textured.glb"
+    mesh = trimesh.load(task.path, force="mesh", process=False)
+    assert len(mesh.faces) <= 1000 and mesh.visual.uv.min() >= 0 and mesh.visual.uv.max() <= 1
+    assert mesh.visual.material.baseColorTexture.size == (256, 256)
+
+
+def test_a_texture_cannot_go_into_a_ply(app):
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.set_state(export={"mesh_format": "ply", "mesh_texture": True})
+    try:
+        assert app.panel(ExportWidget).export_mesh() is None
+    finally:
+        app.set_state(export={"mesh_texture": False})
+    assert any(m.text == ".ply cannot hold a texture: choose .glb or .obj" for m in app.messages())
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_splat_export_writes_a_3dgs_ply(app):
+    from panohead.export.splat import load_splat
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.set_state(export={"splat_gaussians": 200, "splat_steps": 3})
+    task = app.panel(ExportWidget).export_splat()
+    run_until_finished(app, task)
+    assert task.status == "done", task.error
+    gaussians = load_splat(task.path)
+    assert task.path.name == f"splat_seed0000_{len(gaussians)}.ply" and 0 < len(gaussians) <= 200
+    # seeded on the column |x|, |z| <= 0.2
+    assert gaussians.means[:, [0, 2]].abs().max() < 0.25
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
+    from viz.export_widget import PREVIEW_SIZE, ExportWidget
+    from viz.request import render_camera
+
+    def next_preview(widget, before):
+        for _ in range(3000):
+            app.step_frame(wait=0.01)
+            if widget.preview_image is not None and widget.preview_image is not before:
+                return widget.preview_image
+        raise AssertionError("no preview came")
+
+    def expected(widget):
+        asset, config, _ = widget.asset
+        return asset.render(render_camera(app.state).label(config, "cpu"), PREVIEW_SIZE, 2)[0].numpy()
+
+    app.wait_idle()
+    app.select_tab = "Output"
+    app.set_state(export={"splat_gaussians": 300, "splat_steps": 5})
+    widget = app.panel(ExportWidget)
+    run_until_finished(app, widget.export_splat())
+    assert widget.asset is not None and widget.asset[2] == widget.task.path.name
+    widget.preview = True
+    front = next_preview(widget, None)
+    assert front.shape == (PREVIEW_SIZE, PREVIEW_SIZE, 3) and front.max() > 0.2
+    np.testing.assert_allclose(front, expected(widget), atol=1e-5)
+    app.set_state(camera={"yaw": 90.0})
+    side = next_preview(widget, front)
+    np.testing.assert_allclose(side, expected(widget), atol=1e-5)
+    assert np.abs(side - front).mean() > 0.01

@@ -1,27 +1,37 @@
-"""Export panel: the head on screen as a coloured mesh or a turntable video, on a worker thread.
+"""Export panel: the head on screen as a coloured or textured mesh, Gaussian splats or a turntable video,
+on a worker thread.
 
-Exports use exactly what the view shows: the model the renderer has open and the ws of the picture
-on screen (seed, blend or latent file, truncation, conditioning, edits) and of its background. Files
-go to the capture folder, never overwrite, and are written atomically; a cancelled or failed export
-leaves nothing behind.
+After a textured mesh or splat export, "Preview" shows that file rendered from the live camera next
+to the live render, so the user sees what the file holds. Exports use exactly what the view shows:
+the model the renderer has open and the ws of the picture on screen (seed, blend or latent file,
+truncation, conditioning, edits) and of its background. Files go to the capture folder, never
+overwrite, and are written atomically; a cancelled or failed export leaves nothing behind.
 """
 from __future__ import annotations
 
 import dataclasses
 import subprocess
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 from imgui_bundle import imgui
 
+from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
+from panohead.config import GeneratorConfig
 from panohead.devices import pick_device
+from panohead.errors import one_line
+from panohead.export.assets import SplatAsset, TexturedMeshAsset, load_asset
 from panohead.export.field import HeadField
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
-from panohead.export.tasks import Progress
+from panohead.export.splat import SplatSettings, save_splat, splat_head
+from panohead.export.tasks import Progress, stage
+from panohead.export.texture import (TEXTURE_SIZES, TEXTURED_FORMATS, TextureSettings, save_textured_mesh,
+                                     texture_head_mesh)
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 from panohead.generator import PanoHeadGenerator
 from panohead.userdirs import resolve_output
@@ -29,7 +39,7 @@ from viz.export_task import ExportTask
 from viz.models import open_model
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import Renderer
-from viz.request import RenderRequest
+from viz.request import RenderRequest, render_camera
 from viz.state import MESH_RESOLUTIONS
 from viz.ui import ERROR, MUTED, hint, label, radio_row
 from viz.widget import Widget
@@ -38,6 +48,13 @@ VIEW_NAMES = {"image": "Final", "raw": "Raw", "mask": "Mask", "depth": "Depth"}
 BACKGROUND_NAMES = {"generated": "Model's", "white": "White", "black": "Black"}
 FRAME_RANGE = (8, 720)
 FPS_RANGE = (1, 60)
+FACE_RANGE = (1_000, 200_000)
+GAUSSIAN_RANGE = (1_000, 200_000)
+STEP_RANGE = (100, 10_000)
+# Share of a textured or splat export's progress taken by the marching cubes.
+SURFACE_SHARE = 0.3
+SPLAT_SURFACE_RESOLUTION = 128  # the splats only start on this surface; a coarse one suffices
+PREVIEW_SIZE = 256  # pixels; the asset is rendered on the CPU, twice as large and averaged down
 
 
 def launch(command: list[str]) -> None:
@@ -62,21 +79,59 @@ class ExportWidget(Widget):
         super().__init__(app)
         self.task: ExportTask | None = None
         self._own_model: tuple[tuple[str, str], PanoHeadGenerator] | None = None
+        self.preview = False  # show the last exported asset beside the live render
+        # (asset, model config for the camera, file name), set by the export thread
+        self.asset: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str] | None = None
+        self.preview_image: np.ndarray | None = None  # (S, S, 3) float, the last preview rendered
+        self._preview_texture = Texture()
+        self._preview_key: tuple | None = None
+        self._preview_job: tuple[tuple, Future] | None = None
+        self._preview_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asset-preview")
 
     # --- actions (also the test API) ---------------------------------------------------------------
     def export_mesh(self) -> ExportTask | None:
-        """Start exporting the on-screen head as a mesh with the panel's settings."""
+        """Start exporting the on-screen head as a mesh (coloured, or textured) with the panel's settings."""
         settings = dataclasses.replace(self.app.state.export)
-        resolution, suffix = settings.mesh_resolution, settings.mesh_format
+        resolution, suffix, textured = settings.mesh_resolution, settings.mesh_format, settings.mesh_texture
+        if textured and suffix not in TEXTURED_FORMATS:
+            self.app.notify(f".{suffix} cannot hold a texture: choose .glb or .obj", error=True)
+            return None
+        texture = TextureSettings(settings.mesh_faces, settings.texture_size)
 
         def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
                  progress: Progress, cancel: threading.Event) -> Path:
-            mesh = extract_mesh(HeadField(generator, head), resolution, settings.threshold,
-                                not settings.all_components, settings.smooth, progress=progress, cancel=cancel)
-            path = unique_path(folder, f"mesh_{head_name(request)}_{resolution}", f".{suffix}")
-            save_mesh(mesh, path)
+            field = HeadField(generator, head)
+            mesh = extract_mesh(field, resolution, settings.threshold, not settings.all_components, settings.smooth,
+                                progress=stage(progress, 0.0, SURFACE_SHARE if textured else 1.0), cancel=cancel)
+            name = f"mesh_{head_name(request)}_{resolution}" + ("_textured" if textured else "")
+            path = unique_path(folder, name, f".{suffix}")
+            if textured:
+                mesh = texture_head_mesh(generator, head, mesh, texture, field, stage(progress, SURFACE_SHARE, 1.0),
+                                         cancel)
+                save_textured_mesh(mesh, path)
+                self._loaded(path, generator)
+            else:
+                save_mesh(mesh, path)
             return path
-        return self._start(f"mesh {resolution}^3 (.{suffix})", work)
+        kind = f"textured mesh, {texture.faces} faces" if textured else f"mesh {resolution}^3"
+        return self._start(f"{kind} (.{suffix})", work)
+
+    def export_splat(self) -> ExportTask | None:
+        """Start fitting Gaussian splats to the on-screen head (3DGS .ply) with the panel's settings."""
+        settings = dataclasses.replace(self.app.state.export)
+        splat = SplatSettings(count=settings.splat_gaussians, steps=settings.splat_steps)
+
+        def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
+                 progress: Progress, cancel: threading.Event) -> Path:
+            field = HeadField(generator, head)
+            surface = extract_mesh(field, SPLAT_SURFACE_RESOLUTION, settings.threshold,
+                                   progress=stage(progress, 0.0, SURFACE_SHARE), cancel=cancel)
+            gaussians = splat_head(generator, head, surface, field, splat, stage(progress, SURFACE_SHARE, 1.0), cancel)
+            path = unique_path(folder, f"splat_{head_name(request)}_{len(gaussians)}", ".ply")
+            save_splat(gaussians, path)
+            self._loaded(path, generator)
+            return path
+        return self._start(f"splats, {splat.count} Gaussians (.ply)", work)
 
     def export_video(self) -> ExportTask | None:
         """Start exporting a 360-degree turntable of the on-screen head at the view's pitch and distance."""
@@ -111,6 +166,34 @@ class ExportWidget(Widget):
         if self.task is not None and self.task.running:
             self.task.cancel()
             self.task.join(timeout=60.0)
+        self._preview_worker.shutdown(wait=True, cancel_futures=True)
+        self._preview_texture.delete()
+
+    def _loaded(self, path: Path, generator: PanoHeadGenerator) -> None:
+        """Read the file just written back for the preview (on the export thread): it shows the file."""
+        self.asset = (load_asset(path), generator.config, path.name)
+
+    def _update_preview(self) -> None:
+        """Render the asset from the live camera on the preview thread whenever the camera moves."""
+        asset, config, name = self.asset
+        camera = render_camera(self.app.state)
+        key = (id(asset), camera)
+        if self._preview_job is not None and self._preview_job[1].done():
+            done_key, job = self._preview_job
+            self._preview_job = None
+            try:
+                image, _ = job.result()
+            except (RuntimeError, ValueError, MemoryError) as error:
+                self.preview = False
+                self.app.notify(f"cannot preview {name}: {one_line(error)}", error=True)
+                return
+            self.preview_image = image.numpy()
+            self._preview_texture.upload(self.preview_image)
+            self._preview_key = done_key
+        if self._preview_job is None and key != self._preview_key:
+            label = camera.label(config, torch.device("cpu"))
+            self._preview_job = (key, self._preview_worker.submit(asset.render, label, PREVIEW_SIZE, 2))
+            GlfwWindow.wake()
 
     # --- plumbing ------------------------------------------------------------------------------------
     def _start(self, description: str, work) -> ExportTask | None:
@@ -157,9 +240,12 @@ class ExportWidget(Widget):
         busy = self.task is not None and self.task.running
         ready = not busy and self.app.result is not None
 
+        if self.asset is not None:
+            self._preview_panel(scale)  # first, so the picture is in sight without scrolling
         imgui.separator_text("Mesh")
         label("Format", scale)
-        export.mesh_format = radio_row(export.mesh_format, [(f, f".{f}") for f in MESH_FORMATS], "mesh-format")
+        formats = TEXTURED_FORMATS if export.mesh_texture else MESH_FORMATS
+        export.mesh_format = radio_row(export.mesh_format, [(f, f".{f}") for f in formats], "mesh-format")
         label("Resolution", scale)
         export.mesh_resolution = radio_row(export.mesh_resolution, [(r, str(r)) for r in MESH_RESOLUTIONS], "mesh-res")
         label("Threshold", scale)
@@ -168,9 +254,33 @@ class ExportWidget(Widget):
         label("Smoothing", scale)
         _, export.smooth = imgui.slider_int("##smooth", export.smooth, 0, 20, "%d iterations")
         _, export.all_components = imgui.checkbox("Keep floaters (every connected part)", export.all_components)
+        changed, export.mesh_texture = imgui.checkbox("UV texture from the final images", export.mesh_texture)
+        imgui.set_item_tooltip("Decimate, unwrap (xatlas) and bake 24 super-resolved views into a texture")
+        if changed and export.mesh_texture and export.mesh_format not in TEXTURED_FORMATS:
+            export.mesh_format = TEXTURED_FORMATS[0]
+        if export.mesh_texture:
+            label("Faces", scale)
+            _, export.mesh_faces = imgui.slider_int("##faces", export.mesh_faces, *FACE_RANGE, "%d",
+                                                    imgui.SliderFlags_.logarithmic)
+            label("Texture", scale)
+            sizes = [(t, f"{t // 1024}K" if t >= 1024 else str(t)) for t in TEXTURE_SIZES]
+            export.texture_size = radio_row(export.texture_size, sizes, "texture-size")
         imgui.begin_disabled(not ready)
         if imgui.button("Export mesh"):
             self.export_mesh()
+        imgui.end_disabled()
+
+        imgui.separator_text("Gaussian splats")
+        label("Gaussians", scale)
+        _, export.splat_gaussians = imgui.slider_int("##gaussians", export.splat_gaussians, *GAUSSIAN_RANGE, "%d",
+                                                     imgui.SliderFlags_.logarithmic)
+        label("Steps", scale)
+        _, export.splat_steps = imgui.slider_int("##steps", export.splat_steps, *STEP_RANGE, "%d",
+                                                 imgui.SliderFlags_.logarithmic)
+        imgui.set_item_tooltip("Optimisation steps against the final images of 24 views (minutes on a CPU)")
+        imgui.begin_disabled(not ready)
+        if imgui.button("Export splats"):
+            self.export_splat()
         imgui.end_disabled()
 
         imgui.separator_text("Turntable video")
@@ -192,9 +302,29 @@ class ExportWidget(Widget):
 
         imgui.spacing()
         self._task_status()
-        hint(f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). "
-             "Meshes: y up, face towards +z, units of the tri-grid box, vertex colours before super-resolution. "
-             "The turntable orbits at the view's pitch and distance.")
+        hint(f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). Meshes and "
+             "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
+             "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
+             "at the view's pitch and distance.")
+
+    def _preview_panel(self, scale: float) -> None:
+        asset, _, name = self.asset
+        imgui.separator_text("Preview")
+        _, self.preview = imgui.checkbox(f"Show {name} beside the live render", self.preview)
+        imgui.set_item_tooltip("The exported file rendered from the live camera (on the CPU): what it holds")
+        if not self.preview:
+            return
+        self._update_preview()
+        if self._preview_texture.shape is None:
+            imgui.text_colored(MUTED, "rendering the preview...")
+            return
+        side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 240 * scale)
+        imgui.image(self.app.texture.ref, imgui.ImVec2(side, side))
+        imgui.set_item_tooltip("Live render")
+        imgui.same_line()
+        imgui.image(self._preview_texture.ref, imgui.ImVec2(side, side))
+        imgui.set_item_tooltip(f"{name}: {asset.description}")
+        imgui.text_colored(MUTED, f"live render | {name} ({asset.description})")
 
     def _task_status(self) -> None:
         task = self.task

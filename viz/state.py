@@ -12,6 +12,8 @@ from typing import Any
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, fov_from_focal
 from panohead.export.mesh import MESH_FORMATS
+from panohead.export.splat import SplatSettings
+from panohead.export.texture import TEXTURE_SIZES, TextureSettings
 from panohead.export.video import BACKGROUNDS as VIDEO_BACKGROUNDS
 from panohead.export.video import VIDEO_FORMATS
 from panohead.export.video import VIEWS as VIDEO_VIEWS
@@ -108,7 +110,7 @@ class CaptureState:
 
 @dataclass
 class ExportState:
-    """Mesh and turntable exports of the head on screen (files go to the capture folder)."""
+    """Mesh, splat and turntable exports of the head on screen (files go to the capture folder)."""
 
     mesh_format: str = "ply"
     mesh_resolution: int = 256  # grid samples per axis
@@ -120,6 +122,11 @@ class ExportState:
     fps: int = 30
     video_view: str = "image"
     video_background: str = "generated"
+    mesh_texture: bool = False  # decimate, UV-unwrap and bake a texture (glb or obj)
+    mesh_faces: int = TextureSettings.faces  # face budget of a textured mesh
+    texture_size: int = TextureSettings.size
+    splat_gaussians: int = SplatSettings.count
+    splat_steps: int = SplatSettings.steps
 
 
 @dataclass
@@ -221,7 +228,7 @@ CHOICES = {
     ("TrigridState", "display"): ("pca", "channel"), ("ModelState", "precision"): PRECISIONS,
     ("ExportState", "mesh_format"): MESH_FORMATS, ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
     ("ExportState", "video_format"): VIDEO_FORMATS, ("ExportState", "video_view"): VIDEO_VIEWS,
-    ("ExportState", "video_background"): VIDEO_BACKGROUNDS,
+    ("ExportState", "video_background"): VIDEO_BACKGROUNDS, ("ExportState", "texture_size"): TEXTURE_SIZES,
     ("TrainingState", "preset"): ("tiny", "small", "medium", "paper"),
     ("TrainingState", "start_from"): ("scratch", "continue", "snapshot", "finetune"),
 }
@@ -233,7 +240,9 @@ RANGES = {
     ("CameraState", "turntable_speed"): (-180.0, 180.0), ("LatentState", "psi"): (0.0, 1.5),
     ("LatentState", "blend"): (0.0, 1.0), ("ViewState", "slice_offset"): (-0.5, 0.5),
     ("ConditioningState", "pitch"): (-89.0, 89.0), ("ExportState", "threshold"): (0.01, 1000.0),
-    ("ExportState", "smooth"): (0, 20), ("TrainingState", "kimg"): (0.0, 1e6), ("TrainingState", "gpus"): (0, 64),
+    ("ExportState", "smooth"): (0, 20), ("ExportState", "mesh_faces"): (100, 1_000_000),
+    ("ExportState", "splat_gaussians"): (100, 2_000_000), ("ExportState", "splat_steps"): (0, 100_000),
+    ("TrainingState", "kimg"): (0.0, 1e6), ("TrainingState", "gpus"): (0, 64),
     ("UiState", "window_size"): (320, 16384),
 }
 

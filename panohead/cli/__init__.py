@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "generate": "generate",
     "keyframes": "keyframes",
     "mesh": "mesh",
+    "splat": "splat",
     "video": "video",
     "dataset": "dataset",
     "train": "train",

@@ -1,0 +1,169 @@
+"""3D Gaussian splats of a head: seeded on its surface, fitted to the generator's own images, saved as 3DGS .ply.
+
+    mesh = extract_mesh(field, 128)                              # where the surface is
+    gaussians = surface_gaussians(mesh, 20_000, field)           # flat discs on it, raw-path colours
+    gaussians, losses = fit_gaussians(gaussians, views, SplatSettings())
+    save_splat(gaussians, "head.ply")
+
+The .ply is the layout of the 3DGS reference code that splat viewers read: per vertex, float32
+``x y z nx ny nz f_dc_0..2 f_rest_0..44 opacity scale_0..2 rot_0..3``; normals are zero, opacity is
+a logit, scales are logs, ``rot`` is a (w, x, y, z) quaternion, and ``f_rest`` holds bands 1-3
+channel by channel (R's 15, then G's, then B's). We fit bands 0 and 1 (degree 1); the degree-2 and
+-3 coefficients are written as zeros. Positions are in our world frame (y up, face towards +z,
+tri-grid box units), like the meshes.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import trimesh
+
+from panohead.atomic import write_bytes_atomic
+from panohead.export.field import Field
+from panohead.export.gaussians import SH_BANDS, SH_C0, Gaussians, render_gaussians
+from panohead.export.heads import Head
+from panohead.export.tasks import Progress, check_cancel, report, stage
+from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
+from panohead.generator import PanoHeadGenerator
+
+REST_PER_CHANNEL = 15  # bands 1-3 of degree-3 SH
+PLY_PROPERTIES = (["x", "y", "z", "nx", "ny", "nz"] + [f"f_dc_{i}" for i in range(3)]
+                  + [f"f_rest_{i}" for i in range(3 * REST_PER_CHANNEL)] + ["opacity"]
+                  + [f"scale_{i}" for i in range(3)] + [f"rot_{i}" for i in range(4)])
+INITIAL_OPACITY = 0.7
+# Initial discs: as wide as the mean sample spacing, a third of that thick along the normal.
+INITIAL_THICKNESS = 0.3
+
+
+@dataclass(frozen=True)
+class SplatSettings:
+    """How many Gaussians and optimisation steps; learning rates are 3DGS's for a unit-size scene."""
+
+    count: int = 20_000
+    steps: int = 1500
+    lr_means: float = 1.6e-4
+    lr_sh: float = 2.5e-3
+    lr_opacity: float = 0.05
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"Gaussian count {self.count} must be at least 1")
+        if self.steps < 0:
+            raise ValueError(f"steps {self.steps} must not be negative")
+
+
+def quaternions_from_z(normals: torch.Tensor) -> torch.Tensor:
+    """(w, x, y, z) quaternions (N, 4) turning the z axis onto unit ``normals`` (N, 3)."""
+    nx, ny, nz = normals.unbind(-1)
+    quats = torch.stack([1 + nz, -ny, nx, torch.zeros_like(nz)], dim=-1)
+    opposite = (1 + nz) < 1e-6  # half a turn about x
+    quats[opposite] = torch.tensor([0.0, 1.0, 0.0, 0.0])
+    return F.normalize(quats, dim=-1)
+
+
+def surface_gaussians(mesh: trimesh.Trimesh, count: int, field: Field, seed: int = 0) -> Gaussians:
+    """``count`` flat Gaussians spread evenly over ``mesh``, lying in its surface, coloured by
+    ``field`` (for a head, :class:`~panohead.export.field.HeadField`: the raw path's colour)."""
+    points, face_index = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    means = torch.as_tensor(points, dtype=torch.float32)
+    normals = torch.as_tensor(mesh.face_normals[face_index], dtype=torch.float32)
+    spacing = math.sqrt(mesh.area / count)
+    log_scales = torch.tensor([spacing, spacing, spacing * INITIAL_THICKNESS]).log().expand(count, 3).clone()
+    sh = torch.zeros(count, SH_BANDS, 3)
+    sh[:, 0] = (field.colour(means.to(field.device)).float().cpu() - 0.5) / SH_C0
+    logit = math.log(INITIAL_OPACITY / (1 - INITIAL_OPACITY))
+    return Gaussians(means, log_scales, quaternions_from_z(normals), torch.full((count,), logit), sh)
+
+
+def fit_gaussians(gaussians: Gaussians, views: list[View], settings: SplatSettings = SplatSettings(),
+                  device: torch.device | str = "cpu", progress: Progress | None = None,
+                  cancel: threading.Event | None = None) -> tuple[Gaussians, list[float]]:
+    """Optimise ``gaussians`` on ``device`` so their renders match ``views`` (one random view per
+    step, on black): L1 on colour plus L1 on alpha against the mask. Returns the fitted Gaussians,
+    without the transparent ones (alpha < 1/255 everywhere), and the loss of every step."""
+    fitted = Gaussians(**{name: value.detach().clone().to(device).requires_grad_(True)
+                          for name, value in gaussians.parameters().items()})
+    rates = {"means": settings.lr_means, "sh": settings.lr_sh, "opacity_logits": settings.lr_opacity,
+             "log_scales": settings.lr_scales, "quats": settings.lr_quats}
+    optimiser = torch.optim.Adam([{"params": [tensor], "lr": rates[name]}
+                                  for name, tensor in fitted.parameters().items()], eps=1e-15)
+    order = torch.Generator().manual_seed(settings.seed)
+    losses = []
+    for step in range(settings.steps):
+        check_cancel(cancel)
+        view = views[int(torch.randint(len(views), (1,), generator=order))]
+        image, alpha = render_gaussians(fitted, view.label, view.image.shape[0])
+        loss = (image - view.image.to(device)).abs().mean() + (alpha - view.mask.to(device)).abs().mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        report(progress, (step + 1) / max(settings.steps, 1))
+    return fitted.subset(torch.sigmoid(fitted.opacity_logits.detach()) >= 1 / 255), losses
+
+
+def splat_head(generator: PanoHeadGenerator, head: Head, mesh: trimesh.Trimesh, field: Field,
+               settings: SplatSettings = SplatSettings(),
+               progress: Progress | None = None, cancel: threading.Event | None = None) -> Gaussians:
+    """Gaussians of a generated head: seeded on its ``mesh``, fitted to its final images at the
+    views of :data:`~panohead.export.views.BAKE_ORBIT`."""
+    views = generator_views(generator, head, orbit_views(generator, BAKE_ORBIT), stage(progress, 0.0, 0.2), cancel)
+    initial = surface_gaussians(mesh, settings.count, field, settings.seed)
+    return fit_gaussians(initial, views, settings, generator.device, stage(progress, 0.2, 1.0), cancel)[0]
+
+
+def splat_table(gaussians: Gaussians) -> np.ndarray:
+    """(N, 62) float32 rows in :data:`PLY_PROPERTIES` order."""
+    count = len(gaussians)
+    sh = gaussians.sh.detach().float().cpu()
+    rest = torch.zeros(count, 3, REST_PER_CHANNEL)
+    rest[:, :, :SH_BANDS - 1] = sh[:, 1:].transpose(1, 2)  # (N, channel, band - 1)
+    columns = [gaussians.means.detach().float().cpu(), torch.zeros(count, 3), sh[:, 0], rest.reshape(count, -1),
+               gaussians.opacity_logits.detach().float().cpu()[:, None], gaussians.log_scales.detach().float().cpu(),
+               F.normalize(gaussians.quats.detach().float().cpu(), dim=-1)]
+    return torch.cat(columns, dim=1).numpy().astype("<f4")
+
+
+def save_splat(gaussians: Gaussians, path: str | os.PathLike) -> None:
+    """Write the binary little-endian 3DGS .ply (see the module doc), atomically."""
+    if Path(path).suffix.lower() != ".ply":
+        raise ValueError(f"{path}: Gaussian splats are written as .ply")
+    header = "\n".join(["ply", "format binary_little_endian 1.0", f"element vertex {len(gaussians)}"]
+                       + [f"property float {name}" for name in PLY_PROPERTIES] + ["end_header"]) + "\n"
+    write_bytes_atomic(path, header.encode("ascii") + splat_table(gaussians).tobytes())
+
+
+def load_splat(path: str | os.PathLike) -> Gaussians:
+    """Read a 3DGS .ply written by :func:`save_splat` or the reference code (degree-1 SH kept)."""
+    data = Path(path).read_bytes()
+    end = data.find(b"end_header\n")
+    if not data.startswith(b"ply\n") or end < 0 or b"binary_little_endian" not in data[:end]:
+        raise ValueError(f"{path}: not a binary little-endian .ply")
+    lines = data[:end].decode("ascii").splitlines()
+    count = next(int(line.split()[2]) for line in lines if line.startswith("element vertex"))
+    names = [line.split()[2] for line in lines if line.startswith("property float")]
+    missing = sorted(set(PLY_PROPERTIES[:9] + PLY_PROPERTIES[-8:]) - set(names))
+    if missing or len(names) != sum(line.startswith("property") for line in lines):
+        raise ValueError(f"{path}: not a 3DGS splat file (missing {', '.join(missing) or 'float properties'})")
+    table = torch.from_numpy(np.frombuffer(data, dtype="<f4", count=count * len(names),
+                                           offset=end + len(b"end_header\n")).reshape(count, len(names)).copy())
+    column = {name: table[:, index] for index, name in enumerate(names)}
+    rest_names = [f"f_rest_{i}" for i in range(3 * REST_PER_CHANNEL)]
+    sh = torch.zeros(count, SH_BANDS, 3)
+    sh[:, 0] = torch.stack([column[f"f_dc_{i}"] for i in range(3)], dim=-1)
+    if all(name in column for name in rest_names):
+        rest = torch.stack([column[name] for name in rest_names], dim=-1).reshape(count, 3, REST_PER_CHANNEL)
+        sh[:, 1:] = rest[:, :, :SH_BANDS - 1].transpose(1, 2)
+    stack = lambda prefix, n: torch.stack([column[f"{prefix}{i}"] for i in range(n)], dim=-1)  # noqa: E731
+    means = torch.stack([column["x"], column["y"], column["z"]], dim=-1)
+    return Gaussians(means, stack("scale_", 3), stack("rot_", 4), column["opacity"], sh)

@@ -1,0 +1,71 @@
+"""The generator's own pictures of a head from many cameras: what textures are baked from and splats fit to.
+
+    cameras = orbit_views(generator, BAKE_ORBIT)          # (V, 25) labels around the head
+    views = generator_views(generator, head, cameras)     # final super-resolved images and masks
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from panohead.camera import orbit_label
+from panohead.export.heads import Head
+from panohead.export.tasks import Progress, check_cancel, report
+from panohead.generator import PanoHeadGenerator
+
+# (yaw, pitch) in degrees: a ring every 30 degrees at eye level (front, sides, back), a ring from
+# above and one from below, and the top of the head; 24 views see every part of a head but the neck.
+BAKE_ORBIT: tuple[tuple[float, float], ...] = (
+    tuple((yaw, 0.0) for yaw in range(0, 360, 30))
+    + tuple((yaw, 35.0) for yaw in range(0, 360, 60))
+    + tuple((yaw, -25.0) for yaw in range(45, 360, 90))
+    + ((0.0, 75.0), (180.0, 75.0))
+)
+# Eight views none of the above contains, for measuring an asset's fidelity (front, back and sides).
+HELD_OUT_ORBIT: tuple[tuple[float, float], ...] = (
+    (0.0, 10.0), (45.0, -10.0), (90.0, 15.0), (135.0, 5.0), (180.0, 10.0), (225.0, -10.0), (270.0, 15.0), (315.0, 5.0))
+
+
+@dataclass(frozen=True)
+class View:
+    """One picture of the head on a black background.
+
+    ``label`` (1, 25) camera; ``image`` (S, S, 3) the colour premultiplied by the mask (the head
+    matted on black), in [0, 1]; ``mask`` (S, S) the head's opacity in [0, 1].
+    """
+
+    label: torch.Tensor
+    image: torch.Tensor
+    mask: torch.Tensor
+
+
+def orbit_views(generator: PanoHeadGenerator, angles: tuple[tuple[float, float], ...]) -> torch.Tensor:
+    """(V, 25) camera labels at (yaw, pitch) degrees on the model's orbit, looking at its pivot."""
+    cfg = generator.config
+    yaw = torch.tensor([math.radians(a[0]) for a in angles])
+    pitch = torch.tensor([math.radians(a[1]) for a in angles])
+    return orbit_label(yaw, pitch, cfg.camera_radius, cfg.look_at, cfg.focal, device=generator.device)
+
+
+@torch.no_grad()
+def generator_view(generator: PanoHeadGenerator, head: Head, label: torch.Tensor) -> View:
+    """The final (super-resolved) image of ``head`` from camera ``label`` (1, 25), matted on black."""
+    background = None if head.background is None else torch.zeros_like(head.background)
+    out = generator.render(head.planes, head.ws, label, background=background)
+    mask = out["mask"][0, 0].clamp(0, 1)
+    image = ((out["image"][0].permute(1, 2, 0) + 1) / 2).clamp(0, 1) * mask[..., None]
+    return View(label.cpu(), image.float().cpu(), mask.float().cpu())
+
+
+def generator_views(generator: PanoHeadGenerator, head: Head, cameras: torch.Tensor, progress: Progress | None = None,
+                    cancel: threading.Event | None = None) -> list[View]:
+    """One :class:`View` per camera of ``cameras`` (V, 25)."""
+    views = []
+    for index in range(len(cameras)):
+        check_cancel(cancel)
+        views.append(generator_view(generator, head, cameras[index:index + 1]))
+        report(progress, (index + 1) / len(cameras))
+    return views
