@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label
 from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, GrabCutSegmenter, LandmarkDetector,
                                       RoughPoseEstimator, Segmenter, head_box_from_mask, orbit_from_pnp)
-from panohead.errors import one_line
+from panohead.errors import OneLineError, one_line
 
 # dlib/iBUG 68-point indices and where those points sit on the synthetic heads, in world units
 # (y up, face towards +z; image-left eye corner 36 is the subject's right eye, at world -x).
@@ -43,7 +43,7 @@ TEMPLATE_POINTS = np.array([
 ])
 
 
-class AlignmentError(ValueError):
+class AlignmentError(OneLineError):
     """An image that cannot be aligned; one line naming what is missing."""
 
 

@@ -27,13 +27,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, mirror_label
-from panohead.errors import one_line
+from panohead.errors import OneLineError, one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 LABELS_FILE = "dataset.json"
 
 
-class DatasetError(ValueError):
+class DatasetError(OneLineError):
     """A broken dataset; the message is one line naming the file at fault."""
 
 

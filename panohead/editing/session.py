@@ -25,7 +25,7 @@ from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
 from panohead.editing.latents import FloatArray, Latent
 from panohead.editing.state import Camera, EditState, Mixing
-from panohead.errors import one_line
+from panohead.errors import OneLineError, one_line
 from panohead.userdirs import config_folder
 
 FORMAT = "panohead-studio-session"
@@ -34,7 +34,7 @@ RECENT_NAME = "recent_sessions.json"
 RECENT_LIMIT = 10
 
 
-class SessionError(ValueError):
+class SessionError(OneLineError):
     """A session cannot be saved or opened; one line naming the file and the problem."""
 
 
