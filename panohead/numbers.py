@@ -24,7 +24,7 @@ def number_problem(value: Any, bounds: Bounds | None = None, integer: bool = Fal
     if not math.isfinite(value):
         return f"must be a finite number, got {value!r}"
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        return f"= {value!r} is outside {bounds[0]:g}..{bounds[1]:g}"
+        return f"must be within {bounds[0]:g}..{bounds[1]:g}, got {value!r}"
     return None
 
 
