@@ -39,7 +39,7 @@ class OneLineErrors(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as error:
             message = error.format_message().splitlines() or [type(error).__name__]
             click.echo(f"Error: {printable(message[0])}", err=True)
@@ -47,7 +47,7 @@ class OneLineErrors(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        sys.exit(0)
+        sys.exit(status if isinstance(status, int) else 0)  # ctx.exit(code) arrives here as the return value
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -68,7 +68,7 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
         return
     if not data or not outdir:
         raise click.UsageError("--data and --outdir are required to train (or use 'panohead train export')")
-    from panohead.training.loop import RunSpec, spawn, train as run_training
+    from panohead.training.loop import RunSpec, exit_status, spawn, train as run_training
     from panohead.training.options import training_preset
 
     generator = {k: v for k, v in {"grid_depth": grid_depth, "camera_adapter": self_adaptation}.items() if v is not None}
@@ -91,8 +91,9 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
     spec = RunSpec(data=data, outdir=outdir, config=config, options=options, masks=masks, resume=resume,
                    finetune=finetune, device=device, command=shlex.join(["panohead", *sys.argv[1:]]),
                    max_minutes=max_minutes)
+    reason = None
     if "WORLD_SIZE" in os.environ or gpus == 1:
-        last = run_training(spec)
+        last, reason = run_training(spec)
     else:
         if device != "cpu" and torch.cuda.device_count() < gpus:
             raise click.ClickException(f"--gpus {gpus} asks for more GPUs than this machine has ({torch.cuda.device_count()})")
@@ -102,6 +103,10 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
         last = latest_snapshot(outdir)
     if "WORLD_SIZE" not in os.environ or os.environ.get("RANK") == "0":
         click.echo(f"last snapshot: {last}" if last else "no snapshot written")
+    if "WORLD_SIZE" not in os.environ and exit_status(reason):
+        # Interrupted (the snapshot is written): say so in the exit status. Under torchrun the
+        # workers exit 0 and torchrun's own status reports the signal it forwarded.
+        ctx.exit(exit_status(reason))
 
 
 @train.command("export")
