@@ -7,7 +7,7 @@ import struct
 import pytest
 from safetensors.torch import save as save_safetensors
 
-from conftest import assert_no_stray_files, assert_refused
+from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
 from panohead.checkpoint import _digest, load_generator, read_header, save_generator
 from panohead.config import preset
 from panohead.generator import PanoHeadGenerator

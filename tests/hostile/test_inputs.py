@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from conftest import assert_no_stray_files, assert_refused
+from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
 from panohead.editing import EditState, Keyframe, Latent, ModelReference, PathSettings, Session, save_session
 
 
@@ -124,7 +124,7 @@ def test_hostile_datasets_photos_sessions_and_overrides_are_refused(cli, tmp_pat
     (["dataset", "synth", "-o", "d", "--pitch-range", "-inf,20"], "--pitch-range"),
 ])
 def test_values_that_are_not_finite_numbers_or_absurd_ranges_are_refused(argv, option, tmp_path):
-    from runner import run
+    from hostile_runner import run
 
     result = run(argv + ["-o" if argv[0] in ("generate", "video", "mesh") else "--out", str(tmp_path / "out")]
                  if argv[0] in ("generate", "video", "mesh", "invert") else argv)

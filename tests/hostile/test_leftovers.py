@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from hostile_cli import ROOT
 from panohead import atomic
 from panohead.atomic import NAME_LIMIT, atomic_path, remove_stale_temps, temp_name, write_bytes_atomic
 

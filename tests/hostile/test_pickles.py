@@ -2,7 +2,7 @@
 
 Every case is built here, in bytes, from a small valid snapshot (tests/official_pickles.py) or by
 hand from pickle opcodes; the cases run through ``panohead convert`` in one child process under a
-memory limit (conftest.run_cli), in an order that also shows a refused file cannot change what a
+memory limit (hostile_cli.run_cli), in an order that also shows a refused file cannot change what a
 later load sees.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 import pytest
 from official_pickles import EG3D_TINY, PANOHEAD_TINY, random_generator, snapshot_bytes
 
-from conftest import assert_no_stray_files, assert_refused
+from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
 
 PLACEHOLDER = "DEEP-NESTING-GOES-HERE"
 

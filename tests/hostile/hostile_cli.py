@@ -1,4 +1,5 @@
-"""Run hostile command lines in a child process under a memory limit (see runner.py)."""
+"""Run hostile command lines in a child process under a memory limit (see hostile_runner.py), and the
+assertions every hostile case shares."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNNER = Path(__file__).with_name("runner.py")
+RUNNER = Path(__file__).with_name("hostile_runner.py")
 # Address-space limit of the child: imports take about 0.7 GB of it; a memory bomb that got past the
 # loaders fails at this limit instead of swapping the machine.
 ADDRESS_LIMIT = 3 * 2 ** 30

@@ -1,6 +1,6 @@
 """Run ``panohead`` command lines in one process under a memory limit and report what each did.
 
-Usage: ``python runner.py CASES.json RESULT.json LIMIT_BYTES``; CASES is a list of argv lists. For
+Usage: ``python hostile_runner.py CASES.json RESULT.json LIMIT_BYTES``; CASES is a list of argv lists. For
 each: exit status, stdout, stderr and whether a traceback escaped. The result also holds the
 process's resident-memory peak before the first case (imports done) and after the last, so a test
 can bound what the hostile files cost. Running the cases in one process also shows whether a
