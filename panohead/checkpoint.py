@@ -191,12 +191,10 @@ def config_from_metadata(path: Path, metadata: dict[str, str]) -> GeneratorConfi
         raise CheckpointError(f"{path}: invalid generator config in checkpoint ({one_line(error)})") from None
 
 
-def check_shapes(path: Path, config: GeneratorConfig, shapes: dict[str, tuple[int, ...]]) -> None:
-    """The tensors a file holds (``shapes``) are exactly those of the network ``config`` describes,
+def check_shapes(path: Path, build: Callable[[], torch.nn.Module], shapes: dict[str, tuple[int, ...]]) -> None:
+    """The tensors a file holds (``shapes``) are exactly those of the network ``build`` makes,
     checked on a :func:`skeleton` before anything of that size is allocated."""
-    from panohead.generator import PanoHeadGenerator
-
-    own = {name: tuple(t.shape) for name, t in skeleton(lambda: PanoHeadGenerator(config)).state_dict().items()}
+    own = {name: tuple(t.shape) for name, t in skeleton(build).state_dict().items()}
     missing = sorted(set(own) - set(shapes))
     unexpected = sorted(set(shapes) - set(own))
     if missing or unexpected:
@@ -210,7 +208,7 @@ def build_generator(path: Path, config: GeneratorConfig, state: dict[str, torch.
     """Instantiate a generator and load ``state`` strictly (floats cast to fp32), shapes checked first."""
     from panohead.generator import PanoHeadGenerator
 
-    check_shapes(path, config, {name: tuple(tensor.shape) for name, tensor in state.items()})
+    check_shapes(path, lambda: PanoHeadGenerator(config), {name: tuple(tensor.shape) for name, tensor in state.items()})
     generator = PanoHeadGenerator(config)
     own = generator.state_dict()
     generator.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
@@ -227,11 +225,14 @@ def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") 
         from panohead.official import load_official_generator
 
         return load_official_generator(path).to(device)
+    from panohead.generator import PanoHeadGenerator
+
     kinds = ("generator", "snapshot")
     metadata, shapes = read_header(path, kinds)
     prefix = "G_ema." if metadata["kind"] == "snapshot" else ""
     config = config_from_metadata(path, metadata)
-    check_shapes(path, config, {k[len(prefix):]: v for k, v in shapes.items() if k.startswith(prefix)})
+    check_shapes(path, lambda: PanoHeadGenerator(config),
+                 {k[len(prefix):]: v for k, v in shapes.items() if k.startswith(prefix)})
     tensors, metadata = load_tensors(path, kinds)
     tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     return build_generator(path, config, tensors).to(device)

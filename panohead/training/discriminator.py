@@ -34,6 +34,7 @@ from panohead.numbers import field_problems
 from panohead.nn.mapping import MappingNetwork
 from panohead.nn.resample import gaussian_blur
 from panohead.nn.synthesis import channels_for
+from panohead.untrusted import parse_json
 
 RESIDUAL_GAIN = math.sqrt(0.5)  # the two branches of a residual block are summed at unit variance
 
@@ -75,7 +76,7 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "DiscriminatorConfig":
-        values = json.loads(text)
+        values = parse_json(text)
         if not isinstance(values, dict):
             raise ValueError("a discriminator config must be a JSON object")
         return cls(**values)

@@ -107,3 +107,18 @@ def test_the_bundled_checkpoint_still_loads():
     from panohead.bundled import BUNDLED_CHECKPOINT
 
     assert load_generator(BUNDLED_CHECKPOINT).config.image_resolution == 128
+
+
+def test_a_training_snapshot_announcing_a_huge_discriminator_is_refused_before_building_it(cli, tmp_path, tiny):
+    from panohead.checkpoint import save_tensors
+    from panohead.training.discriminator import DiscriminatorConfig, TriDiscriminator
+
+    small = TriDiscriminator(DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2))
+    huge = DiscriminatorConfig(resolution=4096, channel_base=2 ** 20, channel_max=4096)
+    tensors = {**{f"G_ema.{k}": v for k, v in tiny.state_dict().items()},
+               **{f"D.{k}": v for k, v in small.state_dict().items()}}
+    save_tensors(tmp_path / "snapshot.safetensors", tensors, "snapshot",
+                 {"config": tiny.config.to_json(), "d_config": huge.to_json()})
+    [result] = cli([["train", "export", tmp_path / "snapshot.safetensors", tmp_path / "out.safetensors"]])
+    assert "tensors do not match the config" in assert_refused(result, tmp_path / "snapshot.safetensors")
+    assert_no_stray_files(tmp_path, {"snapshot.safetensors"})
