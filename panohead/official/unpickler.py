@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import pickletools
 import types
 import warnings
 from typing import Any, BinaryIO, Callable, Iterable
@@ -124,10 +125,44 @@ def _reconstruct_persistent_obj(meta: Any) -> Record:
     return record
 
 
+def _check_storage_sizes(data: bytes) -> None:
+    """Refuse an embedded ``torch.save`` blob whose storages claim more elements than its bytes hold.
+
+    The legacy format (four pickles, then the raw bytes) names each storage as a persistent id
+    ``('storage', <class>, key, location, numel)``, and torch allocates ``numel`` elements before it
+    reads them: 9 bytes could ask for gigabytes. The pickles are only scanned here (pickletools),
+    never executed.
+    """
+    stream = io.BytesIO(data)
+    for _ in range(4):  # magic number, protocol, system info, the storages' pickle
+        itemsize, last_int = 1, None
+        try:
+            for opcode, argument, _ in pickletools.genops(stream):
+                if opcode.name in ("GLOBAL", "STACK_GLOBAL") and isinstance(argument, str):
+                    itemsize = _STORAGE_ITEMSIZE.get(argument.split()[-1], 1)
+                elif opcode.name in _INT_OPCODES:
+                    last_int = argument
+                elif opcode.name in ("BINPERSID", "PERSID") and last_int is not None and last_int * itemsize > len(data):
+                    raise pickle.UnpicklingError(
+                        f"an embedded tensor storage claims {last_int} elements, more than its {len(data)} bytes hold")
+                if opcode.name == "STOP":
+                    break
+        except (ValueError, EOFError):
+            return  # not the legacy layout: torch's reader judges it
+
+
+_INT_OPCODES = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
+# Element sizes of the legacy storage classes (torch.FloatStorage, ...); unknown ones count as 1 byte.
+_STORAGE_ITEMSIZE = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
+                     "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1,
+                     "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16}
+
+
 def _load_from_bytes(data: Any) -> torch.storage.TypedStorage:
     """A tensor storage embedded as the bytes of a nested ``torch.save``, read with torch's weights-only reader."""
     if not isinstance(data, (bytes, bytearray)):
         raise pickle.UnpicklingError("tensor storage is not stored as bytes")
+    _check_storage_sizes(bytes(data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         storage = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")

@@ -55,6 +55,23 @@ def escape_code_pickle() -> bytes:
             + pickle.STACK_GLOBAL + pickle.STOP)
 
 
+def storage_claiming_8_gib() -> bytes:
+    """A tensor storage blob (legacy torch.save, as official pickles embed them) whose persistent id
+    claims 2**31 - 1 float elements while 16 bytes follow: torch would allocate 8 GiB before reading."""
+    import io
+    import warnings
+
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(torch.FloatStorage(4), buffer, _use_new_zipfile_serialization=False)
+    blob = buffer.getvalue().replace(b"cpuq\x03K\x04N", b"cpuq\x03J" + struct.pack("<i", 2 ** 31 - 1) + b"N", 1)
+    return (b"\x80\x03ctorch.storage\n_load_from_bytes\n" + pickle.BINBYTES + struct.pack("<I", len(blob)) + blob
+            + pickle.TUPLE1 + pickle.REDUCE + pickle.STOP)
+
+
 def cyclic_record(generator) -> bytes:
     """The EG3D decoder (an ordinary class, filled by BUILD) lists itself as its own sub-module."""
     def edit(g):
@@ -86,6 +103,7 @@ def malformed(generator, edit) -> bytes:
 def test_hostile_pickles_are_refused_with_one_line_in_bounded_memory(cli, tmp_path, generator):
     files = {
         "memo_bomb.pkl": memo_bomb(),
+        "storage_8gib.pkl": storage_claiming_8_gib(),
         "cycle_record.pkl": cyclic_record(generator),
         "cycle_list.pkl": self_containing_list(generator),
         "deep.pkl": with_deep_nesting(snapshot_bytes(
@@ -114,6 +132,7 @@ def test_hostile_pickles_are_refused_with_one_line_in_bounded_memory(cli, tmp_pa
     lines = {name: assert_refused(result, tmp_path / name) for name, result in zip(names, results)}
     assert "cycle" in lines["cycle_record.pkl"] and "cycle" in lines["cycle_list.pkl"]
     assert "deeper than" in lines["deep.pkl"]
+    assert "claims 2147483647 elements" in lines["storage_8gib.pkl"]
     assert "refused to load: the pickle calls os.\\x1b[2K\\rwrote model.safetensors\\nsystem" in lines["escape.pkl"]
     assert "tensor" in lines["huge.pkl"] and "shape" in lines["huge.pkl"]
     assert "truncated" in lines["truncated.pkl"] and "truncated" in lines["huge_length.pkl"]
