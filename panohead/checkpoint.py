@@ -75,15 +75,14 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind
     write_bytes_atomic(path, save_safetensors(cpu, metadata=header))
 
 
-def read_header(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
-    """The metadata and the tensor shapes of a file written by :func:`save_tensors`, read without
-    touching the tensors; format and ``kind`` checked."""
-    path = Path(path)
+def _raw_header(path: Path) -> dict:
+    """The JSON header of a safetensors file, read alone: its length checked against the file and
+    HEADER_LIMIT before reading, its nesting bounded."""
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    size = path.stat().st_size
     unreadable = f"{path}: not a readable PanoHead Studio checkpoint"
     try:
+        size = path.stat().st_size
         with open(path, "rb") as handle:
             length = int.from_bytes(handle.read(8), "little")
             if size < 8 or length > min(size - 8, HEADER_LIMIT):
@@ -95,6 +94,15 @@ def read_header(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[d
         raise CheckpointError(f"{unreadable} ({one_line(error)})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{unreadable} (its header is not a JSON object)")
+    return header
+
+
+def read_header(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """The metadata and the tensor shapes of a file written by :func:`save_tensors`, read without
+    touching the tensors; format and ``kind`` checked."""
+    path = Path(path)
+    header = _raw_header(path)
+    unreadable = f"{path}: not a readable PanoHead Studio checkpoint"
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: safetensors file without PanoHead Studio metadata (use 'panohead convert' for official .pkl files)")
@@ -148,18 +156,10 @@ TRAINING_DATA = ("synthetic", "photos")
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The string metadata of one of our safetensors files, from its header alone (no tensors read).
-    Raises CheckpointError when the file is missing or not a safetensors file."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            if not 2 <= size <= 100_000_000:
-                raise ValueError(f"header size {size}")
-            header = json.loads(handle.read(size))
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({one_line(error)})") from None
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    """The string metadata of one of our safetensors files, from its header alone (no tensors read);
+    {} for a safetensors file without any. Raises CheckpointError when the file is missing or not a
+    readable safetensors file."""
+    metadata = _raw_header(Path(path)).get("__metadata__")
     return metadata if isinstance(metadata, dict) else {}
 
 
