@@ -66,12 +66,13 @@ def _json_children(value: Any) -> Iterable[Any] | None:
     return value if isinstance(value, list) else None
 
 
-def parse_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
-    """A JSON document (UTF-8 bytes or text) nested at most ``max_depth`` levels; NaN and Infinity
-    literals (which Python's ``json`` accepts) are refused."""
+def parse_json(data: bytes | str, max_depth: int = MAX_DEPTH, finite: bool = True) -> Any:
+    """A JSON document (UTF-8 bytes or text) nested at most ``max_depth`` levels; with ``finite``,
+    NaN and Infinity literals (which Python's ``json`` accepts) are refused. Readers that validate
+    every number themselves, field by field, pass ``finite=False``."""
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        document = json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(text, parse_constant=_refuse_constant) if finite else json.loads(text)
     except UnicodeDecodeError:
         raise UntrustedDataError("not UTF-8 text") from None
     except json.JSONDecodeError as error:

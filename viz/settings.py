@@ -24,7 +24,7 @@ def load_state() -> tuple[AppState, str | None]:
     if not path.is_file():
         return AppState(), None
     try:
-        values = parse_json(read_file_capped(path, SETTINGS_LIMIT))
+        values = parse_json(read_file_capped(path, SETTINGS_LIMIT), finite=False)  # checked field by field
         if not isinstance(values, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:

@@ -5,6 +5,7 @@ import json
 import struct
 
 import pytest
+import torch
 from safetensors.torch import save as save_safetensors
 
 from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
@@ -122,3 +123,16 @@ def test_a_training_snapshot_announcing_a_huge_discriminator_is_refused_before_b
     [result] = cli([["train", "export", tmp_path / "snapshot.safetensors", tmp_path / "out.safetensors"]])
     assert "tensors do not match the config" in assert_refused(result, tmp_path / "snapshot.safetensors")
     assert_no_stray_files(tmp_path, {"snapshot.safetensors"})
+
+
+def test_compact_snapshot_parts_that_name_each_other_as_head_are_refused(cli, tmp_path):
+    from panohead.checkpoint import save_tensors
+    from panohead.training.compact import PART_KIND
+
+    for name, other in (("a.safetensors", "b.safetensors"), ("b.safetensors", "a.safetensors")):
+        save_tensors(tmp_path / name, {"x": torch.zeros(1)}, PART_KIND, {"head": other, "compact_id": "1"})
+    save_tensors(tmp_path / "c.safetensors", {"x": torch.zeros(1)}, PART_KIND, {"head": "../../etc/passwd"})
+    results = cli([["train", "export", tmp_path / name, tmp_path / "out.safetensors"] for name in ("a.safetensors", "c.safetensors")])
+    assert "expected 'compact-snapshot'" in assert_refused(results[0], tmp_path / "b.safetensors")
+    assert "not a file name in its folder" in assert_refused(results[1], tmp_path / "c.safetensors")
+    assert_no_stray_files(tmp_path, {"a.safetensors", "b.safetensors", "c.safetensors"})
