@@ -5,6 +5,23 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from panohead.numbers import field_problems
+
+# Inclusive bounds of the numeric fields (tuple fields: of each entry). Far beyond any trained model,
+# tight enough that a config read from a file cannot describe a render that exhausts memory; the
+# network's size is then checked against the tensors the file actually holds before it is built.
+LIMITS = {
+    "z_dim": (1, 4096), "c_dim": (1, 1024), "w_dim": (1, 4096), "mapping_layers": (1, 32),
+    "mapping_lr_multiplier": (1e-6, 1e3), "conditioning_scale": (-1e3, 1e3),
+    "plane_resolution": (4, 2048), "grid_depth": (1, 64), "plane_channels": (1, 512), "channel_base": (1, 2 ** 20),
+    "channel_max": (1, 4096), "conv_clamp": (1e-6, 1e6), "decoder_hidden": (1, 4096),
+    "decoder_lr_multiplier": (1e-6, 1e3), "neural_resolution": (4, 1024), "ray_start": (1e-6, 1e3),
+    "ray_end": (1e-6, 1e3), "box_warp": (1e-6, 1e3), "samples_coarse": (2, 1024), "samples_fine": (0, 1024),
+    "crop_margin": (0, 1e3), "background_resolution": (4, 2048), "background_channel_base": (1, 2 ** 20),
+    "image_resolution": (4, 4096), "sr_input_resolution": (4, 2048), "sr_channels": (1, 4096),
+    "sr_conv_clamp": (1e-6, 1e6), "camera_radius": (1e-6, 1e3), "look_at": (-1e3, 1e3), "focal": (1e-6, 1e3),
+}
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -66,6 +83,9 @@ class GeneratorConfig:
     camera_adapter: bool = True
 
     def __post_init__(self) -> None:
+        problems = field_problems(self, LIMITS)
+        if problems:  # types and ranges first: the checks below compare values
+            raise ValueError("invalid generator config: " + "; ".join(problems))
         checks = {
             "grid_depth must be >= 1": self.grid_depth >= 1,
             "plane_layout must be 'panohead', 'panohead-3d' or 'eg3d'": self.plane_layout in ("panohead", "panohead-3d", "eg3d"),

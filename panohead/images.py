@@ -2,12 +2,38 @@
 from __future__ import annotations
 
 import os
+import warnings
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from panohead.atomic import atomic_path
+
+# Pillow's own bound (about 89 million pixels, 268 MB as RGB): larger images are refused by
+# open_image instead of Pillow's warning (which would print a second line) or its late error.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+class ImageTooLarge(ValueError):
+    """An image header announces more pixels than :data:`MAX_PIXELS` (a decompression bomb, or a
+    photo far larger than any of our tools needs)."""
+
+
+def open_image(file: str | os.PathLike | BinaryIO) -> Image.Image:
+    """``Image.open`` (lazy: the header only) that refuses images of more than :data:`MAX_PIXELS`
+    pixels before any pixel is decoded; other failures raise as Pillow raises them."""
+    try:
+        image = Image.open(file)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"the image announces more than {2 * MAX_PIXELS} pixels (a decompression bomb?)") from None
+    if image.width * image.height > MAX_PIXELS:
+        image.close()
+        raise ImageTooLarge(f"the image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS} "
+                            f"this tool opens (a decompression bomb?)")
+    return image
 
 
 def to_uint8(image: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:

@@ -100,5 +100,5 @@ def test_training_data_comes_from_the_training_record_not_the_file_name(tmp_path
     assert training_data(tmp_path / "converted.safetensors") == "photos"  # an official release, converted
     assert training_data(tmp_path / "released.pkl") == "photos"  # official pickles: decided without opening them
     (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 16)
-    with pytest.raises(CheckpointError, match="broken.safetensors: not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="broken.safetensors: not a readable PanoHead Studio checkpoint"):
         training_data(tmp_path / "broken.safetensors")

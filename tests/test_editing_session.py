@@ -75,7 +75,7 @@ def test_a_session_whose_checkpoint_changed_is_refused(tmp_path, tiny_generator,
 
 
 @pytest.mark.parametrize("text, problem", [
-    ('{"format": "panohead-studio-session", "version": 1, "model": ', "malformed session JSON (Expecting value at line 1 column 62)"),
+    ('{"format": "panohead-studio-session", "version": 1, "model": ', "malformed session JSON (not valid JSON (Expecting value at line 1 column 62))"),
     ('[1, 2]', 'not a PanoHead Studio session (no "format": "panohead-studio-session")'),
     ('{"format": "panohead-studio-session", "version": 7}', "session version 7 is not supported (this version reads 1)"),
 ])
@@ -94,7 +94,7 @@ def test_malformed_session_files_give_one_line_naming_the_file(tmp_path, text, p
     (lambda d: d["state"]["mixing"].update(layers=[1]), "state.mixing.layers must be two whole numbers, got [1]"),
     (lambda d: d["state"]["latent"]["ws"].update(float32="AAAA"), "state.latent.ws: array of shape [6, 32] needs 768 bytes, got 3"),
     (lambda d: d["keyframes"][0]["state"].update(latent={"name": "x"}), "keyframes[0].state.latent needs a 'seed' or 'ws'"),
-    (lambda d: d["path"].update(fps=0), "session.path: fps must be from 1 to 120, got 0"),
+    (lambda d: d["path"].update(fps=0), "session.path: fps must be within 1..120, got 0"),
 ])
 def test_session_fields_with_wrong_content_are_named(tmp_path, tiny_generator, checkpoint, change, problem):
     path = tmp_path / "head.json"

@@ -17,9 +17,10 @@ import torch
 
 from panohead.atomic import write_bytes_atomic
 from panohead.checkpoint import CheckpointError, load_tensors
+from panohead.errors import OneLineError
 
 
-class LatentError(ValueError):
+class LatentError(OneLineError):
     """A latent file cannot be used; one line naming the file."""
 
 

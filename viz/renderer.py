@@ -336,8 +336,10 @@ class Renderer:
         """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized."""
         def read() -> torch.Tensor:
             from PIL import Image, UnidentifiedImageError
+
+            from panohead.images import open_image
             try:
-                with Image.open(spec.path) as picture:
+                with open_image(spec.path) as picture:
                     picture = picture.convert("RGB")
                     side = min(picture.size)
                     left, top = (picture.width - side) // 2, (picture.height - side) // 2
@@ -345,7 +347,7 @@ class Renderer:
                     array = np.asarray(picture, dtype=np.float32) / 255.0
             except FileNotFoundError:
                 raise FileNotFoundError(f"{spec.path}: background image not found") from None
-            except (UnidentifiedImageError, OSError) as error:
+            except (UnidentifiedImageError, OSError, ValueError) as error:
                 raise ValueError(f"{spec.path}: cannot read the background image ({one_line(error)})") from None
             return torch.from_numpy(array).permute(2, 0, 1).to(device)
         return self.files.get((spec, size, str(device)), read)

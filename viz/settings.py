@@ -9,10 +9,12 @@ import json
 
 from panohead import json_numbers
 from panohead.atomic import write_bytes_atomic
+from panohead.untrusted import parse_json, read_file_capped
 from panohead.userdirs import config_folder
 from viz.state import AppState
 
 SETTINGS_NAME = "viewer.json"
+SETTINGS_LIMIT = 2 ** 20  # bytes; the settings are about 2 KB
 
 
 def load_state() -> tuple[AppState, str | None]:
@@ -22,7 +24,7 @@ def load_state() -> tuple[AppState, str | None]:
     if not path.is_file():
         return AppState(), None
     try:
-        values = json.loads(path.read_text())
+        values = parse_json(read_file_capped(path, SETTINGS_LIMIT), finite=False)  # checked field by field
         if not isinstance(values, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:

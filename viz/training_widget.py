@@ -23,6 +23,7 @@ from gui_utils.window import GlfwWindow
 from panohead.training.launcher import (PRESETS, LaunchSpec, RunProcess, check_launch, masks_in_use, recorded_masks,
                                         resume_arguments, train_arguments)
 from panohead.training.monitor import CONSOLE_FILE, RunMonitor, tail_lines
+from panohead.training.loop import exit_status
 from panohead.training.options import TRAINING_PRESETS
 from viz.checkpoint_widget import CheckpointWidget
 from viz.file_dialog import FileDialog, path_field
@@ -262,7 +263,8 @@ class TrainingWidget(Widget):
         logged = monitor.start is not None and monitor.start is not self._start_before  # this process's session
         if logged and monitor.error:
             self.exit_message = f"run died: {monitor.error}"
-        elif logged and monitor.stop is not None and code == 0:
+        elif logged and monitor.stop is not None and code in (0, exit_status(monitor.stop.get("reason"))):
+            # A signalled run exits 128 + signal after its snapshot; an adopted one reports 0 (unknown).
             self.exit_message = f"run stopped ({monitor.stop.get('reason')}) at {monitor.nimg} images"
         elif process.stop_requested is not None and code in (-signal.SIGTERM, -signal.SIGKILL):
             when = f"at {monitor.nimg} images" if logged else "before its first step"

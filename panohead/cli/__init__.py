@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from panohead.errors import printable
+
 # Sub-command name -> module under panohead.cli defining a click command of the same name. Imported on
 # first use, so `panohead train` never loads mesh or video code (nor their optional dependencies).
 SUBCOMMANDS = {
@@ -38,15 +40,15 @@ class OneLineErrors(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as error:
             message = error.format_message().splitlines() or [type(error).__name__]
-            click.echo(f"Error: {message[0]}", err=True)
+            click.echo(f"Error: {printable(message[0])}", err=True)
             sys.exit(error.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        sys.exit(0)
+        sys.exit(status if isinstance(status, int) else 0)  # ctx.exit(code) arrives here as the return value
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Callable, Iterator
@@ -32,19 +33,52 @@ def user_errors(command):
     return wrapper
 
 
+class Number(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and infinity (NaN passes every range comparison and
+    renders blank images; infinity never ends a loop). With no bounds: any finite number."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def parse_numbers(text: str, option: str, count: int | None = None) -> list[float]:
+    """'0,90,180' -> [0.0, 90.0, 180.0], each finite (and exactly ``count`` of them when given)."""
+    try:
+        numbers = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        numbers = []
+    if not numbers or not all(map(math.isfinite, numbers)) or (count is not None and len(numbers) != count):
+        amount = f"{count} " if count else ""
+        raise click.BadParameter(f"{text!r} is not {amount}comma-separated finite numbers", param_hint=option)
+    return numbers
+
+
+MAX_SEEDS = 100_000  # per command: 100k heads is days of rendering, not a typo's 10**11
+MAX_SEED = 2 ** 32 - 1
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'1,4,7-9' -> [1, 4, 7, 8, 9]; a descending range such as '5-2' is an error."""
-    seeds: list[int] = []
+    """'1,4,7-9' -> [1, 4, 7, 8, 9]; a descending range such as '5-2' is an error, and so are more
+    than :data:`MAX_SEEDS` seeds or a seed above :data:`MAX_SEED` (found before any list is built)."""
+    ranges: list[range] = []
     for part in text.split(","):
         part = part.strip()
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        match = re.fullmatch(r"(\d{1,20})(?:-(\d{1,20}))?", part)
         if not match:
-            raise click.BadParameter(f"{part!r} is not a seed or a range like 3-7", param_hint="--seeds")
+            raise click.BadParameter(f"{part[:40]!r} is not a seed or a range like 3-7", param_hint="--seeds")
         start, stop = int(match.group(1)), int(match.group(2) or match.group(1))
         if stop < start:
             raise click.BadParameter(f"range {part!r} runs backwards (use {stop}-{start})", param_hint="--seeds")
-        seeds.extend(range(start, stop + 1))
-    return seeds
+        if stop > MAX_SEED:
+            raise click.BadParameter(f"seed {stop} is above the largest seed, {MAX_SEED}", param_hint="--seeds")
+        ranges.append(range(start, stop + 1))
+    total = sum(map(len, ranges))
+    if total > MAX_SEEDS:
+        raise click.BadParameter(f"{text[:40]!r} names {total} seeds; at most {MAX_SEEDS} per command", param_hint="--seeds")
+    return [seed for seeds in ranges for seed in seeds]
 
 
 def output_option(default_name: str, flag: str = "--outdir"):

@@ -8,18 +8,8 @@ import click
 import torch
 from tqdm import tqdm
 
-from panohead.cli.common import device_option, user_errors
+from panohead.cli.common import Number, device_option, parse_numbers, user_errors
 from panohead.devices import pick_device
-
-
-def parse_range(text: str, option: str) -> tuple[float, float]:
-    """'-20,20' -> (-20.0, 20.0)."""
-    parts = text.split(",")
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not two comma-separated numbers like -20,20", param_hint=option) from None
-    return low, high
 
 
 @click.group()
@@ -35,7 +25,7 @@ def dataset() -> None:
 @click.option("--yaw", "yaw_mode", type=click.Choice(["uniform", "ffhq"]), default="ffhq", show_default=True,
               help="Yaw distribution: uniform over 360 degrees, or front-heavy with a long tail to the back (FFHQ-F-like).")
 @click.option("--pitch-range", default="-20,20", show_default=True, help="Camera elevation range in degrees, MIN,MAX.")
-@click.option("--jitter", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.5),
+@click.option("--jitter", default=0.0, show_default=True, type=Number(0.0, 0.5),
               help="Crop scale/centre jitter of large-yaw images (mimics alignment drift; labels stay exact).")
 @click.option("--supersample", default=1, show_default=True, type=click.IntRange(1, 4), help="Anti-aliasing: render SxS rays per pixel.")
 @click.option("--batch-size", default=None, type=click.IntRange(1), help="Images per batch (default: 256 on CUDA, 16 on the CPU).")
@@ -47,7 +37,7 @@ def synth(out, count, resolution, seed, yaw_mode, pitch_range, jitter, supersamp
     from panohead.data.synth import SynthSettings, write_synthetic_dataset
     from panohead.data.writer import mask_target
 
-    settings = SynthSettings(resolution, yaw_mode, parse_range(pitch_range, "--pitch-range"), jitter, supersample)
+    settings = SynthSettings(resolution, yaw_mode, tuple(parse_numbers(pitch_range, "--pitch-range", count=2)), jitter, supersample)
     target = pick_device(device)
     batch_size = batch_size or (256 if target.type == "cuda" else 16)
     start = time.perf_counter()

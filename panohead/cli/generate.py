@@ -8,17 +8,10 @@ import torch
 from tqdm import tqdm
 
 from panohead.camera import orbit_label
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
-                                 user_errors)
+from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
+                                 parse_numbers, parse_seeds, user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.images import image_grid, labelled_grid, save_image, to_uint8
-
-
-def parse_angles(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of degrees", param_hint="--yaws") from None
 
 
 @click.command()
@@ -26,8 +19,8 @@ def parse_angles(text: str) -> list[float]:
 @device_option
 @click.option("--seeds", default="0-3", show_default=True, help="Seeds, e.g. '0,5,10-12'.")
 @click.option("--yaws", default="0,90,180,270", show_default=True, help="Rendering yaw angles in degrees (0 = front).")
-@click.option("--pitch", default=0.0, show_default=True, help="Camera elevation in degrees.")
-@click.option("--psi", "truncation", default=0.7, show_default=True, type=click.FloatRange(0.0, 2.0), help="Truncation psi.")
+@click.option("--pitch", default=0.0, show_default=True, type=Number(-89, 89), help="Camera elevation in degrees.")
+@click.option("--psi", "truncation", default=0.7, show_default=True, type=Number(0.0, 2.0), help="Truncation psi.")
 @click.option("--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image.")
 @click.option("--labels/--no-labels", default=True, show_default=True,
               help="Seed and yaw labels beside the grid's rows and above its columns.")
@@ -36,7 +29,7 @@ def parse_angles(text: str) -> list[float]:
 def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, outdir):
     """Render seeds at several yaw angles (conditioned on the frontal camera)."""
     seed_list = parse_seeds(seeds)
-    yaw_list = parse_angles(yaws)
+    yaw_list = parse_numbers(yaws, "--yaws")
     folder = output_folder(outdir)
     generator, target, source = open_generator(checkpoint, device)
     cfg = generator.config

@@ -12,8 +12,8 @@ from tqdm import tqdm
 from panohead.atomic import atomic_path
 from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, progress_bar,
-                                 user_errors)
+from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
+                                 progress_bar, user_errors)
 from panohead.export.field import HeadField
 from panohead.export.heads import synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
@@ -34,18 +34,18 @@ VIEW_YAWS = (0, 90, 180, 270)
 @checkpoint_option
 @device_option
 @click.option("--label", default=None, help="Camera of a pre-aligned crop: 25 numbers (16 cam2world + 9 intrinsics).")
-@click.option("--yaw", type=float, default=None, help="Camera yaw of a pre-aligned crop in degrees (0 = front).")
-@click.option("--pitch", type=float, default=None, help="Camera pitch of a pre-aligned crop in degrees (positive = above).")
+@click.option("--yaw", type=Number(), default=None, help="Camera yaw of a pre-aligned crop in degrees (0 = front).")
+@click.option("--pitch", type=Number(-89, 89), default=None, help="Camera pitch of a pre-aligned crop in degrees (positive = above).")
 @click.option("--align/--no-align", default=None,
               help="Detect and align the face (default: only when no camera is given; with --align, --yaw/--pitch "
                    "override the estimate; --no-align alone means a frontal pre-aligned crop).")
-@click.option("--zoom", type=float, default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop.")
-@click.option("--shift", type=(float, float), default=(0.0, 0.0), show_default=True, help="Move the crop by fractions of its size (x right, y down).")
+@click.option("--zoom", type=Number(0.05, 20), default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop.")
+@click.option("--shift", type=(Number(-1, 1), Number(-1, 1)), default=(0.0, 0.0), show_default=True, help="Move the crop by fractions of its size (x right, y down).")
 @click.option("--steps", type=click.IntRange(0), default=500, show_default=True, help="Stage 1 latent optimisation steps.")
 @click.option("--pti-steps", type=click.IntRange(0), default=350, show_default=True, help="Stage 2 pivotal tuning steps (0 skips it).")
 @click.option("--space", type=click.Choice(SPACES), default="z", show_default=True, help="Latent optimised in stage 1.")
-@click.option("--lr", type=float, default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
-@click.option("--pti-lr", type=float, default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
+@click.option("--lr", type=Number(min=0, min_open=True), default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
+@click.option("--pti-lr", type=Number(min=0, min_open=True), default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=InversionSettings.precision, show_default=True,
               help="tf32: TF32 tensor cores for matmuls/convolutions on CUDA (on a CPU both are fp32).")
 @click.option("--locality-every", type=click.IntRange(1), default=InversionSettings.locality_every, show_default=True,

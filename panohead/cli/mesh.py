@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
-                                 progress_bar, user_errors)
+from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
+                                 parse_seeds, progress_bar, user_errors)
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import (DEFAULT_THRESHOLD, MESH_FORMATS, SAMPLING_SHARE, mesh_from_density, sample_density,
@@ -20,13 +20,13 @@ TEXTURED_MESHING_SHARE = 0.3
 @checkpoint_option
 @device_option
 @click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help="Seed(s), e.g. '7' or '0,5,10-12'.")
-@click.option("--psi", "truncation", default=0.7, show_default=True, type=click.FloatRange(0.0, 2.0), help="Truncation psi.")
+@click.option("--psi", "truncation", default=0.7, show_default=True, type=Number(0.0, 2.0), help="Truncation psi.")
 @click.option("--resolution", "-r", default=256, show_default=True, type=click.IntRange(8, 1024),
               help="Density grid samples per axis (N^3 points over the tri-grid box).")
 @click.option("--format", "file_format", default=None, type=click.Choice(MESH_FORMATS),
               help="ply and glb keep vertex colours for every viewer; obj writes 'v x y z r g b'. "
                    "With --texture: glb (default) or obj (+ .mtl + .png).  [default: ply, glb with --texture]")
-@click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True,
+@click.option("--threshold", default=DEFAULT_THRESHOLD, show_default=True, type=Number(),
               help="Iso-level of the density softplus(sigma - 1).")
 @click.option("--smooth", default=0, show_default=True, type=click.IntRange(0, 100), help="Taubin smoothing iterations.")
 @click.option("--all-components", is_flag=True, help="Keep floaters instead of only the largest connected part.")

@@ -10,7 +10,7 @@ import sys
 import click
 import torch
 
-from panohead.cli.common import output_folder, user_errors
+from panohead.cli.common import Number, output_folder, user_errors
 from panohead.devices import DEVICE_CHOICES
 
 
@@ -20,11 +20,11 @@ from panohead.devices import DEVICE_CHOICES
 @click.option("--preset", type=click.Choice(["tiny", "small", "medium", "paper"]), default="small", show_default=True,
               help="Model size and training hyper-parameters.")
 @click.option("--outdir", type=click.Path(file_okay=False), help="Run folder (log.jsonl, snapshots, grids).")
-@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Training length in thousands of real images.")
+@click.option("--kimg", type=Number(min=0, min_open=True), default=None, help="Training length in thousands of real images.")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Global batch size (all GPUs together).")
 @click.option("--batch-gpu", type=click.IntRange(min=1), default=None, help="Images per forward pass and GPU (gradient accumulation).")
-@click.option("--snap-kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Snapshot and grid interval in kimg.")
-@click.option("--tick-kimg", type=click.FloatRange(min=0, min_open=True), default=None, help="Log interval in kimg.")
+@click.option("--snap-kimg", type=Number(min=0, min_open=True), default=None, help="Snapshot and grid interval in kimg.")
+@click.option("--tick-kimg", type=Number(min=0, min_open=True), default=None, help="Log interval in kimg.")
 @click.option("--resume", default=None, help="Snapshot to continue from (full, or any part of a compact one), or 'auto' "
               "for the newest in --outdir (fresh start if none).")
 @click.option("--finetune", type=click.Path(dir_okay=False), default=None,
@@ -34,13 +34,13 @@ from panohead.devices import DEVICE_CHOICES
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed of the run.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Data loading processes per GPU.")
-@click.option("--gamma", type=click.FloatRange(min=0), default=None, help="R1 weight on the image channels.")
-@click.option("--gamma-mask", type=click.FloatRange(min=0), default=None, help="R1 weight on the mask channel.")
-@click.option("--glr", type=click.FloatRange(min=0, min_open=True), default=None, help="Generator learning rate.")
-@click.option("--dlr", type=click.FloatRange(min=0, min_open=True), default=None, help="Discriminator learning rate.")
-@click.option("--camera-offset-weight", type=click.FloatRange(min=0), default=None,
+@click.option("--gamma", type=Number(min=0), default=None, help="R1 weight on the image channels.")
+@click.option("--gamma-mask", type=Number(min=0), default=None, help="R1 weight on the mask channel.")
+@click.option("--glr", type=Number(min=0, min_open=True), default=None, help="Generator learning rate.")
+@click.option("--dlr", type=Number(min=0, min_open=True), default=None, help="Discriminator learning rate.")
+@click.option("--camera-offset-weight", type=Number(min=0), default=None,
               help="Weight of the self-adaptation offset penalty (official trans_reg, 10).")
-@click.option("--density-reg", type=click.FloatRange(min=0), default=None, help="Density (TV) regularisation weight; 0 = off.")
+@click.option("--density-reg", type=Number(min=0), default=None, help="Density (TV) regularisation weight; 0 = off.")
 @click.option("--neural-res-final", type=click.IntRange(min=16), default=None,
               help="Fade the neural rendering resolution to this (e.g. 128, the paper's optional second stage).")
 @click.option("--grid-depth", type=click.IntRange(min=1), default=None, help="Tri-grid depth D (1 = EG3D tri-plane).")
@@ -51,7 +51,7 @@ from panohead.devices import DEVICE_CHOICES
 @click.option("--fused-layers/--plain-layers", default=None,
               help="Memory-lean conv layers (default on: 40% less generator memory, a few % slower; docs/performance.md).")
 @click.option("--keep-snapshots", type=click.IntRange(min=0), default=None, help="How many snapshots to keep (0 = all).")
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--max-minutes", type=Number(min=0, min_open=True), default=None,
               help="Stop this session after this many minutes (writing a snapshot), e.g. before a machine lease ends.")
 @click.pass_context
 @user_errors
@@ -68,7 +68,7 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
         return
     if not data or not outdir:
         raise click.UsageError("--data and --outdir are required to train (or use 'panohead train export')")
-    from panohead.training.loop import RunSpec, spawn, train as run_training
+    from panohead.training.loop import RunSpec, exit_status, spawn, train as run_training
     from panohead.training.options import training_preset
 
     generator = {k: v for k, v in {"grid_depth": grid_depth, "camera_adapter": self_adaptation}.items() if v is not None}
@@ -91,8 +91,9 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
     spec = RunSpec(data=data, outdir=outdir, config=config, options=options, masks=masks, resume=resume,
                    finetune=finetune, device=device, command=shlex.join(["panohead", *sys.argv[1:]]),
                    max_minutes=max_minutes)
+    reason = None
     if "WORLD_SIZE" in os.environ or gpus == 1:
-        last = run_training(spec)
+        last, reason = run_training(spec)
     else:
         if device != "cpu" and torch.cuda.device_count() < gpus:
             raise click.ClickException(f"--gpus {gpus} asks for more GPUs than this machine has ({torch.cuda.device_count()})")
@@ -102,6 +103,10 @@ def train(ctx, data, masks, preset, outdir, kimg, batch, batch_gpu, snap_kimg, t
         last = latest_snapshot(outdir)
     if "WORLD_SIZE" not in os.environ or os.environ.get("RANK") == "0":
         click.echo(f"last snapshot: {last}" if last else "no snapshot written")
+    if "WORLD_SIZE" not in os.environ and exit_status(reason):
+        # Interrupted (the snapshot is written): say so in the exit status. Under torchrun the
+        # workers exit 0 and torchrun's own status reports the signal it forwarded.
+        ctx.exit(exit_status(reason))
 
 
 @train.command("export")
@@ -122,7 +127,7 @@ def export(snapshot, output, fp32):
 @train.command("compact")
 @click.argument("snapshot", type=click.Path(dir_okay=False))
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--part-mib", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--part-mib", type=Number(min=0, min_open=True), default=None,
               help="Tensor data per part in MiB (default 15: each file stays under 16 MiB).")
 @user_errors
 def compact(snapshot, folder, part_mib):

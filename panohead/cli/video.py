@@ -4,8 +4,8 @@ from __future__ import annotations
 import click
 
 from panohead.camera import RADIUS_RANGE
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option, parse_seeds,
-                                 progress_bar, user_errors)
+from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
+                                 parse_seeds, progress_bar, user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 
@@ -14,11 +14,11 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
 @checkpoint_option
 @device_option
 @click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help="Seeds, e.g. '0-3' (one grid tile each).")
-@click.option("--psi", "truncation", default=0.7, show_default=True, type=click.FloatRange(0.0, 2.0), help="Truncation psi.")
+@click.option("--psi", "truncation", default=0.7, show_default=True, type=Number(0.0, 2.0), help="Truncation psi.")
 @click.option("--frames", default=120, show_default=True, type=click.IntRange(1, 3600), help="Frames per 360-degree turn.")
 @click.option("--fps", default=30, show_default=True, type=click.IntRange(1, 120), help="Frames per second.")
-@click.option("--pitch", default=0.0, show_default=True, type=click.FloatRange(-89, 89), help="Camera elevation in degrees.")
-@click.option("--radius", default=None, type=click.FloatRange(*RADIUS_RANGE),
+@click.option("--pitch", default=0.0, show_default=True, type=Number(-89, 89), help="Camera elevation in degrees.")
+@click.option("--radius", default=None, type=Number(*RADIUS_RANGE),
               help="Camera distance from the origin, 1 to 6 (default: the model's, 2.7).")
 @click.option("--resolution", default=None, type=int, help="Tile side in pixels, even (default: the view's native size).")
 @click.option("--view", default="image", show_default=True, type=click.Choice(VIEWS),

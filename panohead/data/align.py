@@ -31,7 +31,10 @@ from PIL import Image, ImageOps
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label
 from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, GrabCutSegmenter, LandmarkDetector,
                                       RoughPoseEstimator, Segmenter, head_box_from_mask, opencv_with, orbit_from_pnp)
-from panohead.errors import MissingCapability, one_line
+from panohead.errors import MissingCapability, OneLineError, one_line
+from panohead.images import ImageTooLarge, open_image
+from panohead.numbers import number_problem
+from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
 
 # dlib/iBUG 68-point indices and where those points sit on the synthetic heads, in world units
 # (y up, face towards +z; image-left eye corner 36 is the subject's right eye, at world -x).
@@ -43,7 +46,7 @@ TEMPLATE_POINTS = np.array([
 ])
 
 
-class AlignmentError(ValueError):
+class AlignmentError(OneLineError):
     """An image that cannot be aligned; one line naming what is missing."""
 
 
@@ -205,29 +208,35 @@ def align_portrait(image: Image.Image, resolution: int = 512, aligner: Aligner |
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+OVERRIDES_LIMIT = 16 * 2 ** 20  # bytes; an override is about 40
+OVERRIDE_BOUNDS = ((-360.0, 360.0), (-90.0, 90.0))  # yaw, pitch in degrees
 
 
 def read_overrides(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
     """Manual angles: JSON {"file name": [yaw, pitch], ...} in degrees."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        document = parse_json(read_file_capped(path, OVERRIDES_LIMIT, "the overrides file"))
+    except (OSError, UntrustedDataError) as error:
         raise ValueError(f"{path}: cannot read overrides ({one_line(error)})") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: overrides must be a JSON object {{\"name.jpg\": [yaw, pitch], ...}}")
     overrides = {}
     for name, value in document.items():
-        if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
-            raise ValueError(f"{path}: override of {name!r} must be [yaw, pitch] in degrees")
+        if not (isinstance(value, list) and len(value) == 2
+                and not any(number_problem(v, bounds) for v, bounds in zip(value, OVERRIDE_BOUNDS))):
+            raise ValueError(f"{path}: override of {name!r} must be [yaw, pitch] in degrees "
+                             f"(yaw -360..360, pitch -90..90), got {json.dumps(value)[:40]}")
         overrides[name] = (float(value[0]), float(value[1]))
     return overrides
 
 
 def load_photo(path: Path) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except ImageTooLarge as error:
+        raise AlignmentError(str(error)) from None
     except (OSError, ValueError) as error:
         raise AlignmentError(f"unreadable image ({type(error).__name__})") from None
 

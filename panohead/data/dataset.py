@@ -16,10 +16,10 @@ length, an image/mask size mismatch, an unreadable image, an empty dataset) rais
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,19 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, mirror_label
-from panohead.errors import one_line
+from panohead.errors import OneLineError, one_line
+from panohead.images import ImageTooLarge, open_image
+from panohead.untrusted import UntrustedDataError, parse_json, read_capped, read_file_capped
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 LABELS_FILE = "dataset.json"
+# Caps on what one member may inflate to (a zip's sizes are claims: members are read through the
+# decompressor and stopped at the cap). A label takes about 600 bytes of JSON per image.
+IMAGE_LIMIT = 128 * 2 ** 20
+LABELS_BASE_LIMIT, LABELS_PER_IMAGE_LIMIT = 2 ** 20, 4096
 
 
-class DatasetError(ValueError):
+class DatasetError(OneLineError):
     """A broken dataset; the message is one line naming the file at fault."""
 
 
@@ -72,13 +78,20 @@ class Archive:
         """Human-readable location of a member, for error messages."""
         return f"{self.path}:{name}" if self.is_zip else str(self.path / name)
 
-    def read(self, name: str) -> bytes:
-        if not self.is_zip:
-            return (self.path / name).read_bytes()
-        if self._zip is None or self._zip_pid != os.getpid():
-            self._zip = zipfile.ZipFile(self.path)
-            self._zip_pid = os.getpid()
-        return self._zip.read(name)
+    def read(self, name: str, limit: int) -> bytes:
+        """The bytes of member ``name``, at most ``limit`` of them (more: a one-line DatasetError)."""
+        try:
+            if not self.is_zip:
+                return read_file_capped(self.path / name, limit, "it")
+            if self._zip is None or self._zip_pid != os.getpid():
+                self._zip = zipfile.ZipFile(self.path)
+                self._zip_pid = os.getpid()
+            with self._zip.open(name) as member:
+                return read_capped(member, limit, "it")
+        except UntrustedDataError as error:
+            raise DatasetError(f"{self.where(name)}: {error}") from None
+        except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as error:
+            raise DatasetError(f"{self.where(name)}: cannot read it ({one_line(error)})") from None
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -115,10 +128,11 @@ def read_labels_file(archive: Archive) -> object:
     """``dataset.json`` of ``archive``, parsed (any JSON value; :func:`parse_labels` validates it)."""
     if LABELS_FILE not in archive:
         raise missing_labels(archive.where(LABELS_FILE))
+    limit = LABELS_BASE_LIMIT + LABELS_PER_IMAGE_LIMIT * len(archive.names())
     try:
-        return json.loads(archive.read(LABELS_FILE).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{archive.where(LABELS_FILE)}: not valid JSON ({one_line(error)})") from None
+        return parse_json(archive.read(LABELS_FILE, limit))
+    except UntrustedDataError as error:
+        raise DatasetError(f"{archive.where(LABELS_FILE)}: {error}") from None
 
 
 def data_kind(document: object) -> str:
@@ -160,8 +174,11 @@ def parse_labels(archive: Archive, document: object) -> dict[str, list[float]]:
 
 def _open_image(archive: Archive, name: str) -> Image.Image:
     """Open (lazily: header only) an image member, with a one-line error when it cannot be read."""
+    data = archive.read(name, IMAGE_LIMIT)
     try:
-        return Image.open(io.BytesIO(archive.read(name)))
+        return open_image(io.BytesIO(data))
+    except ImageTooLarge as error:
+        raise DatasetError(f"{archive.where(name)}: {error}") from None
     except (UnidentifiedImageError, OSError) as error:
         raise DatasetError(f"{archive.where(name)}: unreadable or corrupt image ({type(error).__name__})") from None
 

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from panohead.atomic import atomic_path
+from panohead.atomic import atomic_path, temp_folder
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -62,7 +61,7 @@ class DatasetWriter:
             temp_masks = self._stack.enter_context(atomic_path(self.masks_out))
             self._zips = [zipfile.ZipFile(temp_images, "w", zipfile.ZIP_STORED), zipfile.ZipFile(temp_masks, "w", zipfile.ZIP_STORED)]
         else:
-            self._folders = [Path(tempfile.mkdtemp(prefix=f".{t.name}.", suffix=".partial", dir=parent)) for t in (self.out, self.masks_out)]
+            self._folders = [temp_folder(t) for t in (self.out, self.masks_out)]
 
     def _put(self, which: int, name: str, data: bytes) -> None:
         if self.is_zip:
@@ -92,7 +91,7 @@ class DatasetWriter:
             return
         for temp, target in zip(self._folders, (self.out, self.masks_out)):
             if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+                old = temp_folder(target, "old")
                 os.replace(target, old / "data")
                 os.replace(temp, target)
                 shutil.rmtree(old)

@@ -19,6 +19,7 @@ from panohead.checkpoint import CheckpointError, load_tensors, save_tensors
 from panohead.editing.latents import FloatArray
 from panohead.editing.mixing import LayerRange
 from panohead.errors import one_line
+from panohead.untrusted import UntrustedDataError, parse_json
 
 KIND = "directions"
 
@@ -124,7 +125,10 @@ def load_directions(path: str | os.PathLike, w_dim: int, covariance: torch.Tenso
         if vectors is None or vectors.ndim != 2:
             raise CheckpointError(f"{path}: directions file has no (k, w_dim) 'vectors' tensor")
         names, scales = _names(path, metadata, len(vectors)), tensors.get("scales")
-        explained = json.loads(metadata.get("explained", "null"))
+        try:
+            explained = parse_json(metadata.get("explained", "null"))
+        except UntrustedDataError as error:
+            raise CheckpointError(f"{path}: invalid 'explained' metadata ({error})") from None
     vectors = np.atleast_2d(vectors)
     if vectors.shape[1] != w_dim:
         raise ValueError(f"{path}: directions have {vectors.shape[1]} numbers each, this model's w has {w_dim}")
@@ -160,8 +164,8 @@ def _read_npy(path: Path) -> np.ndarray:
 
 def _names(path: Path, metadata: dict[str, str], count: int) -> list[str]:
     try:
-        names = json.loads(metadata.get("names", "[]"))
-    except json.JSONDecodeError:
+        names = parse_json(metadata.get("names", "[]"))
+    except UntrustedDataError:
         names = []
     if not isinstance(names, list) or len(names) != count:
         return [f"{path.stem} {index + 1}" for index in range(count)]

@@ -13,8 +13,11 @@ import torch
 
 from panohead.camera import fov_from_focal
 from panohead.editing.state import Camera, EditState, compose
+from panohead.numbers import number_problem
 
 INTERPOLATIONS = ("slerp", "lerp")
+MAX_FRAMES_PER_SEGMENT = 36_000  # 20 minutes at 30 fps between two keyframes
+MAX_TURNS = 1000
 YAW_MODES = ("shortest", "turns")
 
 
@@ -42,12 +45,15 @@ class PathSettings:
     fps: int = 30
 
     def __post_init__(self) -> None:
+        for name, bounds in (("frames_per_segment", (1, MAX_FRAMES_PER_SEGMENT)), ("turns", (-MAX_TURNS, MAX_TURNS)),
+                             ("fps", (1, 120))):
+            problem = number_problem(getattr(self, name), bounds, integer=True)
+            if problem:
+                raise ValueError(f"{name.replace('_', ' ')} {problem}")
         checks = {
-            f"frames per segment must be at least 1, got {self.frames_per_segment}": self.frames_per_segment >= 1,
             f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}":
                 self.interpolation in INTERPOLATIONS,
             f"yaw mode must be one of {', '.join(YAW_MODES)}, got {self.yaw_mode!r}": self.yaw_mode in YAW_MODES,
-            f"fps must be from 1 to 120, got {self.fps}": 1 <= self.fps <= 120,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:

@@ -25,16 +25,22 @@ from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
 from panohead.editing.latents import FloatArray, Latent
 from panohead.editing.state import Camera, EditState, Mixing
-from panohead.errors import one_line
+from panohead.errors import OneLineError, one_line
+from panohead.numbers import Bounds, number_problem
+from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
 from panohead.userdirs import config_folder
 
 FORMAT = "panohead-studio-session"
 VERSION = 1
 RECENT_NAME = "recent_sessions.json"
 RECENT_LIMIT = 10
+# Ranges a session's numbers must lie in (wide: yaw may wind many turns; radius and fov must be positive).
+PSI_BOUNDS = (-10.0, 10.0)
+CAMERA_BOUNDS = {"yaw": (-1e6, 1e6), "pitch": (-90.0, 90.0), "radius": (1e-3, 1e3), "fov": (0.1, 179.0)}
+SESSION_LIMIT = 64 * 2 ** 20  # bytes; a session with 100 keyframes of 512-wide latents is about 3 MB
 
 
-class SessionError(ValueError):
+class SessionError(OneLineError):
     """A session cannot be saved or opened; one line naming the file and the problem."""
 
 
@@ -122,16 +128,13 @@ def read_session(path: str | os.PathLike) -> Session:
     """Parse a session file (without loading its model)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        document = parse_json(read_file_capped(path, SESSION_LIMIT, "the session file"))
     except FileNotFoundError:
         raise SessionError(f"{path}: session file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SessionError(f"{path}: cannot read session file ({error})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno} column {error.colno}"
-        raise SessionError(f"{path}: malformed session JSON ({error.msg} at {where})") from None
+    except OSError as error:
+        raise SessionError(f"{path}: cannot read session file ({one_line(error)})") from None
+    except UntrustedDataError as error:
+        raise SessionError(f"{path}: malformed session JSON ({error})") from None
     try:
         return _session(document)
     except _Malformed as error:
@@ -162,28 +165,34 @@ def _need(values: Any, key: str, kind: type, where: str, optional: bool = False)
     return value
 
 
-def _number(values: Any, key: str, where: str, optional: bool = False) -> float | None:
+def _number(values: Any, key: str, where: str, optional: bool = False, bounds: Bounds | None = None) -> float | None:
+    """A finite number, within ``bounds`` when given (NaN would render a blank image)."""
     value = _need(values, key, float, where, optional)
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    problem = number_problem(value, bounds)
+    if problem:
+        raise _Malformed(f"{where}.{key} {problem}")
+    return float(value)
 
 
 def _pair(values: Any, key: str, kind: type, where: str, optional: bool = False) -> tuple | None:
-    value = _need(values, key, list, where, optional)
-    if value is None:
-        return None
-    if len(value) != 2 or not all(_is(v, kind) for v in value):
-        numbers = "whole numbers" if kind is int else "numbers"
-        raise _Malformed(f"{where}.{key} must be two {numbers}, got {json.dumps(value)[:40]}")
-    return tuple(kind(v) for v in value)
+    return _numbers(values, key, kind, 2, where, optional)
 
 
 def _triple(values: Any, key: str, where: str) -> tuple[float, float, float] | None:
-    value = _need(values, key, list, where, optional=True)
+    return _numbers(values, key, float, 3, where, optional=True)
+
+
+def _numbers(values: Any, key: str, kind: type, count: int, where: str, optional: bool) -> tuple | None:
+    """``count`` finite numbers (whole numbers when ``kind`` is int)."""
+    value = _need(values, key, list, where, optional)
     if value is None:
         return None
-    if len(value) != 3 or not all(_is(v, float) for v in value):
-        raise _Malformed(f"{where}.{key} must be three numbers, got {json.dumps(value)[:40]}")
-    return tuple(float(v) for v in value)
+    if len(value) != count or any(number_problem(v, integer=kind is int) for v in value):
+        numbers = "whole numbers" if kind is int else "finite numbers"
+        raise _Malformed(f"{where}.{key} must be {['', 'one', 'two', 'three'][count]} {numbers}, got {json.dumps(value)[:40]}")
+    return tuple(kind(v) for v in value)
 
 
 def _array(values: Any, key: str, where: str) -> FloatArray:
@@ -226,7 +235,7 @@ def _state(values: Any, where: str) -> EditState:
     latent = _latent(_need(values, "latent", dict, where), f"{where}.latent")
     return EditState(
         latent=latent,
-        psi=_number(values, "psi", where),
+        psi=_number(values, "psi", where, bounds=PSI_BOUNDS),
         cutoff=_need(values, "cutoff", int, where, optional=True),
         conditioning=_pair(values, "conditioning", float, where),
         mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True),
@@ -235,7 +244,7 @@ def _state(values: Any, where: str) -> EditState:
                       _pair(mixing, "background_layers", int, f"{where}.mixing")),
         directions=tuple(edits),
         background=_latent(_need(values, "background", dict, where, optional=True), f"{where}.background"),
-        camera=Camera(*(_number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"))
+        camera=Camera(*(_number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
                         for k in ("yaw", "pitch", "radius", "fov")), _triple(camera, "look_at", f"{where}.camera")),
     )
 
@@ -311,7 +320,7 @@ def open_session(path: str | os.PathLike, device: torch.device | str = "cpu",
 def recent_sessions() -> list[Path]:
     """Session files opened or saved lately, most recent first (ones that no longer exist left out)."""
     try:
-        names = json.loads((config_folder() / RECENT_NAME).read_text())
+        names = parse_json(read_file_capped(config_folder() / RECENT_NAME, SESSION_LIMIT))
     except (OSError, ValueError):
         return []
     if not isinstance(names, list):

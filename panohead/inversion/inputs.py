@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from panohead.camera import LABEL_SIZE, label_to_orbit, orbit_label
 from panohead.config import GeneratorConfig
 from panohead.errors import MissingCapability, one_line
+from panohead.images import open_image
 
 MANUAL_HINT = "give --yaw/--pitch (or --label) to use the image as a pre-aligned crop"
 
@@ -50,10 +51,10 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image file not found")
     try:
-        with Image.open(path) as opened:
+        with open_image(path) as opened:
             image = ImageOps.exif_transpose(opened)
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         detail = "unrecognised format" if isinstance(error, UnidentifiedImageError) else one_line(error)
         raise ValueError(f"{path}: not a readable image file ({detail}); use a jpg, png or webp photo") from None
     return flatten_alpha(image)
@@ -92,6 +93,8 @@ def parse_label(text: str) -> np.ndarray:
         raise ValueError(f"--label {text[:40]!r}...: not a list of numbers") from None
     if len(values) != LABEL_SIZE:
         raise ValueError(f"--label has {len(values)} numbers, a camera label needs {LABEL_SIZE} (16 cam2world + 9 intrinsics)")
+    if not all(map(math.isfinite, values)):
+        raise ValueError("--label holds NaN or infinity; a camera label needs 25 finite numbers")
     return np.asarray(values, dtype=np.float32)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from panohead.config import GeneratorConfig
+from panohead.errors import OneLineError
 from panohead.official.unpickler import Record, plain
 
 
-class UnsupportedCheckpoint(ValueError):
+class UnsupportedCheckpoint(OneLineError):
     """The file is an official snapshot, but of a variant we cannot reproduce exactly."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from panohead.checkpoint import skeleton
 from panohead.official.architecture import UnsupportedCheckpoint, require
 from panohead.official.names import DISCRIMINATOR_RULES, check_layers, map_state
 from panohead.official.unpickler import Record, plain
@@ -50,10 +51,12 @@ def discriminator_config(record: Record) -> DiscriminatorConfig:
 
 def build_discriminator(record: Record) -> TriDiscriminator:
     """Our tri-discriminator with the architecture and weights of an official discriminator record."""
-    discriminator = TriDiscriminator(discriminator_config(record))
-    ours = discriminator.state_dict()
-    unused = {"mapping.w_avg": torch.zeros_like(ours["mapping.w_avg"])}  # our mapping's unused truncation mean
+    config = discriminator_config(record)
+    shape = skeleton(lambda: TriDiscriminator(config))  # checked against the file's tensors before allocating
+    ours = shape.state_dict()
+    unused = {"mapping.w_avg": torch.zeros(ours["mapping.w_avg"].shape)}  # our mapping's unused truncation mean
     state = map_state(record.tensors(), ours, DISCRIMINATOR_RULES, ours_only=unused)
-    check_layers(record, discriminator, DISCRIMINATOR_RULES)
+    check_layers(record, shape, DISCRIMINATOR_RULES)
+    discriminator = TriDiscriminator(config)
     discriminator.load_state_dict({name: tensor.to(ours[name].dtype) for name, tensor in state.items()})
     return discriminator.eval().requires_grad_(False)

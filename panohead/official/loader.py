@@ -1,16 +1,17 @@
 """Open official snapshot pickles as our networks, and convert them to our safetensors format."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
-from panohead.checkpoint import CheckpointError, save_generator, save_tensors
+from panohead.checkpoint import CheckpointError, save_generator, save_tensors, skeleton
 from panohead.config import GeneratorConfig
 from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator, parameter_count
@@ -43,26 +44,6 @@ class OfficialSnapshot:
     discriminator_issue: str | None = None
 
 
-class _ProgressReader:
-    """File wrapper reporting how far the unpickler has read."""
-
-    def __init__(self, handle, total: int, progress: Progress) -> None:
-        self.handle, self.total, self.progress = handle, total, progress
-
-    def _report(self, data):
-        self.progress(self.handle.tell(), self.total)
-        return data
-
-    def read(self, size: int = -1) -> bytes:
-        return self._report(self.handle.read(size))
-
-    def readinto(self, buffer) -> int:
-        return self._report(self.handle.readinto(buffer))
-
-    def readline(self, size: int = -1) -> bytes:
-        return self._report(self.handle.readline(size))
-
-
 def read_official_pickle(path: str | os.PathLike, progress: Progress | None = None) -> dict[str, Any]:
     """The top-level dict of an official pickle, networks as inert :class:`Record` objects.
 
@@ -74,14 +55,13 @@ def read_official_pickle(path: str | os.PathLike, progress: Progress | None = No
     total = path.stat().st_size
     try:
         with open(path, "rb") as handle:
-            stream = _ProgressReader(handle, total, progress) if progress else handle
-            data = restricted_load(stream)
+            data = restricted_load(handle, total, progress)
     except RefusedGlobal as refused:
         raise OfficialCheckpointError(
             f"{path}: refused to load: the pickle calls {refused.name}, which no official snapshot needs "
             f"(nothing was executed)") from None
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, MemoryError, OverflowError, UnicodeDecodeError) as error:
+            RuntimeError, MemoryError, OverflowError, UnicodeDecodeError, OSError) as error:
         detail = one_line(error)
         if isinstance(error, EOFError) or "truncated" in detail:
             detail = "the file is truncated"
@@ -101,17 +81,35 @@ def _generator_record(path: Path, data: dict[str, Any], key: str) -> Record:
     return record
 
 
-def build_generator(record: Record, source: str | os.PathLike = "<official>") -> PanoHeadGenerator:
-    """Our generator with the architecture and weights of an official TriPlaneGenerator record."""
+@contextlib.contextmanager
+def _reading(source: str | os.PathLike) -> Iterator[None]:
+    """Errors from records that lack the structure official code writes (a missing attribute, a list
+    where a dict belongs) become one line naming the file, like every other refusal."""
     try:
-        config = generator_config(record)
-        generator = PanoHeadGenerator(config)
-        state = map_state(record.tensors(), generator.state_dict())
-        check_layers(record, generator)
+        yield
+    except OfficialCheckpointError:
+        raise
     except UnsupportedCheckpoint as error:
         raise OfficialCheckpointError(f"{source}: {error}") from None
-    own = generator.state_dict()
-    generator.load_state_dict({name: tensor.to(own[name].dtype) for name, tensor in state.items()})
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, RuntimeError) as error:
+        raise OfficialCheckpointError(
+            f"{source}: malformed official snapshot ({type(error).__name__}: {one_line(error)})") from None
+
+
+def build_generator(record: Record, source: str | os.PathLike = "<official>") -> PanoHeadGenerator:
+    """Our generator with the architecture and weights of an official TriPlaneGenerator record.
+
+    The architecture is checked against the tensors the file holds on a memory-less skeleton first,
+    so a record announcing a huge network fails before that network is allocated.
+    """
+    with _reading(source):
+        config = generator_config(record)
+        shape = skeleton(lambda: PanoHeadGenerator(config))
+        state = map_state(record.tensors(), shape.state_dict())
+        check_layers(record, shape)
+        generator = PanoHeadGenerator(config)
+        own = generator.state_dict()
+        generator.load_state_dict({name: tensor.to(own[name].dtype) for name, tensor in state.items()})
     return generator.eval().requires_grad_(False)
 
 
@@ -140,10 +138,11 @@ def load_official_snapshot(path: str | os.PathLike, progress: Progress | None = 
         raise OfficialCheckpointError(f"{path}: training_set_kwargs is a {type(kwargs).__name__}, not a dict")
     snapshot = OfficialSnapshot(G_ema=g_ema, G=g, training_set_kwargs=kwargs)
     if isinstance(data.get("D"), Record):
-        try:
-            snapshot.D = build_discriminator(data["D"])
-        except UnsupportedCheckpoint as error:
-            snapshot.discriminator_issue = str(error)
+        with _reading(path):
+            try:
+                snapshot.D = build_discriminator(data["D"])
+            except UnsupportedCheckpoint as error:
+                snapshot.discriminator_issue = str(error)
     return snapshot
 
 

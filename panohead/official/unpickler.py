@@ -17,13 +17,16 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import pickletools
+import types
 import warnings
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable, Iterable
 
 import numpy as np
 import torch
 
 from panohead.errors import one_line
+from panohead.untrusted import check_nesting
 
 
 class RefusedGlobal(pickle.UnpicklingError):
@@ -96,8 +99,9 @@ class Record:
         return f"Record({self.class_name!r}, {self.kind})"
 
 
-class _EasyDict(dict):
+def _easy_dict_class() -> type:
     """``dnnlib.util.EasyDict`` read as a plain dict (it is a dict subclass with attribute access)."""
+    return type("EasyDict", (dict,), {"__module__": __name__})
 
 
 def _plain_class(dotted: str) -> type:
@@ -121,10 +125,44 @@ def _reconstruct_persistent_obj(meta: Any) -> Record:
     return record
 
 
+def _check_storage_sizes(data: bytes) -> None:
+    """Refuse an embedded ``torch.save`` blob whose storages claim more elements than its bytes hold.
+
+    The legacy format (four pickles, then the raw bytes) names each storage as a persistent id
+    ``('storage', <class>, key, location, numel)``, and torch allocates ``numel`` elements before it
+    reads them: 9 bytes could ask for gigabytes. The pickles are only scanned here (pickletools),
+    never executed.
+    """
+    stream = io.BytesIO(data)
+    for _ in range(4):  # magic number, protocol, system info, the storages' pickle
+        itemsize, last_int = 1, None
+        try:
+            for opcode, argument, _ in pickletools.genops(stream):
+                if opcode.name in ("GLOBAL", "STACK_GLOBAL") and isinstance(argument, str):
+                    itemsize = _STORAGE_ITEMSIZE.get(argument.split()[-1], 1)
+                elif opcode.name in _INT_OPCODES:
+                    last_int = argument
+                elif opcode.name in ("BINPERSID", "PERSID") and last_int is not None and last_int * itemsize > len(data):
+                    raise pickle.UnpicklingError(
+                        f"an embedded tensor storage claims {last_int} elements, more than its {len(data)} bytes hold")
+                if opcode.name == "STOP":
+                    break
+        except (ValueError, EOFError):
+            return  # not the legacy layout: torch's reader judges it
+
+
+_INT_OPCODES = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
+# Element sizes of the legacy storage classes (torch.FloatStorage, ...); unknown ones count as 1 byte.
+_STORAGE_ITEMSIZE = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
+                     "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1,
+                     "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16}
+
+
 def _load_from_bytes(data: Any) -> torch.storage.TypedStorage:
     """A tensor storage embedded as the bytes of a nested ``torch.save``, read with torch's weights-only reader."""
     if not isinstance(data, (bytes, bytearray)):
         raise pickle.UnpicklingError("tensor storage is not stored as bytes")
+    _check_storage_sizes(bytes(data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         storage = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
@@ -147,7 +185,7 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: An
     tensor = torch.empty((0,), dtype=storage.dtype)
     try:
         tensor.set_(untyped, offset, tuple(size), tuple(stride))
-    except RuntimeError as error:
+    except (RuntimeError, TypeError) as error:
         raise pickle.UnpicklingError(f"tensor does not fit its storage ({one_line(error)})") from None
     return tensor
 
@@ -172,7 +210,8 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
 def _numpy_dtype(name: Any, align: Any = False, copy: Any = False) -> np.dtype:
     if not isinstance(name, str):
         raise pickle.UnpicklingError("numpy dtype without a name")
-    return np.dtype(name)
+    # A copy: the pickle then sets its state (BUILD), which must not reach numpy's shared instances.
+    return np.dtype(name).newbyteorder("=")
 
 
 _PLAIN_CLASSES = (
@@ -185,10 +224,7 @@ _PLAIN_CLASSES = (
     "training.volumetric_rendering.ray_marcher.MipRayMarcher2",
 )
 
-ALLOWED_GLOBALS: dict[str, Any] = {
-    "collections.OrderedDict": collections.OrderedDict,
-    "builtins.set": set,  # pickle protocols < 4 write sets as calls
-    "builtins.frozenset": frozenset,
+_FUNCTIONS: dict[str, Any] = {
     "torch._utils._rebuild_tensor": _rebuild_tensor,
     "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
     "torch._utils._rebuild_parameter": _rebuild_parameter,
@@ -196,23 +232,102 @@ ALLOWED_GLOBALS: dict[str, Any] = {
     "numpy.dtype": _numpy_dtype,
     "numpy.core.multiarray.scalar": _numpy_scalar,
     "numpy._core.multiarray.scalar": _numpy_scalar,
-    "dnnlib.util.EasyDict": _EasyDict,
     "torch_utils.persistence._reconstruct_persistent_obj": _reconstruct_persistent_obj,
-    **{name: _plain_class(name) for name in _PLAIN_CLASSES},
 }
+ALLOWED_NAMES = frozenset({"collections.OrderedDict", "builtins.set", "builtins.frozenset", "dnnlib.util.EasyDict",
+                           *_FUNCTIONS, *_PLAIN_CLASSES})
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` whose globals come only from :data:`ALLOWED_GLOBALS`."""
+def _fresh(function: Callable) -> Callable:
+    """A new function object with ``function``'s code: attributes a file sets on it die with the load."""
+    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__,
+                              function.__closure__)
+    copy.__kwdefaults__ = function.__kwdefaults__
+    return copy
+
+
+def allowed_globals() -> dict[str, Any]:
+    """The allow-list for one load: fresh stand-in classes and function objects, so nothing a file does
+    to them (a refused file included) reaches a later load. Built-in types cannot be modified."""
+    table: dict[str, Any] = {
+        "collections.OrderedDict": collections.OrderedDict,
+        "builtins.set": set,  # pickle protocols < 4 write sets as calls
+        "builtins.frozenset": frozenset,
+        "dnnlib.util.EasyDict": _easy_dict_class(),
+        **{name: _fresh(function) for name, function in _FUNCTIONS.items()},
+        **{name: _plain_class(name) for name in _PLAIN_CLASSES},
+    }
+    assert set(table) == ALLOWED_NAMES
+    return table
+
+
+class _BoundedReader:
+    """A file opened for unpickling that never hands out more than it holds.
+
+    A length field announcing more bytes than remain is a truncated (or hostile) file: it fails at
+    once instead of asking the file object for a buffer of the announced size. ``progress(done,
+    total)`` is told how far reading got.
+    """
+
+    def __init__(self, handle: BinaryIO, total: int, progress: Callable[[int, int], None] | None = None) -> None:
+        self.handle, self.total, self.progress = handle, total, progress
+
+    def _check(self, size: int) -> None:
+        if size > self.total - self.handle.tell():
+            raise pickle.UnpicklingError(f"a length field asks for {size} bytes past the end: the file is truncated")
+
+    def _report(self, data):
+        if self.progress is not None:
+            self.progress(self.handle.tell(), self.total)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        if size is not None and size >= 0:
+            self._check(size)
+        return self._report(self.handle.read(size))
+
+    def readinto(self, buffer) -> int:
+        self._check(len(buffer))
+        return self._report(self.handle.readinto(buffer))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._report(self.handle.readline(size))
+
+    def peek(self, size: int = 0) -> bytes:
+        return self.handle.peek(size) if hasattr(self.handle, "peek") else b""
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """An unpickler whose globals come only from a fresh :func:`allowed_globals` table.
+
+    It is Python's pure-Python unpickler: its memo is a dict, so a memo index of 2**29 costs one
+    entry (the C unpickler allocates an array that long). BUILD may only fill objects this load
+    created (records, EasyDicts, dtype copies), never a class or a function the allow-list hands out.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__(stream)
+        self._allowed = allowed_globals()
+        self._buildable = (Record, np.dtype, self._allowed["dnnlib.util.EasyDict"])
 
     def find_class(self, module: str, name: str) -> Any:
         dotted = f"{module}.{name}"
-        if dotted not in ALLOWED_GLOBALS:
+        if dotted not in self._allowed:
             raise RefusedGlobal(dotted)
-        return ALLOWED_GLOBALS[dotted]
+        return self._allowed[dotted]
 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError("persistent ids are not used by official snapshots")
+
+    def load_build(self) -> None:
+        if not isinstance(self.stack[-2], self._buildable):
+            raise pickle.UnpicklingError(f"the pickle sets the state of a {type(self.stack[-2]).__name__}, "
+                                         f"which no official snapshot does")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def plain(value: Any) -> Any:
@@ -228,6 +343,28 @@ def plain(value: Any) -> Any:
     return value
 
 
-def restricted_load(stream: BinaryIO) -> Any:
-    """Unpickle ``stream`` with :class:`RestrictedUnpickler` (raises RefusedGlobal / UnpicklingError)."""
-    return RestrictedUnpickler(stream).load()
+MAX_DEPTH = 100  # official snapshots nest about 25 levels (records, their state dicts, tensors)
+
+
+def _children(value: Any) -> Iterable[Any] | None:
+    """What a container read from a pickle holds; None for leaves (numbers, text, tensors)."""
+    if isinstance(value, Record):
+        return (value.state,)
+    if isinstance(value, dict):
+        return [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return value
+    return None
+
+
+def restricted_load(stream: BinaryIO, total: int | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
+    """Unpickle ``stream`` (``total`` bytes long; default: measured) with :class:`RestrictedUnpickler`,
+    then refuse cycles and deep nesting before our recursive walkers meet them (raises RefusedGlobal,
+    UnpicklingError or UntrustedDataError)."""
+    if total is None:
+        position = stream.tell()
+        total = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+    data = RestrictedUnpickler(_BoundedReader(stream, total, progress)).load()
+    check_nesting(data, _children, MAX_DEPTH)
+    return data

@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 
 from panohead.checkpoint import CheckpointError, load_tensors, save_tensors
+from panohead.errors import one_line
+from panohead.untrusted import parse_json
 
 HEAD_KIND, PART_KIND = "compact-snapshot", "compact-snapshot-part"
 PART_MIB = 15.0  # MiB of tensor data per part: with its header a file stays under the 16 MiB transfer limit
@@ -84,21 +86,29 @@ def write_compact(folder: str | os.PathLike, nimg: int, tensors: dict[str, torch
     return [folder / name for name in names]
 
 
-def read_compact(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _file_name(path: Path, name: object) -> str:
+    """A part's file name from a header: a plain name in the same folder, nothing else."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"{path}: names another part as {str(name)[:60]!r}, not a file name in its folder")
+    return name
+
+
+def read_compact(path: str | os.PathLike, kinds: tuple[str, ...] = (HEAD_KIND, PART_KIND)
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """All tensors (float32 again) and the head's metadata of the compact snapshot that ``path`` (any
     part) belongs to; a missing, corrupt or foreign part is a :class:`CheckpointError` naming it."""
     path = Path(path)
-    tensors, metadata = load_tensors(path, (HEAD_KIND, PART_KIND))
+    tensors, metadata = load_tensors(path, kinds)
     if metadata["kind"] == PART_KIND:
-        head = path.parent / metadata["head"]
+        head = path.parent / _file_name(path, metadata.get("head"))
         if not head.is_file():
             raise CheckpointError(f"{head}: part 1 of the compact snapshot that {path.name} belongs to is missing; "
                                   "copy every part into the same folder")
-        return read_compact(head)
+        return read_compact(head, (HEAD_KIND,))  # a head, never another part: parts cannot chain or loop
     try:
-        others = json.loads(metadata["parts"])
-    except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{path}: compact snapshot head without a valid list of parts ({error})") from None
+        others = [_file_name(path, name) for name in parse_json(metadata["parts"])]
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: compact snapshot head without a valid list of parts ({one_line(error)})") from None
     count = len(others) + 1
     for index, name in enumerate(others, start=2):
         part = path.parent / name

@@ -30,11 +30,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from panohead.nn.layers import EqualConv2d, EqualLinear
+from panohead.numbers import field_problems
 from panohead.nn.mapping import MappingNetwork
 from panohead.nn.resample import gaussian_blur
 from panohead.nn.synthesis import channels_for
+from panohead.untrusted import parse_json
 
 RESIDUAL_GAIN = math.sqrt(0.5)  # the two branches of a residual block are summed at unit variance
+
+
+# Inclusive bounds (see panohead.config.LIMITS): a config read from a file cannot describe a huge network.
+DISCRIMINATOR_LIMITS = {"resolution": (8, 4096), "c_dim": (1, 1024), "channel_base": (1, 2 ** 20),
+                        "channel_max": (1, 4096), "mapping_layers": (0, 32), "conv_clamp": (1e-6, 1e6),
+                        "mbstd_group": (1, 1024), "mbstd_channels": (0, 64)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,9 @@ class DiscriminatorConfig:
     mask_channel: bool = True
 
     def __post_init__(self) -> None:
+        problems = field_problems(self, DISCRIMINATOR_LIMITS)
+        if problems:
+            raise ValueError("invalid discriminator config: " + "; ".join(problems))
         if self.resolution < 8 or self.resolution & (self.resolution - 1):
             raise ValueError(f"discriminator resolution must be a power of two >= 8, got {self.resolution}")
 
@@ -65,7 +76,10 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "DiscriminatorConfig":
-        return cls(**json.loads(text))
+        values = parse_json(text)
+        if not isinstance(values, dict):
+            raise ValueError("a discriminator config must be a JSON object")
+        return cls(**values)
 
 
 class DiscriminatorBlock(nn.Module):

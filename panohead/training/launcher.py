@@ -26,6 +26,7 @@ from panohead.data.dataset import DatasetError, HeadDataset, default_mask_path
 from panohead.errors import one_line
 from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
+from panohead.untrusted import parse_json
 
 PRESETS = ("tiny", "small", "medium", "paper")
 # torchrun SIGKILLs its workers this many seconds after forwarding a stop signal (its default, 30 s, can
@@ -129,7 +130,7 @@ def masks_in_use(data: str, masks: str | None) -> str:
 def recorded_masks(folder: str | os.PathLike) -> str | None:
     """The masks line (:func:`masks_in_use`) of the run in ``folder``, from its options.json (None without one)."""
     try:
-        description = json.loads((Path(folder) / "options.json").read_text())
+        description = parse_json((Path(folder) / "options.json").read_bytes())
         data, masks = description["data"], description.get("masks")
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -145,7 +146,7 @@ def resume_arguments(folder: str | os.PathLike) -> tuple[list[str], int]:
     """
     path = Path(folder) / "options.json"
     try:
-        description = json.loads(path.read_text())
+        description = parse_json(path.read_bytes())
         words = shlex.split(description["command"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: cannot read the run's command to resume it ({error})") from None
@@ -201,7 +202,7 @@ class RunProcess:
     def adopt(cls, folder: str | os.PathLike) -> "RunProcess | None":
         """The still-running process an earlier app session launched in ``folder``, if there is one."""
         try:
-            description = json.loads((Path(folder) / PROCESS_FILE).read_text())
+            description = parse_json((Path(folder) / PROCESS_FILE).read_bytes())
             pid, started = int(description["pid"]), description["start_time"]
         except (OSError, ValueError, KeyError, TypeError):
             return None

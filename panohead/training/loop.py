@@ -194,6 +194,17 @@ class PhaseTimer:
         return {k: round(v, 4) for k, v in sorted(totals.items())}
 
 
+# Exit status of a run that a signal stopped (after its snapshot), by the shell's convention
+# 128 + signal number, so scripts and schedulers see the run did not finish; a run that reached
+# its length or its --max-minutes exits 0.
+SIGNAL_EXIT_STATUS = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
+
+
+def exit_status(reason: str | None) -> int:
+    """The process exit status for a run that stopped for ``reason`` (the ``stop`` record's)."""
+    return SIGNAL_EXIT_STATUS.get(reason or "", 0)
+
+
 class StopRequest:
     """SIGINT/SIGTERM set a flag the loop checks between steps; a second signal aborts at once."""
 
@@ -268,6 +279,7 @@ class Trainer:
         }
         self.progress = Progress()
         self.resumed_from: Path | None = None
+        self.stop_reason: str | None = None  # why run() ended: "done", "SIGINT", "SIGTERM", "time limit", ...
         if spec.resume:
             self._resume(spec.resume)
         elif finetune_state is not None:
@@ -556,6 +568,7 @@ class Trainer:
             bar.close()
         if log is not None:
             log.write("stop", nimg=progress.nimg, reason=reason)
+        self.stop_reason = reason
         return last_snapshot
 
     def _agreed_stop(self, stop: StopRequest, session_start: float) -> bool:
@@ -584,11 +597,15 @@ class Trainer:
         return path
 
 
-def train(spec: RunSpec, after_step: Callable[[Trainer], None] | None = None) -> Path:
-    """Train in this process (joining a torchrun group when the environment describes one)."""
+def train(spec: RunSpec, after_step: Callable[[Trainer], None] | None = None) -> tuple[Path | None, str | None]:
+    """Train in this process (joining a torchrun group when the environment describes one).
+
+    Returns the last snapshot written and why the run stopped ("done", "SIGINT", "SIGTERM", ...).
+    """
     process = start_process(spec.device)
     try:
-        return Trainer(spec, process).run(after_step)
+        trainer = Trainer(spec, process)
+        return trainer.run(after_step), trainer.stop_reason
     finally:
         if process.world > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from panohead.config import GeneratorConfig, preset
 from panohead.training.discriminator import DiscriminatorConfig
 from panohead.training.loss import LossOptions
+from panohead.untrusted import parse_json
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class TrainOptions:
 
     @classmethod
     def from_json(cls, text: str) -> "TrainOptions":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(parse_json(text))
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainOptions":

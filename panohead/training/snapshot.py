@@ -27,12 +27,15 @@ from pathlib import Path
 
 import torch
 
-from panohead.checkpoint import (CheckpointError, build_generator, config_from_metadata, load_tensors, save_generator,
-                                 save_tensors, training_data)
+from panohead.checkpoint import (CheckpointError, build_generator, check_shapes, config_from_metadata, load_tensors,
+                                 save_generator, save_tensors, training_data)
 from panohead.config import GeneratorConfig
+from panohead.errors import one_line
+from panohead.generator import PanoHeadGenerator
 from panohead.training.compact import HEAD_KIND, PART_KIND, PART_MIB, read_compact, write_compact
-from panohead.training.discriminator import DiscriminatorConfig
+from panohead.training.discriminator import DiscriminatorConfig, TriDiscriminator
 from panohead.training.options import TrainOptions
+from panohead.untrusted import parse_json
 
 SNAPSHOT_RE = re.compile(r"snapshot-(\d{9})\.safetensors")
 
@@ -104,7 +107,7 @@ def compact_snapshot(snapshot: str | os.PathLike, folder: str | os.PathLike, par
     tensors, metadata = load_tensors(snapshot, "snapshot")
     if "train_options" not in metadata:
         raise CheckpointError(f"{snapshot}: converted from an official snapshot, it holds no training state to compact")
-    progress = json.loads(metadata.get("progress", "{}"))
+    progress = parse_json(metadata.get("progress", "{}"))
     kept = {k: v for k, v in metadata.items() if k not in ("format", "version", "kind", "sha256")}
     return write_compact(folder, int(progress.get("nimg", 0)), tensors, kept, part_mib)
 
@@ -118,16 +121,23 @@ def read_snapshot(path: str | os.PathLike) -> SnapshotState:
     try:
         d_config = DiscriminatorConfig.from_json(metadata["d_config"]) if "d_config" in metadata else None
         options = TrainOptions.from_json(metadata["train_options"]) if "train_options" in metadata else None
-        progress = Progress(**json.loads(metadata.get("progress", "{}")))
+        progress = Progress(**parse_json(metadata.get("progress", "{}")))
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: snapshot metadata is incomplete or invalid ({error})") from None
+        raise CheckpointError(f"{path}: snapshot metadata is incomplete or invalid ({one_line(error)})") from None
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
+    config = config_from_metadata(path, metadata)
+    networks = {"G": lambda: PanoHeadGenerator(config), "G_ema": lambda: PanoHeadGenerator(config)}
+    if d_config is not None:
+        networks["D"] = lambda: TriDiscriminator(d_config)
+    for prefix, build in networks.items():  # a config describing more than the file holds fails here
+        if part(prefix):
+            check_shapes(path, build, {name: tuple(t.shape) for name, t in part(prefix).items()})
     optimisers = {name: part(name) for name in ("opt_G", "opt_D")}
-    return SnapshotState(part("G"), part("G_ema"), part("D"), optimisers, config_from_metadata(path, metadata),
-                         d_config, options, progress, training_data(path, metadata) or "")
+    return SnapshotState(part("G"), part("G_ema"), part("D"), optimisers, config, d_config, options, progress,
+                         training_data(path, metadata) or "")
 
 
 def load_optimiser(optimiser: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
