@@ -117,6 +117,21 @@ def orbit_label(
     return make_label(orbit_cam2world(yaw, pitch, radius, look_at, device), focal)
 
 
+def label_from_rotation(rotation: torch.Tensor, radius: float = DEFAULT_RADIUS, focal: float = DEFAULT_FOCAL) -> torch.Tensor:
+    """(B, 25) labels the way the official dataset makes them from a fitted head rotation (B, 3, 3).
+
+    ``rotation`` turns world points into a camera frame with y up and z towards the viewer (a 3D
+    face fit's rotation); the camera sits at ``radius`` on that frame's +z and looks at the world
+    origin, so yaw, pitch and roll all come from the rotation.
+    """
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=rotation.dtype, device=rotation.device))
+    world2cam = flip @ rotation  # OpenCV axes: y down, looking along +z
+    cam2world = torch.eye(4, dtype=rotation.dtype, device=rotation.device).repeat(rotation.shape[0], 1, 1)
+    cam2world[:, :3, :3] = world2cam.transpose(1, 2)
+    cam2world[:, :3, 3] = -radius * world2cam.transpose(1, 2)[:, :, 2]
+    return make_label(cam2world, focal)
+
+
 def split_label(label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 25) -> cam2world (B, 4, 4), intrinsics (B, 3, 3)."""
     if label.ndim != 2 or label.shape[1] != LABEL_SIZE:

@@ -73,7 +73,11 @@ def test_a_non_image_file_is_one_line_error(files):
 
 
 def test_no_camera_and_no_face_is_one_line_error_naming_the_file(files):
-    folder, checkpoint, photo = files
+    from PIL import Image
+
+    folder, checkpoint, small = files
+    photo = folder / "face96.png"
+    Image.open(small).resize((96, 96)).save(photo)  # large enough to be searched for a face
     result = run(photo, "-c", checkpoint, "-o", folder / "nothing")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
@@ -92,3 +96,40 @@ def test_a_bad_label_is_one_line_error(files):
     folder, checkpoint, photo = files
     result = run(photo, "-c", checkpoint, "--label", "1 2 3")
     assert result.exit_code == 1 and "has 3 numbers" in result.output
+
+
+def test_ctrl_c_stops_early_and_still_writes_the_best_result(files, monkeypatch):
+    import os
+    import signal
+
+    import panohead.cli.invert as invert_cli
+
+    real = invert_cli.run_inversion
+
+    def interrupted(generator, portrait, settings, perceptual, report, stop):
+        def press_ctrl_c_at_step_two(progress):
+            report(progress)
+            if progress.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+        return real(generator, portrait, settings, perceptual, press_ctrl_c_at_step_two, stop)
+
+    monkeypatch.setattr(invert_cli, "run_inversion", interrupted)
+    folder, checkpoint, photo = files
+    out = folder / "stopped"
+    result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 50, "--pti-steps", 20, "--video-frames", 0,
+                 "--device", "cpu", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "stopped by Ctrl-C: writing the best result so far" in result.output
+    with open(out / "losses.csv") as handle:
+        assert len(list(csv.DictReader(handle))) < 50
+    assert (out / "latent.npz").is_file() and (out / "generator.safetensors").is_file()
+
+
+def test_cpu_defaults_are_announced_with_a_time_estimate_and_the_help_names_the_reopening_command(files):
+    folder, checkpoint, photo = files
+    result = run(photo, "-c", checkpoint, "--yaw", 0, "--video-frames", 0, "--device", "cpu", "-o", folder / "defaults")
+    assert result.exit_code == 0, result.output
+    assert "on cpu: 100 + 50 steps by default" in result.output
+    assert "estimated time on cpu:" in result.output and "estimated time for stage 2 on cpu:" in result.output
+    help_text = " ".join(run("--help").output.split())  # click wraps the help to the terminal width
+    assert "visualizer.py -c OUT/generator.safetensors" in help_text and "panohead generate -c" not in help_text

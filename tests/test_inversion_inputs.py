@@ -117,3 +117,8 @@ def test_target_tensor_is_in_the_generators_range_and_size():
     target = target_tensor(Image.new("RGB", (50, 50), (255, 0, 128)), 32)
     assert target.shape == (1, 3, 32, 32)
     assert target[0, :, 0, 0].tolist() == pytest.approx([1.0, -1.0, 128 / 127.5 - 1], abs=1e-6)
+
+
+def test_a_photo_too_small_for_a_head_is_refused_even_with_a_given_camera():
+    with pytest.raises(ValueError, match="1x1 pixels; at least 8"):
+        prepare_portrait(Image.new("RGB", (1, 1)), preset("tiny"), yaw=0.0)

@@ -22,6 +22,7 @@ from panohead.camera import focal_from_fov
 from panohead.config import GeneratorConfig
 from panohead.errors import one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
+from panohead.inversion.settings import default_steps
 from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import InversionJob, JobStatus
 from viz.models import describe_source, learnt_from
@@ -31,9 +32,6 @@ from viz.widget import Widget
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FILTERS = ["Photos", " ".join(f"*{s}" for s in PHOTO_SUFFIXES), "All files", "*"]
-# Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
-# bundled model takes about a second.
-DEFAULT_STEPS = {"cuda": (500, 350), "cpu": (100, 50)}
 # Where the model that can represent real photos comes from (facts: the authors' README and docs/official_checkpoints.md).
 OFFICIAL_MODEL_HELP = ("For real photos, open the released PanoHead model: its .pkl is in the models folder linked "
                        "from github.com/SizheAn/PanoHead (project page sizhean.github.io/panohead). File > Open "
@@ -57,7 +55,7 @@ class InversionWidget(Widget):
         self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
         self.yaw, self.pitch = 0.0, 0.0
         self.space = "z"
-        self.steps, self.pti_steps = DEFAULT_STEPS.get(app.device.type, DEFAULT_STEPS["cpu"])
+        self.steps, self.pti_steps = default_steps(app.device.type)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="panohead-align")
         self._aligning: Future | None = None
         self._portrait_key: tuple | None = None

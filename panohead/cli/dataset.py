@@ -84,21 +84,35 @@ def check(path, masks, full, bins):
 @click.option("--overrides", default=None, type=click.Path(dir_okay=False),
               help='JSON {"photo.jpg": [yaw, pitch], ...} in degrees, for images the estimators get wrong.')
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False), help="Also write the per-image report to this file.")
+@click.option("--contact-sheet", "sheet_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write a PNG with one tile per photo (crop, mask, estimated yaw/pitch, or why it was skipped).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @user_errors
-def align(photos, out, resolution, overrides, report_path, overwrite):
-    """Two-stage alignment of a folder of photos into a dataset (crops, camera labels, masks)."""
+def align(photos, out, resolution, overrides, report_path, sheet_path, overwrite):
+    """Two-stage alignment of a folder of photos into a dataset (crops, camera labels, masks).
+
+    Prints one line per photo: yaw, pitch and crop size, the stage and how the camera was found, or why
+    the photo was skipped.
+    """
     from panohead.atomic import write_bytes_atomic
     from panohead.data.align import align_folder, read_overrides
+    from panohead.data.contact_sheet import ContactSheet
 
     manual = read_overrides(overrides) if overrides else None
+    sheet = ContactSheet() if sheet_path else None
     with tqdm(unit="img", desc="align") as bar:
-        report = align_folder(photos, out, resolution, manual, overwrite, progress=bar.update)
+        report = align_folder(photos, out, resolution, manual, overwrite, progress=bar.update, sheet=sheet)
+    if sheet is not None:
+        sheet.save(sheet_path)
+        click.echo(f"contact sheet: {sheet_path}")
     for line in report.lines:
         click.echo(line)
-    click.echo(f"aligned {report.aligned} images (stage 1: {report.stage_counts[1]}, stage 2: {report.stage_counts[2]}), "
-               f"skipped {report.skipped}; wrote {out}")
+    if report.aligned:
+        click.echo(f"aligned {report.aligned} images (stage 1: {report.stage_counts[1]}, stage 2: {report.stage_counts[2]}), "
+                   f"skipped {report.skipped}; wrote {out}")
     if report_path:
         write_bytes_atomic(report_path, ("\n".join(report.lines) + "\n").encode())
+    if not report.aligned:
+        raise click.ClickException(f"{photos}: none of the {report.skipped} image(s) could be aligned; nothing written (see the SKIPPED lines)")
     if report.skipped:
         raise click.ClickException(f"{report.skipped} image(s) could not be aligned (see the SKIPPED lines above)")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import csv
 import math
+import signal
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -24,9 +27,10 @@ from panohead.inversion import (SPACES, InversionSettings, adjust_portrait, load
 from panohead.inversion import invert as run_inversion
 from panohead.inversion.inputs import target_tensor
 from panohead.inversion.progress import Progress
-from panohead.inversion.settings import PRECISIONS
+from panohead.inversion.settings import DEFAULT_STEPS, PRECISIONS, default_steps
 
 VIEW_YAWS = (0, 90, 180, 270)
+ETA_AFTER_STEPS = 3  # time this many steps of a stage, then estimate its whole duration
 
 
 @click.command()
@@ -41,8 +45,12 @@ VIEW_YAWS = (0, 90, 180, 270)
                    "override the estimate; --no-align alone means a frontal pre-aligned crop).")
 @click.option("--zoom", type=Number(0.05, 20), default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop.")
 @click.option("--shift", type=(Number(-1, 1), Number(-1, 1)), default=(0.0, 0.0), show_default=True, help="Move the crop by fractions of its size (x right, y down).")
-@click.option("--steps", type=click.IntRange(0), default=500, show_default=True, help="Stage 1 latent optimisation steps.")
-@click.option("--pti-steps", type=click.IntRange(0), default=350, show_default=True, help="Stage 2 pivotal tuning steps (0 skips it).")
+@click.option("--face", "face_index", type=click.IntRange(1), default=None,
+              help="Which face to align when the photo has several (1 = the most confident; they are listed).")
+@click.option("--steps", type=click.IntRange(0), default=None,
+              help="Stage 1 latent optimisation steps (default: 500 on a GPU, 100 on a CPU).")
+@click.option("--pti-steps", type=click.IntRange(0), default=None,
+              help="Stage 2 pivotal tuning steps, 0 skips it (default: 350 on a GPU, 50 on a CPU).")
 @click.option("--space", type=click.Choice(SPACES), default="z", show_default=True, help="Latent optimised in stage 1.")
 @click.option("--lr", type=Number(min=0, min_open=True), default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
 @click.option("--pti-lr", type=Number(min=0, min_open=True), default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
@@ -65,27 +73,31 @@ VIEW_YAWS = (0, 90, 180, 270)
               help="Density grid samples per axis for --mesh.")
 @output_option("inversion", "--out")
 @user_errors
-def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, steps, pti_steps, space, lr, pti_lr,
+def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, face_index, steps, pti_steps, space, lr, pti_lr,
            precision, locality_every, cuda_graphs, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution,
            outdir):
     """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
 
     Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
-    losses.csv, latent.npz, generator.safetensors (open it with 'panohead generate -c' or the app),
-    turntable.mp4 and, with --mesh, a coloured mesh.
+    losses.csv, latent.npz and generator.safetensors (the tuned model: reopen the head with
+    'python visualizer.py -c OUT/generator.safetensors' and drop OUT/latent.npz on the window),
+    turntable.mp4 and, with --mesh, a coloured mesh. Ctrl-C stops early and still writes the best result so far.
     """
-    settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
-                                 precision=precision, locality_every=locality_every, cuda_graphs=cuda_graphs)
     photo = load_image(image)
     folder = output_folder(outdir, "inversion")
     generator, target, source = open_generator(checkpoint, device)
+    defaults = default_steps(target.type)
+    announce = defaults != DEFAULT_STEPS["cuda"] and (steps is None or pti_steps is None)
+    steps, pti_steps = defaults[0] if steps is None else steps, defaults[1] if pti_steps is None else pti_steps
+    settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
+                                 precision=precision, locality_every=locality_every, cuda_graphs=cuda_graphs)
     torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     cfg = generator.config
     given = label is not None or yaw is not None or pitch is not None
     auto = align if align is not None else not given
     try:
         if auto:
-            portrait = prepare_portrait(photo, cfg)
+            portrait = prepare_portrait(photo, cfg, face=face_index)
             portrait = adjust_portrait(portrait, cfg, zoom, shift, yaw, pitch)
         else:
             # --no-align without a camera: a frontal pre-aligned crop.
@@ -95,15 +107,28 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
     except ValueError as error:
         raise ValueError(f"{image}: {error}") from None
     click.echo(f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, pitch {portrait.pitch_degrees:.1f} degrees")
+    if announce:
+        click.echo(f"on {target.type}: {steps} + {pti_steps} steps by default (the paper's {DEFAULT_STEPS['cuda'][0]} + "
+                   f"{DEFAULT_STEPS['cuda'][1]} need a GPU; set --steps/--pti-steps to change)")
     save_image(folder / "aligned.png", to_uint8(target_tensor(portrait.crop, cfg.image_resolution)[0]))
 
     perceptual = perceptual_loss(vgg_weights, lpips_weights, target)
     rows: list[tuple[str, int, float]] = []
     bars: dict[str, tqdm] = {}
     titles = {"latent": "stage 1 latent", "pti": "stage 2 PTI"}
+    started = {"latent": time.perf_counter()}
 
     def report(progress: Progress) -> None:
         rows.append((progress.stage, progress.step, progress.losses["loss"]))
+        started.setdefault(progress.stage, time.perf_counter())
+        done = sum(1 for row in rows if row[0] == progress.stage)
+        if done == ETA_AFTER_STEPS:  # time a few steps of each stage, then extrapolate
+            per_step = (time.perf_counter() - started[progress.stage]) / done
+            if progress.stage == "latent":
+                tqdm.write(f"estimated time on {target.type}: {per_step * steps / 60:.1f} min for stage 1, at least "
+                           f"{per_step * pti_steps / 60:.1f} min more for stage 2 (Ctrl-C stops early and keeps the best so far)")
+            else:
+                tqdm.write(f"estimated time for stage 2 on {target.type}: {per_step * pti_steps / 60:.1f} min")
         if progress.stage not in bars:
             for bar in bars.values():
                 bar.close()
@@ -111,11 +136,16 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
         bars[progress.stage].update(1)
         bars[progress.stage].set_postfix(loss=f"{progress.losses['loss']:.4f}", best=f"{progress.best:.4f}")
 
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set() if not stop.is_set() else previous_handler())
     try:
-        result = run_inversion(generator, portrait, settings, perceptual, report)
+        result = run_inversion(generator, portrait, settings, perceptual, report, stop)
     finally:
+        signal.signal(signal.SIGINT, previous)
         for bar in bars.values():
             bar.close()
+    if result.cancelled:
+        click.echo("stopped by Ctrl-C: writing the best result so far")
 
     save_latent(folder / "latent.npz", result, source=str(image))
     save_generator(folder / "generator.safetensors", result.generator,
@@ -138,6 +168,11 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, ste
                       folder / f"mesh.{mesh_format}")
     pti = "skipped" if result.pti_loss is None else f"{result.pti_loss:.4f}"
     click.echo(f"wrote {folder} (loss {result.loss_name}: stage 1 {result.latent_loss:.4f}, PTI {pti}; model: {source})")
+
+
+def previous_handler() -> None:
+    """A second Ctrl-C while the first is being honoured quits at once."""
+    raise KeyboardInterrupt
 
 
 def _write_losses(path: Path, rows: list[tuple[str, int, float]]) -> None:

@@ -1,11 +1,11 @@
 """Two-stage alignment of real photos into the dataset format (PanoHead, Sec. 3.4 / supplement).
 
-Stage 1, for images with a detectable face: 68 landmarks -> head pose by PnP against a 3D face
-template placed like the synthetic heads in the generator's world frame -> orbit camera label (yaw,
-pitch; radius 2.7, look-at (0, 0, 0.2), focal 4.2647). The crop is the similarity transform (scale,
-roll, shift) that puts the detected landmarks where that orbit camera projects the template, so the
-face lands exactly where the generator renders faces for that camera: consistent scale, head centred
-as in the orbit renders.
+Stage 1, for images with a detectable face, reproduces the official crops and labels (the released
+model was trained on them; :mod:`panohead.data.face_pose`): 68 landmarks -> FFHQ quad orientation
+-> a mean 3D face fitted under a scaled orthographic camera -> crop centred on the projected head
+centre and sized by the fitted scale, camera label from the fitted rotation at radius 2.7 looking at
+the origin (focal 4.2647). Outside-photo areas are filled with blurred mirrored padding, as the
+official crops are.
 
 Stage 2, for side and back views without usable landmarks: a head box from the person mask (the top
 of the silhouette down to the neck) and a rough yaw (profile cascade, else a back view), with the
@@ -13,7 +13,8 @@ crop's scale and offset relative to the head box calibrated on the run's stage-1
 their crop-vs-head-box ratios), so both stages crop the same way. Defaults, used when a run has no
 stage-1 image, were measured the same way on frontal synthetic heads (`CropCalibration.default`).
 
-Masks come from the segmenter (see :mod:`panohead.data.estimators`), warped with the same crop.
+Masks come from the person segmenter (see :mod:`panohead.data.estimators`): once on the photo for the
+head box, once more on the finished crop for the dataset mask (hair included, as in the official masks).
 Yaw/pitch can be overridden by hand per image; every image gets a report line, none is dropped silently.
 """
 from __future__ import annotations
@@ -28,22 +29,25 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label
-from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, GrabCutSegmenter, LandmarkDetector,
-                                      RoughPoseEstimator, Segmenter, head_box_from_mask, opencv_with, orbit_from_pnp)
+from scipy.spatial.transform import Rotation
+
+from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_from_rotation, label_to_orbit, orbit_label
+from panohead.data.contact_sheet import ContactSheet
+from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, LandmarkDetector,
+                                      RoughPoseEstimator, Segmenter, SelfieSegmenter,
+                                      head_box_from_mask, opencv_with)
+from panohead.data.face_pose import official_framing
 from panohead.errors import MissingCapability, OneLineError, one_line
 from panohead.images import ImageTooLarge, open_image
 from panohead.numbers import number_problem
 from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
 
-# dlib/iBUG 68-point indices and where those points sit on the synthetic heads, in world units
-# (y up, face towards +z; image-left eye corner 36 is the subject's right eye, at world -x).
-TEMPLATE_INDICES = (36, 39, 42, 45, 30, 33, 48, 54, 8)
-TEMPLATE_POINTS = np.array([
-    [-0.070, 0.040, 0.295], [-0.027, 0.040, 0.305], [0.027, 0.040, 0.305], [0.070, 0.040, 0.295],
-    [0.000, -0.030, 0.366], [0.000, -0.050, 0.340], [-0.040, -0.088, 0.310], [0.040, -0.088, 0.310],
-    [0.000, -0.175, 0.280],
-])
+# The official dataset labels look at the world origin (the camera sits on the fitted head's axis).
+LABEL_LOOK_AT = (0.0, 0.0, 0.0)
+# The official pipeline skips faces turned or tilted further than this (yaw, pitch, roll in degrees).
+POSE_LIMITS = (90.0, 80.0, 50.0)
+MIN_FACE_SIDE = 32  # crop quads smaller than this many photo pixels hold too little face to align
+MIN_PHOTO_SIDE = 64  # photos smaller than this (short side, pixels) are refused: nothing to align or invert
 
 
 class AlignmentError(OneLineError):
@@ -97,40 +101,35 @@ class AlignedPortrait:
     head_box: Box | None = None
     affine: np.ndarray | None = field(default=None, repr=False)
 
-
-def project_template(yaw: float, pitch: float) -> np.ndarray:
-    """(9, 2) normalised image coordinates in [0, 1] of the template seen by the orbit camera (degrees)."""
-    label = orbit_label(math.radians(yaw), math.radians(pitch), DEFAULT_RADIUS, DEFAULT_LOOK_AT, DEFAULT_FOCAL)[0].double().numpy()
-    cam2world = label[:16].reshape(4, 4)
-    world2cam = np.linalg.inv(cam2world)
-    points = TEMPLATE_POINTS @ world2cam[:3, :3].T + world2cam[:3, 3]
-    return DEFAULT_FOCAL * points[:, :2] / points[:, 2:3] + 0.5
-
-
-def fit_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(2, 3) similarity (uniform scale, rotation, shift) mapping ``source`` (N, 2) onto ``target`` (N, 2), least squares."""
-    src_mean, dst_mean = source.mean(0), target.mean(0)
-    src, dst = source - src_mean, target - dst_mean
-    a = (src * dst).sum()
-    b = (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]).sum()
-    norm = (src ** 2).sum()
-    linear = np.array([[a, -b], [b, a]]) / norm
-    return np.concatenate([linear, (dst_mean - linear @ src_mean)[:, None]], axis=1)
+    def report_line(self) -> str:
+        """Camera and crop size first (the same fields for every stage), then how they were found."""
+        side = float(np.hypot(*self.affine[:, 0])) * self.crop.width if self.affine is not None else float("nan")
+        return f"yaw {self.yaw:+.1f}, pitch {self.pitch:+.1f}, crop {side:.0f} px of the photo; {self.message}"
 
 
 def warp(image: np.ndarray, affine: np.ndarray, resolution: int, border_value: float | None = None) -> np.ndarray:
     """Sample ``image`` at ``affine`` @ (crop pixel) for a resolution x resolution crop.
 
-    Edges are replicated (photos) or constant (masks); a strong downscale is low-passed first so
-    the crop does not alias.
+    Photos (``border_value`` None): where the crop leaves the photo it is filled as the official crops
+    are, with the mirrored photo faded into a strong blur of itself (no edge streaks). Masks: a constant.
+    A strong downscale is low-passed first so the crop does not alias.
     """
     cv2 = opencv_with()
     step = float(np.hypot(*affine[:, 0]))
     if step > 1.5:
         image = cv2.GaussianBlur(image, (0, 0), sigmaX=0.45 * step)
-    border = cv2.BORDER_REPLICATE if border_value is None else cv2.BORDER_CONSTANT
-    return cv2.warpAffine(image, affine, (resolution, resolution), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=border, borderValue=border_value or 0)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if border_value is not None:
+        return cv2.warpAffine(image, affine, (resolution, resolution), flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=border_value)
+    crop = cv2.warpAffine(image, affine, (resolution, resolution), flags=flags, borderMode=cv2.BORDER_REFLECT)
+    inside = cv2.warpAffine(np.ones(image.shape[:2], np.float32), affine, (resolution, resolution), flags=flags,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    if inside.min() >= 1.0:
+        return crop
+    fade = cv2.blur(inside, (2 * int(0.02 * resolution) + 1,) * 2)[..., None]
+    blurred = cv2.blur(crop, (2 * int(0.03 * resolution) + 1,) * 2).astype(np.float32)
+    return np.clip(crop * fade + blurred * (1.0 - fade) + 0.5, 0, 255).astype(np.uint8)
 
 
 class Aligner:
@@ -142,69 +141,126 @@ class Aligner:
         self.resolution = resolution
         self.landmarks = landmarks or DlibLandmarks()
         self.rough_pose = rough_pose or CascadeProfilePose()
-        self.segmenter = segmenter or GrabCutSegmenter()
+        self.segmenter = segmenter or SelfieSegmenter()
         self.calibration = calibration or CropCalibration.default()
 
-    def stage1(self, image: np.ndarray, face: Face, override: tuple[float, float] | None = None) -> tuple[float, float, np.ndarray]:
-        """(yaw, pitch, crop affine) from a face's landmarks; ``override`` replaces the estimated angles."""
-        cv2 = opencv_with("solvePnP", purpose="head pose from landmarks")
-        points = face.landmarks[list(TEMPLATE_INDICES)]
-        height, width = image.shape[:2]
-        focal = 1.2 * max(height, width)
-        camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
-        flip = np.diag([1.0, -1.0, -1.0])  # template y up / +z towards the viewer -> OpenCV's y down, +z away
-        # Start from a frontal head at the depth its eye-corner distance implies.
-        eye_span = max(float(np.linalg.norm(points[3] - points[0])), 1.0)
-        depth = focal * (TEMPLATE_POINTS[3, 0] - TEMPLATE_POINTS[0, 0]) / eye_span + TEMPLATE_POINTS[:, 2].mean()
-        ok, rvec, tvec = cv2.solvePnP(TEMPLATE_POINTS, points, camera, None, rvec=cv2.Rodrigues(flip)[0].copy(),
-                                      tvec=np.array([[0.0], [0.0], [depth]]), useExtrinsicGuess=True,
-                                      flags=cv2.SOLVEPNP_ITERATIVE)
-        if not ok:
-            raise AlignmentError("head pose estimation (PnP) failed for the detected face")
-        yaw, pitch = orbit_from_pnp(cv2.Rodrigues(rvec)[0], tvec, DEFAULT_LOOK_AT)
+    def stage1(self, face: Face, override: tuple[float, float] | None = None) -> tuple[torch.Tensor, np.ndarray, str]:
+        """Camera label (25,), crop affine and a note from a face's landmarks, framed as the official crops.
+
+        ``override`` (yaw, pitch) replaces the fitted camera (the crop stays the fitted one).
+        """
+        framing = official_framing(face.landmarks)
+        if framing.side < MIN_FACE_SIDE:
+            raise AlignmentError(f"the face is {framing.side:.0f} px across; at least {MIN_FACE_SIDE} px are needed")
+        angles = Rotation.from_matrix(framing.pose.rotation).as_euler("YXZ", degrees=True)  # yaw, pitch, roll of the head
+        for name, value, limit in zip(("yaw", "pitch", "roll"), angles, POSE_LIMITS):
+            if abs(value) > limit:
+                raise AlignmentError(f"head {name} {value:+.0f} degrees is beyond the {limit:.0f} the official pipeline accepts")
         if override is not None:
-            yaw, pitch = override
-        projected = project_template(yaw, pitch) * self.resolution - 0.5
-        return yaw, pitch, fit_similarity(projected, points)
+            return _orbit_label(*override), framing.affine(self.resolution), "yaw/pitch set by hand"
+        label = label_from_rotation(torch.as_tensor(framing.pose.rotation, dtype=torch.float32)[None])[0]
+        return label, framing.affine(self.resolution), f"mean-face fit, {framing.pose.rms:.1f} px rms"
 
     def align(self, image: np.ndarray, override: tuple[float, float] | None = None,
               calibration: CropCalibration | None = None, require_face: bool = False,
-              faces: list[Face] | None = None) -> AlignedPortrait:
+              faces: list[Face] | None = None, face_index: int | None = None) -> AlignedPortrait:
         """Align one RGB uint8 (H, W, 3) image; stage 1 when a face is found, else stage 2.
 
-        ``faces``: the landmark detector's result when the caller already ran it.
+        ``faces``: the landmark detector's result when the caller already ran it. ``face_index``
+        (0-based, best first) picks one of several faces; the message lists them all.
         """
+        check_photo_size(image.shape[1], image.shape[0])
         faces = self.landmarks(image) if faces is None else faces
-        face = faces[0] if faces else None
+        if face_index is not None and not 0 <= face_index < len(faces):
+            raise AlignmentError(f"face {face_index + 1} was asked for but {len(faces)} face(s) were found")
+        face = faces[face_index or 0] if faces else None
         if face is None and require_face:
             raise AlignmentError("no face found in the image (stage-1 alignment needs a visible face)")
         mask = self.segmenter(image, face.box if face else None)
         head = head_box_from_mask(mask)
-        manual = " (yaw/pitch set by hand)" if override is not None else ""
         if face is not None:
-            yaw, pitch, affine = self.stage1(image, face, override)
+            label, affine, note = self.stage1(face, override)
+            yaw, pitch = _orbit_angles(label)
             stage = 1
-            message = f"stage 1: face (score {face.score:.2f}), 68 landmarks -> yaw {yaw:+.1f}, pitch {pitch:+.1f}{manual}"
+            message = f"stage 1: face (score {face.score:.2f}), 68 landmarks -> yaw {yaw:+.1f}, pitch {pitch:+.1f} ({note})"
+            if len(faces) > 1:
+                listed = ", ".join(f"{i + 1} at ({f.box.centre[0]:.0f}, {f.box.centre[1]:.0f})" for i, f in enumerate(faces))
+                message += f"; {len(faces)} faces: {listed}; using face {(face_index or 0) + 1} (--face N picks another)"
         else:
-            if head is None:
-                raise AlignmentError("no face and no person found in the image (segmentation is empty)")
             if override is not None:
+                if head is None:
+                    raise AlignmentError("no face and no person found in the image (the person mask is empty)")
                 (yaw, pitch), note = override, "yaw/pitch set by hand"
             else:
+                check_head_shape(mask, head)
                 yaw, pitch, note = self.rough_pose(image, head)
+                if abs(yaw) < 45.0:
+                    raise AlignmentError(f"{note}: the face is too small or unclear for landmarks and stage 2 frames only "
+                                         "sides and backs; use a larger photo, or give its yaw/pitch in --overrides")
             affine = (calibration or self.calibration).affine(head, self.resolution)
+            label = _orbit_label(yaw, pitch)
             stage = 2
             message = f"stage 2: head box {head.width:.0f}x{head.height:.0f} px from the mask; {note}"
         crop = warp(image, affine, self.resolution)
-        crop_mask = warp((mask * 255).astype(np.uint8), affine, self.resolution, border_value=0.0)
-        label = orbit_label(math.radians(yaw), math.radians(pitch), DEFAULT_RADIUS, DEFAULT_LOOK_AT, DEFAULT_FOCAL)[0]
+        crop_mask = self.segmenter(crop, None)  # segmented again at the crop's framing, the one the model sees best
+        crop_mask = np.clip(crop_mask * 255 + 0.5, 0, 255).astype(np.uint8)
         return AlignedPortrait(Image.fromarray(crop), label, stage, message, Image.fromarray(crop_mask), yaw, pitch, head, affine)
 
 
-def align_portrait(image: Image.Image, resolution: int = 512, aligner: Aligner | None = None) -> AlignedPortrait:
+def _orbit_label(yaw: float, pitch: float) -> torch.Tensor:
+    """(25,) label of a camera without roll at the official radius, looking at the origin (degrees)."""
+    return orbit_label(math.radians(yaw), math.radians(pitch), DEFAULT_RADIUS, LABEL_LOOK_AT, DEFAULT_FOCAL)[0]
+
+
+def _orbit_angles(label: torch.Tensor) -> tuple[float, float]:
+    orbit = label_to_orbit(label[None])
+    return math.degrees(float(orbit.yaw[0])), math.degrees(float(orbit.pitch[0]))
+
+
+# A head seen from any side: its box (top of the silhouette to the neck) is this tall per unit width,
+# the silhouette fills this much of the box (an ellipse fills 0.79), and it is at least this wide.
+HEAD_ASPECT = (0.8, 1.8)
+HEAD_FILL = (0.6, 0.95)
+MIN_HEAD_SIDE = 32
+
+
+def check_head_shape(mask: np.ndarray, head: Box | None) -> None:
+    """One-line error unless the person mask (H, W) looks like a head on a neck or shoulders.
+
+    Stage 2 crops whatever the mask's top blob is; this keeps it to heads: a plausible size, an
+    upright head-like box, a filled silhouette, and something (a neck, shoulders) below it, or the
+    photo's bottom edge. A drawn sun or a ball has no neck; a speck of a person is too small to crop.
+    """
+    if head is None:
+        raise AlignmentError("no face and no person found in the image (the person mask is empty)")
+    if head.width < MIN_HEAD_SIDE or head.width < 0.08 * min(mask.shape):
+        raise AlignmentError(f"the person found is {head.width:.0f} px wide; a head must be at least {MIN_HEAD_SIDE} px "
+                             f"and 8% of the photo's short side ({0.08 * min(mask.shape):.0f} px)")
+    aspect = head.height / head.width
+    box = mask[int(head.top):int(head.bottom), max(0, int(head.left)):int(np.ceil(head.right))] > 0.5
+    fill = float(box.mean()) if box.size else 0.0
+    if not (HEAD_ASPECT[0] <= aspect <= HEAD_ASPECT[1] and HEAD_FILL[0] <= fill <= HEAD_FILL[1]):
+        raise AlignmentError(f"the person mask's top does not look like a head (box {head.width:.0f}x{head.height:.0f} px, "
+                             f"height/width {aspect:.2f}, filled {fill:.0%}); give its yaw/pitch in --overrides to crop it anyway")
+    below = int(head.bottom + 0.15 * head.width)
+    if below < mask.shape[0]:
+        neck = mask[below, max(0, int(head.left)):int(np.ceil(head.right))] > 0.5
+        if neck.sum() < 0.2 * head.width:
+            raise AlignmentError(f"nothing below the {head.width:.0f} px wide blob looks like a neck or shoulders; "
+                                 "not a head (give its yaw/pitch in --overrides to crop it anyway)")
+
+
+def check_photo_size(width: int, height: int, minimum: int = MIN_PHOTO_SIDE) -> None:
+    """One-line error for photos too small to hold a head."""
+    if min(width, height) < minimum:
+        raise AlignmentError(f"the image is {width}x{height} pixels; at least {minimum} on the short side are needed")
+
+
+def align_portrait(image: Image.Image, resolution: int = 512, aligner: Aligner | None = None,
+                   face_index: int | None = None) -> AlignedPortrait:
     """Stage-1 alignment of one portrait (for inversion): crop + camera label; one-line error without a face."""
     aligner = aligner or Aligner(resolution)
-    return aligner.align(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), require_face=True)
+    return aligner.align(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), require_face=True, face_index=face_index)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -253,14 +309,15 @@ class AlignmentReport:
 
 def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: int = 512,
                  overrides: dict[str, tuple[float, float]] | None = None, overwrite: bool = False,
-                 aligner: Aligner | None = None, progress=None) -> AlignmentReport:
+                 aligner: Aligner | None = None, progress=None, sheet: ContactSheet | None = None) -> AlignmentReport:
     """Align every image in ``inputs`` (a folder) and write the dataset (images, masks, labels) to ``out``.
 
     Pass 1 runs stage 1 on every image with a face and collects the crop calibration; pass 2 crops
     the remaining images with stage 2 using that calibration (median over stage-1 images, or the
     synthetic-head default when there are none). Images that cannot be aligned are reported, not
     written; so are images an absent optional capability (e.g. OpenCV without its Haar cascades) stops.
-    Masks are re-computed in pass 2 rather than kept in memory.
+    When none can be, nothing is written at all (``report.aligned`` is 0) and the caller errs.
+    Masks are re-computed in pass 2 rather than kept in memory. ``sheet`` collects a tile per image.
     """
     from panohead.data.writer import DatasetWriter
 
@@ -305,6 +362,12 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
             progress(0.5)
     report.lines.append(f"stage-2 crop calibration from {source}: side {calibration.scale:.2f} x head width, "
                         f"centre offset ({calibration.offset_x:+.2f}, {calibration.offset_y:+.2f}) head widths")
+    if sheet is not None:
+        _add_tiles(sheet, folder, names, results)
+    if not any(isinstance(result, AlignedPortrait) for result in results.values()):
+        report.skipped = len(names)
+        report.lines += [f"{name}: SKIPPED: {results.get(name) or 'not processed'}" for name in names]
+        return report  # nothing to write: the caller reports an error
     metadata = {"alignment": {"resolution": resolution, "calibration": asdict(calibration)}}
     stems = [Path(name).with_suffix(".png").as_posix() for name in names]
     outputs = {name: stem if stems.count(stem) == 1 else f"{name}.png" for name, stem in zip(names, stems)}
@@ -315,8 +378,22 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
                 writer.add_batch([outputs[name]], np.asarray(result.crop)[None], np.asarray(result.mask)[None], [result.label.tolist()])
                 report.aligned += 1
                 report.stage_counts[result.stage] += 1
-                report.lines.append(f"{name}: {result.message}")
+                report.lines.append(f"{name}: {result.report_line()}")
             else:
                 report.skipped += 1
                 report.lines.append(f"{name}: SKIPPED: {result or 'not processed'}")
     return report
+
+
+def _add_tiles(sheet: ContactSheet, folder: Path, names: list[str], results: dict[str, AlignedPortrait | str]) -> None:
+    """One contact-sheet tile per image, in the report's order; skipped photos are re-read for a thumbnail."""
+    for name in names:
+        result = results.get(name)
+        if isinstance(result, AlignedPortrait):
+            sheet.add_aligned(name, result.crop, result.mask, result.stage, result.yaw, result.pitch)
+            continue
+        try:
+            photo = load_photo(folder / name)
+        except AlignmentError:
+            photo = None
+        sheet.add_skipped(name, photo, result or "not processed")

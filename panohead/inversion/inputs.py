@@ -18,9 +18,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, orbit_label
 from panohead.config import GeneratorConfig
+from panohead.data.align import MIN_PHOTO_SIDE, align_portrait, check_photo_size
 from panohead.errors import MissingCapability, one_line
 from panohead.images import open_image
 
+MIN_CROP_SIDE = 8  # a pre-aligned crop smaller than this holds no recognisable face
 MANUAL_HINT = "give --yaw/--pitch (or --label) to use the image as a pre-aligned crop"
 
 
@@ -99,24 +101,25 @@ def parse_label(text: str) -> np.ndarray:
 
 
 def prepare_portrait(image: Image.Image, config: GeneratorConfig, label: np.ndarray | None = None,
-                     yaw: float | None = None, pitch: float | None = None) -> Portrait:
+                     yaw: float | None = None, pitch: float | None = None, face: int | None = None) -> Portrait:
     """Turn a photo into an inversion target.
 
     With ``label`` or ``yaw``/``pitch`` (degrees) the image is taken as already aligned (its centred
     square is used as is). Otherwise the face is detected and aligned; a photo without a detectable
-    face raises a one-line ``ValueError`` that points at the manual path.
+    face raises a one-line ``ValueError`` that points at the manual path. ``face`` (1 = the most
+    confident) picks one of several faces. Images too small to hold a head are refused.
     """
-    if label is not None or yaw is not None or pitch is not None:
+    given = label is not None or yaw is not None or pitch is not None
+    check_photo_size(*image.size, minimum=MIN_CROP_SIDE if given else MIN_PHOTO_SIDE)
+    if given:
         if label is None:
             label = camera_label(yaw or 0.0, pitch or 0.0, config)
         return Portrait(centre_square(image), np.asarray(label, dtype=np.float32).reshape(LABEL_SIZE),
                         "pre-aligned image with the given camera")
     try:
-        from panohead.data.align import align_portrait
+        aligned = align_portrait(image, resolution=config.image_resolution, face_index=None if face is None else face - 1)
     except ImportError as error:  # its landmark detector (dlib) or OpenCV is not installed
         raise ValueError(f"automatic face alignment is not available ({error}); {MANUAL_HINT}") from None
-    try:
-        aligned = align_portrait(image, resolution=config.image_resolution)
     except (ValueError, MissingCapability) as error:
         raise ValueError(f"{one_line(error)}; {MANUAL_HINT}") from None
     return Portrait(aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE),

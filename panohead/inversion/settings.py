@@ -8,6 +8,16 @@ SPACES = ("z", "w", "w+")
 PRECISIONS = ("fp32", "tf32")
 
 
+# Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
+# bundled model takes about a second (the CLI and the app both start from these).
+DEFAULT_STEPS = {"cuda": (500, 350), "cpu": (100, 50)}
+
+
+def default_steps(device_type: str) -> tuple[int, int]:
+    """(latent steps, PTI steps) suited to a device type ('cuda', 'cpu', ...)."""
+    return DEFAULT_STEPS.get(device_type, DEFAULT_STEPS["cpu"])
+
+
 @dataclass(frozen=True)
 class InversionSettings:
     """Stage 1 (latent optimisation) and stage 2 (pivotal tuning) hyper-parameters.
