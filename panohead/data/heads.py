@@ -362,7 +362,7 @@ def _hat(q: Vec, prm: ParamTable) -> torch.Tensor:
     hat_off, line, lift, brim_off = prm["hat"][0], prm["hat"][1], prm["hat"][2], prm["hat"][3]
     crown = ellipsoid(q - Vec(0.0, 0.035 + lift, -0.015), prm.vec("cranium") + Vec(0.03, 0.03 + lift, 0.03))
     crown = smooth_max(crown, line + 0.25 * q.z - q.y, 0.004)
-    brim = ellipsoid(q - Vec(0.0, line + 0.012, 0.205), Vec(0.1, 0.005, 0.085)) + brim_off
+    brim = ellipsoid(q - Vec(0.0, line + 0.03, 0.2), Vec(0.1, 0.005, 0.085)) + brim_off
     return torch.minimum(crown, brim) + hat_off
 
 
