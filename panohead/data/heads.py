@@ -133,7 +133,7 @@ def sample_head(rng: np.random.Generator) -> dict[str, np.ndarray]:
     if hat_kind and HAIR_STYLES[style] in ("afro", "curly", "bun"):
         style = HAIR_STYLES.index("short")
 
-    hair = _hsv(rng, (0.6, 0.9), (0.4, 0.8)) if u() < 0.05 else _pick_colour(rng, HAIR_COLOURS, 0.08)
+    hair = _hsv(rng, (0.6, 0.9), (0.4, 0.8)) if u() < 0.03 else _pick_colour(rng, HAIR_COLOURS, 0.08)
     grey = np.clip((age - 0.35) * 1.6 * u(0.4, 1.3), 0, 1)
     hair = hair + (np.array([0.62, 0.61, 0.60]) * u(0.8, 1.35) - hair) * grey
     skin = _pick_colour(rng, SKIN_TONES, 0.03) * np.array([1.0 + u(-0.03, 0.04), 1.0, 1.0 + u(-0.05, 0.03)])
@@ -362,7 +362,7 @@ def _hat(q: Vec, prm: ParamTable) -> torch.Tensor:
     hat_off, line, lift, brim_off = prm["hat"][0], prm["hat"][1], prm["hat"][2], prm["hat"][3]
     crown = ellipsoid(q - Vec(0.0, 0.035 + lift, -0.015), prm.vec("cranium") + Vec(0.03, 0.03 + lift, 0.03))
     crown = smooth_max(crown, line + 0.25 * q.z - q.y, 0.004)
-    brim = ellipsoid(q - Vec(0.0, line + 0.012, 0.205), Vec(0.1, 0.005, 0.085)) + brim_off
+    brim = ellipsoid(q - Vec(0.0, line + 0.03, 0.2), Vec(0.1, 0.005, 0.085)) + brim_off
     return torch.minimum(crown, brim) + hat_off
 
 
@@ -440,9 +440,9 @@ def _skin_colour(q: Vec, prm: ParamTable, eye_distance: torch.Tensor) -> torch.T
     # Stubble over the beard area, and buzz-cut or shaved-scalp shadow above the hairline.
     hair_colour = prm["hair_colour"]
     beard_zone = (smoothstep(-0.045, -0.075, q.y - 0.3 * (0.12 - q.z).clamp(min=0)) * smoothstep(-0.02, 0.03, q.z)
-                  * (1.0 - smoothstep(0.03, 0.015, torch.sqrt((q.x / 1.6) ** 2 + (q.y + 0.112) ** 2))))
-    stubble = smoothstep(0.45, 0.65, pores) * beard_zone * prm["stubble"]
-    colour = torch.lerp(colour, hair_colour * 0.6 + 0.1 * skin, 0.35 * prm["stubble"] * beard_zone + 0.4 * stubble)
+                  * smoothstep(-0.25, -0.21, q.y) * (1.0 - smoothstep(0.03, 0.015, torch.sqrt((q.x / 1.6) ** 2 + (q.y + 0.112) ** 2))))
+    stubble = (0.45 + 0.3 * pores) * beard_zone * prm["stubble"]
+    colour = torch.lerp(colour, hair_colour * 0.6 + 0.1 * skin, stubble)
     height, slope = prm["hairline"][0], prm["hairline"][1]
     scalp = smoothstep(-0.005, 0.01, q.y - height - slope.clamp(max=1.73) * (q.z - 0.06)) * smoothstep(prm["nape"] - 0.01, prm["nape"] + 0.01, q.y)
     colour = torch.lerp(colour, hair_colour * 0.8 + 0.1 * skin, prm["buzz"] * scalp * (0.4 + 0.5 * smoothstep(0.4, 0.6, pores)))

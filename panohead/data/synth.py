@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label, pixel_rays
 from panohead.data.heads import ParamTable, bounds, head_parts, sample_head, scene_distance, stack_params, surface_albedo
-from panohead.data.sdf import Vec
+from panohead.data.sdf import Vec, smoothstep
 from panohead.data.writer import DatasetWriter
 from panohead.images import to_uint8
 
@@ -47,6 +47,7 @@ MAX_STEPS = 64
 STEP_FACTOR = 0.8
 NOISE_OCTAVES = (4, 8, 16)
 BLOBS = 5
+BACKGROUND_KINDS = 5
 
 
 @dataclass(frozen=True)
@@ -91,14 +92,15 @@ def sample_camera(rng: np.random.Generator, settings: SynthSettings) -> dict[str
 
 
 def sample_background(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A gradient, a noise texture or a field of soft colour blobs (one-hot ``kind``)."""
+    """A gradient, a noise texture, a field of soft colour blobs, a lit studio backdrop or a wall with
+    panels over a floor (one-hot ``kind``)."""
     def colour():
         hue, sat, val = rng.uniform(), rng.uniform(0.0, 0.7), rng.uniform(0.15, 0.95)
         k = (np.array([5.0, 3.0, 1.0]) + hue * 6.0) % 6.0
         return val - val * sat * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
     return {
-        "kind": np.eye(3)[rng.integers(3)],
+        "kind": np.eye(BACKGROUND_KINDS)[rng.integers(BACKGROUND_KINDS)],
         "colour_a": colour(),
         "colour_b": colour(),
         "angle": np.array(rng.uniform(0, 2 * math.pi)),
@@ -143,8 +145,22 @@ def render_backgrounds(backgrounds: ParamTable, resolution: int) -> torch.Tensor
         weight = ((radius - distance) / (0.4 * radius)).clamp(0, 1)[:, None]
         field = torch.lerp(field, blob_colours[:, blob, :, None, None], weight)
 
+    # Studio: a pool of light around the first blob centre, falling off to a darker backdrop.
+    spot = blob_centres[:, 0, :, None, None]
+    falloff = (((u - spot[:, 0]) ** 2 + (v - spot[:, 1]) ** 2).sqrt() / 0.9).clamp(0, 1) ** 1.5
+    studio = torch.lerp(colour_a, colour_b * 0.35, falloff[:, None])
+
+    # Room: a wall with panel seams above a floor that darkens towards the camera.
+    radii = get("blob_radii")
+    horizon = (0.55 + 0.8 * (radii[:, 0] - 0.1))[:, None, None]
+    panels = (2.0 + 8.0 * radii[:, 1])[:, None, None]
+    seam = smoothstep(0.03, 0.015, torch.remainder(u * panels, 1.0))
+    wall = colour_a * (1.0 - 0.25 * seam[:, None]) * (0.8 + 0.2 * v[None, None])
+    floor = colour_b * (1.0 - 0.5 * ((v - horizon) / (1.0 - horizon)).clamp(0, 1)[:, None])
+    room = torch.lerp(wall, floor, smoothstep(-0.004, 0.004, v - horizon)[:, None])
+
     kind = get("kind")[:, :, None, None, None]
-    return kind[:, 0] * gradient + kind[:, 1] * texture + kind[:, 2] * field
+    return kind[:, 0] * gradient + kind[:, 1] * texture + kind[:, 2] * field + kind[:, 3] * studio + kind[:, 4] * room
 
 
 def jittered_labels(labels: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
