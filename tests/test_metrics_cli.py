@@ -126,3 +126,18 @@ def test_a_file_that_is_not_the_fid_inception_is_named(tmp_path):
     torch.save({"fc.weight": torch.zeros(10, 2048)}, path)
     with pytest.raises(ValueError, match=f"other.pth: not the FID Inception-v3 state dict {FID_WEIGHTS_FILE}"):
         load_inception(path)
+
+
+def test_without_out_results_go_to_the_user_output_folder(tmp_path, checkpoint, monkeypatch):
+    """The README's 'panohead metrics --metrics mirror,mv' run from the source tree wrote metrics.jsonl there."""
+    from panohead.userdirs import output_root
+
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    result = run("-c", checkpoint, "--seeds", "0", "--metrics", "mirror")
+    assert result.exit_code == 0, result.output
+    assert list(workdir.iterdir()) == []
+    out = output_root() / "out" / "metrics.jsonl"
+    assert [r["metric"] for r in records(out)] == ["mirror"]
+    assert f"appended results to {out}" in result.output

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 import torch
 
-from panohead.cli.common import Number, checkpoint_option, device_option, open_generator, parse_seeds, user_errors
+from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder,
+                                 parse_seeds, user_errors)
 
 METRICS = ("mirror", "mv", "mask", "id", "seg", "fid", "kid", "is")
 WEIGHT_FREE = ("mirror", "mv", "mask")
@@ -88,7 +89,9 @@ class Recorder:
               help="Face embedding model: ArcFace IResNet state dict, or a torch.export/TorchScript file.")
 @click.option("--seg-model", type=click.Path(dir_okay=False), default=None,
               help="Segmentation model (torch.export .pt2 or TorchScript): images in [-1, 1] -> foreground probability.")
-@click.option("--out", "-o", default="metrics.jsonl", show_default=True, help="JSON-lines file the results are appended to.")
+@click.option("--out", "-o", default=None,
+              help="JSON-lines file the results are appended to (default: out/metrics.jsonl in ~/panohead-studio "
+                   "or $PANOHEAD_STUDIO_OUTPUT_DIR).")
 @user_errors
 def metrics(checkpoint, device, metric_text, data, masks, num_samples, max_real, mask_samples, seeds, seed,
             truncation, batch_size, workers, inception, face_model, seg_model, out):
@@ -102,7 +105,7 @@ def metrics(checkpoint, device, metric_text, data, masks, num_samples, max_real,
 
     wanted, explicit = parse_metrics(metric_text)
     seed_list = parse_seeds(seeds)
-    out_path = Path(out)
+    out_path = Path(out) if out else output_folder(None) / "metrics.jsonl"
     if not out_path.parent.is_dir():
         raise click.ClickException(f"{out_path.parent}: output folder for --out does not exist")
     generator, target, source = open_generator(checkpoint, device)
