@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import glfw
 import numpy as np
@@ -14,6 +15,20 @@ log = logging.getLogger(__name__)
 
 class WindowError(RuntimeError):
     """The window or its OpenGL context cannot be created; the message says what to check."""
+
+
+def fit_to_screen(width: int, height: int) -> tuple[int, int]:
+    """Shrink a requested size (the 1600x1000 default, or last session's on a bigger screen) to the primary
+    monitor's work area, so the side panel and its tabs never start off-screen (a 1280x800 laptop)."""
+    monitor = glfw.get_primary_monitor()
+    if not monitor:
+        return width, height
+    _x, _y, area_width, area_height = glfw.get_monitor_workarea(monitor)
+    if area_width <= 0 or area_height <= 0:
+        return width, height
+    # SCALE_TO_MONITOR enlarges the window by the content scale, except on macOS (sizes there are in points).
+    scale = 1.0 if sys.platform == "darwin" else max(1.0, *glfw.get_monitor_content_scale(monitor))
+    return min(width, int(area_width / scale)), min(height, int(area_height / scale))
 
 
 class GlfwWindow:
@@ -35,6 +50,7 @@ class GlfwWindow:
         glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
         glfw.window_hint(glfw.SCALE_TO_MONITOR, True)  # HiDPI on X11 and Windows: size in logical pixels
         glfw.window_hint(glfw.VISIBLE, visible)
+        width, height = fit_to_screen(width, height)
         self.handle = glfw.create_window(width, height, title, None, None)
         if not self.handle:
             glfw.terminate()

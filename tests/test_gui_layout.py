@@ -51,6 +51,21 @@ def test_every_tab_is_in_sight_and_opens_with_one_click_at_1280x800(small_app, m
             assert app.tabs[name][0].title in recorder.rects  # its first panel's header is drawn
 
 
+def test_the_default_window_fits_a_1280x800_screen(display, column_checkpoint, tmp_path, monkeypatch):
+    """The 1600x1000 default opened larger than a 1280x800 screen: the side panel and its tabs were off-screen."""
+    from viz.app import App
+
+    monkeypatch.setenv("PANOHEAD_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    application = App(checkpoint=str(column_checkpoint), device="cpu", vsync=False)
+    try:
+        assert application.state.ui.window_size == (1600, 1000)  # the default asked for
+        width, height = application.window.size
+        assert (width, height) == (1280, 800)
+        assert application.read_framebuffer().shape[:2] == (800, 1280)
+    finally:
+        application.close()
+
+
 def test_the_splitter_lights_up_under_the_mouse(small_app):
     app = small_app
     app.wait_idle()
