@@ -181,3 +181,19 @@ def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
     side = next_preview(widget, front)
     np.testing.assert_allclose(side, expected(widget), atol=1e-5)
     assert np.abs(side - front).mean() > 0.01
+
+
+def test_the_export_progress_and_result_are_in_sight_without_scrolling(app, monkeypatch):
+    """At the panel's bottom, under three sections, a click on Export mesh seemed to do nothing."""
+    from gui_input import ItemRecorder
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.select_tab = "Output"
+    app.set_state(export={"mesh_resolution": 64})
+    task = app.panel(ExportWidget).export_mesh()
+    run_until_finished(app, task)
+    recorder = ItemRecorder()
+    with recorder.installed(monkeypatch):
+        app.step_frame()
+    assert "Open folder" in recorder.rects, "the finished export's line is below the fold"

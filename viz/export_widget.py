@@ -240,8 +240,9 @@ class ExportWidget(Widget):
         busy = self.task is not None and self.task.running
         ready = not busy and self.app.result is not None
 
+        self._task_status()  # first, with the preview: the export's progress is in sight without scrolling
         if self.asset is not None:
-            self._preview_panel(scale)  # first, so the picture is in sight without scrolling
+            self._preview_panel(scale)
         imgui.separator_text("Mesh")
         label("Format", scale)
         formats = TEXTURED_FORMATS if export.mesh_texture else MESH_FORMATS
@@ -301,7 +302,6 @@ class ExportWidget(Widget):
         imgui.end_disabled()
 
         imgui.spacing()
-        self._task_status()
         hint(f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). Meshes and "
              "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
              "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
