@@ -217,6 +217,26 @@ def test_save_view_writes_a_png_with_the_mask_as_alpha(app, tmp_path):
     assert np.abs(saved[..., 3].astype(float) - expected).max() <= 1
 
 
+def test_save_view_during_a_cpu_preview_saves_the_full_quality_picture(app):
+    """Ctrl+S right after an orbit or zoom on a CPU saved the half-resolution preview (32x32 for the bundled model)."""
+    import dataclasses
+
+    from viz.capture_widget import CaptureWidget
+
+    full = app.wait_idle()
+    app.result = dataclasses.replace(full, quality="preview", image=full.image[::2, ::2].copy(),
+                                     rgba=full.rgba[::2, ::2].copy(), mask=full.mask[::2, ::2].copy())
+    widget = app.panel(CaptureWidget)
+    assert widget.save_view() is None  # rendered in the background
+    deadline = time.monotonic() + 60
+    while (widget.pending_full or widget.last_saved is None) and time.monotonic() < deadline:
+        app.step_frame(wait=0.01)
+    saved = np.asarray(Image.open(widget.last_saved))
+    assert saved.shape == (32, 32, 3) == full.image[..., :3].shape
+    assert np.abs(saved.astype(int) - full.image[..., :3]).max() <= 1
+    assert widget.last_saved.name == "view_seed0000_yaw000_final.png"
+
+
 def test_a_corrupt_checkpoint_shows_an_error_and_keeps_the_current_model(app, tmp_path):
     app.wait_idle()
     broken = tmp_path / "broken.safetensors"

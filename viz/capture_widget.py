@@ -11,6 +11,7 @@ from panohead.images import save_image
 from panohead.userdirs import output_root, resolve_output
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import RenderResult
+from viz.request import RenderRequest
 from viz.ui import MUTED, hint, label
 from viz.widget import Widget
 
@@ -50,19 +51,26 @@ class CaptureWidget(Widget):
         return path
 
     def save_view(self) -> Path | None:
-        """The picture on screen, at the resolution it was rendered."""
+        """The picture on screen, at the resolution it was rendered; while a CPU preview is still on screen
+        (half the neural resolution, no super-resolution: 32x32 for the bundled model), the full-quality
+        picture it refines to, rendered in the background. Returns the path when written at once."""
         result = self.app.result
         if result is None:
             self.app.notify("nothing to save yet: wait for the first picture", error=True)
+            return None
+        if result.quality == "preview":
+            self._render_and_write(self.app.editor.request(), self._stem("view"), self.app.state.capture.alpha)
             return None
         return self._write(result, self._stem("view"), self.app.state.capture.alpha)
 
     def save_full_render(self) -> None:
         """Render the final image at the model's full resolution (even in CPU preview) and save it."""
-        state = self.app.state
         request = dataclasses.replace(self.app.editor.request(), target="head", mode="final",
                                       slice=None, trigrid=None)
-        stem, alpha = self._stem("render"), state.capture.alpha
+        self._render_and_write(request, self._stem("render"), self.app.state.capture.alpha)
+
+    def _render_and_write(self, request: RenderRequest, stem: str, alpha: bool) -> None:
+        """Render ``request`` at full quality on the render thread, then save it."""
         self.pending_full = True
 
         def done(result: RenderResult) -> None:  # runs on the render thread
@@ -89,5 +97,5 @@ class CaptureWidget(Widget):
         if self.last_saved is not None:
             imgui.text_colored(MUTED, f"last: {self.last_saved}")
         hint(f"Files go to {resolve_output(capture.folder)} (a relative folder is under {output_root()}). "
-             "'Save view' writes exactly what the view shows; the full-resolution render is the final "
+             "'Save view' writes exactly what the view shows (refined, if a CPU preview is on screen); the full-resolution render is the final "
              "image at the model's output size, rendered at full quality. Files are never overwritten.")
