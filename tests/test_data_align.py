@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import re
 import math
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,3 +283,11 @@ def test_contact_sheet_has_a_tile_per_photo_with_crop_mask_and_camera(photos, tm
     assert corner < 0.4 * astronaut[:12, :12].mean() + 1  # background darkened by the mask
     assert centre[..., 1].mean() > centre[..., 0].mean()  # the person tinted green
     assert sheet[TILE + 2:tile_h - 2, :tile_w].max() > 200  # text under the tile
+
+
+def test_loading_the_segmentation_model_prints_nothing_on_stderr():
+    """LiteRT's XNNPACK delegate announces itself on file descriptor 2; the CLI's output stays ours."""
+    code = "from panohead.data.estimators import _selfie_interpreter; _selfie_interpreter()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0 and result.stderr == "", result.stderr

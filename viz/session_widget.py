@@ -82,7 +82,7 @@ class SessionWidget(Widget):
         if imgui.button(f"Redo {history.redo_label or ''}".strip() + "##redo"):
             editor.redo()
         imgui.end_disabled()
-        imgui.text_colored(MUTED, f"{len(history)} steps kept (at most {history.limit})")
+        imgui.text_colored(MUTED, f"{len(history)} step{'' if len(history) == 1 else 's'} kept (at most {history.limit})")
         imgui.separator_text("Session file")
         if editor.session_file is not None:
             imgui.text_colored(MUTED, str(editor.session_file))

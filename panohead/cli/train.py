@@ -31,7 +31,8 @@ from panohead.devices import DEVICE_CHOICES
               help="Start from the weights of a checkpoint (ours or an official .pkl) with its architecture.")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes to start on this machine (one per GPU); under torchrun use its --nproc-per-node instead.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+              help="Where to train; auto uses CUDA when present (with --gpus, one process per GPU).")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed of the run.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Data loading processes per GPU.")
 @click.option("--gamma", type=Number(min=0), default=None, help="R1 weight on the image channels.")

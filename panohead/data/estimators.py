@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -205,9 +208,26 @@ MODEL_DIR = os.path.join(os.path.dirname(__file__), "models")
 def _selfie_interpreter():
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=os.path.join(MODEL_DIR, "selfie_segmentation.tflite"), num_threads=1)
-    interpreter.allocate_tensors()
+    with native_stderr_silenced():  # the XNNPACK delegate (which runs the model's custom op) announces itself
+        interpreter = Interpreter(model_path=os.path.join(MODEL_DIR, "selfie_segmentation.tflite"), num_threads=1)
+        interpreter.allocate_tensors()
     return interpreter, threading.Lock()
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Discard what native code writes to file descriptor 2 inside the block (LiteRT prints "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU." there, into the middle of the CLI's one-line output).
+    Python exceptions still propagate with their messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class SelfieSegmenter:
