@@ -110,6 +110,11 @@ def checkpoint_option(function):
                         help="Our .safetensors checkpoint or an official .pkl (default: the bundled model).")(function)
 
 
+def psi_option(default: float = 0.7, help: str = "Truncation psi."):
+    """``--psi`` into the parameter ``truncation``: one finite range (0..2) for every command."""
+    return click.option("--psi", "truncation", default=default, show_default=True, type=Number(0.0, 2.0), help=help)
+
+
 def device_option(function):
     return click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
                         help="Where to run; auto uses CUDA when present.")(function)

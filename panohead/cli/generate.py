@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from panohead.camera import orbit_label
 from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_numbers, parse_seeds, user_errors)
+                                 parse_numbers, parse_seeds, psi_option, user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.images import image_grid, labelled_grid, save_image, to_uint8
 
@@ -20,7 +20,7 @@ from panohead.images import image_grid, labelled_grid, save_image, to_uint8
 @click.option("--seeds", default="0-3", show_default=True, help="Seeds, e.g. '0,5,10-12'.")
 @click.option("--yaws", default="0,90,180,270", show_default=True, help="Rendering yaw angles in degrees (0 = front).")
 @click.option("--pitch", default=0.0, show_default=True, type=Number(-89, 89), help="Camera elevation in degrees.")
-@click.option("--psi", "truncation", default=0.7, show_default=True, type=Number(0.0, 2.0), help="Truncation psi.")
+@psi_option()
 @click.option("--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image.")
 @click.option("--labels/--no-labels", default=True, show_default=True,
               help="Seed and yaw labels beside the grid's rows and above its columns.")

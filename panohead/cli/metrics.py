@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import torch
 
-from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder,
-                                 parse_seeds, user_errors)
+from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, parse_seeds,
+                                 psi_option, user_errors)
 
 METRICS = ("mirror", "mv", "mask", "id", "seg", "fid", "kid", "is")
 WEIGHT_FREE = ("mirror", "mv", "mask")
@@ -79,8 +79,7 @@ class Recorder:
               help="Generated heads for the mask and segmentation MSEs.")
 @click.option("--seeds", default="0-99", show_default=True, help="Heads for mirror, mv and id, e.g. '0-99'.")
 @click.option("--seed", default=0, show_default=True, help="Seed for the latents and cameras of the sampled metrics.")
-@click.option("--psi", "truncation", default=1.0, show_default=True, type=Number(0.0, 2.0),
-              help="Truncation psi (1 = none, as in the paper's FID).")
+@psi_option(1.0, "Truncation psi (1 = none, as in the paper's FID).")
 @click.option("--batch", "batch_size", default=16, show_default=True, type=click.IntRange(1), help="Images per batch.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(0), help="Dataset reading processes.")
 @click.option("--inception", type=click.Path(dir_okay=False), default=None,

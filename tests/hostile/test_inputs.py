@@ -118,6 +118,8 @@ def test_hostile_datasets_photos_sessions_and_overrides_are_refused(cli, tmp_pat
     (["generate", "--seeds", "99999999999999999999"], "--seeds"),
     (["video", "--radius", "inf"], "--radius"),
     (["mesh", "--threshold", "nan"], "--threshold"),
+    (["splat", "--psi", "nan"], "--psi"),
+    (["metrics", "--psi", "inf"], "--psi"),
     (["invert", "photo.png", "--yaw", "nan"], "--yaw"),
     (["invert", "photo.png", "--shift", "nan", "0"], "--shift"),
     (["train", "--data", "d", "--outdir", "o", "--kimg", "inf"], "--kimg"),
@@ -126,8 +128,9 @@ def test_hostile_datasets_photos_sessions_and_overrides_are_refused(cli, tmp_pat
 def test_values_that_are_not_finite_numbers_or_absurd_ranges_are_refused(argv, option, tmp_path):
     from hostile_runner import run
 
-    result = run(argv + ["-o" if argv[0] in ("generate", "video", "mesh") else "--out", str(tmp_path / "out")]
-                 if argv[0] in ("generate", "video", "mesh", "invert") else argv)
+    result = run(argv + ["-o" if argv[0] in ("generate", "video", "mesh", "splat", "metrics") else "--out",
+                         str(tmp_path / "out")]
+                 if argv[0] in ("generate", "video", "mesh", "splat", "metrics", "invert") else argv)
     line = assert_refused(result, option)
     assert line.startswith("Error: ")
     assert_no_stray_files(tmp_path, set())
