@@ -130,6 +130,6 @@ def test_cpu_defaults_are_announced_with_a_time_estimate_and_the_help_names_the_
     result = run(photo, "-c", checkpoint, "--yaw", 0, "--video-frames", 0, "--device", "cpu", "-o", folder / "defaults")
     assert result.exit_code == 0, result.output
     assert "on cpu: 100 + 50 steps by default" in result.output
-    assert "estimated time on cpu:" in result.output and "estimated time for stage 2 on cpu:" in result.output
+    assert "latent steps" in result.output and "stage 2 PTI: " in result.output and "min left" in result.output
     help_text = " ".join(run("--help").output.split())  # click wraps the help to the terminal width
     assert "visualizer.py -c OUT/generator.safetensors" in help_text and "panohead generate -c" not in help_text

@@ -25,12 +25,13 @@ from panohead.images import image_grid, save_image, to_uint8
 from panohead.inversion import (SPACES, InversionSettings, adjust_portrait, load_image, parse_label,
                                 perceptual_loss, prepare_portrait, save_latent)
 from panohead.inversion import invert as run_inversion
+from panohead.inversion.estimate import estimate_time
 from panohead.inversion.inputs import target_tensor
 from panohead.inversion.progress import Progress
 from panohead.inversion.settings import DEFAULT_STEPS, PRECISIONS, default_steps
 
 VIEW_YAWS = (0, 90, 180, 270)
-ETA_AFTER_STEPS = 3  # time this many steps of a stage, then estimate its whole duration
+ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate from their measured time
 
 
 @click.command()
@@ -113,6 +114,8 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, fac
     save_image(folder / "aligned.png", to_uint8(target_tensor(portrait.crop, cfg.image_resolution)[0]))
 
     perceptual = perceptual_loss(vgg_weights, lpips_weights, target)
+    estimate = estimate_time(generator, portrait, settings, perceptual)
+    click.echo(f"{estimate.describe(target.type)}; Ctrl-C keeps the best so far")
     rows: list[tuple[str, int, float]] = []
     bars: dict[str, tqdm] = {}
     titles = {"latent": "stage 1 latent", "pti": "stage 2 PTI"}
@@ -122,13 +125,11 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, fac
         rows.append((progress.stage, progress.step, progress.losses["loss"]))
         started.setdefault(progress.stage, time.perf_counter())
         done = sum(1 for row in rows if row[0] == progress.stage)
-        if done == ETA_AFTER_STEPS:  # time a few steps of each stage, then extrapolate
+        if done == ETA_AFTER_STEPS:  # refine the estimate with the run's own steps
             per_step = (time.perf_counter() - started[progress.stage]) / done
-            if progress.stage == "latent":
-                tqdm.write(f"estimated time on {target.type}: {per_step * steps / 60:.1f} min for stage 1, at least "
-                           f"{per_step * pti_steps / 60:.1f} min more for stage 2 (Ctrl-C stops early and keeps the best so far)")
-            else:
-                tqdm.write(f"estimated time for stage 2 on {target.type}: {per_step * pti_steps / 60:.1f} min")
+            left = per_step * (progress.total - done) + (estimate.pti_steps * estimate.pti_step
+                                                         if progress.stage == "latent" else 0.0)
+            tqdm.write(f"{titles[progress.stage]}: {per_step:.2f} s per step measured, about {left / 60:.1f} min left")
         if progress.stage not in bars:
             for bar in bars.values():
                 bar.close()

@@ -54,6 +54,15 @@ class InversionResult:
             return render_view(generator, ws, label.to(self.ws.device))
 
 
+def portrait_objective(generator: nn.Module, portrait: Portrait, settings: InversionSettings,
+                       perceptual: nn.Module) -> tuple[torch.Tensor, Reconstruction]:
+    """The portrait's camera (1, 25) on the generator's device and the objective both stages minimise."""
+    device = generator.device
+    label = torch.as_tensor(portrait.label, dtype=torch.float32, device=device).reshape(1, -1)
+    target = target_tensor(portrait.crop, generator.config.image_resolution, device)
+    return label, Reconstruction(target, perceptual, settings.l2_weight, settings.perceptual_weight)
+
+
 def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings = InversionSettings(),
            perceptual: nn.Module | None = None, callback: ProgressCallback | None = None,
            cancel: threading.Event | None = None) -> InversionResult:
@@ -65,9 +74,7 @@ def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings
     device = generator.device
     working = copy.deepcopy(generator).eval().requires_grad_(False)
     perceptual = perceptual if perceptual is not None else perceptual_loss(device=device)
-    label = torch.as_tensor(portrait.label, dtype=torch.float32, device=device).reshape(1, -1)
-    target = target_tensor(portrait.crop, generator.config.image_resolution, device)
-    objective = Reconstruction(target, perceptual, settings.l2_weight, settings.perceptual_weight)
+    label, objective = portrait_objective(generator, portrait, settings, perceptual)
 
     prior = latent_prior(working, label, settings.latent_samples, settings.seed)
     stage1 = optimise_latent(working, objective, label, settings, prior, callback, cancel)

@@ -1,0 +1,108 @@
+"""How long an inversion will take on its device, measured before it starts.
+
+The estimate runs the engine's own stages (:func:`optimise_latent`, :func:`pivotal_tuning`) for a
+few steps on a throwaway copy of the generator and times the steps after the first: the first step
+of a stage pays one-off costs (allocations, cuDNN algorithm search) that the run amortises. The
+global random state is restored afterwards, so an inversion started after an estimate gives exactly
+the result it gives without one. On CUDA with graphs the timed steps are eager warm-up steps, which
+are slower than the replayed ones, so there the estimate errs long.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from panohead.inversion.inputs import Portrait
+from panohead.inversion.latent import LatentPrior, latent_prior, optimise_latent
+from panohead.inversion.objective import Reconstruction
+from panohead.inversion.pipeline import portrait_objective
+from panohead.inversion.progress import Progress
+from panohead.inversion.pti import pivotal_tuning
+from panohead.inversion.settings import InversionSettings
+
+PRIOR_SAMPLES = 256  # the latent prior is timed on this many samples and scaled to settings.latent_samples
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """Measured seconds per step of each stage, and the whole inversion's expected duration."""
+
+    steps: int
+    pti_steps: int
+    latent_step: float  # seconds per stage-1 step
+    pti_step: float  # seconds per PTI step, regularised and plain steps weighted by their cadence
+    setup: float  # seconds for the latent prior (random latents mapped once before stage 1)
+
+    @property
+    def total(self) -> float:
+        return self.setup + self.steps * self.latent_step + self.pti_steps * self.pti_step
+
+    def describe(self, device_type: str) -> str:
+        """One line, e.g. 'about 6.5 min on cpu: 100 latent steps (~2.1 s each) + 50 tuning steps (~3.2 s each)'."""
+        parts = [f"{count} {name} steps (~{_seconds(each)} each)"
+                 for count, name, each in ((self.steps, "latent", self.latent_step),
+                                           (self.pti_steps, "tuning", self.pti_step)) if count]
+        return f"about {_duration(self.total)} on {device_type}: {' + '.join(parts)}"
+
+
+def estimate_time(generator: nn.Module, portrait: Portrait, settings: InversionSettings,
+                  perceptual: nn.Module) -> TimeEstimate:
+    """Time real steps of both stages on a copy of ``generator`` (two latent steps, three PTI steps unless
+    ``settings.pti_steps`` is 0).
+
+    ``perceptual`` is the distance the run will use; ``generator`` and the global random state are
+    left as they were.
+    """
+    device = generator.device
+    label, objective = portrait_objective(generator, portrait, settings, perceptual)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        working = copy.deepcopy(generator).eval().requires_grad_(False)
+        samples = min(PRIOR_SAMPLES, settings.latent_samples)
+        began = time.perf_counter()
+        prior = latent_prior(working, label, samples, settings.seed)
+        setup = (time.perf_counter() - began) * settings.latent_samples / samples
+        latent = _Stopwatch()
+        stage1 = optimise_latent(working, objective, label, settings.replace(steps=2), prior, latent)
+        pti_step = _tuning_step(working, stage1.ws, objective, label, settings, prior) if settings.pti_steps else 0.0
+    return TimeEstimate(settings.steps, settings.pti_steps, latent.laps[0], pti_step, setup)
+
+
+def _tuning_step(generator: nn.Module, pivot: torch.Tensor, objective: Reconstruction, label: torch.Tensor,
+                 settings: InversionSettings, prior: LatentPrior) -> float:
+    """Seconds per PTI step from three real ones (regularised, plain, regularised; the first pays the
+    stage's one-off costs), the regularised steps weighted by their cadence ``settings.locality_every``."""
+    regularised = settings.locality_weight > 0
+    tuning = _Stopwatch()
+    pivotal_tuning(generator, pivot, objective, label, settings.replace(pti_steps=3, locality_every=2 if regularised else 1),
+                   lambda rng: prior.w_avg, prior.w_spread, tuning)
+    plain, with_locality = tuning.laps
+    if not regularised:
+        return (plain + with_locality) / 2
+    return (with_locality + (settings.locality_every - 1) * plain) / settings.locality_every
+
+
+class _Stopwatch:
+    """A progress callback that records the seconds between consecutive steps (``laps``)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.laps: list[float] = []
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.perf_counter()  # the stage read the step's losses back first, so the device is done
+        if self.last is not None:
+            self.laps.append(now - self.last)
+        self.last = now
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 0.1 else f"{value:.1f} s"
+
+
+def _duration(value: float) -> str:
+    return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
