@@ -86,6 +86,7 @@ def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_view
     assert frames >= 2  # the UI kept drawing frames while both stages ran
     status = panel.job.status()
     assert status.stage == "done" and len(status.losses["latent"]) == 6 and len(status.losses["pti"]) == 4
+    assert status.estimate.startswith("about ") and "on cpu: 6 latent steps" in status.estimate
     outputs = status.outputs
     assert app.state.model.source == str(outputs.generator) and app.state.latent.file == str(outputs.latent)
     assert (outputs.folder / "aligned.png").is_file() and outputs.folder.parent.name == "inversions"

@@ -36,7 +36,7 @@ def test_the_line_names_both_stages_and_rounds_to_a_readable_unit():
     line = TimeEstimate(steps=100, pti_steps=50, latent_step=2.1, pti_step=3.2, setup=1.0).describe("cpu")
     assert line == "about 6.2 min on cpu: 100 latent steps (~2.1 s each) + 50 tuning steps (~3.2 s each)"
     line = TimeEstimate(steps=6, pti_steps=0, latent_step=0.04, pti_step=0.0, setup=0.5).describe("cuda")
-    assert line == "about 1 s on cuda: 6 latent steps (~40 ms each)"
+    assert line == "about 0.7 s on cuda: 6 latent steps (~40 ms each)"
 
 
 def test_the_cli_prints_the_estimate_before_the_first_step(tmp_path, monkeypatch):

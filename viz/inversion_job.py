@@ -19,7 +19,9 @@ import torch
 from panohead.checkpoint import save_generator
 from panohead.errors import one_line
 from panohead.images import save_image, to_uint8
-from panohead.inversion import InversionSettings, Portrait, Progress, invert, save_latent, target_tensor
+from panohead.inversion import (InversionSettings, Portrait, Progress, invert, perceptual_loss, save_latent,
+                                target_tensor)
+from panohead.inversion.estimate import estimate_time
 from viz.models import open_model
 from viz.renderer import USER_ERRORS
 
@@ -50,6 +52,7 @@ class JobStatus:
     preview_serial: int = 0  # increases with every new preview (texture uploads only on change)
     outputs: JobOutputs | None = None
     error: str | None = None
+    estimate: str = ""  # the whole run's expected duration, measured before stage 1 starts
 
 
 class InversionJob:
@@ -71,7 +74,7 @@ class InversionJob:
         with self._lock:
             s = self._status
             return JobStatus(s.stage, s.step, s.total, {k: list(v) for k, v in s.losses.items()}, s.best,
-                             s.preview, s.preview_serial, s.outputs, s.error)
+                             s.preview, s.preview_serial, s.outputs, s.error, s.estimate)
 
     def stop(self) -> None:
         """Ask the worker to stop at its next step; it still saves the best result so far."""
@@ -99,7 +102,10 @@ class InversionJob:
     def _run(self) -> None:
         try:
             generator, model = open_model(self.source, self.device)
-            result = invert(generator, self.portrait, self.settings, callback=self._progress, cancel=self.cancel)
+            perceptual = perceptual_loss(device=generator.device)
+            estimate = estimate_time(generator, self.portrait, self.settings, perceptual)
+            self._update(estimate=estimate.describe(generator.device.type))
+            result = invert(generator, self.portrait, self.settings, perceptual, self._progress, self.cancel)
             self._update(to_uint8(result.preview[0]), stage="saving")
             self.folder.mkdir(parents=True, exist_ok=True)
             outputs = JobOutputs(self.folder, self.folder / "generator.safetensors", self.folder / "latent.npz",

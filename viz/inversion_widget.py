@@ -297,6 +297,8 @@ class InversionWidget(Widget):
         if status.stage in ("done", "failed", "saving", "loading"):
             fraction, overlay = (1.0 if status.stage in ("done", "saving") else 0.0), stage
         imgui.progress_bar(fraction, imgui.ImVec2(-1, 0), overlay)
+        if status.estimate:
+            hint(status.estimate)
         if status.best == status.best:  # not NaN
             imgui.text_colored(MUTED, f"best loss {status.best:.4f}")
         latent, pti = status.losses["latent"], status.losses["pti"]

@@ -105,4 +105,6 @@ def _seconds(value: float) -> str:
 
 
 def _duration(value: float) -> str:
+    if value < 10:
+        return f"{value:.1f} s"
     return f"{value:.0f} s" if value < 90 else f"{value / 60:.1f} min"
