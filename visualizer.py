@@ -1,11 +1,16 @@
 """PanoHead Studio's interactive visualizer: ``python visualizer.py [--checkpoint PATH] [--device auto|cpu|cuda]``."""
 from __future__ import annotations
 
+import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from panohead.devices import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from viz.app import App
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +30,7 @@ def main(checkpoint: str | None, device: str, width: int | None, height: int | N
                   size=(width or 1600, height or 1000) if width or height else None)
     except (WindowError, ValueError) as error:
         raise click.ClickException(str(error).splitlines()[0]) from None
+    close_on_termination(app)
     try:
         app.run()
     except Exception:
@@ -32,6 +38,17 @@ def main(checkpoint: str | None, device: str, width: int | None, height: int | N
         raise
     finally:
         app.close()
+
+
+def close_on_termination(app: App) -> None:
+    """SIGTERM (``kill``, a logout) and SIGHUP (the terminal closed) end the app the way its close button
+    does, so the settings and the window's layout are saved; Python's default would kill it on the spot.
+    The handler only asks: the frame loop waits at most a frame interval for events, then sees the request."""
+    def request_close(signum: int, frame: object) -> None:
+        app.window.request_close()
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, request_close)
 
 
 if __name__ == "__main__":

@@ -294,3 +294,28 @@ def test_picking_image_file_as_background_before_choosing_a_file_is_no_error(app
     shown = view_pixels(app)  # wait_idle raises if the render failed
     assert not [message.text for message in app.messages() if message.error]
     assert np.abs(shown - same).max() <= 1  # the model's own background until a file is chosen
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_terminated_visualizer_closes_like_its_close_button_and_saves_its_settings(
+        display, column_checkpoint, tmp_path, signal_name):
+    """`kill` or a closed terminal used to end the app on the spot: no viewer.json, the layout lost."""
+    import os
+    import signal
+    import sys
+
+    config = tmp_path / "config"
+    environment = {**os.environ, "PANOHEAD_STUDIO_CONFIG_DIR": str(config), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "visualizer.py"), "-c", str(column_checkpoint),
+                                "--device", "cpu", "--width", "880", "--height", "580"], cwd=ROOT,
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(8)  # import, open the window, start rendering
+        assert process.poll() is None, process.communicate()[0]
+        process.send_signal(getattr(signal, signal_name))
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert (config / "viewer.json").is_file(), output
