@@ -110,6 +110,11 @@ def checkpoint_option(function):
                         help="Our .safetensors checkpoint or an official .pkl (default: the bundled model).")(function)
 
 
+def seeds_option(help: str = "Seed(s), e.g. '7' or '0,5,10-12'."):
+    """``--seeds`` (or ``--seed``) into the parameter ``seeds``, parsed later by :func:`parse_seeds`."""
+    return click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help=help)
+
+
 def psi_option(default: float = 0.7, help: str = "Truncation psi."):
     """``--psi`` into the parameter ``truncation``: one finite range (0..2) for every command."""
     return click.option("--psi", "truncation", default=default, show_default=True, type=Number(0.0, 2.0), help=help)

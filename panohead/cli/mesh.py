@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_seeds, progress_bar, psi_option, user_errors)
+                                 parse_seeds, progress_bar, psi_option, seeds_option, user_errors)
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import (DEFAULT_THRESHOLD, MESH_FORMATS, SAMPLING_SHARE, mesh_from_density, sample_density,
@@ -19,7 +19,7 @@ TEXTURED_MESHING_SHARE = 0.3
 @click.command()
 @checkpoint_option
 @device_option
-@click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help="Seed(s), e.g. '7' or '0,5,10-12'.")
+@seeds_option()
 @psi_option()
 @click.option("--resolution", "-r", default=256, show_default=True, type=click.IntRange(8, 1024),
               help="Density grid samples per axis (N^3 points over the tri-grid box).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_seeds, progress_bar, psi_option, user_errors)
+                                 parse_seeds, progress_bar, psi_option, seeds_option, user_errors)
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import extract_mesh
@@ -18,7 +18,7 @@ SURFACE_SHARE = 0.1
 @click.command()
 @checkpoint_option
 @device_option
-@click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help="Seed(s), e.g. '7' or '0,5,10-12'.")
+@seeds_option()
 @psi_option()
 @click.option("--gaussians", "count", default=SplatSettings.count, show_default=True, type=click.IntRange(100, 2_000_000),
               help="Gaussians, seeded evenly over the head's surface.")

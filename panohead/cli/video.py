@@ -5,7 +5,7 @@ import click
 
 from panohead.camera import RADIUS_RANGE
 from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_seeds, progress_bar, psi_option, user_errors)
+                                 parse_seeds, progress_bar, psi_option, seeds_option, user_errors)
 from panohead.export.heads import head_from_seed
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 
@@ -13,7 +13,7 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
 @click.command()
 @checkpoint_option
 @device_option
-@click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help="Seeds, e.g. '0-3' (one grid tile each).")
+@seeds_option("Seeds, e.g. '0-3' (one grid tile each).")
 @psi_option()
 @click.option("--frames", default=120, show_default=True, type=click.IntRange(1, 3600), help="Frames per 360-degree turn.")
 @click.option("--fps", default=30, show_default=True, type=click.IntRange(1, 120), help="Frames per second.")
