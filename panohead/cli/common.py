@@ -26,7 +26,7 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except click.ClickException:
+        except (click.ClickException, BrokenPipeError):  # a reader that left (`| head`): click exits quietly
             raise
         except USER_ERRORS as error:
             raise click.ClickException(one_line(error)) from None
