@@ -5,16 +5,15 @@
 """
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 
 import torch
 
-from panohead.camera import orbit_label
 from panohead.export.heads import Head
 from panohead.export.tasks import Progress, check_cancel, report
 from panohead.generator import PanoHeadGenerator
+from panohead.metrics.views import orbit_camera
 
 # (yaw, pitch) in degrees: a ring every 30 degrees at eye level (front, sides, back), a ring from
 # above and one from below, and the top of the head; 24 views see every part of a head but the neck.
@@ -44,10 +43,8 @@ class View:
 
 def orbit_views(generator: PanoHeadGenerator, angles: tuple[tuple[float, float], ...]) -> torch.Tensor:
     """(V, 25) camera labels at (yaw, pitch) degrees on the model's orbit, looking at its pivot."""
-    cfg = generator.config
-    yaw = torch.tensor([math.radians(a[0]) for a in angles])
-    pitch = torch.tensor([math.radians(a[1]) for a in angles])
-    return orbit_label(yaw, pitch, cfg.camera_radius, cfg.look_at, cfg.focal, device=generator.device)
+    yaws, pitches = zip(*angles)
+    return orbit_camera(generator, torch.tensor(yaws), torch.tensor(pitches))
 
 
 @torch.no_grad()

@@ -14,13 +14,14 @@ from panohead.camera import orbit_label, pixel_rays
 from panohead.generator import seed_latent
 
 
-def orbit_camera(generator: torch.nn.Module, yaw_degrees: float | torch.Tensor, pitch_degrees: float = 0.0,
-                 device: torch.device | None = None) -> torch.Tensor:
-    """(B, 25) labels on the generator's default orbit (radius, pivot, focal) at the given yaw(s) in degrees."""
+def orbit_camera(generator: torch.nn.Module, yaw_degrees: float | torch.Tensor,
+                 pitch_degrees: float | torch.Tensor = 0.0, device: torch.device | None = None) -> torch.Tensor:
+    """(B, 25) labels on the generator's default orbit (radius, pivot, focal) at the given yaw(s) and
+    pitch(es) in degrees (a pitch per yaw, or one for all)."""
     cfg = generator.config
     yaw = torch.as_tensor(yaw_degrees, dtype=torch.float32) * (math.pi / 180.0)
-    return orbit_label(yaw, math.radians(pitch_degrees), cfg.camera_radius, cfg.look_at, cfg.focal,
-                       device=device or generator.device)
+    pitch = torch.as_tensor(pitch_degrees, dtype=torch.float32) * (math.pi / 180.0)
+    return orbit_label(yaw, pitch, cfg.camera_radius, cfg.look_at, cfg.focal, device=device or generator.device)
 
 
 def frontal_camera(generator: torch.nn.Module, batch: int = 1) -> torch.Tensor:
