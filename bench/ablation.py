@@ -15,6 +15,7 @@ snapshot. Per run:
 
     python bench/ablation.py --data runs/ablation-data --runs runs/abl-* --out docs/ablation.md --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,23 +28,25 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.bench_train import throughput  # noqa: E402
-from bench.common import device_name  # noqa: E402
-from panohead.config import GeneratorConfig  # noqa: E402
-from panohead.atomic import write_bytes_atomic  # noqa: E402
-from panohead.checkpoint import load_generator  # noqa: E402
-from panohead.data.dataset import HeadDataset  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.metrics import mask_error, mirrored_face_score  # noqa: E402
-from panohead.training.options import TrainOptions  # noqa: E402
-from panohead.training.snapshot import latest_snapshot  # noqa: E402
+from bench.bench_train import throughput
+from bench.common import device_name
+from panohead.atomic import write_bytes_atomic
+from panohead.checkpoint import load_generator
+from panohead.config import GeneratorConfig
+from panohead.data.dataset import HeadDataset
+from panohead.devices import pick_device
+from panohead.metrics import mask_error, mirrored_face_score
+from panohead.training.options import TrainOptions
+from panohead.training.snapshot import latest_snapshot
 
 
 def variant(options: dict) -> str:
     generator, train = options["generator"], options["train_options"]
-    parts = ["tri-grid D=%d" % generator["grid_depth"] if generator["grid_depth"] > 1 else "tri-plane D=1",
-             "mask channel" if train["discriminator"]["mask_channel"] else "no mask channel",
-             "self-adaptation" if generator["camera_adapter"] else "no self-adaptation"]
+    parts = [
+        "tri-grid D=%d" % generator["grid_depth"] if generator["grid_depth"] > 1 else "tri-plane D=1",
+        "mask channel" if train["discriminator"]["mask_channel"] else "no mask channel",
+        "self-adaptation" if generator["camera_adapter"] else "no self-adaptation",
+    ]
     return ", ".join(parts)
 
 
@@ -55,8 +58,9 @@ def alone_ms_per_image(options: dict, data: str, steps: int, device: torch.devic
     return 1000.0 / result.images_per_second
 
 
-def measure(run: Path, dataset: HeadDataset, data: str, seeds: int, mask_samples: int, timing_steps: int,
-            device: torch.device) -> dict:
+def measure(
+    run: Path, dataset: HeadDataset, data: str, seeds: int, mask_samples: int, timing_steps: int, device: torch.device
+) -> dict:
     options = json.loads((run / "options.json").read_text())
     snapshot = latest_snapshot(run)
     if snapshot is None:
@@ -64,7 +68,9 @@ def measure(run: Path, dataset: HeadDataset, data: str, seeds: int, mask_samples
     ticks = [r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if r["event"] == "tick"]
     generator = load_generator(snapshot, device)
     return {
-        "run": run.name, "variant": variant(options), "kimg": ticks[-1]["nimg"] / 1000,
+        "run": run.name,
+        "variant": variant(options),
+        "kimg": ticks[-1]["nimg"] / 1000,
         "mirror": mirrored_face_score(generator, range(seeds)),
         "mask": mask_error(generator, dataset, num_samples=mask_samples),
         "ms_per_image": 1000 * ticks[-1]["train_seconds"] / ticks[-1]["nimg"],
@@ -100,8 +106,10 @@ def markdown(rows: list[dict], args, device: torch.device) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        lines.append(f"| {row['run']} | {row['variant']} | {row['kimg']:g} | {row['mirror']:.3f} | "
-                     f"{row['mask']:.4f} | {row['alone_ms_per_image']:.2f} ms | {row['ms_per_image']:.2f} ms |")
+        lines.append(
+            f"| {row['run']} | {row['variant']} | {row['kimg']:g} | {row['mirror']:.3f} | "
+            f"{row['mask']:.4f} | {row['alone_ms_per_image']:.2f} ms | {row['ms_per_image']:.2f} ms |"
+        )
     lines += ["", "Training commands:", "", "```bash"] + [row["command"] for row in rows] + ["```", ""]
     return "\n".join(lines)
 
@@ -123,8 +131,11 @@ def main() -> None:
     for run in args.runs:
         rows.append(measure(run, dataset, args.data, args.seeds, args.mask_samples, args.timing_steps, device))
         row = rows[-1]
-        print(f"{row['run']}: {row['variant']}: mirror {row['mirror']:.3f}, mask {row['mask']:.4f}, "
-              f"{row['alone_ms_per_image']:.2f} ms/image alone, {row['ms_per_image']:.2f} in run", flush=True)
+        print(
+            f"{row['run']}: {row['variant']}: mirror {row['mirror']:.3f}, mask {row['mask']:.4f}, "
+            f"{row['alone_ms_per_image']:.2f} ms/image alone, {row['ms_per_image']:.2f} in run",
+            flush=True,
+        )
     write_bytes_atomic(args.out, markdown(rows, args, device).encode())
     print(f"wrote {args.out}")
 

@@ -6,6 +6,7 @@
 Synthetic heads: seed 11 (masks) and 21 (yaw), four heads per view at 256 px, pitch 0. Reference masks:
 every image in IMGS whose name (as .png) is in SEGS, thresholded at 50%.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,10 @@ def synthetic_masks(segmenter: SelfieSegmenter, resolution: int) -> None:
     scores = []
     for yaw in MASK_YAWS:
         batch = synthesize(11, range(4), SynthSettings(resolution=resolution), yaw=math.radians(yaw), pitch=0.0)
-        row = [iou(segmenter(to_uint8(image)) > 0.5, exact) for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5)]
+        row = [
+            iou(segmenter(to_uint8(image)) > 0.5, exact)
+            for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5)
+        ]
         scores += row
         print(f"mask IoU, synthetic yaw {yaw:+4d}: " + " ".join(f"{value:.3f}" for value in row))
     print(f"mask IoU, synthetic: mean {np.mean(scores):.3f}, min {np.min(scores):.3f} over {len(scores)} heads")

@@ -11,6 +11,7 @@ pixels that the generator's mask or the asset covers by at least half (PSNR), an
 them (SSIM). Assets are rendered at twice the image size and averaged down (anti-aliasing).
 Export time excludes model loading and the tri-grid synthesis, includes rendering the views.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,15 @@ from skimage.metrics import structural_similarity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import device_name  # noqa: E402
-from panohead.cli.common import open_generator  # noqa: E402
-from panohead.export.field import HeadField  # noqa: E402
-from panohead.export.assets import load_asset  # noqa: E402
-from panohead.export.heads import head_from_seed  # noqa: E402
-from panohead.export.mesh import extract_mesh  # noqa: E402
-from panohead.export.splat import SplatSettings, save_splat, splat_head  # noqa: E402
-from panohead.export.texture import TextureSettings, save_textured_mesh, texture_head_mesh  # noqa: E402
-from panohead.export.views import HELD_OUT_ORBIT, View, generator_views, orbit_views  # noqa: E402
+from bench.common import device_name
+from panohead.cli.common import open_generator
+from panohead.export.assets import load_asset
+from panohead.export.field import HeadField
+from panohead.export.heads import head_from_seed
+from panohead.export.mesh import extract_mesh
+from panohead.export.splat import SplatSettings, save_splat, splat_head
+from panohead.export.texture import TextureSettings, save_textured_mesh, texture_head_mesh
+from panohead.export.views import HELD_OUT_ORBIT, View, generator_views, orbit_views
 
 SUPERSAMPLE = 2
 SAMPLE_YAWS = (0.0, 90.0, 180.0)
@@ -70,6 +71,7 @@ def progress_log(name: str):
         if mark not in marks:
             marks.add(mark)
             log(f"{name}: {mark * 10}% after {time.perf_counter() - start:.0f} s")
+
     return update
 
 
@@ -98,39 +100,62 @@ def main() -> None:
         mesh_path, splat_path = Path(folder) / "head.glb", Path(folder) / "head.ply"
 
         def export_mesh():
-            textured = texture_head_mesh(generator, head, extract_mesh(field, args.resolution),
-                                         TextureSettings(args.faces, args.texture_size), field,
-                                         progress_log("textured mesh"))
+            textured = texture_head_mesh(
+                generator,
+                head,
+                extract_mesh(field, args.resolution),
+                TextureSettings(args.faces, args.texture_size),
+                field,
+                progress_log("textured mesh"),
+            )
             save_textured_mesh(textured, mesh_path)
+
         _, mesh_seconds = timed(export_mesh)
         log(f"textured mesh exported in {mesh_seconds:.0f} s")
 
         def export_splat():
-            gaussians = splat_head(generator, head, extract_mesh(field, args.resolution), field,
-                                   SplatSettings(count=args.gaussians, steps=args.steps), progress_log("splats"))
+            gaussians = splat_head(
+                generator,
+                head,
+                extract_mesh(field, args.resolution),
+                field,
+                SplatSettings(count=args.gaussians, steps=args.steps),
+                progress_log("splats"),
+            )
             save_splat(gaussians, splat_path)
+
         _, splat_seconds = timed(export_splat)
         log(f"splats exported in {splat_seconds:.0f} s")
 
-        for name, path, seconds in (("textured mesh (.glb)", mesh_path, mesh_seconds),
-                                    ("Gaussian splats (.ply)", splat_path, splat_seconds)):
+        for name, path, seconds in (
+            ("textured mesh (.glb)", mesh_path, mesh_seconds),
+            ("Gaussian splats (.ply)", splat_path, splat_seconds),
+        ):
             asset = load_asset(path)
             rendered = [asset.render(v.label, size, SUPERSAMPLE) for v in held_out]
             rows[name] = [image.numpy() for image, _ in rendered]
             scores = [fidelity(image.numpy(), alpha.numpy(), v) for (image, alpha), v in zip(rendered, held_out)]
             report.append((name, scores, path.stat().st_size, asset.description, seconds))
 
-    print(f"model {source}, seed {args.seed}, {device_name(device)}, images {size} px, grid {args.resolution}^3, "
-          f"texture {args.texture_size}, {args.steps} fitting steps")
+    print(
+        f"model {source}, seed {args.seed}, {device_name(device)}, images {size} px, grid {args.resolution}^3, "
+        f"texture {args.texture_size}, {args.steps} fitting steps"
+    )
     print("| asset | PSNR (dB), mean / min | SSIM, mean / min | file | count | export time |")
     print("|---|---|---|---|---|---|")
     for name, scores, size_bytes, count, seconds in report:
         psnr, ssim = np.array(scores).T
-        print(f"| {name} | {psnr.mean():.1f} / {psnr.min():.1f} | {ssim.mean():.3f} / {ssim.min():.3f} | "
-              f"{size_bytes / 2 ** 20:.1f} MiB | {count} | {seconds:.0f} s |")
-    print("per view (yaw, pitch): PSNR textured mesh / splats: " + ", ".join(
-        f"({yaw:g}, {pitch:g}) {m[0]:.1f} / {s[0]:.1f}"
-        for (yaw, pitch), m, s in zip(HELD_OUT_ORBIT, report[0][1], report[1][1])))
+        print(
+            f"| {name} | {psnr.mean():.1f} / {psnr.min():.1f} | {ssim.mean():.3f} / {ssim.min():.3f} | "
+            f"{size_bytes / 2**20:.1f} MiB | {count} | {seconds:.0f} s |"
+        )
+    print(
+        "per view (yaw, pitch): PSNR textured mesh / splats: "
+        + ", ".join(
+            f"({yaw:g}, {pitch:g}) {m[0]:.1f} / {s[0]:.1f}"
+            for (yaw, pitch), m, s in zip(HELD_OUT_ORBIT, report[0][1], report[1][1])
+        )
+    )
     if args.images:
         columns = [next(i for i, (yaw, _) in enumerate(HELD_OUT_ORBIT) if yaw == wanted) for wanted in SAMPLE_YAWS]
         grid = np.concatenate([np.concatenate([row[i] for i in columns], axis=1) for row in rows.values()], axis=0)

@@ -9,6 +9,7 @@ synthesis networks, ray marching, super-resolution); "strip" is one direction's 
 neural resolution; "path video" renders and encodes a two-keyframe path of --frames frames to .mp4.
 Models are untrained presets unless --checkpoint is given (timings do not depend on the weights).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,12 +22,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import benchmark_model, device_name, time_call  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.editing import (Camera, EditState, Keyframe, Latent, Mixing, PathSettings, group_range,  # noqa: E402
-                              principal_directions, render_state, sample_w)
-from panohead.editing.path_video import export_path  # noqa: E402
-from panohead.editing.preview import direction_strip  # noqa: E402
+from bench.common import benchmark_model, device_name, time_call
+from panohead.devices import pick_device
+from panohead.editing import (
+    Camera,
+    EditState,
+    Keyframe,
+    Latent,
+    Mixing,
+    PathSettings,
+    group_range,
+    principal_directions,
+    render_state,
+    sample_w,
+)
+from panohead.editing.path_video import export_path
+from panohead.editing.preview import direction_strip
 
 
 def main() -> None:
@@ -47,7 +58,9 @@ def main() -> None:
     print(f"pca (10,000 samples):  {time.perf_counter() - start:8.3f} s")
 
     direction = pca.top(1)[0]
-    state = EditState(latent=Latent.from_seed(1), mixing=Mixing(Latent.from_seed(2), group_range(generator.synthesis, "fine")))
+    state = EditState(
+        latent=Latent.from_seed(1), mixing=Mixing(Latent.from_seed(2), group_range(generator.synthesis, "fine"))
+    )
     state = state.with_direction(direction, 1.5)
     with torch.no_grad():
         seconds = time_call(lambda: render_state(generator, state), device)

@@ -8,6 +8,7 @@ The line printed says which, since LPIPS adds a VGG16 pass per step.
     python bench/bench_inversion.py --preset paper --steps 500 --pti-steps 350 --random-vgg --device cuda
     python bench/bench_inversion.py ... --precision fp32 --locality-every 1 --no-cuda-graphs   # the plain reference
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,16 +20,16 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name  # noqa: E402
-from panohead.camera import orbit_label  # noqa: E402
-from panohead.config import preset  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.generator import PanoHeadGenerator, seed_latent  # noqa: E402
-from panohead.images import to_uint8  # noqa: E402
-from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perceptual_loss  # noqa: E402
-from panohead.inversion.perceptual import LPIPS  # noqa: E402
-from panohead.inversion.settings import PRECISIONS  # noqa: E402
-from panohead.inversion.vgg import VGG16Features  # noqa: E402
+from bench.common import device_name
+from panohead.camera import orbit_label
+from panohead.config import preset
+from panohead.devices import pick_device
+from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.images import to_uint8
+from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perceptual_loss
+from panohead.inversion.perceptual import LPIPS
+from panohead.inversion.settings import PRECISIONS
+from panohead.inversion.vgg import VGG16Features
 
 
 def main() -> None:
@@ -40,8 +41,11 @@ def main() -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default=InversionSettings.precision)
     parser.add_argument("--locality-every", type=int, default=InversionSettings.locality_every)
     parser.add_argument("--no-cuda-graphs", action="store_true", help="eager steps (the reference)")
-    parser.add_argument("--random-vgg", action="store_true",
-                        help="time LPIPS with random VGG16 weights when the real ones are not cached (offline machines)")
+    parser.add_argument(
+        "--random-vgg",
+        action="store_true",
+        help="time LPIPS with random VGG16 weights when the real ones are not cached (offline machines)",
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -52,9 +56,14 @@ def main() -> None:
     with torch.no_grad():
         image = generator(seed_latent(1, generator.config.z_dim, device), label)["image"].clamp(-1, 1)
     portrait = Portrait(Image.fromarray(to_uint8(image[0])), label[0].cpu().numpy())
-    settings = InversionSettings(space=args.space, steps=args.steps, pti_steps=args.pti_steps,
-                                 precision=args.precision, locality_every=args.locality_every,
-                                 cuda_graphs=not args.no_cuda_graphs)
+    settings = InversionSettings(
+        space=args.space,
+        steps=args.steps,
+        pti_steps=args.pti_steps,
+        precision=args.precision,
+        locality_every=args.locality_every,
+        cuda_graphs=not args.no_cuda_graphs,
+    )
     torch.backends.cudnn.benchmark = True
     if args.random_vgg:
         perceptual = LPIPS(VGG16Features().eval().requires_grad_(False)).to(device)
@@ -70,12 +79,16 @@ def main() -> None:
     latent_time = latent_end - start
     pti_time = (stamps["pti"][-1] - latent_end) if stamps["pti"] else 0.0
     res = generator.config.image_resolution
-    print(f"device: {device_name(device)}  preset: {args.preset} ({res}x{res})  torch {torch.__version__}  "
-          f"loss: {perceptual.name}  space: {args.space}  precision: {args.precision}  locality every {args.locality_every}  "
-          f"CUDA graphs: {'on' if device.type == 'cuda' and not args.no_cuda_graphs else 'off'}")
-    print(f"stage 1: {args.steps} steps {latent_time:.1f} s ({latent_time / max(args.steps, 1) * 1e3:.1f} ms/step, "
-          f"includes the latent prior) | PTI: {args.pti_steps} steps {pti_time:.1f} s "
-          f"({pti_time / max(args.pti_steps, 1) * 1e3:.1f} ms/step) | total {total:.1f} s (goal < 60 s)")
+    print(
+        f"device: {device_name(device)}  preset: {args.preset} ({res}x{res})  torch {torch.__version__}  "
+        f"loss: {perceptual.name}  space: {args.space}  precision: {args.precision}  locality every {args.locality_every}  "
+        f"CUDA graphs: {'on' if device.type == 'cuda' and not args.no_cuda_graphs else 'off'}"
+    )
+    print(
+        f"stage 1: {args.steps} steps {latent_time:.1f} s ({latent_time / max(args.steps, 1) * 1e3:.1f} ms/step, "
+        f"includes the latent prior) | PTI: {args.pti_steps} steps {pti_time:.1f} s "
+        f"({pti_time / max(args.pti_steps, 1) * 1e3:.1f} ms/step) | total {total:.1f} s (goal < 60 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ With --checkpoint the default threshold is used. Times exclude model loading and
 synthesis (reported separately); "extract" is sampling + marching cubes + largest component +
 vertex colours, "write" saves the .ply.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import benchmark_model  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.export.field import HeadField  # noqa: E402
-from panohead.export.heads import head_from_seed  # noqa: E402
-from panohead.export.mesh import DEFAULT_THRESHOLD, mesh_from_density, sample_density, save_mesh  # noqa: E402
+from bench.common import benchmark_model
+from panohead.devices import pick_device
+from panohead.export.field import HeadField
+from panohead.export.heads import head_from_seed
+from panohead.export.mesh import DEFAULT_THRESHOLD, mesh_from_density, sample_density, save_mesh
 
 
 def synchronize(device: torch.device) -> None:
@@ -75,10 +76,14 @@ def main() -> None:
         timings.append((sampled - start, extracted - sampled, extracted - start, written - extracted))
     sample_s, mesh_s, extract_s, write_s = np.median(np.array(timings), axis=0)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"model {name}, {where}, {args.resolution}^3, threshold {threshold:.4g}, tri-grid synthesis {synthesis:.2f} s")
-    print(f"median of {args.repeats}: sample density {sample_s:.2f} s + surface and colours {mesh_s:.2f} s "
-          f"= extract {extract_s:.2f} s; write .ply {write_s:.2f} s; "
-          f"{len(mesh.vertices)} vertices, {len(mesh.faces)} faces")
+    print(
+        f"model {name}, {where}, {args.resolution}^3, threshold {threshold:.4g}, tri-grid synthesis {synthesis:.2f} s"
+    )
+    print(
+        f"median of {args.repeats}: sample density {sample_s:.2f} s + surface and colours {mesh_s:.2f} s "
+        f"= extract {extract_s:.2f} s; write .ply {write_s:.2f} s; "
+        f"{len(mesh.vertices)} vertices, {len(mesh.faces)} faces"
+    )
 
 
 if __name__ == "__main__":

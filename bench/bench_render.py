@@ -5,6 +5,7 @@ super-resolution). Orbit path: mapping, tri-grid and background cached, only the
 
     python bench/bench_render.py --preset paper --batch 1 8 --device auto
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,11 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name, time_call  # noqa: E402
-from panohead.camera import orbit_label  # noqa: E402
-from panohead.config import preset  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.generator import PanoHeadGenerator  # noqa: E402
+from bench.common import device_name, time_call
+from panohead.camera import orbit_label
+from panohead.config import preset
+from panohead.devices import pick_device
+from panohead.generator import PanoHeadGenerator
 
 
 def main() -> None:
@@ -46,23 +47,31 @@ def main() -> None:
 
             def full_synthesis():
                 ws_new = generator.mapping(z, front, psi=0.7)
-                generator.render(generator.synthesize_planes(ws_new), ws_new, side,
-                                 background=generator.synthesize_background(ws_new))
+                generator.render(
+                    generator.synthesize_planes(ws_new),
+                    ws_new,
+                    side,
+                    background=generator.synthesize_background(ws_new),
+                )
 
             def orbit():
                 generator.render(planes, ws, side, background=background)
 
             def superres_only():
-                generator.superres(torch.zeros(batch, 3, cfg.neural_resolution, cfg.neural_resolution, device=device),
-                                   torch.zeros(batch, cfg.plane_channels, cfg.neural_resolution, cfg.neural_resolution,
-                                               device=device), ws)
+                generator.superres(
+                    torch.zeros(batch, 3, cfg.neural_resolution, cfg.neural_resolution, device=device),
+                    torch.zeros(batch, cfg.plane_channels, cfg.neural_resolution, cfg.neural_resolution, device=device),
+                    ws,
+                )
 
             t_full = time_call(full_synthesis, device, repeats=args.repeats)
             t_orbit = time_call(orbit, device, repeats=args.repeats)
             t_sr = time_call(superres_only, device, repeats=args.repeats)
-        print(f"batch {batch}: full synthesis {t_full * 1e3:8.1f} ms ({batch / t_full:6.1f} img/s) | "
-              f"orbit (cached tri-grid) {t_orbit * 1e3:8.1f} ms ({batch / t_orbit:6.1f} img/s) | "
-              f"super-resolution alone {t_sr * 1e3:7.1f} ms | orbit speed-up vs reference {t_full / t_orbit:4.2f}x")
+        print(
+            f"batch {batch}: full synthesis {t_full * 1e3:8.1f} ms ({batch / t_full:6.1f} img/s) | "
+            f"orbit (cached tri-grid) {t_orbit * 1e3:8.1f} ms ({batch / t_orbit:6.1f} img/s) | "
+            f"super-resolution alone {t_sr * 1e3:7.1f} ms | orbit speed-up vs reference {t_full / t_orbit:4.2f}x"
+        )
 
 
 if __name__ == "__main__":

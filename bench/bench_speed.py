@@ -14,6 +14,7 @@ difference of the final image (range [-1, 1]) vs the reference image of the same
     python bench/bench_speed.py --device cuda                 # paper batch 1 and 8 + bundled model (GPU)
     python bench/bench_speed.py --quick                       # CPU: bundled model, preview resolution
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,13 +29,13 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name, print_official, time_call  # noqa: E402
-from panohead.bundled import default_generator  # noqa: E402
-from panohead.camera import orbit_label  # noqa: E402
-from panohead.config import preset  # noqa: E402
-from panohead.devices import pick_device, tf32  # noqa: E402
-from panohead.fast import FastRenderer  # noqa: E402
-from panohead.generator import PanoHeadGenerator  # noqa: E402
+from bench.common import device_name, print_official, time_call
+from panohead.bundled import default_generator
+from panohead.camera import orbit_label
+from panohead.config import preset
+from panohead.devices import pick_device, tf32
+from panohead.fast import FastRenderer
+from panohead.generator import PanoHeadGenerator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,8 +51,10 @@ GPU_PATHS = {
     "tf32 + fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, True),
     "tf32 + fp16 all + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True}, True),
     # "compile" (torch.compile of the three conv networks) is applied by this script to a copy of G
-    "tf32 + fp16 all + compile + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True,
-                                           "compile": True}, True),
+    "tf32 + fp16 all + compile + graph": (
+        {"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True, "compile": True},
+        True,
+    ),
 }
 CPU_PATHS = {
     "fp32 cached": ({}, False),
@@ -65,8 +68,16 @@ def row(path: str, stage: str, seconds: float, batch: int, reference: float | No
     print(f"  {path:26s} {stage:17s} {seconds * 1e3:9.2f} ms {batch / seconds:8.1f} img/s  {ratio}{delta}", flush=True)
 
 
-def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, paths: dict,
-                neural_resolution: int | None = None, superresolve: bool = True) -> None:
+def bench_model(
+    G,
+    label: str,
+    batch: int,
+    device: torch.device,
+    repeats: int,
+    paths: dict,
+    neural_resolution: int | None = None,
+    superresolve: bool = True,
+) -> None:
     cfg = G.config
     res = neural_resolution or cfg.neural_resolution
     output = G.superres.output_resolution if superresolve else res
@@ -77,10 +88,17 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
     side = orbit_label(torch.full((batch,), math.pi / 4), pitch=torch.full((batch,), 0.1), device=device)
     key = "image" if superresolve else "image_raw"
     with torch.inference_mode(), tf32(False):
+
         def reference_frame():
             ws = G.mapping(z, front, psi=0.7)
-            return G.render(G.synthesize_planes(ws), ws, side, background=G.synthesize_background(ws),
-                            neural_resolution=res, superresolve=superresolve)
+            return G.render(
+                G.synthesize_planes(ws),
+                ws,
+                side,
+                background=G.synthesize_background(ws),
+                neural_resolution=res,
+                superresolve=superresolve,
+            )
 
         ref_out = reference_frame()
         reference_image = ref_out[key]
@@ -88,7 +106,9 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
         row("reference (fp32 eager)", "full = orbit", t_ref, batch, None, None)
         ws = G.mapping(z, front, psi=0.7)
         if superresolve:
-            t_sr_ref = time_call(lambda: G.superres(ref_out["image_raw"], ref_out["features"], ws), device, repeats=repeats)
+            t_sr_ref = time_call(
+                lambda: G.superres(ref_out["image_raw"], ref_out["features"], ws), device, repeats=repeats
+            )
             row("reference (fp32 eager)", "super-res alone", t_sr_ref, batch, None, None)
     for name, (options, tf32_on) in paths.items():
         fast = new_seed = orbit = sr = None
@@ -117,8 +137,11 @@ def bench_model(G, label: str, batch: int, device: torch.device, repeats: int, p
                     fast.occupancy(planes)
                     if device.type == "cuda":
                         torch.cuda.synchronize()
-                    print(f"  {'':26s} occupancy grid built in {(time.perf_counter() - start) * 1e3:.1f} ms, "
-                          f"{fast.occupancy(planes).fraction:.0%} of cells occupied", flush=True)
+                    print(
+                        f"  {'':26s} occupancy grid built in {(time.perf_counter() - start) * 1e3:.1f} ms, "
+                        f"{fast.occupancy(planes).fraction:.0%} of cells occupied",
+                        flush=True,
+                    )
                 diff = float((orbit() - reference_image).abs().max())
                 row(name, "orbit", time_call(orbit, device, repeats=repeats), batch, t_ref, diff)
                 if fast.graph_error:
@@ -172,9 +195,12 @@ def stage_times(G, batch: int, device: torch.device, repeats: int, options: dict
             "super-resolution": lambda: fast.superres(out["image_raw"], out["features"], ws),
         }
         times = {name: time_call(part, device, repeats=repeats) for name, part in parts.items()}
-    print(f"  stages, batch {batch}, {options}, TF32 {tf32_on}: " + ", ".join(
-        f"{name} {seconds * 1e3:.2f} ms" for name, seconds in times.items()) + f" (sum {sum(times.values()) * 1e3:.1f} ms)",
-        flush=True)
+    print(
+        f"  stages, batch {batch}, {options}, TF32 {tf32_on}: "
+        + ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in times.items())
+        + f" (sum {sum(times.values()) * 1e3:.1f} ms)",
+        flush=True,
+    )
 
 
 def free_memory(device: torch.device) -> None:
@@ -182,13 +208,26 @@ def free_memory(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-        print(f"  {'':26s} GPU memory after freeing: {torch.cuda.memory_allocated(device) / 2**20:.0f} MiB "
-              f"allocated, {torch.cuda.memory_reserved(device) / 2**20:.0f} MiB reserved", flush=True)
+        print(
+            f"  {'':26s} GPU memory after freeing: {torch.cuda.memory_allocated(device) / 2**20:.0f} MiB "
+            f"allocated, {torch.cuda.memory_reserved(device) / 2**20:.0f} MiB reserved",
+            flush=True,
+        )
 
 
 def bench_mesh(device: torch.device, resolution: int) -> None:
-    command = [sys.executable, os.path.join(ROOT, "bench", "bench_mesh.py"), "--config", "paper",
-               "--resolution", str(resolution), "--device", device.type, "--repeats", "1"]
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "bench", "bench_mesh.py"),
+        "--config",
+        "paper",
+        "--resolution",
+        str(resolution),
+        "--device",
+        device.type,
+        "--repeats",
+        "1",
+    ]
     print(f"mesh extraction: {' '.join(command[1:])}", flush=True)
     result = subprocess.run(command, capture_output=True, text=True, timeout=240)
     text = (result.stdout + result.stderr).strip().splitlines()
@@ -214,13 +253,18 @@ def bench_inversion_step(device: torch.device, repeats: int) -> None:
     optimiser = torch.optim.Adam([ws], lr=0.01)
     precisions = ("fp32", "tf32") if device.type == "cuda" else ("fp32",)
     for precision in precisions:
+
         def step():
             optimiser.zero_grad(set_to_none=True)
             with precision_context(precision, device):
                 loss, _ = objective(render_view(G, ws, label).float())
             loss.backward()
             optimiser.step()
-        print(f"  inversion step ({precision}): {time_call(step, device, warmup=1, repeats=repeats) * 1e3:.1f} ms", flush=True)
+
+        print(
+            f"  inversion step ({precision}): {time_call(step, device, warmup=1, repeats=repeats) * 1e3:.1f} ms",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -254,9 +298,18 @@ def main() -> None:
     bundled = bundled.eval().requires_grad_(False)
     if args.quick:
         from viz.renderer import preview_resolution
+
         preview = preview_resolution(bundled.config.neural_resolution)
-        bench_model(bundled, f"bundled ({source}), preview", 1, device, max(3, args.repeats // 5), paths,
-                    neural_resolution=preview, superresolve=False)
+        bench_model(
+            bundled,
+            f"bundled ({source}), preview",
+            1,
+            device,
+            max(3, args.repeats // 5),
+            paths,
+            neural_resolution=preview,
+            superresolve=False,
+        )
         bench_model(bundled, f"bundled ({source}), full", 1, device, 3, paths)
         return
     torch.manual_seed(0)

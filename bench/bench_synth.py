@@ -1,7 +1,8 @@
 """Synthetic head rendering throughput (images/s), rendering alone and end to end (PNG encoding + writing).
 
-    python bench/bench_synth.py --device auto --resolution 128 --batch 16 256
+python bench/bench_synth.py --device auto --resolution 128 --batch 16 256
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +14,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name, time_call  # noqa: E402
-from panohead.data.synth import SynthSettings, synthesize, write_synthetic_dataset  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
+from bench.common import device_name, time_call
+from panohead.data.synth import SynthSettings, synthesize, write_synthetic_dataset
+from panohead.devices import pick_device
 
 
 def main() -> None:
@@ -25,12 +26,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[16])
     parser.add_argument("--supersample", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--write-count", type=int, default=0, help="Also time writing this many images to a temp folder.")
+    parser.add_argument(
+        "--write-count", type=int, default=0, help="Also time writing this many images to a temp folder."
+    )
     args = parser.parse_args()
 
     device = pick_device(args.device)
     settings = SynthSettings(resolution=args.resolution, supersample=args.supersample)
-    print(f"device: {device_name(device)}  resolution {args.resolution}  supersample {args.supersample}  torch {torch.__version__}")
+    print(
+        f"device: {device_name(device)}  resolution {args.resolution}  supersample {args.supersample}  torch {torch.__version__}"
+    )
     for batch in args.batch:
         counter = iter(range(10**9))
 
@@ -44,10 +49,14 @@ def main() -> None:
     if args.write_count:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
-            write_synthetic_dataset(os.path.join(folder, "heads"), args.write_count, 0, settings, device, max(args.batch))
+            write_synthetic_dataset(
+                os.path.join(folder, "heads"), args.write_count, 0, settings, device, max(args.batch)
+            )
             seconds = time.perf_counter() - start
-        print(f"wrote {args.write_count} images (batch {max(args.batch)}) in {seconds:.1f} s: "
-              f"{args.write_count / seconds:.1f} images/s end to end")
+        print(
+            f"wrote {args.write_count} images (batch {max(args.batch)}) in {seconds:.1f} s: "
+            f"{args.write_count / seconds:.1f} images/s end to end"
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ step's time goes to stderr as it finishes, so a slow configuration shows progres
 
 ``--profile`` adds a table of the costliest operators over 4 more steps (GPU time on CUDA).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,22 +31,22 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name, print_official, time_call  # noqa: E402
-from panohead.camera import orbit_label  # noqa: E402
-from panohead.config import GeneratorConfig  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.generator import PanoHeadGenerator  # noqa: E402
-from panohead.nn.fused import fused_layers  # noqa: E402
-from panohead.training.discriminator import TriDiscriminator  # noqa: E402
-from panohead.training.loop import RunSpec, Trainer  # noqa: E402
-from panohead.training.options import TrainOptions, training_preset  # noqa: E402
+from bench.common import device_name, print_official, time_call
+from panohead.camera import orbit_label
+from panohead.config import GeneratorConfig
+from panohead.devices import pick_device
+from panohead.generator import PanoHeadGenerator
+from panohead.nn.fused import fused_layers
+from panohead.training.discriminator import TriDiscriminator
+from panohead.training.loop import RunSpec, Trainer
+from panohead.training.options import TrainOptions, training_preset
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def measure(step: Callable[[], object], device: torch.device, warmup: int, repea
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     seconds = time_call(step, device, warmup=0, repeats=repeats)
-    peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return seconds, peak
 
 
@@ -117,8 +118,16 @@ def _discriminator(options: TrainOptions, variant: Variant, device: torch.device
     return D
 
 
-def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.device, batch: int = 8,
-               warmup: int = 3, repeats: int = 10, skip_compile: bool = False, only: list[str] | None = None) -> None:
+def pass_table(
+    config: GeneratorConfig,
+    options: TrainOptions,
+    device: torch.device,
+    batch: int = 8,
+    warmup: int = 3,
+    repeats: int = 10,
+    skip_compile: bool = False,
+    only: list[str] | None = None,
+) -> None:
     """Print G forward+backward, D forward+backward and R1 rows (ms, img/s, ratio, peak, max|diff|).
 
     ``only`` keeps the rows whose name contains one of its strings; ratios are against each section's
@@ -128,9 +137,11 @@ def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.dev
     z = torch.randn(batch, config.z_dim, generator=generator).to(device)
     c = orbit_label(torch.rand(batch, generator=generator) * 6.28, device=device)
     size, raw_size = config.image_resolution, config.neural_resolution
-    real = [(torch.rand(batch, 3, size, size, generator=generator) * 2 - 1).to(device),
-            (torch.rand(batch, 3, raw_size, raw_size, generator=generator) * 2 - 1).to(device),
-            torch.rand(batch, 1, raw_size, raw_size, generator=generator).to(device)]
+    real = [
+        (torch.rand(batch, 3, size, size, generator=generator) * 2 - 1).to(device),
+        (torch.rand(batch, 3, raw_size, raw_size, generator=generator) * 2 - 1).to(device),
+        torch.rand(batch, 1, raw_size, raw_size, generator=generator).to(device),
+    ]
 
     def g_step(G: PanoHeadGenerator, variant: Variant):
         def step():
@@ -139,6 +150,7 @@ def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.dev
                 image = G(z, c, noise_mode="random")["image"]
             image.float().square().mean().backward()
             return image.detach().float()
+
         return step
 
     def d_step(D: TriDiscriminator, variant: Variant):
@@ -147,6 +159,7 @@ def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.dev
             with _autocast(variant, device), fused_layers(variant.fused):
                 logits = D(*real, c)
             F.softplus(logits).mean().backward()
+
         return step
 
     def r1_step(D: TriDiscriminator, variant: Variant):
@@ -158,14 +171,17 @@ def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.dev
                 grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
                 penalty = sum(g.float().square().sum(dim=(1, 2, 3)) for g in grads).mean()
             penalty.backward()
+
         return step
 
     if device.type == "cuda" and not skip_compile:
         # compiled noise draws the same numbers as eager, so images can be compared
         importlib.import_module("torch._inductor.config").fallback_random = True
-    sections = (("G forward+backward", G_VARIANTS, lambda v: g_step(_generator(config, v, device), v)),
-                ("D forward+backward", D_VARIANTS, lambda v: d_step(_discriminator(options, v, device), v)),
-                ("R1 (double backward)", R1_VARIANTS, lambda v: r1_step(_discriminator(options, v, device), v)))
+    sections = (
+        ("G forward+backward", G_VARIANTS, lambda v: g_step(_generator(config, v, device), v)),
+        ("D forward+backward", D_VARIANTS, lambda v: d_step(_discriminator(options, v, device), v)),
+        ("R1 (double backward)", R1_VARIANTS, lambda v: r1_step(_discriminator(options, v, device), v)),
+    )
     settings = ", TF32 on, cuDNN benchmark on" if device.type == "cuda" else ""
     print(f"passes at batch {batch}, {size}x{size} ({raw_size}^2 neural){settings}", flush=True)
     for title, variants, build in sections:
@@ -190,11 +206,17 @@ def pass_table(config: GeneratorConfig, options: TrainOptions, device: torch.dev
                     diff = f"  max|diff| {float((image - reference_image).abs().max()):.1e}"
                 reference_time = reference_time or seconds
                 memory = f"  peak {peak:5.1f} GiB" if peak is not None else ""
-                print(f"  {title:22s} {variant.name:36s} {seconds * 1e3:8.1f} ms {batch / seconds:7.1f} img/s "
-                      f"{reference_time / seconds:5.2f}x{memory}{diff}  (first call {first:.1f} s)", flush=True)
+                print(
+                    f"  {title:22s} {variant.name:36s} {seconds * 1e3:8.1f} ms {batch / seconds:7.1f} img/s "
+                    f"{reference_time / seconds:5.2f}x{memory}{diff}  (first call {first:.1f} s)",
+                    flush=True,
+                )
             except Exception as error:  # one failing row must not hide the others
-                print(f"  {title:22s} {variant.name:36s} FAILED: {type(error).__name__}: "
-                      f"{str(error).strip().splitlines()[:1]}", flush=True)
+                print(
+                    f"  {title:22s} {variant.name:36s} FAILED: {type(error).__name__}: "
+                    f"{str(error).strip().splitlines()[:1]}",
+                    flush=True,
+                )
             finally:
                 del step
                 gc.collect()
@@ -214,8 +236,16 @@ class Throughput:
     profile: str = field(default="", repr=False)
 
 
-def throughput(config: GeneratorConfig, options: TrainOptions, data: str, device: str = "auto", steps: int = 32,
-               warmup: int = 4, profile: bool = False, progress: bool = True) -> Throughput:
+def throughput(
+    config: GeneratorConfig,
+    options: TrainOptions,
+    data: str,
+    device: str = "auto",
+    steps: int = 32,
+    warmup: int = 4,
+    profile: bool = False,
+    progress: bool = True,
+) -> Throughput:
     """Time ``steps`` training steps of a fresh run of ``config`` / ``options`` on ``data`` after ``warmup`` steps."""
     with tempfile.TemporaryDirectory() as outdir:
         started = time.perf_counter()
@@ -235,8 +265,11 @@ def throughput(config: GeneratorConfig, options: TrainOptions, data: str, device
                 trainer.step(next(batches))
                 sync()
                 if progress:
-                    print(f"  {phase} step {index + 1}/{count}: {time.perf_counter() - started:.2f} s",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"  {phase} step {index + 1}/{count}: {time.perf_counter() - started:.2f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
         run(warmup, "warm-up")
         trainer.timer.read()
@@ -246,23 +279,34 @@ def throughput(config: GeneratorConfig, options: TrainOptions, data: str, device
         run(steps, "timed")
         seconds = time.perf_counter() - start
         parts = {name: value / steps for name, value in trainer.timer.read().items()}
-        peak = torch.cuda.max_memory_allocated(target) / 2 ** 30 if target.type == "cuda" else None
+        peak = torch.cuda.max_memory_allocated(target) / 2**30 if target.type == "cuda" else None
         table = ""
         if profile:
             activities = [torch.profiler.ProfilerActivity.CPU] + (
-                [torch.profiler.ProfilerActivity.CUDA] if target.type == "cuda" else [])
+                [torch.profiler.ProfilerActivity.CUDA] if target.type == "cuda" else []
+            )
             with torch.profiler.profile(activities=activities) as profiler:
                 run(4, "profiled")
             key = "self_device_time_total" if target.type == "cuda" else "self_cpu_time_total"
             table = profiler.key_averages().table(sort_by=key, row_limit=25)
-        return Throughput(target, steps * options.batch / seconds, seconds / steps, options.batch, trainer.batch_gpu,
-                          parts, peak, table)
+        return Throughput(
+            target,
+            steps * options.batch / seconds,
+            seconds / steps,
+            options.batch,
+            trainer.batch_gpu,
+            parts,
+            peak,
+            table,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="paper", choices=["tiny", "small", "medium", "paper"])
-    parser.add_argument("--data", default=None, help="dataset folder or zip at the preset's resolution (training steps)")
+    parser.add_argument(
+        "--data", default=None, help="dataset folder or zip at the preset's resolution (training steps)"
+    )
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--batch-gpu", type=int, default=None)
     parser.add_argument("--grid-depth", type=int, default=None)
@@ -278,8 +322,11 @@ def main() -> None:
     parser.add_argument("--pass-repeats", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--variants", nargs="+", default=None, help="only pass rows whose name contains one of these")
-    parser.add_argument("--compile-cache", default=None,
-                        help="file of torch.compile cache artifacts: loaded when present, written at the end")
+    parser.add_argument(
+        "--compile-cache",
+        default=None,
+        help="file of torch.compile cache artifacts: loaded when present, written at the end",
+    )
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -293,12 +340,20 @@ def main() -> None:
         print(f"loaded compile cache {args.compile_cache}", flush=True)
     overrides = {k: v for k, v in {"batch": args.batch, "batch_gpu": args.batch_gpu}.items() if v is not None}
     generator = {"grid_depth": args.grid_depth} if args.grid_depth else None
-    config, options = training_preset(args.preset, generator, workers=min(8, os.cpu_count() or 1),
-                                      mixed_precision=not args.fp32, **overrides)
+    config, options = training_preset(
+        args.preset, generator, workers=min(8, os.cpu_count() or 1), mixed_precision=not args.fp32, **overrides
+    )
     if not args.no_passes:
         print_official("G fwd+bwd batch 8")
-        pass_table(config, options, device, args.pass_batch, repeats=args.pass_repeats, skip_compile=args.no_compile,
-                   only=args.variants)
+        pass_table(
+            config,
+            options,
+            device,
+            args.pass_batch,
+            repeats=args.pass_repeats,
+            skip_compile=args.no_compile,
+            only=args.variants,
+        )
     if args.compile_cache and not args.no_compile and device.type == "cuda":
         artifacts = torch.compiler.save_cache_artifacts()
         if artifacts is not None:
@@ -309,14 +364,22 @@ def main() -> None:
         return
     print_official("training step")
     plain = options.replace(fused_layers=False)
-    runs = [("plain", plain), ("fast", options)] if args.compare else [("plain" if args.plain else "fast", plain if args.plain else options)]
+    runs = (
+        [("plain", plain), ("fast", options)]
+        if args.compare
+        else [("plain" if args.plain else "fast", plain if args.plain else options)]
+    )
     for name, run_options in runs:
         result = throughput(config, run_options, args.data, device.type, args.steps, args.warmup, args.profile)
         precision = "bf16 autocast" if device.type == "cuda" and run_options.mixed_precision else "fp32"
-        print(f"training steps, {name} ({precision}, fused layers {run_options.fused_layers}, channels-last D "
-              f"{run_options.channels_last}):")
-        print(f"  batch {result.batch} ({result.batch_gpu} per pass), D={config.grid_depth}, {args.steps} steps: "
-              f"{result.images_per_second:.1f} images/s ({result.seconds_per_step * 1000:.0f} ms/step)")
+        print(
+            f"training steps, {name} ({precision}, fused layers {run_options.fused_layers}, channels-last D "
+            f"{run_options.channels_last}):"
+        )
+        print(
+            f"  batch {result.batch} ({result.batch_gpu} per pass), D={config.grid_depth}, {args.steps} steps: "
+            f"{result.images_per_second:.1f} images/s ({result.seconds_per_step * 1000:.0f} ms/step)"
+        )
         print("  seconds per part: " + ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in result.parts.items()))
         if result.peak_gib is not None:
             print(f"  peak GPU memory: {result.peak_gib:.1f} GiB", flush=True)

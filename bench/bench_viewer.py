@@ -11,6 +11,7 @@ be repeated) is measured with the viewer's CUDA graphs off and, on CUDA, on, eac
 renderer. Models are randomly initialised (speed does not depend on the weights) unless
 --checkpoint is given.
 """
+
 from __future__ import annotations
 
 import gc
@@ -24,15 +25,15 @@ import click
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name  # noqa: E402
-from panohead.camera import orbit_label  # noqa: E402
-from panohead.config import PRESETS  # noqa: E402
-from panohead.devices import pick_device  # noqa: E402
-from panohead.generator import seed_latent  # noqa: E402
-from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend  # noqa: E402
-from viz.request import build_request  # noqa: E402
-from viz.state import AppState  # noqa: E402
-from viz.views import to_rgba8, to_unit  # noqa: E402
+from bench.common import device_name
+from panohead.camera import orbit_label
+from panohead.config import PRESETS
+from panohead.devices import pick_device
+from panohead.generator import seed_latent
+from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend
+from viz.request import build_request
+from viz.state import AppState
+from viz.views import to_rgba8, to_unit
 
 GOAL_ORBIT_FPS, GOAL_SEED_MS = 60.0, 50.0
 
@@ -69,13 +70,26 @@ def stage_means(results: list[RenderResult]) -> str:
 @click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True)
 @click.option("--checkpoint", default=None, help="Measure this checkpoint instead of a random-init preset.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", "precisions", type=click.Choice(["fp32", "tf32", "fp16"]), multiple=True,
-              default=("fp32", "fp16"), show_default=True, help="Repeat to measure several.")
+@click.option(
+    "--precision",
+    "precisions",
+    type=click.Choice(["fp32", "tf32", "fp16"]),
+    multiple=True,
+    default=("fp32", "fp16"),
+    show_default=True,
+    help="Repeat to measure several.",
+)
 @click.option("--frames", default=100, show_default=True, type=click.IntRange(1))
-@click.option("--quality", type=click.Choice(QUALITIES), default="full", show_default=True,
-              help="The renderer pass to time: 'preview' is what the app shows on a CPU while the view moves.")
-def main(preset_name: str, checkpoint: str | None, device: str, precisions: tuple[str, ...], frames: int,
-         quality: str) -> None:
+@click.option(
+    "--quality",
+    type=click.Choice(QUALITIES),
+    default="full",
+    show_default=True,
+    help="The renderer pass to time: 'preview' is what the app shows on a CPU while the view moves.",
+)
+def main(
+    preset_name: str, checkpoint: str | None, device: str, precisions: tuple[str, ...], frames: int, quality: str
+) -> None:
     target = pick_device(device)
     source = checkpoint or f"random:{preset_name}"
     state = AppState()
@@ -86,8 +100,10 @@ def main(preset_name: str, checkpoint: str | None, device: str, precisions: tupl
         raise click.ClickException(first.error)
     info = first.model
     G, _ = renderer.models.items[(source, str(target))]
-    click.echo(f"bench_viewer: {info.name}, {info.image_resolution}x{info.image_resolution} image, "
-               f"{info.neural_resolution}^2 neural, D={info.grid_depth}, on {device_name(target)}, {frames} frames")
+    click.echo(
+        f"bench_viewer: {info.name}, {info.image_resolution}x{info.image_resolution} image, "
+        f"{info.neural_resolution}^2 neural, D={info.grid_depth}, on {device_name(target)}, {frames} frames"
+    )
 
     cfg = G.config
     frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
@@ -95,8 +111,9 @@ def main(preset_name: str, checkpoint: str | None, device: str, precisions: tupl
     def reference(index: int) -> None:
         """What a viewer without caches does: the whole generator every frame (fp32)."""
         with torch.inference_mode():
-            camera = orbit_label(math.radians(index * 360.0 / frames), 0.0, cfg.camera_radius, cfg.look_at,
-                                 cfg.focal, device=target)
+            camera = orbit_label(
+                math.radians(index * 360.0 / frames), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target
+            )
             out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.latent.psi)
             to_rgba8(to_unit(out["image"][0])).cpu()
 
@@ -105,7 +122,9 @@ def main(preset_name: str, checkpoint: str | None, device: str, precisions: tupl
     del G
     renderer.clear()
     click.echo(f"{'path':44s}{'ms/frame':>10s}{'FPS':>9s}{'vs uncached':>14s}")
-    click.echo(f"{'uncached reference (G.forward, fp32)':44s}{reference_ms:10.2f}{1000 / reference_ms:9.1f}{1.0:13.2f}x")
+    click.echo(
+        f"{'uncached reference (G.forward, fp32)':44s}{reference_ms:10.2f}{1000 / reference_ms:9.1f}{1.0:13.2f}x"
+    )
     best: dict[str, tuple[float, str]] = {}
     for precision in precisions:
         for graphs in (False, True) if target.type == "cuda" else (False,):
@@ -121,12 +140,15 @@ def main(preset_name: str, checkpoint: str | None, device: str, precisions: tupl
         (orbit_ms, orbit_variant), (seed_ms, seed_variant) = best["orbit"], best["new seed"]
         orbit_verdict = "met" if 1000 / orbit_ms >= GOAL_ORBIT_FPS else "missed"
         seed_verdict = "met" if seed_ms < GOAL_SEED_MS else "missed"
-        click.echo(f"goals at 512x512: orbit >= {GOAL_ORBIT_FPS:.0f} FPS {orbit_verdict} ({1000 / orbit_ms:.1f}, "
-                   f"{orbit_variant}); new seed < {GOAL_SEED_MS:.0f} ms {seed_verdict} ({seed_ms:.1f}, {seed_variant})")
+        click.echo(
+            f"goals at 512x512: orbit >= {GOAL_ORBIT_FPS:.0f} FPS {orbit_verdict} ({1000 / orbit_ms:.1f}, "
+            f"{orbit_variant}); new seed < {GOAL_SEED_MS:.0f} ms {seed_verdict} ({seed_ms:.1f}, {seed_variant})"
+        )
 
 
-def measure(source: str, target: torch.device, precision: str, graphs: bool,
-            frames: int, quality: str = "full") -> dict[str, tuple[float, str, str | None]]:
+def measure(
+    source: str, target: torch.device, precision: str, graphs: bool, frames: int, quality: str = "full"
+) -> dict[str, tuple[float, str, str | None]]:
     """Median ms per frame, mean stage times and any CUDA graph fallback, for orbiting and new seeds,
     through a fresh renderer (so no caches or graphs carry over from another variant)."""
     state = AppState()
@@ -151,8 +173,11 @@ def measure(source: str, target: torch.device, precision: str, graphs: bool,
         errors = [r.error for r in results[path] if r.error]
         if errors:
             raise click.ClickException(f"{path}: {errors[0]}")
-        measured[path] = (statistics.median(values) * 1000, stage_means(results[path][2:]),
-                          results[path][-1].graph_error)
+        measured[path] = (
+            statistics.median(values) * 1000,
+            stage_means(results[path][2:]),
+            results[path][-1].graph_error,
+        )
     renderer.clear()
     del renderer, results
     gc.collect()

@@ -1,11 +1,12 @@
 """Timing helpers shared by the benchmark scripts (not tests: they print numbers, they assert nothing)."""
+
 from __future__ import annotations
 
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -18,9 +19,11 @@ def device_name(device: torch.device) -> str:
 
 def time_call(function: Callable[[], object], device: torch.device, warmup: int = 2, repeats: int = 5) -> float:
     """Median wall time in seconds of ``function()``, synchronising CUDA around each call."""
+
     def synchronize():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+
     for _ in range(warmup):
         function()
     synchronize()

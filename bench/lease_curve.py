@@ -7,6 +7,7 @@ boundary (last tick of one lease to the first tick of the next) beside the typic
 consecutive ticks inside the leases (the median absolute change). GAN losses are noisy, so "no jump"
 means the boundary's step is of the size of the ordinary ones.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,30 @@ def ticks(path: Path) -> list[dict]:
 
 def boundary_table(leases: list[list[dict]]) -> str:
     """Markdown rows: per boundary and loss, the step across it and the median step inside the leases."""
-    inside = {key: [abs(b[key] - a[key]) for lease in leases for a, b in zip(lease, lease[1:])
-                    if a.get(key) is not None and b.get(key) is not None] for key in KEYS}
+    inside = {
+        key: [
+            abs(b[key] - a[key])
+            for lease in leases
+            for a, b in zip(lease, lease[1:])
+            if a.get(key) is not None and b.get(key) is not None
+        ]
+        for key in KEYS
+    }
     typical = {key: statistics.median(steps) if steps else float("nan") for key, steps in inside.items()}
-    rows = ["| resume at kimg | " + " | ".join(f"{key}: before -> after (step; median step)" for key in KEYS) + " |",
-            "| --- |" + " --- |" * len(KEYS)]
+    rows = [
+        "| resume at kimg | " + " | ".join(f"{key}: before -> after (step; median step)" for key in KEYS) + " |",
+        "| --- |" + " --- |" * len(KEYS),
+    ]
     for before, after in zip(leases, leases[1:]):
         if not before or not after:
             continue
         last, first = before[-1], after[0]
-        cells = [f"{last[key]:.3f} -> {first[key]:.3f} ({abs(first[key] - last[key]):.3f}; {typical[key]:.3f})"
-                 if last.get(key) is not None and first.get(key) is not None else "-" for key in KEYS]
+        cells = [
+            f"{last[key]:.3f} -> {first[key]:.3f} ({abs(first[key] - last[key]):.3f}; {typical[key]:.3f})"
+            if last.get(key) is not None and first.get(key) is not None
+            else "-"
+            for key in KEYS
+        ]
         rows.append(f"| {last['kimg']:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

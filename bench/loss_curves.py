@@ -9,6 +9,7 @@ amplifies over time, so "alike" means within a few standard errors, not equal.
     panohead dataset synth --out /tmp/synth32 --count 64 --resolution 32 --device cuda
     python bench/loss_curves.py --preset tiny --data /tmp/synth32 --steps 200 --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import device_name  # noqa: E402
-from panohead.training.loop import RunSpec, Trainer  # noqa: E402
-from panohead.training.options import TrainOptions, training_preset  # noqa: E402
+from bench.common import device_name
+from panohead.training.loop import RunSpec, Trainer
+from panohead.training.options import TrainOptions, training_preset
 
 KEYS = ("loss_G", "loss_D", "scores_fake", "scores_real", "r1_image", "r1_mask")
 
@@ -46,7 +47,7 @@ def per_step_losses(config, options: TrainOptions, data: str, device: str, steps
 
 def window_stats(values: list[float], start: int, size: int) -> tuple[float, float]:
     """Mean and standard error of values[start:start + size]."""
-    chunk = values[start:start + size]
+    chunk = values[start : start + size]
     mean = sum(chunk) / len(chunk)
     spread = math.sqrt(sum((v - mean) ** 2 for v in chunk) / max(len(chunk) - 1, 1))
     return mean, spread / math.sqrt(len(chunk))
@@ -66,21 +67,29 @@ def main() -> None:
     overrides = {"batch": args.batch} if args.batch else {}
     config, options = training_preset(args.preset, workers=2, **overrides)
     plain = options.replace(fused_layers=False)
-    runs = {"plain": per_step_losses(config, plain, args.data, args.device, args.steps),
-            "fast": per_step_losses(config, options, args.data, args.device, args.steps)}
+    runs = {
+        "plain": per_step_losses(config, plain, args.data, args.device, args.steps),
+        "fast": per_step_losses(config, options, args.data, args.device, args.steps),
+    }
     device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
-    print(f"device: {device_name(device)}  preset {args.preset}, batch {options.batch}, {args.steps} steps, "
-          f"same seed; plain vs fused layers")
+    print(
+        f"device: {device_name(device)}  preset {args.preset}, batch {options.batch}, {args.steps} steps, "
+        f"same seed; plain vs fused layers"
+    )
     for key in ("loss_G", "loss_D"):
         print(f"{key}: steps | plain mean +- s.e. | fast mean +- s.e. | difference in s.e.")
         for start in range(0, args.steps, args.window):
             (a, ea), (b, eb) = (window_stats(runs[name][key], start, args.window) for name in ("plain", "fast"))
-            print(f"  {start:4d}-{start + args.window - 1:4d} | {a:7.4f} +- {ea:.4f} | {b:7.4f} +- {eb:.4f} | "
-                  f"{(b - a) / max(math.hypot(ea, eb), 1e-12):+5.1f}")
+            print(
+                f"  {start:4d}-{start + args.window - 1:4d} | {a:7.4f} +- {ea:.4f} | {b:7.4f} +- {eb:.4f} | "
+                f"{(b - a) / max(math.hypot(ea, eb), 1e-12):+5.1f}"
+            )
     for key in ("r1_image", "r1_mask"):
         if runs["plain"][key]:
-            print(f"{key} per R1 step: plain {[round(v, 4) for v in runs['plain'][key]]}, "
-                  f"fast {[round(v, 4) for v in runs['fast'][key]]}")
+            print(
+                f"{key} per R1 step: plain {[round(v, 4) for v in runs['plain'][key]]}, "
+                f"fast {[round(v, 4) for v in runs['fast'][key]]}"
+            )
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(runs, handle)

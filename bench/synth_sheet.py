@@ -1,7 +1,8 @@
 """Contact sheet of synthetic heads: one row per head, one column per yaw (the README's docs/images/synth_heads.png).
 
-    python bench/synth_sheet.py --out docs/images/synth_heads.png --count 6 --yaws 0 45 90 180 270 --resolution 128
+python bench/synth_sheet.py --out docs/images/synth_heads.png --count 6 --yaws 0 45 90 180 270 --resolution 128
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from panohead.data.synth import SynthSettings, synthesize  # noqa: E402
-from panohead.images import image_grid, save_image, to_uint8  # noqa: E402
+from panohead.data.synth import SynthSettings, synthesize
+from panohead.images import image_grid, save_image, to_uint8
 
 
 def main() -> None:
@@ -27,11 +28,15 @@ def main() -> None:
 
     settings = SynthSettings(resolution=args.resolution)
     with torch.no_grad():
-        columns = [to_uint8(synthesize(args.seed, range(args.count), settings, yaw=math.radians(yaw), pitch=0.0).images)
-                   for yaw in args.yaws]
+        columns = [
+            to_uint8(synthesize(args.seed, range(args.count), settings, yaw=math.radians(yaw), pitch=0.0).images)
+            for yaw in args.yaws
+        ]
     tiles = [columns[column][row] for row in range(args.count) for column in range(len(args.yaws))]
     save_image(args.out, image_grid(tiles, len(args.yaws)))
-    print(f"wrote {args.out}: {args.count} heads x yaws {', '.join(f'{y:g}' for y in args.yaws)} at {args.resolution} px")
+    print(
+        f"wrote {args.out}: {args.count} heads x yaws {', '.join(f'{y:g}' for y in args.yaws)} at {args.resolution} px"
+    )
 
 
 if __name__ == "__main__":

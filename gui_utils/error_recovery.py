@@ -5,10 +5,11 @@ would leave that scope open, and the next ``end_frame`` would fail on the unbala
 one panel would take the whole app down. :func:`recovering_scopes` records the stack depths before a
 block and, if the block raises, closes whatever it left open before the exception goes on.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from imgui_bundle import imgui, implot
 
@@ -30,14 +31,23 @@ def recovering_scopes() -> Iterator[None]:
         if not plot_open and implot.internal.get_current_plot() is not None:
             implot.end_plot()  # ImPlot keeps its own "current plot", outside ImGui's stacks
         io = imgui.get_io()
-        saved = (io.config_error_recovery_enable_assert, io.config_error_recovery_enable_tooltip,
-                 io.config_error_recovery_enable_debug_log)
+        saved = (
+            io.config_error_recovery_enable_assert,
+            io.config_error_recovery_enable_tooltip,
+            io.config_error_recovery_enable_debug_log,
+        )
         # Closing these scopes is expected here: no assertion, tooltip or console line (the caller reports the error).
-        (io.config_error_recovery_enable_assert, io.config_error_recovery_enable_tooltip,
-         io.config_error_recovery_enable_debug_log) = False, False, False
+        (
+            io.config_error_recovery_enable_assert,
+            io.config_error_recovery_enable_tooltip,
+            io.config_error_recovery_enable_debug_log,
+        ) = False, False, False
         try:
             imgui.internal.error_recovery_try_to_recover_state(state)
         finally:
-            (io.config_error_recovery_enable_assert, io.config_error_recovery_enable_tooltip,
-             io.config_error_recovery_enable_debug_log) = saved
+            (
+                io.config_error_recovery_enable_assert,
+                io.config_error_recovery_enable_tooltip,
+                io.config_error_recovery_enable_debug_log,
+            ) = saved
         raise

@@ -1,4 +1,5 @@
 """Frame pacing: a steady frame rate while something moves, sleeping in the event loop while idle."""
+
 from __future__ import annotations
 
 import time

@@ -3,13 +3,14 @@
 We use imgui-bundle (maintained, current Dear ImGui 1.92 with dynamic fonts) and its pure-Python
 glfw + OpenGL 3 backend, so nothing is compiled at install time; see README "Why imgui-bundle".
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import glfw
-import OpenGL.GL as gl
 import imgui_bundle
+import OpenGL.GL as gl
 from imgui_bundle import imgui, implot
 from imgui_bundle.python_backends.glfw_backend import GlfwRenderer
 
@@ -63,9 +64,11 @@ class ImguiWindow:
         """Roboto for text and Inconsolata for numbers, from imgui-bundle's assets (default font if absent)."""
         atlas = imgui.get_io().fonts
         fonts: dict[str, imgui.ImFont | None] = {}
-        for name, path in {"text": FONT_FOLDER / "Roboto" / "Roboto-Regular.ttf",
-                           "bold": FONT_FOLDER / "Roboto" / "Roboto-Bold.ttf",
-                           "mono": FONT_FOLDER / "Inconsolata-Medium.ttf"}.items():
+        for name, path in {
+            "text": FONT_FOLDER / "Roboto" / "Roboto-Regular.ttf",
+            "bold": FONT_FOLDER / "Roboto" / "Roboto-Bold.ttf",
+            "mono": FONT_FOLDER / "Inconsolata-Medium.ttf",
+        }.items():
             fonts[name] = atlas.add_font_from_file_ttf(str(path), BASE_FONT_SIZE) if path.is_file() else None
         if fonts["text"] is None:
             fonts["text"] = atlas.add_font_default()
@@ -93,16 +96,26 @@ class ImguiWindow:
         style.scrollbar_size = 12.0
         accent, accent_hover, accent_active = (0.26, 0.52, 0.86, 1.0), (0.33, 0.60, 0.94, 1.0), (0.20, 0.44, 0.78, 1.0)
         colours = {
-            imgui.Col_.window_bg: (0.11, 0.115, 0.125, 1.0), imgui.Col_.child_bg: (0.0, 0.0, 0.0, 0.0),
-            imgui.Col_.menu_bar_bg: (0.09, 0.095, 0.10, 1.0), imgui.Col_.frame_bg: (0.18, 0.19, 0.21, 1.0),
-            imgui.Col_.frame_bg_hovered: (0.24, 0.25, 0.28, 1.0), imgui.Col_.frame_bg_active: (0.28, 0.30, 0.34, 1.0),
-            imgui.Col_.header: (0.20, 0.21, 0.24, 1.0), imgui.Col_.header_hovered: (0.26, 0.28, 0.32, 1.0),
-            imgui.Col_.header_active: (0.30, 0.32, 0.37, 1.0), imgui.Col_.button: (0.22, 0.23, 0.26, 1.0),
-            imgui.Col_.button_hovered: accent_hover, imgui.Col_.button_active: accent_active,
-            imgui.Col_.slider_grab: accent, imgui.Col_.slider_grab_active: accent_hover,
-            imgui.Col_.check_mark: accent_hover, imgui.Col_.tab: (0.15, 0.16, 0.18, 1.0),
-            imgui.Col_.tab_hovered: accent_hover, imgui.Col_.tab_selected: (0.22, 0.36, 0.56, 1.0),
-            imgui.Col_.title_bg_active: (0.09, 0.095, 0.10, 1.0), imgui.Col_.separator: (0.22, 0.23, 0.26, 1.0),
+            imgui.Col_.window_bg: (0.11, 0.115, 0.125, 1.0),
+            imgui.Col_.child_bg: (0.0, 0.0, 0.0, 0.0),
+            imgui.Col_.menu_bar_bg: (0.09, 0.095, 0.10, 1.0),
+            imgui.Col_.frame_bg: (0.18, 0.19, 0.21, 1.0),
+            imgui.Col_.frame_bg_hovered: (0.24, 0.25, 0.28, 1.0),
+            imgui.Col_.frame_bg_active: (0.28, 0.30, 0.34, 1.0),
+            imgui.Col_.header: (0.20, 0.21, 0.24, 1.0),
+            imgui.Col_.header_hovered: (0.26, 0.28, 0.32, 1.0),
+            imgui.Col_.header_active: (0.30, 0.32, 0.37, 1.0),
+            imgui.Col_.button: (0.22, 0.23, 0.26, 1.0),
+            imgui.Col_.button_hovered: accent_hover,
+            imgui.Col_.button_active: accent_active,
+            imgui.Col_.slider_grab: accent,
+            imgui.Col_.slider_grab_active: accent_hover,
+            imgui.Col_.check_mark: accent_hover,
+            imgui.Col_.tab: (0.15, 0.16, 0.18, 1.0),
+            imgui.Col_.tab_hovered: accent_hover,
+            imgui.Col_.tab_selected: (0.22, 0.36, 0.56, 1.0),
+            imgui.Col_.title_bg_active: (0.09, 0.095, 0.10, 1.0),
+            imgui.Col_.separator: (0.22, 0.23, 0.26, 1.0),
         }
         for slot, colour in colours.items():
             style.set_color_(slot, imgui.ImVec4(*colour))

@@ -6,6 +6,7 @@ frames to uint8 on the GPU, so one 512x512 frame is 1 MiB, well under a millisec
 CUDA-OpenGL interop would skip that copy but needs an extra CUDA binding (cuda-python or CuPy)
 and a GL context shared with the renderer thread; see README "Texture upload".
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """A glfw window with an OpenGL 3.3 core context, file drops, HiDPI scale and framebuffer read-back."""
+
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,6 @@ import sys
 import glfw
 import numpy as np
 import OpenGL.GL as gl
-
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ class GlfwWindow:
         glfw.set_error_callback(self._on_error)
         if not glfw.init():
             display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "unset"
-            raise WindowError(f"cannot open a window on display {display} ({self.last_error or 'glfw failed'}); "
-                              "run under a desktop session or Xvfb")
+            raise WindowError(
+                f"cannot open a window on display {display} ({self.last_error or 'glfw failed'}); "
+                "run under a desktop session or Xvfb"
+            )
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
@@ -54,8 +56,10 @@ class GlfwWindow:
         self.handle = glfw.create_window(width, height, title, None, None)
         if not self.handle:
             glfw.terminate()
-            raise WindowError(f"cannot create an OpenGL 3.3 core window ({self.last_error or 'glfw failed'}); update "
-                              "the graphics driver or set LIBGL_ALWAYS_SOFTWARE=1 for Mesa's software renderer")
+            raise WindowError(
+                f"cannot create an OpenGL 3.3 core window ({self.last_error or 'glfw failed'}); update "
+                "the graphics driver or set LIBGL_ALWAYS_SOFTWARE=1 for Mesa's software renderer"
+            )
         glfw.make_context_current(self.handle)
         glfw.swap_interval(1 if vsync else 0)
         self.dropped_paths: list[str] = []

@@ -2,6 +2,7 @@
 
 Mesa's software OpenGL (LIBGL_ALWAYS_SOFTWARE=1) gives a real OpenGL 3.3 core context on it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,8 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 SOCKET_FOLDER = Path("/tmp/.X11-unix")
 
@@ -36,7 +37,9 @@ def virtual_display(width: int = 1280, height: int = 800, timeout: float = 10.0)
         number = free_display_number()
         process = subprocess.Popen(
             [executable, f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout
         while process.poll() is None and not (SOCKET_FOLDER / f"X{number}").exists() and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -8,6 +8,7 @@ temporary behind; the next write into that folder removes temporaries of this na
 is gone. Files are created with the mode the umask gives (0644 under the usual umask 022), like any
 other program's output.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,8 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 NAME_LIMIT = 255  # bytes in one file name: ext4, xfs, btrfs, apfs, ntfs (in UTF-16 units)
 SUFFIX_LIMIT = 32  # bytes of the target's suffix kept in the temporary name

@@ -3,6 +3,7 @@
 A *source* names a model the way the app and session files do: "bundled", "random:<preset>" (an
 untrained preset with fixed weights, to try the tools without a checkpoint) or a checkpoint path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,7 @@ def open_source(source: str, device: torch.device | str = "cpu") -> torch.nn.Mod
     if source == BUNDLED:
         return default_generator(device)[0]
     if source.startswith(RANDOM_PREFIX):
-        return untrained_generator(source[len(RANDOM_PREFIX):], device)
+        return untrained_generator(source[len(RANDOM_PREFIX) :], device)
     return load_generator(source, device)
 
 

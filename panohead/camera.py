@@ -12,6 +12,7 @@ Conventions (see ../shared/spec/official_format.md and README "Coordinate frame"
   horizontal plane (positive = camera above the head, looking down). The camera stays on a sphere
   of ``radius`` about the world origin and looks at ``look_at`` (the official pivot is (0, 0, 0.2)).
 """
+
 from __future__ import annotations
 
 import math
@@ -67,7 +68,11 @@ def orbit_origin(yaw: torch.Tensor, pitch: torch.Tensor, radius: torch.Tensor) -
     """Camera positions (B, 3) on the orbit sphere for angles in radians."""
     pitch = pitch.clamp(-MAX_PITCH, MAX_PITCH)
     return torch.stack(
-        [radius * torch.cos(pitch) * torch.sin(yaw), radius * torch.sin(pitch), radius * torch.cos(pitch) * torch.cos(yaw)],
+        [
+            radius * torch.cos(pitch) * torch.sin(yaw),
+            radius * torch.sin(pitch),
+            radius * torch.cos(pitch) * torch.cos(yaw),
+        ],
         dim=-1,
     )
 
@@ -117,7 +122,9 @@ def orbit_label(
     return make_label(orbit_cam2world(yaw, pitch, radius, look_at, device), focal)
 
 
-def label_from_rotation(rotation: torch.Tensor, radius: float = DEFAULT_RADIUS, focal: float = DEFAULT_FOCAL) -> torch.Tensor:
+def label_from_rotation(
+    rotation: torch.Tensor, radius: float = DEFAULT_RADIUS, focal: float = DEFAULT_FOCAL
+) -> torch.Tensor:
     """(B, 25) labels the way the official dataset makes them from a fitted head rotation (B, 3, 3).
 
     ``rotation`` turns world points into a camera frame with y up and z towards the viewer (a 3D

@@ -8,14 +8,15 @@ The header is read and checked before any tensor, tensors are read from a memory
 network a config describes is compared with the tensors present before it is allocated.
 Files are written atomically (see :mod:`panohead.atomic`).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -29,7 +30,7 @@ from panohead.untrusted import UntrustedDataError, parse_json
 FORMAT_NAME = "panohead-studio"
 FORMAT_VERSION = "2"
 TENSORS_ONLY_VERSION = "1"  # checksum over the tensors alone
-HEADER_LIMIT = 100 * 2 ** 20  # bytes; safetensors' own limit on its JSON header
+HEADER_LIMIT = 100 * 2**20  # bytes; safetensors' own limit on its JSON header
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,9 @@ def skeleton(build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
         return build()
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind: str, metadata: dict[str, str]) -> None:
+def save_tensors(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], kind: str, metadata: dict[str, str]
+) -> None:
     """Write ``tensors`` with string ``metadata`` atomically; ``kind`` says what the file holds."""
     cpu = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
     header = {**metadata, "format": FORMAT_NAME, "version": FORMAT_VERSION, "kind": kind}
@@ -97,7 +100,9 @@ def _raw_header(path: Path) -> dict:
     return header
 
 
-def read_header(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+def read_header(
+    path: str | os.PathLike, kind: str | tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
     """The metadata and the tensor shapes of a file written by :func:`save_tensors`, read without
     touching the tensors; format and ``kind`` checked."""
     path = Path(path)
@@ -105,25 +110,33 @@ def read_header(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[d
     unreadable = f"{path}: not a readable PanoHead Studio checkpoint"
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path}: safetensors file without PanoHead Studio metadata (use 'panohead convert' for official .pkl files)")
+        raise CheckpointError(
+            f"{path}: safetensors file without PanoHead Studio metadata (use 'panohead convert' for official .pkl files)"
+        )
     if not all(isinstance(value, str) for value in metadata.values()):
         raise CheckpointError(f"{unreadable} (metadata values must be text)")
     kinds = (kind,) if isinstance(kind, str) else kind
     if metadata.get("kind") not in kinds:
         raise CheckpointError(f"{path}: holds a {metadata.get('kind')!r}, expected {' or '.join(map(repr, kinds))}")
     if metadata.get("version") not in (FORMAT_VERSION, TENSORS_ONLY_VERSION):
-        raise CheckpointError(f"{path}: format version {metadata.get('version')!r} is not supported "
-                              f"(this version reads {TENSORS_ONLY_VERSION} and {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path}: format version {metadata.get('version')!r} is not supported "
+            f"(this version reads {TENSORS_ONLY_VERSION} and {FORMAT_VERSION})"
+        )
     shapes = {}
     for name, entry in header.items():
         shape = entry.get("shape") if isinstance(entry, dict) else None
-        if not (isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+        if not (
+            isinstance(shape, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        ):
             raise CheckpointError(f"{unreadable} (tensor {name!r} has no valid shape)")
         shapes[name] = tuple(shape)
     return metadata, shapes
 
 
-def load_tensors(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_tensors(
+    path: str | os.PathLike, kind: str | tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a file written by :func:`save_tensors`, checking format, kind and checksum.
 
     The header is checked before any tensor is read; tensors are copied out of a memory map.
@@ -134,7 +147,9 @@ def load_tensors(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[
         with safe_open(str(path), framework="pt") as handle:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (SafetensorError, ValueError, RuntimeError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable PanoHead Studio checkpoint (truncated or corrupt: {one_line(error)})") from None
+        raise CheckpointError(
+            f"{path}: not a readable PanoHead Studio checkpoint (truncated or corrupt: {one_line(error)})"
+        ) from None
     covers_metadata = metadata["version"] != TENSORS_ONLY_VERSION
     if _digest(tensors, metadata if covers_metadata else None) != metadata.get("sha256"):
         raise CheckpointError(f"{path}: checksum mismatch, the file is corrupt")
@@ -143,8 +158,12 @@ def load_tensors(path: str | os.PathLike, kind: str | tuple[str, ...]) -> tuple[
     return tensors, metadata
 
 
-def save_generator(path: str | os.PathLike, generator: torch.nn.Module, dtype: torch.dtype | None = None,
-                   extra: dict[str, str] | None = None) -> None:
+def save_generator(
+    path: str | os.PathLike,
+    generator: torch.nn.Module,
+    dtype: torch.dtype | None = None,
+    extra: dict[str, str] | None = None,
+) -> None:
     """Save a generator's config and state; ``dtype=torch.float16`` halves the size (floats only)."""
     state = {}
     for name, tensor in generator.state_dict().items():
@@ -198,7 +217,9 @@ def check_shapes(path: Path, build: Callable[[], torch.nn.Module], shapes: dict[
     missing = sorted(set(own) - set(shapes))
     unexpected = sorted(set(shapes) - set(own))
     if missing or unexpected:
-        raise CheckpointError(f"{path}: tensors do not match the config (missing: {missing[:5]}, unexpected: {unexpected[:5]})")
+        raise CheckpointError(
+            f"{path}: tensors do not match the config (missing: {missing[:5]}, unexpected: {unexpected[:5]})"
+        )
     for name, shape in shapes.items():
         if tuple(shape) != own[name]:
             raise CheckpointError(f"{path}: tensor {name} has shape {tuple(shape)}, expected {own[name]}")
@@ -231,8 +252,11 @@ def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") 
     metadata, shapes = read_header(path, kinds)
     prefix = "G_ema." if metadata["kind"] == "snapshot" else ""
     config = config_from_metadata(path, metadata)
-    check_shapes(path, lambda: PanoHeadGenerator(config),
-                 {k[len(prefix):]: v for k, v in shapes.items() if k.startswith(prefix)})
+    check_shapes(
+        path,
+        lambda: PanoHeadGenerator(config),
+        {k[len(prefix) :]: v for k, v in shapes.items() if k.startswith(prefix)},
+    )
     tensors, metadata = load_tensors(path, kinds)
-    tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     return build_generator(path, config, tensors).to(device)

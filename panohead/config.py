@@ -1,4 +1,5 @@
 """Generator configuration: one frozen dataclass, with the paper's values as defaults, and presets."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,15 +12,36 @@ from panohead.numbers import field_problems
 # tight enough that a config read from a file cannot describe a render that exhausts memory; the
 # network's size is then checked against the tensors the file actually holds before it is built.
 LIMITS = {
-    "z_dim": (1, 4096), "c_dim": (1, 1024), "w_dim": (1, 4096), "mapping_layers": (1, 32),
-    "mapping_lr_multiplier": (1e-6, 1e3), "conditioning_scale": (-1e3, 1e3),
-    "plane_resolution": (4, 2048), "grid_depth": (1, 64), "plane_channels": (1, 512), "channel_base": (1, 2 ** 20),
-    "channel_max": (1, 4096), "conv_clamp": (1e-6, 1e6), "decoder_hidden": (1, 4096),
-    "decoder_lr_multiplier": (1e-6, 1e3), "neural_resolution": (4, 1024), "ray_start": (1e-6, 1e3),
-    "ray_end": (1e-6, 1e3), "box_warp": (1e-6, 1e3), "samples_coarse": (2, 1024), "samples_fine": (0, 1024),
-    "crop_margin": (0, 1e3), "background_resolution": (4, 2048), "background_channel_base": (1, 2 ** 20),
-    "image_resolution": (4, 4096), "sr_input_resolution": (4, 2048), "sr_channels": (1, 4096),
-    "sr_conv_clamp": (1e-6, 1e6), "camera_radius": (1e-6, 1e3), "look_at": (-1e3, 1e3), "focal": (1e-6, 1e3),
+    "z_dim": (1, 4096),
+    "c_dim": (1, 1024),
+    "w_dim": (1, 4096),
+    "mapping_layers": (1, 32),
+    "mapping_lr_multiplier": (1e-6, 1e3),
+    "conditioning_scale": (-1e3, 1e3),
+    "plane_resolution": (4, 2048),
+    "grid_depth": (1, 64),
+    "plane_channels": (1, 512),
+    "channel_base": (1, 2**20),
+    "channel_max": (1, 4096),
+    "conv_clamp": (1e-6, 1e6),
+    "decoder_hidden": (1, 4096),
+    "decoder_lr_multiplier": (1e-6, 1e3),
+    "neural_resolution": (4, 1024),
+    "ray_start": (1e-6, 1e3),
+    "ray_end": (1e-6, 1e3),
+    "box_warp": (1e-6, 1e3),
+    "samples_coarse": (2, 1024),
+    "samples_fine": (0, 1024),
+    "crop_margin": (0, 1e3),
+    "background_resolution": (4, 2048),
+    "background_channel_base": (1, 2**20),
+    "image_resolution": (4, 4096),
+    "sr_input_resolution": (4, 2048),
+    "sr_channels": (1, 4096),
+    "sr_conv_clamp": (1e-6, 1e6),
+    "camera_radius": (1e-6, 1e3),
+    "look_at": (-1e3, 1e3),
+    "focal": (1e-6, 1e3),
 }
 
 
@@ -88,13 +110,13 @@ class GeneratorConfig:
             raise ValueError("invalid generator config: " + "; ".join(problems))
         checks = {
             "grid_depth must be >= 1": self.grid_depth >= 1,
-            "plane_layout must be 'panohead', 'panohead-3d' or 'eg3d'": self.plane_layout in ("panohead", "panohead-3d", "eg3d"),
+            "plane_layout must be 'panohead', 'panohead-3d' or 'eg3d'": self.plane_layout
+            in ("panohead", "panohead-3d", "eg3d"),
             "plane_layout 'eg3d' needs grid_depth 1": self.plane_layout != "eg3d" or self.grid_depth == 1,
-            "decoder_activation must be 'none', 'sigmoid' or 'lrelu'":
-                self.decoder_activation in ("none", "sigmoid", "lrelu"),
-            "image_resolution must equal sr_input_resolution * 2**(number of upsampling sr blocks)":
-                self.image_resolution
-                == self.sr_input_resolution * 2 ** (len(self.sr_channels) - (0 if self.sr_upsample_first else 1)),
+            "decoder_activation must be 'none', 'sigmoid' or 'lrelu'": self.decoder_activation
+            in ("none", "sigmoid", "lrelu"),
+            "image_resolution must equal sr_input_resolution * 2**(number of upsampling sr blocks)": self.image_resolution
+            == self.sr_input_resolution * 2 ** (len(self.sr_channels) - (0 if self.sr_upsample_first else 1)),
             "sr_noise_mode must be 'none', 'const' or 'random'": self.sr_noise_mode in ("none", "const", "random"),
             "resolutions must be powers of two >= 4": all(
                 r >= 4 and r & (r - 1) == 0
@@ -111,7 +133,7 @@ class GeneratorConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "GeneratorConfig":
+    def from_dict(cls, values: dict) -> GeneratorConfig:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -119,7 +141,7 @@ class GeneratorConfig:
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**converted)
 
-    def replace(self, **changes) -> "GeneratorConfig":
+    def replace(self, **changes) -> GeneratorConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -128,24 +150,55 @@ PRESETS: dict[str, GeneratorConfig] = {
     "paper": GeneratorConfig(),
     # Our bundled model: small enough that 2 CPU cores preview it interactively.
     "small": GeneratorConfig(
-        z_dim=256, w_dim=256, plane_resolution=128, channel_base=8192, channel_max=256,
-        neural_resolution=64, samples_coarse=32, samples_fine=32, background_resolution=64,
-        background_channel_base=2048, image_resolution=128, sr_input_resolution=64, sr_channels=(64,),
+        z_dim=256,
+        w_dim=256,
+        plane_resolution=128,
+        channel_base=8192,
+        channel_max=256,
+        neural_resolution=64,
+        samples_coarse=32,
+        samples_fine=32,
+        background_resolution=64,
+        background_channel_base=2048,
+        image_resolution=128,
+        sr_input_resolution=64,
+        sr_channels=(64,),
     ),
     # The bundled model from issue 19: 256 output from the small model's 64x64 neural rendering (so the
     # CPU preview costs the same), channels capped at 160 so that its compact training snapshot (G,
     # G_ema, D and Adam moments, 38 MiB in 3 parts) travels to and from a lent GPU with the repository.
     "medium": GeneratorConfig(
-        z_dim=256, w_dim=256, plane_resolution=128, channel_base=8192, channel_max=160,
-        neural_resolution=64, samples_coarse=32, samples_fine=32, background_resolution=64,
-        background_channel_base=1024, image_resolution=256, sr_input_resolution=64, sr_channels=(128, 64),
+        z_dim=256,
+        w_dim=256,
+        plane_resolution=128,
+        channel_base=8192,
+        channel_max=160,
+        neural_resolution=64,
+        samples_coarse=32,
+        samples_fine=32,
+        background_resolution=64,
+        background_channel_base=1024,
+        image_resolution=256,
+        sr_input_resolution=64,
+        sr_channels=(128, 64),
     ),
     # Unit tests: seconds on a CPU.
     "tiny": GeneratorConfig(
-        z_dim=32, w_dim=32, plane_resolution=16, plane_channels=8, channel_base=256, channel_max=32,
-        decoder_hidden=16, neural_resolution=16, samples_coarse=8, samples_fine=8,
-        background_resolution=16, background_channel_base=128, image_resolution=32,
-        sr_input_resolution=16, sr_channels=(16,),
+        z_dim=32,
+        w_dim=32,
+        plane_resolution=16,
+        plane_channels=8,
+        channel_base=256,
+        channel_max=32,
+        decoder_hidden=16,
+        neural_resolution=16,
+        samples_coarse=8,
+        samples_fine=8,
+        background_resolution=16,
+        background_channel_base=128,
+        image_resolution=32,
+        sr_input_resolution=16,
+        sr_channels=(16,),
     ),
 }
 

@@ -1,8 +1,10 @@
 """Device selection: CUDA when present, the CPU otherwise, with a clear error for bad requests."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -20,10 +22,10 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-_side_streams: dict[int, "torch.cuda.Stream"] = {}
+_side_streams: dict[int, torch.cuda.Stream] = {}
 
 
-def side_stream(device: torch.device | str | None = None) -> "torch.cuda.Stream":
+def side_stream(device: torch.device | str | None = None) -> torch.cuda.Stream:
     """The process's one side stream on a GPU, for the eager warm-up before a CUDA graph capture.
 
     Always the same stream per GPU because cuBLAS keeps a workspace (32 MiB on Hopper) for every
@@ -48,7 +50,7 @@ def on_side_stream(function: Callable[[], Any], device: torch.device | str | Non
     return result
 
 
-def capture_graph(function: Callable[[], Any]) -> tuple["torch.cuda.CUDAGraph", Any]:
+def capture_graph(function: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any]:
     """Record ``function()`` (nothing runs) into a new CUDA graph; returns the graph and the output
     tensors its replays overwrite. Only this thread is restricted while recording ('thread_local'):
     an app's other threads (rendering, export, inversion) may keep using the GPU."""

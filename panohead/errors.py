@@ -4,6 +4,7 @@ Messages often quote text from a file a stranger made (a pickle's global names, 
 name, a tensor name): :func:`printable` escapes every control character in them, so a message can
 neither move the cursor, recolour the terminal, nor print a second, fake line.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -25,7 +26,7 @@ def printable(text: str, limit: int = MESSAGE_LIMIT) -> str:
         else:
             escaped.append(char)
     result = "".join(escaped)
-    return result if len(result) <= limit else result[:limit - 3] + "..."
+    return result if len(result) <= limit else result[: limit - 3] + "..."
 
 
 class OneLineError(ValueError):

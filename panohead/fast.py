@@ -20,13 +20,15 @@
   holds a private memory pool as large as the frame's intermediates: :meth:`FastRenderer.release`
   frees it at once (a dropped renderer frees it too, by reference counting alone).
 """
+
 from __future__ import annotations
 
 import contextlib
 import inspect
 import logging
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -55,8 +57,16 @@ def autocast(precision: str, device: torch.device | str):
 class FastRenderer:
     """Synthesis and rendering of ``G`` with the chosen fast paths (see the module docstring)."""
 
-    def __init__(self, G, precision: str = "fp32", trigrid_precision: str = "fp32", skip_empty: bool = False,
-                 occupancy_resolution: int = 64, occupancy_threshold: float = 1e-3, cuda_graph: bool = False) -> None:
+    def __init__(
+        self,
+        G,
+        precision: str = "fp32",
+        trigrid_precision: str = "fp32",
+        skip_empty: bool = False,
+        occupancy_resolution: int = 64,
+        occupancy_threshold: float = 1e-3,
+        cuda_graph: bool = False,
+    ) -> None:
         autocast(precision, "cpu"), autocast(trigrid_precision, "cpu")  # validate early
         self.G, self.precision, self.trigrid_precision, self.skip_empty = G, precision, trigrid_precision, skip_empty
         self.occupancy_resolution, self.occupancy_threshold = occupancy_resolution, occupancy_threshold
@@ -82,7 +92,9 @@ class FastRenderer:
     def _autocast(self, precision: str | None = None):
         return autocast(precision or self.precision, self.G.device)
 
-    def mapping(self, z: torch.Tensor, c_cond: torch.Tensor, psi: float = 1.0, cutoff: int | None = None) -> torch.Tensor:
+    def mapping(
+        self, z: torch.Tensor, c_cond: torch.Tensor, psi: float = 1.0, cutoff: int | None = None
+    ) -> torch.Tensor:
         return self.G.mapping(z, c_cond, psi, cutoff)  # a few small matmuls: fp32 costs nothing here
 
     def planes(self, ws: torch.Tensor) -> torch.Tensor:
@@ -106,24 +118,39 @@ class FastRenderer:
             self._occupancy = (planes, grid)
         return self._occupancy[1]
 
-    def render(self, planes: torch.Tensor, ws: torch.Tensor, c_render: torch.Tensor,
-               background: torch.Tensor | None = None, neural_resolution: int | None = None,
-               superresolve: bool = True) -> dict[str, torch.Tensor]:
+    def render(
+        self,
+        planes: torch.Tensor,
+        ws: torch.Tensor,
+        c_render: torch.Tensor,
+        background: torch.Tensor | None = None,
+        neural_resolution: int | None = None,
+        superresolve: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """Like :meth:`PanoHeadGenerator.render` (deterministic rays), with the fast paths applied."""
         G = self.G
         field = skipping_field(G.field, planes, self.occupancy(planes)) if self.skip_empty else None
         if background is None and G.background is not None:
             background = self.background(ws)
         with torch.autocast(G.device.type, enabled=False):
-            out = G.render(planes, ws, c_render, background=background, neural_resolution=neural_resolution,
-                           superresolve=False, field=field)
+            out = G.render(
+                planes,
+                ws,
+                c_render,
+                background=background,
+                neural_resolution=neural_resolution,
+                superresolve=False,
+                field=field,
+            )
         if superresolve:
             out["image"] = self.superres(out["image_raw"], out["features"], ws)
             size = out["image"].shape[-1]
             out["mask"] = F.interpolate(out["mask_raw"], size=(size, size), mode="bilinear", align_corners=False)
         return out
 
-    def synthesize(self, z: torch.Tensor, c_cond: torch.Tensor, c_render: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+    def synthesize(
+        self, z: torch.Tensor, c_cond: torch.Tensor, c_render: torch.Tensor, psi: float = 1.0
+    ) -> torch.Tensor:
         """A new seed end to end: mapping, tri-grid, background, render, super-resolution -> image (B, 3, R, R).
 
         Replayed from a CUDA graph per (shape, ``psi``) when enabled (not with ``skip_empty``).
@@ -139,8 +166,9 @@ class FastRenderer:
     def _orbit_eager(self, planes, ws, c_render, background) -> torch.Tensor:
         return self.render(planes, ws, c_render, background)["image"]
 
-    def orbit(self, planes: torch.Tensor, ws: torch.Tensor, c_render: torch.Tensor,
-              background: torch.Tensor | None = None) -> torch.Tensor:
+    def orbit(
+        self, planes: torch.Tensor, ws: torch.Tensor, c_render: torch.Tensor, background: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One orbit frame of a cached head -> image (B, 3, R, R)."""
         if self.graph is None or self.skip_empty:  # skipping has data-dependent shapes: not capturable
             return self._orbit_eager(planes, ws, c_render, background)
@@ -189,7 +217,10 @@ class GraphedCall:
         function = self.function
         if self.error is not None:
             return function(*inputs, **constants)
-        key = (tuple(None if t is None else (t.shape, t.dtype, t.device) for t in inputs), tuple(sorted(constants.items())))
+        key = (
+            tuple(None if t is None else (t.shape, t.dtype, t.device) for t in inputs),
+            tuple(sorted(constants.items())),
+        )
         try:
             if not all(t is None or t.is_cuda for t in inputs):
                 # A graph replays only CUDA work: CPU inputs would silently return the captured output.
@@ -215,12 +246,13 @@ class GraphedCall:
             return function(*inputs, **constants)
 
     @staticmethod
-    def _capture(function: Callable[..., Any], inputs, constants) -> "_Capture":
+    def _capture(function: Callable[..., Any], inputs, constants) -> _Capture:
         static = [None if t is None else t.clone() for t in inputs]
 
         def warm_up() -> None:  # cuDNN algorithm choice and allocator pools settle outside the capture
             for _ in range(3):
                 _clone(function(*static, **constants))  # also checks the output's structure
+
         on_side_stream(warm_up)
         graph, output = capture_graph(lambda: function(*static, **constants))
         return _Capture(graph, static, output)

@@ -7,8 +7,8 @@ The API is split so an interactive viewer can cache each stage by its inputs:
     bg     = G.synthesize_background(ws_bg)      # once per background latent
     out    = G.render(planes, ws, c_render, bg)  # every frame of an orbit
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
@@ -33,23 +33,42 @@ class PanoHeadGenerator(nn.Module):
         super().__init__()
         self.config = cfg = config
         grid_channels = 3 * cfg.plane_channels * cfg.grid_depth
-        self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.plane_resolution, grid_channels, cfg.channel_base,
-                                          cfg.channel_max, cfg.conv_clamp)
-        self.mapping_network = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.synthesis.num_ws,
-                                              cfg.mapping_layers, cfg.mapping_lr_multiplier)
-        self.decoder = FeatureDecoder(cfg.plane_channels, cfg.decoder_hidden, cfg.decoder_lr_multiplier,
-                                      cfg.decoder_activation)
+        self.synthesis = SynthesisNetwork(
+            cfg.w_dim, cfg.plane_resolution, grid_channels, cfg.channel_base, cfg.channel_max, cfg.conv_clamp
+        )
+        self.mapping_network = MappingNetwork(
+            cfg.z_dim, cfg.c_dim, cfg.w_dim, self.synthesis.num_ws, cfg.mapping_layers, cfg.mapping_lr_multiplier
+        )
+        self.decoder = FeatureDecoder(
+            cfg.plane_channels, cfg.decoder_hidden, cfg.decoder_lr_multiplier, cfg.decoder_activation
+        )
         self.raw_to_rgb = ModulatedToRGB(cfg.plane_channels, 3, cfg.w_dim) if cfg.raw_to_rgb else None
         self.background = (
-            SynthesisNetwork(cfg.w_dim, cfg.background_resolution, cfg.plane_channels, cfg.background_channel_base,
-                             cfg.channel_max, cfg.conv_clamp)
-            if cfg.background else None
+            SynthesisNetwork(
+                cfg.w_dim,
+                cfg.background_resolution,
+                cfg.plane_channels,
+                cfg.background_channel_base,
+                cfg.channel_max,
+                cfg.conv_clamp,
+            )
+            if cfg.background
+            else None
         )
-        self.superres = SuperResolution(cfg.plane_channels, cfg.w_dim, cfg.sr_input_resolution, cfg.sr_channels,
-                                        cfg.sr_conv_clamp, cfg.sr_antialias, cfg.sr_upsample_first, cfg.sr_noise_mode)
+        self.superres = SuperResolution(
+            cfg.plane_channels,
+            cfg.w_dim,
+            cfg.sr_input_resolution,
+            cfg.sr_channels,
+            cfg.sr_conv_clamp,
+            cfg.sr_antialias,
+            cfg.sr_upsample_first,
+            cfg.sr_noise_mode,
+        )
         self.camera_adapter = (
             MappingNetwork(cfg.z_dim, cfg.c_dim, 3, 1, cfg.mapping_layers, lr_multiplier=1.0, last_linear=True)
-            if cfg.camera_adapter else None
+            if cfg.camera_adapter
+            else None
         )
 
     @property
@@ -61,12 +80,20 @@ class PanoHeadGenerator(nn.Module):
         return self.synthesis.blocks["4"].const.device
 
     # --- Latents -----------------------------------------------------------------------------
-    def mapping(self, z: torch.Tensor, c_cond: torch.Tensor, psi: float = 1.0, cutoff: int | None = None,
-                update_w_avg: bool = False) -> torch.Tensor:
+    def mapping(
+        self,
+        z: torch.Tensor,
+        c_cond: torch.Tensor,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+        update_w_avg: bool = False,
+    ) -> torch.Tensor:
         """(B, z_dim), (B, 25) -> ws (B, num_ws, w_dim), conditioned on the camera (Sec. 3.1)."""
         return self.mapping_network(z, c_cond * self.config.conditioning_scale, psi, cutoff, update_w_avg)
 
-    def camera_offset(self, z: torch.Tensor, c: torch.Tensor, psi: float = 1.0, cutoff: int | None = None) -> torch.Tensor:
+    def camera_offset(
+        self, z: torch.Tensor, c: torch.Tensor, psi: float = 1.0, cutoff: int | None = None
+    ) -> torch.Tensor:
         """Self-adaptation residual Delta-c (B, 3) predicted from (z, c) (Sec. 3.4).
 
         Truncation ``psi`` pulls it towards the adapter's tracked mean, as the official generator does.
@@ -97,12 +124,14 @@ class PanoHeadGenerator(nn.Module):
     # --- Fields and rendering ------------------------------------------------------------------
     def field(self, planes: torch.Tensor, density_noise: float = 0.0):
         """Closure points (B, M, 3) -> (density logits (B, M, 1), colour features (B, M, C))."""
+
         def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             features = sample_trigrid(planes, points, self.config.box_warp, self.config.plane_layout)
             density, colour = self.decoder(features)
             if density_noise > 0:
                 density = density + torch.randn_like(density) * density_noise
             return density, colour
+
         return evaluate
 
     def sample(self, planes: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -131,8 +160,9 @@ class PanoHeadGenerator(nn.Module):
 
     def ray_settings(self, jitter: bool = False) -> RaySettings:
         cfg = self.config
-        return RaySettings(cfg.ray_start, cfg.ray_end, cfg.samples_coarse, cfg.samples_fine, cfg.box_warp,
-                           cfg.crop_margin, jitter)
+        return RaySettings(
+            cfg.ray_start, cfg.ray_end, cfg.samples_coarse, cfg.samples_fine, cfg.box_warp, cfg.crop_margin, jitter
+        )
 
     def image_space(self, features: torch.Tensor) -> torch.Tensor:
         """Decoder colour features -> the [-1, 1] space the to-RGB and super-resolution layers expect."""
@@ -156,12 +186,22 @@ class PanoHeadGenerator(nn.Module):
             return features[:, :3]
         return self.raw_to_rgb(features, ws[:, -1]).to(torch.float32)
 
-    def render(self, planes: torch.Tensor, ws: torch.Tensor, c_render: torch.Tensor,
-               background: torch.Tensor | None = None, background_ws: torch.Tensor | None = None,
-               neural_resolution: int | None = None, jitter: bool = False, density_noise: float = 0.0,
-               ray_chunk: int | None = None, superresolve: bool = True,
-               generator: torch.Generator | None = None, field=None,
-               bounds_camera: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def render(
+        self,
+        planes: torch.Tensor,
+        ws: torch.Tensor,
+        c_render: torch.Tensor,
+        background: torch.Tensor | None = None,
+        background_ws: torch.Tensor | None = None,
+        neural_resolution: int | None = None,
+        jitter: bool = False,
+        density_noise: float = 0.0,
+        ray_chunk: int | None = None,
+        superresolve: bool = True,
+        generator: torch.Generator | None = None,
+        field=None,
+        bounds_camera: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Render cached ``planes`` from cameras ``c_render`` (B, 25).
 
         The ray bounds follow each camera's distance (:meth:`depth_shift`) of ``bounds_camera`` (B, 25),
@@ -186,8 +226,10 @@ class PanoHeadGenerator(nn.Module):
         settings = self.ray_settings(jitter)
         field = field or self.field(planes, density_noise)
         chunk = ray_chunk or origins.shape[1]
-        pieces = [render_rays(field, origins[:, i:i + chunk], directions[:, i:i + chunk], settings, generator, shift)
-                  for i in range(0, origins.shape[1], chunk)]
+        pieces = [
+            render_rays(field, origins[:, i : i + chunk], directions[:, i : i + chunk], settings, generator, shift)
+            for i in range(0, origins.shape[1], chunk)
+        ]
         features = torch.cat([p.features for p in pieces], dim=1)
         as_image = lambda t: t.transpose(1, 2).reshape(batch, t.shape[-1], res, res)  # noqa: E731
         foreground = self.image_space(as_image(features))
@@ -215,8 +257,9 @@ class PanoHeadGenerator(nn.Module):
             out["mask"] = F.interpolate(out["mask_raw"], size=(size, size), mode="bilinear", align_corners=False)
         return out
 
-    def compose(self, foreground: torch.Tensor, weight_sum: torch.Tensor,
-                background: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def compose(
+        self, foreground: torch.Tensor, weight_sum: torch.Tensor, background: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Eq. 3: put the background behind the rendered head, at the neural resolution.
 
         ``foreground`` (B, C, n, n) is I_r, ``weight_sum`` (B, 1, n, n) is I_m, ``background`` a feature
@@ -227,29 +270,47 @@ class PanoHeadGenerator(nn.Module):
         if background is None:
             return foreground, None
         res = foreground.shape[-1]
-        background = F.interpolate(background, size=(res, res), mode="bilinear", align_corners=False,
-                                   antialias=self.config.sr_antialias).to(foreground.dtype)
+        background = F.interpolate(
+            background, size=(res, res), mode="bilinear", align_corners=False, antialias=self.config.sr_antialias
+        ).to(foreground.dtype)
         # Eq. 3: I_gen = (1 - I_m) * I_bg + I_r (colour features are already weighted by w_i).
         return foreground + (1.0 - weight_sum) * background, background
 
-    def forward(self, z: torch.Tensor, c_cond: torch.Tensor, c_render: torch.Tensor | None = None,
-                psi: float = 1.0, cutoff: int | None = None, adapt_camera: bool = False,
-                noise_mode: str = "const", update_w_avg: bool = False, **render_kwargs) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c_cond: torch.Tensor,
+        c_render: torch.Tensor | None = None,
+        psi: float = 1.0,
+        cutoff: int | None = None,
+        adapt_camera: bool = False,
+        noise_mode: str = "const",
+        update_w_avg: bool = False,
+        **render_kwargs,
+    ) -> dict[str, torch.Tensor]:
         """One-call generation: map, synthesise the tri-grid and render (``c_render`` defaults to ``c_cond``).
 
         With ``adapt_camera`` the rendering camera is shifted by the self-adaptation offset (training).
         """
         ws = self.mapping(z, c_cond, psi, cutoff, update_w_avg)
         camera = c_cond if c_render is None else c_render
-        offset = self.camera_offset(z, camera, psi, cutoff) if adapt_camera else torch.zeros(z.shape[0], 3, device=z.device)
+        offset = (
+            self.camera_offset(z, camera, psi, cutoff) if adapt_camera else torch.zeros(z.shape[0], 3, device=z.device)
+        )
         if adapt_camera:
             camera = self.apply_camera_offset(camera, offset)
         planes = self.synthesize_planes(ws, noise_mode)
         background = None
         if self.background is not None:
             background = self.synthesize_background(ws, noise_mode)
-        out = self.render(planes, ws, camera, background=background, bounds_camera=c_cond if c_render is None else c_render,
-                          **render_kwargs)
+        out = self.render(
+            planes,
+            ws,
+            camera,
+            background=background,
+            bounds_camera=c_cond if c_render is None else c_render,
+            **render_kwargs,
+        )
         out.update(ws=ws, planes=planes, camera=camera, camera_offset=offset)
         return out
 

@@ -1,4 +1,5 @@
 """Image conversions between the generator's tensors and files."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ def open_image(file: str | os.PathLike | BinaryIO) -> Image.Image:
         raise ImageTooLarge(f"the image announces more than {2 * MAX_PIXELS} pixels (a decompression bomb?)") from None
     if image.width * image.height > MAX_PIXELS:
         image.close()
-        raise ImageTooLarge(f"the image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS} "
-                            f"this tool opens (a decompression bomb?)")
+        raise ImageTooLarge(
+            f"the image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS} "
+            f"this tool opens (a decompression bomb?)"
+        )
     return image
 
 
@@ -47,7 +50,8 @@ def save_image(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write an (H, W), (H, W, 3) or (H, W, 4) uint8 array atomically; the format follows the suffix."""
     with atomic_path(path) as temp:
         Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array).save(
-            temp, format=Image.registered_extensions().get(os.path.splitext(str(path))[1].lower(), "PNG"))
+            temp, format=Image.registered_extensions().get(os.path.splitext(str(path))[1].lower(), "PNG")
+        )
 
 
 def image_grid(images: list[np.ndarray], columns: int) -> np.ndarray:
@@ -59,11 +63,13 @@ def image_grid(images: list[np.ndarray], columns: int) -> np.ndarray:
     grid = np.zeros((rows * height, columns * width, channels), dtype=images[0].dtype)
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
-        grid[row * height:(row + 1) * height, column * width:(column + 1) * width] = image
+        grid[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
     return grid
 
 
-def labelled_grid(images: list[np.ndarray], columns: int, row_labels: list[str], column_labels: list[str]) -> np.ndarray:
+def labelled_grid(
+    images: list[np.ndarray], columns: int, row_labels: list[str], column_labels: list[str]
+) -> np.ndarray:
     """:func:`image_grid` of (H, W, 3) images with a white band of column labels above it and one of row
     labels to its left, in black text sized to the images (Pillow's bundled font: nothing to install)."""
     grid = Image.fromarray(image_grid(images, columns))

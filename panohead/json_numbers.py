@@ -5,6 +5,7 @@ binary value (psi 0.7 became 0.699999988079071 in saved settings). A float that 
 is written with the shortest text that reads back to the same float32 (0.7); any other float keeps
 its full double precision, so nothing that was computed in float64 (an orbit's yaw) is rounded.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 NaN passes every comparison check (``nan < 0`` and ``nan > 2`` are both false), so a range check
 alone lets it through to render blank images; infinity turns into endless loops or huge buffers.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,7 @@ def number_problem(value: Any, bounds: Bounds | None = None, integer: bool = Fal
 def _type_problem(value: Any, annotation: str, bounds: Bounds | None) -> str | None:
     """Check one dataclass field against its (string) annotation: int, float, bool, str, optional, tuples."""
     if annotation.endswith(" | None"):
-        return None if value is None else _type_problem(value, annotation[:-len(" | None")], bounds)
+        return None if value is None else _type_problem(value, annotation[: -len(" | None")], bounds)
     if annotation == "bool":
         return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
     if annotation == "str":
@@ -39,7 +40,7 @@ def _type_problem(value: Any, annotation: str, bounds: Bounds | None) -> str | N
     if annotation in ("int", "float"):
         return number_problem(value, bounds, integer=annotation == "int")
     if annotation.startswith("tuple["):
-        items = [part.strip() for part in annotation[len("tuple["):-1].split(",")]
+        items = [part.strip() for part in annotation[len("tuple[") : -1].split(",")]
         if not isinstance(value, tuple):
             return f"must be a list, got {type(value).__name__}"
         if items[-1] == "...":

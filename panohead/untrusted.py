@@ -5,11 +5,13 @@ through :func:`parse_json`, and every reader of files whose size it cannot trust
 :func:`read_capped`, so no file costs more memory than its cap, and no nesting reaches recursive
 code (ours, ``json``, ``repr``) deep enough to raise ``RecursionError``.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import IO, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import IO, Any
 
 MAX_DEPTH = 64  # of JSON documents; ours nest at most 6 levels
 
@@ -88,7 +90,7 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _size(count: int) -> str:
-    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if count >= scale:
             return f"{count / scale:g} {unit}"
     return f"{count} bytes"

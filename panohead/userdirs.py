@@ -6,6 +6,7 @@ override them (tests point them at temporary folders); otherwise the XDG base di
 ``panohead-studio``, and ``~/panohead-studio`` for outputs. Nothing is written into the source tree
 or the current folder unless the user names it.
 """
+
 from __future__ import annotations
 
 import os

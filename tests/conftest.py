@@ -1,5 +1,6 @@
 """Shared fixtures: tiny generators that build in milliseconds on a CPU; every test's user folders in a
 temporary folder; and a guard that fails the run if the tests left anything in the source tree."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,13 @@ def _tree_state() -> tuple[set[str], set[str]]:
     """Entries of the repository root, and git's untracked/modified files (empty without git)."""
     entries = set(os.listdir(REPO)) - TOOL_FOLDERS
     try:
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
-                                capture_output=True, text=True, timeout=60).stdout
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         status = ""
     return entries, set(status.splitlines())
@@ -43,7 +49,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if added:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"\nFAILED: the tests left files in the source tree {REPO}: {', '.join(added)}", red=True)
+            reporter.write_line(
+                f"\nFAILED: the tests left files in the source tree {REPO}: {', '.join(added)}", red=True
+            )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

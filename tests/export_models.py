@@ -1,4 +1,5 @@
 """Models for the export tests: the tiny preset with a surface to mesh, and analytic fields."""
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,9 @@ class SphereField:
     Colour encodes position (x, y, z) + 0.5 so painted vertices can be checked.
     """
 
-    def __init__(self, radius: float, centre: tuple[float, float, float] = (0.0, 0.0, 0.0), half_extent: float = 0.5) -> None:
+    def __init__(
+        self, radius: float, centre: tuple[float, float, float] = (0.0, 0.0, 0.0), half_extent: float = 0.5
+    ) -> None:
         self.radius = radius
         self.centre = torch.tensor(centre)
         self.half_extent = half_extent
@@ -74,7 +77,7 @@ def sphere_view(label: torch.Tensor, size: int = VIEW_SIZE) -> View:
     origins, directions = pixel_rays(label, size)
     o, d = origins[0], directions[0]
     b = (o * d).sum(-1)
-    disc = b ** 2 - ((o * o).sum(-1) - RADIUS ** 2)
+    disc = b**2 - ((o * o).sum(-1) - RADIUS**2)
     hit = disc > 0
     t = -b - disc.clamp(min=0).sqrt()
     colour = (o + t[:, None] * d + 0.5).clamp(0, 1) * hit[:, None]
@@ -86,4 +89,4 @@ def sphere_views() -> list[View]:
     yaw = torch.tensor([math.radians(a[0]) for a in BAKE_ORBIT])
     pitch = torch.tensor([math.radians(a[1]) for a in BAKE_ORBIT])
     labels = orbit_label(yaw, pitch, 2.7, (0.0, 0.0, 0.0), 4.2647)
-    return [sphere_view(labels[i:i + 1]) for i in range(len(labels))]
+    return [sphere_view(labels[i : i + 1]) for i in range(len(labels))]

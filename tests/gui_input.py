@@ -4,17 +4,37 @@
 item was drawn in the last frame, so a test can click a field by its label instead of by coordinates
 that move whenever a panel changes.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from imgui_bundle import imgui
 
 # Items a user can click or type into; begin_tab_item and collapsing_header too, to reach every tab.
-RECORDED = ("input_text", "input_text_with_hint", "input_int", "input_float", "button", "small_button", "checkbox",
-            "radio_button", "slider_float", "slider_int", "slider_float2", "drag_float", "drag_float3", "combo",
-            "selectable", "begin_tab_item", "collapsing_header", "tree_node", "color_edit3", "menu_item_simple")
+RECORDED = (
+    "input_text",
+    "input_text_with_hint",
+    "input_int",
+    "input_float",
+    "button",
+    "small_button",
+    "checkbox",
+    "radio_button",
+    "slider_float",
+    "slider_int",
+    "slider_float2",
+    "drag_float",
+    "drag_float3",
+    "combo",
+    "selectable",
+    "begin_tab_item",
+    "collapsing_header",
+    "tree_node",
+    "color_edit3",
+    "menu_item_simple",
+)
 TEXT_FIELDS = ("input_text", "input_text_with_hint")
 
 
@@ -37,10 +57,11 @@ class ItemRecorder:
                 self.rects[label] = (kind, low.x, low.y, high.x, high.y)
                 self.arguments[label] = args[1:]
             return value
+
         return recorded
 
     @contextlib.contextmanager
-    def installed(self, monkeypatch) -> Iterator["ItemRecorder"]:
+    def installed(self, monkeypatch) -> Iterator[ItemRecorder]:
         for kind in RECORDED:
             monkeypatch.setattr(imgui, kind, self._wrap(kind, getattr(imgui, kind)))
         yield self

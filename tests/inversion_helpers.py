@@ -1,4 +1,5 @@
 """Shared by the inversion tests: a tiny generator whose images stay in [-1, 1], and PSNR."""
+
 from __future__ import annotations
 
 import functools

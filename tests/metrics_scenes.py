@@ -1,4 +1,5 @@
 """Scenes with known answers for the metric tests: tiny generators with a planted tri-grid and a ball of density."""
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,18 @@ class PlantedHead(PanoHeadGenerator):
     def __init__(self, grid: torch.Tensor) -> None:
         _, _, channels, depth, size, _ = grid.shape
         torch.manual_seed(0)  # fixed to_rgb weights, so the scene's colours are the same in every run
-        super().__init__(preset("tiny", grid_depth=depth, plane_channels=channels, plane_resolution=size,
-                                neural_resolution=32, samples_coarse=32, samples_fine=32, camera_adapter=False))
+        super().__init__(
+            preset(
+                "tiny",
+                grid_depth=depth,
+                plane_channels=channels,
+                plane_resolution=size,
+                neural_resolution=32,
+                samples_coarse=32,
+                samples_fine=32,
+                camera_adapter=False,
+            )
+        )
         self.requires_grad_(False).eval()
         self.grid = grid
 
@@ -40,6 +51,7 @@ class PlantedHead(PanoHeadGenerator):
             colour = sample_trigrid(planes, points, cfg.box_warp, cfg.plane_layout)
             sigma = 2000.0 * (BALL_RADIUS - points.norm(dim=-1, keepdim=True))
             return sigma, colour
+
         return evaluate
 
 
@@ -55,9 +67,8 @@ def distinct_trigrid(channels: int = 4, size: int = 64, depth: int = 8, cells: i
     on its front half (z > 0); they blend only within 1/depth of the box around z = 0."""
     grid = torch.zeros(1, 3, channels, depth, size, size)
     grid[0, 0, :, : depth // 2] = smooth_pattern(2, channels, size, cells)[:, None]  # the back of the head
-    grid[0, 0, :, depth // 2:] = smooth_pattern(3, channels, size, cells)[:, None]  # the face
+    grid[0, 0, :, depth // 2 :] = smooth_pattern(3, channels, size, cells)[:, None]  # the face
     return PlantedHead(grid)
-
 
 
 class RandomFeatures(nn.Module):

@@ -1,4 +1,5 @@
 """bench/ablation.py measures finished training runs and writes the ablation table (tiny runs on a CPU)."""
+
 from __future__ import annotations
 
 import os
@@ -18,18 +19,82 @@ def run(*command: str, cwd: Path) -> str:
 
 def test_ablation_table_names_each_variant_with_finite_scores(tmp_path):
     cli = [sys.executable, "-m", "panohead.cli"]
-    run(*cli, "dataset", "synth", "--out", "data", "--count", "16", "--resolution", "32", "--jitter", "0.25",
-        "--device", "cpu", cwd=tmp_path)
-    run(*cli, "train", "--data", "data", "--preset", "tiny", "--outdir", "grid", "--kimg", "0.008", "--device", "cpu",
-        cwd=tmp_path)
-    run(*cli, "train", "--data", "data", "--preset", "tiny", "--outdir", "plane", "--kimg", "0.008", "--device", "cpu",
-        "--grid-depth", "1", "--no-mask-channel", "--no-self-adaptation", cwd=tmp_path)
-    printed = run(sys.executable, str(ROOT / "bench" / "ablation.py"), "--data", "data", "--runs", "grid", "plane",
-                  "--out", "ablation.md", "--seeds", "2", "--mask-samples", "4", "--timing-steps", "1",
-                  "--device", "cpu", cwd=tmp_path)
+    run(
+        *cli,
+        "dataset",
+        "synth",
+        "--out",
+        "data",
+        "--count",
+        "16",
+        "--resolution",
+        "32",
+        "--jitter",
+        "0.25",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
+    run(
+        *cli,
+        "train",
+        "--data",
+        "data",
+        "--preset",
+        "tiny",
+        "--outdir",
+        "grid",
+        "--kimg",
+        "0.008",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
+    run(
+        *cli,
+        "train",
+        "--data",
+        "data",
+        "--preset",
+        "tiny",
+        "--outdir",
+        "plane",
+        "--kimg",
+        "0.008",
+        "--device",
+        "cpu",
+        "--grid-depth",
+        "1",
+        "--no-mask-channel",
+        "--no-self-adaptation",
+        cwd=tmp_path,
+    )
+    printed = run(
+        sys.executable,
+        str(ROOT / "bench" / "ablation.py"),
+        "--data",
+        "data",
+        "--runs",
+        "grid",
+        "plane",
+        "--out",
+        "ablation.md",
+        "--seeds",
+        "2",
+        "--mask-samples",
+        "4",
+        "--timing-steps",
+        "1",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert "wrote ablation.md" in printed
-    rows = [line for line in (tmp_path / "ablation.md").read_text().splitlines() if line.startswith("| grid")
-            or line.startswith("| plane")]
+    rows = [
+        line
+        for line in (tmp_path / "ablation.md").read_text().splitlines()
+        if line.startswith("| grid") or line.startswith("| plane")
+    ]
     assert rows[0].startswith("| grid | tri-grid D=3, mask channel, self-adaptation | 0.008 |")
     assert rows[1].startswith("| plane | tri-plane D=1, no mask channel, no self-adaptation | 0.008 |")
     for row in rows:

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from panohead.camera import (
-    DEFAULT_LOOK_AT, fov_from_focal, focal_from_fov, label_to_orbit, mirror_label, orbit_label, pixel_rays,
+    DEFAULT_LOOK_AT,
+    focal_from_fov,
+    fov_from_focal,
+    label_to_orbit,
+    mirror_label,
+    orbit_label,
+    pixel_rays,
 )
 
 

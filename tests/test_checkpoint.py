@@ -80,6 +80,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
+
     monkeypatch.setattr("panohead.checkpoint.save_safetensors", explode)
     with pytest.raises(RuntimeError):
         save_generator(path, generator)

@@ -1,9 +1,10 @@
 """Two-stage alignment: a real portrait through stage 1, a synthetic back view through stage 2."""
+
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +19,15 @@ from PIL import Image
 pytest.importorskip("dlib")
 pytest.importorskip("cv2")
 
-from panohead.camera import label_to_orbit  # noqa: E402
-from panohead.cli import main  # noqa: E402
-from panohead.data.align import AlignmentError, Aligner, CropCalibration, align_folder, align_portrait, warp  # noqa: E402
-from panohead.data.dataset import HeadDataset  # noqa: E402
-from panohead.data.estimators import DlibLandmarks, _cascade, head_box_from_mask  # noqa: E402
-from panohead.data.face_pose import CANVAS, QUAD_CENTRE, QUAD_HALF, official_framing  # noqa: E402
-from panohead.errors import MissingCapability  # noqa: E402
-from panohead.data.synth import SynthSettings, synthesize  # noqa: E402
-from panohead.images import to_uint8  # noqa: E402
+from panohead.camera import label_to_orbit
+from panohead.cli import main
+from panohead.data.align import Aligner, AlignmentError, CropCalibration, align_folder, align_portrait, warp
+from panohead.data.dataset import HeadDataset
+from panohead.data.estimators import DlibLandmarks, _cascade, head_box_from_mask
+from panohead.data.face_pose import CANVAS, QUAD_CENTRE, QUAD_HALF, official_framing
+from panohead.data.synth import SynthSettings, synthesize
+from panohead.errors import MissingCapability
+from panohead.images import to_uint8
 
 RES = 128
 
@@ -127,8 +128,22 @@ def test_align_folder_reports_every_image_and_writes_a_readable_dataset(photos, 
 def test_cli_align_prints_the_report_and_fails_on_skipped_images(photos, tmp_path):
     overrides = tmp_path / "angles.json"
     overrides.write_text(json.dumps({"back.png": [180, 0]}))
-    result = CliRunner().invoke(main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32",
-                                       "--overrides", str(overrides), "--report", str(tmp_path / "report.txt")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "dataset",
+            "align",
+            str(photos),
+            "--out",
+            str(tmp_path / "out"),
+            "-r",
+            "32",
+            "--overrides",
+            str(overrides),
+            "--report",
+            str(tmp_path / "report.txt"),
+        ],
+    )
     assert result.exit_code == 1
     assert "aligned 2 images (stage 1: 1, stage 2: 1), skipped 1" in result.output
     assert "broken.jpg: SKIPPED" in (tmp_path / "report.txt").read_text()
@@ -153,13 +168,16 @@ def test_back_view_without_opencv_cascades_is_a_one_line_missing_capability(open
         Aligner(resolution=32).align(image)
     message = str(error.value)
     assert "\n" not in message
-    assert "cv2.CascadeClassifier" in message and "opencv-python-headless>=4.8,<5" in message and "--overrides" in message
+    assert (
+        "cv2.CascadeClassifier" in message and "opencv-python-headless>=4.8,<5" in message and "--overrides" in message
+    )
 
 
 def test_cli_align_without_opencv_cascades_still_writes_the_report(photos, tmp_path, opencv_without_cascades):
     report = tmp_path / "report.txt"
-    result = CliRunner().invoke(main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32",
-                                       "--report", str(report)])
+    result = CliRunner().invoke(
+        main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32", "--report", str(report)]
+    )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert "aligned 1 images (stage 1: 1, stage 2: 0), skipped 2" in result.output
@@ -182,13 +200,26 @@ def test_missing_dlib_is_one_line_naming_the_package(monkeypatch, photos, tmp_pa
     assert report.aligned == 0 and report.skipped == 3
     assert all("dlib" in line for line in report.lines[1:] if "broken" not in line)
 
+
 def test_cli_align_of_a_folder_with_nothing_alignable_fails_writes_no_dataset_but_the_report(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "broken.jpg").write_bytes(b"not a photo")
     Image.new("RGB", (8, 8)).save(photos / "tiny.png")
-    result = CliRunner().invoke(main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32",
-                                       "--report", str(tmp_path / "report.txt")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "dataset",
+            "align",
+            str(photos),
+            "--out",
+            str(tmp_path / "out"),
+            "-r",
+            "32",
+            "--report",
+            str(tmp_path / "report.txt"),
+        ],
+    )
     assert result.exit_code == 1
     assert "none of the 2 image(s) could be aligned" in result.output
     assert not (tmp_path / "out").exists()
@@ -244,7 +275,9 @@ def _tiny_frontal_face() -> np.ndarray:
     import cv2
 
     photo = np.full((480, 480, 3), 200, np.uint8)
-    photo[200:236, 220:256] = cv2.resize(skimage.data.astronaut()[20:260, 130:370], (36, 36), interpolation=cv2.INTER_AREA)
+    photo[200:236, 220:256] = cv2.resize(
+        skimage.data.astronaut()[20:260, 130:370], (36, 36), interpolation=cv2.INTER_AREA
+    )
     return photo
 
 
@@ -266,28 +299,45 @@ def test_stage_two_yaw_of_synthetic_back_views_is_within_15_degrees():
 
 def test_contact_sheet_has_a_tile_per_photo_with_crop_mask_and_camera(photos, tmp_path):
     sheet_path = tmp_path / "sheet.png"
-    result = CliRunner().invoke(main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32",
-                                       "--contact-sheet", str(sheet_path)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "dataset",
+            "align",
+            str(photos),
+            "--out",
+            str(tmp_path / "out"),
+            "-r",
+            "32",
+            "--contact-sheet",
+            str(sheet_path),
+        ],
+    )
     assert result.exit_code == 1  # broken.jpg is skipped
     line = next(line for line in result.output.splitlines() if line.startswith("astronaut.jpg: "))
     assert re.match(r"astronaut\.jpg: yaw [+-]\d+\.\d, pitch [+-]\d+\.\d, crop \d+ px of the photo; stage 1", line)
     sheet = np.asarray(Image.open(sheet_path).convert("RGB")).astype(np.float32)
-    from panohead.data.contact_sheet import TEXT_ROWS, ROW_HEIGHT, TILE
+    from panohead.data.contact_sheet import ROW_HEIGHT, TEXT_ROWS, TILE
 
     tile_w, tile_h = 2 * TILE + 2, TILE + TEXT_ROWS * ROW_HEIGHT + 4 + 2
     assert sheet.shape[:2] == (tile_h, 3 * tile_w)  # three photos, one row
     astronaut = sheet[:TILE, :TILE]  # sorted names: astronaut.jpg, back.png, broken.jpg
-    overlay = sheet[:TILE, TILE:2 * TILE]
+    overlay = sheet[:TILE, TILE : 2 * TILE]
     assert astronaut.std() > 20  # a real crop
     corner, centre = overlay[:12, :12].mean(), overlay[50:80, 50:80]
     assert corner < 0.4 * astronaut[:12, :12].mean() + 1  # background darkened by the mask
     assert centre[..., 1].mean() > centre[..., 0].mean()  # the person tinted green
-    assert sheet[TILE + 2:tile_h - 2, :tile_w].max() > 200  # text under the tile
+    assert sheet[TILE + 2 : tile_h - 2, :tile_w].max() > 200  # text under the tile
 
 
 def test_loading_the_segmentation_model_prints_nothing_on_stderr():
     """LiteRT's XNNPACK delegate announces itself on file descriptor 2; the CLI's output stays ours."""
     code = "from panohead.data.estimators import _selfie_interpreter; _selfie_interpreter()"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -1,4 +1,5 @@
 """The dataset reader: contents, x-flip, yaw balancing, and one-line errors for broken inputs."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,10 @@ def test_items_have_documented_shapes_and_ranges(synthetic):
 
 
 def test_zip_and_folder_datasets_read_the_same(synthetic, tmp_path):
-    for source, target in ((synthetic, tmp_path / "heads.zip"), (synthetic.with_name("heads_masks"), tmp_path / "heads_masks.zip")):
+    for source, target in (
+        (synthetic, tmp_path / "heads.zip"),
+        (synthetic.with_name("heads_masks"), tmp_path / "heads_masks.zip"),
+    ):
         with zipfile.ZipFile(target, "w") as archive:
             for path in sorted(source.iterdir()):
                 archive.write(path, path.name)
@@ -143,7 +147,9 @@ def test_label_of_wrong_length_is_named(copy):
 def test_image_mask_size_mismatch_is_named(copy):
     images, masks = copy
     Image.new("L", (16, 16)).save(masks / "img00000001.png")
-    with pytest.raises(DatasetError, match=r"heads_masks/img00000001\.png: mask is 16x16 but its image is 32x32") as error:
+    with pytest.raises(
+        DatasetError, match=r"heads_masks/img00000001\.png: mask is 16x16 but its image is 32x32"
+    ) as error:
         HeadDataset(images)
     _one_line(error)
 

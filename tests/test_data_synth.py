@@ -1,5 +1,6 @@
 """Synthetic heads: exact labels, masks that are the rendered silhouettes, determinism, camera distributions,
 the face and hair features where they belong, and the tracing cost."""
+
 from __future__ import annotations
 
 import math
@@ -9,10 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import panohead.data.synth as synth_module
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_to_orbit, mirror_label, orbit_label, split_label
 from panohead.cli import main
 from panohead.data.dataset import HeadDataset
-import panohead.data.synth as synth_module
 from panohead.data.heads import OFF, bounds, head_parts, sample_head, scene_distance, stack_params, to_local
 from panohead.data.sdf import Vec
 from panohead.data.synth import SynthSettings, render_heads, sample_camera, synthesize, write_synthetic_dataset
@@ -147,8 +148,23 @@ def test_settings_reject_bad_values():
 def test_cli_synth_then_check(tmp_path):
     runner = CliRunner()
     out = tmp_path / "heads"
-    result = runner.invoke(main, ["dataset", "synth", "--out", str(out), "--count", "3", "--resolution", "16",
-                                  "--pitch-range", "-10,10", "--device", "cpu"])
+    result = runner.invoke(
+        main,
+        [
+            "dataset",
+            "synth",
+            "--out",
+            str(out),
+            "--count",
+            "3",
+            "--resolution",
+            "16",
+            "--pitch-range",
+            "-10,10",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 3 images" in result.output
     assert len(list((tmp_path / "heads_masks").glob("*.png"))) == 3
@@ -173,7 +189,9 @@ def test_an_interrupted_write_leaves_nothing_behind(tmp_path):
 
     for name in ("heads", "heads.zip"):
         with pytest.raises(KeyboardInterrupt):
-            write_synthetic_dataset(tmp_path / name, 4, settings=SynthSettings(resolution=16), batch_size=2, progress=fail)
+            write_synthetic_dataset(
+                tmp_path / name, 4, settings=SynthSettings(resolution=16), batch_size=2, progress=fail
+            )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -204,7 +222,9 @@ def _project(label: torch.Tensor, point: tuple[float, float, float], resolution:
     return int(v * resolution), int(u * resolution)
 
 
-def _render_one(head: dict, yaw_degrees: float, resolution: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _render_one(
+    head: dict, yaw_degrees: float, resolution: int = 128
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(3, R, R) image and (R, R) mask of one head over mid grey, and its label."""
     label = orbit_label(math.radians(yaw_degrees), 0.0)
     image, mask = render_heads(stack_params([head]), label, resolution, torch.full((1, 3, resolution, resolution), 0.5))
@@ -214,10 +234,19 @@ def _render_one(head: dict, yaw_degrees: float, resolution: int = 128) -> tuple[
 def _plain_head(**changes) -> dict:
     """A front-lit head with light skin, green hair, no hat, glasses or beard, centred and at scale 1."""
     head = sample_head(np.random.default_rng([3, 3]))
-    head.update(centre=np.array([0.0, 0.02, 0.15]), scale=1.0, skin=np.array([0.9, 0.72, 0.6]),
-                hair_colour=np.array([0.1, 0.6, 0.1]), hat=np.array([OFF, 0.09, 0.0, OFF]),
-                glasses=np.array([OFF, 0.03, 0.0]), beard=np.array([OFF, 0.01, -0.03, OFF]), stubble=0.0,
-                light=np.array([0.0, 0.5, 0.866]), expression=np.array([0.0, 0.0, OFF]), freckles=0.0)
+    head.update(
+        centre=np.array([0.0, 0.02, 0.15]),
+        scale=1.0,
+        skin=np.array([0.9, 0.72, 0.6]),
+        hair_colour=np.array([0.1, 0.6, 0.1]),
+        hat=np.array([OFF, 0.09, 0.0, OFF]),
+        glasses=np.array([OFF, 0.03, 0.0]),
+        beard=np.array([OFF, 0.01, -0.03, OFF]),
+        stubble=0.0,
+        light=np.array([0.0, 0.5, 0.866]),
+        expression=np.array([0.0, 0.0, OFF]),
+        freckles=0.0,
+    )
     head.update(changes)
     return head
 
@@ -254,12 +283,15 @@ def test_ears_stick_out_beside_a_bald_head():
     assert mask[ear] == 1.0 and mask[above_ear] == 0.0
 
 
-@pytest.mark.parametrize("feature, changes, local", [
-    ("glasses", {"glasses": np.array([0.0, 0.03, 1.0])}, (0.048, 0.02, 0.2)),
-    ("hat", {"hat": np.array([0.0, 0.085, 0.0, 0.0])}, (0.0, 0.14, 0.16)),
-    ("beard", {"beard": np.array([0.0, 0.012, -0.03, 0.0])}, (0.03, -0.15, 0.16)),
-    ("open mouth", {"expression": np.array([0.5, 0.012, 0.0])}, (0.0, -0.112, 0.18)),
-])
+@pytest.mark.parametrize(
+    "feature, changes, local",
+    [
+        ("glasses", {"glasses": np.array([0.0, 0.03, 1.0])}, (0.048, 0.02, 0.2)),
+        ("hat", {"hat": np.array([0.0, 0.085, 0.0, 0.0])}, (0.0, 0.14, 0.16)),
+        ("beard", {"beard": np.array([0.0, 0.012, -0.03, 0.0])}, (0.03, -0.15, 0.16)),
+        ("open mouth", {"expression": np.array([0.5, 0.012, 0.0])}, (0.0, -0.112, 0.18)),
+    ],
+)
 def test_accessories_and_expressions_change_their_region(feature, changes, local):
     plain = _plain_head()
     image, _, label = _render_one(plain, 0.0)

@@ -1,4 +1,5 @@
 """The tri-discriminator and the layers it is built from."""
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ def test_strided_conv_with_a_centre_tap_equals_filter_then_subsample():
     weight[range(3), range(3), 1, 1] = 1.0  # identity 3x3 kernel
     out = conv_down_2x(x, weight, binomial_filter())
     assert out.shape == (2, 3, 8, 8)
-    blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(x, [2, 2, 2, 2]),
-                                         binomial_filter()[None, None].expand(3, 1, 4, 4), groups=3)
+    blurred = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, [2, 2, 2, 2]), binomial_filter()[None, None].expand(3, 1, 4, 4), groups=3
+    )
     torch.testing.assert_close(out, blurred[:, :, 1:-1:2, 1:-1:2])
 
 
@@ -39,7 +41,7 @@ def test_conv_clamp_bounds_activations_at_exactly_the_clamp_times_the_extra_gain
     x = torch.full((1, 1, 1, 1), 1000.0)
     assert leaky_relu_gain(x, clamp=256.0).item() == 256.0
     assert leaky_relu_gain(x, clamp=256.0, gain=0.5).item() == 128.0
-    assert abs(leaky_relu_gain(torch.tensor(2.0)).item() - 2.0 * 2 ** 0.5) < 1e-6
+    assert abs(leaky_relu_gain(torch.tensor(2.0)).item() - 2.0 * 2**0.5) < 1e-6
 
 
 def test_residual_skip_is_linear_and_scaled_by_gain():

@@ -3,8 +3,17 @@ import pytest
 import torch
 
 from panohead.checkpoint import save_generator
-from panohead.editing import (Direction, EditState, Latent, cached_principal_directions, load_directions,
-                              principal_directions, render_state, sample_w, save_directions)
+from panohead.editing import (
+    Direction,
+    EditState,
+    Latent,
+    cached_principal_directions,
+    load_directions,
+    principal_directions,
+    render_state,
+    sample_w,
+    save_directions,
+)
 from panohead.editing.pca import cache_key
 
 
@@ -53,6 +62,7 @@ def test_moving_along_a_direction_and_back_returns_the_original_image(tiny_gener
 
 def test_direction_amount_is_in_standard_deviations(tiny_generator, pca):
     from panohead.editing import compose
+
     direction = pca.top(2)[1]
     base, _ = compose(tiny_generator, EditState(latent=Latent.from_seed(4)))
     moved, _ = compose(tiny_generator, EditState(latent=Latent.from_seed(4)).with_direction(direction, 2.0))
@@ -106,11 +116,14 @@ def test_npy_directions_load_as_unit_vectors_scaled_by_the_w_spread(tmp_path, pc
     assert len(load_directions(tmp_path / "one.npy", w_dim=32)) == 1
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((3, 64), "directions have 64 numbers each, this model's w has 32"),
-    ((2, 3, 32), r"expected a numeric array of shape \(k, w_dim\) or \(w_dim,\), got shape \[2, 3, 32\]"),
-    ((0,), "expected a numeric array"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((3, 64), "directions have 64 numbers each, this model's w has 32"),
+        ((2, 3, 32), r"expected a numeric array of shape \(k, w_dim\) or \(w_dim,\), got shape \[2, 3, 32\]"),
+        ((0,), "expected a numeric array"),
+    ],
+)
 def test_wrong_shaped_npy_directions_are_a_one_line_error_naming_the_file(tmp_path, shape, message):
     path = tmp_path / "bad.npy"
     np.save(path, np.ones(shape, dtype=np.float32))
@@ -138,12 +151,13 @@ def test_direction_of_the_wrong_size_is_refused_when_applied(tiny_generator):
 
 def test_preview_strip_shows_each_amount_from_front_and_back(tiny_generator, pca):
     from panohead.editing.preview import direction_strip
+
     strip = direction_strip(tiny_generator, EditState(latent=Latent.from_seed(4)), pca.top(1)[0])
     n = tiny_generator.config.neural_resolution
     assert strip.shape == (2 * n, 3 * n, 3) and strip.dtype == np.uint8
-    front_minus, front_zero, front_plus = (strip[:n, i * n:(i + 1) * n] for i in range(3))
+    front_minus, front_zero, front_plus = (strip[:n, i * n : (i + 1) * n] for i in range(3))
     assert not np.array_equal(front_minus, front_plus)
-    assert not np.array_equal(front_zero, strip[n:, n:2 * n])  # the back differs from the front
+    assert not np.array_equal(front_zero, strip[n:, n : 2 * n])  # the back differs from the front
 
 
 def test_sampling_w_reports_its_progress_batch_by_batch(tiny_generator):

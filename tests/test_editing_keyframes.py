@@ -8,8 +8,10 @@ from panohead.editing.keyframes import slerp, yaw_delta
 
 
 def keyframes():
-    return [Keyframe(EditState(latent=Latent.from_seed(1), camera=Camera(yaw=350.0))),
-            Keyframe(EditState(latent=Latent.from_seed(2), camera=Camera(yaw=20.0, pitch=10.0)))]
+    return [
+        Keyframe(EditState(latent=Latent.from_seed(1), camera=Camera(yaw=350.0))),
+        Keyframe(EditState(latent=Latent.from_seed(2), camera=Camera(yaw=20.0, pitch=10.0))),
+    ]
 
 
 def test_a_path_starts_and_ends_exactly_on_its_keyframes(tiny_generator):
@@ -29,7 +31,9 @@ def test_yaw_takes_the_shortest_arc_or_whole_extra_turns(tiny_generator):
 
 
 def test_a_looped_single_keyframe_with_one_turn_is_a_turntable(tiny_generator):
-    frames = list(path_frames(tiny_generator, keyframes()[:1], PathSettings(frames_per_segment=4, yaw_mode="turns", loop=True)))
+    frames = list(
+        path_frames(tiny_generator, keyframes()[:1], PathSettings(frames_per_segment=4, yaw_mode="turns", loop=True))
+    )
     assert [f.camera.yaw for f in frames] == pytest.approx([350.0, 80.0, 170.0, 260.0])
     assert all(torch.equal(f.ws, frames[0].ws) for f in frames)
 
@@ -49,10 +53,13 @@ def test_slerp_keeps_the_angle_even_and_the_distance_linear():
     assert torch.allclose(slerp(a, a, 0.3, centre), a)
 
 
-@pytest.mark.parametrize("settings, count, message", [
-    (PathSettings(), 1, r"a path needs at least 2 keyframes \(or loop a single one\), got 1"),
-    (PathSettings(loop=True), 0, "a path needs at least 1 keyframe, got 0"),
-])
+@pytest.mark.parametrize(
+    "settings, count, message",
+    [
+        (PathSettings(), 1, r"a path needs at least 2 keyframes \(or loop a single one\), got 1"),
+        (PathSettings(loop=True), 0, "a path needs at least 1 keyframe, got 0"),
+    ],
+)
 def test_too_few_keyframes_is_a_clear_error(tiny_generator, settings, count, message):
     with pytest.raises(ValueError, match=message):
         list(path_frames(tiny_generator, keyframes()[:count], settings))
@@ -71,7 +78,9 @@ def test_a_keyframe_path_exports_as_video_frame_by_frame(tiny_generator, tmp_pat
 
     fractions = []
     path = tmp_path / "path.gif"
-    export_path(tiny_generator, keyframes(), path, PathSettings(frames_per_segment=3), Turntable(view="raw"), fractions.append)
+    export_path(
+        tiny_generator, keyframes(), path, PathSettings(frames_per_segment=3), Turntable(view="raw"), fractions.append
+    )
     frames = imageio.mimread(path)
     n = tiny_generator.config.neural_resolution
     assert len(frames) == 4 and frames[0].shape[:2] == (n, n)
@@ -80,5 +89,6 @@ def test_a_keyframe_path_exports_as_video_frame_by_frame(tiny_generator, tmp_pat
 
 def test_exporting_to_an_unknown_format_fails_before_rendering(tiny_generator, tmp_path):
     from panohead.editing.path_video import export_path
+
     with pytest.raises(ValueError, match=r"path.avi: unknown video format 'avi'; use .mp4 or .gif"):
         export_path(tiny_generator, keyframes(), tmp_path / "path.avi", PathSettings())

@@ -19,8 +19,12 @@ def plain_render(generator, seed, psi=0.7):
 
 
 def mixed_state(generator, head_layers, background_layers):
-    return EditState(latent=Latent.from_seed(1), psi=0.7, camera=Camera(yaw=torch.rad2deg(torch.tensor(YAW)).item()),
-                     mixing=Mixing(Latent.from_seed(2), head_layers, background_layers))
+    return EditState(
+        latent=Latent.from_seed(1),
+        psi=0.7,
+        camera=Camera(yaw=torch.rad2deg(torch.tensor(YAW)).item()),
+        mixing=Mixing(Latent.from_seed(2), head_layers, background_layers),
+    )
 
 
 def test_mixing_no_layers_reproduces_seed_a_bit_for_bit(tiny_generator):
@@ -40,8 +44,8 @@ def test_mixing_fine_layers_takes_exactly_those_rows_from_b(tiny_generator):
     ws, background = compose(tiny_generator, mixed_state(tiny_generator, fine, (0, 0)))
     ws_a, bg_a = compose(tiny_generator, EditState(latent=Latent.from_seed(1)))
     ws_b, _ = compose(tiny_generator, EditState(latent=Latent.from_seed(2)))
-    assert torch.equal(ws[:, :fine[0]], ws_a[:, :fine[0]])
-    assert torch.equal(ws[:, fine[0]:], ws_b[:, fine[0]:])
+    assert torch.equal(ws[:, : fine[0]], ws_a[:, : fine[0]])
+    assert torch.equal(ws[:, fine[0] :], ws_b[:, fine[0] :])
     assert torch.equal(background, bg_a)  # the background network is mixed separately
 
 
@@ -81,7 +85,9 @@ def test_inverted_ws_mix_like_seeds(tiny_generator):
 
 def test_ws_from_another_model_shape_is_refused_by_name(tiny_generator):
     state = EditState(latent=Latent.from_ws(torch.zeros(1, 14, 32), name="me.safetensors"))
-    with pytest.raises(ValueError, match=r"me.safetensors: ws of shape \[14, 32\] does not fit this model, which needs \[6, 32\]"):
+    with pytest.raises(
+        ValueError, match=r"me.safetensors: ws of shape \[14, 32\] does not fit this model, which needs \[6, 32\]"
+    ):
         compose(tiny_generator, state)
 
 
@@ -92,4 +98,4 @@ def test_truncation_cutoff_matches_the_mapping_networks(tiny_generator):
     expected = tiny_generator.mapping(seed_latent(5, tiny_generator.config.z_dim), frontal, psi=0.5, cutoff=2)
     ws, background = compose(tiny_generator, EditState(latent=Latent.from_seed(5), psi=0.5, cutoff=2))
     assert torch.equal(ws, expected)
-    assert torch.equal(background, expected[:, :tiny_generator.background.num_ws])
+    assert torch.equal(background, expected[:, : tiny_generator.background.num_ws])

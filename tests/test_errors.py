@@ -1,9 +1,13 @@
 """panohead.errors.one_line: the line of an error a user reads."""
+
 from panohead.errors import one_line
 
 
 def test_one_line_is_the_first_non_empty_line_of_the_message():
-    assert one_line(RuntimeError("\n  shape mismatch: (3,) vs (4,)\nTraceback of the C++ check...")) == "shape mismatch: (3,) vs (4,)"
+    assert (
+        one_line(RuntimeError("\n  shape mismatch: (3,) vs (4,)\nTraceback of the C++ check..."))
+        == "shape mismatch: (3,) vs (4,)"
+    )
 
 
 def test_an_error_without_a_message_is_named_by_its_type():
@@ -28,5 +32,8 @@ def test_printable_cuts_long_text():
 def test_one_line_errors_are_printable_whoever_raises_them():
     from panohead.checkpoint import CheckpointError
 
-    assert str(CheckpointError("model.pkl: calls \x1b[31mos.system\nwrote x")) == "model.pkl: calls \\x1b[31mos.system\\nwrote x"
+    assert (
+        str(CheckpointError("model.pkl: calls \x1b[31mos.system\nwrote x"))
+        == "model.pkl: calls \\x1b[31mos.system\\nwrote x"
+    )
     assert one_line(RuntimeError("\x1b]0;title\x07 failed")) == "\\x1b]0;title\\x07 failed"

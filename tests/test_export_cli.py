@@ -1,4 +1,5 @@
 """``panohead mesh`` and ``panohead video``: files written, one-line errors, nothing partial left."""
+
 from __future__ import annotations
 
 import imageio.v2 as imageio
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 import trimesh
 from click.testing import CliRunner
-
 from export_models import tiny_generator_with_surface
+
 from panohead.checkpoint import save_generator
 from panohead.cli import main
 from panohead.export.splat import load_splat
@@ -25,8 +26,22 @@ def run(*args: str):
 
 
 def test_mesh_command_writes_the_mesh_and_the_density_volume(checkpoint, tmp_path):
-    result = run("mesh", "-c", checkpoint, "--seed", "1", "--resolution", "20", "--format", "glb", "--volume",
-                 "--device", "cpu", "-o", str(tmp_path))
+    result = run(
+        "mesh",
+        "-c",
+        checkpoint,
+        "--seed",
+        "1",
+        "--resolution",
+        "20",
+        "--format",
+        "glb",
+        "--volume",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.glb", "seed0001_density.npy"]
     mesh = trimesh.load(tmp_path / "seed0001.glb", force="mesh", process=False)
@@ -36,20 +51,49 @@ def test_mesh_command_writes_the_mesh_and_the_density_volume(checkpoint, tmp_pat
 
 
 def test_video_command_writes_a_grid_turntable(checkpoint, tmp_path):
-    result = run("video", "-c", checkpoint, "--seeds", "0-1", "--frames", "3", "--view", "raw", "--resolution", "32",
-                 "--device", "cpu", "-o", str(tmp_path))
+    result = run(
+        "video",
+        "-c",
+        checkpoint,
+        "--seeds",
+        "0-1",
+        "--frames",
+        "3",
+        "--view",
+        "raw",
+        "--resolution",
+        "32",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     reader = imageio.get_reader(tmp_path / "turntable_seed0-1.mp4")
     assert reader.count_frames() == 3 and reader.get_meta_data()["size"] == (64, 32)
 
 
 def test_generate_command_writes_a_seeds_by_yaws_grid_with_labels_unless_told_not_to(checkpoint, tmp_path):
-    result = run("generate", "-c", checkpoint, "--seeds", "0-2", "--yaws", "0,180", "--device", "cpu",
-                 "--no-labels", "-o", str(tmp_path / "bare"))
+    result = run(
+        "generate",
+        "-c",
+        checkpoint,
+        "--seeds",
+        "0-2",
+        "--yaws",
+        "0,180",
+        "--device",
+        "cpu",
+        "--no-labels",
+        "-o",
+        str(tmp_path / "bare"),
+    )
     assert result.exit_code == 0, result.output
     bare = imageio.imread(tmp_path / "bare" / "grid.png")
     assert bare.shape == (3 * 32, 2 * 32, 3)  # rows: seeds, columns: yaws
-    result = run("generate", "-c", checkpoint, "--seeds", "0-2", "--yaws", "0,180", "--device", "cpu", "-o", str(tmp_path))
+    result = run(
+        "generate", "-c", checkpoint, "--seeds", "0-2", "--yaws", "0,180", "--device", "cpu", "-o", str(tmp_path)
+    )
     assert result.exit_code == 0, result.output
     labelled = imageio.imread(tmp_path / "grid.png").astype(int)
     top, left = labelled.shape[0] - 3 * 32, labelled.shape[1] - 2 * 32
@@ -62,17 +106,20 @@ def test_generate_command_writes_a_seeds_by_yaws_grid_with_labels_unless_told_no
     assert (labelled[:top, :left] == 255).all()  # the corner stays blank
 
 
-@pytest.mark.parametrize("args, culprit", [
-    (["mesh", "--seed", "5-2"], "range '5-2' runs backwards (use 2-5)"),
-    (["video", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
-    (["generate", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
-    (["mesh", "--format", "stl"], "'stl' is not one of 'ply', 'obj', 'glb'"),
-    (["video", "--format", "avi"], "'avi' is not one of 'mp4', 'gif'"),
-    (["mesh", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),
-    (["video", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),
-    (["mesh", "-o", "{tmp}/a_file/out"], "a_file/out: cannot create output folder"),
-    (["video", "--resolution", "33"], "resolution must be an even number of pixels from 16 to 2048, got 33"),
-])
+@pytest.mark.parametrize(
+    "args, culprit",
+    [
+        (["mesh", "--seed", "5-2"], "range '5-2' runs backwards (use 2-5)"),
+        (["video", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
+        (["generate", "--seeds", "5-2"], "range '5-2' runs backwards (use 2-5)"),
+        (["mesh", "--format", "stl"], "'stl' is not one of 'ply', 'obj', 'glb'"),
+        (["video", "--format", "avi"], "'avi' is not one of 'mp4', 'gif'"),
+        (["mesh", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),
+        (["video", "-c", "{tmp}/missing.safetensors"], "missing.safetensors: checkpoint file not found"),
+        (["mesh", "-o", "{tmp}/a_file/out"], "a_file/out: cannot create output folder"),
+        (["video", "--resolution", "33"], "resolution must be an even number of pixels from 16 to 2048, got 33"),
+    ],
+)
 def test_bad_input_prints_one_error_line_and_fails(tmp_path, args, culprit):
     (tmp_path / "a_file").write_text("not a folder")
     result = run(*[arg.replace("{tmp}", str(tmp_path)) for arg in args], "--device", "cpu")
@@ -82,8 +129,20 @@ def test_bad_input_prints_one_error_line_and_fails(tmp_path, args, culprit):
 
 
 def test_mesh_without_a_surface_fails_and_leaves_the_folder_empty(checkpoint, tmp_path):
-    result = run("mesh", "-c", checkpoint, "--resolution", "12", "--threshold", "1e6", "--volume", "--device", "cpu",
-                 "-o", str(tmp_path))
+    result = run(
+        "mesh",
+        "-c",
+        checkpoint,
+        "--resolution",
+        "12",
+        "--threshold",
+        "1e6",
+        "--volume",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 1
     assert "never reaches the threshold 1e+06" in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -91,13 +150,34 @@ def test_mesh_without_a_surface_fails_and_leaves_the_folder_empty(checkpoint, tm
 
 @pytest.mark.usefixtures("single_thread")
 def test_mesh_texture_writes_an_obj_with_its_material_and_texture(checkpoint, tmp_path):
-    result = run("mesh", "-c", checkpoint, "--seed", "1", "--resolution", "20", "--texture", "--faces", "300",
-                 "--texture-size", "256", "--format", "obj", "--device", "cpu", "-o", str(tmp_path))
+    result = run(
+        "mesh",
+        "-c",
+        checkpoint,
+        "--seed",
+        "1",
+        "--resolution",
+        "20",
+        "--texture",
+        "--faces",
+        "300",
+        "--texture-size",
+        "256",
+        "--format",
+        "obj",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.mtl", "seed0001.obj", "seed0001.png"]
     mesh = trimesh.load(tmp_path / "seed0001.obj", force="mesh", process=False)
     assert len(mesh.faces) <= 300 and mesh.visual.uv.shape == (len(mesh.vertices), 2)
-    assert f"wrote {tmp_path / 'seed0001.obj'}, seed0001.png + seed0001.mtl ({len(mesh.vertices)} vertices" in result.output
+    assert (
+        f"wrote {tmp_path / 'seed0001.obj'}, seed0001.png + seed0001.mtl ({len(mesh.vertices)} vertices"
+        in result.output
+    )
 
 
 def test_mesh_texture_refuses_ply(tmp_path):
@@ -107,8 +187,23 @@ def test_mesh_texture_refuses_ply(tmp_path):
 
 @pytest.mark.usefixtures("single_thread")
 def test_splat_command_writes_a_3dgs_ply(checkpoint, tmp_path):
-    result = run("splat", "-c", checkpoint, "--seed", "2", "--gaussians", "100", "--steps", "2", "--resolution", "20",
-                 "--device", "cpu", "-o", str(tmp_path))
+    result = run(
+        "splat",
+        "-c",
+        checkpoint,
+        "--seed",
+        "2",
+        "--gaussians",
+        "100",
+        "--steps",
+        "2",
+        "--resolution",
+        "20",
+        "--device",
+        "cpu",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     gaussians = load_splat(tmp_path / "seed0002_splat.ply")
     assert f"wrote {tmp_path / 'seed0002_splat.ply'} ({len(gaussians)} Gaussians" in result.output

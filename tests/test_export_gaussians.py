@@ -1,4 +1,5 @@
 """The reference Gaussian rasteriser: closed forms for single Gaussians, depth order, gradients."""
+
 from __future__ import annotations
 
 import math
@@ -16,18 +17,24 @@ SIZE = 64
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def one_gaussian(mean=(0.0, 0.0, 0.0), scales=(0.05, 0.05, 0.05), quat=(1.0, 0.0, 0.0, 0.0), opacity=0.8,
-                 rgb=(0.9, 0.4, 0.1)) -> Gaussians:
+def one_gaussian(
+    mean=(0.0, 0.0, 0.0), scales=(0.05, 0.05, 0.05), quat=(1.0, 0.0, 0.0, 0.0), opacity=0.8, rgb=(0.9, 0.4, 0.1)
+) -> Gaussians:
     sh = torch.zeros(1, SH_BANDS, 3)
     sh[0, 0] = (torch.tensor(rgb) - 0.5) / SH_C0
-    return Gaussians(torch.tensor([mean]), torch.tensor([scales]).log(), torch.tensor([quat]),
-                     torch.tensor([math.log(opacity / (1 - opacity))]), sh)
+    return Gaussians(
+        torch.tensor([mean]),
+        torch.tensor([scales]).log(),
+        torch.tensor([quat]),
+        torch.tensor([math.log(opacity / (1 - opacity))]),
+        sh,
+    )
 
 
 def closed_form_alpha(opacity: float, sigma_x: float, sigma_y: float, centre=(SIZE / 2, SIZE / 2)) -> torch.Tensor:
     """o exp(-(dx^2 / sx^2 + dy^2 / sy^2) / 2) at pixel centres, (S, S); sigmas in pixels, BLUR added."""
     y, x = torch.meshgrid(torch.arange(SIZE) + 0.5, torch.arange(SIZE) + 0.5, indexing="ij")
-    sx2, sy2 = sigma_x ** 2 + BLUR, sigma_y ** 2 + BLUR
+    sx2, sy2 = sigma_x**2 + BLUR, sigma_y**2 + BLUR
     alpha = opacity * torch.exp(-0.5 * ((x - centre[0]) ** 2 / sx2 + (y - centre[1]) ** 2 / sy2))
     return torch.where(alpha >= 1 / 255, alpha, torch.zeros_like(alpha))
 
@@ -90,4 +97,6 @@ def test_gradients_reach_every_parameter():
 def test_images_that_are_not_a_whole_number_of_tiles_keep_their_size(size):
     image, alpha = render_gaussians(one_gaussian(), front_camera(), size)
     assert image.shape == (size, size, 3) and alpha.shape == (size, size)
-    assert float(alpha.max()) == pytest.approx(alpha[size // 2 - 1: size // 2 + 1, size // 2 - 1: size // 2 + 1].max())
+    assert float(alpha.max()) == pytest.approx(
+        alpha[size // 2 - 1 : size // 2 + 1, size // 2 - 1 : size // 2 + 1].max()
+    )

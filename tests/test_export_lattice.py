@@ -1,10 +1,11 @@
 """The lattice sampler behind mesh export equals per-point tri-grid sampling, only faster."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from export_models import tiny_generator_with_surface
+
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.rendering.lattice import TrigridLattice, interpolation_matrix

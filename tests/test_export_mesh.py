@@ -1,4 +1,5 @@
 """Mesh export: marching cubes on a density grid, vertex colours, files that reload, nothing partial."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-
 from export_models import SphereField, TwoSpheresField, tiny_generator_with_surface
+
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import extract_mesh, sample_density, save_density, save_mesh
@@ -28,7 +29,7 @@ def test_sphere_mesh_is_watertight_with_radius_within_one_voxel():
     assert mesh.is_watertight
     assert np.abs(distances - 0.3).max() < voxel
     # Outward normals: positive enclosed volume, within 2% of 4/3 pi r^3.
-    assert mesh.volume == pytest.approx(4 / 3 * math.pi * 0.3 ** 3, rel=0.02)
+    assert mesh.volume == pytest.approx(4 / 3 * math.pi * 0.3**3, rel=0.02)
 
 
 def test_sphere_cut_by_the_box_is_still_closed():
@@ -70,7 +71,9 @@ def test_progress_rises_to_one_and_cancel_stops_the_extraction():
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 5
     cancel = threading.Event()
     with pytest.raises(ExportCancelled):
-        extract_mesh(SphereField(0.3), resolution=16, chunk=512, progress=lambda f: f > 0.3 and cancel.set(), cancel=cancel)
+        extract_mesh(
+            SphereField(0.3), resolution=16, chunk=512, progress=lambda f: f > 0.3 and cancel.set(), cancel=cancel
+        )
 
 
 def test_no_surface_is_a_one_line_error_naming_the_threshold():

@@ -1,16 +1,23 @@
 """Gaussian splats: seeded on a surface, a fit that lowers the loss, and the standard 3DGS .ply that reloads."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 import trimesh
-
 from export_models import RADIUS, SphereField, sphere_view, sphere_views
+
 from panohead.export.gaussians import SH_C0, render_gaussians, rotation_matrices
 from panohead.export.mesh import extract_mesh
-from panohead.export.splat import (PLY_PROPERTIES, SplatSettings, fit_gaussians, load_splat, save_splat,
-                                   surface_gaussians)
+from panohead.export.splat import (
+    PLY_PROPERTIES,
+    SplatSettings,
+    fit_gaussians,
+    load_splat,
+    save_splat,
+    surface_gaussians,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -39,24 +46,30 @@ def test_a_short_fit_lowers_the_loss(sphere_gaussians):
 
     def error(gaussians):
         return sum(float((render_gaussians(gaussians, v.label, 32)[0] - v.image).abs().mean()) for v in views)
+
     assert error(fitted) < 0.8 * error(start)
 
 
 def test_splat_ply_has_the_standard_properties_and_reloads(sphere_gaussians, tmp_path):
     save_splat(sphere_gaussians, tmp_path / "ball.ply")
     data = (tmp_path / "ball.ply").read_bytes()
-    header = data[:data.index(b"end_header\n")].decode().splitlines()
+    header = data[: data.index(b"end_header\n")].decode().splitlines()
     assert header[:3] == ["ply", "format binary_little_endian 1.0", "element vertex 600"]
     names = [line.split()[2] for line in header if line.startswith("property float")]
-    assert names == (["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
-                     + [f"f_rest_{i}" for i in range(45)] + ["opacity", "scale_0", "scale_1", "scale_2",
-                                                               "rot_0", "rot_1", "rot_2", "rot_3"])
+    assert names == (
+        ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
+        + [f"f_rest_{i}" for i in range(45)]
+        + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    )
     assert names == PLY_PROPERTIES
     assert len(data) - data.index(b"end_header\n") - len(b"end_header\n") == 600 * 62 * 4
     reloaded = load_splat(tmp_path / "ball.ply")
     for name, value in sphere_gaussians.parameters().items():
-        assert torch.allclose(reloaded.parameters()[name], value if name != "quats" else
-                              torch.nn.functional.normalize(value, dim=-1), atol=1e-6), name
+        assert torch.allclose(
+            reloaded.parameters()[name],
+            value if name != "quats" else torch.nn.functional.normalize(value, dim=-1),
+            atol=1e-6,
+        ), name
     cloud = trimesh.load(tmp_path / "ball.ply")  # a third-party reader sees 600 points
     assert len(cloud.vertices) == 600
 
@@ -66,7 +79,7 @@ def test_degree_one_colour_goes_to_the_channel_major_rest_slots(sphere_gaussians
     gaussians.sh[:, 1:] = torch.arange(9, dtype=torch.float32).reshape(1, 3, 3)  # [band - 1, channel]
     save_splat(gaussians, tmp_path / "two.ply")
     data = (tmp_path / "two.ply").read_bytes()
-    rows = np.frombuffer(data[data.index(b"end_header\n") + 11:], dtype="<f4").reshape(2, 62)
+    rows = np.frombuffer(data[data.index(b"end_header\n") + 11 :], dtype="<f4").reshape(2, 62)
     rest = rows[0, 9:54].reshape(3, 15)  # channel, coefficient
     assert rest[:, :3].tolist() == [[0, 3, 6], [1, 4, 7], [2, 5, 8]] and not rest[:, 3:].any()
 

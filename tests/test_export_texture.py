@@ -1,13 +1,14 @@
 """Textured meshes: the rasteriser's coverage, decimation, a baked colour field, and .glb / .obj files that reload."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 import trimesh
+from export_models import RADIUS, SphereField, sphere_view, sphere_views
 from PIL import Image
 
-from export_models import RADIUS, SphereField, sphere_view, sphere_views
 from panohead.camera import orbit_label
 from panohead.export.mesh import extract_mesh
 from panohead.export.raster import rasterize, render_depth
@@ -31,8 +32,9 @@ def test_rasteriser_covers_exactly_the_pixel_centres_inside_a_triangle():
 
 def test_mesh_depth_matches_the_sphere_in_front_of_the_camera(sphere_mesh):
     label = orbit_label(0.0, 0.0, 2.7, (0.0, 0.0, 0.0), 4.2647)
-    fragments = render_depth(torch.as_tensor(sphere_mesh.vertices, dtype=torch.float32),
-                             torch.as_tensor(sphere_mesh.faces), label, 64)
+    fragments = render_depth(
+        torch.as_tensor(sphere_mesh.vertices, dtype=torch.float32), torch.as_tensor(sphere_mesh.faces), label, 64
+    )
     assert abs(float(fragments.depth[32, 32]) - (2.7 - RADIUS)) < 0.01
     assert fragments.covered.sum() == pytest.approx(float(sphere_view(label).mask.sum()), rel=0.05)
 
@@ -76,8 +78,10 @@ def test_textured_obj_writes_a_material_and_png_that_reload(sphere_mesh, tmp_pat
     loaded = trimesh.load(tmp_path / "ball.obj", force="mesh", process=False)
     assert loaded.visual.uv.min() >= 0 and loaded.visual.uv.max() <= 1
     assert np.asarray(loaded.visual.material.image).shape[:2] == (256, 256)
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "ball.png").convert("RGB")),
-                          np.asarray(textured.visual.material.image.convert("RGB")))
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "ball.png").convert("RGB")),
+        np.asarray(textured.visual.material.image.convert("RGB")),
+    )
 
 
 def test_the_exported_file_renders_like_the_pictures_it_was_baked_from(sphere_mesh, tmp_path):

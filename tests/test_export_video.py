@@ -1,4 +1,5 @@
 """Turntable videos: frame count and size, grids of heads, views, nothing partial after a cancel."""
+
 from __future__ import annotations
 
 import threading
@@ -47,12 +48,16 @@ def test_gif_has_the_requested_frames_and_size(tiny, heads, tmp_path):
 def test_orbit_starts_in_front_and_turns_360_degrees_at_the_requested_pitch(tiny):
     orbit = label_to_orbit(orbit_cameras(tiny, Turntable(frames=4, pitch=20.0, radius=3.0)))
     expected_yaw = torch.tensor([0.0, 0.5, 1.0, 1.5]) * torch.pi
-    torch.testing.assert_close(torch.polar(torch.ones(4), orbit.yaw), torch.polar(torch.ones(4), expected_yaw), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        torch.polar(torch.ones(4), orbit.yaw), torch.polar(torch.ones(4), expected_yaw), atol=1e-5, rtol=0
+    )
     torch.testing.assert_close(orbit.pitch, torch.full((4,), torch.pi / 9), atol=1e-5, rtol=0)
     torch.testing.assert_close(orbit.radius, torch.full((4,), 3.0))
 
 
-@pytest.mark.parametrize("view, background", [("image", "white"), ("raw", "black"), ("mask", "generated"), ("depth", "generated")])
+@pytest.mark.parametrize(
+    "view, background", [("image", "white"), ("raw", "black"), ("mask", "generated"), ("depth", "generated")]
+)
 def test_every_view_renders_a_tile_of_the_requested_size(tiny, heads, view, background):
     camera = orbit_cameras(tiny, Turntable(frames=1))
     tile = render_tile(tiny, heads[0], camera, Turntable(view=view, background=background, resolution=24))
@@ -76,17 +81,26 @@ def test_flat_background_fills_where_the_head_is_transparent(background, low, hi
 def test_cancel_leaves_no_file(tiny, heads, tmp_path):
     cancel = threading.Event()
     with pytest.raises(ExportCancelled):
-        export_turntable(tiny, heads[:1], tmp_path / "turntable.mp4", Turntable(frames=8),
-                         progress=lambda fraction: fraction >= 0.25 and cancel.set(), cancel=cancel)
+        export_turntable(
+            tiny,
+            heads[:1],
+            tmp_path / "turntable.mp4",
+            Turntable(frames=8),
+            progress=lambda fraction: fraction >= 0.25 and cancel.set(),
+            cancel=cancel,
+        )
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(frames=0), "frames must be at least 1, got 0"),
-    (dict(view="normals"), "view must be one of image, raw, mask, depth, got 'normals'"),
-    (dict(resolution=33), "resolution must be an even number of pixels from 16 to 2048, got 33"),
-    (dict(background="green"), "background must be one of generated, white, black, got 'green'"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(frames=0), "frames must be at least 1, got 0"),
+        (dict(view="normals"), "view must be one of image, raw, mask, depth, got 'normals'"),
+        (dict(resolution=33), "resolution must be an even number of pixels from 16 to 2048, got 33"),
+        (dict(background="green"), "background must be one of generated, white, black, got 'green'"),
+    ],
+)
 def test_bad_turntable_settings_are_one_line_errors(settings, message):
     with pytest.raises(ValueError, match=f"^{message}$".replace("(", r"\(").replace(")", r"\)")):
         Turntable(**settings)

@@ -6,6 +6,7 @@ measured on a crop left out of the fit (leave-one-out). Set PANOHEAD_OFFICIAL_SA
 holding the official repository's ``3DDFA_V2_cropping/`` and ``dataset/`` to also run the whole
 aligner on the real crops.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,18 @@ import pytest
 import torch
 
 from panohead.camera import label_from_rotation, label_to_orbit
-from panohead.data.face_pose import (CANVAS, HALF_SIDE_MM, HEAD_CENTRE, MEAN_FACE, QUAD_CENTRE, QUAD_HALF, fit_framing,
-                                     fit_mean_face, official_framing, rotation_from_label)
+from panohead.data.face_pose import (
+    CANVAS,
+    HALF_SIDE_MM,
+    HEAD_CENTRE,
+    MEAN_FACE,
+    QUAD_CENTRE,
+    QUAD_HALF,
+    fit_framing,
+    fit_mean_face,
+    official_framing,
+    rotation_from_label,
+)
 
 RECORDS = json.loads((Path(__file__).parent / "data" / "official_crops.json").read_text())["crops"]
 LANDMARKS = [np.asarray(r["landmarks"], dtype=np.float64) for r in RECORDS]
@@ -75,7 +86,9 @@ def test_official_crop_geometry_at_the_canvas_size_is_the_identity_on_the_quad()
     framing = official_framing(LANDMARKS[0])
     corners = np.array([[25.0, 51.0, 1.0], [536.0, 562.0, 1.0]])
     mapped = corners @ framing.affine(CANVAS).T
-    np.testing.assert_allclose(mapped, [framing.centre - framing.x - framing.y, framing.centre + framing.x + framing.y], atol=1e-6)
+    np.testing.assert_allclose(
+        mapped, [framing.centre - framing.x - framing.y, framing.centre + framing.x + framing.y], atol=1e-6
+    )
 
 
 OFFICIAL = os.environ.get("PANOHEAD_OFFICIAL_SAMPLES")
@@ -93,7 +106,10 @@ def test_realigning_an_official_crop_returns_it(record):
     centre = result.affine[:, :2] @ np.asarray(QUAD_CENTRE) + result.affine[:, 2]
     assert np.abs(centre - QUAD_CENTRE).max() < 0.02 * 2 * QUAD_HALF
     assert np.hypot(*result.affine[:, 0]) == pytest.approx(1.0, rel=0.02)
-    yaw, pitch = (math.degrees(float(a[0])) for a in (label_to_orbit(result.label[None]).yaw, label_to_orbit(result.label[None]).pitch))
+    yaw, pitch = (
+        math.degrees(float(a[0]))
+        for a in (label_to_orbit(result.label[None]).yaw, label_to_orbit(result.label[None]).pitch)
+    )
     official = label_to_orbit(torch.tensor([record["label"]], dtype=torch.float32))
     assert abs(yaw - math.degrees(float(official.yaw[0]))) < 3.0
     assert abs(pitch - math.degrees(float(official.pitch[0]))) < 3.0

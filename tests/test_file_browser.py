@@ -1,4 +1,5 @@
 """The in-app file browser's rules (viz.file_browser.FileBrowser), without a window."""
+
 from __future__ import annotations
 
 import os
@@ -42,13 +43,23 @@ def test_the_all_files_filter_and_the_hidden_toggle_show_the_rest(folder):
     browser.set_filter(1)
     assert names(browser) == ["A_dir", "b_dir", "a.png", "notes.txt", "photo.PNG", "z.jpg"]
     browser.set_show_hidden(True)
-    assert names(browser) == [".hidden_dir", "A_dir", "b_dir", ".secret.png", "a.png", "notes.txt", "photo.PNG",
-                              "z.jpg"]
+    assert names(browser) == [
+        ".hidden_dir",
+        "A_dir",
+        "b_dir",
+        ".secret.png",
+        "a.png",
+        "notes.txt",
+        "photo.PNG",
+        "z.jpg",
+    ]
 
 
 def test_filters_pair_names_with_patterns_and_an_empty_list_means_every_file():
-    assert [(f.name, f.patterns) for f in parse_filters(IMAGES)] == [("Images", ("*.png", "*.JPG")),
-                                                                    ("All files", ("*",))]
+    assert [(f.name, f.patterns) for f in parse_filters(IMAGES)] == [
+        ("Images", ("*.png", "*.JPG")),
+        ("All files", ("*",)),
+    ]
     assert parse_filters([])[0].matches("anything.bin")
 
 

@@ -1,4 +1,5 @@
 """The memory-lean training layers (panohead.nn.fused) compute what the plain formulas compute."""
+
 from __future__ import annotations
 
 import copy
@@ -106,4 +107,3 @@ def test_fused_layers_is_off_by_default_and_restored_after_the_block():
             assert not fused.enabled()
         assert fused.enabled()
     assert not fused.enabled()
-

@@ -23,8 +23,13 @@ def test_tiny_outputs_have_expected_shapes_and_dtypes(depth):
         out = generator(z, c)
     n, r = cfg.neural_resolution, cfg.image_resolution
     expected = {
-        "image": (2, 3, r, r), "image_raw": (2, 3, n, n), "mask": (2, 1, r, r), "mask_raw": (2, 1, n, n),
-        "depth": (2, 1, n, n), "features": (2, cfg.plane_channels, n, n), "background": (2, cfg.plane_channels, n, n),
+        "image": (2, 3, r, r),
+        "image_raw": (2, 3, n, n),
+        "mask": (2, 1, r, r),
+        "mask_raw": (2, 1, n, n),
+        "depth": (2, 1, n, n),
+        "features": (2, cfg.plane_channels, n, n),
+        "background": (2, cfg.plane_channels, n, n),
         "ws": (2, generator.num_ws, cfg.w_dim),
         "planes": (2, 3, cfg.plane_channels, depth, cfg.plane_resolution, cfg.plane_resolution),
     }
@@ -75,6 +80,7 @@ def test_seeded_generation_is_deterministic_and_seeds_differ(tiny_generator):
     def render(seed):
         with torch.no_grad():
             return tiny_generator(seed_latent(seed, cfg.z_dim), c)["image"]
+
     assert torch.equal(render(3), render(3))
     assert not torch.allclose(render(3), render(4))
 

@@ -4,6 +4,7 @@ Each test opens the app on a tiny model whose density is an opaque vertical colu
 so the foreground mask is a bright band with background on both sides. On failure the window is
 saved to test-artifacts/<test name>.png.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -72,7 +73,7 @@ def view_pixels(app) -> np.ndarray:
     """(h, w, 3) int framebuffer pixels of the picture after everything settled."""
     app.wait_idle()
     x0, y0, x1, y1 = app.image_rect
-    return app.read_framebuffer()[y0 + 1:y1 - 1, x0 + 1:x1 - 1].astype(np.int16)
+    return app.read_framebuffer()[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].astype(np.int16)
 
 
 def mask_on_screen(mask: np.ndarray, shape: tuple[int, int], erode: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,8 +81,9 @@ def mask_on_screen(mask: np.ndarray, shape: tuple[int, int], erode: int) -> tupl
     so texture filtering at the mask's edge cannot blur one into the other."""
     inside, outside = mask > 0.99, mask < 0.01
     for _ in range(erode):
-        inside = (inside & np.roll(inside, 1, 1) & np.roll(inside, -1, 1)
-                  & np.roll(inside, 1, 0) & np.roll(inside, -1, 0))
+        inside = (
+            inside & np.roll(inside, 1, 1) & np.roll(inside, -1, 1) & np.roll(inside, 1, 0) & np.roll(inside, -1, 0)
+        )
         outside = outside & np.roll(outside, 1, 1) & np.roll(outside, -1, 1)
     rows = np.arange(shape[0]) * mask.shape[0] // shape[0]
     cols = np.arange(shape[1]) * mask.shape[1] // shape[1]
@@ -147,7 +149,7 @@ def test_the_trigrid_inspector_shows_three_grids_of_d_planes(app):
     gap_colour = pixels[2, 2]
     for cell in planes:
         top, bottom = int(cell.y0 * height) + 4, int(cell.y1 * height) - 4
-        tile = pixels[top:bottom, int(cell.x0 * width) + 4:int(cell.x1 * width) - 4]
+        tile = pixels[top:bottom, int(cell.x0 * width) + 4 : int(cell.x1 * width) - 4]
         assert tile.reshape(-1, 3).std(axis=0).max() > 3  # a picture, not a flat colour
         assert np.abs(tile.reshape(-1, 3) - gap_colour).sum(axis=1).mean() > 20  # distinct from the gaps
     between = pixels[int(planes[0].y0 * height) + 8, int(planes[0].x1 * width) + 2]
@@ -224,8 +226,13 @@ def test_save_view_during_a_cpu_preview_saves_the_full_quality_picture(app):
     from viz.capture_widget import CaptureWidget
 
     full = app.wait_idle()
-    app.result = dataclasses.replace(full, quality="preview", image=full.image[::2, ::2].copy(),
-                                     rgba=full.rgba[::2, ::2].copy(), mask=full.mask[::2, ::2].copy())
+    app.result = dataclasses.replace(
+        full,
+        quality="preview",
+        image=full.image[::2, ::2].copy(),
+        rgba=full.rgba[::2, ::2].copy(),
+        mask=full.mask[::2, ::2].copy(),
+    )
     widget = app.panel(CaptureWidget)
     assert widget.save_view() is None  # rendered in the background
     deadline = time.monotonic() + 60
@@ -298,7 +305,8 @@ def test_picking_image_file_as_background_before_choosing_a_file_is_no_error(app
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
 def test_a_terminated_visualizer_closes_like_its_close_button_and_saves_its_settings(
-        display, column_checkpoint, tmp_path, signal_name):
+    display, column_checkpoint, tmp_path, signal_name
+):
     """`kill` or a closed terminal used to end the app on the spot: no viewer.json, the layout lost."""
     import os
     import signal
@@ -306,9 +314,25 @@ def test_a_terminated_visualizer_closes_like_its_close_button_and_saves_its_sett
 
     config = tmp_path / "config"
     environment = {**os.environ, "PANOHEAD_STUDIO_CONFIG_DIR": str(config), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, str(ROOT / "visualizer.py"), "-c", str(column_checkpoint),
-                                "--device", "cpu", "--width", "880", "--height", "580"], cwd=ROOT,
-                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "visualizer.py"),
+            "-c",
+            str(column_checkpoint),
+            "--device",
+            "cpu",
+            "--width",
+            "880",
+            "--height",
+            "580",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         time.sleep(8)  # import, open the window, start rendering
         assert process.poll() is None, process.communicate()[0]

@@ -3,6 +3,7 @@
 Same tiny column model as tests/test_gui_app.py: the colours of the column and the background come
 from the latents, so every edit shows in the picture.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,7 +96,9 @@ def test_the_first_principal_directions_show_a_progress_bar_while_they_are_compu
     bars: list[str] = []
     draw_bar = imgui.progress_bar
     monkeypatch.setattr(panel_module, "cached_principal_directions", slow)
-    monkeypatch.setattr(imgui, "progress_bar", lambda fraction, size, text: (bars.append(text), draw_bar(fraction, size, text)))
+    monkeypatch.setattr(
+        imgui, "progress_bar", lambda fraction, size, text: (bars.append(text), draw_bar(fraction, size, text))
+    )
     panel = panel_module.DirectionsWidget
     app.select_tab = panel.tab
     run_until(app, lambda: "computing the principal directions of w: 50%" in bars)
@@ -114,7 +117,7 @@ def test_a_direction_preview_strip_is_rendered_while_the_view_is_idle(app):
     direction = unit_direction(app.model.w_dim)
     panel.keep(direction, "tilt")
     panel.previewed.add(direction.vector.data)
-    run_until(app, lambda: (panel.update_strips([direction]) or direction.vector.data in panel.strips))
+    run_until(app, lambda: panel.update_strips([direction]) or direction.vector.data in panel.strips)
     height, width = panel.strips[direction.vector.data].size
     assert (height, width) == (2 * 16, 3 * 16)  # rows: front and back; columns: -2, 0, +2 (CPU preview size)
 
@@ -125,8 +128,11 @@ def test_ctrl_z_undoes_and_ctrl_shift_z_redoes_each_edit(app):
     from viz.mixing_widget import MixingWidget
 
     app.wait_idle()
-    steps = [lambda: app.set_state(latent={"seed": 5}), lambda: app.set_state(camera={"yaw": 120.0}),
-             lambda: app.panel(MixingWidget).mix(Latent.from_seed(7), (0, 2))]
+    steps = [
+        lambda: app.set_state(latent={"seed": 5}),
+        lambda: app.set_state(camera={"yaw": 120.0}),
+        lambda: app.panel(MixingWidget).mix(Latent.from_seed(7), (0, 2)),
+    ]
     seen = [app.editor.snapshot()]
     for step in steps:
         step()
@@ -178,8 +184,9 @@ def test_a_saved_session_reopens_to_the_identical_picture(app, tmp_path):
     from viz.mixing_widget import MixingWidget
 
     app.wait_idle()
-    app.set_state(latent={"seed": 3, "psi": 0.6}, camera={"yaw": 40.0, "pitch": 8.0},
-                  background={"mode": "seed", "seed": 4})
+    app.set_state(
+        latent={"seed": 3, "psi": 0.6}, camera={"yaw": 40.0, "pitch": 8.0}, background={"mode": "seed", "seed": 4}
+    )
     app.panel(MixingWidget).mix(Latent.from_seed(6), (1, 4), (0, 3))
     app.editor.set_edits(directions=with_amount((), unit_direction(app.model.w_dim), 1.5))
     saved_picture = picture(app)
@@ -265,7 +272,8 @@ def test_edits_apply_to_an_inverted_photos_latent(app, tmp_path):
 
 
 def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo_brings_them_back(
-        app, column_checkpoint, tmp_path):
+    app, column_checkpoint, tmp_path
+):
     from imgui_bundle import imgui
 
     from panohead.editing import Mixing
@@ -277,16 +285,18 @@ def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo
     app.set_state(latent={"seed": 1})
     plain = picture(app)
     path = tmp_path / "inverted_latent.safetensors"
-    save_tensors(path, {"ws": torch.from_numpy(app.result.ws)[None], "label": torch.zeros(1, 25)}, "latent",
-                 {"space": "w+"})
+    save_tensors(
+        path, {"ws": torch.from_numpy(app.result.ws)[None], "label": torch.zeros(1, 25)}, "latent", {"space": "w+"}
+    )
     model = app.model
     fine = next(group for group in model.layer_groups if group[0] == "fine")[1:]
     app.panel(MixingWidget).mix(Latent.from_seed(2), fine, (0, 0))
     app.editor.set_edits(directions=with_amount(app.editor.edits.directions, unit_direction(model.w_dim), 2.0))
     edited, edits = picture(app), app.editor.edits
     assert not np.array_equal(edited, plain)
-    outputs = JobOutputs(tmp_path, column_checkpoint, path, cancelled=False, latent_loss=0.1, pti_loss=None,
-                         loss_name="lpips")
+    outputs = JobOutputs(
+        tmp_path, column_checkpoint, path, cancelled=False, latent_loss=0.1, pti_loss=None, loss_name="lpips"
+    )
     app.panel(InversionWidget)._load_result(JobStatus(stage="done", outputs=outputs))
     assert np.array_equal(picture(app), plain)  # the inverted head as the Invert panel previewed it
     assert app.editor.edits.mixing == Mixing() and app.editor.edits.directions == ()

@@ -1,4 +1,5 @@
 """The viewer's side of editing without a window: edits in requests render as the engine composes them."""
+
 from __future__ import annotations
 
 import threading

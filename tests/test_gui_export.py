@@ -2,13 +2,13 @@
 
 Uses the GUI suite's tiny model whose density is an opaque column (|x|, |z| <= 0.2, full height).
 """
+
 from __future__ import annotations
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import trimesh
-
 from test_gui_app import app, column_checkpoint, display  # noqa: F401  (the GUI suite's fixtures)
 
 pytestmark = pytest.mark.gui
@@ -109,8 +109,15 @@ def test_textured_mesh_export_writes_a_glb_with_a_texture_of_the_asked_size(app)
 
     app.wait_idle()
     app.select_tab = "Output"
-    app.set_state(export={"mesh_resolution": 64, "mesh_format": "glb", "mesh_texture": True, "mesh_faces": 1000,
-                          "texture_size": 256})
+    app.set_state(
+        export={
+            "mesh_resolution": 64,
+            "mesh_format": "glb",
+            "mesh_texture": True,
+            "mesh_faces": 1000,
+            "texture_size": 256,
+        }
+    )
     try:
         task = app.panel(ExportWidget).export_mesh()
         run_until_finished(app, task)
@@ -186,6 +193,7 @@ def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
 def test_the_export_progress_and_result_are_in_sight_without_scrolling(app, monkeypatch):
     """At the panel's bottom, under three sections, a click on Export mesh seemed to do nothing."""
     from gui_input import ItemRecorder
+
     from viz.export_widget import ExportWidget
 
     app.wait_idle()

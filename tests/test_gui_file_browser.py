@@ -2,6 +2,7 @@
 
 Same app fixture as tests/test_gui_app.py (the window is saved to test-artifacts/ on failure).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -9,10 +10,10 @@ import shutil
 import pytest
 from imgui_bundle import imgui
 
-from viz import file_dialog
-from viz.checkpoint_widget import CheckpointWidget
 from tests.gui_input import click, press
 from tests.test_gui_app import app, column_checkpoint, display  # noqa: F401 (fixtures)
+from viz import file_dialog
+from viz.checkpoint_widget import CheckpointWidget
 
 pytestmark = pytest.mark.gui
 
@@ -33,8 +34,9 @@ class ButtonRecorder:
         return clicked
 
 
-def test_browse_without_a_dialog_program_picks_a_checkpoint_in_the_in_app_browser(app, column_checkpoint, tmp_path,
-                                                                                    monkeypatch):
+def test_browse_without_a_dialog_program_picks_a_checkpoint_in_the_in_app_browser(
+    app, column_checkpoint, tmp_path, monkeypatch
+):
     monkeypatch.setenv(file_dialog.BACKEND_VARIABLE, "builtin")
     recorder = ButtonRecorder()
     monkeypatch.setattr(file_dialog, "imgui", recorder)

@@ -1,4 +1,5 @@
 """The inversion panel in a real window (Xvfb + Mesa): drop a photo, invert it in the background, orbit the result."""
+
 from __future__ import annotations
 
 import time
@@ -6,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from inversion_helpers import calibrated_tiny_generator, frontal_target
-from panohead.checkpoint import save_generator
+from PIL import Image
 from test_gui_app import display  # noqa: F401  (the GUI suite's private Xvfb)
+
+from panohead.checkpoint import save_generator
 from viz.export_widget import ExportWidget
 
 pytestmark = pytest.mark.gui
@@ -141,10 +142,16 @@ def test_the_panel_says_before_it_runs_when_the_model_cannot_represent_a_real_ph
         app.step_frame()
         lines[source] = widget(app).model_mismatch()
         assert (panel_module.OFFICIAL_MODEL_HELP in drawn) == (lines[source] is not None)  # drawn above the photo field
-    assert lines["bundled"] == ("This model (bundled model) was trained on synthetic heads: it cannot represent a real "
-                                "photo (inverting one gives a blob).", True)
+    assert lines["bundled"] == (
+        "This model (bundled model) was trained on synthetic heads: it cannot represent a real "
+        "photo (inverting one gives a blob).",
+        True,
+    )
     assert lines["random:tiny"][0].startswith("This model (untrained 'tiny' model) is untrained:")
-    assert lines[str(files[0])] == ("This model (tiny.safetensors) does not record what it was trained on: unless that "
-                                    "was real photos, a photo comes out as a blob.", False)
+    assert lines[str(files[0])] == (
+        "This model (tiny.safetensors) does not record what it was trained on: unless that "
+        "was real photos, a photo comes out as a blob.",
+        False,
+    )
     assert lines[str(photos)] is None
     assert "github.com/SizheAn/PanoHead" in panel_module.OFFICIAL_MODEL_HELP

@@ -1,5 +1,6 @@
 """Every side-panel tab is in sight and one click away at 1280x800, the splitter shows itself, and the
 README names the tabs the UI has (issue 16, item 5). Same Xvfb fixtures as tests/test_gui_app.py."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,11 @@ def small_app(display, column_checkpoint, tmp_path, monkeypatch):
 
 def tab_rect(recorder: ItemRecorder, name: str) -> tuple[float, float, float, float]:
     """Where the tab called ``name`` was drawn, whatever widget draws tabs."""
-    found = [rect for label, (kind, *rect) in recorder.rects.items() if label.split("##")[0] == name
-             and kind in ("button", "begin_tab_item", "selectable")]
+    found = [
+        rect
+        for label, (kind, *rect) in recorder.rects.items()
+        if label.split("##")[0] == name and kind in ("button", "begin_tab_item", "selectable")
+    ]
     assert found, f"the {name} tab was not drawn where it can be seen"
     return found[0]
 
@@ -83,7 +87,7 @@ def test_the_splitter_lights_up_under_the_mouse(small_app):
 
 def test_the_readme_names_the_tabs_the_side_panel_has(small_app):
     text = README.read_text()
-    paragraph = text[text.index("The side panel's tabs"):].split("\n\n")[0]
+    paragraph = text[text.index("The side panel's tabs") :].split("\n\n")[0]
     named = [name for name in re.findall(r"\*\*([A-Z][a-z]+)\*\*", paragraph)]
     assert list(dict.fromkeys(named)) == list(small_app.tabs)
 

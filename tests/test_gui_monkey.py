@@ -11,6 +11,7 @@ visit, then random input follows. At the end the app must still be running and r
 traceback logged. Writes outside the test's folder are refused the way they are for a user without
 write access ("/" is writable here only because the suite may run as root).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,19 @@ SEED = 16
 APP_SECONDS = 60.0
 FRAME_SECONDS = 0.05
 SIZE = (1280, 800)
-KEYS = [imgui.Key.left_arrow, imgui.Key.right_arrow, imgui.Key.up_arrow, imgui.Key.down_arrow, imgui.Key._3,
-        imgui.Key.left_bracket, imgui.Key.escape, imgui.Key.f1, imgui.Key.tab, imgui.Key.enter, imgui.Key.backspace]
+KEYS = [
+    imgui.Key.left_arrow,
+    imgui.Key.right_arrow,
+    imgui.Key.up_arrow,
+    imgui.Key.down_arrow,
+    imgui.Key._3,
+    imgui.Key.left_bracket,
+    imgui.Key.escape,
+    imgui.Key.f1,
+    imgui.Key.tab,
+    imgui.Key.enter,
+    imgui.Key.backspace,
+]
 
 
 def typed_strings(tmp_path: Path) -> tuple[list[str], list[str]]:
@@ -44,9 +56,23 @@ def typed_strings(tmp_path: Path) -> tuple[list[str], list[str]]:
     (tmp_path / "fake.png").write_bytes(b"\x89PNG not really")
     (tmp_path / "empty.safetensors").write_bytes(b"")
     first = ["/", "..", "~", "", "x" * 3000, "Ünïcødé 头像 😀 ñ", str(tmp_path / "folder"), str(tmp_path / "notes.txt")]
-    more = [".", "~/", "  ", "-1", "1e309", "nan", "a/b/../..", str(tmp_path / "folder") + "/", str(tmp_path / "fake.png"),
-            str(tmp_path / "empty.safetensors"), str(tmp_path / "missing.npz"), "C:\\Users\\me\\head.pkl", "*.png",
-            "$HOME", "name\twith\ttabs"]
+    more = [
+        ".",
+        "~/",
+        "  ",
+        "-1",
+        "1e309",
+        "nan",
+        "a/b/../..",
+        str(tmp_path / "folder") + "/",
+        str(tmp_path / "fake.png"),
+        str(tmp_path / "empty.safetensors"),
+        str(tmp_path / "missing.npz"),
+        "C:\\Users\\me\\head.pkl",
+        "*.png",
+        "$HOME",
+        "name\twith\ttabs",
+    ]
     return first, more
 
 
@@ -55,8 +81,13 @@ def sandbox(tmp_path, monkeypatch) -> Path:
     """HOME, caches, config and the working folder in tmp_path; file writes elsewhere refused."""
     home = tmp_path / "home"
     (home / "cwd").mkdir(parents=True)
-    for name, folder in {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "XDG_CONFIG_HOME": home / ".config",
-                         "XDG_DATA_HOME": home / ".local", "PANOHEAD_STUDIO_CONFIG_DIR": home / "config"}.items():
+    for name, folder in {
+        "HOME": home,
+        "XDG_CACHE_HOME": home / ".cache",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_DATA_HOME": home / ".local",
+        "PANOHEAD_STUDIO_CONFIG_DIR": home / "config",
+    }.items():
         monkeypatch.setenv(name, str(folder))
     monkeypatch.setenv("PANOHEAD_STUDIO_FILE_DIALOG", "builtin")
     monkeypatch.chdir(home / "cwd")
@@ -150,13 +181,16 @@ class Monkey:
             self.look()
             if field in self.recorder.rects:  # the last string may have changed what the tab shows
                 done = self.typed.get((tab, field), set())
-                self.fill(field, [text for text in self.first if text not in done] or [self.random.choice(self.strings)])
+                self.fill(
+                    field, [text for text in self.first if text not in done] or [self.random.choice(self.strings)]
+                )
         for _ in range(6):
             self.act()
 
 
 def test_a_minute_of_random_input_on_every_tab_leaves_the_app_running_and_rendering(
-        display, column_checkpoint, sandbox, monkeypatch, caplog, capfd):
+    display, column_checkpoint, sandbox, monkeypatch, caplog, capfd
+):
     from viz.app import App
 
     caplog.set_level(logging.WARNING)
@@ -181,17 +215,25 @@ def test_a_minute_of_random_input_on_every_tab_leaves_the_app_running_and_render
                 monkey.visit(tabs[visit % len(tabs)])
                 visit += 1
         with capfd.disabled():
-            print(f"\nmonkey: {imgui.get_time() - started:.1f} s of app time, {visit} tab visits, {monkey.actions} "
-                  f"actions, {len(monkey.typed)} fields typed into, {monkey.quits} quits, "
-                  f"{time.monotonic() - wall:.1f} s wall; typed into {sorted(monkey.typed)}")
+            print(
+                f"\nmonkey: {imgui.get_time() - started:.1f} s of app time, {visit} tab visits, {monkey.actions} "
+                f"actions, {len(monkey.typed)} fields typed into, {monkey.quits} quits, "
+                f"{time.monotonic() - wall:.1f} s wall; typed into {sorted(monkey.typed)}"
+            )
         assert visit >= len(tabs) and {tab for tab, _ in monkey.typed} >= {"Model", "Edit", "Invert", "Train", "Output"}
-        covered = sorted(f"{tab}{field}" for (tab, field), strings in monkey.typed.items() if strings >= set(monkey.first))
+        covered = sorted(
+            f"{tab}{field}" for (tab, field), strings in monkey.typed.items() if strings >= set(monkey.first)
+        )
         assert len(covered) >= 8 and "Train##train-data" in covered, covered
 
         # Still running and rendering: a sane state renders a picture, another yaw renders another.
         monkeypatch.undo()
-        app.set_state(latent={"file": ""}, background={"mode": "colour", "colour": (1.0, 0.0, 1.0)},
-                      view={"target": "head", "mode": "final"}, camera={"yaw": 0.0, "radius": 2.7})
+        app.set_state(
+            latent={"file": ""},
+            background={"mode": "colour", "colour": (1.0, 0.0, 1.0)},
+            view={"target": "head", "mode": "final"},
+            camera={"yaw": 0.0, "radius": 2.7},
+        )
         app.state.model.source = str(column_checkpoint)
         app.editor.clear_edits()
         app.wait_idle(120)

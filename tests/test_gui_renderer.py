@@ -1,4 +1,5 @@
 """The visualizer's renderer, state and image helpers, without a window (no display needed)."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +13,12 @@ import torch
 from panohead.camera import orbit_label, pixel_rays
 from panohead.checkpoint import save_generator
 from panohead.generator import seed_latent
+from panohead.userdirs import CONFIG_ENV
 from tests.conftest import make_tiny_generator
 from viz.async_renderer import AsyncRenderer
 from viz.latents import LatentError, load_latent, save_latent
 from viz.renderer import Renderer, RenderResult
 from viz.request import TrigridSpec, build_request
-from panohead.userdirs import CONFIG_ENV
 from viz.settings import SETTINGS_NAME, load_state, save_state
 from viz.state import AppState
 from viz.trigrid_views import trigrid_mosaic
@@ -220,7 +221,10 @@ def test_settings_round_trip_and_a_corrupt_file_falls_back_to_defaults(tmp_path,
     (tmp_path / SETTINGS_NAME).write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
     loaded, warning = load_state()
     assert loaded.latent.seed == 0 and loaded.camera.yaw == 90.0
-    assert warning == f"{tmp_path / SETTINGS_NAME}: ignored 1 setting (latent.seed (invalid literal for int() with base 10: 'many')); the others were used"
+    assert (
+        warning
+        == f"{tmp_path / SETTINGS_NAME}: ignored 1 setting (latent.seed (invalid literal for int() with base 10: 'many')); the others were used"
+    )
     (tmp_path / SETTINGS_NAME).write_text("{not json")
     loaded, warning = load_state()
     assert loaded == AppState() and warning.startswith(str(tmp_path / SETTINGS_NAME))

@@ -4,6 +4,7 @@ A panel that raises is contained: the ImGui scopes it opened are closed, its err
 its own place and in the log with the traceback, and every other part of the app goes on. Settings
 that fail validation are skipped field by field with one message. Same Xvfb fixtures as test_gui_app.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,16 +69,24 @@ def test_a_panel_that_raises_mid_draw_shows_its_error_in_place_and_the_rest_keep
     assert panel not in app.failures  # fixed: the line goes away
 
 
-def test_settings_that_fail_validation_are_skipped_one_by_one_and_the_train_tab_opens(display, column_checkpoint,
-                                                                                      tmp_path, monkeypatch):
+def test_settings_that_fail_validation_are_skipped_one_by_one_and_the_train_tab_opens(
+    display, column_checkpoint, tmp_path, monkeypatch
+):
     from viz.app import App
 
     config = tmp_path / "config"
     config.mkdir()
     monkeypatch.setenv("PANOHEAD_STUDIO_CONFIG_DIR", str(config))
-    (config / SETTINGS_NAME).write_text(json.dumps({
-        "training": {"data": "/", "gpus": "two"}, "camera": {"yaw": 45.0, "radius": -3.0},
-        "latent": {"psi": float("nan")}, "panels_v0": {"open": True}}))
+    (config / SETTINGS_NAME).write_text(
+        json.dumps(
+            {
+                "training": {"data": "/", "gpus": "two"},
+                "camera": {"yaw": 45.0, "radius": -3.0},
+                "latent": {"psi": float("nan")},
+                "panels_v0": {"open": True},
+            }
+        )
+    )
     application = App(checkpoint=str(column_checkpoint), device="cpu", size=WINDOW, vsync=False)
     try:
         state = application.state

@@ -1,6 +1,7 @@
 """The Training panel in a real window: a tiny CPU run started, watched, stopped and opened in the viewer;
 attaching to a run written by the command line; datasets rejected before launch.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from test_gui_app import app, column_checkpoint, display  # noqa: F401  (the GUI suite's fixtures)
 from tiny_heads import write_tiny_dataset
 
@@ -44,8 +44,9 @@ def frames_until(app, condition, timeout: float, what: str) -> int:
     return frames
 
 
-def test_a_tiny_cpu_run_started_from_the_panel_plots_its_loss_stops_with_a_snapshot_and_opens(app, panel, dataset,
-                                                                                                tmp_path):
+def test_a_tiny_cpu_run_started_from_the_panel_plots_its_loss_stops_with_a_snapshot_and_opens(
+    app, panel, dataset, tmp_path
+):
     run, masks = tmp_path / "run", tmp_path / "cut-masks"  # masks outside the default place, chosen in the form
     shutil.copytree(dataset.with_name("heads_masks"), masks)
     panel.form.data, panel.form.outdir, panel.form.preset, panel.form.kimg = str(dataset), str(run), "tiny", 1.0
@@ -83,8 +84,22 @@ def test_attaching_to_a_run_written_by_the_cli_shows_its_curves_and_snapshot(app
     from panohead.cli import main
 
     run = tmp_path / "cli-run"
-    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--preset", "tiny", "--outdir", str(run),
-                                       "--device", "cpu", "--kimg", "0.008"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(dataset),
+            "--preset",
+            "tiny",
+            "--outdir",
+            str(run),
+            "--device",
+            "cpu",
+            "--kimg",
+            "0.008",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert panel.attach(str(run))
     frames_until(app, lambda: panel.plotted, 10, "the curves")
@@ -104,9 +119,10 @@ def test_a_broken_dataset_is_rejected_before_launch_with_the_loaders_message(app
     nowhere = tmp_path / "nowhere"
     try:
         for data, masks, message in [
-                (nowhere, "", f"{nowhere}: no such folder or zip file"),
-                (dataset, "", f"{missing_mask}: missing mask for image {missing_mask.name!r}"),
-                (dataset, str(nowhere), f"{nowhere}: mask folder/zip not found (pass the masks explicitly or create it)")]:
+            (nowhere, "", f"{nowhere}: no such folder or zip file"),
+            (dataset, "", f"{missing_mask}: missing mask for image {missing_mask.name!r}"),
+            (dataset, str(nowhere), f"{nowhere}: mask folder/zip not found (pass the masks explicitly or create it)"),
+        ]:
             panel.form.data, panel.form.outdir, panel.form.preset = str(data), str(tmp_path / "run"), "tiny"
             panel.form.masks = masks
             panel.start()
@@ -121,8 +137,9 @@ def test_a_broken_dataset_is_rejected_before_launch_with_the_loaders_message(app
 def test_a_run_that_dies_before_logging_shows_the_reason_from_its_console(app, panel, dataset, tmp_path):
     from panohead.training.launcher import LaunchSpec
 
-    panel.start(LaunchSpec(data=str(dataset), outdir=str(tmp_path / "run"), preset="tiny", gpus=0,
-                           extra=("--batch-gpu", "3")))
+    panel.start(
+        LaunchSpec(data=str(dataset), outdir=str(tmp_path / "run"), preset="tiny", gpus=0, extra=("--batch-gpu", "3"))
+    )
     frames_until(app, lambda: panel.exit_message is not None, 120, "the run's exit")
     reason = "Error: batch 4 must be a multiple of 1 process(es) x 3 images per pass (--batch-gpu)"
     assert panel.exit_message == f"run died (exit status 1): {reason}"

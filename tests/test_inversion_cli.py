@@ -1,4 +1,5 @@
 """``panohead invert`` end to end on a tiny checkpoint, and its one-line errors."""
+
 from __future__ import annotations
 
 import csv
@@ -7,9 +8,9 @@ import imageio.v2 as imageio
 import pytest
 import trimesh
 from click.testing import CliRunner
-
 from export_models import tiny_generator_with_surface
-from inversion_helpers import frontal_target, calibrated_tiny_generator
+from inversion_helpers import calibrated_tiny_generator, frontal_target
+
 from panohead.checkpoint import load_generator, save_generator
 from panohead.cli import main
 from panohead.inversion import load_latent
@@ -33,8 +34,25 @@ def run(*args):
 def test_invert_writes_latent_generator_previews_and_losses(files):
     folder, checkpoint, photo = files
     out = folder / "out"
-    result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 4, "--pti-steps", 3, "--space", "w", "--device", "cpu",
-                 "--video-frames", 4, "-o", out)
+    result = run(
+        photo,
+        "-c",
+        checkpoint,
+        "--yaw",
+        0,
+        "--steps",
+        4,
+        "--pti-steps",
+        3,
+        "--space",
+        "w",
+        "--device",
+        "cpu",
+        "--video-frames",
+        4,
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert "pre-aligned image" in result.output and "stage 1" in result.output
     tuned = load_generator(out / "generator.safetensors")
@@ -55,8 +73,27 @@ def test_mesh_of_the_result_is_written_with_vertex_colours_and_video_can_be_skip
     checkpoint = folder / "solid.safetensors"
     save_generator(checkpoint, tiny_generator_with_surface())
     out = folder / "mesh"
-    result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 2, "--pti-steps", 1, "--video-frames", 0,
-                 "--mesh", "ply", "--mesh-resolution", 16, "--device", "cpu", "-o", out)
+    result = run(
+        photo,
+        "-c",
+        checkpoint,
+        "--yaw",
+        0,
+        "--steps",
+        2,
+        "--pti-steps",
+        1,
+        "--video-frames",
+        0,
+        "--mesh",
+        "ply",
+        "--mesh-resolution",
+        16,
+        "--device",
+        "cpu",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     mesh = trimesh.load(out / "mesh.ply", process=False)
     assert len(mesh.vertices) > 0 and mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
@@ -69,7 +106,10 @@ def test_a_non_image_file_is_one_line_error(files):
     text.write_text("hello")
     result = run(text, "-c", checkpoint, "--yaw", 0)
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: {text}: not a readable image file (unrecognised format); use a jpg, png or webp photo"
+    assert (
+        result.output.strip()
+        == f"Error: {text}: not a readable image file (unrecognised format); use a jpg, png or webp photo"
+    )
 
 
 def test_no_camera_and_no_face_is_one_line_error_naming_the_file(files):
@@ -81,7 +121,12 @@ def test_no_camera_and_no_face_is_one_line_error_naming_the_file(files):
     result = run(photo, "-c", checkpoint, "-o", folder / "nothing")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo}: ") and "no face found" in lines[0] and "--yaw" in lines[0]
+    assert (
+        len(lines) == 1
+        and lines[0].startswith(f"Error: {photo}: ")
+        and "no face found" in lines[0]
+        and "--yaw" in lines[0]
+    )
 
 
 def test_no_align_without_a_camera_takes_the_photo_as_a_frontal_crop(files):
@@ -111,13 +156,29 @@ def test_ctrl_c_stops_early_and_still_writes_the_best_result(files, monkeypatch)
             report(progress)
             if progress.step == 2:
                 os.kill(os.getpid(), signal.SIGINT)
+
         return real(generator, portrait, settings, perceptual, press_ctrl_c_at_step_two, stop)
 
     monkeypatch.setattr(invert_cli, "run_inversion", interrupted)
     folder, checkpoint, photo = files
     out = folder / "stopped"
-    result = run(photo, "-c", checkpoint, "--yaw", 0, "--steps", 50, "--pti-steps", 20, "--video-frames", 0,
-                 "--device", "cpu", "-o", out)
+    result = run(
+        photo,
+        "-c",
+        checkpoint,
+        "--yaw",
+        0,
+        "--steps",
+        50,
+        "--pti-steps",
+        20,
+        "--video-frames",
+        0,
+        "--device",
+        "cpu",
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert "stopped by Ctrl-C: writing the best result so far" in result.output
     with open(out / "losses.csv") as handle:

@@ -1,4 +1,5 @@
 """The inversion time estimate: measured on real steps before the run, close to the run, and harmless to it."""
+
 from __future__ import annotations
 
 import re
@@ -6,8 +7,8 @@ import time
 
 import torch
 from click.testing import CliRunner
-
 from inversion_helpers import calibrated_tiny_generator, frontal_target
+
 from panohead.checkpoint import save_generator
 from panohead.cli import main
 from panohead.inversion import InversionSettings, invert, perceptual_loss
@@ -51,18 +52,42 @@ def test_the_cli_prints_the_estimate_before_the_first_step(tmp_path, monkeypatch
         def first_step_sees_the_estimate(progress):
             seen.append(invert_cli.estimate_time.calls)
             report(progress)
+
         return real(generator, portrait, settings, perceptual, first_step_sees_the_estimate, stop)
 
     def counted(*args):
         counted.calls += 1
         return estimate_time(*args)
+
     counted.calls = 0
     monkeypatch.setattr(invert_cli, "run_inversion", recording)
     monkeypatch.setattr(invert_cli, "estimate_time", counted)
-    result = CliRunner().invoke(main, ["invert", str(photo), "-c", str(checkpoint), "--yaw", "0", "--steps", "6",
-                                       "--pti-steps", "4", "--video-frames", "0", "--device", "cpu", "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "invert",
+            str(photo),
+            "-c",
+            str(checkpoint),
+            "--yaw",
+            "0",
+            "--steps",
+            "6",
+            "--pti-steps",
+            "4",
+            "--video-frames",
+            "0",
+            "--device",
+            "cpu",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen and seen[0] == 1
-    line = re.search(r"about [\d.]+ (s|min) on cpu: 6 latent steps \(~[\d.]+ m?s each\) \+ 4 tuning steps "
-                     r"\(~[\d.]+ m?s each\); Ctrl-C keeps the best so far", result.output)
+    line = re.search(
+        r"about [\d.]+ (s|min) on cpu: 6 latent steps \(~[\d.]+ m?s each\) \+ 4 tuning steps "
+        r"\(~[\d.]+ m?s each\); Ctrl-C keeps the best so far",
+        result.output,
+    )
     assert line and result.output.index(line.group(0)) < result.output.index("stage 1 latent")

@@ -1,4 +1,5 @@
 """Inversion on a GPU: steps replayed from CUDA graphs follow the eager steps (skipped without CUDA)."""
+
 from __future__ import annotations
 
 import copy
@@ -7,8 +8,8 @@ import logging
 import numpy as np
 import pytest
 import torch
-
 from inversion_helpers import calibrated_tiny_generator, frontal_target
+
 from panohead.inversion import InversionSettings, invert
 from panohead.inversion.perceptual import StructuralLoss
 from panohead.inversion.steps import CapturedStep

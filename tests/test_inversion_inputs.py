@@ -1,4 +1,5 @@
 """Preparing a portrait: reading files, the manual (pre-aligned) path, and user corrections."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Both inversion stages on a tiny generator inverting its own render (CPU, seconds)."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 import torch
+from inversion_helpers import calibrated_tiny_generator, frontal_target, psnr, state_equal
 
-from inversion_helpers import frontal_target, psnr, state_equal, calibrated_tiny_generator
 from panohead.camera import orbit_label
 from panohead.generator import seed_latent
 from panohead.inversion import InversionSettings, invert, load_latent, save_latent
@@ -42,7 +43,9 @@ def test_pivotal_tuning_lowers_the_loss_reached_by_latent_optimisation(inverted)
 
 def test_progress_reports_every_step_with_previews_at_the_requested_interval(inverted):
     _, _, progress = inverted
-    assert [(p.stage, p.step) for p in progress] == [("latent", i) for i in range(1, 11)] + [("pti", i) for i in range(1, 11)]
+    assert [(p.stage, p.step) for p in progress] == [("latent", i) for i in range(1, 11)] + [
+        ("pti", i) for i in range(1, 11)
+    ]
     assert [p.step for p in progress if p.preview is not None] == [5, 10, 5, 10]
     assert progress[0].preview is None and progress[4].preview.shape == (32, 32, 3)
     assert {"loss", "l2", "perceptual", "noise_reg"} <= set(progress[0].losses)

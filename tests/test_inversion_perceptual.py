@@ -1,4 +1,5 @@
 """Perceptual distances: LPIPS from local weight files only, and the documented offline fallback."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """bench/lease_curve.py: the loss step across a lease boundary beside the ordinary steps inside leases."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,17 @@ from bench.lease_curve import boundary_table, ticks
 
 def write_log(path: Path, losses: list[float], start_kimg: float) -> Path:
     lines = [{"event": "start", "nimg": int(start_kimg * 1000)}]
-    lines += [{"event": "tick", "kimg": start_kimg + 4 * (i + 1), "loss_G": g, "loss_D": 1.0, "scores_real": 0.5,
-               "scores_fake": None} for i, g in enumerate(losses)]
+    lines += [
+        {
+            "event": "tick",
+            "kimg": start_kimg + 4 * (i + 1),
+            "loss_G": g,
+            "loss_D": 1.0,
+            "scores_real": 0.5,
+            "scores_fake": None,
+        }
+        for i, g in enumerate(losses)
+    ]
     lines.append({"event": "stop", "reason": "time limit"})
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path

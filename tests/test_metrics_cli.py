@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
-
 from metrics_scenes import RandomFeatures, smooth_pattern
+
 from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
 from panohead.cli import main
@@ -39,9 +39,13 @@ def test_missing_weights_are_named_and_weight_free_metrics_still_run(tmp_path, c
     out = tmp_path / "metrics.jsonl"
     result = run("-c", checkpoint, "--seeds", "0-1", "--out", out)
     assert result.exit_code == 0, result.output
-    assert (f"skipped fid, kid, is: FID/KID/IS (Inception-v3) needs the weights file {FID_WEIGHTS_FILE}: "
-            f"put it at {empty_cache / FID_WEIGHTS_FILE} or pass --inception FILE") in result.output
-    assert "skipped id: identity consistency (face embeddings) needs a model file: pass --face-model FILE" in result.output
+    assert (
+        f"skipped fid, kid, is: FID/KID/IS (Inception-v3) needs the weights file {FID_WEIGHTS_FILE}: "
+        f"put it at {empty_cache / FID_WEIGHTS_FILE} or pass --inception FILE"
+    ) in result.output
+    assert (
+        "skipped id: identity consistency (face embeddings) needs a model file: pass --face-model FILE" in result.output
+    )
     lines = {r["metric"]: r for r in records(out)}
     assert set(lines) == {"mirror", "mv"}
     assert math.isfinite(lines["mirror"]["results"]["mirrored_face"])
@@ -68,8 +72,9 @@ def test_inception_score_runs_with_a_given_weights_file(tmp_path, checkpoint, em
     weights = tmp_path / "inception.pth"
     weights.write_bytes(b"stands in for the Inception weights")
     opened = []
-    monkeypatch.setattr("panohead.metrics.inception.load_inception",
-                        lambda path, device: opened.append(path) or RandomFeatures())
+    monkeypatch.setattr(
+        "panohead.metrics.inception.load_inception", lambda path, device: opened.append(path) or RandomFeatures()
+    )
     out = tmp_path / "metrics.jsonl"
     result = run("-c", checkpoint, "--metrics", "is", "--inception", weights, "--num-samples", 2, "--out", out)
     assert result.exit_code == 0, result.output
@@ -84,11 +89,16 @@ def write_dataset(folder, count=12, size=32):
     """A small dataset on disk: smooth random images, disc masks, cameras spread round the head."""
     yaws = torch.linspace(-180.0, 180.0, count + 1)[:-1]
     images = torch.stack([smooth_pattern(i, 3, size, 4).tanh() for i in range(count)])
-    disc = ((torch.arange(size) - size / 2 + 0.5)[:, None] ** 2 + (torch.arange(size) - size / 2 + 0.5) ** 2) < (size / 3) ** 2
+    disc = ((torch.arange(size) - size / 2 + 0.5)[:, None] ** 2 + (torch.arange(size) - size / 2 + 0.5) ** 2) < (
+        size / 3
+    ) ** 2
     with DatasetWriter(folder) as writer:
-        writer.add_batch([f"img{i:02d}.png" for i in range(count)], to_uint8(images),
-                         (disc.expand(count, -1, -1) * 255).to(torch.uint8).numpy(),
-                         orbit_label(torch.deg2rad(yaws)).tolist())
+        writer.add_batch(
+            [f"img{i:02d}.png" for i in range(count)],
+            to_uint8(images),
+            (disc.expand(count, -1, -1) * 255).to(torch.uint8).numpy(),
+            orbit_label(torch.deg2rad(yaws)).tolist(),
+        )
     return folder
 
 
@@ -98,8 +108,24 @@ def test_dataset_metrics_read_the_dataset_with_its_masks(tmp_path, checkpoint, m
     weights = tmp_path / "inception.pth"
     weights.write_bytes(b"stands in for the Inception weights")
     out = tmp_path / "metrics.jsonl"
-    result = run("-c", checkpoint, "--data", data, "--metrics", "mask,fid,kid", "--inception", weights,
-                 "--num-samples", 4, "--mask-samples", 5, "--workers", 0, "--out", out)
+    result = run(
+        "-c",
+        checkpoint,
+        "--data",
+        data,
+        "--metrics",
+        "mask,fid,kid",
+        "--inception",
+        weights,
+        "--num-samples",
+        4,
+        "--mask-samples",
+        5,
+        "--workers",
+        0,
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     mask, distribution = records(out)
     assert mask["metric"] == "mask" and mask["num_samples"] == 5 and mask["dataset"] == str(data)
@@ -115,8 +141,14 @@ def test_fid_inception_state_dict_loads_from_half_precision(tmp_path):
     torch.manual_seed(0)
     reference = InceptionV3().eval()
     weights = tmp_path / FID_WEIGHTS_FILE
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in reference.state_dict().items()
-                if not k.endswith("num_batches_tracked")}, weights)
+    torch.save(
+        {
+            k: v.half() if v.is_floating_point() else v
+            for k, v in reference.state_dict().items()
+            if not k.endswith("num_batches_tracked")
+        },
+        weights,
+    )
     features, logits = load_inception(weights)(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
     assert features.shape == (1, 2048) and logits.shape == (1, 1008)
 

@@ -1,8 +1,8 @@
 import math
 
 import torch
-
 from metrics_scenes import PlantedHead, mirrored_triplane, smooth_pattern
+
 from panohead.metrics.consistency import View, multiview_consistency, project, warp_sums
 from panohead.metrics.views import orbit_camera, render_views, surface_points
 
@@ -27,8 +27,12 @@ def smooth_ball() -> PlantedHead:
 def test_analytic_scene_is_consistent_across_the_whole_orbit():
     generator = smooth_ball()
     scores = multiview_consistency(generator, seeds=[0], yaw_step=45.0)
-    out = render_views(generator, torch.zeros(1, generator.config.z_dim), orbit_camera(generator, 0.0),
-                       orbit_camera(generator, torch.tensor([0.0])))
+    out = render_views(
+        generator,
+        torch.zeros(1, generator.config.z_dim),
+        orbit_camera(generator, 0.0),
+        orbit_camera(generator, torch.tensor([0.0])),
+    )
     colour_spread = float(out["head_rgb"][(out["weight_sum"] > 0.9).expand(-1, 3, -1, -1)].std())
     assert scores["error"] < 0.06 * colour_spread
     assert scores["psnr"] > 30
@@ -39,10 +43,16 @@ def test_colours_that_change_between_views_are_caught():
     generator = smooth_ball()
     cameras = orbit_camera(generator, torch.tensor([0.0, 30.0]))
     out = render_views(generator, torch.zeros(1, generator.config.z_dim), cameras[:1], cameras)
-    view = lambda k, rgb: View(rgb[k:k + 1], out["weight_sum"][k:k + 1], out["depth"][k:k + 1], out["cameras"][k:k + 1])  # noqa: E731
+    view = lambda k, rgb: View(
+        rgb[k : k + 1], out["weight_sum"][k : k + 1], out["depth"][k : k + 1], out["cameras"][k : k + 1]
+    )
     same = warp_sums(view(0, out["head_rgb"]), view(1, out["head_rgb"])).summary()
-    other_rgb = render_views(PlantedHead(torch.zeros(1, 3, 4, 1, 64, 64) + smooth_pattern(9, 4, 64, 8)[None, None, :, None]),
-                             torch.zeros(1, generator.config.z_dim), cameras[:1], cameras)["head_rgb"]
+    other_rgb = render_views(
+        PlantedHead(torch.zeros(1, 3, 4, 1, 64, 64) + smooth_pattern(9, 4, 64, 8)[None, None, :, None]),
+        torch.zeros(1, generator.config.z_dim),
+        cameras[:1],
+        cameras,
+    )["head_rgb"]
     repainted = warp_sums(view(0, other_rgb), view(1, out["head_rgb"])).summary()
     assert repainted["error"] > 10 * same["error"]
     assert math.isclose(repainted["coverage"], same["coverage"])

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from metrics_scenes import mirrored_triplane
+
 from panohead.metrics.faces import IResNet, face_crops, identity_consistency, load_face_model
 
 
@@ -27,8 +27,9 @@ def test_arcface_state_dict_loads_with_its_depth_read_from_the_keys(tmp_path):
 def test_exported_face_model_loads(tmp_path):
     path = tmp_path / "face.pt2"
     batch = torch.export.Dim.AUTO
-    torch.export.save(torch.export.export(small_iresnet(), (torch.zeros(2, 3, 112, 112),),
-                                          dynamic_shapes=({0: batch},)), str(path))
+    torch.export.save(
+        torch.export.export(small_iresnet(), (torch.zeros(2, 3, 112, 112),), dynamic_shapes=({0: batch},)), str(path)
+    )
     assert load_face_model(path)(torch.zeros(3, 3, 112, 112)).shape == (3, 16)
 
 
@@ -46,6 +47,7 @@ def test_face_crop_is_arcface_sized():
 def test_identity_is_one_for_identical_embeddings_and_lower_when_views_differ():
     generator = mirrored_triplane()
     assert identity_consistency(generator, lambda faces: torch.ones(faces.shape[0], 4), [0]) == pytest.approx(1.0)
-    pixels = identity_consistency(generator, lambda faces: faces.flatten(1) - faces.flatten(1).mean(1, keepdim=True), [0],
-                                  yaws=(90.0,))
+    pixels = identity_consistency(
+        generator, lambda faces: faces.flatten(1) - faces.flatten(1).mean(1, keepdim=True), [0], yaws=(90.0,)
+    )
     assert -1.0 <= pixels < 0.95

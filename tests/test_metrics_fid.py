@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import torch
-
 from metrics_scenes import RandomFeatures, smooth_pattern
+
 from panohead.camera import label_to_orbit, orbit_label
 from panohead.metrics.distribution import distribution_metrics, in_split, real_features, split_cameras
 from panohead.metrics.statistics import fit_gaussian, frechet_distance
@@ -15,7 +15,9 @@ def image_set(count: int = 64, noise: float = 0.0, size: int = 32) -> list[dict]
     for i in range(count):
         image = smooth_pattern(i, 3, size, 4).tanh()
         if noise:
-            image = (image + noise * torch.randn(image.shape, generator=torch.Generator().manual_seed(1000 + i))).clamp(-1, 1)
+            image = (image + noise * torch.randn(image.shape, generator=torch.Generator().manual_seed(1000 + i))).clamp(
+                -1, 1
+            )
         yaw = -180.0 + 360.0 * i / count
         items.append({"image": image, "mask": None, "label": orbit_label(math.radians(yaw))[0], "name": f"{i}.png"})
     return items
@@ -52,8 +54,9 @@ def test_fid_back_conditions_on_the_frontal_camera_and_renders_back_views(tiny_g
 
 def test_protocol_reports_every_split_and_says_what_it_skipped(tiny_generator):
     dataset = [item for item in image_set(24) if abs(label_to_orbit(item["label"][None]).yaw.item()) < math.pi / 2]
-    results, notes = distribution_metrics(tiny_generator, RandomFeatures(), dataset, num_samples=12, batch_size=6,
-                                          kid_subsets=3, is_splits=2)
+    results, notes = distribution_metrics(
+        tiny_generator, RandomFeatures(), dataset, num_samples=12, batch_size=6, kid_subsets=3, is_splits=2
+    )
     for key in ("fid_all", "fid_front", "kid_all", "kid_front", "is_all", "is_front", "is_back", "is_back_std"):
         assert math.isfinite(results[key]), key
     assert results["real_back"] == 0 and "fid_back" not in results

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from metrics_scenes import mirrored_triplane
+
 from panohead.metrics.masks import mask_error, segmentation_mse
 from panohead.metrics.views import orbit_camera, render_views
 
@@ -10,10 +10,13 @@ def ball_dataset(generator, yaws, size=48):
     """Items whose ground-truth masks are the planted ball's own silhouettes, resized to ``size``."""
     cameras = orbit_camera(generator, torch.tensor(yaws))
     out = render_views(generator, torch.zeros(len(yaws), generator.config.z_dim), cameras, cameras[:, None])
-    masks = torch.nn.functional.interpolate(out["mask_raw"].clamp(0, 1), size=(size, size), mode="bilinear",
-                                            align_corners=False)
-    return [{"image": torch.zeros(3, size, size), "mask": m, "label": c, "name": f"ball{i}.png"}
-            for i, (m, c) in enumerate(zip(masks, cameras))]
+    masks = torch.nn.functional.interpolate(
+        out["mask_raw"].clamp(0, 1), size=(size, size), mode="bilinear", align_corners=False
+    )
+    return [
+        {"image": torch.zeros(3, size, size), "mask": m, "label": c, "name": f"ball{i}.png"}
+        for i, (m, c) in enumerate(zip(masks, cameras))
+    ]
 
 
 def test_masks_equal_to_the_generated_silhouettes_have_no_error():
@@ -43,8 +46,9 @@ def test_num_samples_limits_the_items_used_and_a_missing_mask_is_named(tiny_gene
 def test_segmentation_mse_is_zero_when_the_segmenter_agrees_with_the_rendered_mask():
     generator = mirrored_triplane()
     cameras = orbit_camera(generator, torch.tensor([0.0, 180.0]))
-    silhouette = render_views(generator, torch.zeros(2, generator.config.z_dim), cameras, cameras[:, None],
-                              superresolve=True)["mask"]
+    silhouette = render_views(
+        generator, torch.zeros(2, generator.config.z_dim), cameras, cameras[:, None], superresolve=True
+    )["mask"]
     assert segmentation_mse(generator, lambda image: silhouette.clamp(0, 1), cameras) < 1e-3
     assert segmentation_mse(generator, lambda image: torch.zeros_like(image[:, :1]), cameras) > 0.1
     with pytest.raises(ValueError, match="outside \\[0, 1\\]"):

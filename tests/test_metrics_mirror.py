@@ -1,8 +1,8 @@
 import math
 
 import torch
-
 from metrics_scenes import distinct_trigrid, mirrored_triplane
+
 from panohead.metrics.mirror import mirror_similarity, mirror_weight, mirrored_face_score, mirrored_face_scores
 
 FULL = torch.ones(2, 1, 16, 16)

@@ -15,8 +15,9 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
     rng = np.random.default_rng(1)
     same = kernel_inception_distance(rng.normal(size=(400, 8)), rng.normal(size=(400, 8)), subsets=20, subset_size=200)
-    shifted = kernel_inception_distance(rng.normal(size=(400, 8)), rng.normal(1.0, size=(400, 8)), subsets=20,
-                                        subset_size=200)
+    shifted = kernel_inception_distance(
+        rng.normal(size=(400, 8)), rng.normal(1.0, size=(400, 8)), subsets=20, subset_size=200
+    )
     assert abs(same) < 0.01
     assert shifted > 0.5
 

@@ -3,6 +3,7 @@
 The reference values below were computed with the official implementation's reference ops
 (``upfirdn2d.upsample2d``, ``conv2d_resample(up=2)``, ``bias_act`` with a clamp) on these inputs.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,15 +21,27 @@ IMAGE = torch.tensor([[1.0, 2.0], [3.0, 5.0]]).reshape(1, 1, 2, 2)
 
 
 def test_skip_image_upsampling_matches_the_official_upfirdn_filter():
-    expected = torch.tensor([[0.5625, 0.9375, 1.3125, 1.1250], [1.1250, 1.8125, 2.4375, 2.0625],
-                             [1.8750, 2.9375, 3.8125, 3.1875], [1.6875, 2.6250, 3.3750, 2.8125]])
+    expected = torch.tensor(
+        [
+            [0.5625, 0.9375, 1.3125, 1.1250],
+            [1.1250, 1.8125, 2.4375, 2.0625],
+            [1.8750, 2.9375, 3.8125, 3.1875],
+            [1.6875, 2.6250, 3.3750, 2.8125],
+        ]
+    )
     assert torch.allclose(upsample_2x(IMAGE, binomial_filter())[0, 0], expected, atol=1e-6)
 
 
 def test_upsampling_convolution_matches_the_official_conv2d_resample():
     weight = torch.tensor([[0.5, -1.0, 0.25], [1.0, 2.0, -0.5], [0.0, 1.5, -2.0]]).reshape(1, 1, 3, 3)
-    expected = torch.tensor([[2.0, 2.6875, 2.359375, 0.546875], [4.09375, 5.21875, 4.640625, 0.953125],
-                             [7.078125, 8.703125, 8.0625, 2.25], [7.203125, 8.265625, 7.65625, 1.53125]])
+    expected = torch.tensor(
+        [
+            [2.0, 2.6875, 2.359375, 0.546875],
+            [4.09375, 5.21875, 4.640625, 0.953125],
+            [7.078125, 8.703125, 8.0625, 2.25],
+            [7.203125, 8.265625, 7.65625, 1.53125],
+        ]
+    )
     assert torch.allclose(conv_up_2x(IMAGE, weight, binomial_filter())[0, 0], expected, atol=1e-6)
 
 

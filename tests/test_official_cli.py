@@ -1,4 +1,5 @@
 """``panohead convert`` turns an official pickle into our checkpoint and says what it converted."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner

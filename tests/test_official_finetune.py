@@ -1,4 +1,5 @@
 """Fine-tuning starts from an official snapshot's generators and discriminator (directly or converted)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Official PanoHead / EG3D snapshot pickles open as our generators, render, and convert losslessly."""
+
 from __future__ import annotations
 
 import io
@@ -10,8 +11,13 @@ from official_pickles import EG3D_TINY, PANOHEAD_TINY, TINY_D, random_generator,
 
 from panohead.camera import orbit_label
 from panohead.checkpoint import load_generator, load_tensors
-from panohead.official import (OfficialCheckpointError, convert_official, load_official_generator,
-                               load_official_snapshot, summary)
+from panohead.official import (
+    OfficialCheckpointError,
+    convert_official,
+    load_official_generator,
+    load_official_snapshot,
+    summary,
+)
 from panohead.official.architecture import generator_config
 from panohead.official.unpickler import restricted_load
 from panohead.training.discriminator import TriDiscriminator
@@ -109,7 +115,9 @@ def test_training_snapshot_converts_g_ema_g_and_d_with_provenance(panohead_pkl, 
     assert {n[2:] for n in tensors if n.startswith("D.")} == set(snapshot.D.state_dict())
 
 
-def test_converted_snapshot_gives_the_training_code_g_g_ema_d_and_d_config(panohead_pkl, discriminator_source, tmp_path):
+def test_converted_snapshot_gives_the_training_code_g_g_ema_d_and_d_config(
+    panohead_pkl, discriminator_source, tmp_path
+):
     target = tmp_path / "snapshot.safetensors"
     convert_official(panohead_pkl, target)
     state = read_snapshot(target)
@@ -122,20 +130,30 @@ def test_official_discriminator_converts_with_its_config_and_scores_like_the_sou
     D = load_official_snapshot(panohead_pkl).D
     assert D.config == TINY_D
     torch.manual_seed(3)
-    image, raw, mask, c = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 16, 16), torch.rand(2, 1, 16, 16), torch.randn(2, 25)
+    image, raw, mask, c = (
+        torch.randn(2, 3, 32, 32),
+        torch.randn(2, 3, 16, 16),
+        torch.rand(2, 1, 16, 16),
+        torch.randn(2, 25),
+    )
     with torch.no_grad():
         assert torch.equal(D(image, raw, mask, c), discriminator_source(image, raw, mask, c))
 
 
-def test_an_unsupported_discriminator_leaves_the_generators_loadable_and_says_why(tmp_path, eg3d_source, discriminator_source):
+def test_an_unsupported_discriminator_leaves_the_generators_loadable_and_says_why(
+    tmp_path, eg3d_source, discriminator_source
+):
     def rename(d):
         d.class_name = "MaskDualDiscriminator"
+
     path = tmp_path / "v1.pkl"
     path.write_bytes(snapshot_bytes(eg3d_source, D=discriminator_source, edit_d=rename))
     snapshot = load_official_snapshot(path)
     assert snapshot.D is None and snapshot.G is not None
-    assert summary(snapshot).endswith("D not converted: discriminator MaskDualDiscriminator is not supported "
-                                      "(supported: MaskDualDiscriminatorV2, DualDiscriminator)")
+    assert summary(snapshot).endswith(
+        "D not converted: discriminator MaskDualDiscriminator is not supported "
+        "(supported: MaskDualDiscriminatorV2, DualDiscriminator)"
+    )
 
 
 def test_generator_only_file_converts_to_a_generator_checkpoint(eg3d_pkl, tmp_path):
@@ -184,47 +202,65 @@ def _failure(tmp_path, source, edit) -> str:
 def test_a_missing_official_tensor_fails_naming_what_is_left_unfilled(tmp_path, eg3d_source):
     def drop_noise(g):
         del g.child("backbone").child("synthesis").child("b8").child("conv0").state["_buffers"]["noise_const"]
+
     assert "ours left unfilled: synthesis.blocks.8.conv0.noise_const" in _failure(tmp_path, eg3d_source, drop_noise)
 
 
 def test_an_extra_official_tensor_fails_naming_it(tmp_path, eg3d_source):
     def add_tensor(g):
         g.child("backbone").child("mapping").state["_buffers"]["w_std"] = torch.ones(32)
+
     assert "unexpected official tensors: backbone.mapping.w_std" in _failure(tmp_path, eg3d_source, add_tensor)
 
 
 def test_a_wrongly_shaped_tensor_fails_naming_both_shapes(tmp_path, eg3d_source):
     def reshape(g):
         g.child("backbone").child("mapping").state["_buffers"]["w_avg"] = torch.zeros(31)
+
     assert "backbone.mapping.w_avg has shape (31,), expected (32,)" in _failure(tmp_path, eg3d_source, reshape)
 
 
 def test_a_layer_with_another_learning_rate_gain_is_refused(tmp_path, eg3d_source):
     def change_gain(g):
         g.child("backbone").child("mapping").child("fc1").state["bias_gain"] = 1.0
-    assert "'backbone.mapping.fc1' has bias_gain = 1.0; ours reproduces 0.01" in _failure(tmp_path, eg3d_source, change_gain)
+
+    assert "'backbone.mapping.fc1' has bias_gain = 1.0; ours reproduces 0.01" in _failure(
+        tmp_path, eg3d_source, change_gain
+    )
 
 
 def test_a_non_binomial_resampling_filter_is_refused(tmp_path, eg3d_source):
     def change_filter(g):
-        g.child("backbone").child("synthesis").child("b8").state["_buffers"]["resample_filter"] = torch.full((4, 4), 1 / 16)
-    assert "b8.resample_filter is not the [1, 3, 3, 1] resampling filter" in _failure(tmp_path, eg3d_source, change_filter)
+        g.child("backbone").child("synthesis").child("b8").state["_buffers"]["resample_filter"] = torch.full(
+            (4, 4), 1 / 16
+        )
+
+    assert "b8.resample_filter is not the [1, 3, 3, 1] resampling filter" in _failure(
+        tmp_path, eg3d_source, change_filter
+    )
 
 
 def test_an_unknown_superresolution_module_is_refused(tmp_path, eg3d_source):
     def rename(g):
         g.child("superresolution").class_name = "SuperresolutionHybridDeepfp32"
-    assert "super-resolution module SuperresolutionHybridDeepfp32 is not supported" in _failure(tmp_path, eg3d_source, rename)
+
+    assert "super-resolution module SuperresolutionHybridDeepfp32 is not supported" in _failure(
+        tmp_path, eg3d_source, rename
+    )
 
 
 def test_white_background_rendering_is_refused(tmp_path, eg3d_source):
     def white(g):
         g.state["rendering_kwargs"]["white_back"] = True
-    assert "white background compositing (rendering_kwargs 'white_back') is not supported" in _failure(tmp_path, eg3d_source, white)
+
+    assert "white background compositing (rendering_kwargs 'white_back') is not supported" in _failure(
+        tmp_path, eg3d_source, white
+    )
 
 
 def test_zero_pose_conditioning_maps_to_conditioning_scale_zero(eg3d_source):
     def zero_conditioning(g):
         g.state["rendering_kwargs"]["c_gen_conditioning_zero"] = True
+
     data = restricted_load(io.BytesIO(snapshot_bytes(eg3d_source, edit=zero_conditioning, with_training_copy=False)))
     assert generator_config(data["G_ema"]).conditioning_scale == 0.0

@@ -1,4 +1,5 @@
 """Opening an official pickle never runs code from it; bad files fail with one clear line."""
+
 from __future__ import annotations
 
 import builtins
@@ -144,7 +145,9 @@ def test_convert_prints_one_error_line_for_a_truncated_file(tmp_path, small_gene
     source.write_bytes(snapshot_bytes(small_generator)[:1000])
     result = CliRunner().invoke(main, ["convert", str(source), str(tmp_path / "out.safetensors")])
     assert result.exit_code != 0
-    assert result.output.strip().splitlines() == [f"Error: {source}: not a readable official snapshot pickle (the file is truncated)"]
+    assert result.output.strip().splitlines() == [
+        f"Error: {source}: not a readable official snapshot pickle (the file is truncated)"
+    ]
 
 
 def test_restricted_reader_reads_plain_data_without_records():

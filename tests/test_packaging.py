@@ -1,5 +1,6 @@
 """Install drift: every dependency is capped below its next major version, so a fresh install resolves to
 releases of the kind we test (OpenCV 5, with no CascadeClassifier, once broke `make test`)."""
+
 from __future__ import annotations
 
 import configparser

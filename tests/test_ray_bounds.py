@@ -3,6 +3,7 @@
 The official bounds (2.25, 3.3) bracket the head only for a camera 2.7 from it; before they followed
 the camera, zooming to radius 2.0 rendered background only and 3.47 cut the back of the head.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def expected_opacity(label: torch.Tensor) -> torch.Tensor:
     origins, directions = pixel_rays(label, RES)
     closest = -(origins * directions).sum(-1, keepdim=True)  # depth of the ray's closest approach to the centre
     miss = (origins + closest * directions).pow(2).sum(-1)
-    chord = 2 * (SPHERE ** 2 - miss).clamp_min(0).sqrt()
+    chord = 2 * (SPHERE**2 - miss).clamp_min(0).sqrt()
     return (1 - torch.exp(-DENSITY * chord)).reshape(RES, RES)
 
 
@@ -105,8 +106,26 @@ def test_video_radius_zooms_without_losing_the_head(checkpoint, tmp_path):
     coverage = {}
     for radius in (1.6, 2.0, 2.7, 6.0):
         folder = tmp_path / str(radius)
-        result = CliRunner().invoke(main, ["video", "-c", checkpoint, "--frames", "1", "--view", "mask", "--format", "gif",
-                                           "--radius", str(radius), "--device", "cpu", "-o", str(folder)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "video",
+                "-c",
+                checkpoint,
+                "--frames",
+                "1",
+                "--view",
+                "mask",
+                "--format",
+                "gif",
+                "--radius",
+                str(radius),
+                "--device",
+                "cpu",
+                "-o",
+                str(folder),
+            ],
+        )
         assert result.exit_code == 0, result.output
         coverage[radius] = (np.asarray(imageio.mimread(folder / "turntable_seed0.gif")[0])[..., 0] > 127).mean()
     assert coverage[6.0] > 0.02

@@ -20,12 +20,15 @@ def slab_field(sigma: float, near: float, far: float):
         density = torch.where(inside, torch.full_like(z, raw_inside), torch.full_like(z, raw_outside))
         colour = torch.cat([torch.ones_like(z), z], dim=-1)
         return density, colour
+
     return field
 
 
 def test_constant_density_slab_matches_closed_form_transmittance():
     sigma, near, far = 3.0, 0.4, 0.7  # slab along the ray (ray runs along +z from z = 0)
-    settings = RaySettings(ray_start=0.0, ray_end=1.0, samples_coarse=192, samples_fine=192, crop_margin=0.0, box_warp=4.0)
+    settings = RaySettings(
+        ray_start=0.0, ray_end=1.0, samples_coarse=192, samples_fine=192, crop_margin=0.0, box_warp=4.0
+    )
     origins = torch.zeros(1, 4, 3)
     directions = torch.tensor([0.0, 0.0, 1.0]).expand(1, 4, 3).contiguous()
     result = render_rays(slab_field(sigma, near, far), origins, directions, settings)

@@ -1,4 +1,5 @@
 """Each fast rendering path (panohead.fast) against the plain fp32 eager reference path."""
+
 from __future__ import annotations
 
 import gc

@@ -1,5 +1,6 @@
 """Training on the CPU with the tiny preset: finite losses, exact resume, atomic snapshots, the CLI, and
 compact snapshots (split, reduced precision) that resume close to the uninterrupted run."""
+
 from __future__ import annotations
 
 import copy
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_heads import write_tiny_dataset
 
 from panohead.checkpoint import CheckpointError, load_generator, load_tensors, save_tensors, training_data
 from panohead.cli import main
@@ -20,15 +22,26 @@ from panohead.generator import PanoHeadGenerator
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loop import RunSpec, Trainer, train
 from panohead.training.options import training_preset
-from panohead.training.snapshot import (Progress, compact_snapshot, export_generator, latest_snapshot, read_snapshot,
-                                        write_snapshot)
-from tiny_heads import write_tiny_dataset
+from panohead.training.snapshot import (
+    Progress,
+    compact_snapshot,
+    export_generator,
+    latest_snapshot,
+    read_snapshot,
+    write_snapshot,
+)
 
 STEP_KIMG = 0.004  # one tiny step (batch 4)
 
 
 def tiny_spec(data: Path, outdir: Path, steps: int = 2, **changes) -> RunSpec:
-    settings = {"kimg": steps * STEP_KIMG, "snap_kimg": STEP_KIMG, "tick_kimg": STEP_KIMG, "keep_snapshots": 0, **changes}
+    settings = {
+        "kimg": steps * STEP_KIMG,
+        "snap_kimg": STEP_KIMG,
+        "tick_kimg": STEP_KIMG,
+        "keep_snapshots": 0,
+        **changes,
+    }
     config, options = training_preset("tiny", **settings)
     return RunSpec(data=str(data), outdir=str(outdir), config=config, options=options, device="cpu")
 
@@ -74,7 +87,9 @@ def test_tiny_training_writes_snapshots_grids_and_log_the_panel_reads(uninterrup
     assert generator.config.image_resolution == 32
 
 
-def test_the_training_record_says_synthetic_data_from_dataset_to_snapshot_to_exported_checkpoint(uninterrupted, tmp_path):
+def test_the_training_record_says_synthetic_data_from_dataset_to_snapshot_to_exported_checkpoint(
+    uninterrupted, tmp_path
+):
     snapshot = uninterrupted / "snapshot-000000008.safetensors"
     assert read_snapshot(snapshot).training_data == "synthetic" == training_data(snapshot)
     export_generator(snapshot, tmp_path / "exported.safetensors")
@@ -143,8 +158,23 @@ def test_resume_with_another_architecture_is_refused_with_one_line(dataset, unin
 
 def test_cli_trains_resumes_and_exports_a_half_precision_generator(dataset, tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--data", str(dataset), "--preset", "tiny", "--outdir", str(run), "--kimg", "0.004",
-            "--snap-kimg", "0.004", "--device", "cpu", "--resume", "auto"]
+    args = [
+        "train",
+        "--data",
+        str(dataset),
+        "--preset",
+        "tiny",
+        "--outdir",
+        str(run),
+        "--kimg",
+        "0.004",
+        "--snap-kimg",
+        "0.004",
+        "--device",
+        "cpu",
+        "--resume",
+        "auto",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "snapshot-000000004.safetensors" in result.output
@@ -159,16 +189,30 @@ def test_cli_trains_resumes_and_exports_a_half_precision_generator(dataset, tmp_
 
 
 def test_cli_names_a_missing_dataset_in_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "nothing"), "--preset", "tiny",
-                                       "--outdir", str(tmp_path / "run"), "--device", "cpu"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "nothing"),
+            "--preset",
+            "tiny",
+            "--outdir",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 1
     assert str(tmp_path / "nothing") in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def compact_parts(uninterrupted: Path, folder: Path) -> list[Path]:
     """The 4-image snapshot of the uninterrupted run as a compact one, cut into many small parts."""
-    result = CliRunner().invoke(main, ["train", "compact", str(uninterrupted / "snapshot-000000004.safetensors"),
-                                       str(folder), "--part-mib", "0.05"])
+    result = CliRunner().invoke(
+        main,
+        ["train", "compact", str(uninterrupted / "snapshot-000000004.safetensors"), str(folder), "--part-mib", "0.05"],
+    )
     assert result.exit_code == 0, result.output
     return sorted(folder.glob("compact-*.safetensors"), key=lambda p: int(p.name.split("part")[1].split("of")[0]))
 
@@ -180,7 +224,7 @@ def test_compact_snapshot_is_split_reduced_and_restores_the_rounded_state(uninte
     stored = {}
     for part in parts:
         tensors, metadata = load_tensors(part, ("compact-snapshot", "compact-snapshot-part"))
-        assert sum(t.numel() * t.element_size() for t in tensors.values()) <= 0.05 * 2 ** 20
+        assert sum(t.numel() * t.element_size() for t in tensors.values()) <= 0.05 * 2**20
         stored.update(tensors)
     assert stored.keys() == full.keys()
     assert {stored[k].dtype for k in stored if k.startswith(("G.", "G_ema.", "D."))} <= {torch.float16, torch.int64}
@@ -198,9 +242,30 @@ def test_compact_snapshot_is_split_reduced_and_restores_the_rounded_state(uninte
 def test_resume_from_a_compact_snapshot_continues_the_loss_curve_within_one_percent(dataset, uninterrupted, tmp_path):
     head = compact_parts(uninterrupted, tmp_path / "compact")[0]
     run = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--preset", "tiny", "--outdir", str(run),
-                                       "--kimg", "0.008", "--tick-kimg", "0.004", "--snap-kimg", "0.004",
-                                       "--keep-snapshots", "0", "--device", "cpu", "--resume", str(head)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(dataset),
+            "--preset",
+            "tiny",
+            "--outdir",
+            str(run),
+            "--kimg",
+            "0.008",
+            "--tick-kimg",
+            "0.004",
+            "--snap-kimg",
+            "0.004",
+            "--keep-snapshots",
+            "0",
+            "--device",
+            "cpu",
+            "--resume",
+            str(head),
+        ],
+    )
     assert result.exit_code == 0, result.output
     start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
     assert start["nimg"] == 4 and start["resumed_from"] == head.name
@@ -264,20 +329,26 @@ def test_medium_preset_compact_snapshot_fits_the_gpu_lease_limits(tmp_path):
     config, options = training_preset("medium")
     G = PanoHeadGenerator(config)
     D = TriDiscriminator(options.discriminator)
-    optimisers = {name: torch.optim.Adam(module.parameters(), betas=options.betas)
-                  for name, module in (("opt_G", G), ("opt_D", D))}
+    optimisers = {
+        name: torch.optim.Adam(module.parameters(), betas=options.betas)
+        for name, module in (("opt_G", G), ("opt_D", D))
+    }
     for optimiser in optimisers.values():
         for group in optimiser.param_groups:
             for parameter in group["params"]:
                 parameter.grad = torch.full_like(parameter, 1e-3)
         optimiser.step()
-    write_snapshot(tmp_path / "full.safetensors", G, copy.deepcopy(G), D, optimisers, options, Progress(nimg=123456, step=3858))
+    write_snapshot(
+        tmp_path / "full.safetensors", G, copy.deepcopy(G), D, optimisers, options, Progress(nimg=123456, step=3858)
+    )
     parts = compact_snapshot(tmp_path / "full.safetensors", tmp_path / "compact")
     sizes = [part.stat().st_size for part in parts]
-    assert len(parts) == 3 and max(sizes) < 16 * 2 ** 20 and sum(sizes) < 40 * 2 ** 20, sizes
+    assert len(parts) == 3 and max(sizes) < 16 * 2**20 and sum(sizes) < 40 * 2**20, sizes
     assert parts[0].name == "compact-000123456-part1of3.safetensors"
     export_generator(parts[0], tmp_path / "G.safetensors")
     assert (tmp_path / "G.safetensors").stat().st_size <= 40e6
+
+
 def test_fused_and_plain_layers_train_to_the_same_losses_and_weights(dataset, tmp_path):
     """TrainOptions.fused_layers changes memory, not training: the same step with either gives the
     same losses (R1 included: step 0 runs it) and generator weights, up to float32 rounding."""

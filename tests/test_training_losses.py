@@ -1,12 +1,13 @@
 """Losses, regularisers and schedules of the training objective, on tiny networks."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_tiny_generator
 
 from panohead.training.discriminator import DiscriminatorConfig, TriDiscriminator
 from panohead.training.loss import LossOptions, PanoHeadLoss, RealBatch, schedule_at
-from conftest import make_tiny_generator
 
 TINY_D = DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2)
 
@@ -17,20 +18,35 @@ def tiny_loss(**options) -> PanoHeadLoss:
 
 
 def real_batch(loss: PanoHeadLoss, batch: int = 4) -> RealBatch:
-    schedule = schedule_at(loss.options, 10 ** 9)
-    return RealBatch.from_dataset(torch.rand(batch, 3, 32, 32) * 2 - 1, torch.rand(batch, 1, 32, 32),
-                                  torch.randn(batch, 25), schedule)
+    schedule = schedule_at(loss.options, 10**9)
+    return RealBatch.from_dataset(
+        torch.rand(batch, 3, 32, 32) * 2 - 1, torch.rand(batch, 1, 32, 32), torch.randn(batch, 25), schedule
+    )
 
 
 def test_schedules_fade_blur_noise_and_pose_swap_and_grow_the_neural_resolution():
-    options = LossOptions(blur_init_sigma=10, blur_fade_kimg=200, density_noise_fade_kimg=200,
-                          pose_swap_prob=0.7, pose_swap_fade_kimg=1000, neural_resolution_final=128,
-                          neural_resolution_fade_kimg=1000)
+    options = LossOptions(
+        blur_init_sigma=10,
+        blur_fade_kimg=200,
+        density_noise_fade_kimg=200,
+        pose_swap_prob=0.7,
+        pose_swap_fade_kimg=1000,
+        neural_resolution_final=128,
+        neural_resolution_fade_kimg=1000,
+    )
     start, middle, end = schedule_at(options, 0), schedule_at(options, 100_000), schedule_at(options, 2_000_000)
     assert (start.blur_sigma, middle.blur_sigma, end.blur_sigma) == (10.0, 5.0, 0.0)
     assert (start.density_noise, middle.density_noise, end.density_noise) == (1.0, 0.5, 0.0)
-    assert start.pose_swap_prob == 1.0 and middle.pose_swap_prob == pytest.approx(0.97) and end.pose_swap_prob == pytest.approx(0.7)
-    assert (start.neural_resolution, schedule_at(options, 500_000).neural_resolution, end.neural_resolution) == (64, 96, 128)
+    assert (
+        start.pose_swap_prob == 1.0
+        and middle.pose_swap_prob == pytest.approx(0.97)
+        and end.pose_swap_prob == pytest.approx(0.7)
+    )
+    assert (start.neural_resolution, schedule_at(options, 500_000).neural_resolution, end.neural_resolution) == (
+        64,
+        96,
+        128,
+    )
     assert schedule_at(LossOptions(density_noise_fade_kimg=0), 0).density_noise == 0.0
 
 
@@ -47,9 +63,11 @@ def test_pose_conditioning_swaps_cameras_with_the_requested_probability():
 def test_camera_offset_penalty_is_the_weighted_squared_norm_of_the_batch_mean_offset(monkeypatch):
     loss = tiny_loss(camera_offset_weight=10.0)
     z, c = torch.randn(4, 32), torch.randn(4, 25) * 0.01
-    schedule = schedule_at(loss.options, 10 ** 9)
-    for offsets, penalty in ((torch.tensor([[0.1, 0, 0], [-0.1, 0, 0]] * 2), 0.0),
-                             (torch.tensor([[0.1, 0.2, 0.0]] * 4), 10 * (0.1 ** 2 + 0.2 ** 2))):
+    schedule = schedule_at(loss.options, 10**9)
+    for offsets, penalty in (
+        (torch.tensor([[0.1, 0, 0], [-0.1, 0, 0]] * 2), 0.0),
+        (torch.tensor([[0.1, 0.2, 0.0]] * 4), 10 * (0.1**2 + 0.2**2)),
+    ):
         monkeypatch.setattr(loss.G, "camera_offset", lambda z_, c_, o=offsets: o)
         _, stats = loss.generator_main(z, c, schedule)
         assert stats["camera_offset_penalty"].item() == pytest.approx(penalty, abs=1e-7)
@@ -59,11 +77,11 @@ def test_camera_offset_penalty_is_the_weighted_squared_norm_of_the_batch_mean_of
 def test_r1_weights_the_image_and_mask_channels_separately():
     loss = tiny_loss(r1_gamma=0.0, r1_gamma_mask=4.0)
     real = real_batch(loss)
-    value, stats = loss.discriminator_reg(real, schedule_at(loss.options, 10 ** 9))
+    value, stats = loss.discriminator_reg(real, schedule_at(loss.options, 10**9))
     assert stats["r1_image"] > 0 and stats["r1_mask"] > 0
     assert value.item() == pytest.approx(2.0 * stats["r1_mask"].item(), rel=1e-5)
     loss.options = LossOptions(r1_gamma=4.0, r1_gamma_mask=0.0)
-    value, stats = loss.discriminator_reg(real, schedule_at(loss.options, 10 ** 9))
+    value, stats = loss.discriminator_reg(real, schedule_at(loss.options, 10**9))
     assert value.item() == pytest.approx(2.0 * stats["r1_image"].item(), rel=1e-5)
 
 
@@ -103,7 +121,11 @@ def test_every_phase_runs_under_bfloat16_autocast_with_finite_losses():
     schedule = schedule_at(loss.options, 0)
     z, c = torch.randn(4, 32), torch.randn(4, 25) * 0.01
     w_avg = loss.G.mapping_network.w_avg.clone()
-    values = [loss.generator_main(z, c, schedule)[0], loss.generator_reg(z, c, schedule)[0],
-              loss.discriminator_main(real_batch(loss), z, c, schedule)[0], loss.discriminator_reg(real_batch(loss), schedule)[0]]
+    values = [
+        loss.generator_main(z, c, schedule)[0],
+        loss.generator_reg(z, c, schedule)[0],
+        loss.discriminator_main(real_batch(loss), z, c, schedule)[0],
+        loss.discriminator_reg(real_batch(loss), schedule)[0],
+    ]
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in values)
     assert loss.G.mapping_network.w_avg.dtype == torch.float32 and not torch.equal(loss.G.mapping_network.w_avg, w_avg)

@@ -1,4 +1,5 @@
 """What the training panel reads and runs, without a window: the incremental log reader and the launch commands."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,29 @@ import pytest
 from click.testing import CliRunner
 
 from panohead.data.synth import SynthSettings, write_synthetic_dataset
-from panohead.training.launcher import (LaunchSpec, check_launch, launch_command, masks_in_use, recorded_masks,
-                                        resume_arguments, train_arguments)
+from panohead.training.launcher import (
+    LaunchSpec,
+    check_launch,
+    launch_command,
+    masks_in_use,
+    recorded_masks,
+    resume_arguments,
+    train_arguments,
+)
 from panohead.training.monitor import RunMonitor, tail_lines
 
 
 @pytest.fixture(scope="module")
 def heads(tmp_path_factory) -> Path:
     """Two 16x16 synthetic heads with their default ``heads_masks`` folder beside them."""
-    return write_synthetic_dataset(tmp_path_factory.mktemp("data") / "heads", 2, seed=0,
-                                   settings=SynthSettings(resolution=16), device="cpu", batch_size=2)
+    return write_synthetic_dataset(
+        tmp_path_factory.mktemp("data") / "heads",
+        2,
+        seed=0,
+        settings=SynthSettings(resolution=16),
+        device="cpu",
+        batch_size=2,
+    )
 
 
 def record(event: str, **fields) -> bytes:
@@ -43,11 +57,21 @@ def test_monitor_reads_only_complete_lines_and_continues_where_it_stopped(tmp_pa
 
 
 def test_a_resumed_session_replaces_the_ticks_after_its_snapshot(tmp_path):
-    lines = [record("start", nimg=0, kimg_total=0.016), record("tick", nimg=4, loss_G=1.0),
-             record("snapshot", nimg=4, path="snapshot-000000004.safetensors", grid="grid-000000004.png",
-                    mask_grid="grid-000000004-mask.png"),
-             record("tick", nimg=8, loss_G=2.0), record("error", message="RuntimeError: out of memory"),
-             record("start", nimg=4, kimg_total=0.016), record("tick", nimg=8, loss_G=3.0)]
+    lines = [
+        record("start", nimg=0, kimg_total=0.016),
+        record("tick", nimg=4, loss_G=1.0),
+        record(
+            "snapshot",
+            nimg=4,
+            path="snapshot-000000004.safetensors",
+            grid="grid-000000004.png",
+            mask_grid="grid-000000004-mask.png",
+        ),
+        record("tick", nimg=8, loss_G=2.0),
+        record("error", message="RuntimeError: out of memory"),
+        record("start", nimg=4, kimg_total=0.016),
+        record("tick", nimg=8, loss_G=3.0),
+    ]
     (tmp_path / "log.jsonl").write_bytes(b"".join(lines))
     monitor = RunMonitor(tmp_path)
     monitor.poll()
@@ -72,21 +96,56 @@ def test_tail_lines_shows_the_latest_progress_bar_state(tmp_path):
 
 
 def test_launch_commands_use_this_python_and_torchrun_for_several_gpus(tmp_path):
-    spec = LaunchSpec(data=str(tmp_path / "data"), outdir=str(tmp_path / "run"), preset="tiny", kimg=1.0, gpus=0,
-                      resume="auto")
+    spec = LaunchSpec(
+        data=str(tmp_path / "data"), outdir=str(tmp_path / "run"), preset="tiny", kimg=1.0, gpus=0, resume="auto"
+    )
     args = train_arguments(spec)
-    assert args == ["train", "--data", str(tmp_path / "data"), "--outdir", str(tmp_path / "run"), "--preset", "tiny",
-                    "--device", "cpu", "--kimg", "1", "--resume", "auto"]
+    assert args == [
+        "train",
+        "--data",
+        str(tmp_path / "data"),
+        "--outdir",
+        str(tmp_path / "run"),
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--kimg",
+        "1",
+        "--resume",
+        "auto",
+    ]
     assert launch_command(args, 1) == [sys.executable, "-m", "panohead.cli", *args]
-    assert launch_command(args, 4)[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                           "--nproc-per-node=4"]
+    assert launch_command(args, 4)[:5] == [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=4",
+    ]
 
 
 def test_resume_reuses_the_recorded_command_with_resume_auto(tmp_path):
     command = "panohead train --data /d --masks /d_cut --outdir /r --preset tiny --finetune /m.pkl --kimg 2"
     (tmp_path / "options.json").write_text(json.dumps({"command": command, "world_size": 2}))
-    assert resume_arguments(tmp_path) == (["train", "--data", "/d", "--masks", "/d_cut", "--outdir", "/r", "--preset",
-                                           "tiny", "--kimg", "2", "--resume", "auto"], 2)
+    assert resume_arguments(tmp_path) == (
+        [
+            "train",
+            "--data",
+            "/d",
+            "--masks",
+            "/d_cut",
+            "--outdir",
+            "/r",
+            "--preset",
+            "tiny",
+            "--kimg",
+            "2",
+            "--resume",
+            "auto",
+        ],
+        2,
+    )
 
 
 def test_launch_checks_refuse_gpus_torch_cannot_see_and_a_fresh_start_over_snapshots(tmp_path):
@@ -96,17 +155,25 @@ def test_launch_checks_refuse_gpus_torch_cannot_see_and_a_fresh_start_over_snaps
     spec = LaunchSpec(data=str(tmp_path), outdir=str(run), preset="tiny", gpus=2)
     assert check_launch(spec, visible_gpus=0) == "2 GPUs asked for but torch sees 0"
     assert check_launch(LaunchSpec(**{**spec.__dict__, "gpus": 0}), 0) == (
-        f"{run}: already holds a run's snapshots; continue it (resume) or choose another output folder")
+        f"{run}: already holds a run's snapshots; continue it (resume) or choose another output folder"
+    )
     missing = Path(tmp_path / "none.pkl")
     assert check_launch(LaunchSpec(**{**spec.__dict__, "gpus": 0, "finetune": str(missing)}), 0) == (
-        f"{missing}: fine-tune checkpoint not found")
+        f"{missing}: fine-tune checkpoint not found"
+    )
 
 
 def test_chosen_masks_are_passed_as_an_absolute_path_and_left_out_when_empty(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = LaunchSpec(data="heads", masks="cut/masks.zip", outdir="run", preset="tiny", gpus=0)
-    assert train_arguments(spec)[:6] == ["train", "--data", str(tmp_path / "heads"), "--masks",
-                                         str(tmp_path / "cut" / "masks.zip"), "--outdir"]
+    assert train_arguments(spec)[:6] == [
+        "train",
+        "--data",
+        str(tmp_path / "heads"),
+        "--masks",
+        str(tmp_path / "cut" / "masks.zip"),
+        "--outdir",
+    ]
     assert "--masks" not in train_arguments(LaunchSpec(**{**spec.__dict__, "masks": None}))
 
 
@@ -123,14 +190,19 @@ def test_launch_checks_reject_missing_or_incomplete_masks_with_the_clis_message(
     partial = tmp_path / "partial"
     shutil.copytree(heads.with_name("heads_masks"), partial)
     (partial / "img00000001.png").unlink()
-    for masks, message in [(tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: mask folder/zip not found "
-                                                  "(pass the masks explicitly or create it)"),
-                           (partial, f"{partial / 'img00000001.png'}: missing mask for image 'img00000001.png'")]:
+    for masks, message in [
+        (
+            tmp_path / "nowhere",
+            f"{tmp_path / 'nowhere'}: mask folder/zip not found (pass the masks explicitly or create it)",
+        ),
+        (partial, f"{partial / 'img00000001.png'}: missing mask for image 'img00000001.png'"),
+    ]:
         spec = LaunchSpec(data=str(heads), masks=str(masks), outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
         assert check_launch(spec, visible_gpus=0) == message
         assert cli_error("--data", str(heads), "--masks", str(masks), "--outdir", str(tmp_path / "cli")) == message
-    spec = LaunchSpec(data=str(heads), masks=str(heads.with_name("heads_masks")), outdir=str(tmp_path / "run"),
-                      preset="tiny", gpus=0)
+    spec = LaunchSpec(
+        data=str(heads), masks=str(heads.with_name("heads_masks")), outdir=str(tmp_path / "run"), preset="tiny", gpus=0
+    )
     assert check_launch(spec, visible_gpus=0) is None
 
 
@@ -139,10 +211,15 @@ def test_empty_masks_mean_the_default_folder_beside_the_dataset_and_none_there_r
     assert masks_in_use(str(heads), "/elsewhere/m.zip") == "masks: /elsewhere/m.zip"
     bare = tmp_path / "bare"
     shutil.copytree(heads, bare)
-    assert masks_in_use(str(bare), None).startswith(f"no masks: {tmp_path / 'bare_masks'} does not exist, so the start is refused")
+    assert masks_in_use(str(bare), None).startswith(
+        f"no masks: {tmp_path / 'bare_masks'} does not exist, so the start is refused"
+    )
     spec = LaunchSpec(data=str(bare), outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
-    assert check_launch(spec, visible_gpus=0) == cli_error("--data", str(bare), "--outdir", str(tmp_path / "cli")) == (
-        f"{tmp_path / 'bare_masks'}: mask folder/zip not found (pass the masks explicitly or create it)")
+    assert (
+        check_launch(spec, visible_gpus=0)
+        == cli_error("--data", str(bare), "--outdir", str(tmp_path / "cli"))
+        == (f"{tmp_path / 'bare_masks'}: mask folder/zip not found (pass the masks explicitly or create it)")
+    )
 
 
 def test_a_run_folders_masks_come_from_its_options_json(heads, tmp_path):
@@ -161,5 +238,8 @@ def test_the_default_masks_of_a_root_dot_or_dotdot_dataset_name_the_folder_meant
     root = "no masks: /: the filesystem root is not a dataset (choose the dataset's folder or zip)"
     assert masks_in_use("/", None) == root
     spec = LaunchSpec(data="/", outdir=str(tmp_path / "run"), preset="tiny", gpus=0)
-    assert check_launch(spec, visible_gpus=0) == "/dataset.json: missing (every dataset needs camera labels in dataset.json)"
+    assert (
+        check_launch(spec, visible_gpus=0)
+        == "/dataset.json: missing (every dataset needs camera labels in dataset.json)"
+    )
     assert masks_in_use("x" * 3000, None) == "no masks: cannot look beside this dataset (File name too long)"

@@ -1,5 +1,6 @@
 """File hygiene: what the CLI and the viewer write by default lands in the user's folders, never in the
 folder they were started from (often this source tree)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,15 +31,17 @@ def test_default_output_folder_is_in_the_home_folder(tmp_path, monkeypatch):
 
 def test_cli_without_an_output_folder_writes_under_the_user_output_folder(tiny_generator, started_in, tmp_path):
     save_generator(tmp_path / "tiny.safetensors", tiny_generator)
-    result = CliRunner().invoke(main, ["generate", "-c", str(tmp_path / "tiny.safetensors"), "--seeds", "0", "--yaws", "0",
-                                       "--device", "cpu"])
+    result = CliRunner().invoke(
+        main, ["generate", "-c", str(tmp_path / "tiny.safetensors"), "--seeds", "0", "--yaws", "0", "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     assert (output_root() / "out" / "grid.png").is_file()
     assert list(started_in.iterdir()) == []
 
 
-@pytest.mark.parametrize("args", [["video", "--seeds", "5-2"], ["mesh", "-c", "missing.safetensors"],
-                                  ["invert", "missing.jpg"]])
+@pytest.mark.parametrize(
+    "args", [["video", "--seeds", "5-2"], ["mesh", "-c", "missing.safetensors"], ["invert", "missing.jpg"]]
+)
 def test_a_failed_command_leaves_no_folder_where_it_was_started(started_in, args):
     result = CliRunner().invoke(main, [*args, "--device", "cpu"])
     assert result.exit_code != 0

@@ -1,5 +1,6 @@
 """The viewer's CUDA-graph setting (viz.stages): plumbed from the state, eager and unchanged on a CPU,
 and on a GPU the same frames as eager rendering, following the camera."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Helpers of the training tests: a tiny synthetic head dataset and the 2-process gradient worker."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,14 @@ from panohead.data.synth import SynthSettings, write_synthetic_dataset
 def write_tiny_dataset(folder: Path, count: int = 8, resolution: int = 32) -> Path:
     """``count`` synthetic 360-degree heads (``panohead dataset synth``) at ``resolution``; returns the image folder."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return write_synthetic_dataset(Path(folder) / "heads", count, seed=0, settings=SynthSettings(resolution=resolution),
-                                   device="cpu", batch_size=count)
+    return write_synthetic_dataset(
+        Path(folder) / "heads",
+        count,
+        seed=0,
+        settings=SynthSettings(resolution=resolution),
+        device="cpu",
+        batch_size=count,
+    )
 
 
 def distributed_gradients(rank: int, world: int, port: int, data: str, outdir: str, result: str) -> None:
@@ -22,8 +29,9 @@ def distributed_gradients(rank: int, world: int, port: int, data: str, outdir: s
     from panohead.training.loop import RunSpec, Trainer, start_process
     from panohead.training.options import training_preset
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     process = start_process("cpu")
     config, options = training_preset("tiny")

@@ -12,6 +12,7 @@ The UI thread never waits for the generator.
     pixels = app.read_framebuffer()   # (H, W, 3) uint8
     app.close()
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,9 +20,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -43,8 +45,8 @@ from viz.models import ModelInfo, describe_source
 from viz.panels import PANELS
 from viz.renderer import Renderer, RenderResult
 from viz.request import RenderRequest
-from viz.settings import load_state, save_state
 from viz.session_widget import SessionWidget
+from viz.settings import load_state, save_state
 from viz.shortcuts_widget import ShortcutsWidget
 from viz.state import VIEW_TARGETS
 from viz.ui import ERROR, hint, tab_grid
@@ -66,8 +68,15 @@ class Message:
 
 
 class App:
-    def __init__(self, checkpoint: str | None = None, device: str = "auto", size: tuple[int, int] | None = None,
-                 visible: bool = True, vsync: bool = True, remember: bool = True) -> None:
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        device: str = "auto",
+        size: tuple[int, int] | None = None,
+        visible: bool = True,
+        vsync: bool = True,
+        remember: bool = True,
+    ) -> None:
         self.state, settings_warning = load_state()
         self.remember = remember
         if checkpoint is not None:
@@ -89,12 +98,15 @@ class App:
         self._lock = threading.Lock()
         self._quiet_frames = 0
         self._closed = False
-        self.failures: dict[object, str] = {}  # part of the frame (a widget, "menu", ...) -> its error line, while it fails
+        self.failures: dict[
+            object, str
+        ] = {}  # part of the frame (a widget, "menu", ...) -> its error line, while it fails
         self._logged: set[tuple[str, str]] = set()  # (part, line) already logged with its traceback
         self.select_tab: str | None = None  # set to a side-panel tab name to open it next frame
         core = Renderer()
-        self.renderer = AsyncRenderer(core, passes=("preview", "full") if self.cpu_mode else ("full",),
-                                      on_result=GlfwWindow.wake)
+        self.renderer = AsyncRenderer(
+            core, passes=("preview", "full") if self.cpu_mode else ("full",), on_result=GlfwWindow.wake
+        )
         self.editor = Editor(self, core)
         self.panels: list[Widget] = [panel(self) for panel in PANELS]
         self.tabs: dict[str, list[Widget]] = {}  # the side panel's tabs in order, each with its panels
@@ -143,8 +155,11 @@ class App:
                 with self.contained(panel):
                     panel.drop(path)
                 return
-        self.notify(f"{path}: cannot open this file type (drop a checkpoint, a latent .npz, a session .json "
-                    "or a portrait photo)", error=True)
+        self.notify(
+            f"{path}: cannot open this file type (drop a checkpoint, a latent .npz, a session .json "
+            "or a portrait photo)",
+            error=True,
+        )
 
     @property
     def loading(self) -> bool:
@@ -174,8 +189,7 @@ class App:
         while time.monotonic() < deadline:
             self.step_frame()
             result = self.result if self.last_error is None else None
-            final = (result is not None and result.request == self.request
-                     and result.quality == self.renderer.passes[-1])
+            final = result is not None and result.request == self.request and result.quality == self.renderer.passes[-1]
             done = self.renderer.idle and self.request is not None and (self.last_error is not None or final)
             if done:
                 self.step_frame()
@@ -224,8 +238,14 @@ class App:
 
     def _track_activity(self, new_result: bool) -> None:
         io = imgui.get_io()
-        active = (new_result or io.mouse_delta.x != 0 or io.mouse_delta.y != 0 or io.mouse_wheel != 0
-                  or any(io.mouse_down[i] for i in range(3)) or imgui.is_any_item_active())
+        active = (
+            new_result
+            or io.mouse_delta.x != 0
+            or io.mouse_delta.y != 0
+            or io.mouse_wheel != 0
+            or any(io.mouse_down[i] for i in range(3))
+            or imgui.is_any_item_active()
+        )
         self._quiet_frames = 0 if active else self._quiet_frames + 1
 
     def _show(self, result: RenderResult) -> None:
@@ -286,15 +306,25 @@ class App:
         ui = self.state.ui
         ui.sidebar_width = min(max(ui.sidebar_width, SIDEBAR_RANGE[0]), SIDEBAR_RANGE[1], 0.6 * width / scale)
         sidebar = ui.sidebar_width * scale if ui.show_sidebar else 0.0
-        fixed = (imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize
-                 | imgui.WindowFlags_.no_collapse | imgui.WindowFlags_.no_saved_settings
-                 | imgui.WindowFlags_.no_bring_to_front_on_focus)
+        fixed = (
+            imgui.WindowFlags_.no_title_bar
+            | imgui.WindowFlags_.no_move
+            | imgui.WindowFlags_.no_resize
+            | imgui.WindowFlags_.no_collapse
+            | imgui.WindowFlags_.no_saved_settings
+            | imgui.WindowFlags_.no_bring_to_front_on_focus
+        )
         imgui.set_next_window_pos(imgui.ImVec2(0, menu_height))
         imgui.set_next_window_size(imgui.ImVec2(width - sidebar, height - menu_height))
         imgui.push_style_var(imgui.StyleVar_.window_padding, imgui.ImVec2(0, 0))
         # No background: the cleared framebuffer is the viewport's colour (one fewer full-screen fill).
-        imgui.begin("##viewport", flags=fixed | imgui.WindowFlags_.no_scrollbar
-                    | imgui.WindowFlags_.no_scroll_with_mouse | imgui.WindowFlags_.no_background)
+        imgui.begin(
+            "##viewport",
+            flags=fixed
+            | imgui.WindowFlags_.no_scrollbar
+            | imgui.WindowFlags_.no_scroll_with_mouse
+            | imgui.WindowFlags_.no_background,
+        )
         imgui.pop_style_var()
         with self.contained(self.viewport):
             self.viewport(True)
@@ -376,10 +406,13 @@ class App:
             imgui.end_menu()
         if imgui.begin_menu("Edit"):
             history, idle = self.editor.history, self.editor.playback is None
-            if imgui.menu_item_simple(f"Undo {history.undo_label or ''}".strip(), "Ctrl+Z", False, history.can_undo and idle):
+            if imgui.menu_item_simple(
+                f"Undo {history.undo_label or ''}".strip(), "Ctrl+Z", False, history.can_undo and idle
+            ):
                 self.editor.undo()
-            if imgui.menu_item_simple(f"Redo {history.redo_label or ''}".strip(), "Ctrl+Shift+Z", False,
-                                      history.can_redo and idle):
+            if imgui.menu_item_simple(
+                f"Redo {history.redo_label or ''}".strip(), "Ctrl+Shift+Z", False, history.can_redo and idle
+            ):
                 self.editor.redo()
             imgui.end_menu()
         if imgui.begin_menu("View"):

@@ -5,13 +5,14 @@ are ignored, and only the newest waiting request is kept (stale ones are dropped
 request is rendered in passes (on a CPU a fast preview, then full quality) and a newer request
 interrupts the remaining passes. One-off jobs (a full-resolution capture) run before the live view.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from viz.renderer import RenderResult
 from viz.request import RenderRequest
@@ -21,8 +22,12 @@ RenderFunction = Callable[[RenderRequest, str], RenderResult]
 
 
 class AsyncRenderer:
-    def __init__(self, render_fn: RenderFunction, passes: tuple[str, ...] = ("full",),
-                 on_result: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        render_fn: RenderFunction,
+        passes: tuple[str, ...] = ("full",),
+        on_result: Callable[[], None] = lambda: None,
+    ) -> None:
         self.render_fn = render_fn  # swappable (tests wrap it to slow it down)
         self.passes = passes
         self.on_result = on_result  # called on the render thread after each result (wakes the UI loop)

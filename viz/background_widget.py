@@ -4,6 +4,7 @@ Neural backgrounds (the head's own latent or another seed) are composed behind t
 ray-marched head with Eq. 3 and super-resolved; an image, a colour or transparency are laid
 behind the final picture with the foreground mask, so pixels inside the head stay identical.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,13 @@ from viz.file_dialog import FileDialog, path_field
 from viz.ui import WARN, hint, label
 from viz.widget import Widget
 
-MODES = (("same", "Same latent as the head"), ("seed", "Another seed"), ("image", "Image file"),
-         ("colour", "Solid colour"), ("transparent", "Transparent"))
+MODES = (
+    ("same", "Same latent as the head"),
+    ("seed", "Another seed"),
+    ("image", "Image file"),
+    ("colour", "Solid colour"),
+    ("transparent", "Transparent"),
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 FILTERS = ["Images", " ".join(f"*{s}" for s in IMAGE_SUFFIXES), "All files", "*"]
 

@@ -2,6 +2,7 @@
 
 In the view: left-drag orbits, the wheel zooms, a double-click resets (see viewport_widget).
 """
+
 from __future__ import annotations
 
 from imgui_bundle import imgui
@@ -56,8 +57,9 @@ class CameraWidget(Widget):
         changed, value = imgui.slider_float("##fov", camera.fov, 5.0, 45.0, "%.2f deg")
         if changed:
             camera.fov = value
-        imgui.set_item_tooltip("Official convention (18.837 deg = focal 4.2647); "
-                               f"focal now {focal_from_fov(camera.fov):.3f}")
+        imgui.set_item_tooltip(
+            f"Official convention (18.837 deg = focal 4.2647); focal now {focal_from_fov(camera.fov):.3f}"
+        )
         label("Look at", scale)
         changed, look_at = imgui.drag_float3("##look-at", list(camera.look_at), 0.005, -1.0, 1.0, "%.3f")
         if changed:

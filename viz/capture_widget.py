@@ -1,4 +1,5 @@
 """Capture panel: save what the view shows, or a fresh full-resolution render, as PNG (atomically)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,7 @@ class CaptureWidget(Widget):
 
     def save_full_render(self) -> None:
         """Render the final image at the model's full resolution (even in CPU preview) and save it."""
-        request = dataclasses.replace(self.app.editor.request(), target="head", mode="final",
-                                      slice=None, trigrid=None)
+        request = dataclasses.replace(self.app.editor.request(), target="head", mode="final", slice=None, trigrid=None)
         self._render_and_write(request, self._stem("render"), self.app.state.capture.alpha)
 
     def _render_and_write(self, request: RenderRequest, stem: str, alpha: bool) -> None:
@@ -79,6 +79,7 @@ class CaptureWidget(Widget):
                 self.app.notify(f"full-resolution render failed: {result.error}", error=True)
             else:
                 self._write(result, stem, alpha)
+
         self.app.renderer.submit_job(request, done)
 
     def __call__(self, show: bool) -> None:
@@ -96,6 +97,8 @@ class CaptureWidget(Widget):
         imgui.end_disabled()
         if self.last_saved is not None:
             imgui.text_colored(MUTED, f"last: {self.last_saved}")
-        hint(f"Files go to {resolve_output(capture.folder)} (a relative folder is under {output_root()}). "
-             "'Save view' writes exactly what the view shows (refined, if a CPU preview is on screen); the full-resolution render is the final "
-             "image at the model's output size, rendered at full quality. Files are never overwritten.")
+        hint(
+            f"Files go to {resolve_output(capture.folder)} (a relative folder is under {output_root()}). "
+            "'Save view' writes exactly what the view shows (refined, if a CPU preview is on screen); the full-resolution render is the final "
+            "image at the model's output size, rendered at full quality. Files are never overwritten."
+        )

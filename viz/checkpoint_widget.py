@@ -1,4 +1,5 @@
 """Checkpoint panel: the bundled model, a file dialog or typed path, recent files, drag and drop."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,14 +56,21 @@ class CheckpointWidget(Widget):
             imgui.same_line()
             imgui.text_colored(WARN, "loading...")
         if model is not None:
-            imgui.text_colored(MUTED, f"tri-grid: 3 grids x {model.grid_depth} planes, {model.plane_resolution}^2, "
-                                      f"{model.plane_channels} channels")
-            imgui.text_colored(MUTED, f"neural {model.neural_resolution}^2 -> image {model.image_resolution}^2, "
-                                      f"{model.parameters / 1e6:.1f} M parameters, on {model.device}")
+            imgui.text_colored(
+                MUTED,
+                f"tri-grid: 3 grids x {model.grid_depth} planes, {model.plane_resolution}^2, "
+                f"{model.plane_channels} channels",
+            )
+            imgui.text_colored(
+                MUTED,
+                f"neural {model.neural_resolution}^2 -> image {model.image_resolution}^2, "
+                f"{model.parameters / 1e6:.1f} M parameters, on {model.device}",
+            )
         if imgui.button("Use the bundled model"):
             self.open("bundled")
-        submitted, self.path_text = path_field("checkpoint-path", self.path_text, self.dialog,
-                                               "Open a PanoHead checkpoint", FILTERS)
+        submitted, self.path_text = path_field(
+            "checkpoint-path", self.path_text, self.dialog, "Open a PanoHead checkpoint", FILTERS
+        )
         if submitted:
             self.open(self.path_text)
         recent = app.state.model.recent

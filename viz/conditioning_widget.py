@@ -4,6 +4,7 @@ PanoHead conditions w on a camera so the generated identity matches the pose dis
 data; rendering from another camera then shows that same head from elsewhere. Changing the
 conditioning camera changes the head itself, which artists can watch here.
 """
+
 from __future__ import annotations
 
 from imgui_bundle import imgui
@@ -37,5 +38,7 @@ class ConditioningWidget(Widget):
         if cond.mode == "follow":
             hint("The head is re-synthesised for every new view, so orbiting is slower and the identity drifts.")
         else:
-            hint("Changes the head (identity, expression), not the view. "
-                 "The official demos condition on the frontal camera.")
+            hint(
+                "Changes the head (identity, expression), not the view. "
+                "The official demos condition on the frontal camera."
+            )

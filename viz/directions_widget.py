@@ -6,6 +6,7 @@ deviations of w along its direction; a preview strip shows the head at -2, 0 and
 and from behind. A principal direction can be kept under a name; named sets save to and load from
 files (ours, or a .npy of shape (k, w_dim) / (w_dim,) found elsewhere).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class DirectionsWidget(Widget):
 
         def done(pca: PrincipalDirections) -> None:
             self.principal[source] = pca
+
         editor.run_task("pca", work, done)
 
     # --- actions (also used by tests) -------------------------------------------------------------------
@@ -115,8 +117,11 @@ class DirectionsWidget(Widget):
             self.app.notify("no named directions to save: keep a principal direction or load some first", error=True)
             return None
         try:
-            target = Path(path) if path else unique_path(output_folder(self.app.state.capture.folder), "directions",
-                                                         ".safetensors")
+            target = (
+                Path(path)
+                if path
+                else unique_path(output_folder(self.app.state.capture.folder), "directions", ".safetensors")
+            )
             save_directions(target, directions)
         except (OSError, ValueError) as error:
             self.app.notify(f"cannot save directions ({one_line(error)})", error=True)
@@ -130,9 +135,22 @@ class DirectionsWidget(Widget):
         request = self.app.editor.request()
         others = with_amount(request.edits.directions, direction, 0.0)
         camera = request.camera
-        return (request.source, request.latent, request.background.mode, request.background.seed,
-                request.edits.latent, request.edits.background, request.edits.mixing, others,
-                camera.pitch, camera.radius, camera.fov, camera.look_at, direction.vector, direction.scale)
+        return (
+            request.source,
+            request.latent,
+            request.background.mode,
+            request.background.seed,
+            request.edits.latent,
+            request.edits.background,
+            request.edits.mixing,
+            others,
+            camera.pitch,
+            camera.radius,
+            camera.fov,
+            camera.look_at,
+            direction.vector,
+            direction.scale,
+        )
 
     def update_strips(self, directions: list[Direction]) -> None:
         """Render one stale strip at a time, only while the view itself is idle."""
@@ -158,6 +176,7 @@ class DirectionsWidget(Widget):
                 texture = current.texture if current is not None else Texture()
                 texture.upload(image)
                 self.strips[direction.vector.data] = Strip(key, texture, image.shape[:2])
+
             editor.run_task("strip", work, done)
             return
 
@@ -181,8 +200,11 @@ class DirectionsWidget(Widget):
         shown: list[Direction] = []
         imgui.separator_text("Principal directions")
         if pca is None:  # the first time for this model: seconds on a CPU (then read from the cache)
-            imgui.progress_bar(self.pca_progress, imgui.ImVec2(-1, 0),
-                               f"computing the principal directions of w: {self.pca_progress:.0%}")
+            imgui.progress_bar(
+                self.pca_progress,
+                imgui.ImVec2(-1, 0),
+                f"computing the principal directions of w: {self.pca_progress:.0%}",
+            )
         else:
             label("Show", scale)
             _, self.count = imgui.slider_int("##pc-count", self.count, 1, min(20, model.w_dim), "%d directions")
@@ -196,19 +218,25 @@ class DirectionsWidget(Widget):
         if not editor.directions:
             imgui.text_colored(MUTED, "none yet: keep a principal direction, or load a file")
         imgui.text_colored(MUTED, "Load a file (ours, or a .npy of shape (k, w_dim) or (w_dim,)):")
-        submitted, self.path_text = path_field("directions-path", self.path_text, self.open_dialog,
-                                               "Load directions", FILTERS)
+        submitted, self.path_text = path_field(
+            "directions-path", self.path_text, self.open_dialog, "Load directions", FILTERS
+        )
         if submitted:
             self.load(self.path_text)
         if imgui.button("Save named directions..."):
-            self.save_dialog.save("Save directions", str(resolve_output(app.state.capture.folder) / "directions.safetensors"),
-                                  SAVE_FILTERS)
+            self.save_dialog.save(
+                "Save directions",
+                str(resolve_output(app.state.capture.folder) / "directions.safetensors"),
+                SAVE_FILTERS,
+            )
         imgui.same_line()
         if imgui.button("Reset all sliders"):
             editor.set_edits(directions=())
         self.update_strips(shown)
-        hint("Amounts are standard deviations of w along each direction; double-click a slider to reset it. "
-             "Directions move the head, not the background.")
+        hint(
+            "Amounts are standard deviations of w along each direction; double-click a slider to reset it. "
+            "Directions move the head, not the background."
+        )
 
     def _slider(self, direction: Direction, text: str, keepable: bool, index: int = -1) -> None:
         editor, model, scale = self.app.editor, self.app.model, self.app.scale
@@ -290,5 +318,8 @@ class DirectionsWidget(Widget):
         imgui.image(strip.texture.ref, imgui.ImVec2(shown, shown * height / width))
         stale = strip.key != self.strip_key(direction)
         amounts = "  ".join(f"{a:+g}" for a in AMOUNTS)
-        imgui.text_colored(MUTED, f"columns {amounts} sd; rows yaw {', '.join(f'{y:g}' for y in YAWS)}"
-                                  + ("  (updating...)" if stale else ""))
+        imgui.text_colored(
+            MUTED,
+            f"columns {amounts} sd; rows yaw {', '.join(f'{y:g}' for y in YAWS)}"
+            + ("  (updating...)" if stale else ""),
+        )

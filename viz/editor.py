@@ -9,6 +9,7 @@ principal directions, preview strips) runs as a task on the render thread, which
 its result comes back to the UI thread through :meth:`Editor.poll`. (Keyframe videos, which take
 long, run on an export thread: see :mod:`viz.keyframes_widget`.)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,17 +17,31 @@ import json
 import logging
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from imgui_bundle import imgui
 
 from panohead.camera import DEFAULT_LOOK_AT, DEFAULT_RADIUS
 from panohead.checkpoint import CheckpointError
-from panohead.editing import (Camera, Direction, EditState, History, Keyframe, Latent, ModelReference, PathSettings,
-                              Session, SessionError, path_frames, read_session, save_session)
+from panohead.editing import (
+    Camera,
+    Direction,
+    EditState,
+    History,
+    Keyframe,
+    Latent,
+    ModelReference,
+    PathSettings,
+    Session,
+    SessionError,
+    path_frames,
+    read_session,
+    save_session,
+)
 from panohead.editing.session import check_model, checkpoint_path, remember_session
 from panohead.errors import one_line
 from viz.renderer import USER_ERRORS, Renderer
@@ -70,7 +85,7 @@ class Playback:
 
 
 class Editor:
-    def __init__(self, app: "App", renderer: Renderer, history_limit: int = 200) -> None:
+    def __init__(self, app: App, renderer: Renderer, history_limit: int = 200) -> None:
         self.app, self.renderer = app, renderer
         self.edits = Edits()
         self.keyframes: list[Keyframe] = []
@@ -90,8 +105,13 @@ class Editor:
         """The render request for what the view shows now, edits included."""
         return build_request(self.app.state, str(self.app.device), self.edits)
 
-    def run_task(self, name: str, work: Callable[[Renderer], T], done: Callable[[T], None],
-                 failed: Callable[[], None] = lambda: None) -> None:
+    def run_task(
+        self,
+        name: str,
+        work: Callable[[Renderer], T],
+        done: Callable[[T], None],
+        failed: Callable[[], None] = lambda: None,
+    ) -> None:
         """``work(renderer)`` on the render thread; then, on the UI thread, ``done(value)``, or a one-line
         error message and ``failed()`` if ``work`` raised. ``name`` is in :attr:`busy` meanwhile."""
         self.busy.add(name)
@@ -108,6 +128,7 @@ class Editor:
             else:
                 self._done.put(lambda: (self.busy.discard(name), done(value)))
             self.app.window.wake()
+
         self.app.renderer.submit_task(task)
 
     def _failed(self, name: str, message: str, failed: Callable[[], None]) -> None:
@@ -214,8 +235,12 @@ class Editor:
         elif background.mode == "seed":
             background.mode = "same"
         explicit_background = state.background if state.background and state.background.ws is not None else None
-        self.edits = Edits(latent=state.latent if state.latent.ws is not None else None,
-                           background=explicit_background, mixing=state.mixing, directions=state.directions)
+        self.edits = Edits(
+            latent=state.latent if state.latent.ws is not None else None,
+            background=explicit_background,
+            mixing=state.mixing,
+            directions=state.directions,
+        )
 
     # --- sessions ---------------------------------------------------------------------------------
     def save_session(self, path: str | Path) -> None:
@@ -233,6 +258,7 @@ class Editor:
         def done(saved: Path) -> None:
             self.session_file = saved
             self.app.notify(f"saved session {saved}")
+
         self.run_task("session", work, done)
 
     def open_session(self, path: str | Path) -> None:
@@ -253,6 +279,7 @@ class Editor:
                 raise SessionError(f"{path}: cannot load its checkpoint ({one_line(error)})") from None
             check_model(path, session, G)
             return session
+
         self.run_task("session", work, lambda opened: self._show_session(path, opened))
 
     def _show_session(self, path: Path, session: Session) -> None:
@@ -277,8 +304,11 @@ class Editor:
         request = self.request()
         self._keyframe_count += 1
         name = f"Keyframe {self._keyframe_count}"
-        self.run_task("keyframe", lambda renderer: renderer.edit_state(request)[0],
-                      lambda state: self.keyframes.append(Keyframe(state, name)))
+        self.run_task(
+            "keyframe",
+            lambda renderer: renderer.edit_state(request)[0],
+            lambda state: self.keyframes.append(Keyframe(state, name)),
+        )
 
     def go_to_keyframe(self, index: int) -> None:
         self.apply_state(self.keyframes[index].state, restore_conditioning=True)
@@ -291,14 +321,23 @@ class Editor:
         def work(renderer: Renderer) -> list[tuple[Edits, Camera]]:
             G, _ = renderer.model(source, device)
             with torch.inference_mode():
-                return [(Edits(latent=Latent.from_ws(frame.ws[0], "playback"),
-                               background=None if frame.background_ws is None else
-                               Latent.from_ws(_padded(frame.background_ws, G.num_ws)[0], "playback")), frame.camera)
-                        for frame in path_frames(G, keyframes, settings)]
+                return [
+                    (
+                        Edits(
+                            latent=Latent.from_ws(frame.ws[0], "playback"),
+                            background=None
+                            if frame.background_ws is None
+                            else Latent.from_ws(_padded(frame.background_ws, G.num_ws)[0], "playback"),
+                        ),
+                        frame.camera,
+                    )
+                    for frame in path_frames(G, keyframes, settings)
+                ]
 
         def done(frames: list[tuple[Edits, Camera]]) -> None:
             self.playback = Playback(frames, settings.fps, loop, time.monotonic(), self.snapshot())
             self._advance_playback()
+
         self.run_task("play", work, done)
 
     def _advance_playback(self) -> None:

@@ -4,12 +4,13 @@ The UI thread starts a task, reads :attr:`ExportTask.fraction` and :attr:`Export
 frame and may call :meth:`ExportTask.cancel`; the exporters stop at their next check and leave no
 file behind (:mod:`panohead.export.tasks`).
 """
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from panohead.errors import one_line
 from panohead.export.tasks import ExportCancelled, Progress
@@ -26,8 +27,13 @@ class ExportTask:
     ``on_finish(task)`` once when the work has ended, whatever the outcome.
     """
 
-    def __init__(self, description: str, work: Work, on_finish: Callable[["ExportTask"], None],
-                 on_progress: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        description: str,
+        work: Work,
+        on_finish: Callable[[ExportTask], None],
+        on_progress: Callable[[], None] = lambda: None,
+    ) -> None:
         self.description = description  # e.g. "mesh 256^3 (.ply)", shown beside the progress bar
         self.fraction = 0.0
         self.status = "running"  # then "done", "cancelled" or "failed"

@@ -7,6 +7,7 @@ the model the renderer has open and the ws of the picture on screen (seed, blend
 truncation, conditioning, edits) and of its background. Files go to the capture folder, never
 overwrite, and are written atomically; a cancelled or failed export leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,13 @@ from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
 from panohead.export.splat import SplatSettings, save_splat, splat_head
 from panohead.export.tasks import Progress, stage
-from panohead.export.texture import (TEXTURE_SIZES, TEXTURED_FORMATS, TextureSettings, save_textured_mesh,
-                                     texture_head_mesh)
+from panohead.export.texture import (
+    TEXTURE_SIZES,
+    TEXTURED_FORMATS,
+    TextureSettings,
+    save_textured_mesh,
+    texture_head_mesh,
+)
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 from panohead.generator import PanoHeadGenerator
 from panohead.userdirs import resolve_output
@@ -98,21 +104,36 @@ class ExportWidget(Widget):
             return None
         texture = TextureSettings(settings.mesh_faces, settings.texture_size)
 
-        def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
-                 progress: Progress, cancel: threading.Event) -> Path:
+        def work(
+            request: RenderRequest,
+            generator: PanoHeadGenerator,
+            head: Head,
+            folder: Path,
+            progress: Progress,
+            cancel: threading.Event,
+        ) -> Path:
             field = HeadField(generator, head)
-            mesh = extract_mesh(field, resolution, settings.threshold, not settings.all_components, settings.smooth,
-                                progress=stage(progress, 0.0, SURFACE_SHARE if textured else 1.0), cancel=cancel)
+            mesh = extract_mesh(
+                field,
+                resolution,
+                settings.threshold,
+                not settings.all_components,
+                settings.smooth,
+                progress=stage(progress, 0.0, SURFACE_SHARE if textured else 1.0),
+                cancel=cancel,
+            )
             name = f"mesh_{head_name(request)}_{resolution}" + ("_textured" if textured else "")
             path = unique_path(folder, name, f".{suffix}")
             if textured:
-                mesh = texture_head_mesh(generator, head, mesh, texture, field, stage(progress, SURFACE_SHARE, 1.0),
-                                         cancel)
+                mesh = texture_head_mesh(
+                    generator, head, mesh, texture, field, stage(progress, SURFACE_SHARE, 1.0), cancel
+                )
                 save_textured_mesh(mesh, path)
                 self._loaded(path, generator)
             else:
                 save_mesh(mesh, path)
             return path
+
         kind = f"textured mesh, {texture.faces} faces" if textured else f"mesh {resolution}^3"
         return self._start(f"{kind} (.{suffix})", work)
 
@@ -121,30 +142,56 @@ class ExportWidget(Widget):
         settings = dataclasses.replace(self.app.state.export)
         splat = SplatSettings(count=settings.splat_gaussians, steps=settings.splat_steps)
 
-        def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
-                 progress: Progress, cancel: threading.Event) -> Path:
+        def work(
+            request: RenderRequest,
+            generator: PanoHeadGenerator,
+            head: Head,
+            folder: Path,
+            progress: Progress,
+            cancel: threading.Event,
+        ) -> Path:
             field = HeadField(generator, head)
-            surface = extract_mesh(field, SPLAT_SURFACE_RESOLUTION, settings.threshold,
-                                   progress=stage(progress, 0.0, SURFACE_SHARE), cancel=cancel)
+            surface = extract_mesh(
+                field,
+                SPLAT_SURFACE_RESOLUTION,
+                settings.threshold,
+                progress=stage(progress, 0.0, SURFACE_SHARE),
+                cancel=cancel,
+            )
             gaussians = splat_head(generator, head, surface, field, splat, stage(progress, SURFACE_SHARE, 1.0), cancel)
             path = unique_path(folder, f"splat_{head_name(request)}_{len(gaussians)}", ".ply")
             save_splat(gaussians, path)
             self._loaded(path, generator)
             return path
+
         return self._start(f"splats, {splat.count} Gaussians (.ply)", work)
 
     def export_video(self) -> ExportTask | None:
         """Start exporting a 360-degree turntable of the on-screen head at the view's pitch and distance."""
         settings, camera = dataclasses.replace(self.app.state.export), self.app.state.camera
-        turntable = Turntable(frames=settings.frames, pitch=min(max(camera.pitch, -89.0), 89.0), radius=camera.radius,
-                              background=settings.video_background, view=settings.video_view, fps=settings.fps)
+        turntable = Turntable(
+            frames=settings.frames,
+            pitch=min(max(camera.pitch, -89.0), 89.0),
+            radius=camera.radius,
+            background=settings.video_background,
+            view=settings.video_view,
+            fps=settings.fps,
+        )
 
-        def work(request: RenderRequest, generator: PanoHeadGenerator, head: Head, folder: Path,
-                 progress: Progress, cancel: threading.Event) -> Path:
-            path = unique_path(folder, f"turntable_{head_name(request)}_{settings.video_view}",
-                               f".{settings.video_format}")
+        def work(
+            request: RenderRequest,
+            generator: PanoHeadGenerator,
+            head: Head,
+            folder: Path,
+            progress: Progress,
+            cancel: threading.Event,
+        ) -> Path:
+            path = unique_path(
+                folder, f"turntable_{head_name(request)}_{settings.video_view}", f".{settings.video_format}"
+            )
             export_turntable(generator, [head], path, turntable, progress, cancel)
             return path
+
         return self._start(f"turntable, {settings.frames} frames (.{settings.video_format})", work)
 
     def cancel(self) -> None:
@@ -212,9 +259,11 @@ class ExportWidget(Widget):
             device = pick_device(request.device)
             generator = self._generator(request.source, device)
             as_batch = lambda array: torch.from_numpy(np.ascontiguousarray(array))[None].to(device)  # noqa: E731
-            head = synthesize_head(generator, as_batch(ws),
-                                   background_ws=None if background_ws is None else as_batch(background_ws))
+            head = synthesize_head(
+                generator, as_batch(ws), background_ws=None if background_ws is None else as_batch(background_ws)
+            )
             return work(request, generator, head, output_folder(folder_name), progress, cancel)
+
         self.task = ExportTask(description, run, self._finished, on_progress=GlfwWindow.wake)
         return self.task
 
@@ -261,8 +310,9 @@ class ExportWidget(Widget):
             export.mesh_format = TEXTURED_FORMATS[0]
         if export.mesh_texture:
             label("Faces", scale)
-            _, export.mesh_faces = imgui.slider_int("##faces", export.mesh_faces, *FACE_RANGE, "%d",
-                                                    imgui.SliderFlags_.logarithmic)
+            _, export.mesh_faces = imgui.slider_int(
+                "##faces", export.mesh_faces, *FACE_RANGE, "%d", imgui.SliderFlags_.logarithmic
+            )
             label("Texture", scale)
             sizes = [(t, f"{t // 1024}K" if t >= 1024 else str(t)) for t in TEXTURE_SIZES]
             export.texture_size = radio_row(export.texture_size, sizes, "texture-size")
@@ -273,11 +323,13 @@ class ExportWidget(Widget):
 
         imgui.separator_text("Gaussian splats")
         label("Gaussians", scale)
-        _, export.splat_gaussians = imgui.slider_int("##gaussians", export.splat_gaussians, *GAUSSIAN_RANGE, "%d",
-                                                     imgui.SliderFlags_.logarithmic)
+        _, export.splat_gaussians = imgui.slider_int(
+            "##gaussians", export.splat_gaussians, *GAUSSIAN_RANGE, "%d", imgui.SliderFlags_.logarithmic
+        )
         label("Steps", scale)
-        _, export.splat_steps = imgui.slider_int("##steps", export.splat_steps, *STEP_RANGE, "%d",
-                                                 imgui.SliderFlags_.logarithmic)
+        _, export.splat_steps = imgui.slider_int(
+            "##steps", export.splat_steps, *STEP_RANGE, "%d", imgui.SliderFlags_.logarithmic
+        )
         imgui.set_item_tooltip("Optimisation steps against the final images of 24 views (minutes on a CPU)")
         imgui.begin_disabled(not ready)
         if imgui.button("Export splats"):
@@ -290,8 +342,9 @@ class ExportWidget(Widget):
         label("View", scale)
         export.video_view = radio_row(export.video_view, [(v, VIEW_NAMES[v]) for v in VIEWS], "video-view")
         label("Background", scale)
-        export.video_background = radio_row(export.video_background,
-                                            [(b, BACKGROUND_NAMES[b]) for b in BACKGROUNDS], "video-bg")
+        export.video_background = radio_row(
+            export.video_background, [(b, BACKGROUND_NAMES[b]) for b in BACKGROUNDS], "video-bg"
+        )
         label("Frames", scale)
         _, export.frames = imgui.slider_int("##frames", export.frames, *FRAME_RANGE)
         label("FPS", scale)
@@ -302,10 +355,12 @@ class ExportWidget(Widget):
         imgui.end_disabled()
 
         imgui.spacing()
-        hint(f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). Meshes and "
-             "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
-             "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
-             "at the view's pitch and distance.")
+        hint(
+            f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). Meshes and "
+            "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
+            "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
+            "at the view's pitch and distance."
+        )
 
     def _preview_panel(self, scale: float) -> None:
         asset, _, name = self.asset

@@ -6,6 +6,7 @@ state and rules (listing, filters, navigation, the save name and its overwrite c
 window, so tests can drive it directly; :func:`draw_file_browser` draws one as a modal window and
 turns clicks and keys into calls on it. :mod:`viz.file_dialog` decides when to use it.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -32,6 +33,7 @@ class Entry:
 @dataclass(frozen=True)
 class Filter:
     """One named set of shell patterns, e.g. Filter("Images", ("*.png", "*.jpg"))."""
+
     name: str
     patterns: tuple[str, ...]
 
@@ -50,7 +52,7 @@ def parse_filters(filters: list[str]) -> list[Filter]:
 
 
 def remember_folder(folder: Path) -> None:
-    RECENT_FOLDERS[:] = [folder] + [f for f in RECENT_FOLDERS if f != folder][:RECENT_LIMIT - 1]
+    RECENT_FOLDERS[:] = [folder] + [f for f in RECENT_FOLDERS if f != folder][: RECENT_LIMIT - 1]
 
 
 def _reason(error: OSError) -> str:
@@ -67,8 +69,14 @@ class FileBrowser:
     line in ``error``; the browser stays where it was.
     """
 
-    def __init__(self, title: str, filters: list[str], folder: str | Path = "", save_name: str | None = None,
-                 pick_folder: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        filters: list[str],
+        folder: str | Path = "",
+        save_name: str | None = None,
+        pick_folder: bool = False,
+    ) -> None:
         self.title = title
         self.saving = save_name is not None
         self.picking_folder = pick_folder
@@ -107,8 +115,12 @@ class FileBrowser:
 
     def visible(self) -> list[Entry]:
         """Folders first, then files passing the filter (none when picking a folder); each sorted ignoring case."""
-        shown = [e for e in self.entries if (self.show_hidden or not e.name.startswith("."))
-                 and (e.is_folder or (not self.picking_folder and self.filter.matches(e.name)))]
+        shown = [
+            e
+            for e in self.entries
+            if (self.show_hidden or not e.name.startswith("."))
+            and (e.is_folder or (not self.picking_folder and self.filter.matches(e.name)))
+        ]
         return sorted(shown, key=lambda e: (not e.is_folder, e.name.lower(), e.name))
 
     def set_filter(self, index: int) -> None:
@@ -250,8 +262,10 @@ def draw_file_browser(browser: FileBrowser, scale: float) -> None:
         imgui.open_popup(popup)
     viewport = imgui.get_main_viewport()
     imgui.set_next_window_pos(viewport.get_center(), imgui.Cond_.appearing, imgui.ImVec2(0.5, 0.5))
-    imgui.set_next_window_size(imgui.ImVec2(min(680 * scale, viewport.size.x * 0.95),
-                                            min(460 * scale, viewport.size.y * 0.9)), imgui.Cond_.appearing)
+    imgui.set_next_window_size(
+        imgui.ImVec2(min(680 * scale, viewport.size.x * 0.95), min(460 * scale, viewport.size.y * 0.9)),
+        imgui.Cond_.appearing,
+    )
     opened, keep = imgui.begin_popup_modal(popup, True, imgui.WindowFlags_.no_saved_settings)
     if not opened:
         return
@@ -281,8 +295,9 @@ def draw_file_browser(browser: FileBrowser, scale: float) -> None:
         imgui.set_next_item_width(-1)
         if first_frame:
             imgui.set_keyboard_focus_here()
-        entered, browser.file_name = imgui.input_text("##file-name", browser.file_name,
-                                                      imgui.InputTextFlags_.enter_returns_true)
+        entered, browser.file_name = imgui.input_text(
+            "##file-name", browser.file_name, imgui.InputTextFlags_.enter_returns_true
+        )
         if entered:
             browser.accept()
     _buttons(browser)

@@ -6,6 +6,7 @@ in-app :mod:`viz.file_browser` takes over, so Browse always works. ``PANOHEAD_ST
 picks the in-app browser everywhere (the GUI tests use it). Either way a widget calls
 :meth:`FileDialog.open` or :meth:`FileDialog.save` once and :meth:`FileDialog.poll` every frame.
 """
+
 from __future__ import annotations
 
 import functools
@@ -102,8 +103,9 @@ def draw_in_app_dialogs(scale: float) -> None:
         draw_file_browser(_BROWSERS[0], scale)
 
 
-def path_field(label: str, path: str, dialog: FileDialog, title: str, filters: list[str],
-               pick_folder: bool = False) -> tuple[bool, str]:
+def path_field(
+    label: str, path: str, dialog: FileDialog, title: str, filters: list[str], pick_folder: bool = False
+) -> tuple[bool, str]:
     """A text field for a path plus "Browse..." (a folder chooser with ``pick_folder``), which starts
     where the typed path points. Returns (submitted, path): submitted when the user pressed Enter in
     the field or picked a path in the dialog."""

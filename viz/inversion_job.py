@@ -5,13 +5,14 @@ lock: progress, loss curves, the newest preview) and may cancel it. The worker o
 the model, runs both stages, and writes the tuned generator, the latent (.npz, the format the Latent
 panel reads) and the aligned crop into a new folder; the panel then points the viewer at them.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -19,8 +20,15 @@ import torch
 from panohead.checkpoint import save_generator
 from panohead.errors import one_line
 from panohead.images import save_image, to_uint8
-from panohead.inversion import (InversionSettings, Portrait, Progress, invert, perceptual_loss, save_latent,
-                                target_tensor)
+from panohead.inversion import (
+    InversionSettings,
+    Portrait,
+    Progress,
+    invert,
+    perceptual_loss,
+    save_latent,
+    target_tensor,
+)
 from panohead.inversion.estimate import estimate_time
 from viz.models import open_model
 from viz.renderer import USER_ERRORS
@@ -56,8 +64,15 @@ class JobStatus:
 
 
 class InversionJob:
-    def __init__(self, source: str, device: torch.device, portrait: Portrait, settings: InversionSettings,
-                 folder: Path, on_update: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        source: str,
+        device: torch.device,
+        portrait: Portrait,
+        settings: InversionSettings,
+        folder: Path,
+        on_update: Callable[[], None] = lambda: None,
+    ) -> None:
         self.source, self.device, self.portrait, self.settings, self.folder = source, device, portrait, settings, folder
         self.cancel = threading.Event()
         self.on_update = on_update  # called on the worker thread after each change (wakes the UI loop)
@@ -73,8 +88,18 @@ class InversionJob:
     def status(self) -> JobStatus:
         with self._lock:
             s = self._status
-            return JobStatus(s.stage, s.step, s.total, {k: list(v) for k, v in s.losses.items()}, s.best,
-                             s.preview, s.preview_serial, s.outputs, s.error, s.estimate)
+            return JobStatus(
+                s.stage,
+                s.step,
+                s.total,
+                {k: list(v) for k, v in s.losses.items()},
+                s.best,
+                s.preview,
+                s.preview_serial,
+                s.outputs,
+                s.error,
+                s.estimate,
+            )
 
     def stop(self) -> None:
         """Ask the worker to stop at its next step; it still saves the best result so far."""
@@ -108,11 +133,21 @@ class InversionJob:
             result = invert(generator, self.portrait, self.settings, perceptual, self._progress, self.cancel)
             self._update(to_uint8(result.preview[0]), stage="saving")
             self.folder.mkdir(parents=True, exist_ok=True)
-            outputs = JobOutputs(self.folder, self.folder / "generator.safetensors", self.folder / "latent.npz",
-                                 result.cancelled, result.latent_loss, result.pti_loss, result.loss_name)
+            outputs = JobOutputs(
+                self.folder,
+                self.folder / "generator.safetensors",
+                self.folder / "latent.npz",
+                result.cancelled,
+                result.latent_loss,
+                result.pti_loss,
+                result.loss_name,
+            )
             # Tuned around one photo, it still only knows what its base model learnt from.
-            save_generator(outputs.generator, result.generator,
-                           extra={"base_model": self.source, "training_data": model.training_data or ""})
+            save_generator(
+                outputs.generator,
+                result.generator,
+                extra={"base_model": self.source, "training_data": model.training_data or ""},
+            )
             save_latent(outputs.latent, result, source=self.source)
             aligned = target_tensor(self.portrait.crop, generator.config.image_resolution)
             save_image(self.folder / "aligned.png", to_uint8(aligned[0]))

@@ -8,6 +8,7 @@ or cancelled: the best result so far), the tuned generator and its latent are wr
 folder under the capture folder and loaded into the viewer, looking from the photo's camera: orbit,
 swap the background or export it like any other head.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,11 +34,19 @@ from viz.widget import Widget
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FILTERS = ["Photos", " ".join(f"*{s}" for s in PHOTO_SUFFIXES), "All files", "*"]
 # Where the model that can represent real photos comes from (facts: the authors' README and docs/official_checkpoints.md).
-OFFICIAL_MODEL_HELP = ("For real photos, open the released PanoHead model: its .pkl is in the models folder linked "
-                       "from github.com/SizheAn/PanoHead (project page sizhean.github.io/panohead). File > Open "
-                       "checkpoint reads it directly and safely: none of the code stored in it runs.")
-STAGE_NAMES = {"loading": "opening the model", "latent": "stage 1: latent", "pti": "stage 2: pivotal tuning",
-               "saving": "saving", "done": "done", "failed": "failed"}
+OFFICIAL_MODEL_HELP = (
+    "For real photos, open the released PanoHead model: its .pkl is in the models folder linked "
+    "from github.com/SizheAn/PanoHead (project page sizhean.github.io/panohead). File > Open "
+    "checkpoint reads it directly and safely: none of the code stored in it runs."
+)
+STAGE_NAMES = {
+    "loading": "opening the model",
+    "latent": "stage 1: latent",
+    "pti": "stage 2: pivotal tuning",
+    "saving": "saving",
+    "done": "done",
+    "failed": "failed",
+}
 
 
 class InversionWidget(Widget):
@@ -75,8 +84,9 @@ class InversionWidget(Widget):
         model = self.app.model
         if model is None:
             return GeneratorConfig()
-        return GeneratorConfig(camera_radius=model.camera_radius, look_at=tuple(model.look_at),
-                               focal=focal_from_fov(model.fov))
+        return GeneratorConfig(
+            camera_radius=model.camera_radius, look_at=tuple(model.look_at), focal=focal_from_fov(model.fov)
+        )
 
     def open_photo(self, path: str) -> None:
         """Read ``path`` and start face detection in the background; errors go to the message line."""
@@ -108,8 +118,9 @@ class InversionWidget(Widget):
             return None
         key = (id(self.base), self.zoom, self.shift_x, self.shift_y, self.yaw, self.pitch)
         if key != self._portrait_key:
-            self._portrait = adjust_portrait(self.base, self.config(), self.zoom, (self.shift_x, self.shift_y),
-                                             self.yaw, self.pitch)
+            self._portrait = adjust_portrait(
+                self.base, self.config(), self.zoom, (self.shift_x, self.shift_y), self.yaw, self.pitch
+            )
             self._portrait_key = key
             self.crop_texture.upload(np.asarray(self._portrait.crop))
         return self._portrait
@@ -125,8 +136,9 @@ class InversionWidget(Widget):
             return False
         source = self.model_source
         try:
-            folder = unique_path(output_folder(self.app.state.capture.folder) / "inversions",
-                                 Path(self.photo_path or "photo").stem, "")
+            folder = unique_path(
+                output_folder(self.app.state.capture.folder) / "inversions", Path(self.photo_path or "photo").stem, ""
+            )
         except OSError as error:
             self.app.notify(f"{self.app.state.capture.folder}: cannot create the output folder ({error})", error=True)
             return False
@@ -153,8 +165,11 @@ class InversionWidget(Widget):
         if learnt == "photos":
             return None
         if learnt is None:
-            return f"This model ({name}) does not record what it was trained on: unless that was real photos, a " \
-                   "photo comes out as a blob.", False
+            return (
+                f"This model ({name}) does not record what it was trained on: unless that was real photos, a "
+                "photo comes out as a blob.",
+                False,
+            )
         why = "was trained on synthetic heads" if learnt == "synthetic" else "is untrained"
         return f"This model ({name}) {why}: it cannot represent a real photo (inverting one gives a blob).", True
 
@@ -178,7 +193,7 @@ class InversionWidget(Widget):
             try:
                 self.base, self.note, self.note_is_warning = self._aligning.result()
                 self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
-            except Exception as error:  # noqa: BLE001 - shown in the panel, the app carries on
+            except Exception as error:
                 self.note, self.note_is_warning = one_line(error), True
             self._aligning = None
         if self.job is None:
@@ -223,8 +238,10 @@ class InversionWidget(Widget):
         if submitted:
             self.open_photo(self.path_text)
         if self.base is None and self._aligning is None:
-            hint("Open a portrait photo (jpg, png, webp) or drop one on the window. Its face is found and "
-                 "aligned, then a 3D head is fitted to it that you can orbit all the way round.")
+            hint(
+                "Open a portrait photo (jpg, png, webp) or drop one on the window. Its face is found and "
+                "aligned, then a 3D head is fitted to it that you can orbit all the way round."
+            )
             return
         if self.note:
             hint(self.note, WARN if self.note_is_warning else MUTED)
@@ -274,8 +291,10 @@ class InversionWidget(Widget):
         label("PTI steps", scale)
         _, pti_steps = imgui.input_int("##inv-pti", self.pti_steps, 10, 100)
         self.pti_steps = min(max(pti_steps, 0), 5000)
-        hint("z is the paper's choice; w+ fits more closely but holds 3D shape less well. Pivotal tuning "
-             "(PTI) then adjusts the generator itself around that latent.")
+        hint(
+            "z is the paper's choice; w+ fits more closely but holds 3D shape less well. Pivotal tuning "
+            "(PTI) then adjusts the generator itself around that latent."
+        )
 
     def _controls(self, status: JobStatus | None) -> None:
         if self.running:

@@ -6,6 +6,7 @@ the short way round or with whole extra turns. Playing shows the path in the vie
 the renderer keeps up with) and returns to the current head afterwards; exporting renders every frame
 to .mp4 or .gif in the capture folder with the turntable exporter's views and backgrounds.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,8 +55,14 @@ class KeyframesWidget(Widget):
                 path = unique_path(output_folder(folder_name), "keyframes", suffix)
                 export_path(generator, keyframes, path, settings, options, progress, cancel)
                 return path
-            self.task = ExportTask(f"{frame_count(keyframes, settings)} frames ({suffix})", work, self._finished,
-                                   on_progress=GlfwWindow.wake)
+
+            self.task = ExportTask(
+                f"{frame_count(keyframes, settings)} frames ({suffix})",
+                work,
+                self._finished,
+                on_progress=GlfwWindow.wake,
+            )
+
         editor.run_task("export", lambda renderer: renderer.model(source, device)[0], start)
 
     def _finished(self, task: ExportTask) -> None:  # runs on the export thread
@@ -122,8 +129,9 @@ class KeyframesWidget(Widget):
         label("Frames", scale)
         _, frames = imgui.slider_int("##frames", path.frames_per_segment, 2, 240, "%d per segment")
         label("Latent", scale)
-        _, interpolation = imgui.combo("##interp", INTERPOLATIONS.index(path.interpolation),
-                                       ["spherical (slerp)", "linear (lerp)"])
+        _, interpolation = imgui.combo(
+            "##interp", INTERPOLATIONS.index(path.interpolation), ["spherical (slerp)", "linear (lerp)"]
+        )
         label("Yaw", scale)
         _, yaw_mode = imgui.combo("##yaw-mode", YAW_MODES.index(path.yaw_mode), ["shortest arc", "whole turns"])
         turns = path.turns
@@ -133,9 +141,15 @@ class KeyframesWidget(Widget):
         label("FPS", scale)
         _, fps = imgui.slider_int("##fps", path.fps, 1, 60)
         _, loop = imgui.checkbox("Back to the first keyframe", path.loop)
-        editor.path = dataclasses.replace(path, frames_per_segment=max(frames, 1),
-                                          interpolation=INTERPOLATIONS[interpolation], yaw_mode=YAW_MODES[yaw_mode],
-                                          turns=turns, fps=min(max(fps, 1), 120), loop=loop)
+        editor.path = dataclasses.replace(
+            path,
+            frames_per_segment=max(frames, 1),
+            interpolation=INTERPOLATIONS[interpolation],
+            yaw_mode=YAW_MODES[yaw_mode],
+            turns=turns,
+            fps=min(max(fps, 1), 120),
+            loop=loop,
+        )
 
     def _export(self, ready: bool, exporting: bool, scale: float) -> None:
         editor = self.app.editor

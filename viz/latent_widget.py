@@ -1,4 +1,5 @@
 """Latent panel: the seed (step, drag, type, random), a w-space blend of two seeds, latent files."""
+
 from __future__ import annotations
 
 import random

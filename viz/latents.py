@@ -6,6 +6,7 @@ A file holds ``ws`` (1, num_ws, w_dim) and, when the head came from seeds, ``z``
 (1, num_ws, w_dim) or (1, w_dim) (broadcast to every layer), or only ``z`` (then mapped with the
 current conditioning camera and truncation).
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,9 @@ def load_latent(path: str | os.PathLike, num_ws: int, w_dim: int, z_dim: int) ->
             elif ws.ndim == 2 and ws.shape == (1, w_dim):
                 ws = ws[:, None].expand(1, num_ws, w_dim)
             if tuple(ws.shape) != (1, num_ws, w_dim):
-                raise LatentError(f"{path}: '{name}' has shape {tuple(arrays[name].shape)}, "
-                                  f"this model needs ({num_ws}, {w_dim})")
+                raise LatentError(
+                    f"{path}: '{name}' has shape {tuple(arrays[name].shape)}, this model needs ({num_ws}, {w_dim})"
+                )
             return {"ws": ws.contiguous()}
     if "z" in arrays:
         z = torch.from_numpy(arrays["z"].astype(np.float32)).reshape(1, -1)

@@ -5,6 +5,7 @@ the same feature, so tri-plane models tend to paint a mirrored face on the back.
 the front (yaw 0) next to the back (yaw 180) flipped left-right, and the project's mirrored-face
 score (panohead.metrics.mirror): near 1 means the artifact is there. Compare a D = 1 checkpoint with D = 3.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,6 +47,8 @@ class MirrorWidget(Widget):
             imgui.same_line()
             imgui.text_colored(colour, f"({text})")
             imgui.text_colored(MUTED, f"over {result.stats['overlap'] * 100:.0f}% of the picture")
-        hint("Front and back rendered at the current pitch and distance; the back is flipped so a "
-             "mirrored face would line up. Score: the mirrored-face metric (panohead.metrics.mirror), the "
-             "correlation of the head's own colours where both views see different surface points.")
+        hint(
+            "Front and back rendered at the current pitch and distance; the back is flipped so a "
+            "mirrored face would line up. Score: the mirrored-face metric (panohead.metrics.mirror), the "
+            "correlation of the head's own colours where both views see different surface points."
+        )

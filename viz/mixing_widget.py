@@ -5,6 +5,7 @@ shape) and fine (64 px and up: colours) after StyleGAN; the background network h
 The view updates live while the ranges are dragged. The second latent is a seed, the head on screen
 (frozen as it is now) or a latent file (a saved head or an inverted photo).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,12 @@ class MixingWidget(Widget):
         self.source = "seed"
 
     # --- actions (also used by tests) -----------------------------------------------------------------
-    def mix(self, latent: Latent | None, layers: tuple[int, int] | None = None,
-            background_layers: tuple[int, int] | None = None) -> None:
+    def mix(
+        self,
+        latent: Latent | None,
+        layers: tuple[int, int] | None = None,
+        background_layers: tuple[int, int] | None = None,
+    ) -> None:
         """Mix ``latent`` into ``layers`` / ``background_layers`` (None keeps the current ranges; a first
         mix starts with the fine rows, i.e. B's colours). ``latent`` None stops mixing."""
         editor, model = self.app.editor, self.app.model
@@ -46,8 +51,7 @@ class MixingWidget(Widget):
         if mixing.latent is None and layers is None and model is not None:
             fine = next(group for group in model.layer_groups if group[0] == "fine")
             layers = fine[1:]
-        editor.set_edits(mixing=Mixing(latent, layers or mixing.layers,
-                                       background_layers or mixing.background_layers))
+        editor.set_edits(mixing=Mixing(latent, layers or mixing.layers, background_layers or mixing.background_layers))
 
     def freeze_head(self) -> None:
         """Use the head on screen (with its edits) as the second latent."""
@@ -90,8 +94,10 @@ class MixingWidget(Widget):
         if changed:
             self.mix(Latent.from_seed(self.seed) if enabled else None)
         if mixing.latent is None:
-            hint("Takes chosen layers from another latent: coarse = head shape, middle = features and hair shape, "
-                 "fine = colours.")
+            hint(
+                "Takes chosen layers from another latent: coarse = head shape, middle = features and hair shape, "
+                "fine = colours."
+            )
             return
         self.source = radio_row(self.source, SOURCES, "mix-source")
         if self.source == "seed":
@@ -110,23 +116,37 @@ class MixingWidget(Widget):
             if submitted:
                 self.load(self.path_text)
         imgui.text_colored(MUTED, f"Second latent: {mixing.latent.label}")
-        self._rows("Head layers", "head", mixing.layers, model.num_ws, model.layer_groups,
-                   lambda rows: self.mix(mixing.latent, layers=rows))
+        self._rows(
+            "Head layers",
+            "head",
+            mixing.layers,
+            model.num_ws,
+            model.layer_groups,
+            lambda rows: self.mix(mixing.latent, layers=rows),
+        )
         if model.has_background:
-            self._rows("Background layers", "bg", mixing.background_layers, model.background_num_ws,
-                       model.background_layer_groups, lambda rows: self.mix(mixing.latent, background_layers=rows))
+            self._rows(
+                "Background layers",
+                "bg",
+                mixing.background_layers,
+                model.background_num_ws,
+                model.background_layer_groups,
+                lambda rows: self.mix(mixing.latent, background_layers=rows),
+            )
         hint("Rows are w layers from low to high resolution; the view updates while you drag.")
 
-    def _rows(self, title: str, key: str, rows: tuple[int, int], count: int,
-              groups: tuple[tuple[str, int, int], ...], apply) -> None:
+    def _rows(
+        self, title: str, key: str, rows: tuple[int, int], count: int, groups: tuple[tuple[str, int, int], ...], apply
+    ) -> None:
         imgui.separator_text(title)
         names = [name.capitalize() for name, _, _ in groups] + ["All", "None"]
         clicked = buttons_row(names, f"{key}-groups")
         if clicked is not None:
             apply(groups[clicked][1:] if clicked < len(groups) else ((0, count) if names[clicked] == "All" else (0, 0)))
         imgui.set_next_item_width(-1)
-        changed, start, stop = imgui.drag_int_range2(f"##{key}-rows", rows[0], rows[1], 0.05, 0, count,
-                                                     "from row %d", "to %d")
+        changed, start, stop = imgui.drag_int_range2(
+            f"##{key}-rows", rows[0], rows[1], 0.05, 0, count, "from row %d", "to %d"
+        )
         if changed:
             apply((min(start, stop), max(start, stop)))
         covered = [f"{name} ({GROUP_HINTS[name]})" for name, first, end in groups if first < rows[1] and end > rows[0]]

@@ -1,4 +1,5 @@
 """Opening the generator a checkpoint source names, with a short description for the UI."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ def describe_source(source: str) -> str:
     if source == "bundled":
         return "bundled model"
     if source.startswith(RANDOM_PREFIX):
-        return f"untrained '{source[len(RANDOM_PREFIX):]}' model"
+        return f"untrained '{source[len(RANDOM_PREFIX) :]}' model"
     return Path(source).name
 
 
@@ -71,23 +72,35 @@ def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, Mo
     if source == "bundled":
         generator, name = default_generator(device)
     elif source.startswith(RANDOM_PREFIX):
-        generator, name = untrained_generator(source[len(RANDOM_PREFIX):], device), describe_source(source)
+        generator, name = untrained_generator(source[len(RANDOM_PREFIX) :], device), describe_source(source)
     else:
         path = Path(source)
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
             raise CheckpointError(f"{path}: not a checkpoint (expected {' or '.join(CHECKPOINT_SUFFIXES)})")
         generator, name = load_generator(path, device), path.name
     cfg = generator.config
-    info = ModelInfo(source=source, name=name, device=str(device), parameters=parameter_count(generator),
-                     neural_resolution=cfg.neural_resolution, image_resolution=cfg.image_resolution,
-                     grid_depth=cfg.grid_depth, plane_resolution=cfg.plane_resolution,
-                     plane_channels=cfg.plane_channels, num_ws=generator.num_ws, z_dim=cfg.z_dim,
-                     has_background=generator.background is not None, camera_radius=cfg.camera_radius,
-                     look_at=tuple(cfg.look_at), fov=fov_from_focal(cfg.focal), w_dim=cfg.w_dim,
-                     layer_groups=_groups(generator.synthesis),
-                     background_num_ws=0 if generator.background is None else generator.background.num_ws,
-                     background_layer_groups=() if generator.background is None else _groups(generator.background),
-                     training_data=learnt_from(source))
+    info = ModelInfo(
+        source=source,
+        name=name,
+        device=str(device),
+        parameters=parameter_count(generator),
+        neural_resolution=cfg.neural_resolution,
+        image_resolution=cfg.image_resolution,
+        grid_depth=cfg.grid_depth,
+        plane_resolution=cfg.plane_resolution,
+        plane_channels=cfg.plane_channels,
+        num_ws=generator.num_ws,
+        z_dim=cfg.z_dim,
+        has_background=generator.background is not None,
+        camera_radius=cfg.camera_radius,
+        look_at=tuple(cfg.look_at),
+        fov=fov_from_focal(cfg.focal),
+        w_dim=cfg.w_dim,
+        layer_groups=_groups(generator.synthesis),
+        background_num_ws=0 if generator.background is None else generator.background.num_ws,
+        background_layer_groups=() if generator.background is None else _groups(generator.background),
+        training_data=learnt_from(source),
+    )
     return generator, info
 
 

@@ -1,4 +1,5 @@
 """Names for files the viewer writes: never overwrite, always inside the chosen folder."""
+
 from __future__ import annotations
 
 from pathlib import Path

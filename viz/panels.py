@@ -2,6 +2,7 @@
 
 Adding a panel is one import and one line here (see :mod:`viz.widget`).
 """
+
 from __future__ import annotations
 
 from viz.background_widget import BackgroundWidget
@@ -9,10 +10,10 @@ from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.conditioning_widget import ConditioningWidget
-from viz.export_widget import ExportWidget
 from viz.directions_widget import DirectionsWidget
-from viz.keyframes_widget import KeyframesWidget
+from viz.export_widget import ExportWidget
 from viz.inversion_widget import InversionWidget
+from viz.keyframes_widget import KeyframesWidget
 from viz.latent_widget import LatentWidget
 from viz.mirror_widget import MirrorWidget
 from viz.mixing_widget import MixingWidget

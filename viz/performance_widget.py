@@ -1,4 +1,5 @@
 """Performance panel: UI and renderer frame rates, where the last render's time went, device, precision."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,14 @@ class PerformanceWidget(Widget):
         imgui.text(f"Renderer  {app.renderer.fps:6.1f} FPS")
         imgui.pop_font()
         ordered = np.roll(self.frame_ms, -(self.cursor % HISTORY))
-        imgui.plot_lines("##frame-times", ordered, overlay_text="UI frame time (ms)", scale_min=0.0,
-                         scale_max=max(50.0, float(ordered.max())), graph_size=imgui.ImVec2(-1, 48 * app.scale))
+        imgui.plot_lines(
+            "##frame-times",
+            ordered,
+            overlay_text="UI frame time (ms)",
+            scale_min=0.0,
+            scale_max=max(50.0, float(ordered.max())),
+            graph_size=imgui.ImVec2(-1, 48 * app.scale),
+        )
         result = app.result
         if result is not None:
             imgui.separator_text(f"Last render ({result.quality})")
@@ -59,8 +66,9 @@ class PerformanceWidget(Widget):
         imgui.text(app.device_name)
         if app.cpu_mode:
             threads = torch.get_num_threads()
-            imgui.text_colored(MUTED, f"{threads} PyTorch thread{'s' if threads > 1 else ''}; "
-                                      "previews at half resolution first")
+            imgui.text_colored(
+                MUTED, f"{threads} PyTorch thread{'s' if threads > 1 else ''}; previews at half resolution first"
+            )
         label("Precision", app.scale)
         model = app.state.model
         # On a CPU the controls show what runs (fp32, no graphs) and cannot be changed; the CUDA choices are
@@ -93,7 +101,10 @@ def graph_note(cpu_mode: bool, enabled: bool, result) -> None:
         hint(f"CUDA graphs fell back to eager rendering: {result.graph_error}", WARN)
     elif enabled:
         replaying = result is not None and result.graphs
-        hint("render and super-resolution replayed from CUDA graphs" if replaying else
-             "render and super-resolution are captured on the next head view")
+        hint(
+            "render and super-resolution replayed from CUDA graphs"
+            if replaying
+            else "render and super-resolution are captured on the next head view"
+        )
     else:
         hint("render and super-resolution launched kernel by kernel")

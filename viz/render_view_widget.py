@@ -1,4 +1,5 @@
 """Render view panel: what the viewport shows and how (buffers, backdrop, volume slices)."""
+
 from __future__ import annotations
 
 from imgui_bundle import imgui
@@ -47,6 +48,7 @@ class RenderViewWidget(Widget):
             if changed:
                 view.slice_offset = value
         label("Backdrop", scale)
-        view.backdrop = radio_row(view.backdrop, [("checkerboard", "Checkerboard"), ("transparent", "Transparent")],
-                                  "backdrop")
+        view.backdrop = radio_row(
+            view.backdrop, [("checkerboard", "Checkerboard"), ("transparent", "Transparent")], "backdrop"
+        )
         hint(MODE_HELP[view.mode] if view.target == "head" else "Inspector settings are in the Inspect tab.")

@@ -13,6 +13,7 @@ On CUDA, with ``request.cuda_graphs``, the volume and image stages replay CUDA g
 Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
 failures come back as a one-line ``error`` instead of an exception.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +21,10 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -43,8 +45,18 @@ from viz.models import ModelInfo, open_model
 from viz.request import CameraSpec, FileSpec, RenderRequest, SeedLatent
 from viz.stages import StageGraphs, compose_image, half_precision, march_volume
 from viz.trigrid_views import Cell, mosaic, trigrid_mosaic
-from viz.views import (AXIS_INDEX, checkerboard, colormap, depth_image, normals_from_depth, over, resize, slice_points,
-                       to_rgba8, to_unit)
+from viz.views import (
+    AXIS_INDEX,
+    checkerboard,
+    colormap,
+    depth_image,
+    normals_from_depth,
+    over,
+    resize,
+    slice_points,
+    to_rgba8,
+    to_unit,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -184,8 +196,10 @@ class Renderer:
             graphs = self._graphs(G) if request.cuda_graphs and device.type == "cuda" else None
             with torch.inference_mode():
                 background_key = (model_key, background_source(request))
-                ws, background_ws = self.ws.get((model_key, request.latent, request.edits, background_key),
-                                                lambda: self._head(G, model_key, request, device, timer))
+                ws, background_ws = self.ws.get(
+                    (model_key, request.latent, request.edits, background_key),
+                    lambda: self._head(G, model_key, request, device, timer),
+                )
                 head_key = (model_key, request.latent, request.edits)
 
                 def synthesize() -> torch.Tensor:
@@ -193,8 +207,21 @@ class Renderer:
                         return G.synthesize_planes(ws)
 
                 planes = self.planes.get(head_key, synthesize)
-                frame = _Frame(self, G, request, quality, device, timer, model_key, head_key, ws, planes,
-                               background_ws, background_key, graphs)
+                frame = _Frame(
+                    self,
+                    G,
+                    request,
+                    quality,
+                    device,
+                    timer,
+                    model_key,
+                    head_key,
+                    ws,
+                    planes,
+                    background_ws,
+                    background_key,
+                    graphs,
+                )
                 rgb, alpha, mask, cells, stats = frame.draw()
                 with timer("display"):
                     rgba = to_rgba8(rgb, alpha)
@@ -206,21 +233,36 @@ class Renderer:
                     image = shown.cpu().numpy()
                     rgba_np = image if shown is rgba else rgba.cpu().numpy()
                     mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
-            return RenderResult(request, quality, image=image, rgba=rgba_np, mask=mask_np, cells=tuple(cells),
-                                stats=stats, timings=timer.timings, model=info, ws=ws[0].float().cpu().numpy(),
-                                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy(),
-                                graphs=graphs is not None and graphs.replaying,
-                                graph_error=None if graphs is None else graphs.error)
+            return RenderResult(
+                request,
+                quality,
+                image=image,
+                rgba=rgba_np,
+                mask=mask_np,
+                cells=tuple(cells),
+                stats=stats,
+                timings=timer.timings,
+                model=info,
+                ws=ws[0].float().cpu().numpy(),
+                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy(),
+                graphs=graphs is not None and graphs.replaying,
+                graph_error=None if graphs is None else graphs.error,
+            )
         except USER_ERRORS as error:
             return RenderResult(request, quality, model=info, error=one_line(error))
         except torch.cuda.OutOfMemoryError:
             self.clear()
-            return RenderResult(request, quality, model=info,
-                                error="out of GPU memory: caches cleared; try a smaller model or --device cpu")
+            return RenderResult(
+                request,
+                quality,
+                model=info,
+                error="out of GPU memory: caches cleared; try a smaller model or --device cpu",
+            )
         except Exception as error:  # a bug: keep the app alive, show it, log the traceback
             log.exception("render failed")
-            return RenderResult(request, quality, model=info,
-                                error=f"internal error: {type(error).__name__}: {one_line(error)}")
+            return RenderResult(
+                request, quality, model=info, error=f"internal error: {type(error).__name__}: {one_line(error)}"
+            )
 
     def clear(self) -> None:
         for cache in self.caches().values():
@@ -248,8 +290,9 @@ class Renderer:
         target = pick_device(device)
         return self.models.get((source, str(target)), lambda: self._open(source, target, StageTimer(target)))
 
-    def _head(self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device,
-              timer: StageTimer) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _head(
+        self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device, timer: StageTimer
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None, with the request's edits."""
         edits, seed = request.edits, request.latent.a
         ws = latent_ws(G, edits.latent, None) if edits.latent else self._latent(G, model_key, request, device, timer)
@@ -262,9 +305,13 @@ class Renderer:
         mixing_ws = None
         if edits.mixing.latent is not None:
             mixing = edits.mixing.latent
-            mixing_ws = (latent_ws(G, mixing, None) if mixing.ws is not None else
-                         self._seed_ws(G, model_key, SeedLatent(mixing.seed, seed.psi, seed.cutoff, seed.conditioning),
-                                       device, timer))
+            mixing_ws = (
+                latent_ws(G, mixing, None)
+                if mixing.ws is not None
+                else self._seed_ws(
+                    G, model_key, SeedLatent(mixing.seed, seed.psi, seed.cutoff, seed.conditioning), device, timer
+                )
+            )
         return apply_edits(G, ws, background, mixing_ws, edits.mixing, edits.directions)
 
     def edit_state(self, request: RenderRequest) -> tuple[EditState, PanoHeadGenerator]:
@@ -299,25 +346,41 @@ class Renderer:
                 background = as_engine(request.background.seed, f"background seed {request.background.seed.seed}")
             mixing = edits.mixing
             if mixing.latent is not None and mixing.latent.seed is not None and not plain:
-                mixing_ws = self._seed_ws(G, model_key, SeedLatent(mixing.latent.seed, seed.psi, seed.cutoff,
-                                                                   seed.conditioning), device, timer)
+                mixing_ws = self._seed_ws(
+                    G,
+                    model_key,
+                    SeedLatent(mixing.latent.seed, seed.psi, seed.cutoff, seed.conditioning),
+                    device,
+                    timer,
+                )
                 mixing = replace(mixing, latent=Latent.from_ws(mixing_ws[0], mixing.latent.label))
         conditioning = (seed.conditioning.yaw, seed.conditioning.pitch) if plain else (0.0, 0.0)
         camera = Camera(cam.yaw, cam.pitch, cam.radius, cam.fov, cam.look_at)
-        state = EditState(latent=latent, psi=seed.psi, cutoff=seed.cutoff, conditioning=conditioning, mixing=mixing,
-                          directions=edits.directions, background=background, camera=camera)
+        state = EditState(
+            latent=latent,
+            psi=seed.psi,
+            cutoff=seed.cutoff,
+            conditioning=conditioning,
+            mixing=mixing,
+            directions=edits.directions,
+            background=background,
+            camera=camera,
+        )
         return state, G
 
-    def _seed_ws(self, G: PanoHeadGenerator, model_key: tuple, latent: SeedLatent, device: torch.device,
-                 timer: StageTimer) -> torch.Tensor:
+    def _seed_ws(
+        self, G: PanoHeadGenerator, model_key: tuple, latent: SeedLatent, device: torch.device, timer: StageTimer
+    ) -> torch.Tensor:
         def mapping() -> torch.Tensor:
             with timer("mapping"):
                 c = latent.conditioning.label(G.config, device)
                 return G.mapping(seed_latent(latent.seed, G.config.z_dim, device), c, latent.psi, latent.cutoff)
+
         return self.seed_ws.get((model_key, latent), mapping)
 
-    def _latent(self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device,
-                timer: StageTimer) -> torch.Tensor:
+    def _latent(
+        self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device, timer: StageTimer
+    ) -> torch.Tensor:
         """ws (1, num_ws, w_dim) of the request's head."""
         spec = request.latent
         if spec.file is not None:
@@ -334,10 +397,12 @@ class Renderer:
 
     def image_file(self, spec: FileSpec, size: int, device: torch.device) -> torch.Tensor:
         """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized."""
+
         def read() -> torch.Tensor:
             from PIL import Image, UnidentifiedImageError
 
             from panohead.images import open_image
+
             try:
                 with open_image(spec.path) as picture:
                     picture = picture.convert("RGB")
@@ -350,16 +415,29 @@ class Renderer:
             except (UnidentifiedImageError, OSError, ValueError) as error:
                 raise ValueError(f"{spec.path}: cannot read the background image ({one_line(error)})") from None
             return torch.from_numpy(array).permute(2, 0, 1).to(device)
+
         return self.files.get((spec, size, str(device)), read)
 
 
 class _Frame:
     """One request's drawing, with the caches of its renderer (kept apart so __call__ reads in one go)."""
 
-    def __init__(self, renderer: Renderer, G: PanoHeadGenerator, request: RenderRequest, quality: str,
-                 device: torch.device, timer: StageTimer, model_key: tuple, head_key: tuple,
-                 ws: torch.Tensor, planes: torch.Tensor, background_ws: torch.Tensor | None,
-                 background_key: Hashable, graphs: StageGraphs | None = None) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        G: PanoHeadGenerator,
+        request: RenderRequest,
+        quality: str,
+        device: torch.device,
+        timer: StageTimer,
+        model_key: tuple,
+        head_key: tuple,
+        ws: torch.Tensor,
+        planes: torch.Tensor,
+        background_ws: torch.Tensor | None,
+        background_key: Hashable,
+        graphs: StageGraphs | None = None,
+    ) -> None:
         self.r, self.G, self.request, self.quality = renderer, G, request, quality
         self.graphs = graphs
         self.device, self.timer = device, timer
@@ -378,9 +456,11 @@ class _Frame:
             with self.timer("render"):
                 label = camera.label(G.config, self.device)
                 if self.graphs is not None and field is None:
-                    return self.graphs.march(self.planes, self.ws, label, neural=self.neural,
-                                             precision=self.request.precision)
+                    return self.graphs.march(
+                        self.planes, self.ws, label, neural=self.neural, precision=self.request.precision
+                    )
                 return march_volume(G, self.planes, self.ws, label, self.neural, field)
+
         return self.r.volumes.get((self.head_key, camera, self.neural), march)
 
     def skipping_field(self):
@@ -394,6 +474,7 @@ class _Frame:
         def build() -> OccupancyGrid:
             with self.timer("occupancy"):
                 return build_occupancy(self.G, self.planes)
+
         occupancy = self.r.occupancy.get(self.head_key, build)
         if occupancy.fraction > 0.9:  # nearly nothing to skip (e.g. untrained models): the plain field
             return None
@@ -408,6 +489,7 @@ class _Frame:
         def synthesize() -> torch.Tensor:
             with self.timer("background"), half_precision(self.request.precision, self.device):
                 return G.synthesize_background(self.background_ws).float()
+
         key = (self.background_key, self.request.precision)
         return self.r.backgrounds.get(key, synthesize), key
 
@@ -429,6 +511,7 @@ class _Frame:
                 if self.graphs is not None:
                     return self.graphs.compose(*inputs, **settings)
                 return compose_image(G, *inputs, **settings)
+
         return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
 
     def replacement(self, size: int) -> torch.Tensor | None:
@@ -451,6 +534,7 @@ class _Frame:
             def inspect() -> tuple[torch.Tensor, list[Cell]]:
                 with self.timer("inspector"):
                     return trigrid_mosaic(self.planes, spec, cfg.box_warp, cfg.plane_layout)
+
             image, cells = self.r.views.get((self.head_key, spec), inspect)
             return image, None, None, cells, {}
         if target == "mirror":
@@ -510,6 +594,7 @@ class _Frame:
                     return colormap(opacity[0], "viridis"), None
                 features = out["features"].transpose(1, 2).reshape(1, -1, size, size)
                 return to_unit(G.to_rgb(features, self.ws)[0]), opacity
+
         return self.r.views.get((self.head_key, kind, axis_name, offset, size), sample)
 
     def mirror(self):

@@ -3,6 +3,7 @@
 Requests double as cache keys, so only settings that change the picture are included: the
 tri-grid inspector's settings, for example, are left out unless the tri-grid is on screen.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,11 +33,16 @@ class CameraSpec:
     def label(self, config: GeneratorConfig, device: torch.device) -> torch.Tensor:
         """(1, 25) camera label."""
         focal = config.focal if self.fov is None else focal_from_fov(self.fov)
-        return orbit_label(math.radians(self.yaw), math.radians(self.pitch),
-                           config.camera_radius if self.radius is None else self.radius,
-                           config.look_at if self.look_at is None else self.look_at, focal, device=device)
+        return orbit_label(
+            math.radians(self.yaw),
+            math.radians(self.pitch),
+            config.camera_radius if self.radius is None else self.radius,
+            config.look_at if self.look_at is None else self.look_at,
+            focal,
+            device=device,
+        )
 
-    def turned(self, yaw: float) -> "CameraSpec":
+    def turned(self, yaw: float) -> CameraSpec:
         return CameraSpec(yaw, self.pitch, self.radius, self.fov, self.look_at)
 
 
@@ -48,7 +54,7 @@ class FileSpec:
     stamp: float
 
     @classmethod
-    def of(cls, path: str) -> "FileSpec":
+    def of(cls, path: str) -> FileSpec:
         try:
             stamp = os.stat(path).st_mtime
         except OSError:
@@ -165,8 +171,14 @@ def build_request(state: AppState, device: str, edits: Edits = Edits()) -> Rende
         t = state.trigrid
         trigrid = TrigridSpec(t.display, t.channel, t.colormap, t.all_planes, t.depth_index, tuple(t.offsets))
     return RenderRequest(
-        source=state.model.source, device=device, precision=state.model.precision, latent=latent_spec,
-        camera=render_camera(state), target=view.target, mode=view.mode, backdrop=view.backdrop,
+        source=state.model.source,
+        device=device,
+        precision=state.model.precision,
+        latent=latent_spec,
+        camera=render_camera(state),
+        target=view.target,
+        mode=view.mode,
+        backdrop=view.backdrop,
         background=background,
         slice=(view.slice_axis, float(view.slice_offset)) if view.mode in ("density", "colour") else None,
         trigrid=trigrid,

@@ -4,6 +4,7 @@ A session file is small JSON: the checkpoint (path and fingerprint), the head's 
 edit, the keyframes, the named directions, the camera and the view settings. Opening one loads its
 checkpoint, checks it is unchanged, and shows exactly the saved picture; problems are one line.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,8 +46,9 @@ class SessionWidget(Widget):
 
     def save_as(self) -> None:
         """Ask where to save (the answer arrives through :meth:`__call__`'s poll)."""
-        self.save_dialog.save("Save the session", str(Path(self.app.state.capture.folder) / f"session{SUFFIX}"),
-                              FILTERS)
+        self.save_dialog.save(
+            "Save the session", str(Path(self.app.state.capture.folder) / f"session{SUFFIX}"), FILTERS
+        )
 
     def recent(self) -> list[Path]:
         """Recent session files, re-read from disk at most once a second."""
@@ -82,7 +84,9 @@ class SessionWidget(Widget):
         if imgui.button(f"Redo {history.redo_label or ''}".strip() + "##redo"):
             editor.redo()
         imgui.end_disabled()
-        imgui.text_colored(MUTED, f"{len(history)} step{'' if len(history) == 1 else 's'} kept (at most {history.limit})")
+        imgui.text_colored(
+            MUTED, f"{len(history)} step{'' if len(history) == 1 else 's'} kept (at most {history.limit})"
+        )
         imgui.separator_text("Session file")
         if editor.session_file is not None:
             imgui.text_colored(MUTED, str(editor.session_file))
@@ -94,8 +98,9 @@ class SessionWidget(Widget):
         if imgui.button("Save as..."):
             self.save_as()
         imgui.end_disabled()
-        submitted, self.path_text = path_field("session-path", self.path_text, self.open_dialog, "Open a session",
-                                               FILTERS)
+        submitted, self.path_text = path_field(
+            "session-path", self.path_text, self.open_dialog, "Open a session", FILTERS
+        )
         if submitted:
             editor.open_session(self.path_text)
         recent = self.recent()
@@ -105,5 +110,7 @@ class SessionWidget(Widget):
                 if imgui.selectable(f"{path.name}##{path}", path == editor.session_file)[0]:
                     editor.open_session(path)
                 imgui.set_item_tooltip(str(path))
-        hint("Keeps the checkpoint, latents, every edit, keyframes, camera and view. "
-             "Type a path and press Enter to open it, or drop a session .json on the window.")
+        hint(
+            "Keeps the checkpoint, latents, every edit, keyframes, camera and view. "
+            "Type a path and press Enter to open it, or drop a session .json on the window."
+        )

@@ -3,9 +3,8 @@
 The folder is :func:`panohead.userdirs.config_folder`: ``$PANOHEAD_STUDIO_CONFIG_DIR`` when set (tests
 point it at a temporary folder), else ``$XDG_CONFIG_HOME/panohead-studio`` or ``~/.config/panohead-studio``.
 """
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 from panohead import json_numbers
 from panohead.atomic import write_bytes_atomic
@@ -14,7 +13,7 @@ from panohead.userdirs import config_folder
 from viz.state import AppState
 
 SETTINGS_NAME = "viewer.json"
-SETTINGS_LIMIT = 2 ** 20  # bytes; the settings are about 2 KB
+SETTINGS_LIMIT = 2**20  # bytes; the settings are about 2 KB
 
 
 def load_state() -> tuple[AppState, str | None]:

@@ -1,7 +1,8 @@
 """Keyboard shortcuts for the common actions, and the help overlay that lists them (F1 or ?)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from imgui_bundle import imgui
 
@@ -101,8 +102,12 @@ class ShortcutsWidget(Widget):
         viewport = imgui.get_main_viewport()
         imgui.set_next_window_pos(viewport.get_center(), imgui.Cond_.always, imgui.ImVec2(0.5, 0.5))
         imgui.set_next_window_bg_alpha(0.94)
-        flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.always_auto_resize
-                 | imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move)
+        flags = (
+            imgui.WindowFlags_.no_decoration
+            | imgui.WindowFlags_.always_auto_resize
+            | imgui.WindowFlags_.no_saved_settings
+            | imgui.WindowFlags_.no_move
+        )
         imgui.begin("Keyboard shortcuts", flags=flags)
         imgui.push_font(self.app.fonts["bold"], 0.0)
         imgui.text("Keyboard shortcuts")

@@ -13,6 +13,7 @@ graphs when the model changes), and they never synchronise with the host, so the
 Any capture failure leaves that stage eager for good (``error`` says why); results are fresh tensors
 either way, so the viewer's caches may keep them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,8 +33,15 @@ def half_precision(precision: str, device: torch.device):
     return autocast("fp16" if precision == "fp16" and device.type == "cuda" else "fp32", device)
 
 
-def march_volume(G: PanoHeadGenerator, planes: torch.Tensor, ws: torch.Tensor, label: torch.Tensor,
-                 neural: int, field=None, precision: str = "fp32") -> dict[str, torch.Tensor]:
+def march_volume(
+    G: PanoHeadGenerator,
+    planes: torch.Tensor,
+    ws: torch.Tensor,
+    label: torch.Tensor,
+    neural: int,
+    field=None,
+    precision: str = "fp32",
+) -> dict[str, torch.Tensor]:
     """Ray-march cached ``planes`` (1, 3, C, D, H, W) from camera ``label`` (1, 25) at ``neural``^2 rays:
     {foreground (1, C, n, n), weight_sum (1, 1, n, n), depth (1, 1, n, n)}; no background, no SR.
 
@@ -47,9 +55,16 @@ def march_volume(G: PanoHeadGenerator, planes: torch.Tensor, ws: torch.Tensor, l
     return {name: out[name] for name in VOLUME_OUTPUTS}
 
 
-def compose_image(G: PanoHeadGenerator, foreground: torch.Tensor, weight_sum: torch.Tensor,
-                  background: torch.Tensor | None, ws: torch.Tensor, content: str = "head",
-                  superresolve: bool = True, precision: str = "fp32") -> dict[str, torch.Tensor]:
+def compose_image(
+    G: PanoHeadGenerator,
+    foreground: torch.Tensor,
+    weight_sum: torch.Tensor,
+    background: torch.Tensor | None,
+    ws: torch.Tensor,
+    content: str = "head",
+    superresolve: bool = True,
+    precision: str = "fp32",
+) -> dict[str, torch.Tensor]:
     """Eq. 3 over ``background`` (1, C, Rb, Rb) or None, to_rgb, then super-resolution:
     {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1] ("image" is "raw" without super-resolution).
 
@@ -80,8 +95,11 @@ class StageGraphs:
     @property
     def error(self) -> str | None:
         """Why a stage fell back to eager rendering (None while both replay or have not run)."""
-        errors = [f"{name}: {graphed.error}" for name, graphed in (("render", self.march), ("super-resolution", self.compose))
-                  if graphed.error]
+        errors = [
+            f"{name}: {graphed.error}"
+            for name, graphed in (("render", self.march), ("super-resolution", self.compose))
+            if graphed.error
+        ]
         return "; ".join(errors) or None
 
     @property

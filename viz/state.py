@@ -3,6 +3,7 @@
 The renderer never sees this object: :func:`viz.request.build_request` freezes the parts it needs
 into a hashable :class:`viz.request.RenderRequest`. Angles are in degrees, as shown in the UI.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -171,7 +172,7 @@ class AppState:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], problems: list[str] | None = None) -> "AppState":
+    def from_dict(cls, values: dict[str, Any], problems: list[str] | None = None) -> AppState:
         """Rebuild from :meth:`to_dict` output field by field: a missing entry keeps its default; an unknown
         or invalid one (another version's settings, a hand edit) keeps it too and is noted in ``problems``."""
         state, problems = cls(), problems if problems is not None else []
@@ -222,13 +223,21 @@ def update_section(section: Any, values: dict[str, Any], strict: bool, where: st
 
 
 CHOICES = {
-    ("ViewState", "mode"): VIEW_MODES, ("ViewState", "target"): VIEW_TARGETS, ("ViewState", "backdrop"): BACKDROPS,
-    ("ViewState", "slice_axis"): AXES, ("BackgroundState", "mode"): BACKGROUND_MODES,
-    ("ConditioningState", "mode"): CONDITIONING_MODES, ("TrigridState", "colormap"): COLORMAPS,
-    ("TrigridState", "display"): ("pca", "channel"), ("ModelState", "precision"): PRECISIONS,
-    ("ExportState", "mesh_format"): MESH_FORMATS, ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
-    ("ExportState", "video_format"): VIDEO_FORMATS, ("ExportState", "video_view"): VIDEO_VIEWS,
-    ("ExportState", "video_background"): VIDEO_BACKGROUNDS, ("ExportState", "texture_size"): TEXTURE_SIZES,
+    ("ViewState", "mode"): VIEW_MODES,
+    ("ViewState", "target"): VIEW_TARGETS,
+    ("ViewState", "backdrop"): BACKDROPS,
+    ("ViewState", "slice_axis"): AXES,
+    ("BackgroundState", "mode"): BACKGROUND_MODES,
+    ("ConditioningState", "mode"): CONDITIONING_MODES,
+    ("TrigridState", "colormap"): COLORMAPS,
+    ("TrigridState", "display"): ("pca", "channel"),
+    ("ModelState", "precision"): PRECISIONS,
+    ("ExportState", "mesh_format"): MESH_FORMATS,
+    ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
+    ("ExportState", "video_format"): VIDEO_FORMATS,
+    ("ExportState", "video_view"): VIDEO_VIEWS,
+    ("ExportState", "video_background"): VIDEO_BACKGROUNDS,
+    ("ExportState", "texture_size"): TEXTURE_SIZES,
     ("TrainingState", "preset"): ("tiny", "small", "medium", "paper"),
     ("TrainingState", "start_from"): ("scratch", "continue", "snapshot", "finetune"),
 }
@@ -236,13 +245,21 @@ CHOICES = {
 
 # (lowest, highest) of numbers the controls can set: a value outside came from a hand edit or another version.
 RANGES = {
-    ("CameraState", "pitch"): (-89.0, 89.0), ("CameraState", "radius"): (1.0, 6.0), ("CameraState", "fov"): (5.0, 45.0),
-    ("CameraState", "turntable_speed"): (-180.0, 180.0), ("LatentState", "psi"): (0.0, 1.5),
-    ("LatentState", "blend"): (0.0, 1.0), ("ViewState", "slice_offset"): (-0.5, 0.5),
-    ("ConditioningState", "pitch"): (-89.0, 89.0), ("ExportState", "threshold"): (0.01, 1000.0),
-    ("ExportState", "smooth"): (0, 20), ("ExportState", "mesh_faces"): (100, 1_000_000),
-    ("ExportState", "splat_gaussians"): (100, 2_000_000), ("ExportState", "splat_steps"): (0, 100_000),
-    ("TrainingState", "kimg"): (0.0, 1e6), ("TrainingState", "gpus"): (0, 64),
+    ("CameraState", "pitch"): (-89.0, 89.0),
+    ("CameraState", "radius"): (1.0, 6.0),
+    ("CameraState", "fov"): (5.0, 45.0),
+    ("CameraState", "turntable_speed"): (-180.0, 180.0),
+    ("LatentState", "psi"): (0.0, 1.5),
+    ("LatentState", "blend"): (0.0, 1.0),
+    ("ViewState", "slice_offset"): (-0.5, 0.5),
+    ("ConditioningState", "pitch"): (-89.0, 89.0),
+    ("ExportState", "threshold"): (0.01, 1000.0),
+    ("ExportState", "smooth"): (0, 20),
+    ("ExportState", "mesh_faces"): (100, 1_000_000),
+    ("ExportState", "splat_gaussians"): (100, 2_000_000),
+    ("ExportState", "splat_steps"): (0, 100_000),
+    ("TrainingState", "kimg"): (0.0, 1e6),
+    ("TrainingState", "gpus"): (0, 64),
     ("UiState", "window_size"): (320, 16384),
 }
 

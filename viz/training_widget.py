@@ -5,13 +5,14 @@ folder (:mod:`panohead.training.monitor`): appended log lines, the console tail 
 PNG, each at most a few times a second and off the UI thread where it could take long (dataset
 checks, PNG decoding). Nothing here ever waits for the run, so the panel never freezes.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -20,10 +21,18 @@ from PIL import Image
 
 from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
-from panohead.training.launcher import (PRESETS, LaunchSpec, RunProcess, check_launch, masks_in_use, recorded_masks,
-                                        resume_arguments, train_arguments)
-from panohead.training.monitor import CONSOLE_FILE, RunMonitor, tail_lines
+from panohead.training.launcher import (
+    PRESETS,
+    LaunchSpec,
+    RunProcess,
+    check_launch,
+    masks_in_use,
+    recorded_masks,
+    resume_arguments,
+    train_arguments,
+)
 from panohead.training.loop import exit_status
+from panohead.training.monitor import CONSOLE_FILE, RunMonitor, tail_lines
 from panohead.training.options import TRAINING_PRESETS
 from viz.checkpoint_widget import CheckpointWidget
 from viz.file_dialog import FileDialog, path_field
@@ -39,8 +48,10 @@ CHECKPOINT_FILTERS = ["Checkpoints (.safetensors, .pkl)", "*.safetensors *.pkl",
 DATA_FILTERS = ["Datasets (.zip)", "*.zip", "All files", "*"]
 MASK_FILTERS = ["Mask archives (.zip)", "*.zip", "All files", "*"]
 # (plot title, [(log key, legend)]): the loss curves and the regularisers next to them.
-PLOTS = [("Losses", [("loss_G", "G"), ("loss_D", "D")]),
-         ("Regularisers", [("r1_image", "R1 image"), ("r1_mask", "R1 mask"), ("camera_offset", "camera offset |dc|")])]
+PLOTS = [
+    ("Losses", [("loss_G", "G"), ("loss_D", "D")]),
+    ("Regularisers", [("r1_image", "R1 image"), ("r1_mask", "R1 mask"), ("camera_offset", "camera offset |dc|")]),
+]
 SPARSE = {"r1_image", "r1_mask"}  # lazy R1 runs every 16th step: most ticks lack it, so mark its points
 
 
@@ -69,11 +80,16 @@ class Background:
 def launch_spec(form: TrainingState, visible_gpus: int) -> LaunchSpec:
     """The run the "Start a run" form describes."""
     checkpoint = form.checkpoint.strip()
-    return LaunchSpec(data=form.data.strip(), masks=form.masks.strip() or None, outdir=form.outdir.strip(),
-                      preset=form.preset, kimg=form.kimg,
-                      resume={"continue": "auto", "snapshot": checkpoint}.get(form.start_from),
-                      finetune=checkpoint if form.start_from == "finetune" else None,
-                      gpus=min(form.gpus, visible_gpus))
+    return LaunchSpec(
+        data=form.data.strip(),
+        masks=form.masks.strip() or None,
+        outdir=form.outdir.strip(),
+        preset=form.preset,
+        kimg=form.kimg,
+        resume={"continue": "auto", "snapshot": checkpoint}.get(form.start_from),
+        finetune=checkpoint if form.start_from == "finetune" else None,
+        gpus=min(form.gpus, visible_gpus),
+    )
 
 
 def duration(seconds: float) -> str:
@@ -213,8 +229,10 @@ class TrainingWidget(Widget):
     def close(self) -> None:
         """The run keeps going without the app (that is why it is a separate process); say how to reach it."""
         if self.process is not None and self.process.running:
-            print(f"training run {self.process.outdir} (pid {self.process.pid}) keeps running; "
-                  f"stop it with: kill -TERM {self.process.pid}")
+            print(
+                f"training run {self.process.outdir} (pid {self.process.pid}) keeps running; "
+                f"stop it with: kill -TERM {self.process.pid}"
+            )
         self.grid_texture.delete()
 
     # --- per-frame logic -----------------------------------------------------------------------------
@@ -296,8 +314,13 @@ class TrainingWidget(Widget):
         if self.monitor is None:
             self._start_form()
         imgui.separator_text("Run")
-        submitted, self.folder_text = path_field("attach-folder", self.folder_text, self.dialogs["attach"],
-                                                 "Run folder (pick its log.jsonl)", ["Run logs", "log.jsonl", "All files", "*"])
+        submitted, self.folder_text = path_field(
+            "attach-folder",
+            self.folder_text,
+            self.dialogs["attach"],
+            "Run folder (pick its log.jsonl)",
+            ["Run logs", "log.jsonl", "All files", "*"],
+        )
         if submitted:
             self.attach(str(Path(self.folder_text).parent if self.folder_text.endswith(".jsonl") else self.folder_text))
         imgui.begin_disabled(not self.folder_text.strip())
@@ -324,14 +347,24 @@ class TrainingWidget(Widget):
         _, form.data = path_field("train-data", form.data, self.dialogs["data"], "Training dataset (zip)", DATA_FILTERS)
         label("Masks", scale)
         zipped = form.data.strip().lower().endswith(".zip")  # masks usually come in the dataset's own kind
-        _, form.masks = path_field("train-masks", form.masks, self.dialogs["masks"],
-                                   "Mask zip" if zipped else "Mask folder", MASK_FILTERS, pick_folder=not zipped)
-        imgui.set_item_tooltip("Foreground masks with the images' file names; leave empty for the default beside the dataset")
+        _, form.masks = path_field(
+            "train-masks",
+            form.masks,
+            self.dialogs["masks"],
+            "Mask zip" if zipped else "Mask folder",
+            MASK_FILTERS,
+            pick_folder=not zipped,
+        )
+        imgui.set_item_tooltip(
+            "Foreground masks with the images' file names; leave empty for the default beside the dataset"
+        )
         if not form.masks.strip():  # say what an empty field means for this dataset
             line = self.masks_line
             hint(line, WARN if line.startswith("no masks") else MUTED)
         label("Output", scale)
-        _, form.outdir = path_field("train-outdir", form.outdir, self.dialogs["outdir"], "Run folder", ["All files", "*"])
+        _, form.outdir = path_field(
+            "train-outdir", form.outdir, self.dialogs["outdir"], "Run folder", ["All files", "*"]
+        )
         label("Preset", scale)
         preset = radio_row(form.preset, [(p, p) for p in PRESETS], "train-preset")
         if preset != form.preset:
@@ -343,12 +376,18 @@ class TrainingWidget(Widget):
         form.start_from = radio_row(form.start_from, START_MODES, "train-start")
         if form.start_from in ("snapshot", "finetune"):
             label("Checkpoint", scale)
-            _, form.checkpoint = path_field("train-checkpoint", form.checkpoint, self.dialogs["checkpoint"],
-                                            "Snapshot or checkpoint to start from", CHECKPOINT_FILTERS)
+            _, form.checkpoint = path_field(
+                "train-checkpoint",
+                form.checkpoint,
+                self.dialogs["checkpoint"],
+                "Snapshot or checkpoint to start from",
+                CHECKPOINT_FILTERS,
+            )
         label("GPUs", scale)
         if self.visible_gpus:
-            _, form.gpus = imgui.slider_int("##gpus", min(form.gpus, self.visible_gpus), 0, self.visible_gpus,
-                                            "%d (0 = CPU)")
+            _, form.gpus = imgui.slider_int(
+                "##gpus", min(form.gpus, self.visible_gpus), 0, self.visible_gpus, "%d (0 = CPU)"
+            )
         else:
             imgui.text_colored(MUTED, "none visible to torch: trains on the CPU")
         checking = self._check is not None
@@ -358,8 +397,10 @@ class TrainingWidget(Widget):
         imgui.end_disabled()
         if self.launch_error:
             hint(self.launch_error, ERROR)
-        hint("Continue folder: the newest snapshot in the output folder. Fine-tune: our checkpoint or snapshot, "
-             "or an official PanoHead .pkl. Several GPUs run under torchrun.")
+        hint(
+            "Continue folder: the newest snapshot in the output folder. Fine-tune: our checkpoint or snapshot, "
+            "or an official PanoHead .pkl. Several GPUs run under torchrun."
+        )
 
     def _status(self) -> None:
         monitor, process = self.monitor, self.process
@@ -384,7 +425,9 @@ class TrainingWidget(Widget):
         tick = monitor.last_tick or {}
         if total:
             done = monitor.nimg / (total * 1000)
-            imgui.progress_bar(min(done, 1.0), imgui.ImVec2(-1, 0), f"{monitor.nimg} / {total * 1000:.0f} images ({done:.0%})")
+            imgui.progress_bar(
+                min(done, 1.0), imgui.ImVec2(-1, 0), f"{monitor.nimg} / {total * 1000:.0f} images ({done:.0%})"
+            )
         parts = []
         if "images_per_s" in tick:
             parts.append(f"{tick['images_per_s']:.1f} img/s")
@@ -444,8 +487,9 @@ class TrainingWidget(Widget):
                     spec = implot.Spec()
                     if key in SPARSE or keep.sum() == 1:
                         spec.marker, spec.marker_size = implot.Marker_.circle, 3.0 * self.app.scale
-                    implot.plot_line(legend, np.ascontiguousarray(curves["kimg"][keep]), np.ascontiguousarray(values[keep]),
-                                     spec)
+                    implot.plot_line(
+                        legend, np.ascontiguousarray(curves["kimg"][keep]), np.ascontiguousarray(values[keep]), spec
+                    )
                 self.plotted[key] = int(keep.sum())
             implot.end_plot()
 

@@ -4,6 +4,7 @@ A grid of a PanoHead tri-grid holds D planes stacked along its normal axis. Show
 side (and a slice at any offset along the normal, interpolated like the renderer does) lets an
 artist see how features of the face and of the back of the head are kept apart.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ def plane_depth(index: int, depth: int, box_warp: float) -> float:
     return ((2 * index + 1) / depth - 1.0) * box_warp / 2.0
 
 
-def trigrid_tiles(planes: torch.Tensor, spec: TrigridSpec, box_warp: float,
-                  layout: str) -> tuple[list[list[torch.Tensor]], list[list[str]]]:
+def trigrid_tiles(
+    planes: torch.Tensor, spec: TrigridSpec, box_warp: float, layout: str
+) -> tuple[list[list[torch.Tensor]], list[list[str]]]:
     """Feature tiles (C, H, W) per grid row: the chosen depth planes, then a continuous slice.
 
     ``planes`` is one tri-grid (1, 3, C, D, H, W). Returns rows of tiles and their labels.
@@ -53,8 +55,9 @@ def trigrid_tiles(planes: torch.Tensor, spec: TrigridSpec, box_warp: float,
         normal = AXIS_NAMES[d_axis]
         row = [orient_plane(planes[0, g, :, d], w_axis, h_axis, d_axis) for d in indices]
         grid_name = f"{AXIS_NAMES[w_axis]}{AXIS_NAMES[h_axis]} grid"
-        names = [f"{grid_name}, plane {d + 1}/{depth} ({normal} = {plane_depth(d, depth, box_warp):+.2f})"
-                 for d in indices]
+        names = [
+            f"{grid_name}, plane {d + 1}/{depth} ({normal} = {plane_depth(d, depth, box_warp):+.2f})" for d in indices
+        ]
         offset = float(spec.offsets[d_axis])
         points = slice_points(d_axis, offset, height, box_warp, planes.device)[None]
         sampled = sample_trigrid_per_grid(planes, points.to(planes.dtype), box_warp, layout)[0, g]  # (M, C)
@@ -84,14 +87,15 @@ def colour_tiles(rows: list[list[torch.Tensor]], spec: TrigridSpec) -> list[list
         coloured = []
         for tile in row:
             count = tile.shape[1] * tile.shape[2]
-            coloured.append(colours[start:start + count].T.reshape(3, tile.shape[1], tile.shape[2]))
+            coloured.append(colours[start : start + count].T.reshape(3, tile.shape[1], tile.shape[2]))
             start += count
         out.append(coloured)
     return out
 
 
-def mosaic(rows: list[list[torch.Tensor]], labels: list[list[str]],
-           kinds: list[list[str]]) -> tuple[torch.Tensor, list[Cell]]:
+def mosaic(
+    rows: list[list[torch.Tensor]], labels: list[list[str]], kinds: list[list[str]]
+) -> tuple[torch.Tensor, list[Cell]]:
     """Lay equally sized (3, H, W) tiles out in rows with gaps; returns the image and its cells."""
     height, width = rows[0][0].shape[-2:]
     repeat = max(1, -(-MIN_TILE // height))
@@ -106,14 +110,18 @@ def mosaic(rows: list[list[torch.Tensor]], labels: list[list[str]],
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
             y, x = gap + r * (tile_h + gap), gap + c * (tile_w + gap)
-            image[:, y:y + tile_h, x:x + tile_w] = tile.repeat_interleave(repeat, -2).repeat_interleave(repeat, -1)
-            cells.append(Cell(labels[r][c], kinds[r][c], x / total_w, y / total_h,
-                              (x + tile_w) / total_w, (y + tile_h) / total_h))
+            image[:, y : y + tile_h, x : x + tile_w] = tile.repeat_interleave(repeat, -2).repeat_interleave(repeat, -1)
+            cells.append(
+                Cell(
+                    labels[r][c], kinds[r][c], x / total_w, y / total_h, (x + tile_w) / total_w, (y + tile_h) / total_h
+                )
+            )
     return image, cells
 
 
-def trigrid_mosaic(planes: torch.Tensor, spec: TrigridSpec, box_warp: float,
-                   layout: str) -> tuple[torch.Tensor, list[Cell]]:
+def trigrid_mosaic(
+    planes: torch.Tensor, spec: TrigridSpec, box_warp: float, layout: str
+) -> tuple[torch.Tensor, list[Cell]]:
     """The inspector image (3, H, W): 3 rows (grids) x (D planes + 1 slice)."""
     rows, labels = trigrid_tiles(planes, spec, box_warp, layout)
     kinds = [["plane"] * (len(row) - 1) + ["slice"] for row in rows]

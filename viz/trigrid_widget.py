@@ -1,4 +1,5 @@
 """Tri-grid inspector panel (Sec. 3.2): how the 3 grids x D planes hold the head's features."""
+
 from __future__ import annotations
 
 from imgui_bundle import imgui
@@ -43,6 +44,8 @@ class TrigridWidget(Widget):
             label(f"{name} offset", scale)
             _, offsets[axis] = imgui.slider_float(f"##offset-{name}", offsets[axis], -0.5, 0.5, "%+.3f")
         grid.offsets = tuple(offsets)
-        hint("Rows: the xy, xz and yz grids, each seen along its normal (z from the front, y from above, "
-             "x from the subject's left). The last column interpolates between planes at the offset, as "
-             "the renderer does: with D > 1 the face and the back of the head read different features.")
+        hint(
+            "Rows: the xy, xz and yz grids, each seen along its normal (z from the front, y from above, "
+            "x from the subject's left). The last column interpolates between planes at the offset, as "
+            "the renderer does: with D > 1 the face and the back of the head read different features."
+        )

@@ -1,4 +1,5 @@
 """Truncation panel: psi pulls w towards the average w (quality vs diversity) for the first `cutoff` layers."""
+
 from __future__ import annotations
 
 from imgui_bundle import imgui
@@ -30,5 +31,7 @@ class TruncationWidget(Widget):
             imgui.set_next_item_width(-1)
             _, cutoff = imgui.slider_int("##cutoff", min(latent.cutoff, num_ws), 1, num_ws, "%d layers")
             latent.cutoff = cutoff
-        hint("psi = 1 samples the full distribution; lower values trade diversity for quality "
-             "(the paper uses 0.7). Truncating only the first layers keeps fine detail varied.")
+        hint(
+            "psi = 1 samples the full distribution; lower values trade diversity for quality "
+            "(the paper uses 0.7). Truncating only the first layers keeps fine detail varied."
+        )

@@ -1,9 +1,10 @@
 """Small drawing helpers shared by the widgets: labelled rows, hints, coloured status text, the tab grid."""
+
 from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 from imgui_bundle import imgui, imgui_ctx
 

@@ -1,4 +1,5 @@
 """The large view on the left: the rendered picture, mouse orbit/zoom, labels, status and messages."""
+
 from __future__ import annotations
 
 import time
@@ -14,9 +15,15 @@ from viz.widget import Widget
 
 TARGET_TABS = {"head": "Head", "trigrid": "Tri-grid", "mirror": "Mirror"}
 MODE_NAMES = {
-    "final": "Final image", "raw": "Raw neural image", "mask": "Foreground mask", "depth": "Depth",
-    "normals": "Normals (from depth)", "background": "Background only", "foreground": "Foreground only",
-    "density": "Density slice", "colour": "Colour slice",
+    "final": "Final image",
+    "raw": "Raw neural image",
+    "mask": "Foreground mask",
+    "depth": "Depth",
+    "normals": "Normals (from depth)",
+    "background": "Background only",
+    "foreground": "Foreground only",
+    "density": "Density slice",
+    "colour": "Colour slice",
 }
 ORBIT_DEGREES_PER_PIXEL = 0.35
 ZOOM_PER_WHEEL_STEP = 0.92
@@ -87,7 +94,9 @@ class ViewportWidget(Widget):
             camera.pitch = min(89.0, max(-89.0, camera.pitch + io.mouse_delta.y * ORBIT_DEGREES_PER_PIXEL))
         if imgui.is_item_hovered():
             if io.mouse_wheel:
-                camera.radius = min(RADIUS_RANGE[1], max(RADIUS_RANGE[0], camera.radius * ZOOM_PER_WHEEL_STEP ** io.mouse_wheel))
+                camera.radius = min(
+                    RADIUS_RANGE[1], max(RADIUS_RANGE[0], camera.radius * ZOOM_PER_WHEEL_STEP**io.mouse_wheel)
+                )
             if imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
                 self.app.panel(CameraWidget).reset()
             if imgui.is_item_active() or imgui.is_mouse_down(imgui.MouseButton_.left):
@@ -99,8 +108,11 @@ class ViewportWidget(Widget):
         if app.result is None or texture.shape is None:
             text = "Loading the model..." if app.last_error is None else "No picture (see the message below)"
             size = imgui.calc_text_size(text)
-            draw.add_text(imgui.ImVec2(origin.x + (area.x - size.x) / 2, origin.y + (area.y - size.y) / 2),
-                          colour_u32(0.7, 0.72, 0.75), text)
+            draw.add_text(
+                imgui.ImVec2(origin.x + (area.x - size.x) / 2, origin.y + (area.y - size.y) / 2),
+                colour_u32(0.7, 0.72, 0.75),
+                text,
+            )
             self.image_rect = (0.0, 0.0, 0.0, 0.0)
             return
         height, width = texture.shape
@@ -116,9 +128,12 @@ class ViewportWidget(Widget):
             size = imgui.calc_text_size(cell.label)
             if size.x > (cell.x1 - cell.x0) * shown_w - 8 * scale:
                 continue  # tile too small for its label
-            draw.add_rect_filled(imgui.ImVec2(pos.x - 3 * scale, pos.y - 1 * scale),
-                                 imgui.ImVec2(pos.x + size.x + 3 * scale, pos.y + size.y + 1 * scale),
-                                 colour_u32(0.0, 0.0, 0.0, 0.6), 3 * scale)
+            draw.add_rect_filled(
+                imgui.ImVec2(pos.x - 3 * scale, pos.y - 1 * scale),
+                imgui.ImVec2(pos.x + size.x + 3 * scale, pos.y + size.y + 1 * scale),
+                colour_u32(0.0, 0.0, 0.0, 0.6),
+                3 * scale,
+            )
             draw.add_text(pos, colour_u32(0.92, 0.93, 0.95), cell.label)
 
     def _splitter(self, width: float, scale: float) -> None:
@@ -136,8 +151,12 @@ class ViewportWidget(Widget):
             colour = imgui.Col_.separator_active if imgui.is_item_active() else imgui.Col_.separator_hovered
             draw.add_rect_filled(low, high, imgui.get_color_u32(colour))
         else:
-            draw.add_line(imgui.ImVec2(centre, low.y), imgui.ImVec2(centre, high.y),
-                          imgui.get_color_u32(imgui.Col_.separator), max(1.0, scale))
+            draw.add_line(
+                imgui.ImVec2(centre, low.y),
+                imgui.ImVec2(centre, high.y),
+                imgui.get_color_u32(imgui.Col_.separator),
+                max(1.0, scale),
+            )
         for offset in (-12, 0, 12):  # a grip in the middle says "drag me"
             y = (low.y + high.y) / 2 + offset * scale
             draw.add_circle_filled(imgui.ImVec2(centre, y), 1.6 * scale, colour_u32(0.55, 0.57, 0.62))
@@ -160,8 +179,12 @@ class ViewportWidget(Widget):
         y = origin.y + area.y - size.y - 16 * scale
         background = (0.35, 0.08, 0.08, 0.92) if message.error else (0.12, 0.13, 0.15, 0.92)
         pad_x, pad_y = 10 * scale, 6 * scale
-        draw.add_rect_filled(imgui.ImVec2(x - pad_x, y - pad_y), imgui.ImVec2(x + size.x + pad_x, y + size.y + pad_y),
-                             colour_u32(*background), 5 * scale)
+        draw.add_rect_filled(
+            imgui.ImVec2(x - pad_x, y - pad_y),
+            imgui.ImVec2(x + size.x + pad_x, y + size.y + pad_y),
+            colour_u32(*background),
+            5 * scale,
+        )
         draw.add_text(imgui.ImVec2(x, y), colour_u32(1.0, 1.0, 1.0), text)
 
     def _status_bar(self, scale: float) -> None:

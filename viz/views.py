@@ -2,6 +2,7 @@
 
 Images are torch tensors (C, H, W) with values in [0, 1] unless said otherwise, on any device.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,8 +58,9 @@ def resize(image: torch.Tensor, size: int) -> torch.Tensor:
     """(C, H, W) -> (C, size, size), bilinear (antialiased when shrinking)."""
     if image.shape[-1] == size and image.shape[-2] == size:
         return image
-    return F.interpolate(image[None].float(), size=(size, size), mode="bilinear", align_corners=False,
-                         antialias=size < image.shape[-1])[0]
+    return F.interpolate(
+        image[None].float(), size=(size, size), mode="bilinear", align_corners=False, antialias=size < image.shape[-1]
+    )[0]
 
 
 def depth_image(depth: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
@@ -74,8 +76,9 @@ def depth_image(depth: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5)
     return value.expand(3, -1, -1).float()
 
 
-def normals_from_depth(depth: torch.Tensor, label: torch.Tensor, mask: torch.Tensor,
-                       threshold: float = 0.5) -> torch.Tensor:
+def normals_from_depth(
+    depth: torch.Tensor, label: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5
+) -> torch.Tensor:
     """Surface normals from the expected ray depth, as a camera-space normal map (3, n, n).
 
     ``depth`` (1, n, n) is the distance along each unit ray of ``label`` (1, 25). Points are
@@ -100,8 +103,9 @@ def normals_from_depth(depth: torch.Tensor, label: torch.Tensor, mask: torch.Ten
     return colour * (mask > threshold)
 
 
-def slice_points(axis: int, offset: float, resolution: int, box_warp: float,
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def slice_points(
+    axis: int, offset: float, resolution: int, box_warp: float, device: torch.device | str | None = None
+) -> torch.Tensor:
     """(resolution * resolution, 3) points of the plane ``coordinate[axis] = offset`` across the box.
 
     Row-major display order (top row first) with the orientation of :data:`VIEW_AXES`.

@@ -8,6 +8,7 @@ the state into a :class:`viz.request.RenderRequest` after all widgets ran.
 Adding a panel: write ``viz/<name>_widget.py`` with a ``Widget`` subclass (``title``, ``tab``) and add
 one line to :data:`viz.panels.PANELS`.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ class Widget:
     tab: str = ""  # sidebar tab the panel lives in; a new name adds a tab
     default_open: bool = True
 
-    def __init__(self, app: "App") -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     def __call__(self, show: bool) -> None:

@@ -1,4 +1,5 @@
 """The ``panohead`` command line: one entry point, one sub-command per job."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """``python -m panohead.cli``: the same as the ``panohead`` command."""
+
 from panohead.cli import main
 
 main()

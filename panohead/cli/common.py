@@ -1,12 +1,13 @@
 """Options and error handling shared by the sub-commands."""
+
 from __future__ import annotations
 
 import contextlib
 import functools
 import math
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import click
 import torch
@@ -17,11 +18,20 @@ from panohead.devices import DEVICE_CHOICES, pick_device
 from panohead.errors import MissingCapability, one_line
 from panohead.userdirs import output_root
 
-USER_ERRORS = (CheckpointError, MissingCapability, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, OSError)
+USER_ERRORS = (
+    CheckpointError,
+    MissingCapability,
+    ValueError,
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    OSError,
+)
 
 
 def user_errors(command):
     """Turn expected failures into one-line ``Error: ...`` messages with exit status 1, not tracebacks."""
+
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
@@ -30,6 +40,7 @@ def user_errors(command):
             raise
         except USER_ERRORS as error:
             raise click.ClickException(one_line(error)) from None
+
     return wrapper
 
 
@@ -57,7 +68,7 @@ def parse_numbers(text: str, option: str, count: int | None = None) -> list[floa
 
 
 MAX_SEEDS = 100_000  # per command: 100k heads is days of rendering, not a typo's 10**11
-MAX_SEED = 2 ** 32 - 1
+MAX_SEED = 2**32 - 1
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -77,15 +88,22 @@ def parse_seeds(text: str) -> list[int]:
         ranges.append(range(start, stop + 1))
     total = sum(map(len, ranges))
     if total > MAX_SEEDS:
-        raise click.BadParameter(f"{text[:40]!r} names {total} seeds; at most {MAX_SEEDS} per command", param_hint="--seeds")
+        raise click.BadParameter(
+            f"{text[:40]!r} names {total} seeds; at most {MAX_SEEDS} per command", param_hint="--seeds"
+        )
     return [seed for seeds in ranges for seed in seeds]
 
 
 def output_option(default_name: str, flag: str = "--outdir"):
     """``flag``/``-o`` into the parameter ``outdir``; without it, files go to ``default_name`` in the
     user's output folder (never the current folder, which may be this source tree)."""
-    return click.option(flag, "-o", "outdir", default=None,
-                        help=f"Output folder (default: {default_name} in ~/panohead-studio or $PANOHEAD_STUDIO_OUTPUT_DIR).")
+    return click.option(
+        flag,
+        "-o",
+        "outdir",
+        default=None,
+        help=f"Output folder (default: {default_name} in ~/panohead-studio or $PANOHEAD_STUDIO_OUTPUT_DIR).",
+    )
 
 
 def output_folder(path: str | None, default_name: str = "out") -> Path:
@@ -106,8 +124,14 @@ def output_folder(path: str | None, default_name: str = "out") -> Path:
 
 
 def checkpoint_option(function):
-    return click.option("--checkpoint", "-c", "checkpoint", type=click.Path(dir_okay=False), default=None,
-                        help="Our .safetensors checkpoint or an official .pkl (default: the bundled model).")(function)
+    return click.option(
+        "--checkpoint",
+        "-c",
+        "checkpoint",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Our .safetensors checkpoint or an official .pkl (default: the bundled model).",
+    )(function)
 
 
 def seeds_option(help: str = "Seed(s), e.g. '7' or '0,5,10-12'."):
@@ -121,8 +145,13 @@ def psi_option(default: float = 0.7, help: str = "Truncation psi."):
 
 
 def device_option(function):
-    return click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-                        help="Where to run; auto uses CUDA when present.")(function)
+    return click.option(
+        "--device",
+        type=click.Choice(DEVICE_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Where to run; auto uses CUDA when present.",
+    )(function)
 
 
 def open_generator(checkpoint: str | None, device: str) -> tuple[torch.nn.Module, torch.device, str]:
@@ -142,6 +171,8 @@ def open_generator(checkpoint: str | None, device: str) -> tuple[torch.nn.Module
 def progress_bar(description: str) -> Iterator[Callable[[float], None]]:
     """A terminal progress bar driven by the exporters' ``progress(fraction)`` callbacks."""
     with tqdm(total=1.0, desc=description, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
+
         def update(fraction: float) -> None:
             bar.update(fraction - bar.n)
+
         yield update

@@ -1,4 +1,5 @@
 """``panohead convert``: an official PanoHead/EG3D snapshot pickle -> our safetensors checkpoint."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,9 @@ def convert(source, target):
     if Path(target).suffix != ".safetensors":
         raise click.ClickException(f"{target}: the converted checkpoint must end in .safetensors")
     size = Path(source).stat().st_size if Path(source).is_file() else 0
-    with tqdm(total=size, unit="B", unit_scale=True, desc=f"reading {Path(source).name}", leave=False,
-              disable=None) as bar:
+    with tqdm(
+        total=size, unit="B", unit_scale=True, desc=f"reading {Path(source).name}", leave=False, disable=None
+    ) as bar:
         snapshot = convert_official(source, target, progress=lambda done, total: bar.update(done - bar.n))
     click.echo(summary(snapshot))
     click.echo(f"wrote {target}")

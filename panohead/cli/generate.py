@@ -1,4 +1,5 @@
 """``panohead generate``: images of seeds at chosen yaw angles, one file each or a grid."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,18 @@ import torch
 from tqdm import tqdm
 
 from panohead.camera import orbit_label
-from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_numbers, parse_seeds, psi_option, user_errors)
+from panohead.cli.common import (
+    Number,
+    checkpoint_option,
+    device_option,
+    open_generator,
+    output_folder,
+    output_option,
+    parse_numbers,
+    parse_seeds,
+    psi_option,
+    user_errors,
+)
 from panohead.export.heads import head_from_seed
 from panohead.images import image_grid, labelled_grid, save_image, to_uint8
 
@@ -21,9 +32,15 @@ from panohead.images import image_grid, labelled_grid, save_image, to_uint8
 @click.option("--yaws", default="0,90,180,270", show_default=True, help="Rendering yaw angles in degrees (0 = front).")
 @click.option("--pitch", default=0.0, show_default=True, type=Number(-89, 89), help="Camera elevation in degrees.")
 @psi_option()
-@click.option("--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image.")
-@click.option("--labels/--no-labels", default=True, show_default=True,
-              help="Seed and yaw labels beside the grid's rows and above its columns.")
+@click.option(
+    "--grid/--no-grid", default=True, show_default=True, help="One seeds x yaws grid PNG instead of one file per image."
+)
+@click.option(
+    "--labels/--no-labels",
+    default=True,
+    show_default=True,
+    help="Seed and yaw labels beside the grid's rows and above its columns.",
+)
 @output_option("out")
 @user_errors
 def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, outdir):
@@ -38,7 +55,9 @@ def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, o
         for seed in tqdm(seed_list, desc="seeds", unit="seed"):
             head = head_from_seed(generator, seed, truncation)
             for yaw in yaw_list:
-                camera = orbit_label(math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
+                camera = orbit_label(
+                    math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=target
+                )
                 image = to_uint8(generator.render(head.planes, head.ws, camera, background=head.background)["image"][0])
                 if grid:
                     images.append(image)
@@ -47,8 +66,9 @@ def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, o
     if grid:
         path = folder / "grid.png"
         if labels:
-            picture = labelled_grid(images, len(yaw_list), [f"seed {seed}" for seed in seed_list],
-                                    [f"yaw {yaw:g}" for yaw in yaw_list])
+            picture = labelled_grid(
+                images, len(yaw_list), [f"seed {seed}" for seed in seed_list], [f"yaw {yaw:g}" for yaw in yaw_list]
+            )
         else:
             picture = image_grid(images, columns=len(yaw_list))
         save_image(path, picture)

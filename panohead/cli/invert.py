@@ -1,4 +1,5 @@
 """``panohead invert``: one portrait photo -> latent, tuned generator and previews of the 360-degree head."""
+
 from __future__ import annotations
 
 import csv
@@ -15,15 +16,31 @@ from tqdm import tqdm
 from panohead.atomic import atomic_path
 from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
-from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 progress_bar, user_errors)
+from panohead.cli.common import (
+    Number,
+    checkpoint_option,
+    device_option,
+    open_generator,
+    output_folder,
+    output_option,
+    progress_bar,
+    user_errors,
+)
 from panohead.export.field import HeadField
 from panohead.export.heads import synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
 from panohead.export.video import Turntable, export_turntable
 from panohead.images import image_grid, save_image, to_uint8
-from panohead.inversion import (SPACES, InversionSettings, adjust_portrait, load_image, parse_label,
-                                perceptual_loss, prepare_portrait, save_latent)
+from panohead.inversion import (
+    SPACES,
+    InversionSettings,
+    adjust_portrait,
+    load_image,
+    parse_label,
+    perceptual_loss,
+    prepare_portrait,
+    save_latent,
+)
 from panohead.inversion import invert as run_inversion
 from panohead.inversion.estimate import estimate_time
 from panohead.inversion.inputs import target_tensor
@@ -40,43 +57,145 @@ ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate fro
 @device_option
 @click.option("--label", default=None, help="Camera of a pre-aligned crop: 25 numbers (16 cam2world + 9 intrinsics).")
 @click.option("--yaw", type=Number(), default=None, help="Camera yaw of a pre-aligned crop in degrees (0 = front).")
-@click.option("--pitch", type=Number(-89, 89), default=None, help="Camera pitch of a pre-aligned crop in degrees (positive = above).")
-@click.option("--align/--no-align", default=None,
-              help="Detect and align the face (default: only when no camera is given; with --align, --yaw/--pitch "
-                   "override the estimate; --no-align alone means a frontal pre-aligned crop).")
-@click.option("--zoom", type=Number(0.05, 20), default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop.")
-@click.option("--shift", type=(Number(-1, 1), Number(-1, 1)), default=(0.0, 0.0), show_default=True, help="Move the crop by fractions of its size (x right, y down).")
-@click.option("--face", "face_index", type=click.IntRange(1), default=None,
-              help="Which face to align when the photo has several (1 = the most confident; they are listed).")
-@click.option("--steps", type=click.IntRange(0), default=None,
-              help="Stage 1 latent optimisation steps (default: 500 on a GPU, 100 on a CPU).")
-@click.option("--pti-steps", type=click.IntRange(0), default=None,
-              help="Stage 2 pivotal tuning steps, 0 skips it (default: 350 on a GPU, 50 on a CPU).")
+@click.option(
+    "--pitch",
+    type=Number(-89, 89),
+    default=None,
+    help="Camera pitch of a pre-aligned crop in degrees (positive = above).",
+)
+@click.option(
+    "--align/--no-align",
+    default=None,
+    help="Detect and align the face (default: only when no camera is given; with --align, --yaw/--pitch "
+    "override the estimate; --no-align alone means a frontal pre-aligned crop).",
+)
+@click.option(
+    "--zoom", type=Number(0.05, 20), default=1.0, show_default=True, help="Tighten (> 1) or widen (< 1) the crop."
+)
+@click.option(
+    "--shift",
+    type=(Number(-1, 1), Number(-1, 1)),
+    default=(0.0, 0.0),
+    show_default=True,
+    help="Move the crop by fractions of its size (x right, y down).",
+)
+@click.option(
+    "--face",
+    "face_index",
+    type=click.IntRange(1),
+    default=None,
+    help="Which face to align when the photo has several (1 = the most confident; they are listed).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(0),
+    default=None,
+    help="Stage 1 latent optimisation steps (default: 500 on a GPU, 100 on a CPU).",
+)
+@click.option(
+    "--pti-steps",
+    type=click.IntRange(0),
+    default=None,
+    help="Stage 2 pivotal tuning steps, 0 skips it (default: 350 on a GPU, 50 on a CPU).",
+)
 @click.option("--space", type=click.Choice(SPACES), default="z", show_default=True, help="Latent optimised in stage 1.")
-@click.option("--lr", type=Number(min=0, min_open=True), default=InversionSettings.lr, show_default=True, help="Stage 1 learning rate.")
-@click.option("--pti-lr", type=Number(min=0, min_open=True), default=InversionSettings.pti_lr, show_default=True, help="Stage 2 learning rate.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=InversionSettings.precision, show_default=True,
-              help="tf32: TF32 tensor cores for matmuls/convolutions on CUDA (on a CPU both are fp32).")
-@click.option("--locality-every", type=click.IntRange(1), default=InversionSettings.locality_every, show_default=True,
-              help="Apply PTI's locality regulariser on every N-th step (1: every step, twice the cost per step).")
-@click.option("--cuda-graphs/--no-cuda-graphs", default=True, show_default=True,
-              help="Replay each optimisation step from a CUDA graph (CUDA only; falls back to eager on failure).")
+@click.option(
+    "--lr",
+    type=Number(min=0, min_open=True),
+    default=InversionSettings.lr,
+    show_default=True,
+    help="Stage 1 learning rate.",
+)
+@click.option(
+    "--pti-lr",
+    type=Number(min=0, min_open=True),
+    default=InversionSettings.pti_lr,
+    show_default=True,
+    help="Stage 2 learning rate.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=InversionSettings.precision,
+    show_default=True,
+    help="tf32: TF32 tensor cores for matmuls/convolutions on CUDA (on a CPU both are fp32).",
+)
+@click.option(
+    "--locality-every",
+    type=click.IntRange(1),
+    default=InversionSettings.locality_every,
+    show_default=True,
+    help="Apply PTI's locality regulariser on every N-th step (1: every step, twice the cost per step).",
+)
+@click.option(
+    "--cuda-graphs/--no-cuda-graphs",
+    default=True,
+    show_default=True,
+    help="Replay each optimisation step from a CUDA graph (CUDA only; falls back to eager on failure).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latent prior and the noise.")
-@click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
-              help="ImageNet VGG16 state dict (default: the torch hub cache's vgg16-397923af.pth).")
-@click.option("--lpips-weights", type=click.Path(dir_okay=False), default=None,
-              help="LPIPS v0.1 VGG linear heads (default: lpips_vgg_v0.1.pth in the torch hub cache).")
-@click.option("--video-frames", type=click.IntRange(0, 3600), default=120, show_default=True,
-              help="Frames of the 360-degree turntable.mp4 of the result (0: no video).")
-@click.option("--mesh", "mesh_format", type=click.Choice(MESH_FORMATS), default=None,
-              help="Also write a coloured mesh of the result (mesh.ply/.obj/.glb).")
-@click.option("--mesh-resolution", type=click.IntRange(8, 1024), default=256, show_default=True,
-              help="Density grid samples per axis for --mesh.")
+@click.option(
+    "--vgg-weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="ImageNet VGG16 state dict (default: the torch hub cache's vgg16-397923af.pth).",
+)
+@click.option(
+    "--lpips-weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="LPIPS v0.1 VGG linear heads (default: lpips_vgg_v0.1.pth in the torch hub cache).",
+)
+@click.option(
+    "--video-frames",
+    type=click.IntRange(0, 3600),
+    default=120,
+    show_default=True,
+    help="Frames of the 360-degree turntable.mp4 of the result (0: no video).",
+)
+@click.option(
+    "--mesh",
+    "mesh_format",
+    type=click.Choice(MESH_FORMATS),
+    default=None,
+    help="Also write a coloured mesh of the result (mesh.ply/.obj/.glb).",
+)
+@click.option(
+    "--mesh-resolution",
+    type=click.IntRange(8, 1024),
+    default=256,
+    show_default=True,
+    help="Density grid samples per axis for --mesh.",
+)
 @output_option("inversion", "--out")
 @user_errors
-def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, face_index, steps, pti_steps, space, lr, pti_lr,
-           precision, locality_every, cuda_graphs, seed, vgg_weights, lpips_weights, video_frames, mesh_format, mesh_resolution,
-           outdir):
+def invert(
+    image,
+    checkpoint,
+    device,
+    label,
+    yaw,
+    pitch,
+    align,
+    zoom,
+    shift,
+    face_index,
+    steps,
+    pti_steps,
+    space,
+    lr,
+    pti_lr,
+    precision,
+    locality_every,
+    cuda_graphs,
+    seed,
+    vgg_weights,
+    lpips_weights,
+    video_frames,
+    mesh_format,
+    mesh_resolution,
+    outdir,
+):
     """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
 
     Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
@@ -90,8 +209,17 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, fac
     defaults = default_steps(target.type)
     announce = defaults != DEFAULT_STEPS["cuda"] and (steps is None or pti_steps is None)
     steps, pti_steps = defaults[0] if steps is None else steps, defaults[1] if pti_steps is None else pti_steps
-    settings = InversionSettings(space=space, steps=steps, pti_steps=pti_steps, lr=lr, pti_lr=pti_lr, seed=seed,
-                                 precision=precision, locality_every=locality_every, cuda_graphs=cuda_graphs)
+    settings = InversionSettings(
+        space=space,
+        steps=steps,
+        pti_steps=pti_steps,
+        lr=lr,
+        pti_lr=pti_lr,
+        seed=seed,
+        precision=precision,
+        locality_every=locality_every,
+        cuda_graphs=cuda_graphs,
+    )
     torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     cfg = generator.config
     given = label is not None or yaw is not None or pitch is not None
@@ -102,15 +230,20 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, fac
             portrait = adjust_portrait(portrait, cfg, zoom, shift, yaw, pitch)
         else:
             # --no-align without a camera: a frontal pre-aligned crop.
-            portrait = prepare_portrait(photo, cfg, parse_label(label) if label else None,
-                                        0.0 if not given else yaw, pitch)
+            portrait = prepare_portrait(
+                photo, cfg, parse_label(label) if label else None, 0.0 if not given else yaw, pitch
+            )
             portrait = adjust_portrait(portrait, cfg, zoom, shift)
     except ValueError as error:
         raise ValueError(f"{image}: {error}") from None
-    click.echo(f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, pitch {portrait.pitch_degrees:.1f} degrees")
+    click.echo(
+        f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, pitch {portrait.pitch_degrees:.1f} degrees"
+    )
     if announce:
-        click.echo(f"on {target.type}: {steps} + {pti_steps} steps by default (the paper's {DEFAULT_STEPS['cuda'][0]} + "
-                   f"{DEFAULT_STEPS['cuda'][1]} need a GPU; set --steps/--pti-steps to change)")
+        click.echo(
+            f"on {target.type}: {steps} + {pti_steps} steps by default (the paper's {DEFAULT_STEPS['cuda'][0]} + "
+            f"{DEFAULT_STEPS['cuda'][1]} need a GPU; set --steps/--pti-steps to change)"
+        )
     save_image(folder / "aligned.png", to_uint8(target_tensor(portrait.crop, cfg.image_resolution)[0]))
 
     perceptual = perceptual_loss(vgg_weights, lpips_weights, target)
@@ -127,8 +260,9 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, fac
         done = sum(1 for row in rows if row[0] == progress.stage)
         if done == ETA_AFTER_STEPS:  # refine the estimate with the run's own steps
             per_step = (time.perf_counter() - started[progress.stage]) / done
-            left = per_step * (progress.total - done) + (estimate.pti_steps * estimate.pti_step
-                                                         if progress.stage == "latent" else 0.0)
+            left = per_step * (progress.total - done) + (
+                estimate.pti_steps * estimate.pti_step if progress.stage == "latent" else 0.0
+            )
             tqdm.write(f"{titles[progress.stage]}: {per_step:.2f} s per step measured, about {left / 60:.1f} min left")
         if progress.stage not in bars:
             for bar in bars.values():
@@ -149,26 +283,43 @@ def invert(image, checkpoint, device, label, yaw, pitch, align, zoom, shift, fac
         click.echo("stopped by Ctrl-C: writing the best result so far")
 
     save_latent(folder / "latent.npz", result, source=str(image))
-    save_generator(folder / "generator.safetensors", result.generator,
-                   extra={"inverted_from": Path(image).name, "base_model": source})
+    save_generator(
+        folder / "generator.safetensors",
+        result.generator,
+        extra={"inverted_from": Path(image).name, "base_model": source},
+    )
     with torch.no_grad():
-        views = result.render(torch.cat([orbit_label(math.radians(y), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal,
-                                                     device=target) for y in VIEW_YAWS]))
+        views = result.render(
+            torch.cat(
+                [
+                    orbit_label(math.radians(y), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
+                    for y in VIEW_YAWS
+                ]
+            )
+        )
     goal = target_tensor(portrait.crop, cfg.image_resolution)
-    save_image(folder / "reconstruction.png", image_grid([to_uint8(goal[0]), to_uint8(result.latent_preview[0]),
-                                                              to_uint8(result.preview[0])], 3))
+    save_image(
+        folder / "reconstruction.png",
+        image_grid([to_uint8(goal[0]), to_uint8(result.latent_preview[0]), to_uint8(result.preview[0])], 3),
+    )
     save_image(folder / "views.png", image_grid(list(to_uint8(views)), len(VIEW_YAWS)))
     _write_losses(folder / "losses.csv", rows)
     head = synthesize_head(result.generator, result.ws)
     if video_frames:
         with progress_bar(f"turntable {video_frames} frames") as progress:
-            export_turntable(result.generator, [head], folder / "turntable.mp4", Turntable(frames=video_frames), progress)
+            export_turntable(
+                result.generator, [head], folder / "turntable.mp4", Turntable(frames=video_frames), progress
+            )
     if mesh_format:
         with progress_bar(f"mesh {mesh_resolution}^3") as progress:
-            save_mesh(extract_mesh(HeadField(result.generator, head), mesh_resolution, progress=progress),
-                      folder / f"mesh.{mesh_format}")
+            save_mesh(
+                extract_mesh(HeadField(result.generator, head), mesh_resolution, progress=progress),
+                folder / f"mesh.{mesh_format}",
+            )
     pti = "skipped" if result.pti_loss is None else f"{result.pti_loss:.4f}"
-    click.echo(f"wrote {folder} (loss {result.loss_name}: stage 1 {result.latent_loss:.4f}, PTI {pti}; model: {source})")
+    click.echo(
+        f"wrote {folder} (loss {result.loss_name}: stage 1 {result.latent_loss:.4f}, PTI {pti}; model: {source})"
+    )
 
 
 def previous_handler() -> None:

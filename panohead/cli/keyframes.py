@@ -1,4 +1,5 @@
 """``panohead keyframes``: render a saved editing session's keyframe path to .mp4 or .gif."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,12 +15,23 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
 @click.argument("session_file", type=click.Path(dir_okay=False))
 @device_option
 @click.option("--output", "-o", default=None, help="Video file, .mp4 or .gif (default: the session's name with .mp4).")
-@click.option("--resolution", default=None, type=int,
-              help="Frame side in pixels, even (default: the view's native size).")
-@click.option("--view", default="image", show_default=True, type=click.Choice(VIEWS),
-              help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.")
-@click.option("--background", default="generated", show_default=True, type=click.Choice(BACKGROUNDS),
-              help="The model's background, or a flat colour behind the head.")
+@click.option(
+    "--resolution", default=None, type=int, help="Frame side in pixels, even (default: the view's native size)."
+)
+@click.option(
+    "--view",
+    default="image",
+    show_default=True,
+    type=click.Choice(VIEWS),
+    help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.",
+)
+@click.option(
+    "--background",
+    default="generated",
+    show_default=True,
+    type=click.Choice(BACKGROUNDS),
+    help="The model's background, or a flat colour behind the head.",
+)
 @user_errors
 def keyframes(session_file, device, output, resolution, view, background):
     """Export the keyframe path of SESSION_FILE (saved by the app) as a video."""

@@ -1,10 +1,21 @@
 """``panohead splat``: 3D Gaussian splats of seeds (.ply in the 3DGS layout), fitted to the generator's images."""
+
 from __future__ import annotations
 
 import click
 
-from panohead.cli.common import (checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_seeds, progress_bar, psi_option, seeds_option, user_errors)
+from panohead.cli.common import (
+    checkpoint_option,
+    device_option,
+    open_generator,
+    output_folder,
+    output_option,
+    parse_seeds,
+    progress_bar,
+    psi_option,
+    seeds_option,
+    user_errors,
+)
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import extract_mesh
@@ -20,12 +31,29 @@ SURFACE_SHARE = 0.1
 @device_option
 @seeds_option()
 @psi_option()
-@click.option("--gaussians", "count", default=SplatSettings.count, show_default=True, type=click.IntRange(100, 2_000_000),
-              help="Gaussians, seeded evenly over the head's surface.")
-@click.option("--steps", default=SplatSettings.steps, show_default=True, type=click.IntRange(0, 100_000),
-              help="Optimisation steps (one of 24 views each) against the final images.")
-@click.option("--resolution", "-r", default=128, show_default=True, type=click.IntRange(8, 1024),
-              help="Density grid samples per axis for the surface the Gaussians start on.")
+@click.option(
+    "--gaussians",
+    "count",
+    default=SplatSettings.count,
+    show_default=True,
+    type=click.IntRange(100, 2_000_000),
+    help="Gaussians, seeded evenly over the head's surface.",
+)
+@click.option(
+    "--steps",
+    default=SplatSettings.steps,
+    show_default=True,
+    type=click.IntRange(0, 100_000),
+    help="Optimisation steps (one of 24 views each) against the final images.",
+)
+@click.option(
+    "--resolution",
+    "-r",
+    default=128,
+    show_default=True,
+    type=click.IntRange(8, 1024),
+    help="Density grid samples per axis for the surface the Gaussians start on.",
+)
 @output_option("out")
 @user_errors
 def splat(checkpoint, device, seeds, truncation, count, steps, resolution, outdir):

@@ -1,11 +1,23 @@
 """``panohead video``: a 360-degree turntable of one or several seeds (a grid per frame) to .mp4 or .gif."""
+
 from __future__ import annotations
 
 import click
 
 from panohead.camera import RADIUS_RANGE
-from panohead.cli.common import (Number, checkpoint_option, device_option, open_generator, output_folder, output_option,
-                                 parse_seeds, progress_bar, psi_option, seeds_option, user_errors)
+from panohead.cli.common import (
+    Number,
+    checkpoint_option,
+    device_option,
+    open_generator,
+    output_folder,
+    output_option,
+    parse_seeds,
+    progress_bar,
+    psi_option,
+    seeds_option,
+    user_errors,
+)
 from panohead.export.heads import head_from_seed
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 
@@ -15,22 +27,56 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
 @device_option
 @seeds_option("Seeds, e.g. '0-3' (one grid tile each).")
 @psi_option()
-@click.option("--frames", default=120, show_default=True, type=click.IntRange(1, 3600), help="Frames per 360-degree turn.")
+@click.option(
+    "--frames", default=120, show_default=True, type=click.IntRange(1, 3600), help="Frames per 360-degree turn."
+)
 @click.option("--fps", default=30, show_default=True, type=click.IntRange(1, 120), help="Frames per second.")
 @click.option("--pitch", default=0.0, show_default=True, type=Number(-89, 89), help="Camera elevation in degrees.")
-@click.option("--radius", default=None, type=Number(*RADIUS_RANGE),
-              help="Camera distance from the origin, 1 to 6 (default: the model's, 2.7).")
-@click.option("--resolution", default=None, type=int, help="Tile side in pixels, even (default: the view's native size).")
-@click.option("--view", default="image", show_default=True, type=click.Choice(VIEWS),
-              help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.")
-@click.option("--background", default="generated", show_default=True, type=click.Choice(BACKGROUNDS),
-              help="The model's background, or a flat colour behind the head.")
-@click.option("--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row).")
+@click.option(
+    "--radius",
+    default=None,
+    type=Number(*RADIUS_RANGE),
+    help="Camera distance from the origin, 1 to 6 (default: the model's, 2.7).",
+)
+@click.option(
+    "--resolution", default=None, type=int, help="Tile side in pixels, even (default: the view's native size)."
+)
+@click.option(
+    "--view",
+    default="image",
+    show_default=True,
+    type=click.Choice(VIEWS),
+    help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.",
+)
+@click.option(
+    "--background",
+    default="generated",
+    show_default=True,
+    type=click.Choice(BACKGROUNDS),
+    help="The model's background, or a flat colour behind the head.",
+)
+@click.option(
+    "--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row)."
+)
 @click.option("--format", "file_format", default="mp4", show_default=True, type=click.Choice(VIDEO_FORMATS))
 @output_option("out")
 @user_errors
-def video(checkpoint, device, seeds, truncation, frames, fps, pitch, radius, resolution, view, background, columns,
-          file_format, outdir):
+def video(
+    checkpoint,
+    device,
+    seeds,
+    truncation,
+    frames,
+    fps,
+    pitch,
+    radius,
+    resolution,
+    view,
+    background,
+    columns,
+    file_format,
+    outdir,
+):
     """Render a turntable video of seeds (yaw 0 = front, turning towards +x)."""
     seed_list = parse_seeds(seeds)
     turntable = Turntable(frames, pitch, radius, resolution, background, view, fps, columns)

@@ -17,6 +17,7 @@ Masks come from the person segmenter (see :mod:`panohead.data.estimators`): once
 head box, once more on the finished crop for the dataset mask (hair included, as in the official masks).
 Yaw/pitch can be overridden by hand per image; every image gets a report line, none is dropped silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-
 from scipy.spatial.transform import Rotation
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_from_rotation, label_to_orbit, orbit_label
 from panohead.data.contact_sheet import ContactSheet
-from panohead.data.estimators import (Box, CascadeProfilePose, DlibLandmarks, Face, LandmarkDetector,
-                                      RoughPoseEstimator, Segmenter, SelfieSegmenter,
-                                      head_box_from_mask, opencv_with)
+from panohead.data.estimators import (
+    Box,
+    CascadeProfilePose,
+    DlibLandmarks,
+    Face,
+    LandmarkDetector,
+    RoughPoseEstimator,
+    Segmenter,
+    SelfieSegmenter,
+    head_box_from_mask,
+    opencv_with,
+)
 from panohead.data.face_pose import official_framing
 from panohead.errors import MissingCapability, OneLineError, one_line
 from panohead.images import ImageTooLarge, open_image
@@ -64,20 +73,24 @@ class CropCalibration:
     offset_y: float = 0.70
 
     @staticmethod
-    def default() -> "CropCalibration":
+    def default() -> CropCalibration:
         """Medians over 40 frontal synthetic heads at 128 px (crop = the whole render; see tests)."""
         return CropCalibration()
 
     @staticmethod
-    def measure(box: Box, affine: np.ndarray, resolution: int) -> "CropCalibration":
+    def measure(box: Box, affine: np.ndarray, resolution: int) -> CropCalibration:
         """The calibration a stage-1 crop implies: ``affine`` (2, 3) maps crop pixels to photo pixels."""
         side = float(np.hypot(*affine[:, 0])) * resolution
         centre = affine[:, :2] @ np.array([resolution / 2 - 0.5, resolution / 2 - 0.5]) + affine[:, 2] + 0.5
-        return CropCalibration(side / box.width, (centre[0] - box.centre[0]) / box.width, (centre[1] - box.top) / box.width)
+        return CropCalibration(
+            side / box.width, (centre[0] - box.centre[0]) / box.width, (centre[1] - box.top) / box.width
+        )
 
     @staticmethod
-    def median(samples: list["CropCalibration"]) -> "CropCalibration":
-        return CropCalibration(*(float(np.median([getattr(s, k) for s in samples])) for k in ("scale", "offset_x", "offset_y")))
+    def median(samples: list[CropCalibration]) -> CropCalibration:
+        return CropCalibration(
+            *(float(np.median([getattr(s, k) for s in samples])) for k in ("scale", "offset_x", "offset_y"))
+        )
 
     def affine(self, box: Box, resolution: int) -> np.ndarray:
         """(2, 3) crop-pixel -> photo-pixel map of the stage-2 crop around ``box``."""
@@ -120,11 +133,23 @@ def warp(image: np.ndarray, affine: np.ndarray, resolution: int, border_value: f
         image = cv2.GaussianBlur(image, (0, 0), sigmaX=0.45 * step)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     if border_value is not None:
-        return cv2.warpAffine(image, affine, (resolution, resolution), flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=border_value)
+        return cv2.warpAffine(
+            image,
+            affine,
+            (resolution, resolution),
+            flags=flags,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=border_value,
+        )
     crop = cv2.warpAffine(image, affine, (resolution, resolution), flags=flags, borderMode=cv2.BORDER_REFLECT)
-    inside = cv2.warpAffine(np.ones(image.shape[:2], np.float32), affine, (resolution, resolution), flags=flags,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    inside = cv2.warpAffine(
+        np.ones(image.shape[:2], np.float32),
+        affine,
+        (resolution, resolution),
+        flags=flags,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
     if inside.min() >= 1.0:
         return crop
     fade = cv2.blur(inside, (2 * int(0.02 * resolution) + 1,) * 2)[..., None]
@@ -135,9 +160,14 @@ def warp(image: np.ndarray, affine: np.ndarray, resolution: int, border_value: f
 class Aligner:
     """The two-stage pipeline with pluggable estimators (see :mod:`panohead.data.estimators`)."""
 
-    def __init__(self, resolution: int = 512, landmarks: LandmarkDetector | None = None,
-                 rough_pose: RoughPoseEstimator | None = None, segmenter: Segmenter | None = None,
-                 calibration: CropCalibration | None = None):
+    def __init__(
+        self,
+        resolution: int = 512,
+        landmarks: LandmarkDetector | None = None,
+        rough_pose: RoughPoseEstimator | None = None,
+        segmenter: Segmenter | None = None,
+        calibration: CropCalibration | None = None,
+    ):
         self.resolution = resolution
         self.landmarks = landmarks or DlibLandmarks()
         self.rough_pose = rough_pose or CascadeProfilePose()
@@ -152,18 +182,28 @@ class Aligner:
         framing = official_framing(face.landmarks)
         if framing.side < MIN_FACE_SIDE:
             raise AlignmentError(f"the face is {framing.side:.0f} px across; at least {MIN_FACE_SIDE} px are needed")
-        angles = Rotation.from_matrix(framing.pose.rotation).as_euler("YXZ", degrees=True)  # yaw, pitch, roll of the head
+        angles = Rotation.from_matrix(framing.pose.rotation).as_euler(
+            "YXZ", degrees=True
+        )  # yaw, pitch, roll of the head
         for name, value, limit in zip(("yaw", "pitch", "roll"), angles, POSE_LIMITS):
             if abs(value) > limit:
-                raise AlignmentError(f"head {name} {value:+.0f} degrees is beyond the {limit:.0f} the official pipeline accepts")
+                raise AlignmentError(
+                    f"head {name} {value:+.0f} degrees is beyond the {limit:.0f} the official pipeline accepts"
+                )
         if override is not None:
             return _orbit_label(*override), framing.affine(self.resolution), "yaw/pitch set by hand"
         label = label_from_rotation(torch.as_tensor(framing.pose.rotation, dtype=torch.float32)[None])[0]
         return label, framing.affine(self.resolution), f"mean-face fit, {framing.pose.rms:.1f} px rms"
 
-    def align(self, image: np.ndarray, override: tuple[float, float] | None = None,
-              calibration: CropCalibration | None = None, require_face: bool = False,
-              faces: list[Face] | None = None, face_index: int | None = None) -> AlignedPortrait:
+    def align(
+        self,
+        image: np.ndarray,
+        override: tuple[float, float] | None = None,
+        calibration: CropCalibration | None = None,
+        require_face: bool = False,
+        faces: list[Face] | None = None,
+        face_index: int | None = None,
+    ) -> AlignedPortrait:
         """Align one RGB uint8 (H, W, 3) image; stage 1 when a face is found, else stage 2.
 
         ``faces``: the landmark detector's result when the caller already ran it. ``face_index``
@@ -182,10 +222,16 @@ class Aligner:
             label, affine, note = self.stage1(face, override)
             yaw, pitch = _orbit_angles(label)
             stage = 1
-            message = f"stage 1: face (score {face.score:.2f}), 68 landmarks -> yaw {yaw:+.1f}, pitch {pitch:+.1f} ({note})"
+            message = (
+                f"stage 1: face (score {face.score:.2f}), 68 landmarks -> yaw {yaw:+.1f}, pitch {pitch:+.1f} ({note})"
+            )
             if len(faces) > 1:
-                listed = ", ".join(f"{i + 1} at ({f.box.centre[0]:.0f}, {f.box.centre[1]:.0f})" for i, f in enumerate(faces))
-                message += f"; {len(faces)} faces: {listed}; using face {(face_index or 0) + 1} (--face N picks another)"
+                listed = ", ".join(
+                    f"{i + 1} at ({f.box.centre[0]:.0f}, {f.box.centre[1]:.0f})" for i, f in enumerate(faces)
+                )
+                message += (
+                    f"; {len(faces)} faces: {listed}; using face {(face_index or 0) + 1} (--face N picks another)"
+                )
         else:
             if override is not None:
                 if head is None:
@@ -195,8 +241,10 @@ class Aligner:
                 check_head_shape(mask, head)
                 yaw, pitch, note = self.rough_pose(image, head)
                 if abs(yaw) < 45.0:
-                    raise AlignmentError(f"{note}: the face is too small or unclear for landmarks and stage 2 frames only "
-                                         "sides and backs; use a larger photo, or give its yaw/pitch in --overrides")
+                    raise AlignmentError(
+                        f"{note}: the face is too small or unclear for landmarks and stage 2 frames only "
+                        "sides and backs; use a larger photo, or give its yaw/pitch in --overrides"
+                    )
             affine = (calibration or self.calibration).affine(head, self.resolution)
             label = _orbit_label(yaw, pitch)
             stage = 2
@@ -204,7 +252,9 @@ class Aligner:
         crop = warp(image, affine, self.resolution)
         crop_mask = self.segmenter(crop, None)  # segmented again at the crop's framing, the one the model sees best
         crop_mask = np.clip(crop_mask * 255 + 0.5, 0, 255).astype(np.uint8)
-        return AlignedPortrait(Image.fromarray(crop), label, stage, message, Image.fromarray(crop_mask), yaw, pitch, head, affine)
+        return AlignedPortrait(
+            Image.fromarray(crop), label, stage, message, Image.fromarray(crop_mask), yaw, pitch, head, affine
+        )
 
 
 def _orbit_label(yaw: float, pitch: float) -> torch.Tensor:
@@ -234,20 +284,26 @@ def check_head_shape(mask: np.ndarray, head: Box | None) -> None:
     if head is None:
         raise AlignmentError("no face and no person found in the image (the person mask is empty)")
     if head.width < MIN_HEAD_SIDE or head.width < 0.08 * min(mask.shape):
-        raise AlignmentError(f"the person found is {head.width:.0f} px wide; a head must be at least {MIN_HEAD_SIDE} px "
-                             f"and 8% of the photo's short side ({0.08 * min(mask.shape):.0f} px)")
+        raise AlignmentError(
+            f"the person found is {head.width:.0f} px wide; a head must be at least {MIN_HEAD_SIDE} px "
+            f"and 8% of the photo's short side ({0.08 * min(mask.shape):.0f} px)"
+        )
     aspect = head.height / head.width
-    box = mask[int(head.top):int(head.bottom), max(0, int(head.left)):int(np.ceil(head.right))] > 0.5
+    box = mask[int(head.top) : int(head.bottom), max(0, int(head.left)) : int(np.ceil(head.right))] > 0.5
     fill = float(box.mean()) if box.size else 0.0
     if not (HEAD_ASPECT[0] <= aspect <= HEAD_ASPECT[1] and HEAD_FILL[0] <= fill <= HEAD_FILL[1]):
-        raise AlignmentError(f"the person mask's top does not look like a head (box {head.width:.0f}x{head.height:.0f} px, "
-                             f"height/width {aspect:.2f}, filled {fill:.0%}); give its yaw/pitch in --overrides to crop it anyway")
+        raise AlignmentError(
+            f"the person mask's top does not look like a head (box {head.width:.0f}x{head.height:.0f} px, "
+            f"height/width {aspect:.2f}, filled {fill:.0%}); give its yaw/pitch in --overrides to crop it anyway"
+        )
     below = int(head.bottom + 0.15 * head.width)
     if below < mask.shape[0]:
-        neck = mask[below, max(0, int(head.left)):int(np.ceil(head.right))] > 0.5
+        neck = mask[below, max(0, int(head.left)) : int(np.ceil(head.right))] > 0.5
         if neck.sum() < 0.2 * head.width:
-            raise AlignmentError(f"nothing below the {head.width:.0f} px wide blob looks like a neck or shoulders; "
-                                 "not a head (give its yaw/pitch in --overrides to crop it anyway)")
+            raise AlignmentError(
+                f"nothing below the {head.width:.0f} px wide blob looks like a neck or shoulders; "
+                "not a head (give its yaw/pitch in --overrides to crop it anyway)"
+            )
 
 
 def check_photo_size(width: int, height: int, minimum: int = MIN_PHOTO_SIDE) -> None:
@@ -256,15 +312,18 @@ def check_photo_size(width: int, height: int, minimum: int = MIN_PHOTO_SIDE) -> 
         raise AlignmentError(f"the image is {width}x{height} pixels; at least {minimum} on the short side are needed")
 
 
-def align_portrait(image: Image.Image, resolution: int = 512, aligner: Aligner | None = None,
-                   face_index: int | None = None) -> AlignedPortrait:
+def align_portrait(
+    image: Image.Image, resolution: int = 512, aligner: Aligner | None = None, face_index: int | None = None
+) -> AlignedPortrait:
     """Stage-1 alignment of one portrait (for inversion): crop + camera label; one-line error without a face."""
     aligner = aligner or Aligner(resolution)
-    return aligner.align(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), require_face=True, face_index=face_index)
+    return aligner.align(
+        np.asarray(ImageOps.exif_transpose(image).convert("RGB")), require_face=True, face_index=face_index
+    )
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-OVERRIDES_LIMIT = 16 * 2 ** 20  # bytes; an override is about 40
+OVERRIDES_LIMIT = 16 * 2**20  # bytes; an override is about 40
 OVERRIDE_BOUNDS = ((-360.0, 360.0), (-90.0, 90.0))  # yaw, pitch in degrees
 
 
@@ -276,13 +335,18 @@ def read_overrides(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
     except (OSError, UntrustedDataError) as error:
         raise ValueError(f"{path}: cannot read overrides ({one_line(error)})") from None
     if not isinstance(document, dict):
-        raise ValueError(f"{path}: overrides must be a JSON object {{\"name.jpg\": [yaw, pitch], ...}}")
+        raise ValueError(f'{path}: overrides must be a JSON object {{"name.jpg": [yaw, pitch], ...}}')
     overrides = {}
     for name, value in document.items():
-        if not (isinstance(value, list) and len(value) == 2
-                and not any(number_problem(v, bounds) for v, bounds in zip(value, OVERRIDE_BOUNDS))):
-            raise ValueError(f"{path}: override of {name!r} must be [yaw, pitch] in degrees "
-                             f"(yaw -360..360, pitch -90..90), got {json.dumps(value)[:40]}")
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and not any(number_problem(v, bounds) for v, bounds in zip(value, OVERRIDE_BOUNDS))
+        ):
+            raise ValueError(
+                f"{path}: override of {name!r} must be [yaw, pitch] in degrees "
+                f"(yaw -360..360, pitch -90..90), got {json.dumps(value)[:40]}"
+            )
         overrides[name] = (float(value[0]), float(value[1]))
     return overrides
 
@@ -307,9 +371,16 @@ class AlignmentReport:
     stage_counts: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0})
 
 
-def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: int = 512,
-                 overrides: dict[str, tuple[float, float]] | None = None, overwrite: bool = False,
-                 aligner: Aligner | None = None, progress=None, sheet: ContactSheet | None = None) -> AlignmentReport:
+def align_folder(
+    inputs: str | os.PathLike,
+    out: str | os.PathLike,
+    resolution: int = 512,
+    overrides: dict[str, tuple[float, float]] | None = None,
+    overwrite: bool = False,
+    aligner: Aligner | None = None,
+    progress=None,
+    sheet: ContactSheet | None = None,
+) -> AlignmentReport:
     """Align every image in ``inputs`` (a folder) and write the dataset (images, masks, labels) to ``out``.
 
     Pass 1 runs stage 1 on every image with a face and collects the crop calibration; pass 2 crops
@@ -324,7 +395,11 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
     folder = Path(inputs)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder of photos")
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    names = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
     if not names:
         raise ValueError(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)})")
     overrides = overrides or {}
@@ -360,8 +435,10 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
             results[name] = one_line(error)
         if progress:
             progress(0.5)
-    report.lines.append(f"stage-2 crop calibration from {source}: side {calibration.scale:.2f} x head width, "
-                        f"centre offset ({calibration.offset_x:+.2f}, {calibration.offset_y:+.2f}) head widths")
+    report.lines.append(
+        f"stage-2 crop calibration from {source}: side {calibration.scale:.2f} x head width, "
+        f"centre offset ({calibration.offset_x:+.2f}, {calibration.offset_y:+.2f}) head widths"
+    )
     if sheet is not None:
         _add_tiles(sheet, folder, names, results)
     if not any(isinstance(result, AlignedPortrait) for result in results.values()):
@@ -375,7 +452,12 @@ def align_folder(inputs: str | os.PathLike, out: str | os.PathLike, resolution: 
         for name in names:
             result = results.get(name)
             if isinstance(result, AlignedPortrait):
-                writer.add_batch([outputs[name]], np.asarray(result.crop)[None], np.asarray(result.mask)[None], [result.label.tolist()])
+                writer.add_batch(
+                    [outputs[name]],
+                    np.asarray(result.crop)[None],
+                    np.asarray(result.mask)[None],
+                    [result.label.tolist()],
+                )
                 report.aligned += 1
                 report.stage_counts[result.stage] += 1
                 report.lines.append(f"{name}: {result.report_line()}")

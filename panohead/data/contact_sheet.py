@@ -4,6 +4,7 @@ Each tile shows the crop, the crop with its person mask (hair and shoulders tint
 darkened) and the estimated camera as text; a skipped photo shows its thumbnail and the reason.
 Tiles are kept as small thumbnails while the run goes on, so a large folder does not fill memory.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,21 +45,30 @@ class ContactSheet:
         tile = Image.new("RGB", (2 * TILE, TILE + TEXT_ROWS * ROW_HEIGHT + 4), BACKGROUND)
         for index, picture in enumerate(pictures):
             scale = TILE / max(picture.size)  # small crops are enlarged, photos shrunk
-            picture = picture.convert("RGB").resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
+            picture = picture.convert("RGB").resize(
+                (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+            )
             tile.paste(picture, (index * TILE + (TILE - picture.width) // 2, (TILE - picture.height) // 2))
         draw = ImageDraw.Draw(tile)
         for row, line in enumerate(lines[:TEXT_ROWS]):
             draw.text((3, TILE + 2 + row * ROW_HEIGHT), line, fill=colour if row else TEXT_COLOUR, font=self.font)
         return tile
 
-    def add_aligned(self, name: str, crop: Image.Image, mask: Image.Image, stage: int, yaw: float, pitch: float) -> None:
-        self.tiles.append(self._tile([crop, mask_overlay(crop, mask)],
-                                     [_fit(name), f"stage {stage}: yaw {yaw:+.1f}, pitch {pitch:+.1f}"], TEXT_COLOUR))
+    def add_aligned(
+        self, name: str, crop: Image.Image, mask: Image.Image, stage: int, yaw: float, pitch: float
+    ) -> None:
+        self.tiles.append(
+            self._tile(
+                [crop, mask_overlay(crop, mask)],
+                [_fit(name), f"stage {stage}: yaw {yaw:+.1f}, pitch {pitch:+.1f}"],
+                TEXT_COLOUR,
+            )
+        )
 
     def add_skipped(self, name: str, photo: np.ndarray | None, reason: str) -> None:
         pictures = [Image.fromarray(photo)] if photo is not None else []
         wrapped = textwrap.wrap(f"SKIPPED: {reason}", 42)
-        self.tiles.append(self._tile(pictures, [_fit(name)] + wrapped[:TEXT_ROWS - 1], SKIPPED_COLOUR))
+        self.tiles.append(self._tile(pictures, [_fit(name)] + wrapped[: TEXT_ROWS - 1], SKIPPED_COLOUR))
 
     def image(self) -> Image.Image:
         """The grid (columns x rows of tiles), in the order the tiles were added."""
@@ -82,4 +92,4 @@ class ContactSheet:
 
 def _fit(name: str, width: int = 42) -> str:
     """A file name shortened from the left to fit one text row."""
-    return name if len(name) <= width else "..." + name[-(width - 3):]
+    return name if len(name) <= width else "..." + name[-(width - 3) :]

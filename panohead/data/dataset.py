@@ -13,6 +13,7 @@ Every structural problem (missing ``dataset.json``, an image without label, a la
 length, an image/mask size mismatch, an unreadable image, an empty dataset) raises
 :class:`DatasetError` with one line that names the file at fault.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 LABELS_FILE = "dataset.json"
 # Caps on what one member may inflate to (a zip's sizes are claims: members are read through the
 # decompressor and stopped at the cap). A label takes about 600 bytes of JSON per image.
-IMAGE_LIMIT = 128 * 2 ** 20
-LABELS_BASE_LIMIT, LABELS_PER_IMAGE_LIMIT = 2 ** 20, 4096
+IMAGE_LIMIT = 128 * 2**20
+LABELS_BASE_LIMIT, LABELS_PER_IMAGE_LIMIT = 2**20, 4096
 
 
 class DatasetError(OneLineError):
@@ -54,7 +55,9 @@ class Archive:
         if self.path.is_dir():
             self.is_zip = False
             self._names = sorted(
-                p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                p.relative_to(self.path).as_posix()
+                for p in self.path.rglob("*")
+                if p.is_file() and not p.name.startswith(".")
             )
         elif self.path.is_file():
             if not zipfile.is_zipfile(self.path):
@@ -156,16 +159,22 @@ def parse_labels(archive: Archive, document: object) -> dict[str, list[float]]:
     labels: dict[str, list[float]] = {}
     for entry in entries:
         if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)):
-            raise DatasetError(f"{archive.where(LABELS_FILE)}: label entry {str(entry)[:60]!r} is not [file_name, [25 numbers]]")
+            raise DatasetError(
+                f"{archive.where(LABELS_FILE)}: label entry {str(entry)[:60]!r} is not [file_name, [25 numbers]]"
+            )
         name, values = entry
         name = name.replace("\\", "/")
         if not isinstance(values, (list, tuple)) or len(values) != LABEL_SIZE:
             count = len(values) if isinstance(values, (list, tuple)) else "not a list of"
-            raise DatasetError(f"{archive.where(LABELS_FILE)}: label of {name!r} has {count} numbers, expected {LABEL_SIZE}")
+            raise DatasetError(
+                f"{archive.where(LABELS_FILE)}: label of {name!r} has {count} numbers, expected {LABEL_SIZE}"
+            )
         try:
             numbers = [float(v) for v in values]
         except (TypeError, ValueError):
-            raise DatasetError(f"{archive.where(LABELS_FILE)}: label of {name!r} holds a value that is not a number") from None
+            raise DatasetError(
+                f"{archive.where(LABELS_FILE)}: label of {name!r} holds a value that is not a number"
+            ) from None
         if not all(math.isfinite(v) for v in numbers):
             raise DatasetError(f"{archive.where(LABELS_FILE)}: label of {name!r} holds NaN or infinity")
         labels[name] = numbers
@@ -205,8 +214,13 @@ class HeadDataset(torch.utils.data.Dataset):
     and masks are resized to it on load.
     """
 
-    def __init__(self, images: str | os.PathLike, masks: str | os.PathLike | None = None,
-                 resolution: int | None = None, xflip: bool = False):
+    def __init__(
+        self,
+        images: str | os.PathLike,
+        masks: str | os.PathLike | None = None,
+        resolution: int | None = None,
+        xflip: bool = False,
+    ):
         if Path(images).is_dir() and not (Path(images) / LABELS_FILE).is_file():
             raise missing_labels(str(Path(images) / LABELS_FILE))  # before listing a whole tree ("/", a home folder)
         self.images = Archive(images)
@@ -215,7 +229,9 @@ class HeadDataset(torch.utils.data.Dataset):
         self.kind = data_kind(document)  # recorded in snapshots and checkpoints as "training_data"
         self.names = [n for n in self.images.names() if n.lower().endswith(IMAGE_SUFFIXES)]
         if not self.names:
-            raise DatasetError(f"{self.images.path}: empty dataset (no {'/'.join(s[1:] for s in IMAGE_SUFFIXES[:3])} images)")
+            raise DatasetError(
+                f"{self.images.path}: empty dataset (no {'/'.join(s[1:] for s in IMAGE_SUFFIXES[:3])} images)"
+            )
         for name in self.names:
             if name not in label_map:
                 raise DatasetError(f"{self.images.where(name)}: no label for this image in {LABELS_FILE}")
@@ -242,14 +258,20 @@ class HeadDataset(torch.utils.data.Dataset):
                 raise DatasetError(f"{self.masks.where(name)}: missing mask for image {name!r}")
             width, height = _open_image(self.images, name).size
             if width != height:
-                raise DatasetError(f"{self.images.where(name)}: image is {width}x{height}; dataset images must be square")
+                raise DatasetError(
+                    f"{self.images.where(name)}: image is {width}x{height}; dataset images must be square"
+                )
             if resolution is None:
                 resolution = width
             elif width != resolution:
-                raise DatasetError(f"{self.images.where(name)}: image is {width}x{height} but the dataset's first image is {resolution}x{resolution}")
+                raise DatasetError(
+                    f"{self.images.where(name)}: image is {width}x{height} but the dataset's first image is {resolution}x{resolution}"
+                )
             mask_size = _open_image(self.masks, name).size
             if mask_size != (width, height):
-                raise DatasetError(f"{self.masks.where(name)}: mask is {mask_size[0]}x{mask_size[1]} but its image is {width}x{height}")
+                raise DatasetError(
+                    f"{self.masks.where(name)}: mask is {mask_size[0]}x{mask_size[1]} but its image is {width}x{height}"
+                )
         return resolution
 
     @property
@@ -279,7 +301,12 @@ class HeadDataset(torch.utils.data.Dataset):
         mask_t = torch.from_numpy(np.asarray(mask, dtype=np.float32))[None] / 255.0
         if flip:
             image_t, mask_t = image_t.flip(-1), mask_t.flip(-1)
-        return {"image": image_t.contiguous(), "mask": mask_t.contiguous(), "label": self.labels[index].clone(), "name": name}
+        return {
+            "image": image_t.contiguous(),
+            "mask": mask_t.contiguous(),
+            "label": self.labels[index].clone(),
+            "name": name,
+        }
 
     def verify(self) -> None:
         """Decode every image and mask fully (catches truncated files that headers do not reveal)."""
@@ -288,7 +315,9 @@ class HeadDataset(torch.utils.data.Dataset):
             _decode(self.masks, name, "L")
 
 
-def yaw_balance_weights(yaws: torch.Tensor, bins: int = 12, strength: float = 1.0, max_repeat: float = 8.0) -> torch.Tensor:
+def yaw_balance_weights(
+    yaws: torch.Tensor, bins: int = 12, strength: float = 1.0, max_repeat: float = 8.0
+) -> torch.Tensor:
     """(N,) sampling weights that repeat rare (side/back) views, relative to the most common yaw bin.
 
     The yaw circle is cut into ``bins`` equal sectors; an image in a sector holding ``n`` images
@@ -318,11 +347,19 @@ class YawBalancedSampler(torch.utils.data.Sampler[int]):
         return self.num_samples
 
     def __iter__(self):
-        yield from torch.multinomial(self.weights, self.num_samples, replacement=True, generator=self.generator).tolist()
+        yield from torch.multinomial(
+            self.weights, self.num_samples, replacement=True, generator=self.generator
+        ).tolist()
 
 
-def yaw_balanced_sampler(dataset: HeadDataset, bins: int = 12, strength: float = 1.0, max_repeat: float = 8.0,
-                         num_samples: int | None = None, seed: int = 0) -> YawBalancedSampler:
+def yaw_balanced_sampler(
+    dataset: HeadDataset,
+    bins: int = 12,
+    strength: float = 1.0,
+    max_repeat: float = 8.0,
+    num_samples: int | None = None,
+    seed: int = 0,
+) -> YawBalancedSampler:
     """A sampler over ``dataset`` that repeats back-of-head and side images (see :func:`yaw_balance_weights`)."""
     weights = yaw_balance_weights(dataset.yaws(), bins, strength, max_repeat)
     return YawBalancedSampler(weights, num_samples or len(dataset), seed)

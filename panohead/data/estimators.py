@@ -13,6 +13,7 @@ Every model here ships inside an installable package and runs offline on the CPU
 Each model checks for what it needs when first used (:func:`opencv_with`, :func:`dlib_module`) and
 raises :class:`~panohead.errors.MissingCapability` naming the missing piece and the fix.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -88,11 +89,15 @@ def opencv_with(*names: str, purpose: str = "photo alignment"):
     try:
         import cv2
     except ImportError as error:
-        raise MissingCapability(f"{purpose} needs OpenCV, which is not importable ({one_line(error)}): {OPENCV_FIX}") from None
+        raise MissingCapability(
+            f"{purpose} needs OpenCV, which is not importable ({one_line(error)}): {OPENCV_FIX}"
+        ) from None
     missing = [name for name in names if not _has_path(cv2, name)]
     if missing:
         listed = ", ".join(f"cv2.{name}" for name in missing)
-        raise MissingCapability(f"{purpose} needs {listed}, absent from OpenCV {getattr(cv2, '__version__', '?')}: {OPENCV_FIX}")
+        raise MissingCapability(
+            f"{purpose} needs {listed}, absent from OpenCV {getattr(cv2, '__version__', '?')}: {OPENCV_FIX}"
+        )
     return cv2
 
 
@@ -110,8 +115,9 @@ def dlib_module():
     try:
         import dlib
     except ImportError as error:
-        raise MissingCapability(f"face landmarks need dlib, which is not importable ({one_line(error)}): "
-                                "pip install 'dlib-bin>=19.24,<21'") from None
+        raise MissingCapability(
+            f"face landmarks need dlib, which is not importable ({one_line(error)}): pip install 'dlib-bin>=19.24,<21'"
+        ) from None
     return dlib
 
 
@@ -128,7 +134,9 @@ def _package_file(package: str, *parts: str) -> str:
 @lru_cache(maxsize=1)
 def _dlib_models():
     dlib = dlib_module()
-    predictor = dlib.shape_predictor(_package_file("face_recognition_models", "models", "shape_predictor_68_face_landmarks.dat"))
+    predictor = dlib.shape_predictor(
+        _package_file("face_recognition_models", "models", "shape_predictor_68_face_landmarks.dat")
+    )
     return dlib.get_frontal_face_detector(), predictor
 
 
@@ -160,7 +168,9 @@ def _cascade(name: str):
     path = os.path.join(cv2.data.haarcascades, name)
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
-        raise MissingCapability(f"{path}: an OpenCV face cascade is missing or unreadable, needed for {purpose}: {OPENCV_FIX}")
+        raise MissingCapability(
+            f"{path}: an OpenCV face cascade is missing or unreadable, needed for {purpose}: {OPENCV_FIX}"
+        )
     return cascade
 
 
@@ -194,8 +204,11 @@ class CascadeProfilePose:
         to_left = found("haarcascade_profileface.xml", region)
         to_right = found("haarcascade_profileface.xml", np.ascontiguousarray(region[:, ::-1]))
         if to_left != to_right:
-            return (90.0, 0.0, "profile face pointing to image-left (Haar cascade): yaw +90") if to_left else \
-                   (-90.0, 0.0, "profile face pointing to image-right (Haar cascade): yaw -90")
+            return (
+                (90.0, 0.0, "profile face pointing to image-left (Haar cascade): yaw +90")
+                if to_left
+                else (-90.0, 0.0, "profile face pointing to image-right (Haar cascade): yaw -90")
+            )
         if to_left or found("haarcascade_frontalface_default.xml", region):
             return 0.0, 0.0, "a frontal face (Haar cascade) without landmarks"
         return 180.0, 0.0, "no face or profile found: back view, yaw 180"
@@ -250,7 +263,7 @@ class SelfieSegmenter:
         side = max(height, width)
         top, left = (side - height) // 2, (side - width) // 2
         square = np.zeros((side, side, 3), np.uint8)  # black letterbox, as MediaPipe pads
-        square[top:top + height, left:left + width] = image
+        square[top : top + height, left : left + width] = image
         interpolation = cv2.INTER_AREA if side > self.size else cv2.INTER_LINEAR
         small = cv2.resize(square, (self.size, self.size), interpolation=interpolation).astype(np.float32) / 255.0
         interpreter, lock = _selfie_interpreter()
@@ -259,11 +272,15 @@ class SelfieSegmenter:
             interpreter.invoke()
             probability = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0, :, :, 0].copy()
         refined = _grabcut_refine(cv2.resize(square, (self.size, self.size), interpolation=interpolation), probability)
-        full = cv2.resize(refined, (side, side), interpolation=cv2.INTER_LINEAR)[top:top + height, left:left + width]
+        full = cv2.resize(refined, (side, side), interpolation=cv2.INTER_LINEAR)[
+            top : top + height, left : left + width
+        ]
         return np.clip(full, 0.0, 1.0).astype(np.float32)
 
 
-def _grabcut_refine(image: np.ndarray, probability: np.ndarray, border: float = 0.03, iterations: int = 4) -> np.ndarray:
+def _grabcut_refine(
+    image: np.ndarray, probability: np.ndarray, border: float = 0.03, iterations: int = 4
+) -> np.ndarray:
     """(H, W) float32 mask: the model's person probability sharpened by GrabCut's colour models.
 
     The model's confident pixels seed GrabCut (sure person above 0.9, eroded; probable person above
@@ -287,7 +304,9 @@ def _grabcut_refine(image: np.ndarray, probability: np.ndarray, border: float = 
     labels[:edge, :] = cv2.GC_BGD
     labels[:-edge, :edge] = labels[:-edge, -edge:] = cv2.GC_BGD
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR), labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK
+    )
     hard = _largest_component(np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32))
     return cv2.GaussianBlur(hard, (0, 0), sigmaX=0.7)
 
@@ -331,8 +350,8 @@ def head_box_from_mask(mask: np.ndarray) -> Box | None:
             break
         widest = max(widest, span)
         bottom = row
-    head = solid[top:bottom + 1]
+    head = solid[top : bottom + 1]
     columns = np.flatnonzero(head.any(axis=0))
-    weights = head.sum(axis=0)[columns[0]:columns[-1] + 1]
+    weights = head.sum(axis=0)[columns[0] : columns[-1] + 1]
     centre_x = float((np.arange(columns[0], columns[-1] + 1) * weights).sum() / max(weights.sum(), 1))
     return Box(centre_x - widest / 2, float(top), centre_x + widest / 2, float(bottom + 1))

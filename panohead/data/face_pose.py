@@ -20,6 +20,7 @@ Measured errors (leave-one-out over the four official crops: constants fitted on
 the fourth; ``tests/test_face_pose.py``): camera yaw/pitch within 2.9 degrees, crop centre within
 1.7% and crop size within 1.6% of the official crop.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,39 +29,204 @@ import numpy as np
 
 # Rough anthropometric depth (mm, negative = behind the nose tip) of each dlib point: jaw line 0-16,
 # brows 17-26, nose bridge 27-30, nostrils 31-35, eyes 36-47, outer lips 48-59, inner lips 60-67.
-DEPTH_PRIOR = np.array([
-    -90, -86, -80, -72, -62, -50, -35, -24, -20, -24, -35, -50, -62, -72, -80, -86, -90,
-    -45, -36, -29, -23, -20, -20, -23, -29, -36, -45,
-    -18, -12, -6, 0, -22, -16, -14, -16, -22,
-    -35, -27, -24, -22, -24, -27, -22, -24, -27, -35, -27, -24,
-    -28, -16, -13, -12, -13, -16, -28, -20, -16, -14, -16, -20,
-    -26, -16, -15, -16, -26, -16, -15, -16,
-], dtype=np.float64)
+DEPTH_PRIOR = np.array(
+    [
+        -90,
+        -86,
+        -80,
+        -72,
+        -62,
+        -50,
+        -35,
+        -24,
+        -20,
+        -24,
+        -35,
+        -50,
+        -62,
+        -72,
+        -80,
+        -86,
+        -90,
+        -45,
+        -36,
+        -29,
+        -23,
+        -20,
+        -20,
+        -23,
+        -29,
+        -36,
+        -45,
+        -18,
+        -12,
+        -6,
+        0,
+        -22,
+        -16,
+        -14,
+        -16,
+        -22,
+        -35,
+        -27,
+        -24,
+        -22,
+        -24,
+        -27,
+        -22,
+        -24,
+        -27,
+        -35,
+        -27,
+        -24,
+        -28,
+        -16,
+        -13,
+        -12,
+        -13,
+        -16,
+        -28,
+        -20,
+        -16,
+        -14,
+        -16,
+        -20,
+        -26,
+        -16,
+        -15,
+        -16,
+        -26,
+        -16,
+        -15,
+        -16,
+    ],
+    dtype=np.float64,
+)
 # dlib point i of a face is point MIRROR[i] of the x-flipped face.
-MIRROR = np.array([*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
-                   45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40,
-                   54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65])
+MIRROR = np.array(
+    [
+        *range(16, -1, -1),
+        *range(26, 16, -1),
+        27,
+        28,
+        29,
+        30,
+        35,
+        34,
+        33,
+        32,
+        31,
+        45,
+        44,
+        43,
+        42,
+        47,
+        46,
+        39,
+        38,
+        37,
+        36,
+        41,
+        40,
+        54,
+        53,
+        52,
+        51,
+        50,
+        49,
+        48,
+        59,
+        58,
+        57,
+        56,
+        55,
+        64,
+        63,
+        62,
+        61,
+        60,
+        67,
+        66,
+        65,
+    ]
+)
 POSE_POINTS = np.r_[0:17, 27:48]
 EYE_CORNER_SPAN_MM = 90.0  # outer canthi (points 36 and 45)
 
 # fit_mean_face(all four records of tests/data/official_crops.json) and fit_framing on the result;
 # tests/test_face_pose.py re-derives them from that file.
-MEAN_FACE = np.array([
-    [-69.3, 25.1, -90.0], [-69.0, 6.8, -86.0], [-67.0, -11.5, -80.0], [-64.2, -29.1, -72.0], [-58.6, -45.7, -62.0],
-    [-48.6, -59.6, -50.0], [-34.7, -70.4, -35.0], [-18.3, -78.8, -24.0], [0.0, -81.3, -20.0], [18.3, -78.8, -24.0],
-    [34.7, -70.4, -35.0], [48.6, -59.6, -50.0], [58.6, -45.7, -62.0], [64.2, -29.1, -72.0], [67.0, -11.5, -80.0],
-    [69.0, 6.8, -86.0], [69.3, 25.1, -90.0], [-58.3, 41.7, -45.0], [-50.6, 52.7, -36.0], [-37.4, 57.0, -29.0],
-    [-23.8, 55.6, -23.0], [-11.1, 50.3, -20.0], [11.1, 50.3, -20.0], [23.8, 55.6, -23.0], [37.4, 57.0, -29.0],
-    [50.6, 52.7, -36.0], [58.3, 41.7, -45.0], [0.0, 35.9, -18.0], [0.0, 23.9, -12.0], [0.0, 12.3, -6.0],
-    [0.0, 0.0, 0.0], [-14.4, -10.9, -22.0], [-7.4, -12.7, -16.0], [0.0, -14.7, -14.0], [7.4, -12.7, -16.0],
-    [14.4, -10.9, -22.0], [-45.0, 31.4, -35.0], [-37.4, 36.8, -27.0], [-28.1, 37.1, -24.0], [-19.4, 30.9, -22.0],
-    [-28.3, 29.6, -24.0], [-37.7, 29.3, -27.0], [19.4, 30.9, -22.0], [28.1, 37.1, -24.0], [37.4, 36.8, -27.0],
-    [45.0, 31.4, -35.0], [37.7, 29.3, -27.0], [28.3, 29.6, -24.0], [-28.2, -34.3, -28.0], [-18.1, -28.5, -16.0],
-    [-7.7, -25.5, -13.0], [0.0, -27.3, -12.0], [7.7, -25.5, -13.0], [18.1, -28.5, -16.0], [28.2, -34.3, -28.0],
-    [18.4, -42.1, -20.0], [8.2, -46.0, -16.0], [0.0, -46.8, -14.0], [-8.2, -46.0, -16.0], [-18.4, -42.1, -20.0],
-    [-23.9, -34.5, -26.0], [-7.7, -33.3, -16.0], [0.0, -33.8, -15.0], [7.7, -33.3, -16.0], [23.9, -34.5, -26.0],
-    [7.9, -36.2, -16.0], [0.0, -36.9, -15.0], [-7.9, -36.2, -16.0],
-])
+MEAN_FACE = np.array(
+    [
+        [-69.3, 25.1, -90.0],
+        [-69.0, 6.8, -86.0],
+        [-67.0, -11.5, -80.0],
+        [-64.2, -29.1, -72.0],
+        [-58.6, -45.7, -62.0],
+        [-48.6, -59.6, -50.0],
+        [-34.7, -70.4, -35.0],
+        [-18.3, -78.8, -24.0],
+        [0.0, -81.3, -20.0],
+        [18.3, -78.8, -24.0],
+        [34.7, -70.4, -35.0],
+        [48.6, -59.6, -50.0],
+        [58.6, -45.7, -62.0],
+        [64.2, -29.1, -72.0],
+        [67.0, -11.5, -80.0],
+        [69.0, 6.8, -86.0],
+        [69.3, 25.1, -90.0],
+        [-58.3, 41.7, -45.0],
+        [-50.6, 52.7, -36.0],
+        [-37.4, 57.0, -29.0],
+        [-23.8, 55.6, -23.0],
+        [-11.1, 50.3, -20.0],
+        [11.1, 50.3, -20.0],
+        [23.8, 55.6, -23.0],
+        [37.4, 57.0, -29.0],
+        [50.6, 52.7, -36.0],
+        [58.3, 41.7, -45.0],
+        [0.0, 35.9, -18.0],
+        [0.0, 23.9, -12.0],
+        [0.0, 12.3, -6.0],
+        [0.0, 0.0, 0.0],
+        [-14.4, -10.9, -22.0],
+        [-7.4, -12.7, -16.0],
+        [0.0, -14.7, -14.0],
+        [7.4, -12.7, -16.0],
+        [14.4, -10.9, -22.0],
+        [-45.0, 31.4, -35.0],
+        [-37.4, 36.8, -27.0],
+        [-28.1, 37.1, -24.0],
+        [-19.4, 30.9, -22.0],
+        [-28.3, 29.6, -24.0],
+        [-37.7, 29.3, -27.0],
+        [19.4, 30.9, -22.0],
+        [28.1, 37.1, -24.0],
+        [37.4, 36.8, -27.0],
+        [45.0, 31.4, -35.0],
+        [37.7, 29.3, -27.0],
+        [28.3, 29.6, -24.0],
+        [-28.2, -34.3, -28.0],
+        [-18.1, -28.5, -16.0],
+        [-7.7, -25.5, -13.0],
+        [0.0, -27.3, -12.0],
+        [7.7, -25.5, -13.0],
+        [18.1, -28.5, -16.0],
+        [28.2, -34.3, -28.0],
+        [18.4, -42.1, -20.0],
+        [8.2, -46.0, -16.0],
+        [0.0, -46.8, -14.0],
+        [-8.2, -46.0, -16.0],
+        [-18.4, -42.1, -20.0],
+        [-23.9, -34.5, -26.0],
+        [-7.7, -33.3, -16.0],
+        [0.0, -33.8, -15.0],
+        [7.7, -33.3, -16.0],
+        [23.9, -34.5, -26.0],
+        [7.9, -36.2, -16.0],
+        [0.0, -36.9, -15.0],
+        [-7.9, -36.2, -16.0],
+    ]
+)
 HEAD_CENTRE = np.array([0.0, 6.8, -92.8])
 HALF_SIDE_MM = 118.6
 
@@ -109,7 +275,7 @@ def fit_pose(landmarks: np.ndarray, face: np.ndarray = MEAN_FACE) -> HeadPose:
     scale = np.linalg.norm(landmarks[45] - landmarks[36]) / np.linalg.norm(face[45] - face[36])
     start = np.r_[0.0, 0.0, 0.0, scale, target.mean(0) - scale * face[POSE_POINTS, :2].mean(0) * (1, -1)]
     fit = least_squares(residual, start)
-    return HeadPose(_rotation(fit.x[:3]), float(fit.x[3]), fit.x[4:6], float(np.sqrt(np.mean(fit.fun ** 2))))
+    return HeadPose(_rotation(fit.x[:3]), float(fit.x[3]), fit.x[4:6], float(np.sqrt(np.mean(fit.fun**2))))
 
 
 def ffhq_quad(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,8 +311,12 @@ class Framing:
         return np.concatenate([linear, (self.centre + origin[0] * self.x + origin[1] * self.y)[:, None]], axis=1)
 
 
-def official_framing(landmarks: np.ndarray, face: np.ndarray = MEAN_FACE, head_centre: np.ndarray = HEAD_CENTRE,
-                     half_side_mm: float = HALF_SIDE_MM) -> Framing:
+def official_framing(
+    landmarks: np.ndarray,
+    face: np.ndarray = MEAN_FACE,
+    head_centre: np.ndarray = HEAD_CENTRE,
+    half_side_mm: float = HALF_SIDE_MM,
+) -> Framing:
     """The official crop for 68 landmarks (photo pixels): FFHQ quad orientation, mean-face centre and size."""
     centre, x, _ = ffhq_quad(landmarks)
     unit = x / np.hypot(*x)
@@ -163,8 +333,9 @@ def rotation_from_label(label: np.ndarray) -> np.ndarray:
     return np.diag([1.0, -1.0, -1.0]) @ cam2world[:3, :3].T
 
 
-def fit_mean_face(landmarks: list[np.ndarray], rotations: list[np.ndarray], depth: np.ndarray = DEPTH_PRIOR,
-                  iterations: int = 15) -> np.ndarray:
+def fit_mean_face(
+    landmarks: list[np.ndarray], rotations: list[np.ndarray], depth: np.ndarray = DEPTH_PRIOR, iterations: int = 15
+) -> np.ndarray:
     """Mean face (68, 3) whose depths are ``depth`` and whose x, y best explain faces of known rotation.
 
     Alternates a per-face scale/shift fit with a linear solve for every point's x, y over all faces,
@@ -180,15 +351,21 @@ def fit_mean_face(landmarks: list[np.ndarray], rotations: list[np.ndarray], dept
     return face
 
 
-def _back_project(landmarks: np.ndarray, rotation: np.ndarray, depth: np.ndarray, face: np.ndarray | None) -> np.ndarray:
+def _back_project(
+    landmarks: np.ndarray, rotation: np.ndarray, depth: np.ndarray, face: np.ndarray | None
+) -> np.ndarray:
     """(68, 2) x, y of each point that, at its ``depth`` and rotated by ``rotation``, lands on ``landmarks``."""
     from scipy.optimize import least_squares
 
     if face is None:  # first pass: scale from the eye corners, nose tip fixed
         scale, shift = np.linalg.norm(landmarks[45] - landmarks[36]) / EYE_CORNER_SPAN_MM, landmarks[30]
     else:
+
         def residual(params: np.ndarray) -> np.ndarray:
-            return (HeadPose(rotation, params[0], params[1:], 0.0).project(face[POSE_POINTS]) - landmarks[POSE_POINTS]).ravel()
+            return (
+                HeadPose(rotation, params[0], params[1:], 0.0).project(face[POSE_POINTS]) - landmarks[POSE_POINTS]
+            ).ravel()
+
         params = least_squares(residual, np.r_[1.0, landmarks[30]]).x
         scale, shift = params[0], params[1:]
     camera = np.column_stack([(landmarks[:, 0] - shift[0]) / scale, -(landmarks[:, 1] - shift[1]) / scale])

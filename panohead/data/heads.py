@@ -19,6 +19,7 @@ knows which material a ray hit.
 Randomness is drawn per image from ``numpy.random.default_rng([seed, index])`` by the caller, so image
 ``i`` of a seed is the same whatever the batch size or device.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,15 +34,44 @@ HAIR_STYLES = ("bald", "buzz", "short", "bob", "long", "curly", "afro", "ponytai
 PARTS = ("skin", "lips", "eyes", "hair", "clothes", "glasses", "hat", "mouth")
 OFF = 1.0  # added to a disabled feature's distance: farther than anything in the scene box
 
-SKIN_TONES = np.array([[0.98, 0.84, 0.75], [0.95, 0.76, 0.63], [0.87, 0.64, 0.49], [0.76, 0.53, 0.37],
-                       [0.62, 0.42, 0.28], [0.46, 0.30, 0.20], [0.32, 0.21, 0.14], [0.22, 0.14, 0.10]])
-HAIR_COLOURS = np.array([[0.04, 0.035, 0.03], [0.12, 0.08, 0.05], [0.25, 0.16, 0.09], [0.42, 0.27, 0.14],
-                         [0.55, 0.24, 0.09], [0.75, 0.58, 0.34], [0.90, 0.80, 0.58]])
-IRIS_COLOURS = np.array([[0.30, 0.17, 0.07], [0.12, 0.07, 0.04], [0.25, 0.42, 0.62], [0.32, 0.44, 0.25],
-                         [0.42, 0.47, 0.50], [0.45, 0.32, 0.14]])
+SKIN_TONES = np.array(
+    [
+        [0.98, 0.84, 0.75],
+        [0.95, 0.76, 0.63],
+        [0.87, 0.64, 0.49],
+        [0.76, 0.53, 0.37],
+        [0.62, 0.42, 0.28],
+        [0.46, 0.30, 0.20],
+        [0.32, 0.21, 0.14],
+        [0.22, 0.14, 0.10],
+    ]
+)
+HAIR_COLOURS = np.array(
+    [
+        [0.04, 0.035, 0.03],
+        [0.12, 0.08, 0.05],
+        [0.25, 0.16, 0.09],
+        [0.42, 0.27, 0.14],
+        [0.55, 0.24, 0.09],
+        [0.75, 0.58, 0.34],
+        [0.90, 0.80, 0.58],
+    ]
+)
+IRIS_COLOURS = np.array(
+    [
+        [0.30, 0.17, 0.07],
+        [0.12, 0.07, 0.04],
+        [0.25, 0.42, 0.62],
+        [0.32, 0.44, 0.25],
+        [0.42, 0.47, 0.50],
+        [0.45, 0.32, 0.14],
+    ]
+)
 # Style probabilities for feminine- and masculine-leaning heads, in HAIR_STYLES order.
-STYLE_ODDS = (np.array([0.01, 0.01, 0.08, 0.15, 0.33, 0.10, 0.06, 0.15, 0.11]),
-              np.array([0.12, 0.15, 0.36, 0.03, 0.08, 0.11, 0.07, 0.05, 0.03]))
+STYLE_ODDS = (
+    np.array([0.01, 0.01, 0.08, 0.15, 0.33, 0.10, 0.06, 0.15, 0.11]),
+    np.array([0.12, 0.15, 0.36, 0.03, 0.08, 0.11, 0.07, 0.05, 0.03]),
+)
 
 
 class ParamTable:
@@ -58,7 +88,7 @@ class ParamTable:
     def __getitem__(self, name: str) -> torch.Tensor:
         """(B,) for a scalar parameter, (size, B) for a vector one."""
         start, size = self.layout[name]
-        return self.data[start] if size == 1 else self.data[start:start + size]
+        return self.data[start] if size == 1 else self.data[start : start + size]
 
     def vec(self, name: str) -> Vec:
         start, size = self.layout[name]
@@ -66,7 +96,7 @@ class ParamTable:
             raise ValueError(f"parameter {name!r} has {size} numbers, not 3")
         return Vec(self.data[start], self.data[start + 1], self.data[start + 2])
 
-    def take(self, index: torch.Tensor) -> "ParamTable":
+    def take(self, index: torch.Tensor) -> ParamTable:
         return ParamTable(self.layout, torch.index_select(self.data, 1, index))
 
     def __len__(self) -> int:
@@ -93,15 +123,26 @@ def _hair(rng: np.random.Generator, style: int, masc: float, age: float) -> dict
     """Hair geometry of one style as the parameters of the shared hair model (see :func:`_hair_distance`)."""
     u = rng.uniform
     name = HAIR_STYLES[style]
-    thickness = {"bald": 0.0, "buzz": 0.002, "curly": u(0.03, 0.045), "afro": u(0.06, 0.09),
-                 "ponytail": u(0.005, 0.01), "bun": u(0.005, 0.01)}.get(name, u(0.01, 0.022))
+    thickness = {
+        "bald": 0.0,
+        "buzz": 0.002,
+        "curly": u(0.03, 0.045),
+        "afro": u(0.06, 0.09),
+        "ponytail": u(0.005, 0.01),
+        "bun": u(0.005, 0.01),
+    }.get(name, u(0.01, 0.022))
     bangs = name in ("bob", "long", "short", "curly") and u() < 0.35
     hairline = u(0.07, 0.11) + 0.05 * masc * age * u(0, 1)
-    drape = {"long": (u(-0.36, -0.16), u(0.165, 0.185)), "bob": (u(-0.13, -0.07), u(0.17, 0.19)),
-             "afro": (-0.06, u(0.19, 0.22))}.get(name)
+    drape = {
+        "long": (u(-0.36, -0.16), u(0.165, 0.185)),
+        "bob": (u(-0.13, -0.07), u(0.17, 0.19)),
+        "afro": (-0.06, u(0.19, 0.22)),
+    }.get(name)
     if name == "ponytail":
         root = np.array([0.0, u(0.0, 0.13), -0.19])
-        tail = np.concatenate([root, root + np.array([u(-0.03, 0.03), -u(0.16, 0.3), -u(0.05, 0.09)]), [u(0.035, 0.05), 0.018]])
+        tail = np.concatenate(
+            [root, root + np.array([u(-0.03, 0.03), -u(0.16, 0.3), -u(0.05, 0.09)]), [u(0.035, 0.05), 0.018]]
+        )
     elif name == "bun":
         root = np.array([0.0, u(0.06, 0.16), -0.205])
         radius = u(0.045, 0.06)
@@ -157,15 +198,28 @@ def sample_head(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "centre": np.array([rng.normal(0, 0.004), 0.02 + rng.normal(0, 0.008), 0.15 + rng.normal(0, 0.006)]),
         "scale": u(0.94, 1.04),
         "cranium": np.array([0.146 * u(0.94, 1.06), 0.175 * u(0.96, 1.04), 0.19 * u(0.95, 1.05)]),
-        "jaw": np.array([(0.112 + 0.014 * masc) * u(0.93, 1.07), 0.13 * u(0.95, 1.05) * (1 + 0.03 * age), 0.135 * u(0.96, 1.04)]),
+        "jaw": np.array(
+            [(0.112 + 0.014 * masc) * u(0.93, 1.07), 0.13 * u(0.95, 1.05) * (1 + 0.03 * age), 0.135 * u(0.96, 1.04)]
+        ),
         "chin": np.array([u(0.8, 1.15) * (0.9 + 0.25 * masc), u(0.85, 1.2)]),
         "cheekbones": u(0.0, 1.0),
-        "nose": np.array([u(0.85, 1.15) * (1 + 0.08 * age), u(0.85, 1.25) * (0.95 + 0.1 * masc), u(0.85, 1.2), u(-1, 1)]),
-        "eye": np.array([u(0.046, 0.052), u(0.024, 0.027), u(0.52, 0.68) * (1 - 0.15 * age), u(0.5, 0.62), u(-0.1, 0.25)]),
+        "nose": np.array(
+            [u(0.85, 1.15) * (1 + 0.08 * age), u(0.85, 1.25) * (0.95 + 0.1 * masc), u(0.85, 1.2), u(-1, 1)]
+        ),
+        "eye": np.array(
+            [u(0.046, 0.052), u(0.024, 0.027), u(0.52, 0.68) * (1 - 0.15 * age), u(0.5, 0.62), u(-0.1, 0.25)]
+        ),
         "iris_size": u(0.855, 0.88),
-        "brow": np.array([u(0.0055, 0.008) * (0.85 + 0.4 * masc), u(-0.002, 0.008) - 0.003 * masc, u(0.4, 1.4), u(0.75, 1.0)]),
-        "lips": np.array([u(0.036, 0.046) * (1 + 0.1 * smile), u(0.006, 0.010) * (1.15 - 0.3 * masc),
-                          u(0.008, 0.013) * (1.15 - 0.3 * masc)]),
+        "brow": np.array(
+            [u(0.0055, 0.008) * (0.85 + 0.4 * masc), u(-0.002, 0.008) - 0.003 * masc, u(0.4, 1.4), u(0.75, 1.0)]
+        ),
+        "lips": np.array(
+            [
+                u(0.036, 0.046) * (1 + 0.1 * smile),
+                u(0.006, 0.010) * (1.15 - 0.3 * masc),
+                u(0.008, 0.013) * (1.15 - 0.3 * masc),
+            ]
+        ),
         "expression": np.array([smile, mouth_open, OFF * (mouth_open == 0.0)]),
         "ear": np.array([u(0.88, 1.12), u(0.15, 0.45)]),
         **_hair(rng, style, masc, age),
@@ -188,9 +242,13 @@ def sample_head(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "clothes": _hsv(rng, (0.1, 0.8), (0.15, 0.9)),
         "clothes_2": _hsv(rng, (0.0, 0.5), (0.2, 1.0)),
         "stripes": np.array([float(u() < 0.3), u(60, 160)]),
-        "frame_colour": _pick_colour(rng, np.array([[0.04, 0.04, 0.04], [0.35, 0.22, 0.1], [0.7, 0.7, 0.72], [0.5, 0.1, 0.1]]), 0.1),
+        "frame_colour": _pick_colour(
+            rng, np.array([[0.04, 0.04, 0.04], [0.35, 0.22, 0.1], [0.7, 0.7, 0.72], [0.5, 0.1, 0.1]]), 0.1
+        ),
         "hat_colour": _hsv(rng, (0.1, 0.9), (0.1, 0.85)),
-        "light": np.array([math.cos(elevation) * math.sin(azimuth), math.sin(elevation), math.cos(elevation) * math.cos(azimuth)]),
+        "light": np.array(
+            [math.cos(elevation) * math.sin(azimuth), math.sin(elevation), math.cos(elevation) * math.cos(azimuth)]
+        ),
         "light_power": np.array([u(0.7, 1.0), u(0.3, 0.5)]),
         "light_colour": np.array([1.0 + 0.08 * warmth, 1.0, 1.0 - 0.1 * warmth]),
     }
@@ -259,12 +317,18 @@ def head_parts(p: Vec, prm: ParamTable) -> torch.Tensor:
     qs = q.mirror_x()
 
     # Skull, jaw, chin, cheekbones and brow ridge merged smoothly.
-    skin = smooth_min(ellipsoid(q - Vec(0.0, 0.03, -0.01), prm.vec("cranium")),
-                      ellipsoid(q - Vec(0.0, -0.07, 0.045), prm.vec("jaw")), 0.06)
+    skin = smooth_min(
+        ellipsoid(q - Vec(0.0, 0.03, -0.01), prm.vec("cranium")),
+        ellipsoid(q - Vec(0.0, -0.07, 0.045), prm.vec("jaw")),
+        0.06,
+    )
     chin_width, chin_forward = prm["chin"][0], prm["chin"][1]
-    skin = smooth_min(skin, ellipsoid(q - Vec(0.0, -0.172, 0.108 + 0.012 * chin_forward),
-                                      Vec(0.036 * chin_width, 0.03, 0.035)), 0.03)
-    skin = smooth_min(skin, ellipsoid(qs - Vec(0.068, -0.012, 0.118), Vec(0.042, 0.026, 0.04)), 0.02 + 0.015 * prm["cheekbones"])
+    skin = smooth_min(
+        skin, ellipsoid(q - Vec(0.0, -0.172, 0.108 + 0.012 * chin_forward), Vec(0.036 * chin_width, 0.03, 0.035)), 0.03
+    )
+    skin = smooth_min(
+        skin, ellipsoid(qs - Vec(0.068, -0.012, 0.118), Vec(0.042, 0.026, 0.04)), 0.02 + 0.015 * prm["cheekbones"]
+    )
     skin = smooth_min(skin, ellipsoid(q - Vec(0.0, 0.047, 0.135), Vec(0.1, 0.021, 0.05)), 0.03)
 
     # Nose: bridge to a rounded tip, with wings either side.
@@ -308,7 +372,9 @@ def head_parts(p: Vec, prm: ParamTable) -> torch.Tensor:
     glasses_off, rim_height, dark = prm["glasses"][0], prm["glasses"][1], prm["glasses"][2]
     g = e - Vec(0.002, 0.004, 0.058)
     rim = torus_z(Vec(g.x, g.y * (0.034 / rim_height), g.z), 0.034, 0.0032)
-    lens = torch.maximum(torch.sqrt(g.x * g.x + (g.y * (0.034 / rim_height)) ** 2) - 0.034, g.z.abs() - 0.0015) + OFF * (1 - dark)
+    lens = torch.maximum(
+        torch.sqrt(g.x * g.x + (g.y * (0.034 / rim_height)) ** 2) - 0.034, g.z.abs() - 0.0015
+    ) + OFF * (1 - dark)
     bar = capsule(q, Vec(-0.014, 0.028, 0.202), Vec(0.014, 0.028, 0.202), 0.003)
     temple = capsule(qs, Vec(prm["eye"][0] + 0.036, 0.026, 0.196), Vec(0.152, 0.026, -0.01), 0.003)
     glasses = torch.minimum(torch.minimum(rim, lens), torch.minimum(bar, temple)) + glasses_off
@@ -327,8 +393,11 @@ def _hair_distance(q: Vec, prm: ParamTable, ear: torch.Tensor) -> torch.Tensor:
 
     curls = prm["curls"]
     frequency = curls[1]
-    bumps = (torch.sin(frequency * q.x + curls[2]) * torch.sin(frequency * q.y + curls[3])
-             * torch.sin(frequency * q.z + curls[4]))
+    bumps = (
+        torch.sin(frequency * q.x + curls[2])
+        * torch.sin(frequency * q.y + curls[3])
+        * torch.sin(frequency * q.z + curls[4])
+    )
     cover = cover - curls[0] * bumps
 
     length, width = prm["drape"][0], prm["drape"][1]
@@ -353,7 +422,9 @@ def _beard(q: Vec, prm: ParamTable, m: Vec) -> torch.Tensor:
     lip_width = prm["lips"][0]
     mouth_gap = ellipsoid(m - Vec(0.0, -0.002, 0.02), Vec(lip_width * 1.05, 0.02, 0.05))
     beard = smooth_max(shell, -mouth_gap, 0.006) + beard_off
-    moustache = capsule(m, Vec(-0.9 * lip_width, 0.012, 0.012), Vec(0.9 * lip_width, 0.012, 0.012), 0.007) + moustache_off
+    moustache = (
+        capsule(m, Vec(-0.9 * lip_width, 0.012, 0.012), Vec(0.9 * lip_width, 0.012, 0.012), 0.007) + moustache_off
+    )
     return torch.minimum(beard, moustache)
 
 
@@ -392,10 +463,16 @@ def scene_distance(parts: torch.Tensor) -> torch.Tensor:
 
 # Per material: specular strength, shininess, and diffuse wrap per colour channel (light bleeding past
 # the terminator, redder in skin: a cheap stand-in for subsurface scattering).
-MATERIALS = {"skin": (0.12, 20.0, (0.45, 0.28, 0.22)), "lips": (0.3, 35.0, (0.45, 0.3, 0.25)),
-             "eyes": (0.9, 120.0, (0.2, 0.2, 0.2)), "hair": (0.22, 12.0, (0.25, 0.25, 0.25)),
-             "clothes": (0.04, 6.0, (0.3, 0.3, 0.3)), "glasses": (0.7, 80.0, (0.1, 0.1, 0.1)),
-             "hat": (0.03, 6.0, (0.3, 0.3, 0.3)), "mouth": (0.2, 20.0, (0.3, 0.3, 0.3))}
+MATERIALS = {
+    "skin": (0.12, 20.0, (0.45, 0.28, 0.22)),
+    "lips": (0.3, 35.0, (0.45, 0.3, 0.25)),
+    "eyes": (0.9, 120.0, (0.2, 0.2, 0.2)),
+    "hair": (0.22, 12.0, (0.25, 0.25, 0.25)),
+    "clothes": (0.04, 6.0, (0.3, 0.3, 0.3)),
+    "glasses": (0.7, 80.0, (0.1, 0.1, 0.1)),
+    "hat": (0.03, 6.0, (0.3, 0.3, 0.3)),
+    "mouth": (0.2, 20.0, (0.3, 0.3, 0.3)),
+}
 SCLERA = (0.92, 0.89, 0.86)
 TEETH = (0.93, 0.90, 0.82)
 MOUTH_INSIDE = (0.30, 0.07, 0.08)
@@ -433,19 +510,29 @@ def _skin_colour(q: Vec, prm: ParamTable, eye_distance: torch.Tensor) -> torch.T
     lines = smoothstep(0.7, 0.95, torch.sin(q.y * 260.0 + 6.0 * blotch))
     fold_line = (ax - (0.027 + 0.45 * (-0.06 - q.y).clamp(0, 0.06))).abs()
     fold = smoothstep(0.004, 0.0, fold_line) * smoothstep(-0.055, -0.065, q.y) * smoothstep(-0.125, -0.11, q.y) * face
-    under_eye = smoothstep(0.016, 0.0, (q.y - 0.0 + 0.03 * (ax - prm["eye"][0]) ** 2).abs() + 0.4 * (ax - prm["eye"][0]).abs() - 0.01)
+    under_eye = smoothstep(
+        0.016, 0.0, (q.y - 0.0 + 0.03 * (ax - prm["eye"][0]) ** 2).abs() + 0.4 * (ax - prm["eye"][0]).abs() - 0.01
+    )
     darken = wrinkle_amount * (0.12 * lines * forehead + 0.25 * fold) + (0.08 + 0.12 * age) * under_eye * face
     colour = colour * (1.0 - darken)
 
     # Stubble over the beard area, and buzz-cut or shaved-scalp shadow above the hairline.
     hair_colour = prm["hair_colour"]
-    beard_zone = (smoothstep(-0.045, -0.075, q.y - 0.3 * (0.12 - q.z).clamp(min=0)) * smoothstep(-0.02, 0.03, q.z)
-                  * smoothstep(-0.25, -0.21, q.y) * (1.0 - smoothstep(0.03, 0.015, torch.sqrt((q.x / 1.6) ** 2 + (q.y + 0.112) ** 2))))
+    beard_zone = (
+        smoothstep(-0.045, -0.075, q.y - 0.3 * (0.12 - q.z).clamp(min=0))
+        * smoothstep(-0.02, 0.03, q.z)
+        * smoothstep(-0.25, -0.21, q.y)
+        * (1.0 - smoothstep(0.03, 0.015, torch.sqrt((q.x / 1.6) ** 2 + (q.y + 0.112) ** 2)))
+    )
     stubble = (0.45 + 0.3 * pores) * beard_zone * prm["stubble"]
     colour = torch.lerp(colour, hair_colour * 0.6 + 0.1 * skin, stubble)
     height, slope = prm["hairline"][0], prm["hairline"][1]
-    scalp = smoothstep(-0.005, 0.01, q.y - height - slope.clamp(max=1.73) * (q.z - 0.06)) * smoothstep(prm["nape"] - 0.01, prm["nape"] + 0.01, q.y)
-    colour = torch.lerp(colour, hair_colour * 0.8 + 0.1 * skin, prm["buzz"] * scalp * (0.4 + 0.5 * smoothstep(0.4, 0.6, pores)))
+    scalp = smoothstep(-0.005, 0.01, q.y - height - slope.clamp(max=1.73) * (q.z - 0.06)) * smoothstep(
+        prm["nape"] - 0.01, prm["nape"] + 0.01, q.y
+    )
+    colour = torch.lerp(
+        colour, hair_colour * 0.8 + 0.1 * skin, prm["buzz"] * scalp * (0.4 + 0.5 * smoothstep(0.4, 0.6, pores))
+    )
 
     # Eyebrows: a tapered arch of short strokes.
     eye_spacing = prm["eye"][0]
@@ -455,8 +542,12 @@ def _skin_colour(q: Vec, prm: ParamTable, eye_distance: torch.Tensor) -> torch.T
     brow_line = 0.058 + lift + 0.009 * arch * (1 - across * across) - 0.006 * across.clamp(min=0)
     taper = thickness * (1.15 - 0.45 * (across + 1) * 0.5)
     strokes = value_noise(Vec(q.x * 0.25, q.y, q.z) + shift, 0.0025)
-    brow_mask = (smoothstep(0.0, 0.002, taper - (q.y - brow_line).abs()) * smoothstep(0.098, 0.088, ax)
-                 * smoothstep(0.006, 0.013, ax) * (q.z > 0.08))
+    brow_mask = (
+        smoothstep(0.0, 0.002, taper - (q.y - brow_line).abs())
+        * smoothstep(0.098, 0.088, ax)
+        * smoothstep(0.006, 0.013, ax)
+        * (q.z > 0.08)
+    )
     colour = torch.lerp(colour, prm["brow_colour"], brow_mask * brow[3] * (0.65 + 0.6 * (strokes - 0.5)).clamp(0, 1))
 
     # Lash line along the upper lid, the lid crease above it, a dark line along the lower lid, nostrils.
@@ -464,12 +555,18 @@ def _skin_colour(q: Vec, prm: ParamTable, eye_distance: torch.Tensor) -> torch.T
     radius = prm["eye"][1]
     near_eye = smoothstep(0.008, 0.003, eye_distance)
     lash = smoothstep(0.0045, 0.0015, (e.y - upper).abs()) * (e.y > 0) * smoothstep(1.25, 1.0, e.x.abs() / radius)
-    crease = smoothstep(0.003, 0.0, (e.y - upper - 0.35 * radius - 0.004).abs()) * smoothstep(1.2, 0.7, e.x.abs() / radius) * (e.z > -0.01)
+    crease = (
+        smoothstep(0.003, 0.0, (e.y - upper - 0.35 * radius - 0.004).abs())
+        * smoothstep(1.2, 0.7, e.x.abs() / radius)
+        * (e.z > -0.01)
+    )
     lower_line = smoothstep(0.003, 0.001, (e.y - lower).abs()) * (e.y < 0) * smoothstep(1.1, 0.8, e.x.abs() / radius)
     colour = colour * (1.0 - 0.18 * crease - 0.25 * lower_line * near_eye)
     colour = torch.lerp(colour, 0.05 * skin + 0.02, 0.95 * lash * near_eye)
     nose = prm["nose"]
-    nostril = (Vec(ax, q.y, q.z) - Vec(0.011 * nose[1], -0.052 * nose[0] - 0.011, 0.168 + 0.03 * nose[2])) / Vec(0.007 * nose[1], 0.004, 0.009)
+    nostril = (Vec(ax, q.y, q.z) - Vec(0.011 * nose[1], -0.052 * nose[0] - 0.011, 0.168 + 0.03 * nose[2])) / Vec(
+        0.007 * nose[1], 0.004, 0.009
+    )
     colour = colour * (1.0 - 0.75 * smoothstep(1.0, 0.5, nostril.norm()))
     return colour
 
@@ -484,7 +581,12 @@ def _eye_colour(q: Vec, prm: ParamTable) -> torch.Tensor:
     angle = torch.atan2(direction.y, direction.x)
     fibres = value_noise(Vec(angle * 0.04, gaze * 0.1, prm["iris_size"]), 0.004)
     ring = (gaze - iris_edge) / (1.0 - iris_edge)
-    iris = prm["iris"] * (0.7 + 0.6 * fibres) * (0.55 + 0.45 * smoothstep(0.0, 0.25, ring)) * (1.0 + 0.35 * smoothstep(0.5, 0.7, ring))
+    iris = (
+        prm["iris"]
+        * (0.7 + 0.6 * fibres)
+        * (0.55 + 0.45 * smoothstep(0.0, 0.25, ring))
+        * (1.0 + 0.35 * smoothstep(0.5, 0.7, ring))
+    )
     colour = torch.lerp(sclera, iris, smoothstep(iris_edge - 0.012, iris_edge + 0.004, gaze))
     return torch.lerp(colour, torch.full_like(colour, 0.02), smoothstep(0.965, 0.972, gaze))
 
@@ -512,7 +614,9 @@ def _lip_colour(q: Vec, prm: ParamTable) -> torch.Tensor:
     return torch.lerp(lip, prm["lip_colour"] * 0.25, line)
 
 
-def surface_albedo(p: Vec, parts: torch.Tensor, prm: ParamTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def surface_albedo(
+    p: Vec, parts: torch.Tensor, prm: ParamTable
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Material at surface points: (3, N) albedo in [0, 1], (N,) specular strength and shininess,
     (3, N) diffuse wrap, and (N,) hair mask (hair highlights run across the strands).
 
@@ -521,8 +625,12 @@ def surface_albedo(p: Vec, parts: torch.Tensor, prm: ParamTable) -> tuple[torch.
     q = to_local(p, prm)
     part = parts.argmin(dim=0)
     eye_distance = parts[2] / prm["scale"]
-    colours = {"skin": _skin_colour(q, prm, eye_distance), "lips": _lip_colour(q, prm), "eyes": _eye_colour(q, prm),
-               "hair": _hair_colour(q, prm)}
+    colours = {
+        "skin": _skin_colour(q, prm, eye_distance),
+        "lips": _lip_colour(q, prm),
+        "eyes": _eye_colour(q, prm),
+        "hair": _hair_colour(q, prm),
+    }
     stripes, stripe_frequency = prm["stripes"][0], prm["stripes"][1]
     colours["clothes"] = torch.lerp(prm["clothes"], prm["clothes_2"], (torch.sin(stripe_frequency * q.y) > 0) * stripes)
     e = q.mirror_x() - _eye_centre(prm)
@@ -532,7 +640,9 @@ def surface_albedo(p: Vec, parts: torch.Tensor, prm: ParamTable) -> tuple[torch.
     band = smoothstep(0.0, 0.002, 0.035 - (q.y - hat_line - 0.25 * q.z)) * (prm["hat"][3] > 0.5)
     colours["hat"] = prm["hat_colour"] * (0.85 + 0.3 * value_noise(q * Vec(1.0, 0.2, 1.0), 0.003)) * (1.0 - 0.25 * band)
     m = _mouth_frame(q, prm)
-    teeth = smoothstep(-0.1, 0.3, m.y / (prm["expression"][1] + 1e-3)) * smoothstep(0.75, 0.6, m.x.abs() / prm["lips"][0])
+    teeth = smoothstep(-0.1, 0.3, m.y / (prm["expression"][1] + 1e-3)) * smoothstep(
+        0.75, 0.6, m.x.abs() / prm["lips"][0]
+    )
     colours["mouth"] = torch.lerp(_const(MOUTH_INSIDE, q.x), _const(TEETH, q.x), teeth)
 
     albedo = torch.zeros(3, part.shape[0], device=part.device)

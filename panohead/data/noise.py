@@ -6,6 +6,7 @@ numbers) is sampled trilinearly with ``grid_sample``; coordinates pass through a
 noise tiles without seams and any point in space has a value. Each head shifts its lookups by its own
 offset, so two heads get different patterns from the one volume.
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ Shape parameters broadcast against them ((N,) tensors or floats). The ellipsoid 
 are distance bounds, not exact distances, which sphere tracing tolerates with slightly shortened
 steps (see ``panohead.data.synth``). Formulas are the standard ones (e.g. Hart 1996, "Sphere tracing").
 """
+
 from __future__ import annotations
 
 from typing import Union
@@ -27,37 +28,37 @@ class Vec:
     def _parts(other) -> tuple[Scalar, Scalar, Scalar]:
         return (other.x, other.y, other.z) if isinstance(other, Vec) else (other, other, other)
 
-    def __add__(self, other) -> "Vec":
+    def __add__(self, other) -> Vec:
         ox, oy, oz = self._parts(other)
         return Vec(self.x + ox, self.y + oy, self.z + oz)
 
-    def __sub__(self, other) -> "Vec":
+    def __sub__(self, other) -> Vec:
         ox, oy, oz = self._parts(other)
         return Vec(self.x - ox, self.y - oy, self.z - oz)
 
-    def __mul__(self, other) -> "Vec":
+    def __mul__(self, other) -> Vec:
         ox, oy, oz = self._parts(other)
         return Vec(self.x * ox, self.y * oy, self.z * oz)
 
     __rmul__ = __mul__
 
-    def __truediv__(self, other) -> "Vec":
+    def __truediv__(self, other) -> Vec:
         ox, oy, oz = self._parts(other)
         return Vec(self.x / ox, self.y / oy, self.z / oz)
 
-    def __neg__(self) -> "Vec":
+    def __neg__(self) -> Vec:
         return Vec(-self.x, -self.y, -self.z)
 
-    def dot(self, other: "Vec") -> torch.Tensor:
+    def dot(self, other: Vec) -> torch.Tensor:
         return self.x * other.x + self.y * other.y + self.z * other.z
 
     def norm(self) -> torch.Tensor:
         return torch.sqrt(self.x * self.x + self.y * self.y + self.z * self.z)
 
-    def normalized(self) -> "Vec":
+    def normalized(self) -> Vec:
         return self / self.norm().clamp_min(1e-9)
 
-    def mirror_x(self) -> "Vec":
+    def mirror_x(self) -> Vec:
         """(|x|, y, z): evaluates bilateral pairs (eyes, ears) with one primitive."""
         return Vec(self.x.abs(), self.y, self.z)
 
@@ -66,7 +67,7 @@ class Vec:
         return torch.stack(torch.broadcast_tensors(*(torch.as_tensor(v) for v in (self.x, self.y, self.z))), dim=-1)
 
     @staticmethod
-    def of(tensor: torch.Tensor) -> "Vec":
+    def of(tensor: torch.Tensor) -> Vec:
         """(N, 3) tensor -> Vec of contiguous columns."""
         return Vec(*(tensor[:, i].contiguous() for i in range(3)))
 

@@ -21,21 +21,30 @@ Rendering, per ray:
 self-adaptation): images with |yaw| above 60 degrees are rendered with a randomly scaled and shifted
 crop (focal and principal point perturbed), while the stored label stays the un-jittered camera.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label, pixel_rays
-from panohead.data.heads import ParamTable, bounds, head_parts, sample_head, scene_distance, stack_params, surface_albedo
+from panohead.data.heads import (
+    ParamTable,
+    bounds,
+    head_parts,
+    sample_head,
+    scene_distance,
+    stack_params,
+    surface_albedo,
+)
 from panohead.data.sdf import Vec, smoothstep
 from panohead.data.writer import DatasetWriter
 from panohead.images import to_uint8
@@ -94,6 +103,7 @@ def sample_camera(rng: np.random.Generator, settings: SynthSettings) -> dict[str
 def sample_background(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """A gradient, a noise texture, a field of soft colour blobs, a lit studio backdrop or a wall with
     panels over a floor (one-hot ``kind``)."""
+
     def colour():
         hue, sat, val = rng.uniform(), rng.uniform(0.0, 0.7), rng.uniform(0.15, 0.95)
         k = (np.array([5.0, 3.0, 1.0]) + hue * 6.0) % 6.0
@@ -131,7 +141,7 @@ def render_backgrounds(backgrounds: ParamTable, resolution: int) -> torch.Tensor
 
     noise, start = torch.zeros(batch, 1, resolution, resolution, device=device), 0
     for weight, size in zip((0.5, 0.3, 0.2), NOISE_OCTAVES):
-        grid = get("noise")[:, start:start + size * size].reshape(batch, 1, size, size)
+        grid = get("noise")[:, start : start + size * size].reshape(batch, 1, size, size)
         noise += weight * F.interpolate(grid, size=(resolution, resolution), mode="bicubic", align_corners=False)
         start += size * size
     texture = torch.lerp(colour_a, colour_b, noise.clamp(0, 1))
@@ -140,7 +150,9 @@ def render_backgrounds(backgrounds: ParamTable, resolution: int) -> torch.Tensor
     blob_centres = get("blob_centres").reshape(batch, BLOBS, 2)
     blob_colours = get("blob_colours").reshape(batch, BLOBS, 3)
     for blob in range(BLOBS):
-        distance = ((u - blob_centres[:, blob, 0, None, None]) ** 2 + (v - blob_centres[:, blob, 1, None, None]) ** 2).sqrt()
+        distance = (
+            (u - blob_centres[:, blob, 0, None, None]) ** 2 + (v - blob_centres[:, blob, 1, None, None]) ** 2
+        ).sqrt()
         radius = get("blob_radii")[:, blob, None, None]
         weight = ((radius - distance) / (0.4 * radius)).clamp(0, 1)[:, None]
         field = torch.lerp(field, blob_colours[:, blob, :, None, None], weight)
@@ -176,7 +188,9 @@ def jittered_labels(labels: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
 def _box_span(origins: Vec, directions: Vec) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry and exit distances (N,) of rays through the scene's bounding box (exit <= entry: a miss)."""
     near, far = [], []
-    for o, d, low, high in zip((origins.x, origins.y, origins.z), (directions.x, directions.y, directions.z), BOX_LOW, BOX_HIGH):
+    for o, d, low, high in zip(
+        (origins.x, origins.y, origins.z), (directions.x, directions.y, directions.z), BOX_LOW, BOX_HIGH
+    ):
         inverse = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
         a, b = (low - o) * inverse, (high - o) * inverse
         near.append(torch.minimum(a, b))
@@ -188,7 +202,9 @@ def _take(v: Vec, index: torch.Tensor) -> Vec:
     return Vec(v.x[index], v.y[index], v.z[index])
 
 
-def _bound_span(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _bound_span(
+    origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Entry and exit distances (N,) of rays through the hull of their head's :func:`bounds`
     ellipsoids (exit <= entry: a miss), solved in closed form in head-local coordinates."""
     centre, scale = heads["centre"], heads["scale"]
@@ -208,8 +224,9 @@ def _bound_span(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: t
     return near, far
 
 
-def trace(origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor,
-          footprint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def trace(
+    origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor, footprint: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sphere-trace rays (N,) against their heads.
 
     Returns the distance along each ray to shade at (the hit, or the closest approach for a miss) and
@@ -278,15 +295,22 @@ def shade(points: Vec, view: Vec, heads: ParamTable) -> torch.Tensor:
     # normal, and the corners' mean is the parts' distances at the point (the offsets sum to zero).
     eps = 0.0015
     count = points.x.shape[0]
-    corners = Vec(*(torch.cat([coordinate + offset[axis] * eps for offset in TETRAHEDRON])
-                    for axis, coordinate in enumerate((points.x, points.y, points.z))))
+    corners = Vec(
+        *(
+            torch.cat([coordinate + offset[axis] * eps for offset in TETRAHEDRON])
+            for axis, coordinate in enumerate((points.x, points.y, points.z))
+        )
+    )
     corner_parts = head_parts(corners, heads.take(torch.arange(count, device=points.x.device).repeat(4)))
     distance = scene_distance(corner_parts).reshape(4, count)
-    normal = Vec(*(sum(offset[axis] * distance[corner] for corner, offset in enumerate(TETRAHEDRON))
-                   for axis in range(3))).normalized()
+    normal = Vec(
+        *(sum(offset[axis] * distance[corner] for corner, offset in enumerate(TETRAHEDRON)) for axis in range(3))
+    ).normalized()
     parts = corner_parts.reshape(len(corner_parts), 4, count).mean(dim=1)
     albedo, specular, shininess, wrap, hair = surface_albedo(points, parts, heads)
-    occlusion = sum((_figure(points + normal * step, heads) / step).clamp(0, 1) for step in OCCLUSION_STEPS) / len(OCCLUSION_STEPS)
+    occlusion = sum((_figure(points + normal * step, heads) / step).clamp(0, 1) for step in OCCLUSION_STEPS) / len(
+        OCCLUSION_STEPS
+    )
     occlusion = 0.35 + 0.65 * occlusion
     light = heads.vec("light")
     key, ambient = heads["light_power"][0], heads["light_power"][1]
@@ -302,12 +326,15 @@ def shade(points: Vec, view: Vec, heads: ParamTable) -> torch.Tensor:
     across = (1.0 - tangent.dot(half) ** 2).clamp_min(0.0) ** (0.5 * shininess)
     highlight = specular * key * torch.lerp(blinn, 0.5 * across, hair) * (n_dot_l > 0) * shadow * occlusion
     rim = 0.12 * ambient * (1.0 + normal.dot(view)).clamp(0, 1) ** 3
-    colour = albedo * (tint * key * diffuse * (0.6 + 0.4 * occlusion) + sky + (fill * ambient + rim) * occlusion) + highlight
+    colour = (
+        albedo * (tint * key * diffuse * (0.6 + 0.4 * occlusion) + sky + (fill * ambient + rim) * occlusion) + highlight
+    )
     return colour.clamp(0.0, 1.0)
 
 
-def render_heads(heads: ParamTable, render_labels: torch.Tensor, resolution: int,
-                 background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def render_heads(
+    heads: ParamTable, render_labels: torch.Tensor, resolution: int, background: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Render B heads through (B, 25) cameras over (B, 3, R, R) backgrounds in [0, 1].
 
     Returns images (B, 3, R, R) in [0, 1] and masks (B, 1, R, R) in [0, 1].
@@ -339,8 +366,14 @@ class SynthBatch:
     pitches: torch.Tensor
 
 
-def synthesize(seed: int, indices: list[int] | range, settings: SynthSettings = SynthSettings(),
-               device: torch.device | str = "cpu", yaw: float | None = None, pitch: float | None = None) -> SynthBatch:
+def synthesize(
+    seed: int,
+    indices: list[int] | range,
+    settings: SynthSettings = SynthSettings(),
+    device: torch.device | str = "cpu",
+    yaw: float | None = None,
+    pitch: float | None = None,
+) -> SynthBatch:
     """Render images ``indices`` of dataset ``seed``; ``yaw``/``pitch`` (radians) override the sampled camera.
 
     On the CPU the batch is split over ``torch.get_num_threads()`` Python threads, each running torch
@@ -361,11 +394,22 @@ def synthesize(seed: int, indices: list[int] | range, settings: SynthSettings = 
             parts = list(pool.map(lambda chunk: _synthesize(seed, chunk, settings, device, yaw, pitch), chunks))
     finally:
         torch.set_num_threads(threads)
-    return SynthBatch(*(torch.cat([getattr(part, name) for part in parts]) for name in ("images", "masks", "labels", "yaws", "pitches")))
+    return SynthBatch(
+        *(
+            torch.cat([getattr(part, name) for part in parts])
+            for name in ("images", "masks", "labels", "yaws", "pitches")
+        )
+    )
 
 
-def _synthesize(seed: int, indices: list[int], settings: SynthSettings, device: torch.device | str,
-                yaw: float | None, pitch: float | None) -> SynthBatch:
+def _synthesize(
+    seed: int,
+    indices: list[int],
+    settings: SynthSettings,
+    device: torch.device | str,
+    yaw: float | None,
+    pitch: float | None,
+) -> SynthBatch:
     heads, cameras, backgrounds = [], [], []
     for index in indices:
         rng = np.random.default_rng([seed, index])
@@ -386,9 +430,16 @@ def _synthesize(seed: int, indices: list[int], settings: SynthSettings, device: 
     return SynthBatch(images * 2 - 1, masks, labels, yaws, pitches)
 
 
-def write_synthetic_dataset(out: str | os.PathLike, count: int, seed: int = 0, settings: SynthSettings = SynthSettings(),
-                            device: torch.device | str = "cpu", batch_size: int = 32, overwrite: bool = False,
-                            progress: Callable[[int], None] | None = None) -> Path:
+def write_synthetic_dataset(
+    out: str | os.PathLike,
+    count: int,
+    seed: int = 0,
+    settings: SynthSettings = SynthSettings(),
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
     """Render ``count`` images and write them (atomically) as a dataset at ``out`` (folder, or ``.zip``).
 
     Images are named ``img00000000.png`` ...; masks go to the reader's default sibling location.
@@ -402,8 +453,12 @@ def write_synthetic_dataset(out: str | os.PathLike, count: int, seed: int = 0, s
             indices = range(start, min(count, start + batch_size))
             with torch.no_grad():
                 batch = synthesize(seed, indices, settings, device)
-            writer.add_batch([f"img{i:08d}.png" for i in indices], to_uint8(batch.images),
-                             to_uint8(batch.masks, (0.0, 1.0))[..., 0], batch.labels.cpu().tolist())
+            writer.add_batch(
+                [f"img{i:08d}.png" for i in indices],
+                to_uint8(batch.images),
+                to_uint8(batch.masks, (0.0, 1.0))[..., 0],
+                batch.labels.cpu().tolist(),
+            )
             if progress is not None:
                 progress(len(indices))
     return Path(out)

@@ -6,6 +6,7 @@ until :meth:`DatasetWriter.commit`: files are written into hidden ``.partial`` f
 zips) beside the targets and renamed into place at the end, so an interrupted run leaves no
 half-written dataset behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,9 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def mask_target(out: Path) -> Path:
     """Where the masks of a dataset written to ``out`` go (the reader's default)."""
-    return out.with_name(f"{out.stem}_masks.zip") if out.suffix.lower() == ".zip" else out.with_name(f"{out.name}_masks")
+    return (
+        out.with_name(f"{out.stem}_masks.zip") if out.suffix.lower() == ".zip" else out.with_name(f"{out.name}_masks")
+    )
 
 
 class DatasetWriter:
@@ -59,7 +62,10 @@ class DatasetWriter:
         if self.is_zip:
             temp_images = self._stack.enter_context(atomic_path(self.out))
             temp_masks = self._stack.enter_context(atomic_path(self.masks_out))
-            self._zips = [zipfile.ZipFile(temp_images, "w", zipfile.ZIP_STORED), zipfile.ZipFile(temp_masks, "w", zipfile.ZIP_STORED)]
+            self._zips = [
+                zipfile.ZipFile(temp_images, "w", zipfile.ZIP_STORED),
+                zipfile.ZipFile(temp_masks, "w", zipfile.ZIP_STORED),
+            ]
         else:
             self._folders = [temp_folder(t) for t in (self.out, self.masks_out)]
 
@@ -109,7 +115,7 @@ class DatasetWriter:
             for temp in self._folders:
                 shutil.rmtree(temp, ignore_errors=True)
 
-    def __enter__(self) -> "DatasetWriter":
+    def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:

@@ -5,6 +5,7 @@ of the model's w along ``vector``; an amount of 1 is one standard deviation whic
 so sliders feel alike. Direction sets are saved in our safetensors format (kind 'directions'); plain
 ``.npy`` files with shape (k, w_dim) or (w_dim,) from elsewhere load too.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,15 +36,16 @@ class Direction:
     explained: float | None = None
 
     @classmethod
-    def of(cls, name: str, vector: torch.Tensor | np.ndarray, scale: float = 1.0,
-           explained: float | None = None) -> "Direction":
+    def of(
+        cls, name: str, vector: torch.Tensor | np.ndarray, scale: float = 1.0, explained: float | None = None
+    ) -> Direction:
         return cls(name, FloatArray.of(np.asarray(vector, dtype=np.float32).reshape(-1)), float(scale), explained)
 
     @property
     def w_dim(self) -> int:
         return self.vector.shape[0]
 
-    def renamed(self, name: str) -> "Direction":
+    def renamed(self, name: str) -> Direction:
         return Direction(name, self.vector, self.scale, self.explained)
 
 
@@ -65,8 +67,9 @@ def amount_along(edits: tuple[DirectionEdit, ...], direction: Direction) -> floa
     return next((e.amount for e in edits if e.direction.vector == direction.vector), 0.0)
 
 
-def with_amount(edits: tuple[DirectionEdit, ...], direction: Direction, amount: float,
-                layers: LayerRange | None = None) -> tuple[DirectionEdit, ...]:
+def with_amount(
+    edits: tuple[DirectionEdit, ...], direction: Direction, amount: float, layers: LayerRange | None = None
+) -> tuple[DirectionEdit, ...]:
     """``edits`` with the amount along ``direction`` set (in place of an edit with the same vector);
     amount 0 removes the edit, so moving along a direction and back gives back equal edits."""
     if amount == 0.0:
@@ -83,8 +86,10 @@ def apply_directions(ws: torch.Tensor, edits: tuple[DirectionEdit, ...] | list[D
         if edit.amount == 0.0:
             continue
         if edit.direction.w_dim != ws.shape[-1]:
-            raise ValueError(f"direction {edit.direction.name!r} has {edit.direction.w_dim} numbers, "
-                             f"this model's w has {ws.shape[-1]}")
+            raise ValueError(
+                f"direction {edit.direction.name!r} has {edit.direction.w_dim} numbers, "
+                f"this model's w has {ws.shape[-1]}"
+            )
         offset = edit.direction.vector.tensor(ws.device) * float(edit.amount * edit.direction.scale)
         start, stop = edit.layers or (0, ws.shape[1])
         ws = ws.clone()
@@ -92,8 +97,12 @@ def apply_directions(ws: torch.Tensor, edits: tuple[DirectionEdit, ...] | list[D
     return ws
 
 
-def save_directions(path: str | os.PathLike, directions: list[Direction], metadata: dict[str, str] | None = None,
-                    extra: dict[str, torch.Tensor] | None = None) -> None:
+def save_directions(
+    path: str | os.PathLike,
+    directions: list[Direction],
+    metadata: dict[str, str] | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
     """Write directions (and optional ``extra`` tensors, e.g. PCA statistics) atomically, kind 'directions'."""
     if not directions:
         raise ValueError(f"{path}: no directions to save")
@@ -157,8 +166,10 @@ def _read_npy(path: Path) -> np.ndarray:
     except (ValueError, OSError) as error:
         raise ValueError(f"{path}: not a readable .npy array ({one_line(error)})") from None
     if vectors.ndim not in (1, 2) or vectors.size == 0 or not np.issubdtype(vectors.dtype, np.number):
-        raise ValueError(f"{path}: expected a numeric array of shape (k, w_dim) or (w_dim,), got shape "
-                         f"{list(vectors.shape)} of {vectors.dtype}")
+        raise ValueError(
+            f"{path}: expected a numeric array of shape (k, w_dim) or (w_dim,), got shape "
+            f"{list(vectors.shape)} of {vectors.dtype}"
+        )
     return vectors.astype(np.float64)
 
 

@@ -4,10 +4,12 @@ Each edit pushes the new state with a short label ("seed 5", "PC3 +1.5"). Edits 
 slider arrive every frame; giving them a ``merge`` key folds consecutive pushes with the same key
 into one step, so one drag is undone at once.
 """
+
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, Hashable, TypeVar
+from typing import Generic, TypeVar
 
 State = TypeVar("State")
 DEFAULT_LIMIT = 200
@@ -63,7 +65,7 @@ class History(Generic[State]):
         """
         if state == self.current:
             return False
-        del self._steps[self._cursor + 1:]
+        del self._steps[self._cursor + 1 :]
         last = self._steps[self._cursor]
         if merge is not None and last.merge == merge and self._cursor > 0:
             if state == self._steps[self._cursor - 1].state:

@@ -4,10 +4,11 @@ A keyframe is a full :class:`EditState` (latent, edits, camera). Between keyfram
 interpolated (linearly, or spherically about the mean w) and the camera moves with them: pitch,
 radius, field of view and pivot linearly, yaw along the shortest arc or with whole extra turns.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -45,14 +46,17 @@ class PathSettings:
     fps: int = 30
 
     def __post_init__(self) -> None:
-        for name, bounds in (("frames_per_segment", (1, MAX_FRAMES_PER_SEGMENT)), ("turns", (-MAX_TURNS, MAX_TURNS)),
-                             ("fps", (1, 120))):
+        for name, bounds in (
+            ("frames_per_segment", (1, MAX_FRAMES_PER_SEGMENT)),
+            ("turns", (-MAX_TURNS, MAX_TURNS)),
+            ("fps", (1, 120)),
+        ):
             problem = number_problem(getattr(self, name), bounds, integer=True)
             if problem:
                 raise ValueError(f"{name.replace('_', ' ')} {problem}")
         checks = {
-            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}":
-                self.interpolation in INTERPOLATIONS,
+            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}": self.interpolation
+            in INTERPOLATIONS,
             f"yaw mode must be one of {', '.join(YAW_MODES)}, got {self.yaw_mode!r}": self.yaw_mode in YAW_MODES,
         }
         failed = [message for message, ok in checks.items() if not ok]
@@ -77,8 +81,10 @@ def frame_count(keyframes: list[Keyframe], settings: PathSettings) -> int:
 def check_keyframes(keyframes: list[Keyframe], settings: PathSettings) -> None:
     needed = 1 if settings.loop else 2
     if len(keyframes) < needed:
-        raise ValueError(f"a path needs at least {needed} keyframe{'s' if needed > 1 else ''}"
-                         f"{'' if settings.loop else ' (or loop a single one)'}, got {len(keyframes)}")
+        raise ValueError(
+            f"a path needs at least {needed} keyframe{'s' if needed > 1 else ''}"
+            f"{'' if settings.loop else ' (or loop a single one)'}, got {len(keyframes)}"
+        )
 
 
 def yaw_delta(start: float, end: float, settings: PathSettings) -> float:
@@ -105,8 +111,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, centre: torch.Tensor) -> t
     return torch.where(stable, spherical, torch.lerp(a, b, t))
 
 
-def _blend(a: torch.Tensor | None, b: torch.Tensor | None, t: float, interpolation: str,
-           centre: torch.Tensor) -> torch.Tensor | None:
+def _blend(
+    a: torch.Tensor | None, b: torch.Tensor | None, t: float, interpolation: str, centre: torch.Tensor
+) -> torch.Tensor | None:
     if a is None or t == 0.0 or torch.equal(a, b):
         return a  # unchanged latents stay bit-identical, so a renderer can keep their tri-grid
     return slerp(a, b, t, centre) if interpolation == "slerp" else torch.lerp(a, b, t)
@@ -122,8 +129,13 @@ def _between(generator: torch.nn.Module, a: Camera, b: Camera, t: float, setting
     look_a, look_b = (tuple(cfg.look_at) if c.look_at is None else c.look_at for c in (a, b))
     yaw = (a.yaw + t * yaw_delta(a.yaw, b.yaw, settings)) % 360.0
     look_at = tuple(p + t * (q - p) for p, q in zip(look_a, look_b))
-    return Camera(yaw, a.pitch + t * (b.pitch - a.pitch), radius_a + t * (radius_b - radius_a),
-                  fov_a + t * (fov_b - fov_a), look_at)
+    return Camera(
+        yaw,
+        a.pitch + t * (b.pitch - a.pitch),
+        radius_a + t * (radius_b - radius_a),
+        fov_a + t * (fov_b - fov_a),
+        look_at,
+    )
 
 
 @torch.no_grad()
@@ -139,9 +151,11 @@ def path_frames(generator: torch.nn.Module, keyframes: list[Keyframe], settings:
         cam_a, cam_b = keyframes[start].state.camera, keyframes[end].state.camera
         for index in range(settings.frames_per_segment):
             t = index / settings.frames_per_segment
-            yield PathFrame(_blend(ws_a, ws_b, t, settings.interpolation, centre),
-                            _blend(bg_a, bg_b, t, settings.interpolation, centre),
-                            _between(generator, cam_a, cam_b, t, settings))
+            yield PathFrame(
+                _blend(ws_a, ws_b, t, settings.interpolation, centre),
+                _blend(bg_a, bg_b, t, settings.interpolation, centre),
+                _between(generator, cam_a, cam_b, t, settings),
+            )
     if not settings.loop:
         ws, background = composed[-1]
         yield PathFrame(ws, background, keyframes[-1].state.camera)

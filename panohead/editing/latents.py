@@ -4,6 +4,7 @@ Editing states are snapshots kept for undo, compared, hashed as render-cache key
 session files, so a latent holds its numbers as float32 bytes rather than a live tensor: equal
 bytes mean an equal latent, and a session round-trips them exactly.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,7 @@ class FloatArray:
     data: bytes
 
     @classmethod
-    def of(cls, values: torch.Tensor | np.ndarray) -> "FloatArray":
+    def of(cls, values: torch.Tensor | np.ndarray) -> FloatArray:
         if isinstance(values, torch.Tensor):
             values = values.detach().to("cpu", torch.float32).numpy()
         array = np.ascontiguousarray(values, dtype="<f4")
@@ -41,7 +42,7 @@ class FloatArray:
         return {"shape": list(self.shape), "float32": base64.b64encode(self.data).decode("ascii")}
 
     @classmethod
-    def from_json(cls, values: dict) -> "FloatArray":
+    def from_json(cls, values: dict) -> FloatArray:
         """Inverse of :meth:`to_json`; a ``ValueError`` says what is wrong."""
         try:
             shape = tuple(int(n) for n in values["shape"])
@@ -72,18 +73,19 @@ class Latent:
             raise ValueError(f"latent ws must have shape (num_ws, w_dim), got {list(self.ws.shape)}")
 
     @classmethod
-    def from_seed(cls, seed: int) -> "Latent":
+    def from_seed(cls, seed: int) -> Latent:
         return cls(seed=int(seed))
 
     @classmethod
-    def from_ws(cls, ws: torch.Tensor | np.ndarray, name: str = "") -> "Latent":
+    def from_ws(cls, ws: torch.Tensor | np.ndarray, name: str = "") -> Latent:
         """ws (num_ws, w_dim) or (1, num_ws, w_dim), e.g. an inversion result."""
         array = FloatArray.of(ws)
         if len(array.shape) == 3 and array.shape[0] == 1:
             array = FloatArray(array.shape[1:], array.data)
         if len(array.shape) != 2:
-            raise ValueError(f"{name or 'latent'}: ws must have shape (num_ws, w_dim) or (1, num_ws, w_dim), "
-                             f"got {list(array.shape)}")
+            raise ValueError(
+                f"{name or 'latent'}: ws must have shape (num_ws, w_dim) or (1, num_ws, w_dim), got {list(array.shape)}"
+            )
         return cls(ws=array, name=name)
 
     @property
@@ -94,13 +96,15 @@ class Latent:
 def conditioning_label(generator: torch.nn.Module, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     """(1, 25) camera the mapping network is conditioned on (Sec. 3.1); degrees, the model's orbit."""
     cfg = generator.config
-    return orbit_label(math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal,
-                       device=generator.device)
+    return orbit_label(
+        math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=generator.device
+    )
 
 
 @torch.no_grad()
-def latent_ws(generator: torch.nn.Module, latent: Latent, conditioning: torch.Tensor, psi: float = 1.0,
-              cutoff: int | None = None) -> torch.Tensor:
+def latent_ws(
+    generator: torch.nn.Module, latent: Latent, conditioning: torch.Tensor, psi: float = 1.0, cutoff: int | None = None
+) -> torch.Tensor:
     """ws (1, num_ws, w_dim) of ``latent``.
 
     Seeds are mapped under ``conditioning`` (1, 25) and truncated by ``psi`` on the first ``cutoff``
@@ -112,6 +116,8 @@ def latent_ws(generator: torch.nn.Module, latent: Latent, conditioning: torch.Te
         return generator.mapping(seed_latent(latent.seed, cfg.z_dim, generator.device), conditioning, psi, cutoff)
     expected = (generator.num_ws, cfg.w_dim)
     if latent.ws.shape != expected:
-        raise ValueError(f"{latent.label}: ws of shape {list(latent.ws.shape)} does not fit this model, "
-                         f"which needs {list(expected)} (was it made with another checkpoint?)")
+        raise ValueError(
+            f"{latent.label}: ws of shape {list(latent.ws.shape)} does not fit this model, "
+            f"which needs {list(expected)} (was it made with another checkpoint?)"
+        )
     return latent.ws.tensor(generator.device)[None]

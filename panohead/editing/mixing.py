@@ -6,6 +6,7 @@ features and the shape of the hair, fine rows (64 px and up, plus the last w, wh
 raw-to-RGB conversion and super-resolution) colours and texture. The tri-grid backbone
 (``G.synthesis``) and the background network (``G.background``) have their own rows and groups.
 """
+
 from __future__ import annotations
 
 import torch

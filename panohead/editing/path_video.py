@@ -4,11 +4,12 @@ Frames are drawn by the turntable exporter's :func:`panohead.export.video.render
 video offers the same views, backgrounds and sizes as ``panohead video`` (its ``Turntable`` carries
 those render options; its orbit fields are not used here).
 """
+
 from __future__ import annotations
 
 import os
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -20,9 +21,14 @@ from panohead.export.video import Turntable, render_tile, save_video, video_form
 
 
 @torch.no_grad()
-def path_video_frames(generator: torch.nn.Module, keyframes: list[Keyframe], settings: PathSettings,
-                      options: Turntable = Turntable(), progress: Progress | None = None,
-                      cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+def path_video_frames(
+    generator: torch.nn.Module,
+    keyframes: list[Keyframe],
+    settings: PathSettings,
+    options: Turntable = Turntable(),
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[np.ndarray]:
     """Yield the path's frames (S, S, 3) uint8; the tri-grid is re-synthesised only when the ws change."""
     total = frame_count(keyframes, settings)
     head, latents = None, None
@@ -40,9 +46,15 @@ def _same_latents(a: tuple[torch.Tensor, torch.Tensor | None], b: tuple[torch.Te
     return all(x is y or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b))
 
 
-def export_path(generator: torch.nn.Module, keyframes: list[Keyframe], path: str | os.PathLike,
-                settings: PathSettings, options: Turntable = Turntable(), progress: Progress | None = None,
-                cancel: threading.Event | None = None) -> None:
+def export_path(
+    generator: torch.nn.Module,
+    keyframes: list[Keyframe],
+    path: str | os.PathLike,
+    settings: PathSettings,
+    options: Turntable = Turntable(),
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
     """Write the keyframe path to ``path`` (.mp4 or .gif) at ``settings.fps``, atomically."""
     video_format(path)
     check_keyframes(keyframes, settings)

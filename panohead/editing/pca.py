@@ -6,14 +6,15 @@ The result depends only on the model's weights, so it is computed once and cache
 folder (``panohead.userdirs.cache_folder() / "directions"``) in a file named after the model's
 fingerprint; never beside the checkpoint, which may sit in this source tree or a shared folder.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -49,13 +50,22 @@ class PrincipalDirections:
     def top(self, k: int) -> list[Direction]:
         """The first ``k`` components as directions named PC1, PC2, ..."""
         explained = self.explained
-        return [Direction.of(f"PC{i + 1}", self.components[i], float(self.variances[i].clamp_min(0).sqrt()),
-                             float(explained[i])) for i in range(min(k, len(self.variances)))]
+        return [
+            Direction.of(
+                f"PC{i + 1}", self.components[i], float(self.variances[i].clamp_min(0).sqrt()), float(explained[i])
+            )
+            for i in range(min(k, len(self.variances)))
+        ]
 
 
 @torch.no_grad()
-def sample_w(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEED, batch: int = 1000,
-             progress: Callable[[float], None] | None = None) -> torch.Tensor:
+def sample_w(
+    generator: torch.nn.Module,
+    samples: int = SAMPLES,
+    seed: int = SEED,
+    batch: int = 1000,
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
     """(samples, w_dim) float64 CPU: w of seeded random z under the frontal camera, untruncated.
     ``progress(fraction)`` after each batch (the viewer's progress bar: seconds on a CPU)."""
     cfg = generator.config
@@ -63,7 +73,9 @@ def sample_w(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEE
     frontal = conditioning_label(generator)
     chunks = []
     for part in z.split(batch):
-        chunks.append(generator.mapping(part.to(generator.device), frontal.expand(part.shape[0], -1))[:, 0].double().cpu())
+        chunks.append(
+            generator.mapping(part.to(generator.device), frontal.expand(part.shape[0], -1))[:, 0].double().cpu()
+        )
         if progress is not None:
             progress(sum(len(chunk) for chunk in chunks) / samples)
     return torch.cat(chunks)
@@ -95,8 +107,12 @@ def cache_path(key: str) -> Path:
     return cache_folder() / "directions" / f"{key[:32]}.safetensors"
 
 
-def cached_principal_directions(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEED,
-                                progress: Callable[[float], None] | None = None) -> tuple[PrincipalDirections, Path | None]:
+def cached_principal_directions(
+    generator: torch.nn.Module,
+    samples: int = SAMPLES,
+    seed: int = SEED,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[PrincipalDirections, Path | None]:
     """The model's principal directions, read from the cache or computed (reporting ``progress``, see
     :func:`sample_w`) and cached.
 
@@ -119,8 +135,12 @@ def cached_principal_directions(generator: torch.nn.Module, samples: int = SAMPL
 
 def _write_cache(path: Path, pca: PrincipalDirections, key: str, samples: int, seed: int) -> None:
     extra = {"mean": pca.mean.float(), "variances": pca.variances.float()}
-    save_directions(path, pca.top(len(pca.variances)), {"source": "pca", "cache_key": key, "samples": str(samples),
-                                                         "seed": str(seed)}, extra)
+    save_directions(
+        path,
+        pca.top(len(pca.variances)),
+        {"source": "pca", "cache_key": key, "samples": str(samples), "seed": str(seed)},
+        extra,
+    )
 
 
 def _read_cache(path: Path, key: str) -> PrincipalDirections | None:

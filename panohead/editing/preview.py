@@ -3,6 +3,7 @@
 A strip is a grid of small renders, one row per yaw and one column per amount along the direction,
 so the app can show each slider's effect on the whole 360-degree head before the user drags it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,15 @@ YAWS = (0.0, 180.0)
 
 
 @torch.no_grad()
-def direction_strip(generator: torch.nn.Module, state: EditState, direction: Direction,
-                    amounts: tuple[float, ...] = AMOUNTS, yaws: tuple[float, ...] = YAWS,
-                    superresolve: bool = False, neural_resolution: int | None = None) -> np.ndarray:
+def direction_strip(
+    generator: torch.nn.Module,
+    state: EditState,
+    direction: Direction,
+    amounts: tuple[float, ...] = AMOUNTS,
+    yaws: tuple[float, ...] = YAWS,
+    superresolve: bool = False,
+    neural_resolution: int | None = None,
+) -> np.ndarray:
     """(len(yaws) * S, len(amounts) * S, 3) uint8: ``state`` with ``direction`` set to each amount.
 
     Renders the neural image (S = ``neural_resolution``, default the model's) unless ``superresolve``;
@@ -36,7 +43,13 @@ def direction_strip(generator: torch.nn.Module, state: EditState, direction: Dir
     for yaw in yaws:
         camera = dataclasses.replace(state.camera, yaw=yaw).label(generator)
         for ws, planes, background in heads:
-            out = generator.render(planes, ws, camera, background=background, superresolve=superresolve,
-                                   neural_resolution=neural_resolution)
+            out = generator.render(
+                planes,
+                ws,
+                camera,
+                background=background,
+                superresolve=superresolve,
+                neural_resolution=neural_resolution,
+            )
             tiles.append(to_uint8((out["image"] if superresolve else out["image_raw"])[0]))
     return image_grid(tiles, columns=len(amounts))

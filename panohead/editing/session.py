@@ -6,14 +6,16 @@ since is refused rather than silently rendering something else. Latents and dire
 stored inside the file as base64 float32, exactly. ``view`` is the app's own display settings
 (any JSON object), kept as is. Problems are one-line :class:`SessionError` messages naming the file.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -37,7 +39,7 @@ RECENT_LIMIT = 10
 # Ranges a session's numbers must lie in (wide: yaw may wind many turns; radius and fov must be positive).
 PSI_BOUNDS = (-10.0, 10.0)
 CAMERA_BOUNDS = {"yaw": (-1e6, 1e6), "pitch": (-90.0, 90.0), "radius": (1e-3, 1e3), "fov": (0.1, 179.0)}
-SESSION_LIMIT = 64 * 2 ** 20  # bytes; a session with 100 keyframes of 512-wide latents is about 3 MB
+SESSION_LIMIT = 64 * 2**20  # bytes; a session with 100 keyframes of 512-wide latents is about 3 MB
 
 
 class SessionError(OneLineError):
@@ -53,7 +55,7 @@ class ModelReference:
     fingerprint: str
 
     @classmethod
-    def of(cls, generator: torch.nn.Module, source: str | os.PathLike) -> "ModelReference":
+    def of(cls, generator: torch.nn.Module, source: str | os.PathLike) -> ModelReference:
         """Reference ``generator`` loaded from ``source`` (checkpoint files are stored as absolute paths)."""
         source = str(source)
         return cls(str(Path(source).resolve()) if Path(source).is_file() else source, model_fingerprint(generator))
@@ -100,8 +102,12 @@ def _latent_json(latent: Latent | None) -> dict | None:
 
 
 def _direction_json(direction: Direction) -> dict:
-    return {"name": direction.name, "vector": direction.vector.to_json(), "scale": direction.scale,
-            "explained": direction.explained}
+    return {
+        "name": direction.name,
+        "vector": direction.vector.to_json(),
+        "scale": direction.scale,
+        "explained": direction.explained,
+    }
 
 
 def _state_json(state: EditState) -> dict:
@@ -110,10 +116,19 @@ def _state_json(state: EditState) -> dict:
         "psi": state.psi,
         "cutoff": state.cutoff,
         "conditioning": list(state.conditioning),
-        "mixing": {"latent": _latent_json(state.mixing.latent), "layers": list(state.mixing.layers),
-                   "background_layers": list(state.mixing.background_layers)},
-        "directions": [{"direction": _direction_json(e.direction), "amount": e.amount,
-                        "layers": None if e.layers is None else list(e.layers)} for e in state.directions],
+        "mixing": {
+            "latent": _latent_json(state.mixing.latent),
+            "layers": list(state.mixing.layers),
+            "background_layers": list(state.mixing.background_layers),
+        },
+        "directions": [
+            {
+                "direction": _direction_json(e.direction),
+                "amount": e.amount,
+                "layers": None if e.layers is None else list(e.layers),
+            }
+            for e in state.directions
+        ],
         "background": _latent_json(state.background),
         "camera": dataclasses.asdict(state.camera),
     }
@@ -191,7 +206,9 @@ def _numbers(values: Any, key: str, kind: type, count: int, where: str, optional
         return None
     if len(value) != count or any(number_problem(v, integer=kind is int) for v in value):
         numbers = "whole numbers" if kind is int else "finite numbers"
-        raise _Malformed(f"{where}.{key} must be {['', 'one', 'two', 'three'][count]} {numbers}, got {json.dumps(value)[:40]}")
+        raise _Malformed(
+            f"{where}.{key} must be {['', 'one', 'two', 'three'][count]} {numbers}, got {json.dumps(value)[:40]}"
+        )
     return tuple(kind(v) for v in value)
 
 
@@ -220,8 +237,12 @@ def _direction(values: Any, where: str) -> Direction:
     vector = _array(values, "vector", where)
     if len(vector.shape) != 1:
         raise _Malformed(f"{where}.vector must have shape (w_dim,), got {list(vector.shape)}")
-    return Direction(_need(values, "name", str, where), vector, _number(values, "scale", where),
-                     _number(values, "explained", where, optional=True))
+    return Direction(
+        _need(values, "name", str, where),
+        vector,
+        _number(values, "scale", where),
+        _number(values, "explained", where, optional=True),
+    )
 
 
 def _state(values: Any, where: str) -> EditState:
@@ -229,8 +250,13 @@ def _state(values: Any, where: str) -> EditState:
     edits = []
     for index, edit in enumerate(_need(values, "directions", list, where)):
         spot = f"{where}.directions[{index}]"
-        edits.append(DirectionEdit(_direction(_need(edit, "direction", dict, spot), f"{spot}.direction"),
-                                   _number(edit, "amount", spot), _pair(edit, "layers", int, spot, optional=True)))
+        edits.append(
+            DirectionEdit(
+                _direction(_need(edit, "direction", dict, spot), f"{spot}.direction"),
+                _number(edit, "amount", spot),
+                _pair(edit, "layers", int, spot, optional=True),
+            )
+        )
     camera = _need(values, "camera", dict, where)
     latent = _latent(_need(values, "latent", dict, where), f"{where}.latent")
     return EditState(
@@ -238,27 +264,37 @@ def _state(values: Any, where: str) -> EditState:
         psi=_number(values, "psi", where, bounds=PSI_BOUNDS),
         cutoff=_need(values, "cutoff", int, where, optional=True),
         conditioning=_pair(values, "conditioning", float, where),
-        mixing=Mixing(_latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True),
-                              f"{where}.mixing.latent"),
-                      _pair(mixing, "layers", int, f"{where}.mixing"),
-                      _pair(mixing, "background_layers", int, f"{where}.mixing")),
+        mixing=Mixing(
+            _latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True), f"{where}.mixing.latent"),
+            _pair(mixing, "layers", int, f"{where}.mixing"),
+            _pair(mixing, "background_layers", int, f"{where}.mixing"),
+        ),
         directions=tuple(edits),
         background=_latent(_need(values, "background", dict, where, optional=True), f"{where}.background"),
-        camera=Camera(*(_number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
-                        for k in ("yaw", "pitch", "radius", "fov")), _triple(camera, "look_at", f"{where}.camera")),
+        camera=Camera(
+            *(
+                _number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
+                for k in ("yaw", "pitch", "radius", "fov")
+            ),
+            _triple(camera, "look_at", f"{where}.camera"),
+        ),
     )
 
 
 def _session(document: Any) -> Session:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise _Malformed(f"not a PanoHead Studio session (no \"format\": \"{FORMAT}\")")
+        raise _Malformed(f'not a PanoHead Studio session (no "format": "{FORMAT}")')
     version = document.get("version")
     if version != VERSION:
         raise _Malformed(f"session version {version!r} is not supported (this version reads {VERSION})")
     model = _need(document, "model", dict, "session")
-    keyframes = [Keyframe(_state(_need(k, "state", dict, f"keyframes[{i}]"), f"keyframes[{i}].state"),
-                          _need(k, "name", str, f"keyframes[{i}]", optional=True) or "")
-                 for i, k in enumerate(_need(document, "keyframes", list, "session"))]
+    keyframes = [
+        Keyframe(
+            _state(_need(k, "state", dict, f"keyframes[{i}]"), f"keyframes[{i}].state"),
+            _need(k, "name", str, f"keyframes[{i}]", optional=True) or "",
+        )
+        for i, k in enumerate(_need(document, "keyframes", list, "session"))
+    ]
     try:
         path = PathSettings(**_need(document, "path", dict, "session"))
     except (TypeError, ValueError) as error:
@@ -268,8 +304,9 @@ def _session(document: Any) -> Session:
         state=_state(_need(document, "state", dict, "session"), "state"),
         keyframes=tuple(keyframes),
         path=path,
-        directions=tuple(_direction(d, f"directions[{i}]")
-                         for i, d in enumerate(_need(document, "directions", list, "session"))),
+        directions=tuple(
+            _direction(d, f"directions[{i}]") for i, d in enumerate(_need(document, "directions", list, "session"))
+        ),
         view=_need(document, "view", dict, "session"),
     )
 
@@ -290,12 +327,15 @@ def check_model(session_file: str | os.PathLike, session: Session, generator: to
     """Refuse a model whose weights differ from the ones the session was saved with."""
     found = model_fingerprint(generator)
     if found != session.model.fingerprint:
-        raise SessionError(f"{session_file}: checkpoint {session.model.source} has changed since the session was "
-                           f"saved (fingerprint {found[:12]}, expected {session.model.fingerprint[:12]})")
+        raise SessionError(
+            f"{session_file}: checkpoint {session.model.source} has changed since the session was "
+            f"saved (fingerprint {found[:12]}, expected {session.model.fingerprint[:12]})"
+        )
 
 
-def open_session(path: str | os.PathLike, device: torch.device | str = "cpu",
-                 load: Callable[[str], torch.nn.Module] | None = None) -> tuple[Session, torch.nn.Module]:
+def open_session(
+    path: str | os.PathLike, device: torch.device | str = "cpu", load: Callable[[str], torch.nn.Module] | None = None
+) -> tuple[Session, torch.nn.Module]:
     """Read a session and load its model (``load(source)``; default :func:`panohead.bundled.open_source`).
 
     Raises :class:`SessionError` if the file is malformed, its checkpoint is missing, unreadable or

@@ -8,6 +8,7 @@
 States are snapshots: undo keeps old ones, sessions write them to JSON, the app hashes them as render
 cache keys. The composition order is fixed: latents (seeds truncated) -> style mixing -> directions.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,9 @@ class Camera:
         focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
         radius = cfg.camera_radius if self.radius is None else self.radius
         look_at = cfg.look_at if self.look_at is None else self.look_at
-        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal,
-                           device=generator.device)
+        return orbit_label(
+            math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal, device=generator.device
+        )
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,14 @@ class EditState:
     background: Latent | None = None
     camera: Camera = field(default_factory=Camera)
 
-    def replace(self, **changes) -> "EditState":
+    def replace(self, **changes) -> EditState:
         return dataclasses.replace(self, **changes)
 
     def amount(self, direction: Direction) -> float:
         """How far the head is moved along ``direction`` (0 if not at all)."""
         return amount_along(self.directions, direction)
 
-    def with_direction(self, direction: Direction, amount: float, layers: LayerRange | None = None) -> "EditState":
+    def with_direction(self, direction: Direction, amount: float, layers: LayerRange | None = None) -> EditState:
         """Set the amount along ``direction`` (see :func:`panohead.editing.directions.with_amount`)."""
         return self.replace(directions=with_amount(self.directions, direction, amount, layers))
 
@@ -96,16 +98,24 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
     """
     conditioning = conditioning_label(generator, *state.conditioning)
     ws = latent_ws(generator, state.latent, conditioning, state.psi, state.cutoff)
-    background = ws if state.background is None else latent_ws(generator, state.background, conditioning,
-                                                                  state.psi, state.cutoff)
+    background = (
+        ws
+        if state.background is None
+        else latent_ws(generator, state.background, conditioning, state.psi, state.cutoff)
+    )
     mixing = state.mixing
     ws_b = None if mixing.latent is None else latent_ws(generator, mixing.latent, conditioning, state.psi, state.cutoff)
     return apply_edits(generator, ws, background, ws_b, mixing, state.directions)
 
 
-def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: torch.Tensor,
-                mixing_ws: torch.Tensor | None, mixing: Mixing,
-                directions: tuple[DirectionEdit, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+def apply_edits(
+    generator: torch.nn.Module,
+    ws: torch.Tensor,
+    background_ws: torch.Tensor,
+    mixing_ws: torch.Tensor | None,
+    mixing: Mixing,
+    directions: tuple[DirectionEdit, ...],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Style mixing, then directions, on latents already mapped (and truncated).
 
     ``ws`` (1, num_ws, w_dim) the head; ``background_ws`` (1, >= background.num_ws, w_dim) the latent
@@ -121,8 +131,9 @@ def apply_edits(generator: torch.nn.Module, ws: torch.Tensor, background_ws: tor
     count = generator.background.num_ws
     background_ws = background_ws[:, :count]
     if mixing_ws is not None:
-        background_ws = mix_ws(background_ws, mixing_ws[:, :count],
-                               check_range(mixing.background_layers, count, "background mixing"))
+        background_ws = mix_ws(
+            background_ws, mixing_ws[:, :count], check_range(mixing.background_layers, count, "background mixing")
+        )
     return ws, background_ws
 
 

@@ -8,6 +8,7 @@ app. Meshes go through :func:`~panohead.export.raster.render_textured`, splats t
 :func:`~panohead.export.gaussians.render_gaussians`; both sample pixel centres only, so
 ``supersample`` renders larger and averages down for smooth edges.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,9 @@ class TexturedMeshAsset:
 
     @torch.no_grad()
     def render(self, label: torch.Tensor, size: int, supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        image, alpha = render_textured(self.vertices, self.faces, self.uv, self.texture, label.cpu(), size * supersample)
+        image, alpha = render_textured(
+            self.vertices, self.faces, self.uv, self.texture, label.cpu(), size * supersample
+        )
         return downsample(image, alpha, supersample)
 
 

@@ -3,6 +3,7 @@
 Meshing code talks to a :class:`Field`, never to the generator, so tests can hand it an analytic
 shape (a sphere) and the generator needs only a thin adapter, :class:`HeadField`.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

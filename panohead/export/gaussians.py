@@ -17,6 +17,7 @@ composited with a segmented cumulative sum, so the work is proportional to the p
 really cover: a few thousand Gaussians at 128-256 pixels fit a CPU. It runs on any device and is
 the fallback where no CUDA rasteriser is installed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from panohead.camera import split_label
 BLUR = 0.3
 MAX_ALPHA = 0.99
 SH_C0 = 0.28209479177387814  # Y_0^0
-SH_C1 = 0.4886025119029199   # |Y_1^m| / (x, y, z)
+SH_C1 = 0.4886025119029199  # |Y_1^m| / (x, y, z)
 SH_DEGREE = 1
 SH_BANDS = (SH_DEGREE + 1) ** 2
 
@@ -51,8 +52,13 @@ class Gaussians:
         return self.means.shape[0]
 
     def parameters(self) -> dict[str, torch.Tensor]:
-        return {"means": self.means, "log_scales": self.log_scales, "quats": self.quats,
-                "opacity_logits": self.opacity_logits, "sh": self.sh}
+        return {
+            "means": self.means,
+            "log_scales": self.log_scales,
+            "quats": self.quats,
+            "opacity_logits": self.opacity_logits,
+            "sh": self.sh,
+        }
 
     def subset(self, keep: torch.Tensor) -> Gaussians:
         return Gaussians(**{name: value[keep].detach() for name, value in self.parameters().items()})
@@ -61,11 +67,20 @@ class Gaussians:
 def rotation_matrices(quats: torch.Tensor) -> torch.Tensor:
     """Unit quaternions (N, 4) as (w, x, y, z) -> rotation matrices (N, 3, 3)."""
     w, x, y, z = F.normalize(quats, dim=-1).unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=-1).reshape(-1, 3, 3)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(-1, 3, 3)
 
 
 def sh_colour(sh: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
@@ -93,8 +108,9 @@ class Splats:
     extents: torch.Tensor
 
 
-def project_gaussians(gaussians: Gaussians, label: torch.Tensor, size: int, blur: float = BLUR,
-                      near: float = 0.01) -> Splats:
+def project_gaussians(
+    gaussians: Gaussians, label: torch.Tensor, size: int, blur: float = BLUR, near: float = 0.01
+) -> Splats:
     """EWA projection of ``gaussians`` into the ``size`` x ``size`` image of camera ``label`` (1, 25)."""
     cam2world, intrinsics = split_label(label.to(gaussians.means))
     rotation, origin = cam2world[0, :3, :3], cam2world[0, :3, 3]
@@ -110,10 +126,13 @@ def project_gaussians(gaussians: Gaussians, label: torch.Tensor, size: int, blur
     cov_world = m @ m.transpose(1, 2)
     cov_camera = rotation.T @ cov_world @ rotation
     zeros = torch.zeros_like(safe_z)
-    jacobian = torch.stack([
-        torch.stack([fx / safe_z, zeros, -fx * x / safe_z ** 2], dim=-1),
-        torch.stack([zeros, fy / safe_z, -fy * y / safe_z ** 2], dim=-1),
-    ], dim=1)  # (N, 2, 3)
+    jacobian = torch.stack(
+        [
+            torch.stack([fx / safe_z, zeros, -fx * x / safe_z**2], dim=-1),
+            torch.stack([zeros, fy / safe_z, -fy * y / safe_z**2], dim=-1),
+        ],
+        dim=1,
+    )  # (N, 2, 3)
     cov = jacobian @ cov_camera @ jacobian.transpose(1, 2)
     a, b, c = cov[:, 0, 0] + blur, cov[:, 0, 1], cov[:, 1, 1] + blur
     det = (a * c - b * b).clamp(min=1e-12)
@@ -127,8 +146,9 @@ def project_gaussians(gaussians: Gaussians, label: torch.Tensor, size: int, blur
     return Splats(centres, conics, z, sh_colour(gaussians.sh, directions), opacities, extents)
 
 
-def render_gaussians(gaussians: Gaussians, label: torch.Tensor, size: int,
-                     background: torch.Tensor | None = None, blur: float = BLUR) -> tuple[torch.Tensor, torch.Tensor]:
+def render_gaussians(
+    gaussians: Gaussians, label: torch.Tensor, size: int, background: torch.Tensor | None = None, blur: float = BLUR
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite ``gaussians`` seen by camera ``label`` (1, 25) -> image (S, S, 3) and alpha (S, S).
 
     ``background`` (3,) shows where alpha < 1 (default black). Differentiable in every parameter.
@@ -166,7 +186,8 @@ def render_gaussians(gaussians: Gaussians, label: torch.Tensor, size: int,
     transmittance = (running - log_keep - before_run[pixel]).exp().to(alpha.dtype)
     weights = alpha * transmittance
     image = torch.zeros(size * size, 3, device=device, dtype=alpha.dtype).index_add(
-        0, pixel, weights[:, None] * splats.colours[owner])
+        0, pixel, weights[:, None] * splats.colours[owner]
+    )
     total = torch.cat([running.new_zeros(1), running])[run_end] - before_run
     coverage = (1 - total.exp()).to(alpha.dtype)
     image, coverage = image.reshape(size, size, 3), coverage.reshape(size, size)

@@ -1,4 +1,5 @@
 """A generated head as the exporters need it: its ws, tri-grid and background, computed once."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class Head:
 
 
 @torch.no_grad()
-def synthesize_head(generator: PanoHeadGenerator, ws: torch.Tensor, noise_mode: str = "const",
-                    background_ws: torch.Tensor | None = None) -> Head:
+def synthesize_head(
+    generator: PanoHeadGenerator, ws: torch.Tensor, noise_mode: str = "const", background_ws: torch.Tensor | None = None
+) -> Head:
     """Run the tri-grid and background networks for ws (1, num_ws, w_dim); the background uses
     ``background_ws`` (1, Nb, w_dim) when given (another seed, style mixing), else the head's ws."""
     background = generator.synthesize_background(ws if background_ws is None else background_ws, noise_mode)

@@ -9,6 +9,7 @@ generated head (:class:`~panohead.export.field.HeadField`) that is the README's 
 face towards +z, units of the tri-grid box (side ``box_warp``, 1.0 by default). Triangles wind
 counter-clockwise seen from outside, so normals point out.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,11 +48,16 @@ class DensityGrid:
 
 def default_chunk(device: torch.device) -> int:
     """Points per field evaluation: about 0.5 GB of tri-grid features on a GPU, 30 MB on a CPU."""
-    return 2 ** 22 if torch.device(device).type == "cuda" else 2 ** 18
+    return 2**22 if torch.device(device).type == "cuda" else 2**18
 
 
-def sample_density(field: Field, resolution: int = 256, chunk: int | None = None,
-                   progress: Progress | None = None, cancel: threading.Event | None = None) -> DensityGrid:
+def sample_density(
+    field: Field,
+    resolution: int = 256,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> DensityGrid:
     """Evaluate the field's density at ``resolution``^3 points spanning its cube, corners included.
 
     About ``chunk`` points at a time are evaluated on the field's device and gathered on the CPU,
@@ -66,7 +72,7 @@ def sample_density(field: Field, resolution: int = 256, chunk: int | None = None
     values = np.empty((resolution, resolution, resolution), dtype=np.float32)
     flat = values.reshape(-1)
     density_rows = getattr(field, "density_rows", None)
-    rows_per_chunk = max(1, chunk // resolution ** 2)
+    rows_per_chunk = max(1, chunk // resolution**2)
     steps = range(0, resolution, rows_per_chunk) if density_rows else range(0, flat.size, chunk)
     for start in steps:
         check_cancel(cancel)
@@ -76,17 +82,25 @@ def sample_density(field: Field, resolution: int = 256, chunk: int | None = None
             report(progress, stop / resolution)
         else:
             index = torch.arange(start, min(start + chunk, flat.size), device=field.device)
-            points = torch.stack([axis[index // resolution ** 2], axis[index // resolution % resolution],
-                                  axis[index % resolution]], dim=-1)
-            flat[start:start + len(index)] = field.density(points).float().cpu().numpy()
+            points = torch.stack(
+                [axis[index // resolution**2], axis[index // resolution % resolution], axis[index % resolution]], dim=-1
+            )
+            flat[start : start + len(index)] = field.density(points).float().cpu().numpy()
             report(progress, (start + len(index)) / flat.size)
     spacing = 2 * field.half_extent / (resolution - 1)
     return DensityGrid(values, -field.half_extent, spacing)
 
 
-def mesh_from_density(grid: DensityGrid, field: Field, threshold: float = DEFAULT_THRESHOLD,
-                      largest_component: bool = True, smooth: int = 0, chunk: int | None = None,
-                      progress: Progress | None = None, cancel: threading.Event | None = None) -> trimesh.Trimesh:
+def mesh_from_density(
+    grid: DensityGrid,
+    field: Field,
+    threshold: float = DEFAULT_THRESHOLD,
+    largest_component: bool = True,
+    smooth: int = 0,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> trimesh.Trimesh:
     """The closed surface where density crosses ``threshold``, coloured by ``field.colour``.
 
     The grid is padded with one layer of empty space so a shape touching the cube's faces is still
@@ -95,8 +109,10 @@ def mesh_from_density(grid: DensityGrid, field: Field, threshold: float = DEFAUL
     """
     peak = float(grid.values.max())
     if not peak > threshold:
-        raise ValueError(f"no surface: the density never reaches the threshold {threshold:g} "
-                         f"(its maximum is {peak:.3g}); lower the threshold")
+        raise ValueError(
+            f"no surface: the density never reaches the threshold {threshold:g} "
+            f"(its maximum is {peak:.3g}); lower the threshold"
+        )
     empty = min(0.0, threshold - 1.0)
     vertices, faces = mcubes.marching_cubes(np.pad(grid.values, 1, constant_values=empty), threshold)
     check_cancel(cancel)
@@ -121,26 +137,39 @@ def keep_largest_component(mesh: trimesh.Trimesh) -> None:
         mesh.remove_unreferenced_vertices()
 
 
-def vertex_colours(field: Field, vertices: np.ndarray, chunk: int | None = None, progress: Progress | None = None,
-                   cancel: threading.Event | None = None) -> np.ndarray:
+def vertex_colours(
+    field: Field,
+    vertices: np.ndarray,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
     """RGBA uint8 (V, 4) colours of vertices (V, 3), opaque."""
     chunk = chunk or default_chunk(field.device)
     colours = np.full((len(vertices), 4), 255, dtype=np.uint8)
     for start in range(0, len(vertices), chunk):
         check_cancel(cancel)
-        points = torch.as_tensor(vertices[start:start + chunk], dtype=torch.float32, device=field.device)
-        colours[start:start + len(points), :3] = (field.colour(points) * 255).round().byte().cpu().numpy()
+        points = torch.as_tensor(vertices[start : start + chunk], dtype=torch.float32, device=field.device)
+        colours[start : start + len(points), :3] = (field.colour(points) * 255).round().byte().cpu().numpy()
         report(progress, (start + len(points)) / len(vertices))
     return colours
 
 
-def extract_mesh(field: Field, resolution: int = 256, threshold: float = DEFAULT_THRESHOLD,
-                 largest_component: bool = True, smooth: int = 0, chunk: int | None = None,
-                 progress: Progress | None = None, cancel: threading.Event | None = None) -> trimesh.Trimesh:
+def extract_mesh(
+    field: Field,
+    resolution: int = 256,
+    threshold: float = DEFAULT_THRESHOLD,
+    largest_component: bool = True,
+    smooth: int = 0,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> trimesh.Trimesh:
     """Coloured mesh of ``field`` (e.g. ``HeadField(generator, head)``) from a ``resolution``^3 grid."""
     grid = sample_density(field, resolution, chunk, stage(progress, 0.0, SAMPLING_SHARE), cancel)
-    return mesh_from_density(grid, field, threshold, largest_component, smooth, chunk,
-                             stage(progress, SAMPLING_SHARE, 1.0), cancel)
+    return mesh_from_density(
+        grid, field, threshold, largest_component, smooth, chunk, stage(progress, SAMPLING_SHARE, 1.0), cancel
+    )
 
 
 def mesh_format(path: str | os.PathLike) -> str:

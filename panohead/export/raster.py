@@ -5,6 +5,7 @@ continuous pixel units: pixel (row i, column j) covers [j, j + 1] x [i, i + 1] a
 centre (j + 0.5, i + 0.5), the convention of :func:`panohead.camera.pixel_rays`, so a point the
 generator's ray through a pixel passes lands in that pixel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from panohead.camera import split_label
 
 # Candidate (face, pixel) pairs tested at once; about 100 MB of temporaries.
-CANDIDATES_PER_CHUNK = 2 ** 21
+CANDIDATES_PER_CHUNK = 2**21
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ def project(points: torch.Tensor, label: torch.Tensor, size: int) -> tuple[torch
     return torch.stack([x, y], dim=-1) * size, depth
 
 
-def rasterize(corners: torch.Tensor, depths: torch.Tensor, height: int, width: int,
-              perspective: bool = True) -> Fragments:
+def rasterize(
+    corners: torch.Tensor, depths: torch.Tensor, height: int, width: int, perspective: bool = True
+) -> Fragments:
     """Rasterise triangles given by pixel-space ``corners`` (F, 3, 2) with corner ``depths`` (F, 3).
 
     Faces with a corner behind the camera (depth <= 0) are skipped. Both windings are drawn. With
@@ -86,15 +88,36 @@ def rasterize(corners: torch.Tensor, depths: torch.Tensor, height: int, width: i
     while start < len(ids):
         stop = int(torch.searchsorted(ends, ends[start] - counts[start] + CANDIDATES_PER_CHUNK, right=True))
         stop = max(stop, start + 1)
-        _draw(corners, depths, ids[start:stop], lower[start:stop], spans[start:stop], counts[start:stop],
-              width, perspective, zbuffer, face_of, bary_of)
+        _draw(
+            corners,
+            depths,
+            ids[start:stop],
+            lower[start:stop],
+            spans[start:stop],
+            counts[start:stop],
+            width,
+            perspective,
+            zbuffer,
+            face_of,
+            bary_of,
+        )
         start = stop
     return Fragments(face_of.view(height, width), bary_of.view(height, width, 3), zbuffer.view(height, width))
 
 
-def _draw(corners: torch.Tensor, depths: torch.Tensor, ids: torch.Tensor, lower: torch.Tensor, spans: torch.Tensor,
-          counts: torch.Tensor, width: int, perspective: bool, zbuffer: torch.Tensor, face_of: torch.Tensor,
-          bary_of: torch.Tensor) -> None:
+def _draw(
+    corners: torch.Tensor,
+    depths: torch.Tensor,
+    ids: torch.Tensor,
+    lower: torch.Tensor,
+    spans: torch.Tensor,
+    counts: torch.Tensor,
+    width: int,
+    perspective: bool,
+    zbuffer: torch.Tensor,
+    face_of: torch.Tensor,
+    bary_of: torch.Tensor,
+) -> None:
     """Test every pixel of each face's bounding box and keep the nearest hits (in place)."""
     device = corners.device
     face = torch.repeat_interleave(torch.arange(len(ids), device=device), counts)
@@ -133,8 +156,9 @@ def render_depth(vertices: torch.Tensor, faces: torch.Tensor, label: torch.Tenso
     return rasterize(pixels[faces], depth[faces], size, size)
 
 
-def render_textured(vertices: torch.Tensor, faces: torch.Tensor, uv: torch.Tensor, texture: torch.Tensor,
-                    label: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def render_textured(
+    vertices: torch.Tensor, faces: torch.Tensor, uv: torch.Tensor, texture: torch.Tensor, label: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A UV-textured mesh seen by camera ``label`` (1, 25): image (S, S, 3) on black and coverage (S, S).
 
     ``uv`` (V, 2) with v = 0 at the bottom of ``texture`` (T, T, 3) in [0, 1], looked up bilinearly.
@@ -153,6 +177,7 @@ def sample_image(image: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
     """Bilinear lookups of an (S, S, C) image at continuous pixel coordinates (K, 2) -> (K, C)."""
     size = image.shape[0]
     grid = (pixels / size * 2 - 1)[None, None]  # (1, 1, K, 2), align_corners=False convention
-    values = F.grid_sample(image.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)
+    values = F.grid_sample(
+        image.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     return values[0, :, 0].T

@@ -12,6 +12,7 @@ channel by channel (R's 15, then G's, then B's). We fit bands 0 and 1 (degree 1)
 -3 coefficients are written as zeros. Positions are in our world frame (y up, face towards +z,
 tri-grid box units), like the meshes.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,14 @@ from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
 REST_PER_CHANNEL = 15  # bands 1-3 of degree-3 SH
-PLY_PROPERTIES = (["x", "y", "z", "nx", "ny", "nz"] + [f"f_dc_{i}" for i in range(3)]
-                  + [f"f_rest_{i}" for i in range(3 * REST_PER_CHANNEL)] + ["opacity"]
-                  + [f"scale_{i}" for i in range(3)] + [f"rot_{i}" for i in range(4)])
+PLY_PROPERTIES = (
+    ["x", "y", "z", "nx", "ny", "nz"]
+    + [f"f_dc_{i}" for i in range(3)]
+    + [f"f_rest_{i}" for i in range(3 * REST_PER_CHANNEL)]
+    + ["opacity"]
+    + [f"scale_{i}" for i in range(3)]
+    + [f"rot_{i}" for i in range(4)]
+)
 INITIAL_OPACITY = 0.7
 # Initial discs: as wide as the mean sample spacing, a third of that thick along the normal.
 INITIAL_THICKNESS = 0.3
@@ -85,18 +91,33 @@ def surface_gaussians(mesh: trimesh.Trimesh, count: int, field: Field, seed: int
     return Gaussians(means, log_scales, quaternions_from_z(normals), torch.full((count,), logit), sh)
 
 
-def fit_gaussians(gaussians: Gaussians, views: list[View], settings: SplatSettings = SplatSettings(),
-                  device: torch.device | str = "cpu", progress: Progress | None = None,
-                  cancel: threading.Event | None = None) -> tuple[Gaussians, list[float]]:
+def fit_gaussians(
+    gaussians: Gaussians,
+    views: list[View],
+    settings: SplatSettings = SplatSettings(),
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[Gaussians, list[float]]:
     """Optimise ``gaussians`` on ``device`` so their renders match ``views`` (one random view per
     step, on black): L1 on colour plus L1 on alpha against the mask. Returns the fitted Gaussians,
     without the transparent ones (alpha < 1/255 everywhere), and the loss of every step."""
-    fitted = Gaussians(**{name: value.detach().clone().to(device).requires_grad_(True)
-                          for name, value in gaussians.parameters().items()})
-    rates = {"means": settings.lr_means, "sh": settings.lr_sh, "opacity_logits": settings.lr_opacity,
-             "log_scales": settings.lr_scales, "quats": settings.lr_quats}
-    optimiser = torch.optim.Adam([{"params": [tensor], "lr": rates[name]}
-                                  for name, tensor in fitted.parameters().items()], eps=1e-15)
+    fitted = Gaussians(
+        **{
+            name: value.detach().clone().to(device).requires_grad_(True)
+            for name, value in gaussians.parameters().items()
+        }
+    )
+    rates = {
+        "means": settings.lr_means,
+        "sh": settings.lr_sh,
+        "opacity_logits": settings.lr_opacity,
+        "log_scales": settings.lr_scales,
+        "quats": settings.lr_quats,
+    }
+    optimiser = torch.optim.Adam(
+        [{"params": [tensor], "lr": rates[name]} for name, tensor in fitted.parameters().items()], eps=1e-15
+    )
     order = torch.Generator().manual_seed(settings.seed)
     losses = []
     for step in range(settings.steps):
@@ -112,9 +133,15 @@ def fit_gaussians(gaussians: Gaussians, views: list[View], settings: SplatSettin
     return fitted.subset(torch.sigmoid(fitted.opacity_logits.detach()) >= 1 / 255), losses
 
 
-def splat_head(generator: PanoHeadGenerator, head: Head, mesh: trimesh.Trimesh, field: Field,
-               settings: SplatSettings = SplatSettings(),
-               progress: Progress | None = None, cancel: threading.Event | None = None) -> Gaussians:
+def splat_head(
+    generator: PanoHeadGenerator,
+    head: Head,
+    mesh: trimesh.Trimesh,
+    field: Field,
+    settings: SplatSettings = SplatSettings(),
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Gaussians:
     """Gaussians of a generated head: seeded on its ``mesh``, fitted to its final images at the
     views of :data:`~panohead.export.views.BAKE_ORBIT`."""
     views = generator_views(generator, head, orbit_views(generator, BAKE_ORBIT), stage(progress, 0.0, 0.2), cancel)
@@ -127,10 +154,16 @@ def splat_table(gaussians: Gaussians) -> np.ndarray:
     count = len(gaussians)
     sh = gaussians.sh.detach().float().cpu()
     rest = torch.zeros(count, 3, REST_PER_CHANNEL)
-    rest[:, :, :SH_BANDS - 1] = sh[:, 1:].transpose(1, 2)  # (N, channel, band - 1)
-    columns = [gaussians.means.detach().float().cpu(), torch.zeros(count, 3), sh[:, 0], rest.reshape(count, -1),
-               gaussians.opacity_logits.detach().float().cpu()[:, None], gaussians.log_scales.detach().float().cpu(),
-               F.normalize(gaussians.quats.detach().float().cpu(), dim=-1)]
+    rest[:, :, : SH_BANDS - 1] = sh[:, 1:].transpose(1, 2)  # (N, channel, band - 1)
+    columns = [
+        gaussians.means.detach().float().cpu(),
+        torch.zeros(count, 3),
+        sh[:, 0],
+        rest.reshape(count, -1),
+        gaussians.opacity_logits.detach().float().cpu()[:, None],
+        gaussians.log_scales.detach().float().cpu(),
+        F.normalize(gaussians.quats.detach().float().cpu(), dim=-1),
+    ]
     return torch.cat(columns, dim=1).numpy().astype("<f4")
 
 
@@ -138,8 +171,14 @@ def save_splat(gaussians: Gaussians, path: str | os.PathLike) -> None:
     """Write the binary little-endian 3DGS .ply (see the module doc), atomically."""
     if Path(path).suffix.lower() != ".ply":
         raise ValueError(f"{path}: Gaussian splats are written as .ply")
-    header = "\n".join(["ply", "format binary_little_endian 1.0", f"element vertex {len(gaussians)}"]
-                       + [f"property float {name}" for name in PLY_PROPERTIES] + ["end_header"]) + "\n"
+    header = (
+        "\n".join(
+            ["ply", "format binary_little_endian 1.0", f"element vertex {len(gaussians)}"]
+            + [f"property float {name}" for name in PLY_PROPERTIES]
+            + ["end_header"]
+        )
+        + "\n"
+    )
     write_bytes_atomic(path, header.encode("ascii") + splat_table(gaussians).tobytes())
 
 
@@ -155,15 +194,18 @@ def load_splat(path: str | os.PathLike) -> Gaussians:
     missing = sorted(set(PLY_PROPERTIES[:9] + PLY_PROPERTIES[-8:]) - set(names))
     if missing or len(names) != sum(line.startswith("property") for line in lines):
         raise ValueError(f"{path}: not a 3DGS splat file (missing {', '.join(missing) or 'float properties'})")
-    table = torch.from_numpy(np.frombuffer(data, dtype="<f4", count=count * len(names),
-                                           offset=end + len(b"end_header\n")).reshape(count, len(names)).copy())
+    table = torch.from_numpy(
+        np.frombuffer(data, dtype="<f4", count=count * len(names), offset=end + len(b"end_header\n"))
+        .reshape(count, len(names))
+        .copy()
+    )
     column = {name: table[:, index] for index, name in enumerate(names)}
     rest_names = [f"f_rest_{i}" for i in range(3 * REST_PER_CHANNEL)]
     sh = torch.zeros(count, SH_BANDS, 3)
     sh[:, 0] = torch.stack([column[f"f_dc_{i}"] for i in range(3)], dim=-1)
     if all(name in column for name in rest_names):
         rest = torch.stack([column[name] for name in rest_names], dim=-1).reshape(count, 3, REST_PER_CHANNEL)
-        sh[:, 1:] = rest[:, :, :SH_BANDS - 1].transpose(1, 2)
+        sh[:, 1:] = rest[:, :, : SH_BANDS - 1].transpose(1, 2)
     stack = lambda prefix, n: torch.stack([column[f"{prefix}{i}"] for i in range(n)], dim=-1)  # noqa: E731
     means = torch.stack([column["x"], column["y"], column["z"]], dim=-1)
     return Gaussians(means, stack("scale_", 3), stack("rot_", 4), column["opacity"], sh)

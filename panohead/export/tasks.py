@@ -4,10 +4,11 @@ An export takes an optional ``progress(fraction)`` callback (fraction in [0, 1],
 optional ``cancel`` event (``threading.Event``); when the event is set the export stops at the next
 check by raising :class:`ExportCancelled`, and nothing it was writing is left behind.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 Progress = Callable[[float], None]
 

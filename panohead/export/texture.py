@@ -11,6 +11,7 @@ ray) and by the head's mask. Texels no view sees take the field's colour (the ra
 atlas around the charts is filled from the nearest chart texel, so bilinear filtering and mip-maps
 never pull in black seams.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,9 @@ class TextureSettings:
         if self.faces < 100:
             raise ValueError(f"face budget {self.faces} is too small; use at least 100")
         if self.size not in TEXTURE_SIZES:
-            raise ValueError(f"texture size {self.size} is not supported; use one of "
-                             f"{', '.join(map(str, TEXTURE_SIZES))}")
+            raise ValueError(
+                f"texture size {self.size} is not supported; use one of {', '.join(map(str, TEXTURE_SIZES))}"
+            )
 
 
 def decimate(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
@@ -74,8 +76,9 @@ def decimate(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
     already within budget). Vertex colours are dropped: the texture replaces them."""
     if len(mesh.faces) <= faces:
         return trimesh.Trimesh(mesh.vertices.copy(), mesh.faces.copy(), process=False)
-    vertices, triangles = fast_simplification.simplify(mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32),
-                                                       target_reduction=1.0 - faces / len(mesh.faces))
+    vertices, triangles = fast_simplification.simplify(
+        mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=1.0 - faces / len(mesh.faces)
+    )
     return trimesh.Trimesh(np.asarray(vertices, dtype=np.float64), np.asarray(triangles, dtype=np.int64), process=False)
 
 
@@ -114,13 +117,22 @@ def atlas_texels(mesh: trimesh.Trimesh, uv: np.ndarray, size: int) -> Texels:
     fragments = rasterize(pixels[faces], torch.ones(len(faces), 3), size, size, perspective=False)
     vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32)
     normals = torch.as_tensor(np.array(mesh.vertex_normals), dtype=torch.float32)
-    return Texels(fragments.covered.reshape(-1).nonzero()[:, 0], fragments.interpolate(vertices, faces),
-                  F.normalize(fragments.interpolate(normals, faces), dim=-1))
+    return Texels(
+        fragments.covered.reshape(-1).nonzero()[:, 0],
+        fragments.interpolate(vertices, faces),
+        F.normalize(fragments.interpolate(normals, faces), dim=-1),
+    )
 
 
-def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size: int,
-                 fallback: Field | None = None, progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> np.ndarray:
+def bake_texture(
+    mesh: trimesh.Trimesh,
+    uv: np.ndarray,
+    views: list[View],
+    size: int,
+    fallback: Field | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
     """(size, size, 3) uint8 texture of ``mesh`` with ``uv`` from the pictures ``views`` (see module doc).
 
     ``fallback`` colours the texels no view sees (for a head its :class:`~panohead.export.field.HeadField`,
@@ -142,7 +154,7 @@ def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size:
         visible = inside & (depth <= nearest + DEPTH_TOLERANCE)
         origin = view.label[0, :16].reshape(4, 4)[:3, 3]
         facing = (F.normalize(origin - texels.points, dim=-1) * texels.normals).sum(dim=-1).clamp(min=0)
-        weight = facing ** ANGLE_POWER * visible
+        weight = facing**ANGLE_POWER * visible
         colour_sum += weight[:, None] * sample_image(view.image, pixels)  # premultiplied by the mask
         weight_sum += weight * sample_image(view.mask[..., None], pixels)[:, 0]
         report(progress, 0.9 * (number + 1) / len(views))
@@ -165,9 +177,14 @@ def bake_texture(mesh: trimesh.Trimesh, uv: np.ndarray, views: list[View], size:
     return (texture * 255).round().astype(np.uint8)
 
 
-def texture_mesh(mesh: trimesh.Trimesh, views: list[View], settings: TextureSettings = TextureSettings(),
-                 fallback: Field | None = None, progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> trimesh.Trimesh:
+def texture_mesh(
+    mesh: trimesh.Trimesh,
+    views: list[View],
+    settings: TextureSettings = TextureSettings(),
+    fallback: Field | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> trimesh.Trimesh:
     """Decimate ``mesh`` to the face budget, unwrap it and bake ``views`` into its texture."""
     simple = decimate(mesh, settings.faces)
     check_cancel(cancel)
@@ -179,10 +196,15 @@ def texture_mesh(mesh: trimesh.Trimesh, views: list[View], settings: TextureSett
     return unwrapped
 
 
-def texture_head_mesh(generator: PanoHeadGenerator, head: Head, mesh: trimesh.Trimesh,
-                      settings: TextureSettings = TextureSettings(),
-                      fallback: Field | None = None, progress: Progress | None = None,
-                      cancel: threading.Event | None = None) -> trimesh.Trimesh:
+def texture_head_mesh(
+    generator: PanoHeadGenerator,
+    head: Head,
+    mesh: trimesh.Trimesh,
+    settings: TextureSettings = TextureSettings(),
+    fallback: Field | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> trimesh.Trimesh:
     """:func:`texture_mesh` of a generated head's ``mesh`` from its final images at the views of
     :data:`~panohead.export.views.BAKE_ORBIT`; ``fallback`` is usually its ``HeadField``."""
     cameras = orbit_views(generator, BAKE_ORBIT)
@@ -209,8 +231,9 @@ def save_textured_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> list[P
         return [path]
     named = mesh.copy()
     named.visual.material.name = path.stem  # trimesh names the .png after the material
-    text, files = trimesh.exchange.obj.export_obj(named, include_texture=True, include_normals=True,
-                                                  mtl_name=f"{path.stem}.mtl", return_texture=True)
+    text, files = trimesh.exchange.obj.export_obj(
+        named, include_texture=True, include_normals=True, mtl_name=f"{path.stem}.mtl", return_texture=True
+    )
     written = []
     for name, data in files.items():
         target = path.parent / Path(name).name

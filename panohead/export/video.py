@@ -6,15 +6,16 @@
 Several heads share each frame as a grid (one tile per head, same camera). Frames are rendered
 lazily and streamed to the encoder, so a long video never sits in memory.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import imageio.v2 as imageio
 import numpy as np
@@ -59,9 +60,11 @@ class Turntable:
         checks = {
             f"frames must be at least 1, got {self.frames}": self.frames >= 1,
             f"view must be one of {', '.join(VIEWS)}, got {self.view!r}": self.view in VIEWS,
-            f"background must be one of {', '.join(BACKGROUNDS)}, got {self.background!r}": self.background in BACKGROUNDS,
-            f"resolution must be an even number of pixels from 16 to 2048, got {self.resolution}":
-                self.resolution is None or (16 <= self.resolution <= 2048 and self.resolution % 2 == 0),
+            f"background must be one of {', '.join(BACKGROUNDS)}, got {self.background!r}": self.background
+            in BACKGROUNDS,
+            f"resolution must be an even number of pixels from 16 to 2048, got {self.resolution}": self.resolution
+            is None
+            or (16 <= self.resolution <= 2048 and self.resolution % 2 == 0),
             f"fps must be from 1 to 120, got {self.fps}": 1 <= self.fps <= 120,
             f"pitch must be within -89 to 89 degrees, got {self.pitch:g}": -89 <= self.pitch <= 89,
             f"radius must be positive, got {self.radius}": self.radius is None or self.radius > 0,
@@ -76,8 +79,14 @@ def orbit_cameras(generator: PanoHeadGenerator, turntable: Turntable) -> torch.T
     """(frames, 25) camera labels, yaw 0, 360/frames, ... degrees, looking at the model's pivot."""
     cfg = generator.config
     yaws = torch.arange(turntable.frames, dtype=torch.float32) * (2 * math.pi / turntable.frames)
-    return orbit_label(yaws, math.radians(turntable.pitch), turntable.radius or cfg.camera_radius,
-                       cfg.look_at, cfg.focal, device=generator.device)
+    return orbit_label(
+        yaws,
+        math.radians(turntable.pitch),
+        turntable.radius or cfg.camera_radius,
+        cfg.look_at,
+        cfg.focal,
+        device=generator.device,
+    )
 
 
 @torch.no_grad()
@@ -107,8 +116,13 @@ def render_tile(generator: PanoHeadGenerator, head: Head, camera: torch.Tensor, 
     return tile
 
 
-def turntable_frames(generator: PanoHeadGenerator, heads: list[Head], turntable: Turntable,
-                     progress: Progress | None = None, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+def turntable_frames(
+    generator: PanoHeadGenerator,
+    heads: list[Head],
+    turntable: Turntable,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[np.ndarray]:
     """Yield ``turntable.frames`` frames (H, W, 3) uint8, each a grid with one tile per head."""
     if not heads:
         raise ValueError("a turntable needs at least one head")
@@ -116,7 +130,7 @@ def turntable_frames(generator: PanoHeadGenerator, heads: list[Head], turntable:
     cameras = orbit_cameras(generator, turntable)
     for index in range(turntable.frames):
         check_cancel(cancel)
-        tiles = [render_tile(generator, head, cameras[index:index + 1], turntable) for head in heads]
+        tiles = [render_tile(generator, head, cameras[index : index + 1], turntable) for head in heads]
         yield image_grid(tiles, columns)
         report(progress, (index + 1) / turntable.frames)
 
@@ -135,8 +149,7 @@ def save_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int =
     If the frames stop with an exception (e.g. :class:`ExportCancelled`), no file is left behind.
     """
     if video_format(path) == "mp4":
-        options = dict(format="FFMPEG", fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
-                       macro_block_size=2)
+        options = dict(format="FFMPEG", fps=fps, codec="libx264", quality=8, pixelformat="yuv420p", macro_block_size=2)
     else:
         options = dict(mode="I", duration=1000 / fps, loop=0)
     with atomic_path(path) as temp:
@@ -147,7 +160,13 @@ def save_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int =
                 writer.append_data(frame)
 
 
-def export_turntable(generator: PanoHeadGenerator, heads: list[Head], path: str | os.PathLike, turntable: Turntable,
-                     progress: Progress | None = None, cancel: threading.Event | None = None) -> None:
+def export_turntable(
+    generator: PanoHeadGenerator,
+    heads: list[Head],
+    path: str | os.PathLike,
+    turntable: Turntable,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
     """Render the orbit of ``heads`` and write it to ``path`` (.mp4 or .gif)."""
     save_video(path, turntable_frames(generator, heads, turntable, progress, cancel), turntable.fps)

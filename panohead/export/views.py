@@ -1,8 +1,9 @@
 """The generator's own pictures of a head from many cameras: what textures are baked from and splats fit to.
 
-    cameras = orbit_views(generator, BAKE_ORBIT)          # (V, 25) labels around the head
-    views = generator_views(generator, head, cameras)     # final super-resolved images and masks
+cameras = orbit_views(generator, BAKE_ORBIT)          # (V, 25) labels around the head
+views = generator_views(generator, head, cameras)     # final super-resolved images and masks
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,7 +26,15 @@ BAKE_ORBIT: tuple[tuple[float, float], ...] = (
 )
 # Eight views none of the above contains, for measuring an asset's fidelity (front, back and sides).
 HELD_OUT_ORBIT: tuple[tuple[float, float], ...] = (
-    (0.0, 10.0), (45.0, -10.0), (90.0, 15.0), (135.0, 5.0), (180.0, 10.0), (225.0, -10.0), (270.0, 15.0), (315.0, 5.0))
+    (0.0, 10.0),
+    (45.0, -10.0),
+    (90.0, 15.0),
+    (135.0, 5.0),
+    (180.0, 10.0),
+    (225.0, -10.0),
+    (270.0, 15.0),
+    (315.0, 5.0),
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,17 @@ def generator_view(generator: PanoHeadGenerator, head: Head, label: torch.Tensor
     return View(label.cpu(), image.float().cpu(), mask.float().cpu())
 
 
-def generator_views(generator: PanoHeadGenerator, head: Head, cameras: torch.Tensor, progress: Progress | None = None,
-                    cancel: threading.Event | None = None) -> list[View]:
+def generator_views(
+    generator: PanoHeadGenerator,
+    head: Head,
+    cameras: torch.Tensor,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> list[View]:
     """One :class:`View` per camera of ``cameras`` (V, 25)."""
     views = []
     for index in range(len(cameras)):
         check_cancel(cancel)
-        views.append(generator_view(generator, head, cameras[index:index + 1]))
+        views.append(generator_view(generator, head, cameras[index : index + 1]))
         report(progress, (index + 1) / len(cameras))
     return views

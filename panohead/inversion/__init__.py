@@ -1,17 +1,36 @@
 """Single-view inversion (PanoHead Sec. 4.4): a portrait photo -> a latent and a tuned generator.
 
-    portrait = prepare_portrait(load_image("me.jpg"), G.config)        # detect, align, estimate camera
-    result = invert(G, portrait, InversionSettings(steps=500, pti_steps=350))
-    save_latent("latent.npz", result); save_generator("tuned.safetensors", result.generator)
+portrait = prepare_portrait(load_image("me.jpg"), G.config)        # detect, align, estimate camera
+result = invert(G, portrait, InversionSettings(steps=500, pti_steps=350))
+save_latent("latent.npz", result); save_generator("tuned.safetensors", result.generator)
 """
-from panohead.inversion.inputs import Portrait, adjust_portrait, load_image, parse_label, prepare_portrait, target_tensor
+
+from panohead.inversion.inputs import (
+    Portrait,
+    adjust_portrait,
+    load_image,
+    parse_label,
+    prepare_portrait,
+    target_tensor,
+)
 from panohead.inversion.perceptual import perceptual_loss
 from panohead.inversion.pipeline import InversionResult, invert, load_latent, save_latent
 from panohead.inversion.progress import Progress
 from panohead.inversion.settings import SPACES, InversionSettings
 
 __all__ = [
-    "InversionResult", "InversionSettings", "Portrait", "Progress", "SPACES", "adjust_portrait", "invert",
-    "load_image", "load_latent", "parse_label", "perceptual_loss", "prepare_portrait", "save_latent",
+    "InversionResult",
+    "InversionSettings",
+    "Portrait",
+    "Progress",
+    "SPACES",
+    "adjust_portrait",
+    "invert",
+    "load_image",
+    "load_latent",
+    "parse_label",
+    "perceptual_loss",
+    "prepare_portrait",
+    "save_latent",
     "target_tensor",
 ]

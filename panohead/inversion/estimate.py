@@ -7,6 +7,7 @@ global random state is restored afterwards, so an inversion started after an est
 the result it gives without one. On CUDA with graphs the timed steps are eager warm-up steps, which
 are slower than the replayed ones, so there the estimate errs long.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,14 +44,20 @@ class TimeEstimate:
 
     def describe(self, device_type: str) -> str:
         """One line, e.g. 'about 6.5 min on cpu: 100 latent steps (~2.1 s each) + 50 tuning steps (~3.2 s each)'."""
-        parts = [f"{count} {name} steps (~{_seconds(each)} each)"
-                 for count, name, each in ((self.steps, "latent", self.latent_step),
-                                           (self.pti_steps, "tuning", self.pti_step)) if count]
+        parts = [
+            f"{count} {name} steps (~{_seconds(each)} each)"
+            for count, name, each in (
+                (self.steps, "latent", self.latent_step),
+                (self.pti_steps, "tuning", self.pti_step),
+            )
+            if count
+        ]
         return f"about {_duration(self.total)} on {device_type}: {' + '.join(parts)}"
 
 
-def estimate_time(generator: nn.Module, portrait: Portrait, settings: InversionSettings,
-                  perceptual: nn.Module) -> TimeEstimate:
+def estimate_time(
+    generator: nn.Module, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
+) -> TimeEstimate:
     """Time real steps of both stages on a copy of ``generator`` (two latent steps, three PTI steps unless
     ``settings.pti_steps`` is 0).
 
@@ -72,14 +79,28 @@ def estimate_time(generator: nn.Module, portrait: Portrait, settings: InversionS
     return TimeEstimate(settings.steps, settings.pti_steps, latent.laps[0], pti_step, setup)
 
 
-def _tuning_step(generator: nn.Module, pivot: torch.Tensor, objective: Reconstruction, label: torch.Tensor,
-                 settings: InversionSettings, prior: LatentPrior) -> float:
+def _tuning_step(
+    generator: nn.Module,
+    pivot: torch.Tensor,
+    objective: Reconstruction,
+    label: torch.Tensor,
+    settings: InversionSettings,
+    prior: LatentPrior,
+) -> float:
     """Seconds per PTI step from three real ones (regularised, plain, regularised; the first pays the
     stage's one-off costs), the regularised steps weighted by their cadence ``settings.locality_every``."""
     regularised = settings.locality_weight > 0
     tuning = _Stopwatch()
-    pivotal_tuning(generator, pivot, objective, label, settings.replace(pti_steps=3, locality_every=2 if regularised else 1),
-                   lambda rng: prior.w_avg, prior.w_spread, tuning)
+    pivotal_tuning(
+        generator,
+        pivot,
+        objective,
+        label,
+        settings.replace(pti_steps=3, locality_every=2 if regularised else 1),
+        lambda rng: prior.w_avg,
+        prior.w_spread,
+        tuning,
+    )
     plain, with_locality = tuning.laps
     if not regularised:
         return (plain + with_locality) / 2

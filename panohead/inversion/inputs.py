@@ -5,6 +5,7 @@ both inversion stages. Faces are found by :func:`panohead.data.align.align_portr
 tool's stage-1 alignment); a pre-aligned image with a known camera skips detection entirely. The user
 may nudge the crop (zoom, shift) and the camera (yaw, pitch) before inverting.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,11 +80,21 @@ def centre_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def camera_label(yaw_degrees: float, pitch_degrees: float, config: GeneratorConfig,
-                 radius: float | None = None, focal: float | None = None) -> np.ndarray:
+def camera_label(
+    yaw_degrees: float,
+    pitch_degrees: float,
+    config: GeneratorConfig,
+    radius: float | None = None,
+    focal: float | None = None,
+) -> np.ndarray:
     """(25,) orbit label looking at the model's pivot; radius and focal default to the model's."""
-    label = orbit_label(math.radians(yaw_degrees), math.radians(pitch_degrees), radius or config.camera_radius,
-                        config.look_at, focal or config.focal)
+    label = orbit_label(
+        math.radians(yaw_degrees),
+        math.radians(pitch_degrees),
+        radius or config.camera_radius,
+        config.look_at,
+        focal or config.focal,
+    )
     return label[0].numpy().astype(np.float32)
 
 
@@ -94,14 +105,22 @@ def parse_label(text: str) -> np.ndarray:
     except ValueError:
         raise ValueError(f"--label {text[:40]!r}...: not a list of numbers") from None
     if len(values) != LABEL_SIZE:
-        raise ValueError(f"--label has {len(values)} numbers, a camera label needs {LABEL_SIZE} (16 cam2world + 9 intrinsics)")
+        raise ValueError(
+            f"--label has {len(values)} numbers, a camera label needs {LABEL_SIZE} (16 cam2world + 9 intrinsics)"
+        )
     if not all(map(math.isfinite, values)):
         raise ValueError("--label holds NaN or infinity; a camera label needs 25 finite numbers")
     return np.asarray(values, dtype=np.float32)
 
 
-def prepare_portrait(image: Image.Image, config: GeneratorConfig, label: np.ndarray | None = None,
-                     yaw: float | None = None, pitch: float | None = None, face: int | None = None) -> Portrait:
+def prepare_portrait(
+    image: Image.Image,
+    config: GeneratorConfig,
+    label: np.ndarray | None = None,
+    yaw: float | None = None,
+    pitch: float | None = None,
+    face: int | None = None,
+) -> Portrait:
     """Turn a photo into an inversion target.
 
     With ``label`` or ``yaw``/``pitch`` (degrees) the image is taken as already aligned (its centred
@@ -114,20 +133,32 @@ def prepare_portrait(image: Image.Image, config: GeneratorConfig, label: np.ndar
     if given:
         if label is None:
             label = camera_label(yaw or 0.0, pitch or 0.0, config)
-        return Portrait(centre_square(image), np.asarray(label, dtype=np.float32).reshape(LABEL_SIZE),
-                        "pre-aligned image with the given camera")
+        return Portrait(
+            centre_square(image),
+            np.asarray(label, dtype=np.float32).reshape(LABEL_SIZE),
+            "pre-aligned image with the given camera",
+        )
     try:
-        aligned = align_portrait(image, resolution=config.image_resolution, face_index=None if face is None else face - 1)
+        aligned = align_portrait(
+            image, resolution=config.image_resolution, face_index=None if face is None else face - 1
+        )
     except ImportError as error:  # its landmark detector (dlib) or OpenCV is not installed
         raise ValueError(f"automatic face alignment is not available ({error}); {MANUAL_HINT}") from None
     except (ValueError, MissingCapability) as error:
         raise ValueError(f"{one_line(error)}; {MANUAL_HINT}") from None
-    return Portrait(aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE),
-                    aligned.message)
+    return Portrait(
+        aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE), aligned.message
+    )
 
 
-def adjust_portrait(portrait: Portrait, config: GeneratorConfig, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0),
-                    yaw: float | None = None, pitch: float | None = None) -> Portrait:
+def adjust_portrait(
+    portrait: Portrait,
+    config: GeneratorConfig,
+    zoom: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    yaw: float | None = None,
+    pitch: float | None = None,
+) -> Portrait:
     """User corrections: ``zoom`` > 1 crops tighter, ``shift`` (x, y) moves the crop by fractions of its
     size (x right, y down), ``yaw``/``pitch`` (degrees) replace the camera while keeping its radius and focal.
 
@@ -143,14 +174,23 @@ def adjust_portrait(portrait: Portrait, config: GeneratorConfig, zoom: float = 1
         pixels = np.asarray(crop)
         border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
         fill = tuple(int(v) for v in np.median(border, axis=0))
-        crop = crop.transform(crop.size, Image.Transform.EXTENT, (cx - half, cy - half, cx + half, cy + half),
-                              resample=Image.Resampling.BICUBIC, fillcolor=fill)
+        crop = crop.transform(
+            crop.size,
+            Image.Transform.EXTENT,
+            (cx - half, cy - half, cx + half, cy + half),
+            resample=Image.Resampling.BICUBIC,
+            fillcolor=fill,
+        )
     label = portrait.label
     if yaw is not None or pitch is not None:
         orbit = label_to_orbit(torch.as_tensor(label[None], dtype=torch.float32))
-        label = camera_label(portrait.yaw_degrees if yaw is None else yaw,
-                             portrait.pitch_degrees if pitch is None else pitch, config,
-                             float(orbit.radius[0]), float(orbit.focal[0]))
+        label = camera_label(
+            portrait.yaw_degrees if yaw is None else yaw,
+            portrait.pitch_degrees if pitch is None else pitch,
+            config,
+            float(orbit.radius[0]),
+            float(orbit.focal[0]),
+        )
     return replace(portrait, crop=crop, label=label)
 
 

@@ -4,6 +4,7 @@ The generator is not changed except for its per-layer constant noise maps, which
 alongside the latent (and regularised) when ``optimize_noise`` is set; the caller passes a private
 copy of the generator for that reason.
 """
+
 from __future__ import annotations
 
 import threading
@@ -56,7 +57,7 @@ def latent_prior(generator: nn.Module, label: torch.Tensor, samples: int, seed: 
     return LatentPrior(
         w_avg=w_avg,
         w_spread=float((ws - w_avg).square().sum(dim=1).mean().sqrt()),
-        z_init=zs[nearest: nearest + 1].clone(),
+        z_init=zs[nearest : nearest + 1].clone(),
         z_spread=float((zs - zs.mean(dim=0)).square().sum(dim=1).mean().sqrt()),
     )
 
@@ -112,9 +113,17 @@ class LatentStep:
     update (what is kept if the step turns out the best).
     """
 
-    def __init__(self, generator: nn.Module, objective: Reconstruction, label: torch.Tensor,
-                 settings: InversionSettings, latent: torch.Tensor, to_ws, maps: list[torch.Tensor],
-                 capturable: bool) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        objective: Reconstruction,
+        label: torch.Tensor,
+        settings: InversionSettings,
+        latent: torch.Tensor,
+        to_ws,
+        maps: list[torch.Tensor],
+        capturable: bool,
+    ) -> None:
         self.generator, self.objective, self.label, self.settings = generator, objective, label, settings
         self.latent, self.to_ws, self.maps = latent, to_ws, maps
         device = label.device
@@ -145,8 +154,9 @@ class LatentStep:
         regulariser = noise_autocorrelation(self.maps) if self.maps else torch.zeros((), device=image.device)
         (reconstruction + self.settings.noise_regularize * regulariser).backward()
         with torch.no_grad():
-            self.losses.copy_(torch.stack([reconstruction.detach(), parts["l2"], parts["perceptual"],
-                                           regulariser.detach()]).float())
+            self.losses.copy_(
+                torch.stack([reconstruction.detach(), parts["l2"], parts["perceptual"], regulariser.detach()]).float()
+            )
             self.image.copy_(image.detach())
             self.rendered.copy_(noisy.detach())
             if self.maps:
@@ -155,9 +165,15 @@ class LatentStep:
         _normalise_(self.maps)
 
 
-def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torch.Tensor, settings: InversionSettings,
-                    prior: LatentPrior, callback: ProgressCallback | None = None,
-                    cancel: threading.Event | None = None) -> LatentResult:
+def optimise_latent(
+    generator: nn.Module,
+    objective: Reconstruction,
+    label: torch.Tensor,
+    settings: InversionSettings,
+    prior: LatentPrior,
+    callback: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> LatentResult:
     """Run stage 1 for ``settings.steps`` steps (or until ``cancel`` is set) and keep the best step.
 
     ``label`` (1, 25) is both the conditioning and the rendering camera. On return the generator's
@@ -178,8 +194,16 @@ def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torc
     maps = [layer.noise_const.detach().clone().requires_grad_(True) for layer in layers]
     for layer, noise in zip(layers, maps):
         layer.noise_const = noise
-    step_fn = LatentStep(generator, objective, label, settings, latent, to_ws, maps,
-                         capturable=settings.cuda_graphs and label.device.type == "cuda")
+    step_fn = LatentStep(
+        generator,
+        objective,
+        label,
+        settings,
+        latent,
+        to_ws,
+        maps,
+        capturable=settings.cuda_graphs and label.device.type == "cuda",
+    )
     run_step = CapturedStep(step_fn, step_fn.prepare, label.device, settings.cuda_graphs)
 
     rng = torch.Generator().manual_seed(settings.seed)
@@ -210,5 +234,6 @@ def optimise_latent(generator: nn.Module, objective: Reconstruction, label: torc
         preview = render_view(generator, ws, label)
     if best.step == 0:
         best.update(float(objective(preview)[0]), 0)
-    return LatentResult(ws=ws, z=best_latent if settings.space == "z" else None, best=best, cancelled=stopped,
-                        preview=preview)
+    return LatentResult(
+        ws=ws, z=best_latent if settings.space == "z" else None, best=best, cancelled=stopped, preview=preview
+    )

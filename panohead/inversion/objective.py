@@ -1,4 +1,5 @@
 """The reconstruction objective shared by both stages: pixel L2 plus a perceptual distance."""
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,9 @@ class Reconstruction:
     detached parts {"l2": .., "perceptual": ..} for reporting.
     """
 
-    def __init__(self, target: torch.Tensor, perceptual: nn.Module, l2_weight: float = 1.0,
-                 perceptual_weight: float = 1.0) -> None:
+    def __init__(
+        self, target: torch.Tensor, perceptual: nn.Module, l2_weight: float = 1.0, perceptual_weight: float = 1.0
+    ) -> None:
         self.target = target
         self.perceptual = perceptual
         self.l2_weight, self.perceptual_weight = l2_weight, perceptual_weight
@@ -44,10 +46,14 @@ class Reconstruction:
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         l2 = (image - self.target).square().mean()
         perceptual = self.perceptual.distance(self.perceptual.features(image), self.target_features).mean()
-        return self.l2_weight * l2 + self.perceptual_weight * perceptual, {"l2": l2.detach(), "perceptual": perceptual.detach()}
+        return self.l2_weight * l2 + self.perceptual_weight * perceptual, {
+            "l2": l2.detach(),
+            "perceptual": perceptual.detach(),
+        }
 
 
-def pair_distance(perceptual: nn.Module, a: torch.Tensor, b: torch.Tensor, l2_weight: float = 1.0,
-                  perceptual_weight: float = 1.0) -> torch.Tensor:
+def pair_distance(
+    perceptual: nn.Module, a: torch.Tensor, b: torch.Tensor, l2_weight: float = 1.0, perceptual_weight: float = 1.0
+) -> torch.Tensor:
     """The same objective between two image batches (B, 3, R, R), averaged over the batch."""
     return l2_weight * (a - b).square().mean() + perceptual_weight * perceptual(a, b).mean()

@@ -9,6 +9,7 @@
 
 Nothing is ever downloaded; the choice is announced once per process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,7 +59,7 @@ class LPIPS(nn.Module):
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    window = torch.exp(-coords.square() / (2 * sigma ** 2))
+    window = torch.exp(-coords.square() / (2 * sigma**2))
     return window / window.sum()
 
 
@@ -72,7 +73,7 @@ def _blur(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
 
 def ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Mean SSIM (Wang et al. 2004) of images (B, C, H, W) in [0, 1] -> (B,)."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    c1, c2 = 0.01**2, 0.03**2
     mu_a, mu_b = _blur(a, window), _blur(b, window)
     var_a = _blur(a * a, window) - mu_a.square()
     var_b = _blur(b * b, window) - mu_b.square()
@@ -102,8 +103,10 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor | None = None
 
 def gradient_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean L1 distance between horizontal and vertical finite differences (edges, hair strands) -> (B,)."""
+
     def grads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
     (ax, ay), (bx, by) = grads(a), grads(b)
     return (ax - bx).abs().mean(dim=(1, 2, 3)) + (ay - by).abs().mean(dim=(1, 2, 3))
 
@@ -133,7 +136,7 @@ def load_lpips_heads(path: str | os.PathLike) -> list[torch.Tensor]:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same one-line message
+    except Exception as error:
         raise ValueError(f"{path}: cannot read LPIPS weights ({one_line(error)[:120]})") from None
     heads = []
     for index, channels in enumerate(TAP_CHANNELS):
@@ -151,8 +154,11 @@ def _announce(description: str) -> None:
         log.warning("%s", description)
 
 
-def perceptual_loss(vgg_weights: str | os.PathLike | None = None, lpips_weights: str | os.PathLike | None = None,
-                    device: torch.device | str = "cpu") -> nn.Module:
+def perceptual_loss(
+    vgg_weights: str | os.PathLike | None = None,
+    lpips_weights: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
     """The best perceptual distance available offline (see module docstring); ``.name`` says which.
 
     ``vgg_weights`` defaults to the torch hub cache; ``lpips_weights`` to ``lpips_vgg_v0.1.pth`` beside
@@ -164,7 +170,9 @@ def perceptual_loss(vgg_weights: str | os.PathLike | None = None, lpips_weights:
             raise FileNotFoundError(f"{given}: weights file not found")
     vgg_path = Path(vgg_weights) if vgg_weights else hub_checkpoint_path(VGG16_FILE)
     if not vgg_path.is_file():
-        _announce(f"no VGG16 weights at {vgg_path} (offline): inversion uses the ms-ssim+gradient loss instead of LPIPS")
+        _announce(
+            f"no VGG16 weights at {vgg_path} (offline): inversion uses the ms-ssim+gradient loss instead of LPIPS"
+        )
         return StructuralLoss().to(device)
     lpips_path = Path(lpips_weights) if lpips_weights else hub_checkpoint_path(LPIPS_FILE)
     heads = load_lpips_heads(lpips_path) if lpips_path.is_file() else None

@@ -1,4 +1,5 @@
 """Both stages end to end: portrait in, tuned generator and latent out, plus the latent file format."""
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,9 @@ class InversionResult:
             return render_view(generator, ws, label.to(self.ws.device))
 
 
-def portrait_objective(generator: nn.Module, portrait: Portrait, settings: InversionSettings,
-                       perceptual: nn.Module) -> tuple[torch.Tensor, Reconstruction]:
+def portrait_objective(
+    generator: nn.Module, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
+) -> tuple[torch.Tensor, Reconstruction]:
     """The portrait's camera (1, 25) on the generator's device and the objective both stages minimise."""
     device = generator.device
     label = torch.as_tensor(portrait.label, dtype=torch.float32, device=device).reshape(1, -1)
@@ -63,9 +65,14 @@ def portrait_objective(generator: nn.Module, portrait: Portrait, settings: Inver
     return label, Reconstruction(target, perceptual, settings.l2_weight, settings.perceptual_weight)
 
 
-def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings = InversionSettings(),
-           perceptual: nn.Module | None = None, callback: ProgressCallback | None = None,
-           cancel: threading.Event | None = None) -> InversionResult:
+def invert(
+    generator: nn.Module,
+    portrait: Portrait,
+    settings: InversionSettings = InversionSettings(),
+    perceptual: nn.Module | None = None,
+    callback: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> InversionResult:
     """Stage 1 then (unless cancelled) stage 2 against ``portrait``; ``generator`` itself is never modified.
 
     ``perceptual`` defaults to :func:`perceptual_loss` (LPIPS if its weights are cached, else the
@@ -78,11 +85,21 @@ def invert(generator: nn.Module, portrait: Portrait, settings: InversionSettings
 
     prior = latent_prior(working, label, settings.latent_samples, settings.seed)
     stage1 = optimise_latent(working, objective, label, settings, prior, callback, cancel)
-    result = InversionResult(generator=working, latent_generator=working, ws=stage1.ws, z=stage1.z, label=label, space=settings.space,
-                             loss_name=getattr(perceptual, "name", type(perceptual).__name__),
-                             latent_loss=stage1.best.value, pti_loss=None, cancelled=stage1.cancelled,
-                             latent_preview=stage1.preview, preview=stage1.preview,
-                             history={"latent": stage1.best.history})
+    result = InversionResult(
+        generator=working,
+        latent_generator=working,
+        ws=stage1.ws,
+        z=stage1.z,
+        label=label,
+        space=settings.space,
+        loss_name=getattr(perceptual, "name", type(perceptual).__name__),
+        latent_loss=stage1.best.value,
+        pti_loss=None,
+        cancelled=stage1.cancelled,
+        latent_preview=stage1.preview,
+        preview=stage1.preview,
+        history={"latent": stage1.best.history},
+    )
     if stage1.cancelled or settings.pti_steps == 0 or cancelled(cancel):
         result.cancelled = result.cancelled or cancelled(cancel)
         return result
@@ -112,10 +129,15 @@ def save_latent(path: str | os.PathLike, result: InversionResult, source: str = 
     """
     if Path(path).suffix.lower() != ".npz":
         raise ValueError(f"{path}: latent files are written as .npz")
-    arrays = {"ws": result.ws.detach().float().cpu().numpy(), "label": result.label.detach().float().cpu().numpy(),
-              "space": np.array(result.space), "loss_name": np.array(result.loss_name), "source": np.array(source),
-              "latent_loss": np.array(result.latent_loss),
-              "pti_loss": np.array(math.nan if result.pti_loss is None else result.pti_loss)}
+    arrays = {
+        "ws": result.ws.detach().float().cpu().numpy(),
+        "label": result.label.detach().float().cpu().numpy(),
+        "space": np.array(result.space),
+        "loss_name": np.array(result.loss_name),
+        "source": np.array(source),
+        "latent_loss": np.array(result.latent_loss),
+        "pti_loss": np.array(math.nan if result.pti_loss is None else result.pti_loss),
+    }
     if result.z is not None:
         arrays["z"] = result.z.detach().float().cpu().numpy()
     buffer = io.BytesIO()

@@ -1,10 +1,11 @@
 """What an inversion reports while it runs, and how a caller stops it."""
+
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

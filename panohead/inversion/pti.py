@@ -6,13 +6,14 @@ space where it was: latents a fixed distance from the pivot towards random sampl
 the original generator rendered them. We render those at random yaw angles around the whole orbit,
 so the regulariser also guards the sides and back of other heads, which one frontal photo never sees.
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -37,8 +38,12 @@ class TuningResult:
 
 
 def tuned_parameters(generator: nn.Module) -> list[nn.Parameter]:
-    return [p for name in TUNED_MODULES if getattr(generator, name) is not None
-            for p in getattr(generator, name).parameters()]
+    return [
+        p
+        for name in TUNED_MODULES
+        if getattr(generator, name) is not None
+        for p in getattr(generator, name).parameters()
+    ]
 
 
 def locality_latent(pivot: torch.Tensor, random_w: torch.Tensor, distance: float) -> torch.Tensor:
@@ -61,9 +66,17 @@ class TuningStep:
     with, before the update (what is kept if the step turns out the best).
     """
 
-    def __init__(self, tuned: nn.Module, original: nn.Module, pivot: torch.Tensor, objective: Reconstruction,
-                 label: torch.Tensor, settings: InversionSettings, optimizer: torch.optim.Optimizer,
-                 regularise: bool) -> None:
+    def __init__(
+        self,
+        tuned: nn.Module,
+        original: nn.Module,
+        pivot: torch.Tensor,
+        objective: Reconstruction,
+        label: torch.Tensor,
+        settings: InversionSettings,
+        optimizer: torch.optim.Optimizer,
+        regularise: bool,
+    ) -> None:
         self.tuned, self.original, self.pivot, self.objective, self.label = tuned, original, pivot, objective, label
         self.settings, self.optimizer, self.regularise = settings, optimizer, regularise
         self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
@@ -79,21 +92,37 @@ class TuningStep:
 
     def __call__(self) -> None:
         with precision_context(self.settings.precision, self.pivot.device):
-            image, locality = _render_with_locality(self.tuned, self.original, self.pivot, self.label, self.objective,
-                                                    self.nearby if self.regularise else None, self.camera)
+            image, locality = _render_with_locality(
+                self.tuned,
+                self.original,
+                self.pivot,
+                self.label,
+                self.objective,
+                self.nearby if self.regularise else None,
+                self.camera,
+            )
             reconstruction, parts = self.objective(image)
         (reconstruction + self.settings.locality_weight * locality).backward()
         with torch.no_grad():
-            self.losses.copy_(torch.stack([reconstruction.detach(), parts["l2"], parts["perceptual"],
-                                           locality.detach()]).float())
+            self.losses.copy_(
+                torch.stack([reconstruction.detach(), parts["l2"], parts["perceptual"], locality.detach()]).float()
+            )
             self.image.copy_(image.detach())
             torch._foreach_copy_(self.before, [p.detach() for p in self.parameters])
         self.optimizer.step()
 
 
-def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstruction, label: torch.Tensor,
-                   settings: InversionSettings, sample_w: Callable[[torch.Generator], torch.Tensor], spread: float,
-                   callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> TuningResult:
+def pivotal_tuning(
+    original: nn.Module,
+    pivot: torch.Tensor,
+    objective: Reconstruction,
+    label: torch.Tensor,
+    settings: InversionSettings,
+    sample_w: Callable[[torch.Generator], torch.Tensor],
+    spread: float,
+    callback: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> TuningResult:
     """Tune a copy of ``original`` so that it renders ``pivot`` (1, num_ws, w_dim) at ``label`` like the target.
 
     ``sample_w(generator)`` draws one random w (1, w_dim) for the regulariser; ``spread`` is the RMS
@@ -109,8 +138,10 @@ def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstr
     # each holds its own backward and optimiser update, and they share the optimiser's state.
     graphs = settings.cuda_graphs
     optimizer = torch.optim.Adam(parameters, lr=settings.pti_lr, capturable=graphs and device.type == "cuda")
-    steps = {flag: TuningStep(tuned, original, pivot, objective, label, settings, optimizer, flag)
-             for flag in ({regularised, False} if settings.locality_every > 1 else {regularised})}
+    steps = {
+        flag: TuningStep(tuned, original, pivot, objective, label, settings, optimizer, flag)
+        for flag in ({regularised, False} if settings.locality_every > 1 else {regularised})
+    }
     runners = {flag: CapturedStep(step, step.prepare, device, graphs) for flag, step in steps.items()}
     rng = torch.Generator().manual_seed(settings.seed + 1)
     cfg = original.config
@@ -148,9 +179,15 @@ def pivotal_tuning(original: nn.Module, pivot: torch.Tensor, objective: Reconstr
     return TuningResult(generator=tuned, best=best, cancelled=stopped, preview=preview)
 
 
-def _render_with_locality(tuned: nn.Module, original: nn.Module, pivot: torch.Tensor, label: torch.Tensor,
-                          objective: Reconstruction, nearby: torch.Tensor | None,
-                          camera: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _render_with_locality(
+    tuned: nn.Module,
+    original: nn.Module,
+    pivot: torch.Tensor,
+    label: torch.Tensor,
+    objective: Reconstruction,
+    nearby: torch.Tensor | None,
+    camera: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The tuned render of the pivot (1, 3, R, R) and the locality distance (0 when ``nearby`` is None).
 
     One batch renders the pivot at the input camera and ``nearby`` at ``camera``; the original
@@ -161,6 +198,7 @@ def _render_with_locality(tuned: nn.Module, original: nn.Module, pivot: torch.Te
     with torch.no_grad():
         reference = render_view(original, nearby, camera)
     images = render_view(tuned, torch.cat([pivot, nearby]), torch.cat([label, camera]))
-    locality = pair_distance(objective.perceptual, images[1:], reference, objective.l2_weight,
-                             objective.perceptual_weight)
+    locality = pair_distance(
+        objective.perceptual, images[1:], reference, objective.l2_weight, objective.perceptual_weight
+    )
     return images[:1], locality

@@ -1,4 +1,5 @@
 """Every knob of an inversion, with defaults for the paper-sized model at 512x512."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,7 +36,9 @@ class InversionSettings:
     lr: float = 0.05
     lr_rampup: float = 0.05
     lr_rampdown: float = 0.25
-    latent_noise: float = 0.05  # initial per-element latent noise std, in units of the RMS distance of random latents from their mean
+    latent_noise: float = (
+        0.05  # initial per-element latent noise std, in units of the RMS distance of random latents from their mean
+    )
     latent_noise_ramp: float = 0.75
     optimize_noise: bool = True
     noise_regularize: float = 1e5
@@ -73,5 +76,5 @@ class InversionSettings:
         if self.steps == 0 and self.space == "z" and self.pti_steps == 0:
             raise ValueError("steps and pti_steps are both 0: nothing to optimise")
 
-    def replace(self, **changes) -> "InversionSettings":
+    def replace(self, **changes) -> InversionSettings:
         return dataclasses.replace(self, **changes)

@@ -10,10 +10,11 @@ A step function must keep all its per-step inputs and outputs in tensors that li
 (static buffers) and must not synchronise with the host. Gradients are released before the warm-up
 steps and the capture (``prepare``), never before a replay, so the captured backward writes them.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -32,8 +33,9 @@ class CapturedStep:
     again eagerly).
     """
 
-    def __init__(self, step: Callable[[], None], prepare: Callable[[], None], device: torch.device,
-                 graphs: bool) -> None:
+    def __init__(
+        self, step: Callable[[], None], prepare: Callable[[], None], device: torch.device, graphs: bool
+    ) -> None:
         self.step, self.prepare = step, prepare
         self.enabled = graphs and device.type == "cuda"
         self.error: str | None = None
@@ -65,6 +67,7 @@ class CapturedStep:
         def step() -> None:
             self.prepare()
             self.step()
+
         on_side_stream(step, self.device)
 
     def _capture(self) -> None:

@@ -4,6 +4,7 @@ Layer indices follow the standard ImageNet checkpoint (``vgg16-397923af.pth``, k
 ``features.<i>.weight``/``bias``): 13 3x3 convolutions in five blocks, each followed by ReLU, with a
 2x2 max-pool closing every block. LPIPS reads the last ReLU of each block.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,13 +74,13 @@ def load_vgg16(path: str | os.PathLike) -> VGG16Features:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same one-line message
+    except Exception as error:
         raise ValueError(f"{path}: cannot read VGG16 weights ({one_line(error)[:120]})") from None
     model = VGG16Features()
     wanted = model.features.state_dict()
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a VGG16 state dict")
-    found = {k[len("features."):]: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
+    found = {k[len("features.") :]: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
     missing = sorted(set(wanted) - set(found))
     wrong = [k for k in wanted if k in found and tuple(found[k].shape) != tuple(wanted[k].shape)]
     if missing or wrong:

@@ -12,11 +12,12 @@ Reported over all counted pixels of all pairs: ``error`` (mean absolute RGB diff
 Colours are the head's own colour to_rgb(I_r) at the neural rendering resolution; super-resolution
 is left out because its convolutions see each view separately (see module ``views``).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,17 +50,24 @@ class WarpSums:
     opaque: float
     channels: int
 
-    def __add__(self, other: "WarpSums") -> "WarpSums":
-        return WarpSums(self.abs_error + other.abs_error, self.squared_error + other.squared_error,
-                        self.counted + other.counted, self.opaque + other.opaque, self.channels)
+    def __add__(self, other: WarpSums) -> WarpSums:
+        return WarpSums(
+            self.abs_error + other.abs_error,
+            self.squared_error + other.squared_error,
+            self.counted + other.counted,
+            self.opaque + other.opaque,
+            self.channels,
+        )
 
     def summary(self) -> dict[str, float]:
         if self.counted == 0:
             return {"error": float("nan"), "psnr": float("nan"), "coverage": 0.0}
         mse = self.squared_error / (self.counted * self.channels)
-        return {"error": self.abs_error / (self.counted * self.channels),
-                "psnr": 10.0 * math.log10(4.0 / max(mse, 1e-12)),
-                "coverage": self.counted / max(self.opaque, 1.0)}
+        return {
+            "error": self.abs_error / (self.counted * self.channels),
+            "psnr": 10.0 * math.log10(4.0 / max(mse, 1e-12)),
+            "coverage": self.counted / max(self.opaque, 1.0),
+        }
 
 
 def project(points: torch.Tensor, camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,28 +91,46 @@ def project(points: torch.Tensor, camera: torch.Tensor) -> tuple[torch.Tensor, t
     return coords, distance
 
 
-def warp_sums(source: View, target: View, depth_tolerance: float = DEPTH_TOLERANCE,
-              min_opacity: float = MIN_OPACITY) -> WarpSums:
+def warp_sums(
+    source: View, target: View, depth_tolerance: float = DEPTH_TOLERANCE, min_opacity: float = MIN_OPACITY
+) -> WarpSums:
     """Compare ``target`` with ``source`` sampled at the target's surface points (see module docstring)."""
     opaque = target.mask > min_opacity
     coords, distance = project(surface_points(target.camera, target.depth), source.camera)
     grid = coords * 2.0 - 1.0  # pixel centres sit at (i + 0.5) / n: align_corners=False
-    sample = lambda image, mode: F.grid_sample(image.float(), grid, mode=mode, padding_mode="zeros",  # noqa: E731
-                                               align_corners=False)
+    sample = lambda image, mode: F.grid_sample(
+        image.float(),
+        grid,
+        mode=mode,
+        padding_mode="zeros",
+        align_corners=False,
+    )
     warped = sample(source.rgb, "bilinear")
     source_mask, source_depth = sample(source.mask, "nearest"), sample(source.depth, "nearest")
     inside = ((coords >= 0) & (coords <= 1)).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
     visible = inside & (source_mask > min_opacity) & ((source_depth - distance).abs() < depth_tolerance)
     counted = (opaque & visible).float()
     difference = (target.rgb.float() - warped) * counted
-    return WarpSums(float(difference.abs().sum()), float((difference ** 2).sum()), float(counted.sum()),
-                    float(opaque.float().sum()), target.rgb.shape[1])
+    return WarpSums(
+        float(difference.abs().sum()),
+        float((difference**2).sum()),
+        float(counted.sum()),
+        float(opaque.float().sum()),
+        target.rgb.shape[1],
+    )
 
 
 @torch.no_grad()
-def multiview_consistency(generator: torch.nn.Module, seeds: Sequence[int], yaw_step: float = 30.0,
-                          pitch: float = 0.0, psi: float = 1.0, batch_size: int = 4,
-                          depth_tolerance: float = DEPTH_TOLERANCE, progress: bool = False) -> dict[str, float]:
+def multiview_consistency(
+    generator: torch.nn.Module,
+    seeds: Sequence[int],
+    yaw_step: float = 30.0,
+    pitch: float = 0.0,
+    psi: float = 1.0,
+    batch_size: int = 4,
+    depth_tolerance: float = DEPTH_TOLERANCE,
+    progress: bool = False,
+) -> dict[str, float]:
     """Consistency of each head between neighbouring views of a full orbit (yaw 0, step, 2 step, ...).
 
     Heads are conditioned on the frontal camera; each view k + 1 is warped from view k (the orbit
@@ -115,8 +141,9 @@ def multiview_consistency(generator: torch.nn.Module, seeds: Sequence[int], yaw_
     views = len(yaws)
     z_all = seed_latents(generator, seeds)
     total = WarpSums(0.0, 0.0, 0.0, 0.0, 3)
-    for part in tqdm(list(batches(len(seeds), batch_size)), desc="multi-view consistency", unit="batch",
-                     disable=not progress):
+    for part in tqdm(
+        list(batches(len(seeds), batch_size)), desc="multi-view consistency", unit="batch", disable=not progress
+    ):
         z = z_all[part]
         out = render_views(generator, z, frontal_camera(generator, z.shape[0]), cameras, psi=psi)
         per_view = lambda t: t.unflatten(0, (z.shape[0], views))  # noqa: E731

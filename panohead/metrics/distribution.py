@@ -14,10 +14,11 @@ Splits follow the camera yaw (0 = face): *front* is |yaw| < 90 degrees, *back* i
 * FID and KID compare a split's generated features with the same split's real features; IS uses the
   generated logits alone. Images reach the feature extractor as uint8, like images read from files.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ class Features:
     features: np.ndarray
     logits: np.ndarray | None
 
-    def subset(self, keep: np.ndarray) -> "Features":
+    def subset(self, keep: np.ndarray) -> Features:
         return Features(self.features[keep], None if self.logits is None else self.logits[keep])
 
 
@@ -74,14 +75,23 @@ def concatenate(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> Features:
 
 def collate_images_and_labels(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     """Only what the protocol needs; masks may be absent (None) and must not reach default collation."""
-    return (torch.stack([torch.as_tensor(item["image"]) for item in items]),
-            torch.stack([torch.as_tensor(item["label"], dtype=torch.float32) for item in items]))
+    return (
+        torch.stack([torch.as_tensor(item["image"]) for item in items]),
+        torch.stack([torch.as_tensor(item["label"], dtype=torch.float32) for item in items]),
+    )
 
 
 @torch.no_grad()
-def real_features(dataset: Sequence[dict], extractor: Extractor, device: torch.device, batch_size: int = 32,
-                  workers: int = 0, max_real: int | None = None, seed: int = 0,
-                  progress: bool = False) -> tuple[Features, torch.Tensor]:
+def real_features(
+    dataset: Sequence[dict],
+    extractor: Extractor,
+    device: torch.device,
+    batch_size: int = 32,
+    workers: int = 0,
+    max_real: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[Features, torch.Tensor]:
     """Features of the dataset images and their labels (N, 25); with ``max_real`` a seeded random subset."""
     if len(dataset) == 0:
         raise ValueError("the dataset is empty")
@@ -89,8 +99,9 @@ def real_features(dataset: Sequence[dict], extractor: Extractor, device: torch.d
     if max_real is not None and max_real < len(dataset):
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:max_real].tolist()
         source = torch.utils.data.Subset(dataset, order)
-    loader = DataLoader(source, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=collate_images_and_labels)
+    loader = DataLoader(
+        source, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_images_and_labels
+    )
     parts, labels = [], []
     for images, label in tqdm(loader, desc="real images", unit="batch", disable=not progress):
         parts.append(extract(extractor, image_to_uint8(images.float()), device))
@@ -98,8 +109,9 @@ def real_features(dataset: Sequence[dict], extractor: Extractor, device: torch.d
     return concatenate(parts), torch.cat(labels)
 
 
-def split_cameras(generator: torch.nn.Module, split: str, count: int, seed: int,
-                  pool: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def split_cameras(
+    generator: torch.nn.Module, split: str, count: int, seed: int, pool: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(conditioning, rendering) cameras (count, 25) for ``split`` (see module docstring)."""
     rng = torch.Generator().manual_seed(seed)
     if pool is not None and len(pool) > 0:
@@ -112,23 +124,42 @@ def split_cameras(generator: torch.nn.Module, split: str, count: int, seed: int,
 
 
 @torch.no_grad()
-def generated_features(generator: torch.nn.Module, extractor: Extractor, condition: torch.Tensor,
-                       render: torch.Tensor, seed: int = 0, psi: float = 1.0, batch_size: int = 16,
-                       progress: bool = False, desc: str = "generated images") -> Features:
+def generated_features(
+    generator: torch.nn.Module,
+    extractor: Extractor,
+    condition: torch.Tensor,
+    render: torch.Tensor,
+    seed: int = 0,
+    psi: float = 1.0,
+    batch_size: int = 16,
+    progress: bool = False,
+    desc: str = "generated images",
+) -> Features:
     """Features of heads with seeded latents, conditioned on ``condition`` and rendered at ``render`` (N, 25)."""
     z_all = seeded_latents(render.shape[0], generator.config.z_dim, seed, generator.device)
     parts = []
     for part in tqdm(list(batches(render.shape[0], batch_size)), desc=desc, unit="batch", disable=not progress):
-        out = render_views(generator, z_all[part], condition[part], render[part, None], psi=psi,
-                           adapt_camera=True, superresolve=True)
+        out = render_views(
+            generator, z_all[part], condition[part], render[part, None], psi=psi, adapt_camera=True, superresolve=True
+        )
         parts.append(extract(extractor, image_to_uint8(out["image"].float()), generator.device))
     return concatenate(parts)
 
 
-def distribution_metrics(generator: torch.nn.Module, extractor: Extractor, dataset: Sequence[dict] | None = None,
-                         num_samples: int = 50000, seed: int = 0, psi: float = 1.0, batch_size: int = 16,
-                         workers: int = 0, max_real: int | None = None, kid_subsets: int = 100,
-                         is_splits: int = 10, progress: bool = False) -> tuple[dict[str, float], list[str]]:
+def distribution_metrics(
+    generator: torch.nn.Module,
+    extractor: Extractor,
+    dataset: Sequence[dict] | None = None,
+    num_samples: int = 50000,
+    seed: int = 0,
+    psi: float = 1.0,
+    batch_size: int = 16,
+    workers: int = 0,
+    max_real: int | None = None,
+    kid_subsets: int = 100,
+    is_splits: int = 10,
+    progress: bool = False,
+) -> tuple[dict[str, float], list[str]]:
     """FID, KID (need ``dataset``) and IS (needs extractor logits) for the all / front / back splits.
 
     Returns the numbers, keyed ``fid_all``, ``kid_back``, ``is_front``, ``is_front_std``, ... plus the
@@ -138,7 +169,9 @@ def distribution_metrics(generator: torch.nn.Module, extractor: Extractor, datas
     notes: list[str] = []
     real, real_yaw, labels = None, None, None
     if dataset is not None:
-        real, labels = real_features(dataset, extractor, generator.device, batch_size, workers, max_real, seed, progress)
+        real, labels = real_features(
+            dataset, extractor, generator.device, batch_size, workers, max_real, seed, progress
+        )
         real_yaw = torch.rad2deg(label_to_orbit(labels).yaw).numpy()
     for split in SPLITS:
         pool, real_split = None, None
@@ -147,18 +180,22 @@ def distribution_metrics(generator: torch.nn.Module, extractor: Extractor, datas
             pool, real_split = labels[torch.from_numpy(keep)], real.subset(keep)
             results[f"real_{split}"] = int(keep.sum())
         condition, render = split_cameras(generator, split, num_samples, seed, pool)
-        fake = generated_features(generator, extractor, condition, render, seed, psi, batch_size, progress,
-                                  desc=f"generated ({split})")
+        fake = generated_features(
+            generator, extractor, condition, render, seed, psi, batch_size, progress, desc=f"generated ({split})"
+        )
         if real_split is None:
             notes.append(f"fid/kid {split}: no dataset given (--data)")
         elif real_split.features.shape[0] < 2:
             notes.append(f"fid/kid {split}: the dataset has {real_split.features.shape[0]} {split} image(s); need 2")
         else:
             results[f"fid_{split}"] = frechet_distance(fit_gaussian(real_split.features), fit_gaussian(fake.features))
-            results[f"kid_{split}"] = kernel_inception_distance(real_split.features, fake.features, kid_subsets,
-                                                                seed=seed)
+            results[f"kid_{split}"] = kernel_inception_distance(
+                real_split.features, fake.features, kid_subsets, seed=seed
+            )
         if fake.logits is None:
             notes.append(f"is {split}: the feature extractor has no classifier logits")
         else:
-            results[f"is_{split}"], results[f"is_{split}_std"] = inception_score(fake.logits, min(is_splits, num_samples))
+            results[f"is_{split}"], results[f"is_{split}_std"] = inception_score(
+                fake.logits, min(is_splits, num_samples)
+            )
     return results, notes

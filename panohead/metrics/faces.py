@@ -15,11 +15,12 @@ height, which puts the eyes and mouth of a head framed like the official dataset
 ArcFace's aligned 112 x 112 crops have them) and resized to 112 x 112. The score is the mean cosine
 similarity between the frontal embedding and each other view's embedding (1 = same identity).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +50,9 @@ class IBasicBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(channels, eps=1e-5)
         self.downsample = None
         if stride != 1 or in_channels != channels:
-            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(channels, eps=1e-5))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False), nn.BatchNorm2d(channels, eps=1e-5)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
@@ -84,6 +86,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
+
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated or foreign file: say which one
@@ -101,8 +104,10 @@ def iresnet_from_state(path: Path, state: dict[str, torch.Tensor]) -> IResNet:
         indices = {int(m.group(1)) for k in state if (m := re.match(rf"layer{stage}\.(\d+)\.conv1\.weight$", k))}
         counts.append(len(indices))
     if not all(counts) or "fc.weight" not in state:
-        raise ValueError(f"{path}: not an ArcFace IResNet state dict (expected keys layer1..4.N.conv1.weight and "
-                         "fc.weight) nor a torch.export/TorchScript program")
+        raise ValueError(
+            f"{path}: not an ArcFace IResNet state dict (expected keys layer1..4.N.conv1.weight and "
+            "fc.weight) nor a torch.export/TorchScript program"
+        )
     model = IResNet(counts, state["fc.weight"].shape[0])
     for name, buffer in model.state_dict().items():
         if name.endswith("num_batches_tracked"):
@@ -127,15 +132,26 @@ def face_crops(images: torch.Tensor, box: tuple[float, float, float] = FACE_BOX)
     height, width = images.shape[-2:]
     top, left, size = box
     y0, x0 = round(top * height), round(left * width)
-    crop = images[..., y0:y0 + round(size * height), x0:x0 + round(size * width)]
-    return F.interpolate(crop.float(), size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False,
-                         antialias=crop.shape[-1] > FACE_SIZE)
+    crop = images[..., y0 : y0 + round(size * height), x0 : x0 + round(size * width)]
+    return F.interpolate(
+        crop.float(),
+        size=(FACE_SIZE, FACE_SIZE),
+        mode="bilinear",
+        align_corners=False,
+        antialias=crop.shape[-1] > FACE_SIZE,
+    )
 
 
 @torch.no_grad()
-def identity_consistency(generator: torch.nn.Module, embed: Embedder, seeds: Sequence[int],
-                         yaws: Sequence[float] = IDENTITY_YAWS, psi: float = 1.0, batch_size: int = 4,
-                         progress: bool = False) -> float:
+def identity_consistency(
+    generator: torch.nn.Module,
+    embed: Embedder,
+    seeds: Sequence[int],
+    yaws: Sequence[float] = IDENTITY_YAWS,
+    psi: float = 1.0,
+    batch_size: int = 4,
+    progress: bool = False,
+) -> float:
     """Mean cosine similarity between each head's frontal face embedding and its other views' embeddings."""
     cameras = orbit_camera(generator, torch.tensor([0.0, *yaws]))
     views = cameras.shape[0]

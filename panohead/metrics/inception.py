@@ -11,6 +11,7 @@ mapped to [-1, 1], as the FID port does. Output: the 2048-d pool features (FID, 
 pool @ fc.weight^T without the bias, over which the Inception Score's softmax is taken (as in the
 original Inception Score code, which multiplies the pool features by the softmax weights only).
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,12 +55,15 @@ class BlockA(nn.Module):
         self.branch_pool = BasicConv2d(in_channels, pool_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(average_pool(x)),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(average_pool(x)),
+            ],
+            dim=1,
+        )
 
 
 class ReductionB(nn.Module):
@@ -73,11 +77,14 @@ class ReductionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, kernel_size=3, stride=2),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            dim=1,
+        )
 
 
 class BlockC(nn.Module):
@@ -101,12 +108,15 @@ class BlockC(nn.Module):
         double = self.branch7x7dbl_1(x)
         for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
             double = layer(double)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            double,
-            self.branch_pool(average_pool(x)),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
+                double,
+                self.branch_pool(average_pool(x)),
+            ],
+            dim=1,
+        )
 
 
 class ReductionD(nn.Module):
@@ -125,11 +135,14 @@ class ReductionD(nn.Module):
         tower = self.branch7x7x3_1(x)
         for layer in (self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4):
             tower = layer(tower)
-        return torch.cat([
-            self.branch3x3_2(self.branch3x3_1(x)),
-            tower,
-            F.max_pool2d(x, kernel_size=3, stride=2),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch3x3_2(self.branch3x3_1(x)),
+                tower,
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            dim=1,
+        )
 
 
 class BlockE(nn.Module):
@@ -152,12 +165,17 @@ class BlockE(nn.Module):
         single = self.branch3x3_1(x)
         double = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else average_pool(x)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch3x3_2a(single), self.branch3x3_2b(single),
-            self.branch3x3dbl_3a(double), self.branch3x3dbl_3b(double),
-            self.branch_pool(pooled),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(single),
+                self.branch3x3_2b(single),
+                self.branch3x3dbl_3a(double),
+                self.branch3x3dbl_3b(double),
+                self.branch_pool(pooled),
+            ],
+            dim=1,
+        )
 
 
 class InceptionV3(nn.Module):
@@ -191,8 +209,19 @@ class InceptionV3(nn.Module):
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)
         pool = x.mean(dim=(2, 3))
         return pool, pool @ self.fc.weight.T
@@ -206,8 +235,9 @@ def load_inception(path, device: torch.device | str = "cpu") -> InceptionV3:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: say which one
-        raise ValueError(f"{path}: not a readable PyTorch state dict ({type(error).__name__}); "
-                         f"expected {FID_WEIGHTS_FILE}") from None
+        raise ValueError(
+            f"{path}: not a readable PyTorch state dict ({type(error).__name__}); expected {FID_WEIGHTS_FILE}"
+        ) from None
     model = InceptionV3()
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict of tensors, found {type(state).__name__}")
@@ -219,8 +249,13 @@ def load_inception(path, device: torch.device | str = "cpu") -> InceptionV3:
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
     if missing or unexpected or wrong:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
-                  else f"wrong shape for {wrong[:3]}")
+        detail = (
+            f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {unexpected[:3]}"
+            if unexpected
+            else f"wrong shape for {wrong[:3]}"
+        )
         raise ValueError(f"{path}: not the FID Inception-v3 state dict {FID_WEIGHTS_FILE} ({detail})")
     model.load_state_dict(state)
     return model.eval().requires_grad_(False).to(device)

@@ -12,9 +12,10 @@ compares it with the dataset's masks, so a good model's masks look like the data
 * :func:`segmentation_mse`: the paper-style check that needs a segmentation model: the MSE between
   the generated mask and the segmenter's mask of the *same* generated image.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +38,7 @@ def generated_mask(out: dict[str, torch.Tensor], size: tuple[int, int]) -> torch
     """The rendered mask I_m (B, 1, n, n) resized to ``size`` and clamped to [0, 1]."""
     mask = out["mask_raw"].float()
     if tuple(mask.shape[-2:]) != tuple(size):
-        mask = F.interpolate(mask, size=size, mode="bilinear", align_corners=False,
-                             antialias=size[0] < mask.shape[-2])
+        mask = F.interpolate(mask, size=size, mode="bilinear", align_corners=False, antialias=size[0] < mask.shape[-2])
     return mask.clamp(0.0, 1.0)
 
 
@@ -57,8 +57,15 @@ def seeded_latents(count: int, z_dim: int, seed: int, device: torch.device) -> t
 
 
 @torch.no_grad()
-def mask_error(generator: torch.nn.Module, dataset: Sequence[dict], num_samples: int | None = None,
-               seed: int = 0, psi: float = 1.0, batch_size: int = 8, progress: bool = False) -> float:
+def mask_error(
+    generator: torch.nn.Module,
+    dataset: Sequence[dict],
+    num_samples: int | None = None,
+    seed: int = 0,
+    psi: float = 1.0,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> float:
     """Mean per-pixel MSE between generated masks and ``dataset`` masks at the same cameras.
 
     ``dataset`` is any sequence of items {"mask" (1, H, W) in [0, 1], "label" (25,), ...} such as
@@ -72,8 +79,10 @@ def mask_error(generator: torch.nn.Module, dataset: Sequence[dict], num_samples:
     for part in tqdm(list(batches(len(indices), batch_size)), desc="mask error", unit="batch", disable=not progress):
         items = [dataset[i] for i in indices[part]]
         if any(item.get("mask") is None for item in items):
-            raise ValueError(f"dataset item {items[0].get('name', indices[part.start])!r} has no mask; "
-                             "mask_error needs a dataset with foreground masks")
+            raise ValueError(
+                f"dataset item {items[0].get('name', indices[part.start])!r} has no mask; "
+                "mask_error needs a dataset with foreground masks"
+            )
         labels = torch.stack([torch.as_tensor(item["label"], dtype=torch.float32) for item in items]).to(device)
         truth = torch.stack([torch.as_tensor(item["mask"], dtype=torch.float32) for item in items]).to(device)
         out = render_views(generator, z_all[part], labels, labels[:, None], psi=psi, adapt_camera=True)
@@ -84,8 +93,15 @@ def mask_error(generator: torch.nn.Module, dataset: Sequence[dict], num_samples:
 
 
 @torch.no_grad()
-def segmentation_mse(generator: torch.nn.Module, segmenter: Segmenter, cameras: torch.Tensor, seed: int = 0,
-                     psi: float = 1.0, batch_size: int = 8, progress: bool = False) -> float:
+def segmentation_mse(
+    generator: torch.nn.Module,
+    segmenter: Segmenter,
+    cameras: torch.Tensor,
+    seed: int = 0,
+    psi: float = 1.0,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> float:
     """Mean per-pixel MSE between each generated mask and ``segmenter``'s mask of the same image.
 
     ``cameras`` (N, 25) are both conditioning and rendering cameras (self-adaptation applied); the
@@ -94,21 +110,27 @@ def segmentation_mse(generator: torch.nn.Module, segmenter: Segmenter, cameras: 
     device = generator.device
     z_all = seeded_latents(cameras.shape[0], generator.config.z_dim, seed, device)
     total = 0.0
-    for part in tqdm(list(batches(cameras.shape[0], batch_size)), desc="segmentation MSE", unit="batch",
-                     disable=not progress):
+    for part in tqdm(
+        list(batches(cameras.shape[0], batch_size)), desc="segmentation MSE", unit="batch", disable=not progress
+    ):
         labels = cameras[part].to(device)
-        out = render_views(generator, z_all[part], labels, labels[:, None], psi=psi, adapt_camera=True,
-                           superresolve=True)
+        out = render_views(
+            generator, z_all[part], labels, labels[:, None], psi=psi, adapt_camera=True, superresolve=True
+        )
         image = out["image"].float().clamp(-1, 1)
         predicted = segmenter(image).float()
         if predicted.ndim == 3:
             predicted = predicted[:, None]
         if predicted.shape[0] != image.shape[0] or predicted.shape[1] != 1:
-            raise ValueError(f"the segmentation model returned shape {tuple(predicted.shape)}; "
-                             "expected (B, 1, H, W) foreground probabilities")
+            raise ValueError(
+                f"the segmentation model returned shape {tuple(predicted.shape)}; "
+                "expected (B, 1, H, W) foreground probabilities"
+            )
         if predicted.min() < -1e-3 or predicted.max() > 1 + 1e-3:
-            raise ValueError("the segmentation model returned values outside [0, 1]; "
-                             "it must output foreground probabilities (apply a sigmoid/softmax in the model)")
+            raise ValueError(
+                "the segmentation model returned values outside [0, 1]; "
+                "it must output foreground probabilities (apply a sigmoid/softmax in the model)"
+            )
         fake = generated_mask(out, tuple(predicted.shape[-2:]))
         total += float(((fake - predicted.clamp(0, 1)) ** 2).mean(dim=(1, 2, 3)).sum())
     return total / cameras.shape[0]

@@ -30,9 +30,10 @@ cross the same points), so the score speaks about opaque heads, i.e. trained mod
 generator's diffuse cloud scores high. The reported number is the mean over seeds; a seed whose weight covers under 0.1 % of the
 image has no score (NaN) and is left out of the mean.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
@@ -44,8 +45,13 @@ SEPARATION = 0.1  # world units; the two surface points must be this far apart t
 MIN_OVERLAP = 1e-3  # fraction of pixels; below this a pair has no score (NaN)
 
 
-def mirror_weight(front_mask: torch.Tensor, back_mask: torch.Tensor, front_points: torch.Tensor | None = None,
-                  back_points: torch.Tensor | None = None, separation: float = SEPARATION) -> torch.Tensor:
+def mirror_weight(
+    front_mask: torch.Tensor,
+    back_mask: torch.Tensor,
+    front_points: torch.Tensor | None = None,
+    back_points: torch.Tensor | None = None,
+    separation: float = SEPARATION,
+) -> torch.Tensor:
     """Per-pixel weight (B, 1, H, W) of the comparison: head in both views, different surface points.
 
     Masks (B, 1, H, W) in [0, 1]; points (B, 3, H, W) world positions (optional: without them the
@@ -77,8 +83,14 @@ def mirror_similarity(front: torch.Tensor, back: torch.Tensor, weight: torch.Ten
 
 
 @torch.no_grad()
-def mirrored_face_scores(generator: torch.nn.Module, seeds: Sequence[int], psi: float = 1.0,
-                         batch_size: int = 8, separation: float = SEPARATION, progress: bool = False) -> torch.Tensor:
+def mirrored_face_scores(
+    generator: torch.nn.Module,
+    seeds: Sequence[int],
+    psi: float = 1.0,
+    batch_size: int = 8,
+    separation: float = SEPARATION,
+    progress: bool = False,
+) -> torch.Tensor:
     """Per-seed mirrored-face scores (len(seeds),), NaN for seeds without a usable overlap."""
     z_all = seed_latents(generator, seeds)
     cameras = torch.cat([orbit_camera(generator, FRONT_YAW), orbit_camera(generator, BACK_YAW)], dim=0)
@@ -94,8 +106,9 @@ def mirrored_face_scores(generator: torch.nn.Module, seeds: Sequence[int], psi: 
     return torch.cat(scores)
 
 
-def mirrored_face_score(generator: torch.nn.Module, seeds: Sequence[int], psi: float = 1.0,
-                        batch_size: int = 8, progress: bool = False) -> float:
+def mirrored_face_score(
+    generator: torch.nn.Module, seeds: Sequence[int], psi: float = 1.0, batch_size: int = 8, progress: bool = False
+) -> float:
     """Mean mirrored-face score over ``seeds`` (higher = more of the face copied onto the back).
 
     Stable entry point for ablations: ``mirrored_face_score(G, range(64))``. NaN only if no seed

@@ -1,4 +1,5 @@
 """Metric results as JSON lines: one self-describing record per metric group, appended as a whole line."""
+
 from __future__ import annotations
 
 import json

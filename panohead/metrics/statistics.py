@@ -7,6 +7,7 @@
   k(x, y) = (x.y / d + 1)^3, averaged over random subsets of equal size from both sets.
 * IS (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))) per split of the samples; mean and std over splits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,9 @@ def frechet_distance(real: Gaussian, fake: Gaussian) -> float:
     return float(max(value, 0.0))
 
 
-def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> float:
+def kernel_inception_distance(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> float:
     """KID: mean unbiased MMD^2 over ``subsets`` random subsets of min(subset_size, N_real, N_fake) samples."""
     size = min(subset_size, real.shape[0], fake.shape[0])
     if size < 2:
@@ -69,7 +71,9 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
 def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
     """IS mean and std over ``splits`` equal parts of (N, K) classifier logits (N >= splits)."""
     if logits.shape[0] < splits:
-        raise ValueError(f"the Inception Score with {splits} splits needs at least {splits} samples, got {logits.shape[0]}")
+        raise ValueError(
+            f"the Inception Score with {splits} splits needs at least {splits} samples, got {logits.shape[0]}"
+        )
     data = logits.astype(np.float64)
     log_p = data - data.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))

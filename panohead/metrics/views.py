@@ -3,10 +3,11 @@
 Every metric renders through the public generator API (mapping -> synthesize_planes -> render), so
 any generator that offers it, ours or an official checkpoint loaded through ours, can be measured.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -14,8 +15,12 @@ from panohead.camera import orbit_label, pixel_rays
 from panohead.generator import seed_latent
 
 
-def orbit_camera(generator: torch.nn.Module, yaw_degrees: float | torch.Tensor,
-                 pitch_degrees: float | torch.Tensor = 0.0, device: torch.device | None = None) -> torch.Tensor:
+def orbit_camera(
+    generator: torch.nn.Module,
+    yaw_degrees: float | torch.Tensor,
+    pitch_degrees: float | torch.Tensor = 0.0,
+    device: torch.device | None = None,
+) -> torch.Tensor:
     """(B, 25) labels on the generator's default orbit (radius, pivot, focal) at the given yaw(s) and
     pitch(es) in degrees (a pitch per yaw, or one for all)."""
     cfg = generator.config
@@ -40,8 +45,15 @@ def batches(count: int, batch_size: int) -> Iterator[slice]:
 
 
 @torch.no_grad()
-def render_views(generator: torch.nn.Module, z: torch.Tensor, c_cond: torch.Tensor, cameras: torch.Tensor,
-                 psi: float = 1.0, adapt_camera: bool = False, superresolve: bool = False) -> dict[str, torch.Tensor]:
+def render_views(
+    generator: torch.nn.Module,
+    z: torch.Tensor,
+    c_cond: torch.Tensor,
+    cameras: torch.Tensor,
+    psi: float = 1.0,
+    adapt_camera: bool = False,
+    superresolve: bool = False,
+) -> dict[str, torch.Tensor]:
     """Render each of B heads from V cameras.
 
     z (B, z_dim) and c_cond (B, 25) define the heads; ``cameras`` is (V, 25) shared by all heads or
@@ -63,8 +75,9 @@ def render_views(generator: torch.nn.Module, z: torch.Tensor, c_cond: torch.Tens
     if adapt_camera:
         offset = generator.camera_offset(z.repeat_interleave(views, dim=0), flat_cameras)
         flat_cameras = generator.apply_camera_offset(flat_cameras, offset)
-    out = generator.render(planes_v, ws_v, flat_cameras, background=background_v, superresolve=superresolve,
-                           bounds_camera=requested)
+    out = generator.render(
+        planes_v, ws_v, flat_cameras, background=background_v, superresolve=superresolve, bounds_camera=requested
+    )
     out["head_rgb"] = head_colour(generator, out, ws_v)
     out["cameras"] = flat_cameras
     return out

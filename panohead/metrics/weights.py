@@ -3,11 +3,12 @@
 We never download. When a file is missing the error says exactly which file is needed and where to
 put it; callers skip the metrics that need it and still run the weight-free ones.
 """
+
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -40,8 +41,9 @@ def find_weights(given: str | None, file_name: str | None, what: str, option: st
     cached = cache_folder() / file_name
     if cached.is_file():
         return cached
-    raise MissingWeightsError(f"{what} needs the weights file {file_name}: put it at {cached} "
-                              f"or pass {option} FILE (nothing is downloaded)")
+    raise MissingWeightsError(
+        f"{what} needs the weights file {file_name}: put it at {cached} or pass {option} FILE (nothing is downloaded)"
+    )
 
 
 def program_format(path: Path) -> str | None:
@@ -75,5 +77,6 @@ def load_program(path: str | Path, device: torch.device | str, what: str) -> Cal
             return torch.jit.load(str(path), map_location=device).eval()
     except Exception as error:  # a damaged archive: one clear line naming it
         raise ValueError(f"{path}: cannot load the {what} ({type(error).__name__}: {one_line(error)[:120]})") from None
-    raise ValueError(f"{path}: the {what} must be a torch.export archive (torch.export.save) or TorchScript "
-                     "(torch.jit.save)")
+    raise ValueError(
+        f"{path}: the {what} must be a torch.export archive (torch.export.save) or TorchScript (torch.jit.save)"
+    )

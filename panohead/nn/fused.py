@@ -17,12 +17,13 @@ The two autograd functions here compute the same values but keep only what their
 They are used while :func:`enabled` is on: the training loop turns it on for its passes when
 ``TrainOptions.fused_layers`` (the default); inference keeps the plain formulas, which keep nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -104,9 +105,15 @@ class _BiasAct(torch.autograd.Function):
         return grad_x, grad_bias, grad_noise, grad_demod, None, None, None
 
 
-def bias_act(x: torch.Tensor, bias: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-             demod: torch.Tensor | None = None, activation: str = "lrelu", gain: float = 1.0,
-             clamp: float | None = None) -> torch.Tensor:
+def bias_act(
+    x: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    demod: torch.Tensor | None = None,
+    activation: str = "lrelu",
+    gain: float = 1.0,
+    clamp: float | None = None,
+) -> torch.Tensor:
     """The epilogue of a convolution on (B, C, H, W): scale each sample's channels by ``demod`` (B, C),
     add ``bias`` (C,) and ``noise`` (broadcast to x), apply the leaky ReLU with its sqrt(2) gain (or
     nothing for ``activation='linear'``), multiply by ``gain`` and clamp to +-``clamp * gain``.
@@ -125,7 +132,9 @@ class _ModulatedConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, styles, weight, up: bool, kernel):
         modulated = x * styles[:, :, None, None]
-        out = conv_up_2x(modulated, weight, kernel) if up else F.conv2d(modulated, weight, padding=weight.shape[-1] // 2)
+        out = (
+            conv_up_2x(modulated, weight, kernel) if up else F.conv2d(modulated, weight, padding=weight.shape[-1] // 2)
+        )
         ctx.save_for_backward(x, styles, weight, kernel)
         ctx.up = up
         return out
@@ -142,12 +151,14 @@ class _ModulatedConv(torch.autograd.Function):
             fir = (kernel * 4.0).to(grad_out.dtype)[None, None].expand(channels, 1, *kernel.shape)
             grad_out = F.conv_transpose2d(grad_out, fir, padding=1, groups=channels)  # padding=1 drops the pad
             grad_mod, grad_w, _ = torch.ops.aten.convolution_backward(
-                grad_out, modulated, weight.transpose(0, 1), None, [2, 2], [0, 0], [1, 1], True, [0, 0], 1, mask)
+                grad_out, modulated, weight.transpose(0, 1), None, [2, 2], [0, 0], [1, 1], True, [0, 0], 1, mask
+            )
             grad_w = None if grad_w is None else grad_w.transpose(0, 1)
         else:
             pad = weight.shape[-1] // 2
             grad_mod, grad_w, _ = torch.ops.aten.convolution_backward(
-                grad_out, modulated, weight, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, mask)
+                grad_out, modulated, weight, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, mask
+            )
         grad_x = grad_styles = None
         if ctx.needs_input_grad[0]:
             grad_x = grad_mod * styles[:, :, None, None]
@@ -156,8 +167,9 @@ class _ModulatedConv(torch.autograd.Function):
         return grad_x, grad_styles, grad_w, None, None
 
 
-def modulated_conv(x: torch.Tensor, styles: torch.Tensor, weight: torch.Tensor, up: bool = False,
-                   kernel: torch.Tensor | None = None) -> torch.Tensor:
+def modulated_conv(
+    x: torch.Tensor, styles: torch.Tensor, weight: torch.Tensor, up: bool = False, kernel: torch.Tensor | None = None
+) -> torch.Tensor:
     """conv(x * styles) of (B, I, H, W) with (O, I, k, k) weights (2x up-sampling with ``up``): the same
     values as the plain formula with one activation-sized tensor fewer kept.
 

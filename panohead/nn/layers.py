@@ -1,4 +1,5 @@
 """Equalised-learning-rate layers and the modulated convolution of StyleGAN2."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,14 @@ class EqualLinear(nn.Module):
     time, so Adam's per-parameter step is the same for every layer.
     """
 
-    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
-                 bias_init: float = 0.0, lr_multiplier: float = 1.0) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: str = "linear",
+        bias_init: float = 0.0,
+        lr_multiplier: float = 1.0,
+    ) -> None:
         super().__init__()
         self.activation = activation
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
@@ -64,8 +71,14 @@ def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         return ((styles.to(dtype).square()[:, None, :] * energy[None]).sum(dim=2) + 1e-8).rsqrt()
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                     up: bool = False, kernel: torch.Tensor | None = None) -> torch.Tensor:
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    up: bool = False,
+    kernel: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Modulate input channels by per-sample ``styles`` (B, I), convolve, then demodulate.
 
     Demodulation divides each output channel by the norm of its modulated weights, which is what
@@ -86,8 +99,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 class ModulatedConv(nn.Module):
     """A synthesis layer: style-modulated 3x3 conv (optionally 2x up), per-pixel noise, bias, lrelu."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
-                 up: bool = False, conv_clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: bool = False,
+        conv_clamp: float | None = None,
+    ) -> None:
         super().__init__()
         self.up = up
         self.resolution = resolution
@@ -113,7 +133,10 @@ class ModulatedConv(nn.Module):
     def noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
         """Per-pixel noise to add to the conv output x (B, C, H, W): (B, 1, H, W) random, (H, W) fixed, or None."""
         if noise_mode == "random":
-            return torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype) * self.noise_strength
+            return (
+                torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+                * self.noise_strength
+            )
         if noise_mode == "const":
             return (self.noise_const * self.noise_strength).to(x.dtype)
         if noise_mode != "none":
@@ -150,8 +173,16 @@ class EqualConv2d(nn.Module):
     which the residual blocks use to keep unit variance when adding two branches.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, activation: str = "lrelu",
-                 bias: bool = True, down: bool = False, conv_clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        activation: str = "lrelu",
+        bias: bool = True,
+        down: bool = False,
+        conv_clamp: float | None = None,
+    ) -> None:
         super().__init__()
         if activation not in ("lrelu", "linear"):
             raise ValueError(f"activation must be 'lrelu' or 'linear', got {activation!r}")
@@ -160,7 +191,7 @@ class EqualConv2d(nn.Module):
         self.conv_clamp = conv_clamp
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size ** 2)
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
         if down:
             self.register_buffer("kernel", binomial_filter(), persistent=False)
 

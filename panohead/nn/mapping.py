@@ -1,4 +1,5 @@
 """Mapping network: (z, camera label) -> w, with the tracked average used for truncation."""
+
 from __future__ import annotations
 
 import torch
@@ -14,22 +15,36 @@ class MappingNetwork(nn.Module):
     ``w_dim=3`` and a linear last layer is the camera self-adaptation network (Sec. 3.4).
     """
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 2,
-                 lr_multiplier: float = 0.01, last_linear: bool = False, w_avg_beta: float = 0.998) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int,
+        num_layers: int = 2,
+        lr_multiplier: float = 0.01,
+        last_linear: bool = False,
+        w_avg_beta: float = 0.998,
+    ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.w_avg_beta = w_avg_beta
         self.embed = EqualLinear(c_dim, w_dim) if c_dim > 0 else None
         widths = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * num_layers
         self.layers = nn.ModuleList(
-            EqualLinear(widths[i], widths[i + 1], lr_multiplier=lr_multiplier,
-                        activation="linear" if (last_linear and i == num_layers - 1) else "lrelu")
+            EqualLinear(
+                widths[i],
+                widths[i + 1],
+                lr_multiplier=lr_multiplier,
+                activation="linear" if (last_linear and i == num_layers - 1) else "lrelu",
+            )
             for i in range(num_layers)
         )
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, psi: float = 1.0, cutoff: int | None = None,
-                update_w_avg: bool = False) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor, psi: float = 1.0, cutoff: int | None = None, update_w_avg: bool = False
+    ) -> torch.Tensor:
         """(B, z_dim), (B, c_dim) -> (B, num_ws, w_dim); ``psi`` < 1 pulls the first ``cutoff`` ws to w_avg."""
         parts = [normalize_2nd_moment(z.to(torch.float32))] if self.z_dim > 0 else []
         if self.embed is not None:

@@ -3,6 +3,7 @@
 Plain PyTorch (transposed, strided and depthwise convolutions); numerically the same as the
 reference upsample-filter-downsample formulation because the filter is symmetric and separable.
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,6 +75,10 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     taps = taps / taps.sum()
     channels = x.shape[1]
     with torch.autocast(x.device.type, enabled=False):  # long filters sum in float32 even under mixed precision
-        y = F.conv2d(F.pad(x.float(), [radius, radius, 0, 0]), taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-        y = F.conv2d(F.pad(y, [0, 0, radius, radius]), taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+        y = F.conv2d(
+            F.pad(x.float(), [radius, radius, 0, 0]), taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels
+        )
+        y = F.conv2d(
+            F.pad(y, [0, 0, radius, radius]), taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels
+        )
     return y.to(x.dtype)

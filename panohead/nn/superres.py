@@ -1,4 +1,5 @@
 """Super-resolution: StyleGAN2 blocks conditioned on w lift the composed neural image to full size."""
+
 from __future__ import annotations
 
 import torch
@@ -16,9 +17,17 @@ class SuperResolution(nn.Module):
     first block refines at the input resolution (EG3D's 2X and 4X modules).
     """
 
-    def __init__(self, feature_channels: int, w_dim: int, input_resolution: int, channels: tuple[int, ...],
-                 conv_clamp: float | None = 256.0, antialias: bool = True, upsample_first: bool = True,
-                 noise_mode: str = "none") -> None:
+    def __init__(
+        self,
+        feature_channels: int,
+        w_dim: int,
+        input_resolution: int,
+        channels: tuple[int, ...],
+        conv_clamp: float | None = 256.0,
+        antialias: bool = True,
+        upsample_first: bool = True,
+        noise_mode: str = "none",
+    ) -> None:
         super().__init__()
         self.input_resolution = input_resolution
         self.antialias = antialias
@@ -36,10 +45,17 @@ class SuperResolution(nn.Module):
     def _resize(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == self.input_resolution:
             return x
-        return F.interpolate(x, size=(self.input_resolution, self.input_resolution), mode="bilinear",
-                             align_corners=False, antialias=self.antialias)
+        return F.interpolate(
+            x,
+            size=(self.input_resolution, self.input_resolution),
+            mode="bilinear",
+            align_corners=False,
+            antialias=self.antialias,
+        )
 
-    def forward(self, rgb: torch.Tensor, features: torch.Tensor, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
+    def forward(
+        self, rgb: torch.Tensor, features: torch.Tensor, ws: torch.Tensor, noise_mode: str | None = None
+    ) -> torch.Tensor:
         """rgb (B, 3, r, r), features (B, C, r, r), ws (B, *, w_dim) -> (B, 3, R, R).
 
         ``noise_mode`` defaults to the model's (the official ``superresolution_noise_mode``).

@@ -1,4 +1,5 @@
 """StyleGAN2 synthesis network (skip architecture) used for the tri-grid and the background."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,16 @@ class SynthesisBlock(nn.Module):
     block keeps its input resolution (EG3D's 2X/4X super-resolution starts with such a block).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 conv_clamp: float | None = None, up: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        conv_clamp: float | None = None,
+        up: bool = True,
+    ) -> None:
         super().__init__()
         self.resolution = resolution
         self.up = up
@@ -31,8 +40,9 @@ class SynthesisBlock(nn.Module):
         self.register_buffer("kernel", binomial_filter(), persistent=False)
         self.num_conv = 1 if in_channels == 0 else 2
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const") -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "const"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``ws`` (B, num_conv + 1, w_dim): one w per conv and one for to-RGB."""
         if self.conv0 is None:
             x = self.const[None].expand(ws.shape[0], -1, -1, -1)
@@ -59,11 +69,18 @@ class SynthesisNetwork(nn.Module):
     one block and the first conv of the next read the same w (StyleGAN2's layout).
     """
 
-    def __init__(self, w_dim: int, resolution: int, img_channels: int, channel_base: int, channel_max: int,
-                 conv_clamp: float | None = None) -> None:
+    def __init__(
+        self,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        channel_base: int,
+        channel_max: int,
+        conv_clamp: float | None = None,
+    ) -> None:
         super().__init__()
         self.resolution = resolution
-        self.resolutions = [2 ** i for i in range(2, int(np.log2(resolution)) + 1)]
+        self.resolutions = [2**i for i in range(2, int(np.log2(resolution)) + 1)]
         self.blocks = nn.ModuleDict()
         in_channels = 0
         for res in self.resolutions:
@@ -80,6 +97,6 @@ class SynthesisNetwork(nn.Module):
         x = img = None
         offset = 0
         for block in self.blocks.values():
-            x, img = block(x, img, ws[:, offset: offset + block.num_conv + 1], noise_mode)
+            x, img = block(x, img, ws[:, offset : offset + block.num_conv + 1], noise_mode)
             offset += block.num_conv
         return img

@@ -55,6 +55,7 @@ official code switches the highest-resolution blocks to fp16 on CUDA (``num_fp16
 2X/4X super-resolution adds its first to-RGB output in place into the returned raw image (when no
 resize happens first), which our ``image_raw`` does not reproduce.
 """
+
 from panohead.official.loader import (
     OfficialCheckpointError,
     OfficialSnapshot,

@@ -5,6 +5,7 @@ Structure is read from the records themselves (sub-module attributes and tensor 
 PanoHead ``TriPlaneGenerator`` is told apart from EG3D's by its camera self-adaptation network
 (``t_mapping``), which only PanoHead's code builds.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -75,7 +76,8 @@ def generator_config(generator: Record) -> GeneratorConfig:
     if superres.class_name not in SUPERRESOLUTION_UPSAMPLES_FIRST:
         raise UnsupportedCheckpoint(
             f"super-resolution module {superres.class_name} is not supported "
-            f"(supported: {', '.join(SUPERRESOLUTION_UPSAMPLES_FIRST)})")
+            f"(supported: {', '.join(SUPERRESOLUTION_UPSAMPLES_FIRST)})"
+        )
     sr_blocks = [require(superres, f"block{i}") for i in range(2)]
     background = generator.child("bcg_synthesis")
     hidden = require(decoder, "net.0")
@@ -125,7 +127,9 @@ def generator_config(generator: Record) -> GeneratorConfig:
         values["background_resolution"] = _attribute(background, "img_resolution", "bcg_synthesis")
         values["background_channel_base"] = values["channel_base"] // 2  # official: half the backbone's base
     if values["c_dim"] != 25:
-        raise UnsupportedCheckpoint(f"generator is conditioned on {values['c_dim']} numbers, not a 25-number camera label")
+        raise UnsupportedCheckpoint(
+            f"generator is conditioned on {values['c_dim']} numbers, not a 25-number camera label"
+        )
     if _attribute(generator, "img_channels", "G") != 3:
         raise UnsupportedCheckpoint("generator does not output RGB images")
     try:
@@ -148,4 +152,6 @@ def _check_rendering_options(rendering: dict) -> None:
         if bool(rendering.get(key, supported)) != supported:
             raise UnsupportedCheckpoint(f"{what} (rendering_kwargs '{key}') is not supported")
     if rendering.get("clamp_mode", "softplus") != "softplus":
-        raise UnsupportedCheckpoint(f"density clamp_mode {rendering['clamp_mode']!r} is not supported (only 'softplus')")
+        raise UnsupportedCheckpoint(
+            f"density clamp_mode {rendering['clamp_mode']!r} is not supported (only 'softplus')"
+        )

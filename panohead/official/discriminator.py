@@ -5,6 +5,7 @@ upsampled mask in [-1, 1] (7 channels); EG3D's ``DualDiscriminator`` is the same
 mask (6 channels). Both are camera-conditioned StyleGAN2 ResNet discriminators with a projection
 epilogue, which is what our tri-discriminator reproduces.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ def discriminator_config(record: Record) -> DiscriminatorConfig:
     """The configuration that rebuilds an official dual discriminator record in our engine."""
     mask = SUPPORTED_DISCRIMINATORS.get(record.class_name)
     if mask is None:
-        raise UnsupportedCheckpoint(f"discriminator {record.class_name} is not supported "
-                                    f"(supported: {', '.join(SUPPORTED_DISCRIMINATORS)})")
+        raise UnsupportedCheckpoint(
+            f"discriminator {record.class_name} is not supported (supported: {', '.join(SUPPORTED_DISCRIMINATORS)})"
+        )
     state, init = record.state, plain(record.init_kwargs)
     resolution = plain(state.get("img_resolution"))
     channels = plain(state.get("img_channels"))

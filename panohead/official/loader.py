@@ -1,13 +1,15 @@
 """Open official snapshot pickles as our networks, and convert them to our safetensors format."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import pickle
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -59,9 +61,22 @@ def read_official_pickle(path: str | os.PathLike, progress: Progress | None = No
     except RefusedGlobal as refused:
         raise OfficialCheckpointError(
             f"{path}: refused to load: the pickle calls {refused.name}, which no official snapshot needs "
-            f"(nothing was executed)") from None
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, MemoryError, OverflowError, UnicodeDecodeError, OSError) as error:
+            f"(nothing was executed)"
+        ) from None
+    except (
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        RuntimeError,
+        MemoryError,
+        OverflowError,
+        UnicodeDecodeError,
+        OSError,
+    ) as error:
         detail = one_line(error)
         if isinstance(error, EOFError) or "truncated" in detail:
             detail = "the file is truncated"
@@ -93,7 +108,8 @@ def _reading(source: str | os.PathLike) -> Iterator[None]:
         raise OfficialCheckpointError(f"{source}: {error}") from None
     except (KeyError, TypeError, AttributeError, ValueError, IndexError, RuntimeError) as error:
         raise OfficialCheckpointError(
-            f"{source}: malformed official snapshot ({type(error).__name__}: {one_line(error)})") from None
+            f"{source}: malformed official snapshot ({type(error).__name__}: {one_line(error)})"
+        ) from None
 
 
 def build_generator(record: Record, source: str | os.PathLike = "<official>") -> PanoHeadGenerator:
@@ -113,8 +129,9 @@ def build_generator(record: Record, source: str | os.PathLike = "<official>") ->
     return generator.eval().requires_grad_(False)
 
 
-def load_official_generator(path: str | os.PathLike, key: str = "G_ema",
-                            progress: Progress | None = None) -> PanoHeadGenerator:
+def load_official_generator(
+    path: str | os.PathLike, key: str = "G_ema", progress: Progress | None = None
+) -> PanoHeadGenerator:
     """Our generator from an official PanoHead/EG3D snapshot (``G_ema`` unless ``key`` says otherwise)."""
     path = Path(path)
     data = read_official_pickle(path, progress)
@@ -162,20 +179,25 @@ def summary(snapshot: OfficialSnapshot) -> str:
         discriminator = f"D not converted: {snapshot.discriminator_issue}"
     else:
         discriminator = "no D"
-    return (f"{describe(cfg)}, {cfg.image_resolution}x{cfg.image_resolution} image "
-            f"(neural {cfg.neural_resolution}, planes {cfg.plane_resolution}), "
-            f"{'with' if cfg.background else 'no'} background, "
-            f"{parameter_count(snapshot.G_ema) / 1e6:.1f} M generator parameters, {discriminator}")
+    return (
+        f"{describe(cfg)}, {cfg.image_resolution}x{cfg.image_resolution} image "
+        f"(neural {cfg.neural_resolution}, planes {cfg.plane_resolution}), "
+        f"{'with' if cfg.background else 'no'} background, "
+        f"{parameter_count(snapshot.G_ema) / 1e6:.1f} M generator parameters, {discriminator}"
+    )
 
 
-def convert_official(source: str | os.PathLike, target: str | os.PathLike,
-                     progress: Progress | None = None) -> OfficialSnapshot:
+def convert_official(
+    source: str | os.PathLike, target: str | os.PathLike, progress: Progress | None = None
+) -> OfficialSnapshot:
     """Write an official snapshot in our format: a generator file, or a training snapshot when the
     pickle also holds ``G`` (prefixes ``G_ema.``, ``G.`` and, when it converts, ``D.`` with its
     ``d_config``), which ``panohead train --finetune`` starts from."""
     snapshot = load_official_snapshot(source, progress)
-    provenance = {"converted_from": Path(source).name,
-                  "training_set_kwargs": json.dumps(snapshot.training_set_kwargs, sort_keys=True, default=str)}
+    provenance = {
+        "converted_from": Path(source).name,
+        "training_set_kwargs": json.dumps(snapshot.training_set_kwargs, sort_keys=True, default=str),
+    }
     if snapshot.G is None:
         save_generator(target, snapshot.G_ema, extra=provenance)
         return snapshot
@@ -188,4 +210,3 @@ def convert_official(source: str | os.PathLike, target: str | os.PathLike,
         metadata["d_config"] = snapshot.D.config.to_json()
     save_tensors(target, tensors, "snapshot", metadata)
     return snapshot
-

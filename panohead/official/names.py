@@ -5,6 +5,7 @@ buffers, checked to equal our [1, 3, 3, 1] binomial filter and consumed. Loading
 names, if any official tensor is left over or any of ours is left unfilled (our discriminator's
 mapping network carries a ``w_avg`` buffer it never uses; that one is filled with zeros).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,12 +48,16 @@ def our_name(official: str, rules: Rules = GENERATOR_RULES) -> str | None:
     for pattern, replacement in rules:
         match = re.match(pattern, official + ".")
         if match:
-            return (match.expand(replacement) + (official + ".")[match.end():]).rstrip(".")
+            return (match.expand(replacement) + (official + ".")[match.end() :]).rstrip(".")
     return None
 
 
-def map_state(official: dict[str, torch.Tensor], ours: dict[str, torch.Tensor], rules: Rules = GENERATOR_RULES,
-              ours_only: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def map_state(
+    official: dict[str, torch.Tensor],
+    ours: dict[str, torch.Tensor],
+    rules: Rules = GENERATOR_RULES,
+    ours_only: dict[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """Rename ``official`` tensors onto the keys of ``ours`` (our state_dict), checking names and shapes.
 
     ``ours_only`` fills our tensors that have no official counterpart (with their documented values).
@@ -69,13 +74,15 @@ def map_state(official: dict[str, torch.Tensor], ours: dict[str, torch.Tensor], 
             continue
         if tuple(tensor.shape) != tuple(ours[target].shape):
             raise UnsupportedCheckpoint(
-                f"tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(ours[target].shape)} for {target}")
+                f"tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(ours[target].shape)} for {target}"
+            )
         mapped[target] = tensor
     missing = sorted(set(ours) - set(mapped))
     if unexpected or missing:
         raise UnsupportedCheckpoint(
             f"parameters do not match the architecture (unexpected official tensors: {_listing(unexpected)}; "
-            f"ours left unfilled: {_listing(missing)})")
+            f"ours left unfilled: {_listing(missing)})"
+        )
     return mapped
 
 

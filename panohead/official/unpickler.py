@@ -12,6 +12,7 @@ names map to our own functions: tensors are rebuilt from storages, storages are 
 ``torch.load(weights_only=True)``, and persistent objects and the few plain classes become inert
 :class:`Record` objects whose ``module_src`` is kept as text only.
 """
+
 from __future__ import annotations
 
 import collections
@@ -20,7 +21,8 @@ import pickle
 import pickletools
 import types
 import warnings
-from typing import Any, BinaryIO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -44,8 +46,14 @@ class Record:
     never executed) and ``"plain"`` for the allowed ordinary classes (``module`` names it).
     """
 
-    def __init__(self, class_name: str, kind: str, module: str | None = None, module_src: str | None = None,
-                 version: int | None = None) -> None:
+    def __init__(
+        self,
+        class_name: str,
+        kind: str,
+        module: str | None = None,
+        module_src: str | None = None,
+        version: int | None = None,
+    ) -> None:
         self.class_name = class_name
         self.kind = kind
         self.module = module
@@ -58,7 +66,9 @@ class Record:
         if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
             state = {**(state[0] or {}), **state[1]}
         if not isinstance(state, dict):
-            raise pickle.UnpicklingError(f"{self.class_name}: object state is a {type(state).__name__}, expected a dict")
+            raise pickle.UnpicklingError(
+                f"{self.class_name}: object state is a {type(state).__name__}, expected a dict"
+            )
         self.state = dict(state)
 
     @property
@@ -69,11 +79,11 @@ class Record:
     def init_kwargs(self) -> dict[str, Any]:
         return dict(self.state.get("_init_kwargs") or {})
 
-    def child(self, name: str) -> "Record | None":
+    def child(self, name: str) -> Record | None:
         """Sub-module ``name`` (None when absent or stored as None)."""
         return (self.state.get("_modules") or {}).get(name)
 
-    def children(self) -> dict[str, "Record | None"]:
+    def children(self) -> dict[str, Record | None]:
         return dict(self.state.get("_modules") or {})
 
     def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -142,9 +152,12 @@ def _check_storage_sizes(data: bytes) -> None:
                     itemsize = _STORAGE_ITEMSIZE.get(argument.split()[-1], 1)
                 elif opcode.name in _INT_OPCODES:
                     last_int = argument
-                elif opcode.name in ("BINPERSID", "PERSID") and last_int is not None and last_int * itemsize > len(data):
+                elif (
+                    opcode.name in ("BINPERSID", "PERSID") and last_int is not None and last_int * itemsize > len(data)
+                ):
                     raise pickle.UnpicklingError(
-                        f"an embedded tensor storage claims {last_int} elements, more than its {len(data)} bytes hold")
+                        f"an embedded tensor storage claims {last_int} elements, more than its {len(data)} bytes hold"
+                    )
                 if opcode.name == "STOP":
                     break
         except (ValueError, EOFError):
@@ -153,9 +166,20 @@ def _check_storage_sizes(data: bytes) -> None:
 
 _INT_OPCODES = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
 # Element sizes of the legacy storage classes (torch.FloatStorage, ...); unknown ones count as 1 byte.
-_STORAGE_ITEMSIZE = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
-                     "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1,
-                     "ComplexFloatStorage": 8, "ComplexDoubleStorage": 16}
+_STORAGE_ITEMSIZE = {
+    "DoubleStorage": 8,
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "BFloat16Storage": 2,
+    "LongStorage": 8,
+    "IntStorage": 4,
+    "ShortStorage": 2,
+    "CharStorage": 1,
+    "ByteStorage": 1,
+    "BoolStorage": 1,
+    "ComplexFloatStorage": 8,
+    "ComplexDoubleStorage": 16,
+}
 
 
 def _load_from_bytes(data: Any) -> torch.storage.TypedStorage:
@@ -234,14 +258,23 @@ _FUNCTIONS: dict[str, Any] = {
     "numpy._core.multiarray.scalar": _numpy_scalar,
     "torch_utils.persistence._reconstruct_persistent_obj": _reconstruct_persistent_obj,
 }
-ALLOWED_NAMES = frozenset({"collections.OrderedDict", "builtins.set", "builtins.frozenset", "dnnlib.util.EasyDict",
-                           *_FUNCTIONS, *_PLAIN_CLASSES})
+ALLOWED_NAMES = frozenset(
+    {
+        "collections.OrderedDict",
+        "builtins.set",
+        "builtins.frozenset",
+        "dnnlib.util.EasyDict",
+        *_FUNCTIONS,
+        *_PLAIN_CLASSES,
+    }
+)
 
 
 def _fresh(function: Callable) -> Callable:
     """A new function object with ``function``'s code: attributes a file sets on it die with the load."""
-    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__,
-                              function.__closure__)
+    copy = types.FunctionType(
+        function.__code__, function.__globals__, function.__name__, function.__defaults__, function.__closure__
+    )
     copy.__kwdefaults__ = function.__kwdefaults__
     return copy
 
@@ -323,8 +356,9 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def load_build(self) -> None:
         if not isinstance(self.stack[-2], self._buildable):
-            raise pickle.UnpicklingError(f"the pickle sets the state of a {type(self.stack[-2]).__name__}, "
-                                         f"which no official snapshot does")
+            raise pickle.UnpicklingError(
+                f"the pickle sets the state of a {type(self.stack[-2]).__name__}, which no official snapshot does"
+            )
         super().load_build()
 
     dispatch[pickle.BUILD[0]] = load_build
@@ -357,7 +391,9 @@ def _children(value: Any) -> Iterable[Any] | None:
     return None
 
 
-def restricted_load(stream: BinaryIO, total: int | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
+def restricted_load(
+    stream: BinaryIO, total: int | None = None, progress: Callable[[int, int], None] | None = None
+) -> Any:
     """Unpickle ``stream`` (``total`` bytes long; default: measured) with :class:`RestrictedUnpickler`,
     then refuse cycles and deep nesting before our recursive walkers meet them (raises RefusedGlobal,
     UnpicklingError or UntrustedDataError)."""

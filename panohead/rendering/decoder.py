@@ -1,4 +1,5 @@
 """The small MLP that turns an aggregated tri-grid feature into density and colour features."""
+
 from __future__ import annotations
 
 import torch

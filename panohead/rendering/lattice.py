@@ -7,6 +7,7 @@ costs C * D multiply-adds per point and grid instead of 8 scattered texel reads 
 to sample density for meshes; the values equal :func:`panohead.rendering.trigrid.sample_trigrid`
 at the lattice points (same align_corners=False, zero-padding convention).
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,8 +53,9 @@ class TrigridLattice:
         else:
             depth_weights = interpolation_matrix(coords, depth)
         self.depth = depth_weights / len(self.axes)  # the mean over the grids, folded into the weights
-        self.planes = torch.einsum("bgcdhw,nh,mw->bgcdnm", grids, interpolation_matrix(coords, height),
-                                   interpolation_matrix(coords, width))
+        self.planes = torch.einsum(
+            "bgcdhw,nh,mw->bgcdnm", grids, interpolation_matrix(coords, height), interpolation_matrix(coords, width)
+        )
 
     def rows(self, start: int, stop: int) -> torch.Tensor:
         """(B, stop - start, N, N, C): features at points (axis[i], axis[j], axis[k]), start <= i < stop,

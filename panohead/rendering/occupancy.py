@@ -11,6 +11,7 @@ its neighbours, so a neighbour with real density would have marked the skipped s
 occupied. Every skipped interval therefore had density below ``threshold`` in the reference, and
 the image changes by at most about ``threshold`` times the ray length in opacity.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,6 +33,7 @@ class OccupancyGrid:
     ``outside`` says whether points beyond the box count as occupied (the decoder's density of a
     zero feature, which is what zero padding gives there, is at or above the threshold).
     """
+
     cells: torch.Tensor
     half: float
     crop_half: float | None
@@ -65,8 +67,9 @@ def dilation_cells(settings: RaySettings, resolution: int) -> int:
 
 
 @torch.no_grad()
-def build_occupancy(G, planes: torch.Tensor, resolution: int = 64, threshold: float = 1e-3,
-                    rows: int = 16) -> OccupancyGrid:
+def build_occupancy(
+    G, planes: torch.Tensor, resolution: int = 64, threshold: float = 1e-3, rows: int = 16
+) -> OccupancyGrid:
     """Occupancy of ``planes`` (B, 3, C, D, H, W) of generator ``G`` on a ``resolution``^3 lattice.
 
     ``threshold`` is on the rendered density softplus(sigma - 1).
@@ -77,8 +80,13 @@ def build_occupancy(G, planes: torch.Tensor, resolution: int = 64, threshold: fl
     planes = planes.float()
     axis = torch.linspace(-half, half, resolution, device=planes.device)
     lattice = TrigridLattice(planes, axis, cfg.box_warp, cfg.plane_layout)
-    density = torch.cat([F.softplus(G.decoder.density(lattice.rows(i, min(i + rows, resolution))).float() - 1.0)
-                         for i in range(0, resolution, rows)], dim=1)[..., 0]  # (B, N, N, N)
+    density = torch.cat(
+        [
+            F.softplus(G.decoder.density(lattice.rows(i, min(i + rows, resolution))).float() - 1.0)
+            for i in range(0, resolution, rows)
+        ],
+        dim=1,
+    )[..., 0]  # (B, N, N, N)
     corners = F.max_pool3d(density[:, None], kernel_size=2, stride=1)
     radius = dilation_cells(settings, resolution)
     for kernel in ((2 * radius + 1, 1, 1), (1, 2 * radius + 1, 1), (1, 1, 2 * radius + 1)):  # a cube, separably
@@ -95,7 +103,7 @@ def skipping_field(field_of, planes: torch.Tensor, occupancy: OccupancyGrid) -> 
 
     ``field_of(planes)`` returns the generator's field closure (``G.field``).
     """
-    fields = [field_of(planes[b:b + 1]) for b in range(planes.shape[0])]
+    fields = [field_of(planes[b : b + 1]) for b in range(planes.shape[0])]
 
     def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         keep = occupancy.occupied(points)
@@ -105,15 +113,18 @@ def skipping_field(field_of, planes: torch.Tensor, occupancy: OccupancyGrid) -> 
             index = keep[b].nonzero()[:, 0]
             if index.numel() == 0:
                 continue
-            sigma, features = field(points[b:b + 1, index])
+            sigma, features = field(points[b : b + 1, index])
             if colour is None:
-                colour = torch.zeros((*points.shape[:2], features.shape[-1]), device=points.device, dtype=features.dtype)
+                colour = torch.zeros(
+                    (*points.shape[:2], features.shape[-1]), device=points.device, dtype=features.dtype
+                )
             density[b, index] = sigma[0].to(density.dtype)
             colour[b, index] = features[0]
         if colour is None:
             channels = fields and field_channels(field_of, planes)
             colour = torch.zeros((*points.shape[:2], channels), device=points.device, dtype=points.dtype)
         return density, colour
+
     return evaluate
 
 

@@ -12,6 +12,7 @@ Because a tri-plane ignores the coordinate along each plane's normal, a point on
 point behind it on the back of the head read the same feature on the xy plane: the "mirrored face"
 artifact. The depth dimension of the tri-grid tells them apart.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,7 +32,9 @@ def grid_coordinates(points: torch.Tensor, box_warp: float, layout: str = "panoh
     return torch.stack([torch.stack([scaled[..., axis] for axis in order], dim=-1) for order in axes], dim=1)
 
 
-def sample_trigrid(grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead") -> torch.Tensor:
+def sample_trigrid(
+    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead"
+) -> torch.Tensor:
     """Features of ``points`` (B, M, 3) in ``grids`` (B, 3, C, D, H, W), averaged over the 3 grids -> (B, M, C).
 
     Outside the box (|coordinate| > box_warp / 2) features fade to zero (zero padding), as in the
@@ -49,18 +52,21 @@ def is_planar(layout: str, depth: int) -> bool:
     return depth == 1 and layout != "panohead-3d"
 
 
-def sample_trigrid_per_grid(grids: torch.Tensor, points: torch.Tensor, box_warp: float,
-                            layout: str = "panohead") -> torch.Tensor:
+def sample_trigrid_per_grid(
+    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead"
+) -> torch.Tensor:
     """Like :func:`sample_trigrid` but keeps the grids apart: (B, 3, M, C)."""
     batch, n_grids, channels, depth, height, width = grids.shape
     coords = grid_coordinates(points, box_warp, layout).reshape(batch * n_grids, 1, -1, 3)
     flat = grids.reshape(batch * n_grids, channels, depth, height, width)
     if is_planar(layout, depth):
-        sampled = F.grid_sample(flat[:, :, 0], coords[..., :2].to(flat.dtype), mode="bilinear",
-                                padding_mode="zeros", align_corners=False)
+        sampled = F.grid_sample(
+            flat[:, :, 0], coords[..., :2].to(flat.dtype), mode="bilinear", padding_mode="zeros", align_corners=False
+        )
     else:
-        sampled = F.grid_sample(flat, coords[:, :, None].to(flat.dtype), mode="bilinear",
-                                padding_mode="zeros", align_corners=False)
+        sampled = F.grid_sample(
+            flat, coords[:, :, None].to(flat.dtype), mode="bilinear", padding_mode="zeros", align_corners=False
+        )
     return sampled.reshape(batch, n_grids, channels, -1).transpose(2, 3)
 
 

@@ -6,10 +6,11 @@ Per ray, densities and colour features at sorted depths t_i are composited with
 evaluated, as in the official renderer, at the mid-points between consecutive samples with the
 density activation softplus(sigma - 1).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,9 @@ def interval_weights(densities: torch.Tensor, depths: torch.Tensor) -> torch.Ten
     return alpha * transmittance
 
 
-def composite(colours: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def composite(
+    colours: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 1-2 on sorted samples: colours (B, R, S, C), densities (B, R, S, 1), depths (B, R, S, 1).
 
     Returns composited colour (B, R, C), depth (B, R, 1) and interval weights (B, R, S-1).
@@ -69,12 +72,22 @@ def composite(colours: torch.Tensor, densities: torch.Tensor, depths: torch.Tens
     return colour, depth, weights
 
 
-def stratified_depths(batch: int, rays: int, settings: RaySettings, device, generator: torch.Generator | None = None,
-                      shift: torch.Tensor | None = None) -> torch.Tensor:
+def stratified_depths(
+    batch: int,
+    rays: int,
+    settings: RaySettings,
+    device,
+    generator: torch.Generator | None = None,
+    shift: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(B, R, S, 1) evenly spaced depths in [ray_start, ray_end] (+ ``shift`` (B,) per camera), jittered
     within a stratum when asked."""
     count = settings.samples_coarse
-    depths = torch.linspace(settings.ray_start, settings.ray_end, count, device=device).reshape(1, 1, count, 1).repeat(batch, rays, 1, 1)
+    depths = (
+        torch.linspace(settings.ray_start, settings.ray_end, count, device=device)
+        .reshape(1, 1, count, 1)
+        .repeat(batch, rays, 1, 1)
+    )
     if shift is not None:
         depths = depths + shift.to(depths.dtype).reshape(batch, 1, 1, 1)
     if settings.jitter:
@@ -83,8 +96,9 @@ def stratified_depths(batch: int, rays: int, settings: RaySettings, device, gene
     return depths
 
 
-def importance_depths(depths: torch.Tensor, weights: torch.Tensor, count: int, jitter: bool,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def importance_depths(
+    depths: torch.Tensor, weights: torch.Tensor, count: int, jitter: bool, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw ``count`` depths per ray from the coarse weights (inverse-CDF sampling, as in NeRF).
 
     The weights are first smoothed (max over neighbours, then a 2-tap mean) plus a floor of 0.01 so
@@ -123,8 +137,14 @@ def crop_outside_box(points: torch.Tensor, densities: torch.Tensor, settings: Ra
     return torch.where(inside, densities, torch.full_like(densities, -1e3))
 
 
-def render_rays(field: Field, origins: torch.Tensor, directions: torch.Tensor, settings: RaySettings,
-                generator: torch.Generator | None = None, shift: torch.Tensor | None = None) -> RayResult:
+def render_rays(
+    field: Field,
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    settings: RaySettings,
+    generator: torch.Generator | None = None,
+    shift: torch.Tensor | None = None,
+) -> RayResult:
     """Render rays (B, R, 3) through ``field``: a coarse pass, importance samples, then all samples sorted.
 
     ``shift`` (B,) moves each camera's ray bounds (see :meth:`PanoHeadGenerator.depth_shift`)."""
@@ -150,4 +170,6 @@ def render_rays(field: Field, origins: torch.Tensor, directions: torch.Tensor, s
         colour = torch.cat([colour, colour_fine], dim=2)
         colour = colour.gather(2, order.expand(-1, -1, -1, colour.shape[-1]))
     features, depth, weights = composite(colour, density, depths)
-    return RayResult(features=features, depth=depth, mask=weights.sum(dim=2, keepdim=True), weights=weights, depths=depths[..., 0])
+    return RayResult(
+        features=features, depth=depth, mask=weights.sum(dim=2, keepdim=True), weights=weights, depths=depths[..., 0]
+    )

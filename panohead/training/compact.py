@@ -17,6 +17,7 @@ Loading casts everything back to float32. Files are named ``compact-NNNNNNNNN-pa
 carries the snapshot's random id, so parts of different snapshots are never mixed. Each part is
 written atomically and the head last, so an interrupted write leaves no head and nothing to resume from.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,10 @@ def split(tensors: dict[str, torch.Tensor], part_bytes: int) -> list[dict[str, t
         tensor = tensors[name]
         nbytes = tensor.numel() * tensor.element_size()
         if nbytes > part_bytes:
-            raise ValueError(f"tensor {name} ({nbytes / 2 ** 20:.1f} MiB) is larger than a part "
-                             f"({part_bytes / 2 ** 20:.1f} MiB); choose a larger part size")
+            raise ValueError(
+                f"tensor {name} ({nbytes / 2**20:.1f} MiB) is larger than a part "
+                f"({part_bytes / 2**20:.1f} MiB); choose a larger part size"
+            )
         if size + nbytes > part_bytes and parts[-1]:
             parts.append({})
             size = 0
@@ -69,20 +72,26 @@ def split(tensors: dict[str, torch.Tensor], part_bytes: int) -> list[dict[str, t
     return parts
 
 
-def write_compact(folder: str | os.PathLike, nimg: int, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
-                  part_mib: float = PART_MIB) -> list[Path]:
+def write_compact(
+    folder: str | os.PathLike,
+    nimg: int,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str],
+    part_mib: float = PART_MIB,
+) -> list[Path]:
     """Write ``tensors`` (reduced with :func:`reduce_precision`) and the snapshot ``metadata`` as parts
     into ``folder``; returns their paths, head first."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reduced = {name: reduce_precision(name, tensor.detach().cpu()) for name, tensor in tensors.items()}
-    groups = split(reduced, int(part_mib * 2 ** 20))
+    groups = split(reduced, int(part_mib * 2**20))
     names = [part_name(nimg, index + 1, len(groups)) for index in range(len(groups))]
     identity = uuid.uuid4().hex
     for name, group in zip(names[1:], groups[1:]):
         save_tensors(folder / name, group, PART_KIND, {"compact_id": identity, "head": names[0]})
-    save_tensors(folder / names[0], groups[0], HEAD_KIND,
-                 {**metadata, "compact_id": identity, "parts": json.dumps(names[1:])})
+    save_tensors(
+        folder / names[0], groups[0], HEAD_KIND, {**metadata, "compact_id": identity, "parts": json.dumps(names[1:])}
+    )
     return [folder / name for name in names]
 
 
@@ -93,8 +102,9 @@ def _file_name(path: Path, name: object) -> str:
     return name
 
 
-def read_compact(path: str | os.PathLike, kinds: tuple[str, ...] = (HEAD_KIND, PART_KIND)
-                 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_compact(
+    path: str | os.PathLike, kinds: tuple[str, ...] = (HEAD_KIND, PART_KIND)
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """All tensors (float32 again) and the head's metadata of the compact snapshot that ``path`` (any
     part) belongs to; a missing, corrupt or foreign part is a :class:`CheckpointError` naming it."""
     path = Path(path)
@@ -102,22 +112,30 @@ def read_compact(path: str | os.PathLike, kinds: tuple[str, ...] = (HEAD_KIND, P
     if metadata["kind"] == PART_KIND:
         head = path.parent / _file_name(path, metadata.get("head"))
         if not head.is_file():
-            raise CheckpointError(f"{head}: part 1 of the compact snapshot that {path.name} belongs to is missing; "
-                                  "copy every part into the same folder")
+            raise CheckpointError(
+                f"{head}: part 1 of the compact snapshot that {path.name} belongs to is missing; "
+                "copy every part into the same folder"
+            )
         return read_compact(head, (HEAD_KIND,))  # a head, never another part: parts cannot chain or loop
     try:
         others = [_file_name(path, name) for name in parse_json(metadata["parts"])]
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: compact snapshot head without a valid list of parts ({one_line(error)})") from None
+        raise CheckpointError(
+            f"{path}: compact snapshot head without a valid list of parts ({one_line(error)})"
+        ) from None
     count = len(others) + 1
     for index, name in enumerate(others, start=2):
         part = path.parent / name
         if not part.is_file():
-            raise CheckpointError(f"{part}: part {index} of {count} of the compact snapshot {path.name} is missing; "
-                                  "copy every part into the same folder")
+            raise CheckpointError(
+                f"{part}: part {index} of {count} of the compact snapshot {path.name} is missing; "
+                "copy every part into the same folder"
+            )
         part_tensors, part_metadata = load_tensors(part, PART_KIND)
         if part_metadata.get("compact_id") != metadata.get("compact_id"):
-            raise CheckpointError(f"{part}: belongs to another compact snapshot than {path.name} (written by another "
-                                  "run or session); copy the parts of one snapshot together")
+            raise CheckpointError(
+                f"{part}: belongs to another compact snapshot than {path.name} (written by another "
+                "run or session); copy the parts of one snapshot together"
+            )
         tensors.update(part_tensors)
     return {name: t.float() if t.is_floating_point() else t for name, t in tensors.items()}, metadata

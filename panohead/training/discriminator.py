@@ -17,6 +17,7 @@ The layout follows the official ``MaskDualDiscriminatorV2`` so its weights map b
 ``mapping.embed`` / ``mapping.layers.{i}`` <- ``mapping.embed`` / ``mapping.fc{i}``
 (our mapping network also carries an unused ``w_avg`` buffer).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,19 +31,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from panohead.nn.layers import EqualConv2d, EqualLinear
-from panohead.numbers import field_problems
 from panohead.nn.mapping import MappingNetwork
 from panohead.nn.resample import gaussian_blur
 from panohead.nn.synthesis import channels_for
+from panohead.numbers import field_problems
 from panohead.untrusted import parse_json
 
 RESIDUAL_GAIN = math.sqrt(0.5)  # the two branches of a residual block are summed at unit variance
 
 
 # Inclusive bounds (see panohead.config.LIMITS): a config read from a file cannot describe a huge network.
-DISCRIMINATOR_LIMITS = {"resolution": (8, 4096), "c_dim": (1, 1024), "channel_base": (1, 2 ** 20),
-                        "channel_max": (1, 4096), "mapping_layers": (0, 32), "conv_clamp": (1e-6, 1e6),
-                        "mbstd_group": (1, 1024), "mbstd_channels": (0, 64)}
+DISCRIMINATOR_LIMITS = {
+    "resolution": (8, 4096),
+    "c_dim": (1, 1024),
+    "channel_base": (1, 2**20),
+    "channel_max": (1, 4096),
+    "mapping_layers": (0, 32),
+    "conv_clamp": (1e-6, 1e6),
+    "mbstd_group": (1, 1024),
+    "mbstd_channels": (0, 64),
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class DiscriminatorConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "DiscriminatorConfig":
+    def from_json(cls, text: str) -> DiscriminatorConfig:
         values = parse_json(text)
         if not isinstance(values, dict):
             raise ValueError("a discriminator config must be a JSON object")
@@ -85,8 +93,9 @@ class DiscriminatorConfig:
 class DiscriminatorBlock(nn.Module):
     """One resolution of the ResNet D: (from-RGB on the first block) conv3x3, conv3x3 + 2x down, 1x1 down skip."""
 
-    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, image_channels: int,
-                 conv_clamp: float | None) -> None:
+    def __init__(
+        self, in_channels: int, tmp_channels: int, out_channels: int, image_channels: int, conv_clamp: float | None
+    ) -> None:
         super().__init__()
         self.fromrgb = EqualConv2d(image_channels, tmp_channels, 1, conv_clamp=conv_clamp) if in_channels == 0 else None
         self.conv0 = EqualConv2d(tmp_channels, tmp_channels, 3, conv_clamp=conv_clamp)
@@ -121,8 +130,9 @@ def minibatch_stddev(x: torch.Tensor, group_size: int, num_channels: int = 1) ->
 class DiscriminatorEpilogue(nn.Module):
     """4x4 features -> minibatch stddev -> conv -> fc -> projection onto the camera embedding -> (B, 1)."""
 
-    def __init__(self, in_channels: int, cmap_dim: int, group_size: int, mbstd_channels: int,
-                 conv_clamp: float | None) -> None:
+    def __init__(
+        self, in_channels: int, cmap_dim: int, group_size: int, mbstd_channels: int, conv_clamp: float | None
+    ) -> None:
         super().__init__()
         self.group_size, self.mbstd_channels, self.cmap_dim = group_size, mbstd_channels, cmap_dim
         self.conv = EqualConv2d(in_channels + mbstd_channels, in_channels, 3, conv_clamp=conv_clamp)
@@ -141,19 +151,26 @@ class TriDiscriminator(nn.Module):
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
         self.config = cfg = config
-        self.resolutions = [2 ** i for i in range(int(np.log2(cfg.resolution)), 2, -1)]
+        self.resolutions = [2**i for i in range(int(np.log2(cfg.resolution)), 2, -1)]
         width = lambda res: channels_for(res, cfg.channel_base, cfg.channel_max)  # noqa: E731
-        self.blocks = nn.ModuleDict({
-            str(res): DiscriminatorBlock(0 if res == cfg.resolution else width(res), width(res), width(res // 2),
-                                         cfg.input_channels, cfg.conv_clamp)
-            for res in self.resolutions
-        })
+        self.blocks = nn.ModuleDict(
+            {
+                str(res): DiscriminatorBlock(
+                    0 if res == cfg.resolution else width(res),
+                    width(res),
+                    width(res // 2),
+                    cfg.input_channels,
+                    cfg.conv_clamp,
+                )
+                for res in self.resolutions
+            }
+        )
         cmap_dim = width(4)
         self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=1, num_layers=cfg.mapping_layers)
         self.epilogue = DiscriminatorEpilogue(width(4), cmap_dim, cfg.mbstd_group, cfg.mbstd_channels, cfg.conv_clamp)
         self.memory_format = torch.contiguous_format
 
-    def use_channels_last(self) -> "TriDiscriminator":
+    def use_channels_last(self) -> TriDiscriminator:
         """Feed the convolutions channels-last activations (faster tensor-core convs on GPU).
 
         The weights keep the default layout, so optimisers and gradient all-reduces see plain tensors;
@@ -162,8 +179,9 @@ class TriDiscriminator(nn.Module):
         self.memory_format = torch.channels_last
         return self
 
-    def inputs(self, image: torch.Tensor, image_raw: torch.Tensor, mask: torch.Tensor | None,
-               blur_sigma: float = 0.0) -> torch.Tensor:
+    def inputs(
+        self, image: torch.Tensor, image_raw: torch.Tensor, mask: torch.Tensor | None, blur_sigma: float = 0.0
+    ) -> torch.Tensor:
         """Stack the discriminator's input channels (B, 7 or 6, R, R); ``mask`` (B, 1, n, n) in [0, 1].
 
         ``blur_sigma`` blurs I+ (EG3D's fading blur); the raw image is upsampled with the
@@ -176,8 +194,14 @@ class TriDiscriminator(nn.Module):
             parts.append(resize(mask) * 2 - 1)
         return torch.cat(parts, dim=1).contiguous(memory_format=self.memory_format)
 
-    def forward(self, image: torch.Tensor, image_raw: torch.Tensor, mask: torch.Tensor | None, c: torch.Tensor,
-                blur_sigma: float = 0.0) -> torch.Tensor:
+    def forward(
+        self,
+        image: torch.Tensor,
+        image_raw: torch.Tensor,
+        mask: torch.Tensor | None,
+        c: torch.Tensor,
+        blur_sigma: float = 0.0,
+    ) -> torch.Tensor:
         """I+ (B, 3, R, R), I (B, 3, n, n), I_m (B, 1, n, n) in [0, 1], camera (B, 25) -> logits (B, 1)."""
         stacked = self.inputs(image, image_raw, mask, blur_sigma)
         x = None

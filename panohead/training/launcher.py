@@ -7,6 +7,7 @@ later app session that attaches to the folder can stop it without mistaking a re
 and exits; torchrun forwards the signal once to each worker. (Signalling the whole group would also
 hit DataLoader workers, which die on SIGTERM and break the trainer's graceful exit.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,7 +57,14 @@ def train_arguments(spec: LaunchSpec) -> list[str]:
     args = ["train", "--data", absolute(spec.data)]
     if spec.masks:
         args += ["--masks", absolute(spec.masks)]
-    args += ["--outdir", absolute(spec.outdir), "--preset", spec.preset, "--device", "cpu" if spec.gpus == 0 else "cuda"]
+    args += [
+        "--outdir",
+        absolute(spec.outdir),
+        "--preset",
+        spec.preset,
+        "--device",
+        "cpu" if spec.gpus == 0 else "cuda",
+    ]
     if spec.kimg is not None:
         args += ["--kimg", f"{spec.kimg:g}"]
     if spec.resume:
@@ -69,8 +77,16 @@ def train_arguments(spec: LaunchSpec) -> list[str]:
 def launch_command(args: list[str], gpus: int) -> list[str]:
     """The command line for ``panohead <args>`` in ``gpus`` processes (torchrun from 2 on)."""
     if gpus > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
-                "-m", "panohead.cli", *args]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={gpus}",
+            "-m",
+            "panohead.cli",
+            *args,
+        ]
     return [sys.executable, "-m", "panohead.cli", *args]
 
 
@@ -123,8 +139,10 @@ def masks_in_use(data: str, masks: str | None) -> str:
     if found:
         return f"masks: {default} (the default beside the dataset)"
     # HeadDataset needs a mask per image even with --no-mask-channel (the reals grid and batches carry them).
-    return (f"no masks: {default} does not exist, so the start is refused (every image needs a foreground mask: "
-            "the discriminator's mask channel compares it with the rendered one)")
+    return (
+        f"no masks: {default} does not exist, so the start is refused (every image needs a foreground mask: "
+        "the discriminator's mask channel compares it with the rendered one)"
+    )
 
 
 def recorded_masks(folder: str | os.PathLike) -> str | None:
@@ -179,7 +197,9 @@ class RunProcess:
     """A training process this app started (see the module docstring for how it is stopped), or one an
     earlier app session started in the same folder (:meth:`adopt`)."""
 
-    def __init__(self, args: list[str], outdir: str | os.PathLike, gpus: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], outdir: str | os.PathLike, gpus: int, env: dict[str, str] | None = None
+    ) -> None:
         self.outdir = Path(outdir).expanduser()
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.command = launch_command(args, gpus)
@@ -191,15 +211,21 @@ class RunProcess:
         with open(self.console, "ab") as log:
             log.write(f"\n$ {shlex.join(self.command)}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env=environment)
+            self.process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=environment,
+            )
         self._pid, self._start_time = self.process.pid, start_time(self.process.pid)
         self.stop_requested: float | None = None  # monotonic time of the graceful stop request
         description = {"pid": self._pid, "start_time": self._start_time, "command": self.command}
         write_bytes_atomic(self.outdir / PROCESS_FILE, (json.dumps(description) + "\n").encode())
 
     @classmethod
-    def adopt(cls, folder: str | os.PathLike) -> "RunProcess | None":
+    def adopt(cls, folder: str | os.PathLike) -> RunProcess | None:
         """The still-running process an earlier app session launched in ``folder``, if there is one."""
         try:
             description = parse_json((Path(folder) / PROCESS_FILE).read_bytes())
@@ -262,8 +288,11 @@ def descendants(pid: int) -> list[int]:
     while queue:
         parent = queue.pop()
         try:
-            children = [int(c) for task in os.listdir(f"/proc/{parent}/task")
-                        for c in Path(f"/proc/{parent}/task/{task}/children").read_text().split()]
+            children = [
+                int(c)
+                for task in os.listdir(f"/proc/{parent}/task")
+                for c in Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            ]
         except OSError:
             continue
         found += children

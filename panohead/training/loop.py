@@ -32,6 +32,7 @@ images of the step, each chunk's z, rendering cameras and noise. Together with t
 order this makes resuming from a snapshot exact, and makes N processes with batch B/N each compute the
 same gradients as one process accumulating N chunks of B/N.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,9 +44,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -65,8 +66,15 @@ from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loss import PanoHeadLoss, RealBatch, Stats, schedule_at
 from panohead.training.options import TrainOptions, fit_to_generator, for_finetuning
 from panohead.training.report import RunLog, finite, write_progress_grids, write_reals_grid
-from panohead.training.snapshot import (Progress, latest_snapshot, load_optimiser, read_snapshot, snapshot_name,
-                                        write_snapshot, SNAPSHOT_RE)
+from panohead.training.snapshot import (
+    SNAPSHOT_RE,
+    Progress,
+    latest_snapshot,
+    load_optimiser,
+    read_snapshot,
+    snapshot_name,
+    write_snapshot,
+)
 
 DATA_STREAM = 1 << 20  # phase index used for the real-image draws (distinct from the loss phases)
 STOP_SYNC_STEPS = 4  # with several processes, agree on a stop request every this many steps
@@ -140,7 +148,9 @@ class StepSampler(torch.utils.data.Sampler):
         step = self.start_step
         while True:
             generator = torch.Generator().manual_seed(chunk_seed(self.seed, step, DATA_STREAM))
-            yield torch.multinomial(self.weights, self.batch, replacement=True, generator=generator)[self.share].tolist()
+            yield torch.multinomial(self.weights, self.batch, replacement=True, generator=generator)[
+                self.share
+            ].tolist()
             step += 1
 
 
@@ -217,7 +227,7 @@ class StopRequest:
             raise KeyboardInterrupt
         self.reason = signal.Signals(signum).name
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -247,8 +257,10 @@ class Trainer:
 
         self.batch_gpu = options.batch_gpu or options.batch // process.world
         if self.batch_gpu < 1 or options.batch % (self.batch_gpu * process.world):
-            raise ValueError(f"batch {options.batch} must be a multiple of {process.world} process(es) x "
-                             f"{self.batch_gpu} images per pass (--batch-gpu)")
+            raise ValueError(
+                f"batch {options.batch} must be a multiple of {process.world} process(es) x "
+                f"{self.batch_gpu} images per pass (--batch-gpu)"
+            )
         self.chunks = options.batch // self.batch_gpu
         self.rounds = self.chunks // process.world
 
@@ -286,8 +298,11 @@ class Trainer:
             self._load_finetune(finetune_state)
         self._broadcast_parameters()
 
-        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (
-            device.type == "cuda" and options.mixed_precision) else contextlib.nullcontext
+        autocast = (
+            (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+            if (device.type == "cuda" and options.mixed_precision)
+            else contextlib.nullcontext
+        )
         self.loss = PanoHeadLoss(self.G, self.D, options.loss, autocast)
         self.timer = PhaseTimer(device, enabled=process.main)
         self.stats: dict[str, list[torch.Tensor]] = {}
@@ -296,23 +311,33 @@ class Trainer:
     def _adam(self, module: torch.nn.Module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
         """Adam; with lazy regularisation every k steps, lr and betas are rescaled by k / (k + 1) (StyleGAN2)."""
         ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-        betas = tuple(beta ** ratio for beta in self.options.betas)
-        return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=betas, eps=1e-8,
-                                fused=self.device.type == "cuda")
+        betas = tuple(beta**ratio for beta in self.options.betas)
+        return torch.optim.Adam(
+            module.parameters(), lr=lr * ratio, betas=betas, eps=1e-8, fused=self.device.type == "cuda"
+        )
 
     def _read_finetune_source(self, path: Path) -> dict:
         """Weights to fine-tune from: our generator or snapshot file, or an official ``.pkl`` (with its D)."""
         if path.suffix.lower() == ".pkl":
             official = load_official_snapshot(path)
             D = official.D
-            return {"config": official.G_ema.config, "G": (official.G or official.G_ema).state_dict(),
-                    "G_ema": official.G_ema.state_dict(), "D": D.state_dict() if D else None,
-                    "d_config": D.config if D else None}
+            return {
+                "config": official.G_ema.config,
+                "G": (official.G or official.G_ema).state_dict(),
+                "G_ema": official.G_ema.state_dict(),
+                "D": D.state_dict() if D else None,
+                "d_config": D.config if D else None,
+            }
         _, metadata = load_tensors(path, ("generator", "snapshot"))
         if metadata["kind"] == "snapshot":
             state = read_snapshot(path)
-            return {"config": state.config, "G": state.generator, "G_ema": state.generator_ema,
-                    "D": state.discriminator, "d_config": state.d_config}
+            return {
+                "config": state.config,
+                "G": state.generator,
+                "G_ema": state.generator_ema,
+                "D": state.discriminator,
+                "d_config": state.d_config,
+            }
         G = load_generator(path)
         return {"config": G.config, "G": G.state_dict(), "G_ema": G.state_dict(), "D": None}
 
@@ -330,19 +355,31 @@ class Trainer:
             return
         state = read_snapshot(path)
         if state.options is None:
-            raise CheckpointError(f"{path}: converted from an official snapshot, it holds no training state to resume; "
-                                  "start from it with --finetune")
+            raise CheckpointError(
+                f"{path}: converted from an official snapshot, it holds no training state to resume; "
+                "start from it with --finetune"
+            )
         if state.config != self.config:
-            changed = [f.name for f in fields(GeneratorConfig) if getattr(state.config, f.name) != getattr(self.config, f.name)]
-            raise CheckpointError(f"{path}: snapshot was trained with a different generator ({', '.join(changed)} differ); "
-                                  "use the same preset and options, or --finetune")
+            changed = [
+                f.name for f in fields(GeneratorConfig) if getattr(state.config, f.name) != getattr(self.config, f.name)
+            ]
+            raise CheckpointError(
+                f"{path}: snapshot was trained with a different generator ({', '.join(changed)} differ); "
+                "use the same preset and options, or --finetune"
+            )
         if state.d_config != self.D.config:
             raise CheckpointError(f"{path}: snapshot's discriminator differs from these options ({state.d_config})")
-        changed = [f.name for f in fields(TrainOptions) if f.name not in RESUME_FREE_FIELDS
-                   and getattr(state.options, f.name) != getattr(self.options, f.name)]
+        changed = [
+            f.name
+            for f in fields(TrainOptions)
+            if f.name not in RESUME_FREE_FIELDS and getattr(state.options, f.name) != getattr(self.options, f.name)
+        ]
         if changed and self.process.main:
-            print(f"note: resuming {path.name} with changed options: {', '.join(changed)} "
-                  "(the run will not match an uninterrupted one)", file=sys.stderr)
+            print(
+                f"note: resuming {path.name} with changed options: {', '.join(changed)} "
+                "(the run will not match an uninterrupted one)",
+                file=sys.stderr,
+            )
         self.G.load_state_dict(state.generator)
         self.G_ema.load_state_dict(state.generator_ema)
         self.D.load_state_dict(state.discriminator)
@@ -361,12 +398,19 @@ class Trainer:
 
     def data_iterator(self, workers: int | None = None):
         """Batches of this process's share of each step's real images, from the current step on."""
-        share = slice(self.process.rank * self.rounds * self.batch_gpu, (self.process.rank + 1) * self.rounds * self.batch_gpu)
+        share = slice(
+            self.process.rank * self.rounds * self.batch_gpu, (self.process.rank + 1) * self.rounds * self.batch_gpu
+        )
         sampler = StepSampler(self.weights, self.options.batch, share, self.options.seed, self.progress.step)
         workers = self.options.workers if workers is None else workers
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=sampler, num_workers=workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+        )
         return iter(loader)
 
     # --- One step -------------------------------------------------------------------------------
@@ -382,7 +426,9 @@ class Trainer:
         torch.manual_seed(seed)
         return z, self.labels[index]
 
-    def _run_phase(self, phase: Phase, real: RealBatch, z: torch.Tensor, c: torch.Tensor, schedule) -> tuple[torch.Tensor, Stats]:
+    def _run_phase(
+        self, phase: Phase, real: RealBatch, z: torch.Tensor, c: torch.Tensor, schedule
+    ) -> tuple[torch.Tensor, Stats]:
         if phase.name == "G_main":
             return self.loss.generator_main(z, c, schedule)
         if phase.name == "G_reg":
@@ -404,8 +450,9 @@ class Trainer:
         module.requires_grad_(True)
         for parameter in module.parameters():
             parameter.grad = None
-        images, masks, labels = (batch[key].to(self.device, non_blocking=True).split(self.batch_gpu)
-                                 for key in ("image", "mask", "label"))
+        images, masks, labels = (
+            batch[key].to(self.device, non_blocking=True).split(self.batch_gpu) for key in ("image", "mask", "label")
+        )
         for round_index in range(self.rounds):
             chunk = self.process.rank * self.rounds + round_index
             z, c = self._chunk_inputs(step, phase_index, chunk)
@@ -466,27 +513,41 @@ class Trainer:
         rate = images / max(elapsed, 1e-9)
         total = self.options.kimg * 1000
         record = {
-            "nimg": self.progress.nimg, "kimg": round(self.progress.nimg / 1000, 3), "step": self.progress.step,
-            "train_seconds": round(self.progress.train_seconds, 2), "images_per_s": round(rate, 2),
+            "nimg": self.progress.nimg,
+            "kimg": round(self.progress.nimg / 1000, 3),
+            "step": self.progress.step,
+            "train_seconds": round(self.progress.train_seconds, 2),
+            "images_per_s": round(rate, 2),
             "eta_s": round(max(total - self.progress.nimg, 0) / rate, 1),
             **{k: finite(v) for k, v in zip(keys, means)},
-            "blur_sigma": schedule.blur_sigma, "pose_swap_prob": schedule.pose_swap_prob,
-            "density_noise": schedule.density_noise, "neural_resolution": schedule.neural_resolution,
+            "blur_sigma": schedule.blur_sigma,
+            "pose_swap_prob": schedule.pose_swap_prob,
+            "density_noise": schedule.density_noise,
+            "neural_resolution": schedule.neural_resolution,
             "seconds": self.timer.read(),
         }
         if self.device.type == "cuda":
-            record["gpu_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2 ** 30, 2)
+            record["gpu_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2)
             torch.cuda.reset_peak_memory_stats(self.device)
         return record
 
     def save_snapshot(self) -> None:
         """Write the snapshot (atomically) and drop the oldest beyond ``keep_snapshots``."""
         path = self.outdir / snapshot_name(self.progress.nimg)
-        write_snapshot(path, self.G, self.G_ema, self.D, self.optimisers, self.options, self.progress, self.spec.data,
-                       self.dataset.kind)
+        write_snapshot(
+            path,
+            self.G,
+            self.G_ema,
+            self.D,
+            self.optimisers,
+            self.options,
+            self.progress,
+            self.spec.data,
+            self.dataset.kind,
+        )
         if self.options.keep_snapshots > 0:
             existing = sorted(p for p in self.outdir.glob("snapshot-*.safetensors") if SNAPSHOT_RE.fullmatch(p.name))
-            for old in existing[:-self.options.keep_snapshots]:
+            for old in existing[: -self.options.keep_snapshots]:
                 old.unlink(missing_ok=True)
 
     def write_run_files(self) -> None:
@@ -494,19 +555,25 @@ class Trainer:
         for stale in self.outdir.glob(".snapshot-*.partial*"):
             stale.unlink(missing_ok=True)  # temp files of a write that was killed
         description = {
-            "generator": json.loads(self.config.to_json()), "train_options": json.loads(self.options.to_json()),
-            "data": self.spec.data, "masks": self.spec.masks, "world_size": self.process.world,
-            "command": self.spec.command, "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+            "generator": json.loads(self.config.to_json()),
+            "train_options": json.loads(self.options.to_json()),
+            "data": self.spec.data,
+            "masks": self.spec.masks,
+            "world_size": self.process.world,
+            "command": self.spec.command,
+            "resumed_from": str(self.resumed_from) if self.resumed_from else None,
             "finetune_from": self.spec.finetune,
         }
         write_bytes_atomic(self.outdir / "options.json", (json.dumps(description, indent=2) + "\n").encode())
         reals = self.outdir / "reals.png"
         if not reals.exists():
             items = [self.dataset[i] for i in range(min(16, len(self.dataset)))]
-            write_reals_grid(reals, torch.stack([it["image"] for it in items]), torch.stack([it["mask"] for it in items]))
+            write_reals_grid(
+                reals, torch.stack([it["image"] for it in items]), torch.stack([it["mask"] for it in items])
+            )
 
     # --- The loop -------------------------------------------------------------------------------
-    def run(self, after_step: Callable[["Trainer"], None] | None = None) -> Path:
+    def run(self, after_step: Callable[[Trainer], None] | None = None) -> Path:
         """Train until ``kimg``, a signal, or an error; returns the last snapshot written."""
         options, process, progress = self.options, self.process, self.progress
         total = int(round(options.kimg * 1000))
@@ -515,15 +582,31 @@ class Trainer:
         log = RunLog(self.outdir / "log.jsonl") if process.main else None
         if process.main:
             self.write_run_files()
-            log.write("start", nimg=progress.nimg, kimg_total=options.kimg, batch=options.batch, batch_gpu=self.batch_gpu,
-                      world_size=process.world, device=str(self.device),
-                      resumed_from=self.resumed_from.name if self.resumed_from else None, finetune_from=self.spec.finetune)
+            log.write(
+                "start",
+                nimg=progress.nimg,
+                kimg_total=options.kimg,
+                batch=options.batch,
+                batch_gpu=self.batch_gpu,
+                world_size=process.world,
+                device=str(self.device),
+                resumed_from=self.resumed_from.name if self.resumed_from else None,
+                finetune_from=self.spec.finetune,
+            )
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        bar = tqdm(total=total, initial=min(progress.nimg, total), unit="img", unit_scale=True, dynamic_ncols=True,
-                   disable=not process.main, desc="train", smoothing=0.05)
+        bar = tqdm(
+            total=total,
+            initial=min(progress.nimg, total),
+            unit="img",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not process.main,
+            desc="train",
+            smoothing=0.05,
+        )
         next_tick = (progress.nimg // tick_every + 1) * tick_every
         next_snap = (progress.nimg // snap_every + 1) * snap_every
         session_start = time.perf_counter()
@@ -612,8 +695,9 @@ def train(spec: RunSpec, after_step: Callable[[Trainer], None] | None = None) ->
 
 
 def _spawned(rank: int, world: int, port: int, spec: RunSpec) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     train(spec)
 
 

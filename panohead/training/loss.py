@@ -17,11 +17,12 @@ offset), while the mapping network is conditioned on a *different* dataset camer
 background network reads the latent of another sample in the batch with ``background_swap_prob``
 so the background cannot encode the head (the official ``bcg_reg_prob``).
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -98,7 +99,9 @@ class RealBatch:
     label: torch.Tensor
 
     @classmethod
-    def from_dataset(cls, image: torch.Tensor, mask: torch.Tensor, label: torch.Tensor, schedule: Schedule) -> "RealBatch":
+    def from_dataset(
+        cls, image: torch.Tensor, mask: torch.Tensor, label: torch.Tensor, schedule: Schedule
+    ) -> RealBatch:
         """Downsample the dataset image and mask to the neural resolution (the raw-image target is blurred too)."""
         image_raw = resize(image, schedule.neural_resolution)
         if schedule.blur_sigma > 0:
@@ -112,8 +115,13 @@ class PanoHeadLoss:
     ``autocast`` is a context factory for the mixed-precision forward passes (a no-op on CPU).
     """
 
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, options: LossOptions,
-                 autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
+    def __init__(
+        self,
+        G: torch.nn.Module,
+        D: torch.nn.Module,
+        options: LossOptions,
+        autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
         self.G, self.D, self.options, self.autocast = G, D, options, autocast
         self.self_adaptation = options.self_adaptation and G.camera_adapter is not None
 
@@ -122,8 +130,9 @@ class PanoHeadLoss:
         swap = torch.rand(c.shape[0], 1, device=c.device) < swap_prob
         return torch.where(swap, c.roll(1, 0), c)
 
-    def generate(self, z: torch.Tensor, c: torch.Tensor, schedule: Schedule,
-                 update_w_avg: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    def generate(
+        self, z: torch.Tensor, c: torch.Tensor, schedule: Schedule, update_w_avg: bool = False
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         """Render training images of latents z (B, z_dim) from dataset cameras c (B, 25).
 
         Returns the render dict and the self-adaptation offsets (B, 3) (None when disabled).
@@ -138,12 +147,21 @@ class PanoHeadLoss:
         camera = G.apply_camera_offset(c, offset) if offset is not None else c
         planes = G.synthesize_planes(ws, noise_mode="random")
         background = G.synthesize_background(ws_background, noise_mode="random")
-        out = G.render(planes, ws, camera, background=background, neural_resolution=schedule.neural_resolution,
-                       jitter=True, density_noise=schedule.density_noise, bounds_camera=c)
+        out = G.render(
+            planes,
+            ws,
+            camera,
+            background=background,
+            neural_resolution=schedule.neural_resolution,
+            jitter=True,
+            density_noise=schedule.density_noise,
+            bounds_camera=c,
+        )
         return out, offset
 
-    def discriminate(self, image: torch.Tensor, image_raw: torch.Tensor, mask_raw: torch.Tensor, c: torch.Tensor,
-                     schedule: Schedule) -> torch.Tensor:
+    def discriminate(
+        self, image: torch.Tensor, image_raw: torch.Tensor, mask_raw: torch.Tensor, c: torch.Tensor, schedule: Schedule
+    ) -> torch.Tensor:
         return self.D(image, image_raw, mask_raw, c, blur_sigma=schedule.blur_sigma)
 
     # --- Generator --------------------------------------------------------------------------
@@ -174,8 +192,9 @@ class PanoHeadLoss:
         return loss, {"density_reg": loss.detach()}
 
     # --- Discriminator ----------------------------------------------------------------------
-    def discriminator_main(self, real: RealBatch, z: torch.Tensor, c: torch.Tensor,
-                           schedule: Schedule) -> tuple[torch.Tensor, Stats]:
+    def discriminator_main(
+        self, real: RealBatch, z: torch.Tensor, c: torch.Tensor, schedule: Schedule
+    ) -> tuple[torch.Tensor, Stats]:
         with self.autocast():
             with torch.no_grad():
                 fake, _ = self.generate(z, c, schedule, update_w_avg=True)

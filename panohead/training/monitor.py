@@ -4,6 +4,7 @@
 :meth:`RunMonitor.poll` reads only the bytes appended since the last one (at most ``max_bytes``), so a
 UI can call it every frame of a long run without stalling. Half-written lines wait for their newline.
 """
+
 from __future__ import annotations
 
 import json
@@ -100,8 +101,12 @@ class RunMonitor:
                 self._curves[key].append(float(value) if isinstance(value, (int, float)) else math.nan)
         elif event == "snapshot":
             grid, mask_grid = record.get("grid"), record.get("mask_grid")
-            self.snapshot = Snapshot(int(record.get("nimg", 0)), self.folder / record["path"],
-                                     self.folder / grid if grid else None, self.folder / mask_grid if mask_grid else None)
+            self.snapshot = Snapshot(
+                int(record.get("nimg", 0)),
+                self.folder / record["path"],
+                self.folder / grid if grid else None,
+                self.folder / mask_grid if mask_grid else None,
+            )
         elif event == "stop":
             self.stop = record
         elif event == "error":
@@ -119,8 +124,10 @@ class RunMonitor:
     def curves(self) -> dict[str, np.ndarray]:
         """{"kimg": (T,), "loss_G": (T,), ...} float64 arrays over the ticks (NaN where a value is missing)."""
         if self._arrays is None:
-            self._arrays = {"kimg": np.asarray(self._nimg, dtype=np.float64) / 1000,
-                            **{k: np.asarray(v, dtype=np.float64) for k, v in self._curves.items()}}
+            self._arrays = {
+                "kimg": np.asarray(self._nimg, dtype=np.float64) / 1000,
+                **{k: np.asarray(v, dtype=np.float64) for k, v in self._curves.items()},
+            }
         return self._arrays
 
     @property

@@ -7,6 +7,7 @@ density noise over 200 kimg, x-flips). ``small`` compresses those schedules for 
 train in about twenty minutes on one GPU; ``medium`` stretches them over the 1-2 Mimg that the bundled
 256x256 model trains for, lease by lease (checkpoints/README.md); ``tiny`` runs a few steps on a CPU for tests.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,11 +64,11 @@ class TrainOptions:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainOptions":
+    def from_json(cls, text: str) -> TrainOptions:
         return cls.from_dict(parse_json(text))
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainOptions":
+    def from_dict(cls, values: dict) -> TrainOptions:
         """Options from their ``dataclasses.asdict`` form (e.g. a run's options.json "train_options")."""
         values = dict(values)
         values["betas"] = tuple(values["betas"])
@@ -75,35 +76,62 @@ class TrainOptions:
         values["discriminator"] = DiscriminatorConfig(**values["discriminator"])
         return cls(**values)
 
-    def replace(self, **changes) -> "TrainOptions":
+    def replace(self, **changes) -> TrainOptions:
         return dataclasses.replace(self, **changes)
 
 
 def _training_presets() -> dict[str, TrainOptions]:
     small_loss = LossOptions(
-        r1_gamma=0.3, r1_gamma_mask=0.3, pose_swap_fade_kimg=50, density_noise_fade_kimg=50,
-        blur_init_sigma=2.5, blur_fade_kimg=40,
+        r1_gamma=0.3,
+        r1_gamma_mask=0.3,
+        pose_swap_fade_kimg=50,
+        density_noise_fade_kimg=50,
+        blur_init_sigma=2.5,
+        blur_fade_kimg=40,
     )
     # medium: R1 gamma by the StyleGAN2-ADA heuristic 0.0002 * 256**2 / 32 (0.41, rounded up), the paper's
     # blur scaled to 256 px, and fades sized for a 1-2 Mimg run.
     medium_loss = LossOptions(
-        r1_gamma=0.5, r1_gamma_mask=0.5, pose_swap_fade_kimg=200, density_noise_fade_kimg=200,
-        blur_init_sigma=5.0, blur_fade_kimg=100,
+        r1_gamma=0.5,
+        r1_gamma_mask=0.5,
+        pose_swap_fade_kimg=200,
+        density_noise_fade_kimg=200,
+        blur_init_sigma=5.0,
+        blur_fade_kimg=100,
     )
-    tiny_loss = LossOptions(pose_swap_fade_kimg=0.02, density_noise_fade_kimg=0.02, blur_init_sigma=1.0,
-                            blur_fade_kimg=0.02)
+    tiny_loss = LossOptions(
+        pose_swap_fade_kimg=0.02, density_noise_fade_kimg=0.02, blur_init_sigma=1.0, blur_fade_kimg=0.02
+    )
     return {
         "paper": TrainOptions(),
         "small": TrainOptions(
-            batch=32, ema_kimg=5.0, kimg=200.0, snap_kimg=20.0, tick_kimg=2.0, workers=6, loss=small_loss,
+            batch=32,
+            ema_kimg=5.0,
+            kimg=200.0,
+            snap_kimg=20.0,
+            tick_kimg=2.0,
+            workers=6,
+            loss=small_loss,
             discriminator=DiscriminatorConfig(resolution=128, channel_base=8192, channel_max=256),
         ),
         "medium": TrainOptions(
-            batch=32, ema_kimg=10.0, kimg=2000.0, snap_kimg=20.0, tick_kimg=4.0, workers=6, loss=medium_loss,
+            batch=32,
+            ema_kimg=10.0,
+            kimg=2000.0,
+            snap_kimg=20.0,
+            tick_kimg=4.0,
+            workers=6,
+            loss=medium_loss,
             discriminator=DiscriminatorConfig(resolution=256, channel_base=8192, channel_max=160),
         ),
         "tiny": TrainOptions(
-            batch=4, ema_kimg=0.01, kimg=0.016, snap_kimg=0.008, tick_kimg=0.004, workers=0, grid_seeds=2,
+            batch=4,
+            ema_kimg=0.01,
+            kimg=0.016,
+            snap_kimg=0.008,
+            tick_kimg=0.004,
+            workers=0,
+            grid_seeds=2,
             loss=tiny_loss,
             discriminator=DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2),
         ),
@@ -123,8 +151,12 @@ def fit_to_generator(options: TrainOptions, config: GeneratorConfig) -> TrainOpt
 
 def for_finetuning(options: TrainOptions) -> TrainOptions:
     """A trained generator needs no warm-up: no D blur, no pose-swap or density-noise fade, no EMA ramp-up."""
-    return options.replace(ema_rampup=None, loss=dataclasses.replace(
-        options.loss, blur_init_sigma=0.0, pose_swap_fade_kimg=0.0, density_noise_fade_kimg=0.0))
+    return options.replace(
+        ema_rampup=None,
+        loss=dataclasses.replace(
+            options.loss, blur_init_sigma=0.0, pose_swap_fade_kimg=0.0, density_noise_fade_kimg=0.0
+        ),
+    )
 
 
 def training_preset(name: str, generator: dict | None = None, **overrides) -> tuple[GeneratorConfig, TrainOptions]:

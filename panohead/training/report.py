@@ -1,4 +1,5 @@
 """What a run writes for people (and the app's training panel) to watch: the JSONL log and image grids."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,14 @@ def render_progress_grids(G: torch.nn.Module, seeds: int, device: torch.device) 
     """
     cfg = G.config
     frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
-    cameras = orbit_label(torch.tensor([math.radians(y) for y in GRID_YAWS]), 0.0, cfg.camera_radius, cfg.look_at,
-                          cfg.focal, device=device)
+    cameras = orbit_label(
+        torch.tensor([math.radians(y) for y in GRID_YAWS]),
+        0.0,
+        cfg.camera_radius,
+        cfg.look_at,
+        cfg.focal,
+        device=device,
+    )
     images, masks = [], []
     views = len(GRID_YAWS)
     for seed in range(seeds):
@@ -66,7 +73,9 @@ def render_progress_grids(G: torch.nn.Module, seeds: int, device: torch.device) 
     return image_grid(images, len(GRID_YAWS)), image_grid(masks, len(GRID_YAWS))
 
 
-def write_progress_grids(folder: Path, stem: str, G: torch.nn.Module, seeds: int, device: torch.device) -> tuple[Path, Path]:
+def write_progress_grids(
+    folder: Path, stem: str, G: torch.nn.Module, seeds: int, device: torch.device
+) -> tuple[Path, Path]:
     image, mask = render_progress_grids(G, seeds, device)
     paths = folder / f"{stem}.png", folder / f"{stem}-mask.png"
     save_image(paths[0], image)

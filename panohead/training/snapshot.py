@@ -17,6 +17,7 @@ No RNG state is stored because the loop has none worth saving: every random draw
 from generators seeded by (seed, s, phase, chunk), so the progress counters fix the future exactly.
 Files are written atomically: an interrupted write leaves the previous snapshot untouched.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,16 @@ from pathlib import Path
 
 import torch
 
-from panohead.checkpoint import (CheckpointError, build_generator, check_shapes, config_from_metadata, load_tensors,
-                                 save_generator, save_tensors, training_data)
+from panohead.checkpoint import (
+    CheckpointError,
+    build_generator,
+    check_shapes,
+    config_from_metadata,
+    load_tensors,
+    save_generator,
+    save_tensors,
+    training_data,
+)
 from panohead.config import GeneratorConfig
 from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator
@@ -76,13 +85,25 @@ class SnapshotState:
 def _flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     state = optimiser.state_dict()
     beta1 = {index: group["betas"][0] for group in state["param_groups"] for index in group["params"]}
-    return {f"{name}.{index}.{key}": value for index, entries in state["state"].items()
-            for key, value in entries.items() if not (key == "exp_avg" and beta1[index] == 0)}
+    return {
+        f"{name}.{index}.{key}": value
+        for index, entries in state["state"].items()
+        for key, value in entries.items()
+        if not (key == "exp_avg" and beta1[index] == 0)
+    }
 
 
-def write_snapshot(path: str | os.PathLike, G: torch.nn.Module, G_ema: torch.nn.Module, D: torch.nn.Module,
-                   optimisers: dict[str, torch.optim.Optimizer], options: TrainOptions, progress: Progress,
-                   data: str = "", data_kind: str = "") -> None:
+def write_snapshot(
+    path: str | os.PathLike,
+    G: torch.nn.Module,
+    G_ema: torch.nn.Module,
+    D: torch.nn.Module,
+    optimisers: dict[str, torch.optim.Optimizer],
+    options: TrainOptions,
+    progress: Progress,
+    data: str = "",
+    data_kind: str = "",
+) -> None:
     """``data``: the dataset's path; ``data_kind``: what its images are (:func:`panohead.data.dataset.data_kind`),
     the training record that says whether the model can represent real photos (kept by :func:`export_generator`)."""
     tensors = {}
@@ -126,7 +147,7 @@ def read_snapshot(path: str | os.PathLike) -> SnapshotState:
         raise CheckpointError(f"{path}: snapshot metadata is incomplete or invalid ({one_line(error)})") from None
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
     config = config_from_metadata(path, metadata)
     networks = {"G": lambda: PanoHeadGenerator(config), "G_ema": lambda: PanoHeadGenerator(config)}
@@ -136,8 +157,17 @@ def read_snapshot(path: str | os.PathLike) -> SnapshotState:
         if part(prefix):
             check_shapes(path, build, {name: tuple(t.shape) for name, t in part(prefix).items()})
     optimisers = {name: part(name) for name in ("opt_G", "opt_D")}
-    return SnapshotState(part("G"), part("G_ema"), part("D"), optimisers, config, d_config, options, progress,
-                         training_data(path, metadata) or "")
+    return SnapshotState(
+        part("G"),
+        part("G_ema"),
+        part("D"),
+        optimisers,
+        config,
+        d_config,
+        options,
+        progress,
+        training_data(path, metadata) or "",
+    )
 
 
 def load_optimiser(optimiser: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
@@ -159,6 +189,9 @@ def export_generator(snapshot: str | os.PathLike, output: str | os.PathLike, hal
     """Write a snapshot's G_ema as a generator checkpoint (fp16 by default), atomically."""
     state = read_snapshot(snapshot)
     G_ema = build_generator(Path(snapshot), state.config, state.generator_ema)
-    save_generator(output, G_ema, dtype=torch.float16 if half else None,
-                   extra={"source": Path(snapshot).name, "nimg": str(state.progress.nimg),
-                          "training_data": state.training_data})
+    save_generator(
+        output,
+        G_ema,
+        dtype=torch.float16 if half else None,
+        extra={"source": Path(snapshot).name, "nimg": str(state.progress.nimg), "training_data": state.training_data},
+    )

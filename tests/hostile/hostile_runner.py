@@ -6,6 +6,7 @@ process's resident-memory peak before the first case (imports done) and after th
 can bound what the hostile files cost. Running the cases in one process also shows whether a
 refused file changed state that a later load relies on.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,7 @@ def run(argv: list[str]) -> dict:
             main.main(argv, prog_name="panohead")
         except SystemExit as exit_:
             status = exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:  # noqa: BLE001 - an escaped exception is what the suite looks for
+        except BaseException:
             escaped = traceback.format_exc()
             status = 1
     return {"argv": argv, "status": status, "stdout": out.getvalue(), "stderr": err.getvalue(), "traceback": escaped}
@@ -39,9 +40,10 @@ def run(argv: list[str]) -> dict:
 
 def main() -> None:
     cases_file, result_file, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    import panohead.cli  # noqa: F401 - imports before the baseline
-    import panohead.cli.common  # noqa: F401
     import torch  # noqa: F401
+
+    import panohead.cli
+    import panohead.cli.common  # noqa: F401
 
     baseline = peak_rss()
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

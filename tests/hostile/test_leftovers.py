@@ -1,4 +1,5 @@
 """Leftovers and modes of the atomic writer, and the exit status of an interrupted training run."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from hostile_cli import ROOT
+
 from panohead import atomic
 from panohead.atomic import NAME_LIMIT, atomic_path, remove_stale_temps, temp_name, write_bytes_atomic
 
@@ -61,11 +62,16 @@ def test_temporaries_of_dead_processes_are_removed_by_the_next_write(tmp_path, m
 
 
 def test_an_export_killed_mid_write_leaves_nothing_after_the_next_run(tmp_path, monkeypatch):
-    script = ("import os, sys; from panohead.atomic import atomic_path\n"
-              "with atomic_path(sys.argv[1]) as temp:\n"
-              "    temp.write_bytes(b'half'); os.kill(os.getpid(), 9)\n")
-    subprocess.run([sys.executable, "-c", script, str(tmp_path / "turntable.mp4")], cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    script = (
+        "import os, sys; from panohead.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as temp:\n"
+        "    temp.write_bytes(b'half'); os.kill(os.getpid(), 9)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "turntable.mp4")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     [left] = list(tmp_path.iterdir())
     assert left.name.startswith(".turntable.mp4.") and left.name.endswith(".partial.mp4")
     os.utime(left, (time.time() - 2 * atomic.STALE_SECONDS,) * 2)
@@ -84,11 +90,36 @@ def test_an_interrupted_training_run_writes_its_snapshot_and_exits_130(tmp_path)
 
     data = write_tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "panohead.cli", "train", "--data", str(data), "--outdir", str(run), "--preset",
-               "tiny", "--kimg", "1000", "--tick-kimg", "0.004", "--snap-kimg", "1000", "--workers", "0",
-               "--device", "cpu"]
-    child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "panohead.cli",
+        "train",
+        "--data",
+        str(data),
+        "--outdir",
+        str(run),
+        "--preset",
+        "tiny",
+        "--kimg",
+        "1000",
+        "--tick-kimg",
+        "0.004",
+        "--snap-kimg",
+        "1000",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
+    child = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = run / "log.jsonl"
     deadline = time.monotonic() + 300
     while not (log.is_file() and '"tick"' in log.read_text()):

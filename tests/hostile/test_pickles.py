@@ -5,15 +5,15 @@ hand from pickle opcodes; the cases run through ``panohead convert`` in one chil
 memory limit (hostile_cli.run_cli), in an order that also shows a refused file cannot change what a
 later load sees.
 """
+
 from __future__ import annotations
 
 import pickle
 import struct
 
 import pytest
-from official_pickles import EG3D_TINY, PANOHEAD_TINY, random_generator, snapshot_bytes
-
 from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
+from official_pickles import EG3D_TINY, PANOHEAD_TINY, random_generator, snapshot_bytes
 
 PLACEHOLDER = "DEEP-NESTING-GOES-HERE"
 
@@ -38,21 +38,38 @@ def with_deep_nesting(snapshot: bytes, levels: int) -> bytes:
 
 def memo_bomb() -> bytes:
     """Nine bytes that make the C unpickler allocate a memo array of 2**29 entries (8 GB of RAM)."""
-    return b"\x80\x04K\x01" + pickle.LONG_BINPUT + struct.pack("<I", 2 ** 29) + pickle.STOP
+    return b"\x80\x04K\x01" + pickle.LONG_BINPUT + struct.pack("<I", 2**29) + pickle.STOP
 
 
 def poisoning_pickle() -> bytes:
     """Sets a class attribute on the allow-listed EasyDict (BUILD on the class), then gets refused."""
-    return (b"\x80\x02cdnnlib.util\nEasyDict\n" + pickle.NONE + pickle.EMPTY_DICT
-            + pickle.SHORT_BINUNICODE + b"\x05items" + pickle.NONE + pickle.SETITEM + pickle.TUPLE2 + pickle.BUILD
-            + b"cos\nsystem\n.")
+    return (
+        b"\x80\x02cdnnlib.util\nEasyDict\n"
+        + pickle.NONE
+        + pickle.EMPTY_DICT
+        + pickle.SHORT_BINUNICODE
+        + b"\x05items"
+        + pickle.NONE
+        + pickle.SETITEM
+        + pickle.TUPLE2
+        + pickle.BUILD
+        + b"cos\nsystem\n."
+    )
 
 
 def escape_code_pickle() -> bytes:
     """Names a global whose text clears the line and prints a fake success message."""
-    fake = "\x1b[2K\rwrote model.safetensors\nsystem".encode()
-    return (b"\x80\x04" + pickle.SHORT_BINUNICODE + b"\x02os" + pickle.SHORT_BINUNICODE + bytes([len(fake)]) + fake
-            + pickle.STACK_GLOBAL + pickle.STOP)
+    fake = b"\x1b[2K\rwrote model.safetensors\nsystem"
+    return (
+        b"\x80\x04"
+        + pickle.SHORT_BINUNICODE
+        + b"\x02os"
+        + pickle.SHORT_BINUNICODE
+        + bytes([len(fake)])
+        + fake
+        + pickle.STACK_GLOBAL
+        + pickle.STOP
+    )
 
 
 def storage_claiming_8_gib() -> bytes:
@@ -67,16 +84,25 @@ def storage_claiming_8_gib() -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.save(torch.FloatStorage(4), buffer, _use_new_zipfile_serialization=False)
-    blob = buffer.getvalue().replace(b"cpuq\x03K\x04N", b"cpuq\x03J" + struct.pack("<i", 2 ** 31 - 1) + b"N", 1)
-    return (b"\x80\x03ctorch.storage\n_load_from_bytes\n" + pickle.BINBYTES + struct.pack("<I", len(blob)) + blob
-            + pickle.TUPLE1 + pickle.REDUCE + pickle.STOP)
+    blob = buffer.getvalue().replace(b"cpuq\x03K\x04N", b"cpuq\x03J" + struct.pack("<i", 2**31 - 1) + b"N", 1)
+    return (
+        b"\x80\x03ctorch.storage\n_load_from_bytes\n"
+        + pickle.BINBYTES
+        + struct.pack("<I", len(blob))
+        + blob
+        + pickle.TUPLE1
+        + pickle.REDUCE
+        + pickle.STOP
+    )
 
 
 def cyclic_record(generator) -> bytes:
     """The EG3D decoder (an ordinary class, filled by BUILD) lists itself as its own sub-module."""
+
     def edit(g):
         decoder = g.state["_modules"]["decoder"]
         decoder.__dict__["_modules"]["loop"] = decoder
+
     return snapshot_bytes(generator, edit=edit)
 
 
@@ -85,14 +111,17 @@ def self_containing_list(generator) -> bytes:
         loop = []
         loop.append(loop)
         g.state["rendering_kwargs"]["loop"] = loop
+
     return snapshot_bytes(generator, edit=edit)
 
 
 def huge_architecture() -> bytes:
     """A PanoHead generator record announcing 2048 planes and 4096 channels with its small tensors."""
+
     def edit(g):
-        g.state["_init_kwargs"].update(channel_base=2 ** 20, channel_max=4096)
+        g.state["_init_kwargs"].update(channel_base=2**20, channel_max=4096)
         g.child("backbone").child("synthesis").state["img_resolution"] = 2048
+
     return snapshot_bytes(random_generator(PANOHEAD_TINY, seed=1), edit=edit, with_training_copy=False)
 
 
@@ -106,17 +135,20 @@ def test_hostile_pickles_are_refused_with_one_line_in_bounded_memory(cli, tmp_pa
         "storage_8gib.pkl": storage_claiming_8_gib(),
         "cycle_record.pkl": cyclic_record(generator),
         "cycle_list.pkl": self_containing_list(generator),
-        "deep.pkl": with_deep_nesting(snapshot_bytes(
-            generator, edit=lambda g: g.state["rendering_kwargs"].update(note=PLACEHOLDER)), 200_000),
+        "deep.pkl": with_deep_nesting(
+            snapshot_bytes(generator, edit=lambda g: g.state["rendering_kwargs"].update(note=PLACEHOLDER)), 200_000
+        ),
         "poison.pkl": poisoning_pickle(),
         "escape.pkl": escape_code_pickle(),
         "huge.pkl": huge_architecture(),
         "truncated.pkl": snapshot_bytes(generator)[:5000],
-        "huge_length.pkl": b"\x80\x04" + pickle.BINBYTES8 + struct.pack("<Q", 2 ** 62) + b"x" + pickle.STOP,
-        "no_parameters.pkl": malformed(generator, lambda g: g.child("superresolution").child("block0").child("conv1")
-                                       .state.pop("_parameters")),
-        "parameters_list.pkl": malformed(generator, lambda g: g.child("backbone").child("mapping").state.update(
-            _parameters=[1, 2])),
+        "huge_length.pkl": b"\x80\x04" + pickle.BINBYTES8 + struct.pack("<Q", 2**62) + b"x" + pickle.STOP,
+        "no_parameters.pkl": malformed(
+            generator, lambda g: g.child("superresolution").child("block0").child("conv1").state.pop("_parameters")
+        ),
+        "parameters_list.pkl": malformed(
+            generator, lambda g: g.child("backbone").child("mapping").state.update(_parameters=[1, 2])
+        ),
         "rendering_not_dict.pkl": malformed(generator, lambda g: g.state.update(rendering_kwargs=[1, 2, 3])),
         "img_resolution_text.pkl": malformed(generator, lambda g: g.state.update(img_resolution="512")),
         "bare_list.pkl": pickle.dumps([1, 2, 3]),
