@@ -24,7 +24,7 @@ from safetensors.torch import save as save_safetensors
 
 from panohead.atomic import write_bytes_atomic
 from panohead.config import GeneratorConfig
-from panohead.errors import OneLineError, one_line
+from panohead.errors import UserError, one_line
 from panohead.untrusted import UntrustedDataError, parse_json
 
 FORMAT_NAME = "panohead-studio"
@@ -35,7 +35,7 @@ HEADER_LIMIT = 100 * 2**20  # bytes; safetensors' own limit on its JSON header
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(OneLineError):
+class CheckpointError(UserError):
     """A checkpoint cannot be read; the message is one line naming the file and the problem."""
 
 

@@ -18,10 +18,10 @@ import torch
 
 from panohead.atomic import write_bytes_atomic
 from panohead.checkpoint import CheckpointError, load_tensors
-from panohead.errors import OneLineError
+from panohead.errors import UserError
 
 
-class LatentError(OneLineError):
+class LatentError(UserError):
     """A latent file cannot be used; one line naming the file."""
 
 

@@ -13,20 +13,14 @@ import click
 import torch
 from tqdm import tqdm
 
-from panohead.checkpoint import CheckpointError
 from panohead.devices import DEVICE_CHOICES, pick_device
-from panohead.errors import MissingCapability, one_line
+from panohead.errors import UserError, one_line
 from panohead.userdirs import output_root
 
-USER_ERRORS = (
-    CheckpointError,
-    MissingCapability,
-    ValueError,
-    FileNotFoundError,
-    PermissionError,
-    IsADirectoryError,
-    OSError,
-)
+# Failures a user can fix: ours (UserError: a bad checkpoint, session, dataset, missing package...),
+# and the ValueError/OSError that libraries raise for a bad value or an unreadable, missing or
+# unwritable file.
+USER_ERRORS = (UserError, ValueError, OSError)
 
 
 def user_errors(command):

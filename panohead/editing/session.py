@@ -27,7 +27,7 @@ from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
 from panohead.editing.latents import FloatArray, Latent
 from panohead.editing.state import Camera, EditState, Mixing
-from panohead.errors import OneLineError, one_line
+from panohead.errors import UserError, one_line
 from panohead.numbers import Bounds, number_problem
 from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
 from panohead.userdirs import config_folder
@@ -42,7 +42,7 @@ CAMERA_BOUNDS = {"yaw": (-1e6, 1e6), "pitch": (-90.0, 90.0), "radius": (1e-3, 1e
 SESSION_LIMIT = 64 * 2**20  # bytes; a session with 100 keyframes of 512-wide latents is about 3 MB
 
 
-class SessionError(OneLineError):
+class SessionError(UserError):
     """A session cannot be saved or opened; one line naming the file and the problem."""
 
 
