@@ -42,6 +42,12 @@ class UserError(ValueError):
         super().__init__(printable(message))
 
 
+# Failures a user can fix, shown as one line (CLI) or a notification (viewer) without a traceback:
+# ours, and the ValueError/OSError libraries raise for a bad value or an unreadable, missing or
+# unwritable file.
+USER_ERRORS = (UserError, ValueError, OSError)
+
+
 def one_line(error: BaseException) -> str:
     """The first non-empty line of ``error``'s message (made :func:`printable`), or its type name.
 
