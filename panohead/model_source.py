@@ -20,11 +20,11 @@ from typing import Literal
 
 import torch
 
+from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.checkpoint import CheckpointError, load_generator, training_data
 from panohead.config import PRESETS, preset
 from panohead.generator import PanoHeadGenerator
 
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "panohead_small.safetensors"
 BUNDLED = "bundled"
 RANDOM_PREFIX = "random:"
 CHECKPOINT_SUFFIXES = (".safetensors", ".pkl")

@@ -89,7 +89,7 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
 
 
 def test_training_data_comes_from_the_training_record_not_the_file_name(tmp_path):
-    from panohead.model_source import BUNDLED_CHECKPOINT
+    from panohead.bundled import BUNDLED_CHECKPOINT
 
     assert training_data(BUNDLED_CHECKPOINT) == "synthetic"  # trained on our synthetic heads (checkpoints/README.md)
     generator = make_tiny_generator()

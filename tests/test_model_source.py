@@ -10,8 +10,9 @@ import pytest
 import torch
 from conftest import make_tiny_generator
 
+from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.checkpoint import CheckpointError, model_fingerprint, save_generator
-from panohead.model_source import BUNDLED_CHECKPOINT, ModelSource
+from panohead.model_source import ModelSource
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import weakref
 import pytest
 import torch
 
-from panohead.model_source import BUNDLED_CHECKPOINT
+from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.camera import orbit_label
 from panohead.checkpoint import load_generator
 from panohead.config import preset

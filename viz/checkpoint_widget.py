@@ -25,8 +25,9 @@ class CheckpointWidget(Widget):
 
     def open(self, source: str) -> None:
         """Switch to ``source`` ("bundled", "random:<preset>" or a path); the renderer loads it."""
-        if source not in ("bundled",) and not source.startswith("random:"):
-            source = str(Path(source).expanduser())
+        path = ModelSource.parse(source).path
+        if path is not None:
+            source = str(path.expanduser())
             if not Path(source).is_file():
                 self.app.notify(f"{source}: checkpoint file not found", error=True)
                 return

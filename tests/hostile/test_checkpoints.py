@@ -126,7 +126,7 @@ def test_files_of_the_previous_version_still_load(tmp_path, tiny):
 
 
 def test_the_bundled_checkpoint_still_loads():
-    from panohead.model_source import BUNDLED_CHECKPOINT
+    from panohead.bundled import BUNDLED_CHECKPOINT
 
     assert load_generator(BUNDLED_CHECKPOINT).config.image_resolution == 128
 

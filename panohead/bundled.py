@@ -1,0 +1,8 @@
+"""The files this checkout ships beside the code: the bundled checkpoint, what the model source
+"bundled" opens (:class:`panohead.model_source.ModelSource`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "panohead_small.safetensors"
