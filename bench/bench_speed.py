@@ -30,12 +30,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, print_official, time_call
-from panohead.bundled import default_generator
 from panohead.camera import orbit_label
 from panohead.config import preset
 from panohead.devices import pick_device, tf32
 from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
+from panohead.model_source import ModelSource
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -294,7 +294,8 @@ def main() -> None:
         paths = {name: paths[name] for name in args.paths}
     if device.type == "cuda":
         print_official("new seed batch 1", "new seed batch 8", "orbit batch 1")
-    bundled, source = default_generator(device)
+    model = ModelSource.parse("bundled")
+    bundled, source = model.open(device), model.describe()
     bundled = bundled.eval().requires_grad_(False)
     if args.quick:
         from viz.renderer import preview_resolution

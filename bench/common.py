@@ -6,9 +6,12 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from panohead.generator import PanoHeadGenerator
 
 
 def device_name(device: torch.device) -> str:
@@ -36,16 +39,15 @@ def time_call(function: Callable[[], object], device: torch.device, warmup: int 
     return statistics.median(samples)
 
 
-def benchmark_model(checkpoint: str | None, config: str, device: torch.device) -> tuple[torch.nn.Module, str]:
+def benchmark_model(checkpoint: str | None, config: str, device: torch.device) -> tuple[PanoHeadGenerator, str]:
     """The generator to time and its name: a checkpoint when given, else a randomly initialised
     ``config`` preset (speed does not depend on the weights)."""
-    from panohead.checkpoint import load_generator
-    from panohead.config import preset
-    from panohead.generator import PanoHeadGenerator
+    from panohead.model_source import ModelSource
 
     if checkpoint:
-        return load_generator(checkpoint, device), Path(checkpoint).name
-    return PanoHeadGenerator(preset(config)).eval().requires_grad_(False).to(device), config
+        source = ModelSource.parse(checkpoint)
+        return source.open(device), source.describe()
+    return ModelSource.parse(f"random:{config}").open(device), config
 
 
 # The official code on one H200 (PyTorch 2.11+cu130, its custom CUDA ops built), measured by an earlier

@@ -3,5 +3,14 @@
 from panohead.checkpoint import CheckpointError, load_generator, save_generator
 from panohead.config import GeneratorConfig, preset
 from panohead.generator import PanoHeadGenerator
+from panohead.model_source import ModelSource
 
-__all__ = ["CheckpointError", "GeneratorConfig", "PanoHeadGenerator", "load_generator", "preset", "save_generator"]
+__all__ = [
+    "CheckpointError",
+    "GeneratorConfig",
+    "ModelSource",
+    "PanoHeadGenerator",
+    "load_generator",
+    "preset",
+    "save_generator",
+]

@@ -24,7 +24,8 @@ from safetensors.torch import save as save_safetensors
 
 from panohead.atomic import write_bytes_atomic
 from panohead.config import GeneratorConfig
-from panohead.errors import OneLineError, one_line
+from panohead.errors import UserError, one_line
+from panohead.generator import PanoHeadGenerator
 from panohead.untrusted import UntrustedDataError, parse_json
 
 FORMAT_NAME = "panohead-studio"
@@ -35,7 +36,7 @@ HEADER_LIMIT = 100 * 2**20  # bytes; safetensors' own limit on its JSON header
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(OneLineError):
+class CheckpointError(UserError):
     """A checkpoint cannot be read; the message is one line naming the file and the problem."""
 
 
@@ -50,7 +51,7 @@ def _digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = 
     return hasher.hexdigest()
 
 
-def model_fingerprint(generator: torch.nn.Module) -> str:
+def model_fingerprint(generator: PanoHeadGenerator) -> str:
     """SHA-256 of a loaded generator's config and weights: the same model gives the same hex string
     whatever file (or format, or precision on disk) it came from, so caches and sessions can key on it."""
     hasher = hashlib.sha256(generator.config.to_json().encode())
@@ -160,7 +161,7 @@ def load_tensors(
 
 def save_generator(
     path: str | os.PathLike,
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     dtype: torch.dtype | None = None,
     extra: dict[str, str] | None = None,
 ) -> None:
@@ -225,10 +226,8 @@ def check_shapes(path: Path, build: Callable[[], torch.nn.Module], shapes: dict[
             raise CheckpointError(f"{path}: tensor {name} has shape {tuple(shape)}, expected {own[name]}")
 
 
-def build_generator(path: Path, config: GeneratorConfig, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+def build_generator(path: Path, config: GeneratorConfig, state: dict[str, torch.Tensor]) -> PanoHeadGenerator:
     """Instantiate a generator and load ``state`` strictly (floats cast to fp32), shapes checked first."""
-    from panohead.generator import PanoHeadGenerator
-
     check_shapes(path, lambda: PanoHeadGenerator(config), {name: tuple(tensor.shape) for name, tensor in state.items()})
     generator = PanoHeadGenerator(config)
     own = generator.state_dict()
@@ -236,18 +235,18 @@ def build_generator(path: Path, config: GeneratorConfig, state: dict[str, torch.
     return generator.eval().requires_grad_(False)
 
 
-def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """Load a generator from our format, or from an official snapshot pickle (``.pkl``).
+def load_generator(path: str | os.PathLike, device: torch.device | str = "cpu") -> PanoHeadGenerator:
+    """Load a generator saved in our format (:func:`save_generator`, or a training snapshot's G_ema).
 
-    Official pickles are read with a restricted unpickler that never runs their embedded code.
+    Official snapshots (``.pkl``) open through :class:`panohead.model_source.ModelSource`, the one
+    opener for every model a user names.
     """
     path = Path(path)
     if path.suffix.lower() == ".pkl":
-        from panohead.official import load_official_generator
-
-        return load_official_generator(path).to(device)
-    from panohead.generator import PanoHeadGenerator
-
+        raise CheckpointError(
+            f"{path}: an official snapshot, not our format "
+            "(open it with panohead.ModelSource or convert it with 'panohead convert')"
+        )
     kinds = ("generator", "snapshot")
     metadata, shapes = read_header(path, kinds)
     prefix = "G_ema." if metadata["kind"] == "snapshot" else ""

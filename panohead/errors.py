@@ -29,12 +29,23 @@ def printable(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return result if len(result) <= limit else result[: limit - 3] + "..."
 
 
-class OneLineError(ValueError):
-    """Base of the errors a user reads: the message is made :func:`printable` when raised, so it is
-    one line whether it reaches a terminal, a notification or an API caller."""
+class UserError(ValueError):
+    """Base of the errors a user reads (a bad file, value or missing piece, never a bug): the message
+    names the file or value at fault and the fix, and is made :func:`printable` when raised, so it is
+    one line whether it reaches a terminal, a notification or an API caller.
+
+    The CLI turns every ``UserError`` into an ``Error: ...`` line without a traceback. It derives
+    from ``ValueError`` so callers that catch bad input as ``ValueError`` keep catching it.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(printable(message))
+
+
+# Failures a user can fix, shown as one line (CLI) or a notification (viewer) without a traceback:
+# ours, and the ValueError/OSError libraries raise for a bad value or an unreadable, missing or
+# unwritable file.
+USER_ERRORS = (UserError, ValueError, OSError)
 
 
 def one_line(error: BaseException) -> str:
@@ -47,7 +58,7 @@ def one_line(error: BaseException) -> str:
     return printable(text[0]) if text else type(error).__name__
 
 
-class MissingCapability(ImportError):
+class MissingCapability(UserError, ImportError):
     """An optional package, or a part of one, that a feature needs is absent; one line naming it and the fix.
 
     Raised instead of the bare ``ImportError``/``AttributeError`` a library gives (e.g. OpenCV 5 has no

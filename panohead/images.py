@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from panohead.atomic import atomic_path
+from panohead.errors import UserError
 
 # Pillow's own bound (about 89 million pixels, 268 MB as RGB): larger images are refused by
 # open_image instead of Pillow's warning (which would print a second line) or its late error.
@@ -18,7 +19,7 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-class ImageTooLarge(ValueError):
+class ImageTooLarge(UserError):
     """An image header announces more pixels than :data:`MAX_PIXELS` (a decompression bomb, or a
     photo far larger than any of our tools needs)."""
 

@@ -13,10 +13,12 @@ import os
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
+from panohead.errors import UserError
+
 MAX_DEPTH = 64  # of JSON documents; ours nest at most 6 levels
 
 
-class UntrustedDataError(ValueError):
+class UntrustedDataError(UserError):
     """The data is too large, too deeply nested, cyclic or malformed; one line, without the file name
     (the caller's own error names the file)."""
 

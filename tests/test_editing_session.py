@@ -165,9 +165,9 @@ def test_recent_sessions_lists_saved_and_opened_files_newest_first(tmp_path, tin
 
 
 def test_a_session_of_an_untrained_preset_reopens_without_a_checkpoint_file(tmp_path):
-    from panohead.bundled import untrained_generator
+    from panohead.model_source import ModelSource
 
-    generator = untrained_generator("tiny")
+    generator = ModelSource.parse("random:tiny").open()
     state = EditState(latent=Latent.from_seed(2), camera=Camera(yaw=30.0))
     path = tmp_path / "sketch.json"
     save_session(path, Session(ModelReference.of(generator, "random:tiny"), state))

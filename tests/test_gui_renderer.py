@@ -13,10 +13,10 @@ import torch
 from panohead.camera import orbit_label, pixel_rays
 from panohead.checkpoint import save_generator
 from panohead.generator import seed_latent
+from panohead.latent_file import LatentError, load_latent, save_latent
 from panohead.userdirs import CONFIG_ENV
 from tests.conftest import make_tiny_generator
 from viz.async_renderer import AsyncRenderer
-from viz.latents import LatentError, load_latent, save_latent
 from viz.renderer import Renderer, RenderResult
 from viz.request import TrigridSpec, build_request
 from viz.settings import SETTINGS_NAME, load_state, save_state

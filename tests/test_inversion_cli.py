@@ -13,7 +13,7 @@ from inversion_helpers import calibrated_tiny_generator, frontal_target
 
 from panohead.checkpoint import load_generator, save_generator
 from panohead.cli import main
-from panohead.inversion import load_latent
+from panohead.latent_file import read_latent
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_invert_writes_latent_generator_previews_and_losses(files):
     assert result.exit_code == 0, result.output
     assert "pre-aligned image" in result.output and "stage 1" in result.output
     tuned = load_generator(out / "generator.safetensors")
-    latent = load_latent(out / "latent.npz")
+    latent = read_latent(out / "latent.npz")
     assert latent["ws"].shape == (1, tuned.num_ws, 32) and str(latent["space"]) == "w"
     with open(out / "losses.csv") as handle:
         rows = list(csv.DictReader(handle))

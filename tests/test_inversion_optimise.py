@@ -12,12 +12,13 @@ from inversion_helpers import calibrated_tiny_generator, frontal_target, psnr, s
 
 from panohead.camera import orbit_label
 from panohead.generator import seed_latent
-from panohead.inversion import InversionSettings, invert, load_latent, save_latent
+from panohead.inversion import InversionSettings, invert
 from panohead.inversion.inputs import target_tensor
 from panohead.inversion.latent import noise_autocorrelation
 from panohead.inversion.objective import Reconstruction, render_view
 from panohead.inversion.perceptual import StructuralLoss
 from panohead.inversion.progress import learning_rate
+from panohead.latent_file import read_latent
 
 FAST = InversionSettings(steps=10, pti_steps=10, pti_lr=3e-3, latent_samples=1000, preview_every=5)
 
@@ -92,8 +93,8 @@ def test_each_latent_space_improves_on_its_first_step_and_saves_ws(space, shape,
     assert result.pti_loss is None
     assert result.ws.shape == (1, calibrated_tiny_generator().num_ws, 32)
     path = tmp_path / "latent.npz"
-    save_latent(path, result, source="face.png")
-    latent = load_latent(path)
+    result.save_latent(path, source="face.png")
+    latent = read_latent(path)
     assert np.array_equal(latent["ws"], result.ws.numpy()) and str(latent["space"]) == space
     assert str(latent["source"]) == "face.png" and float(latent["latent_loss"]) == result.latent_loss
     assert np.isnan(latent["pti_loss"]) and ("z" in latent) == (shape is not None)

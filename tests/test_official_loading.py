@@ -10,7 +10,7 @@ import torch
 from official_pickles import EG3D_TINY, PANOHEAD_TINY, TINY_D, random_generator, snapshot_bytes
 
 from panohead.camera import orbit_label
-from panohead.checkpoint import load_generator, load_tensors
+from panohead.checkpoint import CheckpointError, load_generator, load_tensors
 from panohead.official import (
     OfficialCheckpointError,
     convert_official,
@@ -178,8 +178,15 @@ def test_summary_names_architecture_resolution_parameters_and_discriminator(pano
     assert eg3d_line.startswith("EG3D tri-plane, 64x64 image") and eg3d_line.endswith(", no D")
 
 
-def test_load_generator_dispatches_pkl_files_to_the_official_loader(eg3d_pkl):
-    assert load_generator(eg3d_pkl).config.plane_layout == "eg3d"
+def test_a_model_source_opens_pkl_files_with_the_official_loader(eg3d_pkl):
+    from panohead.model_source import ModelSource
+
+    assert ModelSource.parse(eg3d_pkl).open().config.plane_layout == "eg3d"
+
+
+def test_our_format_loader_refuses_a_pkl_naming_the_fix(eg3d_pkl):
+    with pytest.raises(CheckpointError, match=r"eg3d.*\.pkl: an official snapshot, not our format \(open it with"):
+        load_generator(eg3d_pkl)
 
 
 def test_progress_reports_bytes_read_up_to_the_file_size(eg3d_pkl):

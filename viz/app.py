@@ -36,12 +36,13 @@ from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
 from panohead.devices import pick_device
 from panohead.errors import one_line
+from panohead.model_source import ModelSource
 from viz.async_renderer import AsyncRenderer
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.editor import Editor
 from viz.file_dialog import draw_in_app_dialogs
-from viz.models import ModelInfo, describe_source
+from viz.models import ModelInfo
 from viz.panels import PANELS
 from viz.renderer import Renderer, RenderResult
 from viz.request import RenderRequest
@@ -266,7 +267,7 @@ class App:
             self.model = result.model
             self.window.set_title(f"{TITLE} - {result.model.name}")
             source = result.model.source
-            if source not in ("bundled",) and not source.startswith("random:"):
+            if ModelSource.parse(source).path is not None:  # a file: remember it
                 self.state.model.recent = [source] + [p for p in self.state.model.recent if p != source][:9]
         self.result = result
 
@@ -427,7 +428,7 @@ class App:
             if imgui.menu_item_simple("Keyboard shortcuts", "F1", state.ui.show_help):
                 state.ui.show_help = not state.ui.show_help
             imgui.end_menu()
-        status = describe_source(state.model.source) if self.model is None else self.model.name
+        status = ModelSource.parse(state.model.source).describe() if self.model is None else self.model.name
         status = f"{status}  |  {self.device_name}"
         imgui.same_line(imgui.get_window_width() - imgui.calc_text_size(status).x - 16 * self.scale)
         imgui.text_disabled(status)

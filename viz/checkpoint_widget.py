@@ -6,8 +6,8 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
+from panohead.model_source import CHECKPOINT_SUFFIXES, ModelSource
 from viz.file_dialog import FileDialog, path_field
-from viz.models import CHECKPOINT_SUFFIXES, describe_source
 from viz.ui import MUTED, WARN, hint
 from viz.widget import Widget
 
@@ -25,8 +25,9 @@ class CheckpointWidget(Widget):
 
     def open(self, source: str) -> None:
         """Switch to ``source`` ("bundled", "random:<preset>" or a path); the renderer loads it."""
-        if source not in ("bundled",) and not source.startswith("random:"):
-            source = str(Path(source).expanduser())
+        path = ModelSource.parse(source).path
+        if path is not None:
+            source = str(path.expanduser())
             if not Path(source).is_file():
                 self.app.notify(f"{source}: checkpoint file not found", error=True)
                 return
@@ -50,7 +51,7 @@ class CheckpointWidget(Widget):
             return
         app, model = self.app, self.app.model
         imgui.push_font(app.fonts["bold"], 0.0)
-        imgui.text(describe_source(app.state.model.source) if model is None else model.name)
+        imgui.text(ModelSource.parse(app.state.model.source).describe() if model is None else model.name)
         imgui.pop_font()
         if app.loading and app.last_error is None:
             imgui.same_line()

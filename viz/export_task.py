@@ -12,9 +12,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from panohead.errors import one_line
+from panohead.errors import USER_ERRORS, one_line
 from panohead.export.tasks import ExportCancelled, Progress
-from viz.renderer import USER_ERRORS
 
 log = logging.getLogger(__name__)
 Work = Callable[[Progress, threading.Event], Path]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from panohead.checkpoint import save_generator
-from panohead.errors import one_line
+from panohead.errors import USER_ERRORS, one_line
 from panohead.images import save_image, to_uint8
 from panohead.inversion import (
     InversionSettings,
@@ -26,12 +26,10 @@ from panohead.inversion import (
     Progress,
     invert,
     perceptual_loss,
-    save_latent,
     target_tensor,
 )
 from panohead.inversion.estimate import estimate_time
 from viz.models import open_model
-from viz.renderer import USER_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +146,7 @@ class InversionJob:
                 result.generator,
                 extra={"base_model": self.source, "training_data": model.training_data or ""},
             )
-            save_latent(outputs.latent, result, source=self.source)
+            result.save_latent(outputs.latent, source=self.source)
             aligned = target_tensor(self.portrait.crop, generator.config.image_resolution)
             save_image(self.folder / "aligned.png", to_uint8(aligned[0]))
             self._update(stage="done", outputs=outputs)

@@ -24,9 +24,9 @@ from panohead.config import GeneratorConfig
 from panohead.errors import one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
 from panohead.inversion.settings import default_steps
+from panohead.model_source import ModelSource
 from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import InversionJob, JobStatus
-from viz.models import describe_source, learnt_from
 from viz.output_paths import output_folder, unique_path
 from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
 from viz.widget import Widget
@@ -160,8 +160,8 @@ class InversionWidget(Widget):
         not record whether it can, read from its training record; None when it was trained on photos."""
         source = self.model_source
         if self._learnt is None or self._learnt[0] != source:
-            self._learnt = (source, learnt_from(source))
-        learnt, name = self._learnt[1], describe_source(source)
+            self._learnt = (source, ModelSource.parse(source).training_data())
+        learnt, name = self._learnt[1], ModelSource.parse(source).describe()
         if learnt == "photos":
             return None
         if learnt is None:

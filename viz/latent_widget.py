@@ -7,8 +7,8 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
+from panohead.latent_file import save_latent
 from viz.file_dialog import FileDialog, path_field
-from viz.latents import save_latent
 from viz.output_paths import output_folder, unique_path
 from viz.ui import MUTED, hint, label
 from viz.widget import Widget

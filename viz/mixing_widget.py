@@ -13,8 +13,8 @@ from pathlib import Path
 from imgui_bundle import imgui
 
 from panohead.editing import Latent, Mixing
+from panohead.latent_file import LatentError, load_latent
 from viz.file_dialog import FileDialog, path_field
-from viz.latents import LatentError, load_latent
 from viz.ui import MUTED, buttons_row, hint, label, radio_row
 from viz.widget import Widget
 

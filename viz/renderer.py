@@ -30,17 +30,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.editing import Camera, EditState, Latent, apply_edits
 from panohead.editing.latents import conditioning_label, latent_ws
-from panohead.errors import one_line
+from panohead.errors import USER_ERRORS, one_line
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.latent_file import load_latent
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
 from panohead.metrics.views import surface_points
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 from panohead.rendering.volume import crop_outside_box
-from viz.latents import LatentError, load_latent
 from viz.models import ModelInfo, open_model
 from viz.request import CameraSpec, FileSpec, RenderRequest, SeedLatent
 from viz.stages import StageGraphs, compose_image, half_precision, march_volume
@@ -61,7 +60,6 @@ from viz.views import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 QUALITIES = ("preview", "full")
-USER_ERRORS = (CheckpointError, LatentError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError, OSError)
 SLAB = 1.0 / 32.0  # density slices show the opacity of a slab this fraction of the box thick
 
 

@@ -13,20 +13,11 @@ import click
 import torch
 from tqdm import tqdm
 
-from panohead.checkpoint import CheckpointError
 from panohead.devices import DEVICE_CHOICES, pick_device
-from panohead.errors import MissingCapability, one_line
+from panohead.errors import USER_ERRORS, one_line
+from panohead.generator import PanoHeadGenerator
+from panohead.model_source import ModelSource
 from panohead.userdirs import output_root
-
-USER_ERRORS = (
-    CheckpointError,
-    MissingCapability,
-    ValueError,
-    FileNotFoundError,
-    PermissionError,
-    IsADirectoryError,
-    OSError,
-)
 
 
 def user_errors(command):
@@ -130,7 +121,7 @@ def checkpoint_option(function):
         "checkpoint",
         type=click.Path(dir_okay=False),
         default=None,
-        help="Our .safetensors checkpoint or an official .pkl (default: the bundled model).",
+        help="Our .safetensors checkpoint, an official .pkl, 'bundled' or 'random:<preset>' (default: bundled).",
     )(function)
 
 
@@ -154,17 +145,12 @@ def device_option(function):
     )(function)
 
 
-def open_generator(checkpoint: str | None, device: str) -> tuple[torch.nn.Module, torch.device, str]:
-    """Load the requested (or default) generator on the requested device."""
-    from panohead.bundled import default_generator
-    from panohead.checkpoint import load_generator
-
+def open_generator(checkpoint: str | None, device: str) -> tuple[PanoHeadGenerator, torch.device, ModelSource]:
+    """The generator ``--checkpoint`` names (a path, "bundled" or "random:<preset>"; None: the bundled
+    model) on the ``--device`` asked for, with its source."""
+    source = ModelSource.parse(checkpoint)
     target = pick_device(device)
-    if checkpoint is None:
-        generator, source = default_generator(target)
-    else:
-        generator, source = load_generator(checkpoint, target), checkpoint
-    return generator, target, source
+    return source.open(target), target, source
 
 
 @contextlib.contextmanager

@@ -39,7 +39,6 @@ from panohead.inversion import (
     parse_label,
     perceptual_loss,
     prepare_portrait,
-    save_latent,
 )
 from panohead.inversion import invert as run_inversion
 from panohead.inversion.estimate import estimate_time
@@ -282,11 +281,11 @@ def invert(
     if result.cancelled:
         click.echo("stopped by Ctrl-C: writing the best result so far")
 
-    save_latent(folder / "latent.npz", result, source=str(image))
+    result.save_latent(folder / "latent.npz", source=str(image))
     save_generator(
         folder / "generator.safetensors",
         result.generator,
-        extra={"inverted_from": Path(image).name, "base_model": source},
+        extra={"inverted_from": Path(image).name, "base_model": str(source)},
     )
     with torch.no_grad():
         views = result.render(

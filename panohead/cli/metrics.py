@@ -182,7 +182,7 @@ def metrics(
     generator.eval().requires_grad_(False)
     dataset = open_dataset(data, masks, generator.config.image_resolution) if data else None
     record = Recorder(
-        out_path, {"checkpoint": source, "dataset": data, "seed": seed, "psi": truncation, "device": str(target)}
+        out_path, {"checkpoint": str(source), "dataset": data, "seed": seed, "psi": truncation, "device": str(target)}
     )
     skipped: dict[str, str] = {}
     runners = {"mirror": run_mirror, "mv": run_multiview, "mask": run_mask, "id": run_identity, "seg": run_segmentation}

@@ -46,7 +46,7 @@ from panohead.data.estimators import (
     opencv_with,
 )
 from panohead.data.face_pose import official_framing
-from panohead.errors import MissingCapability, OneLineError, one_line
+from panohead.errors import MissingCapability, UserError, one_line
 from panohead.images import ImageTooLarge, open_image
 from panohead.numbers import number_problem
 from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
@@ -59,7 +59,7 @@ MIN_FACE_SIDE = 32  # crop quads smaller than this many photo pixels hold too li
 MIN_PHOTO_SIDE = 64  # photos smaller than this (short side, pixels) are refused: nothing to align or invert
 
 
-class AlignmentError(OneLineError):
+class AlignmentError(UserError):
     """An image that cannot be aligned; one line naming what is missing."""
 
 

@@ -28,7 +28,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit, mirror_label
-from panohead.errors import OneLineError, one_line
+from panohead.errors import UserError, one_line
 from panohead.images import ImageTooLarge, open_image
 from panohead.untrusted import UntrustedDataError, parse_json, read_capped, read_file_capped
 
@@ -40,7 +40,7 @@ IMAGE_LIMIT = 128 * 2**20
 LABELS_BASE_LIMIT, LABELS_PER_IMAGE_LIMIT = 2**20, 4096
 
 
-class DatasetError(OneLineError):
+class DatasetError(UserError):
     """A broken dataset; the message is one line naming the file at fault."""
 
 

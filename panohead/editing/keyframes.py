@@ -14,6 +14,7 @@ import torch
 
 from panohead.camera import fov_from_focal
 from panohead.editing.state import Camera, EditState, compose
+from panohead.generator import PanoHeadGenerator
 from panohead.numbers import number_problem
 
 INTERPOLATIONS = ("slerp", "lerp")
@@ -119,7 +120,7 @@ def _blend(
     return slerp(a, b, t, centre) if interpolation == "slerp" else torch.lerp(a, b, t)
 
 
-def _between(generator: torch.nn.Module, a: Camera, b: Camera, t: float, settings: PathSettings) -> Camera:
+def _between(generator: PanoHeadGenerator, a: Camera, b: Camera, t: float, settings: PathSettings) -> Camera:
     """Camera a fraction ``t`` of the way from ``a`` to ``b`` (model defaults filled in for None fields)."""
     if t == 0.0:
         return a
@@ -139,7 +140,7 @@ def _between(generator: torch.nn.Module, a: Camera, b: Camera, t: float, setting
 
 
 @torch.no_grad()
-def path_frames(generator: torch.nn.Module, keyframes: list[Keyframe], settings: PathSettings) -> Iterator[PathFrame]:
+def path_frames(generator: PanoHeadGenerator, keyframes: list[Keyframe], settings: PathSettings) -> Iterator[PathFrame]:
     """Yield :func:`frame_count` frames; frame 0 is the first keyframe exactly, and so is every
     segment's first frame (and, without ``loop``, the last frame is the last keyframe)."""
     check_keyframes(keyframes, settings)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from panohead.camera import orbit_label
-from panohead.generator import seed_latent
+from panohead.generator import PanoHeadGenerator, seed_latent
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Latent:
         return self.name or (f"seed {self.seed}" if self.seed is not None else "latent")
 
 
-def conditioning_label(generator: torch.nn.Module, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
+def conditioning_label(generator: PanoHeadGenerator, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     """(1, 25) camera the mapping network is conditioned on (Sec. 3.1); degrees, the model's orbit."""
     cfg = generator.config
     return orbit_label(
@@ -103,7 +103,11 @@ def conditioning_label(generator: torch.nn.Module, yaw: float = 0.0, pitch: floa
 
 @torch.no_grad()
 def latent_ws(
-    generator: torch.nn.Module, latent: Latent, conditioning: torch.Tensor, psi: float = 1.0, cutoff: int | None = None
+    generator: PanoHeadGenerator,
+    latent: Latent,
+    conditioning: torch.Tensor,
+    psi: float = 1.0,
+    cutoff: int | None = None,
 ) -> torch.Tensor:
     """ws (1, num_ws, w_dim) of ``latent``.
 

@@ -18,11 +18,12 @@ from panohead.editing.keyframes import Keyframe, PathSettings, check_keyframes, 
 from panohead.export.heads import Head
 from panohead.export.tasks import Progress, check_cancel, report
 from panohead.export.video import Turntable, render_tile, save_video, video_format
+from panohead.generator import PanoHeadGenerator
 
 
 @torch.no_grad()
 def path_video_frames(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     keyframes: list[Keyframe],
     settings: PathSettings,
     options: Turntable = Turntable(),
@@ -47,7 +48,7 @@ def _same_latents(a: tuple[torch.Tensor, torch.Tensor | None], b: tuple[torch.Te
 
 
 def export_path(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     keyframes: list[Keyframe],
     path: str | os.PathLike,
     settings: PathSettings,

@@ -21,6 +21,7 @@ import torch
 from panohead.checkpoint import CheckpointError, load_tensors, model_fingerprint
 from panohead.editing.directions import KIND, Direction, save_directions
 from panohead.editing.latents import conditioning_label
+from panohead.generator import PanoHeadGenerator
 from panohead.userdirs import cache_folder
 
 SAMPLES = 10_000
@@ -60,7 +61,7 @@ class PrincipalDirections:
 
 @torch.no_grad()
 def sample_w(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     samples: int = SAMPLES,
     seed: int = SEED,
     batch: int = 1000,
@@ -97,7 +98,7 @@ def principal_directions(w: torch.Tensor) -> PrincipalDirections:
     return PrincipalDirections(*(t.float().double() for t in (mean, components, variances)))
 
 
-def cache_key(generator: torch.nn.Module, samples: int = SAMPLES, seed: int = SEED) -> str:
+def cache_key(generator: PanoHeadGenerator, samples: int = SAMPLES, seed: int = SEED) -> str:
     """Hex key naming a cache entry: the model's weights and config, the sample count and seed."""
     return hashlib.sha256(f"{ALGORITHM}|{model_fingerprint(generator)}|{samples}|{seed}".encode()).hexdigest()
 
@@ -108,7 +109,7 @@ def cache_path(key: str) -> Path:
 
 
 def cached_principal_directions(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     samples: int = SAMPLES,
     seed: int = SEED,
     progress: Callable[[float], None] | None = None,

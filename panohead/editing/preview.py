@@ -13,6 +13,7 @@ import torch
 
 from panohead.editing.directions import Direction
 from panohead.editing.state import EditState, compose
+from panohead.generator import PanoHeadGenerator
 from panohead.images import image_grid, to_uint8
 
 AMOUNTS = (-2.0, 0.0, 2.0)
@@ -21,7 +22,7 @@ YAWS = (0.0, 180.0)
 
 @torch.no_grad()
 def direction_strip(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     state: EditState,
     direction: Direction,
     amounts: tuple[float, ...] = AMOUNTS,

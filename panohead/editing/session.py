@@ -21,13 +21,14 @@ import torch
 
 from panohead import json_numbers
 from panohead.atomic import write_bytes_atomic
-from panohead.bundled import BUNDLED, RANDOM_PREFIX
 from panohead.checkpoint import CheckpointError, model_fingerprint
 from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
 from panohead.editing.latents import FloatArray, Latent
 from panohead.editing.state import Camera, EditState, Mixing
-from panohead.errors import OneLineError, one_line
+from panohead.errors import UserError, one_line
+from panohead.generator import PanoHeadGenerator
+from panohead.model_source import ModelSource
 from panohead.numbers import Bounds, number_problem
 from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
 from panohead.userdirs import config_folder
@@ -42,20 +43,20 @@ CAMERA_BOUNDS = {"yaw": (-1e6, 1e6), "pitch": (-90.0, 90.0), "radius": (1e-3, 1e
 SESSION_LIMIT = 64 * 2**20  # bytes; a session with 100 keyframes of 512-wide latents is about 3 MB
 
 
-class SessionError(OneLineError):
+class SessionError(UserError):
     """A session cannot be saved or opened; one line naming the file and the problem."""
 
 
 @dataclass(frozen=True)
 class ModelReference:
-    """Which model a session edits: ``source`` as :mod:`panohead.bundled` names models (a checkpoint
-    path, "bundled" or "random:<preset>"); ``fingerprint`` its :func:`model_fingerprint`."""
+    """Which model a session edits: ``source`` as text :class:`~panohead.model_source.ModelSource`
+    parses (a checkpoint path, "bundled" or "random:<preset>"); ``fingerprint`` its :func:`model_fingerprint`."""
 
     source: str
     fingerprint: str
 
     @classmethod
-    def of(cls, generator: torch.nn.Module, source: str | os.PathLike) -> ModelReference:
+    def of(cls, generator: PanoHeadGenerator, source: str | os.PathLike) -> ModelReference:
         """Reference ``generator`` loaded from ``source`` (checkpoint files are stored as absolute paths)."""
         source = str(source)
         return cls(str(Path(source).resolve()) if Path(source).is_file() else source, model_fingerprint(generator))
@@ -314,16 +315,13 @@ def _session(document: Any) -> Session:
 # --- The model -----------------------------------------------------------------------------------
 def checkpoint_path(session_file: str | os.PathLike, session: Session) -> Path | None:
     """The checkpoint file a session names, checked to exist (None for "bundled" or "random:<preset>")."""
-    source = session.model.source
-    if source == BUNDLED or source.startswith(RANDOM_PREFIX):
-        return None
-    path = Path(source)
-    if not path.is_file():
+    path = ModelSource.parse(session.model.source).path
+    if path is not None and not path.is_file():
         raise SessionError(f"{session_file}: its checkpoint {path} is missing (moved or deleted?)")
     return path
 
 
-def check_model(session_file: str | os.PathLike, session: Session, generator: torch.nn.Module) -> None:
+def check_model(session_file: str | os.PathLike, session: Session, generator: PanoHeadGenerator) -> None:
     """Refuse a model whose weights differ from the ones the session was saved with."""
     found = model_fingerprint(generator)
     if found != session.model.fingerprint:
@@ -334,9 +332,11 @@ def check_model(session_file: str | os.PathLike, session: Session, generator: to
 
 
 def open_session(
-    path: str | os.PathLike, device: torch.device | str = "cpu", load: Callable[[str], torch.nn.Module] | None = None
-) -> tuple[Session, torch.nn.Module]:
-    """Read a session and load its model (``load(source)``; default :func:`panohead.bundled.open_source`).
+    path: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    load: Callable[[str], PanoHeadGenerator] | None = None,
+) -> tuple[Session, PanoHeadGenerator]:
+    """Read a session and load its model (``load(source)``; default :meth:`ModelSource.open`).
 
     Raises :class:`SessionError` if the file is malformed, its checkpoint is missing, unreadable or
     has changed.
@@ -344,9 +344,7 @@ def open_session(
     session = read_session(path)
     checkpoint_path(path, session)
     if load is None:
-        from panohead.bundled import open_source
-
-        load = lambda source: open_source(source, device)  # noqa: E731
+        load = lambda source: ModelSource.parse(source).open(device)  # noqa: E731
     try:
         generator = load(session.model.source)
     except (CheckpointError, OSError, ValueError) as error:

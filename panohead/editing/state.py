@@ -21,6 +21,7 @@ from panohead.camera import focal_from_fov, orbit_label
 from panohead.editing.directions import Direction, DirectionEdit, amount_along, apply_directions, with_amount
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
+from panohead.generator import PanoHeadGenerator
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Camera:
     fov: float | None = None
     look_at: tuple[float, float, float] | None = None
 
-    def label(self, generator: torch.nn.Module) -> torch.Tensor:
+    def label(self, generator: PanoHeadGenerator) -> torch.Tensor:
         """(1, 25) camera label on the generator's device."""
         cfg = generator.config
         focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
@@ -89,7 +90,7 @@ class EditState:
 
 
 @torch.no_grad()
-def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor, torch.Tensor | None]:
+def compose(generator: PanoHeadGenerator, state: EditState) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The state's head ws (1, num_ws, w_dim) and background ws (1, background.num_ws, w_dim), or None
     for a model without a background network.
 
@@ -109,7 +110,7 @@ def compose(generator: torch.nn.Module, state: EditState) -> tuple[torch.Tensor,
 
 
 def apply_edits(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     ws: torch.Tensor,
     background_ws: torch.Tensor,
     mixing_ws: torch.Tensor | None,
@@ -138,7 +139,7 @@ def apply_edits(
 
 
 @torch.no_grad()
-def render_state(generator: torch.nn.Module, state: EditState, **render_kwargs) -> dict[str, torch.Tensor]:
+def render_state(generator: PanoHeadGenerator, state: EditState, **render_kwargs) -> dict[str, torch.Tensor]:
     """Render the edited head from ``state.camera``; ``render_kwargs`` go to ``G.render``."""
     ws, background_ws = compose(generator, state)
     planes = generator.synthesize_planes(ws)

@@ -2,7 +2,7 @@
 
 portrait = prepare_portrait(load_image("me.jpg"), G.config)        # detect, align, estimate camera
 result = invert(G, portrait, InversionSettings(steps=500, pti_steps=350))
-save_latent("latent.npz", result); save_generator("tuned.safetensors", result.generator)
+result.save_latent("latent.npz"); save_generator("tuned.safetensors", result.generator)
 """
 
 from panohead.inversion.inputs import (
@@ -14,7 +14,7 @@ from panohead.inversion.inputs import (
     target_tensor,
 )
 from panohead.inversion.perceptual import perceptual_loss
-from panohead.inversion.pipeline import InversionResult, invert, load_latent, save_latent
+from panohead.inversion.pipeline import InversionResult, invert
 from panohead.inversion.progress import Progress
 from panohead.inversion.settings import SPACES, InversionSettings
 
@@ -27,10 +27,8 @@ __all__ = [
     "adjust_portrait",
     "invert",
     "load_image",
-    "load_latent",
     "parse_label",
     "perceptual_loss",
     "prepare_portrait",
-    "save_latent",
     "target_tensor",
 ]

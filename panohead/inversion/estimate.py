@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from panohead.generator import PanoHeadGenerator
 from panohead.inversion.inputs import Portrait
 from panohead.inversion.latent import LatentPrior, latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction
@@ -56,7 +57,7 @@ class TimeEstimate:
 
 
 def estimate_time(
-    generator: nn.Module, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
+    generator: PanoHeadGenerator, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
 ) -> TimeEstimate:
     """Time real steps of both stages on a copy of ``generator`` (two latent steps, three PTI steps unless
     ``settings.pti_steps`` is 0).
@@ -80,7 +81,7 @@ def estimate_time(
 
 
 def _tuning_step(
-    generator: nn.Module,
+    generator: PanoHeadGenerator,
     pivot: torch.Tensor,
     objective: Reconstruction,
     label: torch.Tensor,

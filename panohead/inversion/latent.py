@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.inversion.objective import Reconstruction, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled, learning_rate
@@ -46,7 +46,7 @@ class LatentResult:
     preview: torch.Tensor  # (1, 3, R, R) render at the best latent
 
 
-def latent_prior(generator: nn.Module, label: torch.Tensor, samples: int, seed: int) -> LatentPrior:
+def latent_prior(generator: PanoHeadGenerator, label: torch.Tensor, samples: int, seed: int) -> LatentPrior:
     """Map ``samples`` seeded random z conditioned on ``label`` (1, 25) and summarise them."""
     cfg = generator.config
     zs = torch.randn(samples, cfg.z_dim, generator=torch.Generator().manual_seed(seed)).to(label.device)
@@ -62,7 +62,7 @@ def latent_prior(generator: nn.Module, label: torch.Tensor, samples: int, seed: 
     )
 
 
-def noise_layers(generator: nn.Module) -> list[ModulatedConv]:
+def noise_layers(generator: PanoHeadGenerator) -> list[ModulatedConv]:
     """Layers whose constant noise map shapes the head or its background (super-resolution uses none)."""
     parts = [generator.synthesis] + ([generator.background] if generator.background is not None else [])
     return [m for part in parts for m in part.modules() if isinstance(m, ModulatedConv)]
@@ -115,7 +115,7 @@ class LatentStep:
 
     def __init__(
         self,
-        generator: nn.Module,
+        generator: PanoHeadGenerator,
         objective: Reconstruction,
         label: torch.Tensor,
         settings: InversionSettings,
@@ -166,7 +166,7 @@ class LatentStep:
 
 
 def optimise_latent(
-    generator: nn.Module,
+    generator: PanoHeadGenerator,
     objective: Reconstruction,
     label: torch.Tensor,
     settings: InversionSettings,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from panohead.devices import tf32
+from panohead.generator import PanoHeadGenerator
 from panohead.inversion.settings import PRECISIONS
 
 
@@ -21,7 +22,7 @@ def precision_context(precision: str, device: torch.device) -> contextlib.Abstra
     return tf32(True)
 
 
-def render_view(generator: nn.Module, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+def render_view(generator: PanoHeadGenerator, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     """ws (B, num_ws, w_dim), label (B, 25) -> image (B, 3, R, R), background synthesised from ``ws``."""
     planes = generator.synthesize_planes(ws)
     return generator.render(planes, ws, label)["image"]

@@ -1,21 +1,17 @@
-"""Both stages end to end: portrait in, tuned generator and latent out, plus the latent file format."""
+"""Both stages end to end: portrait in, tuned generator and latent out."""
 
 from __future__ import annotations
 
 import copy
-import io
 import math
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from panohead.atomic import write_bytes_atomic
-from panohead.errors import one_line
+from panohead.generator import PanoHeadGenerator
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.latent import latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction, render_view
@@ -23,14 +19,17 @@ from panohead.inversion.perceptual import perceptual_loss
 from panohead.inversion.progress import ProgressCallback, cancelled
 from panohead.inversion.pti import pivotal_tuning
 from panohead.inversion.settings import InversionSettings
+from panohead.latent_file import save_latent
 
 
 @dataclass
 class InversionResult:
     """What an inversion produced; ``generator`` renders ``ws`` as the portrait's head from any camera."""
 
-    generator: nn.Module  # tuned by PTI, or latent_generator when PTI did not run or did not improve; frozen
-    latent_generator: nn.Module  # the original weights with stage 1's noise maps: what stage 1's latent goes with
+    generator: PanoHeadGenerator  # tuned by PTI, or latent_generator when PTI did not run or did not improve; frozen
+    latent_generator: (
+        PanoHeadGenerator  # the original weights with stage 1's noise maps: what stage 1's latent goes with
+    )
     ws: torch.Tensor  # (1, num_ws, w_dim)
     z: torch.Tensor | None  # (1, z_dim) when stage 1 optimised z
     label: torch.Tensor  # (1, 25) camera of the portrait
@@ -47,6 +46,22 @@ class InversionResult:
     def loss(self) -> float:
         return self.latent_loss if self.pti_loss is None else min(self.latent_loss, self.pti_loss)
 
+    def save_latent(self, path: str | os.PathLike, source: str = "") -> None:
+        """Write the latent file (:func:`panohead.latent_file.save_latent`): ws, the portrait's camera,
+        z when stage 1 optimised it, the latent space, the losses and ``source`` (the photo)."""
+        extra = {"z": self.z} if self.z is not None else {}
+        save_latent(
+            path,
+            self.ws,
+            label=self.label,
+            space=self.space,
+            loss_name=self.loss_name,
+            source=source,
+            latent_loss=self.latent_loss,
+            pti_loss=math.nan if self.pti_loss is None else self.pti_loss,
+            **extra,
+        )
+
     def render(self, label: torch.Tensor, stage: str = "final") -> torch.Tensor:
         """Render the inverted head from cameras (B, 25) -> (B, 3, R, R); ``stage='latent'`` shows stage 1 alone."""
         generator = self.latent_generator if stage == "latent" else self.generator
@@ -56,7 +71,7 @@ class InversionResult:
 
 
 def portrait_objective(
-    generator: nn.Module, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
+    generator: PanoHeadGenerator, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
 ) -> tuple[torch.Tensor, Reconstruction]:
     """The portrait's camera (1, 25) on the generator's device and the objective both stages minimise."""
     device = generator.device
@@ -66,7 +81,7 @@ def portrait_objective(
 
 
 def invert(
-    generator: nn.Module,
+    generator: PanoHeadGenerator,
     portrait: Portrait,
     settings: InversionSettings = InversionSettings(),
     perceptual: nn.Module | None = None,
@@ -119,42 +134,3 @@ def invert(
     else:
         result.pti_loss = stage2.best.value
     return result
-
-
-def save_latent(path: str | os.PathLike, result: InversionResult, source: str = "") -> None:
-    """Write the result's latent as ``.npz`` atomically, in the layout the visualizer's latent files use.
-
-    Arrays: ``ws`` (1, num_ws, w_dim), ``label`` (1, 25), ``z`` (1, z_dim) when stage 1 optimised z, and
-    0-d ``space``, ``loss_name``, ``source``, ``latent_loss``, ``pti_loss`` (NaN without PTI).
-    """
-    if Path(path).suffix.lower() != ".npz":
-        raise ValueError(f"{path}: latent files are written as .npz")
-    arrays = {
-        "ws": result.ws.detach().float().cpu().numpy(),
-        "label": result.label.detach().float().cpu().numpy(),
-        "space": np.array(result.space),
-        "loss_name": np.array(result.loss_name),
-        "source": np.array(source),
-        "latent_loss": np.array(result.latent_loss),
-        "pti_loss": np.array(math.nan if result.pti_loss is None else result.pti_loss),
-    }
-    if result.z is not None:
-        arrays["z"] = result.z.detach().float().cpu().numpy()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def load_latent(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of a latent file written by :func:`save_latent`; a one-line error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: latent file not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable .npz latent ({one_line(error)})") from None
-    if "ws" not in arrays or arrays["ws"].ndim != 3:
-        raise ValueError(f"{path}: no (1, num_ws, w_dim) 'ws' array in this latent file")
-    return arrays

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from panohead.camera import orbit_label
+from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.inversion.objective import Reconstruction, pair_distance, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
@@ -31,13 +32,13 @@ TUNED_MODULES = ("synthesis", "decoder", "raw_to_rgb", "background", "superres")
 
 @dataclass
 class TuningResult:
-    generator: nn.Module  # the tuned copy at its best step, frozen
+    generator: PanoHeadGenerator  # the tuned copy at its best step, frozen
     best: BestTracker
     cancelled: bool
     preview: torch.Tensor  # (1, 3, R, R) render of the pivot by the tuned generator
 
 
-def tuned_parameters(generator: nn.Module) -> list[nn.Parameter]:
+def tuned_parameters(generator: PanoHeadGenerator) -> list[nn.Parameter]:
     return [
         p
         for name in TUNED_MODULES
@@ -68,8 +69,8 @@ class TuningStep:
 
     def __init__(
         self,
-        tuned: nn.Module,
-        original: nn.Module,
+        tuned: PanoHeadGenerator,
+        original: PanoHeadGenerator,
         pivot: torch.Tensor,
         objective: Reconstruction,
         label: torch.Tensor,
@@ -113,7 +114,7 @@ class TuningStep:
 
 
 def pivotal_tuning(
-    original: nn.Module,
+    original: PanoHeadGenerator,
     pivot: torch.Tensor,
     objective: Reconstruction,
     label: torch.Tensor,
@@ -180,8 +181,8 @@ def pivotal_tuning(
 
 
 def _render_with_locality(
-    tuned: nn.Module,
-    original: nn.Module,
+    tuned: PanoHeadGenerator,
+    original: PanoHeadGenerator,
     pivot: torch.Tensor,
     label: torch.Tensor,
     objective: Reconstruction,

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from panohead.camera import split_label
+from panohead.generator import PanoHeadGenerator
 from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents, surface_points
 
 DEPTH_TOLERANCE = 0.03  # world units (the tri-grid box is 1 unit wide)
@@ -122,7 +123,7 @@ def warp_sums(
 
 @torch.no_grad()
 def multiview_consistency(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     seeds: Sequence[int],
     yaw_step: float = 30.0,
     pitch: float = 0.0,

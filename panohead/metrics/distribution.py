@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from panohead.camera import label_to_orbit
+from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.metrics.masks import seeded_latents
 from panohead.metrics.statistics import fit_gaussian, frechet_distance, inception_score, kernel_inception_distance
@@ -110,7 +111,7 @@ def real_features(
 
 
 def split_cameras(
-    generator: torch.nn.Module, split: str, count: int, seed: int, pool: torch.Tensor | None
+    generator: PanoHeadGenerator, split: str, count: int, seed: int, pool: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(conditioning, rendering) cameras (count, 25) for ``split`` (see module docstring)."""
     rng = torch.Generator().manual_seed(seed)
@@ -125,7 +126,7 @@ def split_cameras(
 
 @torch.no_grad()
 def generated_features(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     extractor: Extractor,
     condition: torch.Tensor,
     render: torch.Tensor,
@@ -147,7 +148,7 @@ def generated_features(
 
 
 def distribution_metrics(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     extractor: Extractor,
     dataset: Sequence[dict] | None = None,
     num_samples: int = 50000,

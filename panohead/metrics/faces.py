@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from panohead.generator import PanoHeadGenerator
 from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents
 from panohead.metrics.weights import load_program, program_format
 
@@ -144,7 +145,7 @@ def face_crops(images: torch.Tensor, box: tuple[float, float, float] = FACE_BOX)
 
 @torch.no_grad()
 def identity_consistency(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     embed: Embedder,
     seeds: Sequence[int],
     yaws: Sequence[float] = IDENTITY_YAWS,

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from panohead.generator import PanoHeadGenerator
 from panohead.metrics.views import batches, render_views
 from panohead.metrics.weights import load_program
 
@@ -58,7 +59,7 @@ def seeded_latents(count: int, z_dim: int, seed: int, device: torch.device) -> t
 
 @torch.no_grad()
 def mask_error(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     dataset: Sequence[dict],
     num_samples: int | None = None,
     seed: int = 0,
@@ -94,7 +95,7 @@ def mask_error(
 
 @torch.no_grad()
 def segmentation_mse(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     segmenter: Segmenter,
     cameras: torch.Tensor,
     seed: int = 0,

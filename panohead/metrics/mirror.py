@@ -38,6 +38,7 @@ from collections.abc import Sequence
 import torch
 from tqdm import tqdm
 
+from panohead.generator import PanoHeadGenerator
 from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents, surface_points
 
 FRONT_YAW, BACK_YAW = 0.0, 180.0
@@ -84,7 +85,7 @@ def mirror_similarity(front: torch.Tensor, back: torch.Tensor, weight: torch.Ten
 
 @torch.no_grad()
 def mirrored_face_scores(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     seeds: Sequence[int],
     psi: float = 1.0,
     batch_size: int = 8,
@@ -107,7 +108,7 @@ def mirrored_face_scores(
 
 
 def mirrored_face_score(
-    generator: torch.nn.Module, seeds: Sequence[int], psi: float = 1.0, batch_size: int = 8, progress: bool = False
+    generator: PanoHeadGenerator, seeds: Sequence[int], psi: float = 1.0, batch_size: int = 8, progress: bool = False
 ) -> float:
     """Mean mirrored-face score over ``seeds`` (higher = more of the face copied onto the back).
 

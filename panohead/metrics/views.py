@@ -12,11 +12,11 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from panohead.camera import orbit_label, pixel_rays
-from panohead.generator import seed_latent
+from panohead.generator import PanoHeadGenerator, seed_latent
 
 
 def orbit_camera(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     yaw_degrees: float | torch.Tensor,
     pitch_degrees: float | torch.Tensor = 0.0,
     device: torch.device | None = None,
@@ -29,12 +29,12 @@ def orbit_camera(
     return orbit_label(yaw, pitch, cfg.camera_radius, cfg.look_at, cfg.focal, device=device or generator.device)
 
 
-def frontal_camera(generator: torch.nn.Module, batch: int = 1) -> torch.Tensor:
+def frontal_camera(generator: PanoHeadGenerator, batch: int = 1) -> torch.Tensor:
     """(B, 25) frontal labels: the conditioning camera of the paper's 360-degree renders and of FID-back."""
     return orbit_camera(generator, 0.0).expand(batch, -1)
 
 
-def seed_latents(generator: torch.nn.Module, seeds: Sequence[int]) -> torch.Tensor:
+def seed_latents(generator: PanoHeadGenerator, seeds: Sequence[int]) -> torch.Tensor:
     """(len(seeds), z_dim) latents, each fixed by its seed alone (same as ``panohead generate``)."""
     return torch.cat([seed_latent(s, generator.config.z_dim, generator.device) for s in seeds], dim=0)
 
@@ -46,7 +46,7 @@ def batches(count: int, batch_size: int) -> Iterator[slice]:
 
 @torch.no_grad()
 def render_views(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     z: torch.Tensor,
     c_cond: torch.Tensor,
     cameras: torch.Tensor,
@@ -83,7 +83,7 @@ def render_views(
     return out
 
 
-def head_colour(generator: torch.nn.Module, out: dict[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:
+def head_colour(generator: PanoHeadGenerator, out: dict[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:
     """RGB of the volume-rendered head without the 2D background: to_rgb(I_r) (B, 3, n, n).
 
     The background is one 2D image that does not turn with the camera, so it would bias any

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from panohead.errors import one_line
+from panohead.errors import UserError, one_line
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
     """A metric needs a pretrained file that is not on this machine (the message says which and where)."""
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from panohead.config import GeneratorConfig
-from panohead.errors import OneLineError
+from panohead.errors import UserError
 from panohead.official.unpickler import Record, plain
 
 
-class UnsupportedCheckpoint(OneLineError):
+class UnsupportedCheckpoint(UserError):
     """The file is an official snapshot, but of a variant we cannot reproduce exactly."""
 
 

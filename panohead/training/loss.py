@@ -28,7 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from panohead.generator import PanoHeadGenerator
 from panohead.nn.resample import gaussian_blur
+from panohead.training.discriminator import TriDiscriminator
 
 Stats = dict[str, torch.Tensor]
 
@@ -117,8 +119,8 @@ class PanoHeadLoss:
 
     def __init__(
         self,
-        G: torch.nn.Module,
-        D: torch.nn.Module,
+        G: PanoHeadGenerator,
+        D: TriDiscriminator,
         options: LossOptions,
         autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
     ) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from panohead.camera import orbit_label
-from panohead.generator import seed_latent
+from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.images import image_grid, save_image, to_uint8
 
 GRID_YAWS = (0.0, 90.0, 180.0, 270.0)  # front, left side (+x), back, right side
@@ -44,7 +44,7 @@ def finite(value: float) -> float | None:
 
 
 @torch.no_grad()
-def render_progress_grids(G: torch.nn.Module, seeds: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def render_progress_grids(G: PanoHeadGenerator, seeds: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Seeds 0..seeds-1 (rows) at the front, side, back and other side (columns), conditioned on the front camera.
 
     Returns the image grid (H, W, 3) and the matching foreground-mask grid (H, W, 1), uint8.
@@ -74,7 +74,7 @@ def render_progress_grids(G: torch.nn.Module, seeds: int, device: torch.device) 
 
 
 def write_progress_grids(
-    folder: Path, stem: str, G: torch.nn.Module, seeds: int, device: torch.device
+    folder: Path, stem: str, G: PanoHeadGenerator, seeds: int, device: torch.device
 ) -> tuple[Path, Path]:
     image, mask = render_progress_grids(G, seeds, device)
     paths = folder / f"{stem}.png", folder / f"{stem}-mask.png"

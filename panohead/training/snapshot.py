@@ -95,9 +95,9 @@ def _flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str,
 
 def write_snapshot(
     path: str | os.PathLike,
-    G: torch.nn.Module,
-    G_ema: torch.nn.Module,
-    D: torch.nn.Module,
+    G: PanoHeadGenerator,
+    G_ema: PanoHeadGenerator,
+    D: TriDiscriminator,
     optimisers: dict[str, torch.optim.Optimizer],
     options: TrainOptions,
     progress: Progress,
