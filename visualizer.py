@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-from typing import TYPE_CHECKING
 
-import click
+from gui_utils.termination import TerminationRequest
 
-from panohead.devices import DEVICE_CHOICES
+# Installed first when run as the app: the imports below take seconds, and a kill meanwhile must still end it
+# the way the close button does (gui_utils.termination).
+TERMINATION = TerminationRequest() if __name__ == "__main__" else None
 
-if TYPE_CHECKING:
-    from viz.app import App
+import click  # noqa: E402
+
+from panohead.devices import DEVICE_CHOICES  # noqa: E402
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,7 +43,8 @@ def main(checkpoint: str | None, device: str, width: int | None, height: int | N
         )
     except (WindowError, ValueError) as error:
         raise click.ClickException(str(error).splitlines()[0]) from None
-    close_on_termination(app)
+    if TERMINATION is not None:
+        TERMINATION.attach(app.window)
     try:
         app.run()
     except Exception:
@@ -50,18 +52,6 @@ def main(checkpoint: str | None, device: str, width: int | None, height: int | N
         raise
     finally:
         app.close()
-
-
-def close_on_termination(app: App) -> None:
-    """SIGTERM (``kill``, a logout) and SIGHUP (the terminal closed) end the app the way its close button
-    does, so the settings and the window's layout are saved; Python's default would kill it on the spot.
-    The handler only asks: the frame loop waits at most a frame interval for events, then sees the request."""
-
-    def request_close(signum: int, frame: object) -> None:
-        app.window.request_close()
-
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, request_close)
 
 
 if __name__ == "__main__":
