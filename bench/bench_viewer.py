@@ -30,10 +30,10 @@ from panohead.camera import orbit_label
 from panohead.config import PRESETS
 from panohead.devices import pick_device
 from panohead.generator import seed_latent
+from panohead.views.images import to_rgba8, to_unit
 from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend
 from viz.request import build_request
 from viz.state import AppState
-from viz.views import to_rgba8, to_unit
 
 GOAL_ORBIT_FPS, GOAL_SEED_MS = 60.0, 50.0
 

@@ -14,15 +14,15 @@ from panohead.camera import orbit_label, pixel_rays
 from panohead.checkpoint import save_generator
 from panohead.generator import seed_latent
 from panohead.userdirs import CONFIG_ENV
+from panohead.views.images import normals_from_depth, orient_plane, pca_colours, slice_points
+from panohead.views.trigrid import TrigridSpec, trigrid_mosaic
 from tests.conftest import make_tiny_generator
 from viz.async_renderer import AsyncRenderer
 from viz.latents import LatentError, load_latent, save_latent
 from viz.renderer import Renderer, RenderResult
-from viz.request import TrigridSpec, build_request
+from viz.request import build_request
 from viz.settings import SETTINGS_NAME, load_state, save_state
 from viz.state import AppState
-from viz.trigrid_views import trigrid_mosaic
-from viz.views import normals_from_depth, orient_plane, pca_colours, slice_points
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from panohead.camera import orbit_label
+from panohead.views.stages import compose_image, march_volume
 from tests.conftest import make_tiny_generator
 from viz.renderer import Renderer
 from viz.request import build_request
-from viz.stages import StageGraphs, compose_image, march_volume
+from viz.stages import StageGraphs
 from viz.state import AppState
 
 

@@ -17,6 +17,7 @@ from panohead.config import GeneratorConfig
 from panohead.editing.directions import DirectionEdit
 from panohead.editing.latents import Latent
 from panohead.editing.state import Mixing
+from panohead.views.trigrid import TrigridSpec
 from viz.state import AppState
 
 
@@ -88,16 +89,6 @@ class BackgroundSpec:
     seed: SeedLatent | None = None
     image: FileSpec | None = None
     colour: tuple[float, float, float] | None = None
-
-
-@dataclass(frozen=True)
-class TrigridSpec:
-    display: str = "pca"
-    channel: int = 0
-    colormap: str = "coolwarm"
-    all_planes: bool = True
-    depth_index: int = 0
-    offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)

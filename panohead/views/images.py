@@ -1,4 +1,4 @@
-"""Pure image functions for the viewer: colour maps, depth and normal images, compositing, PCA.
+"""Pure image functions of the views: colour maps, depth and normal images, compositing, PCA.
 
 Images are torch tensors (C, H, W) with values in [0, 1] unless said otherwise, on any device.
 """
