@@ -31,7 +31,7 @@ import torch
 from PIL import Image, ImageOps
 from scipy.spatial.transform import Rotation
 
-from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_from_rotation, label_to_orbit, orbit_label
+from panohead.camera import label_from_rotation, label_to_orbit
 from panohead.data.contact_sheet import ContactSheet
 from panohead.data.estimators import (
     Box,
@@ -50,6 +50,7 @@ from panohead.errors import MissingCapability, OneLineError, one_line
 from panohead.images import ImageTooLarge, open_image
 from panohead.numbers import number_problem
 from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
+from panohead.views.camera import orbit_camera
 
 # The official dataset labels look at the world origin (the camera sits on the fitted head's axis).
 LABEL_LOOK_AT = (0.0, 0.0, 0.0)
@@ -259,7 +260,7 @@ class Aligner:
 
 def _orbit_label(yaw: float, pitch: float) -> torch.Tensor:
     """(25,) label of a camera without roll at the official radius, looking at the origin (degrees)."""
-    return orbit_label(math.radians(yaw), math.radians(pitch), DEFAULT_RADIUS, LABEL_LOOK_AT, DEFAULT_FOCAL)[0]
+    return orbit_camera(yaw, pitch, look_at=LABEL_LOOK_AT)[0]
 
 
 def _orbit_angles(label: torch.Tensor) -> tuple[float, float]:

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from panohead.camera import split_label
-from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents, surface_points
+from panohead.metrics.views import batches, render_views, seed_latents, surface_points
+from panohead.views.camera import frontal_camera, orbit_camera
 
 DEPTH_TOLERANCE = 0.03  # world units (the tri-grid box is 1 unit wide)
 MIN_OPACITY = 0.9
@@ -137,7 +138,7 @@ def multiview_consistency(
     closes, so 360 / yaw_step pairs per head). Returns {"error", "psnr", "coverage"}.
     """
     yaws = torch.arange(0.0, 360.0 - 1e-6, yaw_step)
-    cameras = orbit_camera(generator, yaws, pitch)
+    cameras = orbit_camera(yaws, pitch, generator)
     views = len(yaws)
     z_all = seed_latents(generator, seeds)
     total = WarpSums(0.0, 0.0, 0.0, 0.0, 3)
