@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from metrics_scenes import RandomFeatures, smooth_pattern
 
-from panohead.camera import label_to_orbit, orbit_label
+from panohead.camera import label_to_orbit
 from panohead.metrics.distribution import distribution_metrics, in_split, real_features, split_cameras
 from panohead.metrics.statistics import fit_gaussian, frechet_distance
 from panohead.views.camera import orbit_camera
@@ -19,7 +19,7 @@ def image_set(count: int = 64, noise: float = 0.0, size: int = 32) -> list[dict]
                 -1, 1
             )
         yaw = -180.0 + 360.0 * i / count
-        items.append({"image": image, "mask": None, "label": orbit_label(math.radians(yaw))[0], "name": f"{i}.png"})
+        items.append({"image": image, "mask": None, "label": orbit_camera(yaw)[0], "name": f"{i}.png"})
     return items
 
 
