@@ -3,7 +3,7 @@ import math
 import torch
 from metrics_scenes import PlantedHead, mirrored_triplane, smooth_pattern
 
-from panohead.metrics.consistency import View, multiview_consistency, project, warp_sums
+from panohead.metrics.consistency import View, multiview_consistency, source_coordinates, warp_sums
 from panohead.metrics.views import render_views, surface_points
 from panohead.views.camera import orbit_camera
 
@@ -12,7 +12,7 @@ def test_projecting_the_surface_points_lands_on_their_own_pixels():
     generator = mirrored_triplane()
     camera = orbit_camera(torch.tensor([30.0]), 10.0, generator)
     out = render_views(generator, torch.zeros(1, generator.config.z_dim), camera, camera)
-    coords, distance = project(surface_points(camera, out["depth"]), camera)
+    coords, distance = source_coordinates(surface_points(camera, out["depth"]), camera)
     n = out["depth"].shape[-1]
     centres = (torch.arange(n) + 0.5) / n
     assert torch.allclose(coords[0, :, :, 0], centres.expand(n, n), atol=1e-4)
