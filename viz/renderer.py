@@ -35,7 +35,7 @@ from panohead.editing.latents import conditioning_label, latent_ws
 from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
-from panohead.views.images import checkerboard, over, resize, to_rgba8
+from panohead.views.images import background_picture, checkerboard, over, resize, to_rgba8
 from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
 from panohead.views.stages import compose_image, half_precision, march_volume
 from panohead.views.trigrid import Cell, trigrid_mosaic
@@ -382,27 +382,8 @@ class Renderer:
         return ws
 
     def image_file(self, spec: FileSpec, size: int, device: torch.device) -> torch.Tensor:
-        """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized."""
-
-        def read() -> torch.Tensor:
-            from PIL import Image, UnidentifiedImageError
-
-            from panohead.images import open_image
-
-            try:
-                with open_image(spec.path) as picture:
-                    picture = picture.convert("RGB")
-                    side = min(picture.size)
-                    left, top = (picture.width - side) // 2, (picture.height - side) // 2
-                    picture = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
-                    array = np.asarray(picture, dtype=np.float32) / 255.0
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{spec.path}: background image not found") from None
-            except (UnidentifiedImageError, OSError, ValueError) as error:
-                raise ValueError(f"{spec.path}: cannot read the background image ({one_line(error)})") from None
-            return torch.from_numpy(array).permute(2, 0, 1).to(device)
-
-        return self.files.get((spec, size, str(device)), read)
+        """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized (cached)."""
+        return self.files.get((spec, size, str(device)), lambda: background_picture(spec.path, size, device))
 
 
 class _Frame:
