@@ -192,7 +192,7 @@ class Aligner:
                     f"head {name} {value:+.0f} degrees is beyond the {limit:.0f} the official pipeline accepts"
                 )
         if override is not None:
-            return _orbit_label(*override), framing.affine(self.resolution), "yaw/pitch set by hand"
+            return _label_at(*override), framing.affine(self.resolution), "yaw/pitch set by hand"
         label = label_from_rotation(torch.as_tensor(framing.pose.rotation, dtype=torch.float32)[None])[0]
         return label, framing.affine(self.resolution), f"mean-face fit, {framing.pose.rms:.1f} px rms"
 
@@ -247,7 +247,7 @@ class Aligner:
                         "sides and backs; use a larger photo, or give its yaw/pitch in --overrides"
                     )
             affine = (calibration or self.calibration).affine(head, self.resolution)
-            label = _orbit_label(yaw, pitch)
+            label = _label_at(yaw, pitch)
             stage = 2
             message = f"stage 2: head box {head.width:.0f}x{head.height:.0f} px from the mask; {note}"
         crop = warp(image, affine, self.resolution)
@@ -258,7 +258,7 @@ class Aligner:
         )
 
 
-def _orbit_label(yaw: float, pitch: float) -> torch.Tensor:
+def _label_at(yaw: float, pitch: float) -> torch.Tensor:
     """(25,) label of a camera without roll at the official radius, looking at the origin (degrees)."""
     return orbit_camera(yaw, pitch, look_at=LABEL_LOOK_AT)[0]
 
