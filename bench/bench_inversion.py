@@ -21,7 +21,6 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name
-from panohead.camera import orbit_label
 from panohead.config import preset
 from panohead.devices import pick_device
 from panohead.generator import PanoHeadGenerator, seed_latent
@@ -30,6 +29,7 @@ from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perc
 from panohead.inversion.perceptual import LPIPS
 from panohead.inversion.settings import PRECISIONS
 from panohead.inversion.vgg import VGG16Features
+from panohead.views.camera import orbit_camera
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     device = pick_device(args.device)
     torch.manual_seed(0)
     generator = PanoHeadGenerator(preset(args.preset)).eval().requires_grad_(False).to(device)
-    label = orbit_label(0.0, device=device)
+    label = orbit_camera(0.0, device=device)
     with torch.no_grad():
         image = generator(seed_latent(1, generator.config.z_dim, device), label)["image"].clamp(-1, 1)
     portrait = Portrait(Image.fromarray(to_uint8(image[0])), label[0].cpu().numpy())

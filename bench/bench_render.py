@@ -9,7 +9,6 @@ super-resolution). Orbit path: mapping, tri-grid and background cached, only the
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -17,10 +16,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, time_call
-from panohead.camera import orbit_label
 from panohead.config import preset
 from panohead.devices import pick_device
 from panohead.generator import PanoHeadGenerator
+from panohead.views.camera import orbit_camera
 
 
 def main() -> None:
@@ -38,8 +37,8 @@ def main() -> None:
     print(f"device: {device_name(device)}  preset: {args.preset}  torch {torch.__version__}")
     for batch in args.batch:
         z = torch.randn(batch, cfg.z_dim, device=device)
-        front = orbit_label(torch.zeros(batch), device=device)
-        side = orbit_label(torch.full((batch,), math.pi / 2), device=device)
+        front = orbit_camera(torch.zeros(batch), device=device)
+        side = orbit_camera(torch.full((batch,), 90.0), device=device)
         with torch.inference_mode():
             ws = generator.mapping(z, front, psi=0.7)
             planes = generator.synthesize_planes(ws)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import math
 import os
 import subprocess
 import sys
@@ -30,12 +29,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, print_official, time_call
-from panohead.camera import orbit_label
 from panohead.config import preset
 from panohead.devices import pick_device, tf32
 from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
 from panohead.model_source import ModelSource
+from panohead.views.camera import orbit_camera
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,8 +83,8 @@ def bench_model(
     print(f"{label}, batch {batch}, neural {res}^2, output {output}^2", flush=True)
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(batch, cfg.z_dim, generator=generator).to(device)
-    front = orbit_label(torch.zeros(batch), device=device)
-    side = orbit_label(torch.full((batch,), math.pi / 4), pitch=torch.full((batch,), 0.1), device=device)
+    front = orbit_camera(torch.zeros(batch), device=device)
+    side = orbit_camera(torch.full((batch,), 45.0), torch.full((batch,), 5.7), device=device)
     key = "image" if superresolve else "image_raw"
     with torch.inference_mode(), tf32(False):
 
@@ -181,7 +180,7 @@ def stage_times(G, batch: int, device: torch.device, repeats: int, options: dict
     ray march with compositing and to-RGB, super-resolution."""
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(batch, G.config.z_dim, generator=generator).to(device)
-    camera = orbit_label(torch.zeros(batch), device=device)
+    camera = orbit_camera(torch.zeros(batch), device=device)
     with torch.inference_mode(), tf32(tf32_on):
         fast = FastRenderer(variant_generator(G, options), **renderer_options(options))
         ws = fast.mapping(z, camera, psi=0.7)
@@ -244,7 +243,7 @@ def bench_inversion_step(device: torch.device, repeats: int) -> None:
         return
     torch.manual_seed(0)
     G = PanoHeadGenerator(preset("paper")).eval().requires_grad_(False).to(device)
-    label = orbit_label(torch.zeros(1), device=device)
+    label = orbit_camera(torch.zeros(1), device=device)
     with torch.no_grad():
         ws0 = G.mapping(torch.randn(1, G.config.z_dim, device=device), label, psi=0.7)
         target = render_view(G, ws0, label).clamp(-1, 1)

@@ -39,7 +39,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, print_official, time_call
-from panohead.camera import orbit_label
 from panohead.config import GeneratorConfig
 from panohead.devices import pick_device
 from panohead.generator import PanoHeadGenerator
@@ -47,6 +46,7 @@ from panohead.nn.fused import fused_layers
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loop import RunSpec, Trainer
 from panohead.training.options import TrainOptions, training_preset
+from panohead.views.camera import orbit_camera
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def pass_table(
     """
     generator = torch.Generator().manual_seed(1)
     z = torch.randn(batch, config.z_dim, generator=generator).to(device)
-    c = orbit_label(torch.rand(batch, generator=generator) * 6.28, device=device)
+    c = orbit_camera(torch.rand(batch, generator=generator) * 360.0, device=device)
     size, raw_size = config.image_resolution, config.neural_resolution
     real = [
         (torch.rand(batch, 3, size, size, generator=generator) * 2 - 1).to(device),

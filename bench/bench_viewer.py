@@ -15,7 +15,6 @@ renderer. Models are randomly initialised (speed does not depend on the weights)
 from __future__ import annotations
 
 import gc
-import math
 import os
 import statistics
 import sys
@@ -26,14 +25,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name
-from panohead.camera import orbit_label
 from panohead.config import PRESETS
 from panohead.devices import pick_device
 from panohead.generator import seed_latent
+from panohead.views.camera import orbit_camera
+from panohead.views.images import to_rgba8, to_unit
 from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend
 from viz.request import build_request
 from viz.state import AppState
-from viz.views import to_rgba8, to_unit
 
 GOAL_ORBIT_FPS, GOAL_SEED_MS = 60.0, 50.0
 
@@ -106,14 +105,12 @@ def main(
     )
 
     cfg = G.config
-    frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
+    frontal = orbit_camera(0.0, 0.0, cfg, device=target)
 
     def reference(index: int) -> None:
         """What a viewer without caches does: the whole generator every frame (fp32)."""
         with torch.inference_mode():
-            camera = orbit_label(
-                math.radians(index * 360.0 / frames), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target
-            )
+            camera = orbit_camera(index * 360.0 / frames, 0.0, cfg, device=target)
             out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.latent.psi)
             to_rgba8(to_unit(out["image"][0])).cpu()
 

@@ -33,12 +33,12 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name
-from panohead.camera import orbit_label
 from panohead.cli.common import open_generator
 from panohead.data.synth import SynthSettings, synthesize
 from panohead.generator import seed_latent
 from panohead.images import image_grid, save_image, to_uint8
 from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perceptual_loss
+from panohead.views.camera import orbit_camera
 
 VIEWS = {"input (yaw 0)": 0.0, "back (yaw 180)": 180.0}
 STAGES = {"stage 1": "latent", "stage 1 + PTI": "final"}
@@ -96,10 +96,7 @@ def main() -> None:
 
     generator, device, source = open_generator(args.checkpoint, args.device)
     cfg = generator.config
-    cameras = {
-        name: orbit_label(math.radians(yaw), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
-        for name, yaw in VIEWS.items()
-    }
+    cameras = {name: orbit_camera(yaw, 0.0, cfg, device=device) for name, yaw in VIEWS.items()}
     settings = InversionSettings(
         space=args.space, steps=args.steps, pti_steps=args.pti_steps, locality_every=args.locality_every
     )

@@ -178,6 +178,23 @@ def mirror_label(label: torch.Tensor) -> torch.Tensor:
     return torch.cat([mirrored.reshape(-1, 16), label[:, 16:]], dim=1)
 
 
+def project(points: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World points (B, N, 3) seen by cameras ``label`` (B, 25) -> image coordinates (B, N, 2) as (x, y)
+    normalised by the image size (pixel i's centre at (i + 0.5) / n) and depth (B, N) along each
+    camera's forward axis (<= 0: behind it, where the coordinates mean nothing).
+
+    Inverse of :func:`pixel_rays`: local = R^T (P - o), x = (fx local_x + skew local_y) / z + cx,
+    y = fy local_y / z + cy.
+    """
+    cam2world, k = split_label(label.to(points))
+    rotation, origin = cam2world[:, :3, :3], cam2world[:, :3, 3]
+    local = (points - origin[:, None]) @ rotation  # columns of the pose are the camera's axes
+    depth = local[..., 2]
+    x = (k[:, 0, 0:1] * local[..., 0] + k[:, 0, 1:2] * local[..., 1]) / depth + k[:, 0, 2:3]
+    y = k[:, 1, 1:2] * local[..., 1] / depth + k[:, 1, 2:3]
+    return torch.stack([x, y], dim=-1), depth
+
+
 def pixel_rays(label: torch.Tensor, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
     """World-space rays through pixel centres.
 

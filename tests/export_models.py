@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from panohead.camera import orbit_label, pixel_rays
+from panohead.camera import pixel_rays
 from panohead.config import preset
 from panohead.export.heads import head_from_seed
 from panohead.export.views import BAKE_ORBIT, View
 from panohead.generator import PanoHeadGenerator
+from panohead.views.camera import orbit_camera
 
 DENSITY_STRETCH = 30.0
 # The stretched density is centred just above the mesh threshold (10), so about half the box is solid.
@@ -86,7 +85,5 @@ def sphere_view(label: torch.Tensor, size: int = VIEW_SIZE) -> View:
 
 def sphere_views() -> list[View]:
     """sphere_view from every camera of BAKE_ORBIT (the orbit looks at the origin, where the sphere is)."""
-    yaw = torch.tensor([math.radians(a[0]) for a in BAKE_ORBIT])
-    pitch = torch.tensor([math.radians(a[1]) for a in BAKE_ORBIT])
-    labels = orbit_label(yaw, pitch, 2.7, (0.0, 0.0, 0.0), 4.2647)
+    labels = orbit_camera([a[0] for a in BAKE_ORBIT], [a[1] for a in BAKE_ORBIT], look_at=(0.0, 0.0, 0.0))
     return [sphere_view(labels[i : i + 1]) for i in range(len(labels))]

@@ -8,11 +8,11 @@ import math
 import torch
 from PIL import Image
 
-from panohead.camera import orbit_label
 from panohead.config import preset
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.images import to_uint8
 from panohead.inversion import Portrait
+from panohead.views.camera import orbit_camera
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,7 +22,7 @@ def calibrated_tiny_generator() -> PanoHeadGenerator:
     torch.manual_seed(0)
     generator = PanoHeadGenerator(preset("tiny")).eval().requires_grad_(False)
     with torch.no_grad():
-        scale = 0.35 / generator(seed_latent(1, generator.config.z_dim), orbit_label(0.0))["image"].std()
+        scale = 0.35 / generator(seed_latent(1, generator.config.z_dim), orbit_camera(0.0))["image"].std()
         for layer in [generator.raw_to_rgb] + [block.torgb for block in generator.superres.blocks]:
             layer.weight.mul_(scale)
             layer.bias.mul_(scale)
@@ -32,7 +32,7 @@ def calibrated_tiny_generator() -> PanoHeadGenerator:
 def frontal_target(seed: int = 7) -> tuple[Portrait, torch.Tensor]:
     """A portrait rendered by :func:`calibrated_tiny_generator` from a known z at yaw 0, and its float image (1, 3, R, R)."""
     generator = calibrated_tiny_generator()
-    label = orbit_label(0.0)
+    label = orbit_camera(0.0)
     with torch.no_grad():
         image = generator(seed_latent(seed, generator.config.z_dim), label)["image"]
     crop = Image.fromarray(to_uint8(image[0]))

@@ -11,6 +11,8 @@ from panohead.camera import (
     mirror_label,
     orbit_label,
     pixel_rays,
+    project,
+    split_label,
 )
 
 
@@ -72,3 +74,15 @@ def test_official_fov_convention_gives_the_default_focal():
 def test_malformed_label_is_rejected_with_its_shape():
     with pytest.raises(ValueError, match=r"\(B, 25\)"):
         pixel_rays(torch.zeros(1, 16), 4)
+
+
+def test_project_inverts_pixel_rays_to_pixel_centres_and_forward_depth():
+    label = orbit_label(torch.tensor([0.7, -2.0]), torch.tensor([0.2, -0.1]), 3.0)
+    origins, directions = pixel_rays(label, 4)
+    distance = torch.linspace(1.0, 4.0, 16).expand(2, 16)
+    coords, depth = project(origins + directions * distance[..., None], label)
+    centres = (torch.arange(4) + 0.5) / 4
+    torch.testing.assert_close(coords[..., 0], centres.repeat(4).expand(2, 16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(coords[..., 1], centres.repeat_interleave(4).expand(2, 16), atol=1e-5, rtol=0)
+    forward = split_label(label)[0][:, None, :3, 2]  # each camera's own +z axis
+    torch.testing.assert_close(depth, distance * (directions * forward).sum(-1))

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from panohead.camera import orbit_label
 from panohead.checkpoint import CheckpointError, load_generator, save_generator, save_tensors, training_data
+from panohead.views.camera import orbit_camera
 from tests.conftest import make_tiny_generator
 
 
@@ -10,7 +10,7 @@ def render(generator, seed=0):
     torch.manual_seed(seed)
     z = torch.randn(1, generator.config.z_dim)
     with torch.no_grad():
-        return generator(z, orbit_label(0.0))["image"]
+        return generator(z, orbit_camera(0.0))["image"]
 
 
 def test_checkpoint_round_trip_is_bit_exact(tmp_path):

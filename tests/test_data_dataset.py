@@ -12,9 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from panohead.camera import label_to_orbit, mirror_label, orbit_label, pixel_rays
+from panohead.camera import label_to_orbit, mirror_label, pixel_rays
 from panohead.data.dataset import DatasetError, HeadDataset, yaw_balance_weights, yaw_balanced_sampler
 from panohead.data.synth import SynthSettings, write_synthetic_dataset
+from panohead.views.camera import orbit_camera
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_xflip_doubles_the_dataset_with_flipped_pixels_and_mirrored_labels(synth
 
 def test_the_mirrored_label_is_the_camera_of_the_flipped_image():
     """Pixel (row, W-1-col) of the mirrored camera sees the x-reflection of pixel (row, col)'s ray."""
-    label = orbit_label(math.radians(130.0), math.radians(12.0))
+    label = orbit_camera(130.0, 12.0)
     res = 8
     origins, directions = pixel_rays(label, res)
     m_origins, m_directions = pixel_rays(mirror_label(label), res)

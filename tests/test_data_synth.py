@@ -11,12 +11,13 @@ import torch
 from click.testing import CliRunner
 
 import panohead.data.synth as synth_module
-from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_to_orbit, mirror_label, orbit_label, split_label
+from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_to_orbit, mirror_label, split_label
 from panohead.cli import main
 from panohead.data.dataset import HeadDataset
 from panohead.data.heads import OFF, bounds, head_parts, sample_head, scene_distance, stack_params, to_local
 from panohead.data.sdf import Vec
 from panohead.data.synth import SynthSettings, render_heads, sample_camera, synthesize, write_synthetic_dataset
+from panohead.views.camera import orbit_camera
 
 SMALL = SynthSettings(resolution=32, yaw_mode="uniform", pitch_range=(-30.0, 30.0))
 
@@ -75,7 +76,7 @@ def _heads(seed: int, count: int, **changes) -> list[dict]:
 def test_masks_are_the_rendered_silhouettes():
     """Over two different backgrounds: outside the mask the image is the background, inside it is the same head."""
     heads = stack_params(_heads(4, 2))
-    labels = orbit_label(torch.tensor([0.3, 2.8]), torch.tensor([0.1, -0.2]))
+    labels = orbit_camera(torch.tensor([17.0, 160.0]), torch.tensor([5.7, -11.5]))
     black, white = torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32)
     on_black, mask = render_heads(heads, labels, 32, black)
     on_white, mask_again = render_heads(heads, labels, 32, white)
@@ -94,7 +95,7 @@ def test_masks_are_the_rendered_silhouettes():
 
 def test_mirrored_camera_sees_the_mirror_image_of_a_symmetric_head():
     heads = stack_params(_heads(5, 1, tail_off=OFF, curls=np.zeros(5), centre=np.array([0.0, 0.02, 0.15])))
-    label = orbit_label(math.radians(50.0), math.radians(8.0))
+    label = orbit_camera(50.0, 8.0)
     background = torch.zeros(1, 3, 48, 48)
     _, mask = render_heads(heads, label, 48, background)
     _, mirrored_mask = render_heads(heads, mirror_label(label), 48, background)
@@ -226,7 +227,7 @@ def _render_one(
     head: dict, yaw_degrees: float, resolution: int = 128
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(3, R, R) image and (R, R) mask of one head over mid grey, and its label."""
-    label = orbit_label(math.radians(yaw_degrees), 0.0)
+    label = orbit_camera(yaw_degrees)
     image, mask = render_heads(stack_params([head]), label, resolution, torch.full((1, 3, resolution, resolution), 0.5))
     return image[0], mask[0, 0], label
 
@@ -268,7 +269,7 @@ def test_the_front_view_shows_pupils_and_whites_in_the_eyes():
 
 
 def test_hair_covers_the_back_of_the_head_unless_bald():
-    hair_pixel = _project(orbit_label(math.pi, 0.0), (0.0, 0.12, -0.1), 128)
+    hair_pixel = _project(orbit_camera(180.0), (0.0, 0.12, -0.1), 128)
     hairy, _, _ = _render_one(_plain_head(), 180.0)
     bald, _, _ = _render_one(_plain_head(hair_off=OFF, buzz=0.0), 180.0)
     assert hairy[1, hair_pixel[0], hair_pixel[1]] > 1.5 * hairy[0, hair_pixel[0], hair_pixel[1]]  # green hair

@@ -1,28 +1,28 @@
 import pytest
 import torch
 
-from panohead.camera import orbit_label
 from panohead.editing import Camera, EditState, Latent, Mixing, compose, group_range, layer_groups, render_state
 from panohead.editing.mixing import w_resolutions
 from panohead.generator import seed_latent
 from panohead.nn.synthesis import SynthesisNetwork
+from panohead.views.camera import orbit_camera
 
-YAW = 0.6
+YAW = 34.0  # degrees
 
 
 def plain_render(generator, seed, psi=0.7):
     """What `panohead generate` does for one seed: frontal conditioning, default background."""
-    frontal = orbit_label(0.0)
+    frontal = orbit_camera(0.0)
     ws = generator.mapping(seed_latent(seed, generator.config.z_dim), frontal, psi=psi)
     planes = generator.synthesize_planes(ws)
-    return generator.render(planes, ws, orbit_label(YAW), background=generator.synthesize_background(ws))["image"]
+    return generator.render(planes, ws, orbit_camera(YAW), background=generator.synthesize_background(ws))["image"]
 
 
 def mixed_state(generator, head_layers, background_layers):
     return EditState(
         latent=Latent.from_seed(1),
         psi=0.7,
-        camera=Camera(yaw=torch.rad2deg(torch.tensor(YAW)).item()),
+        camera=Camera(yaw=YAW),
         mixing=Mixing(Latent.from_seed(2), head_layers, background_layers),
     )
 
@@ -94,7 +94,7 @@ def test_ws_from_another_model_shape_is_refused_by_name(tiny_generator):
 def test_truncation_cutoff_matches_the_mapping_networks(tiny_generator):
     with torch.no_grad():
         tiny_generator.mapping_network.w_avg.normal_()
-    frontal = orbit_label(0.0)
+    frontal = orbit_camera(0.0)
     expected = tiny_generator.mapping(seed_latent(5, tiny_generator.config.z_dim), frontal, psi=0.5, cutoff=2)
     ws, background = compose(tiny_generator, EditState(latent=Latent.from_seed(5), psi=0.5, cutoff=2))
     assert torch.equal(ws, expected)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from panohead.camera import orbit_label
 from panohead.export.gaussians import BLUR, SH_BANDS, SH_C0, Gaussians, render_gaussians
+from panohead.views.camera import orbit_camera
 
 DISTANCE = 2.7
 FOCAL = 4.2647
@@ -40,7 +40,7 @@ def closed_form_alpha(opacity: float, sigma_x: float, sigma_y: float, centre=(SI
 
 
 def front_camera() -> torch.Tensor:
-    return orbit_label(0.0, 0.0, DISTANCE, (0.0, 0.0, 0.0), FOCAL)
+    return orbit_camera(0.0, radius=DISTANCE, look_at=(0.0, 0.0, 0.0), focal=FOCAL)
 
 
 def pixels(world: float) -> float:

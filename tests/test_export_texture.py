@@ -9,10 +9,10 @@ import trimesh
 from export_models import RADIUS, SphereField, sphere_view, sphere_views
 from PIL import Image
 
-from panohead.camera import orbit_label
 from panohead.export.mesh import extract_mesh
 from panohead.export.raster import rasterize, render_depth
 from panohead.export.texture import TextureSettings, decimate, save_textured_mesh, texture_mesh
+from panohead.views.camera import orbit_camera
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -31,7 +31,7 @@ def test_rasteriser_covers_exactly_the_pixel_centres_inside_a_triangle():
 
 
 def test_mesh_depth_matches_the_sphere_in_front_of_the_camera(sphere_mesh):
-    label = orbit_label(0.0, 0.0, 2.7, (0.0, 0.0, 0.0), 4.2647)
+    label = orbit_camera(0.0, look_at=(0.0, 0.0, 0.0))
     fragments = render_depth(
         torch.as_tensor(sphere_mesh.vertices, dtype=torch.float32), torch.as_tensor(sphere_mesh.faces), label, 64
     )

@@ -14,7 +14,7 @@ from panohead.camera import label_to_orbit
 from panohead.config import preset
 from panohead.export.heads import head_from_seed
 from panohead.export.tasks import ExportCancelled
-from panohead.export.video import Turntable, export_turntable, orbit_cameras, render_tile
+from panohead.export.video import Turntable, export_turntable, orbit, orbit_cameras, render_tile
 from panohead.generator import PanoHeadGenerator
 
 
@@ -56,10 +56,12 @@ def test_orbit_starts_in_front_and_turns_360_degrees_at_the_requested_pitch(tiny
 
 
 @pytest.mark.parametrize(
-    "view, background", [("image", "white"), ("raw", "black"), ("mask", "generated"), ("depth", "generated")]
+    "view, background",
+    [("image", "white"), ("raw", "black"), ("mask", "generated"), ("depth", "generated")]
+    + [(view, "black") for view in ("foreground", "background", "normals", "density", "colour", "mirror")],
 )
 def test_every_view_renders_a_tile_of_the_requested_size(tiny, heads, view, background):
-    camera = orbit_cameras(tiny, Turntable(frames=1))
+    (camera,) = orbit(Turntable(frames=1))
     tile = render_tile(tiny, heads[0], camera, Turntable(view=view, background=background, resolution=24))
     assert tile.shape == (24, 24, 3) and tile.dtype == np.uint8
     if view in ("mask", "depth"):
@@ -72,7 +74,7 @@ def test_flat_background_fills_where_the_head_is_transparent(background, low, hi
     empty = PanoHeadGenerator(preset("tiny")).eval().requires_grad_(False)
     with torch.no_grad():
         empty.decoder.out.bias[0] = -100.0  # no density anywhere: every pixel is background
-    camera = orbit_cameras(empty, Turntable(frames=1))
+    (camera,) = orbit(Turntable(frames=1))
     for view in ("image", "raw"):
         tile = render_tile(empty, head_from_seed(empty, 0), camera, Turntable(view=view, background=background))
         assert low <= tile.min() and tile.max() <= high
@@ -96,7 +98,11 @@ def test_cancel_leaves_no_file(tiny, heads, tmp_path):
     "settings, message",
     [
         (dict(frames=0), "frames must be at least 1, got 0"),
-        (dict(view="normals"), "view must be one of image, raw, mask, depth, got 'normals'"),
+        (
+            dict(view="sepia"),
+            "view must be one of image, raw, mask, depth, foreground, background, normals, density, colour, mirror, "
+            "got 'sepia'",
+        ),
         (dict(resolution=33), "resolution must be an even number of pixels from 16 to 2048, got 33"),
         (dict(background="green"), "background must be one of generated, white, black, got 'green'"),
     ],

@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
-from panohead.camera import orbit_label
 from panohead.nn import fused
 from panohead.nn.layers import demodulation, leaky_relu_gain
 from panohead.training.discriminator import DiscriminatorConfig, TriDiscriminator
+from panohead.views.camera import orbit_camera
 from tests.conftest import make_tiny_generator
 
 TINY_D = DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2)
@@ -65,7 +65,7 @@ def test_fused_generator_matches_the_plain_one_in_images_and_parameter_gradients
                 parameter.normal_(0.0, 0.3)
     G_fused = copy.deepcopy(G)
     z = torch.randn(2, G.config.z_dim, dtype=torch.float64)
-    c = orbit_label(torch.tensor([0.0, 0.8])).double()
+    c = orbit_camera(torch.tensor([0.0, 46.0])).double()
     images = []
     for generator, on in ((G, False), (G_fused, True)):
         torch.manual_seed(5)  # the same random noise and ray jitter in both

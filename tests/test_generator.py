@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from panohead.camera import orbit_label
 from panohead.config import GeneratorConfig, preset
 from panohead.generator import PanoHeadGenerator, parameter_count, seed_latent
+from panohead.views.camera import orbit_camera
 from tests.conftest import make_tiny_generator
 
 SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "official_G_state_dict.json"
@@ -18,7 +18,7 @@ def test_tiny_outputs_have_expected_shapes_and_dtypes(depth):
     generator = make_tiny_generator(grid_depth=depth)
     cfg = generator.config
     z = torch.randn(2, cfg.z_dim)
-    c = orbit_label(torch.tensor([0.0, math.pi]))
+    c = orbit_camera(torch.tensor([0.0, 180.0]))
     with torch.no_grad():
         out = generator(z, c)
     n, r = cfg.neural_resolution, cfg.image_resolution
@@ -44,7 +44,7 @@ def test_tiny_outputs_have_expected_shapes_and_dtypes(depth):
 def test_composed_image_is_background_where_mask_is_zero_and_foreground_where_one(tiny_generator):
     """Eq. 3: I_gen = (1 - I_m) I_bg + I_r."""
     cfg = tiny_generator.config
-    z, c = torch.randn(1, cfg.z_dim), orbit_label(0.0)
+    z, c = torch.randn(1, cfg.z_dim), orbit_camera(0.0)
     ws = tiny_generator.mapping(z, c)
     planes = tiny_generator.synthesize_planes(ws)
     density_bias = tiny_generator.decoder.out.bias
@@ -61,7 +61,7 @@ def test_composed_image_is_background_where_mask_is_zero_and_foreground_where_on
 
 def test_background_swap_changes_only_the_background_term(tiny_generator):
     cfg = tiny_generator.config
-    c = orbit_label(0.3)
+    c = orbit_camera(17.0)
     ws = tiny_generator.mapping(torch.randn(1, cfg.z_dim), c)
     other_ws = tiny_generator.mapping(torch.randn(1, cfg.z_dim), c)
     planes = tiny_generator.synthesize_planes(ws)
@@ -75,7 +75,7 @@ def test_background_swap_changes_only_the_background_term(tiny_generator):
 
 def test_seeded_generation_is_deterministic_and_seeds_differ(tiny_generator):
     cfg = tiny_generator.config
-    c = orbit_label(0.0)
+    c = orbit_camera(0.0)
 
     def render(seed):
         with torch.no_grad():
@@ -87,37 +87,37 @@ def test_seeded_generation_is_deterministic_and_seeds_differ(tiny_generator):
 
 def test_orbit_reuses_cached_planes_and_changes_the_view(tiny_generator):
     cfg = tiny_generator.config
-    front = orbit_label(0.0)
+    front = orbit_camera(0.0)
     ws = tiny_generator.mapping(torch.randn(1, cfg.z_dim), front)
     planes = tiny_generator.synthesize_planes(ws)
     a = tiny_generator.render(planes, ws, front)["image"]
-    b = tiny_generator.render(planes, ws, orbit_label(math.pi))["image"]
+    b = tiny_generator.render(planes, ws, orbit_camera(180.0))["image"]
     assert not torch.allclose(a, b)
 
 
 def test_truncation_psi_zero_collapses_to_the_average_latent(tiny_generator):
     cfg = tiny_generator.config
     tiny_generator.mapping_network.w_avg.normal_()
-    ws = tiny_generator.mapping(torch.randn(4, cfg.z_dim), orbit_label(torch.zeros(4)), psi=0.0)
+    ws = tiny_generator.mapping(torch.randn(4, cfg.z_dim), orbit_camera(torch.zeros(4)), psi=0.0)
     assert torch.allclose(ws, tiny_generator.mapping_network.w_avg.expand_as(ws))
-    partial = tiny_generator.mapping(torch.randn(4, cfg.z_dim), orbit_label(torch.zeros(4)), psi=0.0, cutoff=2)
+    partial = tiny_generator.mapping(torch.randn(4, cfg.z_dim), orbit_camera(torch.zeros(4)), psi=0.0, cutoff=2)
     assert torch.allclose(partial[:, :2], tiny_generator.mapping_network.w_avg.expand(4, 2, -1))
     assert not torch.allclose(partial[:, 2:], tiny_generator.mapping_network.w_avg.expand(4, partial.shape[1] - 2, -1))
 
 
 def test_camera_offset_moves_only_the_translation_entries(tiny_generator):
     cfg = tiny_generator.config
-    c = orbit_label(0.5)
+    c = orbit_camera(29.0)
     offset = torch.tensor([[0.01, -0.02, 0.03]])
     adapted = tiny_generator.apply_camera_offset(c, offset)
     changed = (adapted != c).nonzero()[:, 1].tolist()
     assert changed == [3, 7, 11]
-    assert tiny_generator.camera_offset(torch.randn(2, cfg.z_dim), orbit_label(torch.zeros(2))).shape == (2, 3)
+    assert tiny_generator.camera_offset(torch.randn(2, cfg.z_dim), orbit_camera(torch.zeros(2))).shape == (2, 3)
 
 
 def test_sample_returns_density_and_features_at_points(tiny_generator):
     cfg = tiny_generator.config
-    planes = tiny_generator.synthesize_planes(tiny_generator.mapping(torch.randn(1, cfg.z_dim), orbit_label(0.0)))
+    planes = tiny_generator.synthesize_planes(tiny_generator.mapping(torch.randn(1, cfg.z_dim), orbit_camera(0.0)))
     out = tiny_generator.sample(planes, torch.rand(1, 50, 3) - 0.5)
     assert out["density"].shape == (1, 50, 1) and out["features"].shape == (1, 50, cfg.plane_channels)
     assert (out["density"] >= 0).all()
@@ -133,9 +133,9 @@ def test_paper_config_matches_the_official_tensor_count_and_renders_512():
         assert numbers == expected
     assert 50e6 < parameter_count(generator) < 60e6
     with torch.no_grad():
-        ws = generator.mapping(torch.randn(1, 512), orbit_label(0.0))
+        ws = generator.mapping(torch.randn(1, 512), orbit_camera(0.0))
         planes = generator.synthesize_planes(ws)
-        out = generator.render(planes, ws, orbit_label(0.0), neural_resolution=16)
+        out = generator.render(planes, ws, orbit_camera(0.0), neural_resolution=16)
     assert out["image"].shape == (1, 3, 512, 512)
     assert planes.shape == (1, 3, 32, 3, 256, 256)
 

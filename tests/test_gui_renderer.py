@@ -10,19 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from panohead.camera import orbit_label, pixel_rays
+from panohead.camera import pixel_rays
 from panohead.checkpoint import save_generator
 from panohead.generator import seed_latent
 from panohead.latent_file import LatentError, load_latent, save_latent
 from panohead.userdirs import CONFIG_ENV
+from panohead.views.camera import orbit_camera
+from panohead.views.images import normals_from_depth, orient_plane, pca_colours, slice_points
+from panohead.views.trigrid import TrigridSpec, trigrid_mosaic
 from tests.conftest import make_tiny_generator
 from viz.async_renderer import AsyncRenderer
 from viz.renderer import Renderer, RenderResult
-from viz.request import TrigridSpec, build_request
+from viz.request import build_request
 from viz.settings import SETTINGS_NAME, load_state, save_state
 from viz.state import AppState
-from viz.trigrid_views import trigrid_mosaic
-from viz.views import normals_from_depth, orient_plane, pca_colours, slice_points
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ def render(renderer: Renderer, state: AppState, quality: str = "full") -> Render
 def test_split_pipeline_of_the_viewer_reproduces_generator_render(tiny_generator):
     """Volume without background, then Eq. 3 compose + to_rgb + SR equals G.render in one call."""
     G = tiny_generator
-    c = orbit_label(0.4)
-    ws = G.mapping(seed_latent(3, G.config.z_dim), orbit_label(0.0), psi=0.7)
+    c = orbit_camera(23.0)
+    ws = G.mapping(seed_latent(3, G.config.z_dim), orbit_camera(0.0), psi=0.7)
     planes, background = G.synthesize_planes(ws), G.synthesize_background(ws)
     reference = G.render(planes, ws, c, background=background)
     volume = G.render(planes, ws, c, background=torch.zeros(1, G.config.plane_channels, 1, 1), superresolve=False)
@@ -245,7 +246,7 @@ def test_latent_file_round_trip_and_shape_errors(tmp_path):
 
 
 def test_normals_of_a_wall_facing_the_camera_point_at_the_viewer():
-    label = orbit_label(0.0, look_at=(0.0, 0.0, 0.0))
+    label = orbit_camera(0.0, look_at=(0.0, 0.0, 0.0))
     n = 16
     _, directions = pixel_rays(label, n)
     depth = (2.7 / directions[0, :, 2].abs()).reshape(1, n, n)  # distance along each ray to the plane z = 0

@@ -59,11 +59,11 @@ def test_gpu_tf32_inversion_still_improves():
 def test_gpu_render_forward_and_backward_never_wait_for_the_host():
     """A host sync inside a step (e.g. torch.cumprod's backward asking whether a factor is zero)
     silently invalidates the CUDA graph capture of every inversion step."""
-    from panohead.camera import orbit_label
     from panohead.inversion.objective import render_view
+    from panohead.views.camera import orbit_camera
 
     generator = copy.deepcopy(calibrated_tiny_generator()).cuda()
-    label = orbit_label(torch.zeros(1), device="cuda")
+    label = orbit_camera(torch.zeros(1), device="cuda")
     with torch.no_grad():
         ws = generator.mapping(torch.randn(1, generator.config.z_dim, device="cuda"), label)
     ws.requires_grad_(True)

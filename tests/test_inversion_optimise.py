@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 import torch
 from inversion_helpers import calibrated_tiny_generator, frontal_target, psnr, state_equal
 
-from panohead.camera import orbit_label
 from panohead.generator import seed_latent
 from panohead.inversion import InversionSettings, invert
 from panohead.inversion.inputs import target_tensor
@@ -19,6 +17,7 @@ from panohead.inversion.objective import Reconstruction, render_view
 from panohead.inversion.perceptual import StructuralLoss
 from panohead.inversion.progress import learning_rate
 from panohead.latent_file import read_latent
+from panohead.views.camera import orbit_camera
 
 FAST = InversionSettings(steps=10, pti_steps=10, pti_lr=3e-3, latent_samples=1000, preview_every=5)
 
@@ -120,8 +119,8 @@ def test_locality_regulariser_keeps_other_heads_closer_to_the_original_generator
     """Aggressive tuning (lr 0.02) with and without the regulariser; a random head's back view drifts less with it."""
     generator = calibrated_tiny_generator()
     portrait, _ = frontal_target()
-    other = generator.mapping(seed_latent(99, 32), orbit_label(0.0))
-    back = orbit_label(math.pi)
+    other = generator.mapping(seed_latent(99, 32), orbit_camera(0.0))
+    back = orbit_camera(180.0)
     original = render_view(generator, other, back)
     drift = {}
     for weight in (0.0, 1.0):

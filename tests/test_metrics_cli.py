@@ -6,12 +6,12 @@ import torch
 from click.testing import CliRunner
 from metrics_scenes import RandomFeatures, smooth_pattern
 
-from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
 from panohead.cli import main
 from panohead.data.writer import DatasetWriter
 from panohead.images import to_uint8
 from panohead.metrics.inception import FID_WEIGHTS_FILE, InceptionV3, load_inception
+from panohead.views.camera import orbit_camera
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def write_dataset(folder, count=12, size=32):
             [f"img{i:02d}.png" for i in range(count)],
             to_uint8(images),
             (disc.expand(count, -1, -1) * 255).to(torch.uint8).numpy(),
-            orbit_label(torch.deg2rad(yaws)).tolist(),
+            orbit_camera(yaws).tolist(),
         )
     return folder
 

@@ -3,15 +3,16 @@ import math
 import torch
 from metrics_scenes import PlantedHead, mirrored_triplane, smooth_pattern
 
-from panohead.metrics.consistency import View, multiview_consistency, project, warp_sums
-from panohead.metrics.views import orbit_camera, render_views, surface_points
+from panohead.metrics.consistency import View, multiview_consistency, source_coordinates, warp_sums
+from panohead.metrics.views import render_views, surface_points
+from panohead.views.camera import orbit_camera
 
 
 def test_projecting_the_surface_points_lands_on_their_own_pixels():
     generator = mirrored_triplane()
-    camera = orbit_camera(generator, torch.tensor([30.0]), 10.0)
+    camera = orbit_camera(torch.tensor([30.0]), 10.0, generator)
     out = render_views(generator, torch.zeros(1, generator.config.z_dim), camera, camera)
-    coords, distance = project(surface_points(camera, out["depth"]), camera)
+    coords, distance = source_coordinates(surface_points(camera, out["depth"]), camera)
     n = out["depth"].shape[-1]
     centres = (torch.arange(n) + 0.5) / n
     assert torch.allclose(coords[0, :, :, 0], centres.expand(n, n), atol=1e-4)
@@ -30,8 +31,8 @@ def test_analytic_scene_is_consistent_across_the_whole_orbit():
     out = render_views(
         generator,
         torch.zeros(1, generator.config.z_dim),
-        orbit_camera(generator, 0.0),
-        orbit_camera(generator, torch.tensor([0.0])),
+        orbit_camera(0.0, 0.0, generator),
+        orbit_camera(torch.tensor([0.0]), 0.0, generator),
     )
     colour_spread = float(out["head_rgb"][(out["weight_sum"] > 0.9).expand(-1, 3, -1, -1)].std())
     assert scores["error"] < 0.06 * colour_spread
@@ -41,7 +42,7 @@ def test_analytic_scene_is_consistent_across_the_whole_orbit():
 
 def test_colours_that_change_between_views_are_caught():
     generator = smooth_ball()
-    cameras = orbit_camera(generator, torch.tensor([0.0, 30.0]))
+    cameras = orbit_camera(torch.tensor([0.0, 30.0]), 0.0, generator)
     out = render_views(generator, torch.zeros(1, generator.config.z_dim), cameras[:1], cameras)
     view = lambda k, rgb: View(
         rgb[k : k + 1], out["weight_sum"][k : k + 1], out["depth"][k : k + 1], out["cameras"][k : k + 1]

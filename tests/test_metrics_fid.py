@@ -4,10 +4,10 @@ import numpy as np
 import torch
 from metrics_scenes import RandomFeatures, smooth_pattern
 
-from panohead.camera import label_to_orbit, orbit_label
+from panohead.camera import label_to_orbit
 from panohead.metrics.distribution import distribution_metrics, in_split, real_features, split_cameras
 from panohead.metrics.statistics import fit_gaussian, frechet_distance
-from panohead.metrics.views import orbit_camera
+from panohead.views.camera import orbit_camera
 
 
 def image_set(count: int = 64, noise: float = 0.0, size: int = 32) -> list[dict]:
@@ -19,7 +19,7 @@ def image_set(count: int = 64, noise: float = 0.0, size: int = 32) -> list[dict]
                 -1, 1
             )
         yaw = -180.0 + 360.0 * i / count
-        items.append({"image": image, "mask": None, "label": orbit_label(math.radians(yaw))[0], "name": f"{i}.png"})
+        items.append({"image": image, "mask": None, "label": orbit_camera(yaw)[0], "name": f"{i}.png"})
     return items
 
 
@@ -45,7 +45,7 @@ def test_splits_follow_the_yaw_with_wrap_around():
 
 def test_fid_back_conditions_on_the_frontal_camera_and_renders_back_views(tiny_generator):
     condition, render = split_cameras(tiny_generator, "back", 16, seed=0, pool=None)
-    assert torch.allclose(condition, orbit_camera(tiny_generator, 0.0).expand(16, -1))
+    assert torch.allclose(condition, orbit_camera(0.0, 0.0, tiny_generator).expand(16, -1))
     assert (torch.rad2deg(label_to_orbit(render).yaw).abs() >= 90.0 - 1e-4).all()
     condition, render = split_cameras(tiny_generator, "front", 16, seed=0, pool=None)
     assert torch.equal(condition, render)

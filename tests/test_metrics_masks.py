@@ -3,12 +3,13 @@ import torch
 from metrics_scenes import mirrored_triplane
 
 from panohead.metrics.masks import mask_error, segmentation_mse
-from panohead.metrics.views import orbit_camera, render_views
+from panohead.metrics.views import render_views
+from panohead.views.camera import orbit_camera
 
 
 def ball_dataset(generator, yaws, size=48):
     """Items whose ground-truth masks are the planted ball's own silhouettes, resized to ``size``."""
-    cameras = orbit_camera(generator, torch.tensor(yaws))
+    cameras = orbit_camera(torch.tensor(yaws), 0.0, generator)
     out = render_views(generator, torch.zeros(len(yaws), generator.config.z_dim), cameras, cameras[:, None])
     masks = torch.nn.functional.interpolate(
         out["mask_raw"].clamp(0, 1), size=(size, size), mode="bilinear", align_corners=False
@@ -45,7 +46,7 @@ def test_num_samples_limits_the_items_used_and_a_missing_mask_is_named(tiny_gene
 
 def test_segmentation_mse_is_zero_when_the_segmenter_agrees_with_the_rendered_mask():
     generator = mirrored_triplane()
-    cameras = orbit_camera(generator, torch.tensor([0.0, 180.0]))
+    cameras = orbit_camera(torch.tensor([0.0, 180.0]), 0.0, generator)
     silhouette = render_views(
         generator, torch.zeros(2, generator.config.z_dim), cameras, cameras[:, None], superresolve=True
     )["mask"]

@@ -9,7 +9,6 @@ import pytest
 import torch
 from official_pickles import EG3D_TINY, PANOHEAD_TINY, TINY_D, random_generator, snapshot_bytes
 
-from panohead.camera import orbit_label
 from panohead.checkpoint import CheckpointError, load_generator, load_tensors
 from panohead.official import (
     OfficialCheckpointError,
@@ -22,6 +21,7 @@ from panohead.official.architecture import generator_config
 from panohead.official.unpickler import restricted_load
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.snapshot import read_snapshot
+from panohead.views.camera import orbit_camera
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def eg3d_pkl(tmp_path_factory, eg3d_source):
 def render(G, seed: int = 7):
     torch.manual_seed(seed)
     z = torch.randn(2, G.config.z_dim)
-    c = orbit_label(torch.tensor([0.4, -2.5]), torch.tensor([0.1, -0.2]))
+    c = orbit_camera(torch.tensor([23.0, -143.0]), torch.tensor([5.7, -11.5]))
     with torch.no_grad():
         return G(z, c, psi=0.7, adapt_camera=G.camera_adapter is not None)
 

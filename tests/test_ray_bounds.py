@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from conftest import make_tiny_generator
 from export_models import tiny_generator_with_surface
 
-from panohead.camera import RADIUS_RANGE, orbit_label, pixel_rays
+from panohead.camera import RADIUS_RANGE, pixel_rays
 from panohead.checkpoint import save_generator
 from panohead.cli import main
+from panohead.views.camera import orbit_camera
 
 SPHERE = 0.3  # radius of the analytic head, centred in the tri-grid box (inside the renderer's crop)
 DENSITY = 2.5  # softplus(sigma - 1) inside it: a chord of length L is 1 - exp(-2.5 L) opaque
@@ -30,7 +31,7 @@ RADII = (RADIUS_RANGE[0], 1.6, 2.0, 2.7, 4.0, 6.0)
 def sphere_scene():
     """A tiny generator (128 evenly spaced samples per ray, no importance samples) and a sphere field."""
     G = make_tiny_generator(samples_coarse=128, samples_fine=0)
-    ws = G.mapping(torch.randn(1, G.config.z_dim), orbit_label(0.0))
+    ws = G.mapping(torch.randn(1, G.config.z_dim), orbit_camera(0.0))
     planes = G.synthesize_planes(ws)
     colours = G.field(planes)
     inside_sigma = 1.0 + math.log(math.expm1(DENSITY))
@@ -55,7 +56,7 @@ def expected_opacity(label: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("radius", RADII)
 def test_the_whole_sphere_is_rendered_at_every_zoom(sphere_scene, radius):
     G, planes, ws, field = sphere_scene
-    label = orbit_label(2.0, 0.4, radius, look_at=(0.0, 0.0, 0.0))
+    label = orbit_camera(115.0, 23.0, radius=radius, look_at=(0.0, 0.0, 0.0))
     with torch.no_grad():
         mask = G.render(planes, ws, label, neural_resolution=RES, superresolve=False, field=field)["weight_sum"][0, 0]
     expected = expected_opacity(label)
@@ -69,9 +70,9 @@ def test_the_whole_sphere_is_rendered_at_every_zoom(sphere_scene, radius):
 
 def test_orbit_cameras_at_the_models_radius_keep_the_official_bounds_exactly():
     G = make_tiny_generator()
-    yaws, pitches = torch.linspace(-math.pi, math.pi, 37), torch.linspace(-1.4, 1.4, 37)
-    assert torch.equal(G.depth_shift(orbit_label(yaws, pitches, G.config.camera_radius)), torch.zeros(37))
-    shift = G.depth_shift(orbit_label(yaws, pitches, 2.0))
+    yaws, pitches = torch.linspace(-180.0, 180.0, 37), torch.linspace(-80.0, 80.0, 37)
+    assert torch.equal(G.depth_shift(orbit_camera(yaws, pitches, G)), torch.zeros(37))
+    shift = G.depth_shift(orbit_camera(yaws, pitches, G, radius=2.0))
     assert torch.allclose(shift, torch.full((37,), 2.0 - G.config.camera_radius), atol=1e-5)
 
 
@@ -90,7 +91,7 @@ def test_self_adapted_cameras_keep_the_bounds_of_the_requested_camera(monkeypatc
 
     monkeypatch.setattr(generator_module, "render_rays", spy)
     with torch.no_grad():
-        out = G(torch.randn(1, G.config.z_dim), orbit_label(0.3), adapt_camera=True)
+        out = G(torch.randn(1, G.config.z_dim), orbit_camera(17.0), adapt_camera=True)
     assert G.depth_shift(out["camera"]).item() == pytest.approx(0.5, abs=0.05)
     assert shifts and all(torch.equal(shift, torch.zeros(1)) for shift in shifts)
 

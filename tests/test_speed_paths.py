@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import gc
-import math
 import weakref
 
 import pytest
 import torch
 
 from panohead.bundled import BUNDLED_CHECKPOINT
-from panohead.camera import orbit_label
 from panohead.checkpoint import load_generator
 from panohead.config import preset
 from panohead.fast import FastRenderer, GraphedCall, autocast
 from panohead.generator import PanoHeadGenerator
+from panohead.views.camera import orbit_camera
 
 
 def tiny_head(device="cpu"):
     torch.manual_seed(0)
     G = PanoHeadGenerator(preset("tiny")).eval().requires_grad_(False).to(device)
-    label = orbit_label(torch.zeros(1), device=device)
-    side = orbit_label(torch.full((1,), math.pi / 3), device=device)
+    label = orbit_camera(torch.zeros(1), device=device)
+    side = orbit_camera(torch.full((1,), 60.0), device=device)
     with torch.inference_mode():
         ws = G.mapping(torch.randn(1, G.config.z_dim, device=device), label, psi=0.7)
         planes, background = G.synthesize_planes(ws), G.synthesize_background(ws)
@@ -63,8 +62,8 @@ def test_unknown_precision_is_refused_by_name():
 @pytest.mark.skipif(not BUNDLED_CHECKPOINT.is_file(), reason="no bundled checkpoint in this checkout")
 def test_empty_space_skipping_evaluates_under_half_the_box_and_matches_to_1e_4():
     G = load_generator(BUNDLED_CHECKPOINT, "cpu").eval().requires_grad_(False)
-    label = orbit_label(torch.zeros(1))
-    side = orbit_label(torch.full((1,), 2.5))  # from behind: hair, then empty space
+    label = orbit_camera(torch.zeros(1))
+    side = orbit_camera(torch.full((1,), 143.0))  # from behind: hair, then empty space
     with torch.inference_mode():
         ws = G.mapping(torch.randn(1, G.config.z_dim, generator=torch.Generator().manual_seed(3)), label, psi=0.7)
         planes = G.synthesize_planes(ws)
@@ -90,7 +89,7 @@ def test_cuda_graph_request_on_cpu_renders_eagerly():
     with torch.inference_mode():
         image = fast.orbit(planes, ws, side, background)
         z = torch.randn(1, G.config.z_dim)
-        label = orbit_label(torch.zeros(1))
+        label = orbit_camera(torch.zeros(1))
         new_seed = fast.synthesize(z, label, side, psi=0.7)
         ws_new = G.mapping(z, label, psi=0.7)
         expected = G.render(G.synthesize_planes(ws_new), ws_new, side, background=G.synthesize_background(ws_new))
@@ -213,7 +212,7 @@ def test_gpu_graphed_new_seed_follows_its_input_z():
     G, ws, planes, background, side, reference = tiny_head("cuda")
     fast = FastRenderer(G, precision="fp16", cuda_graph=True)
     eager = FastRenderer(G, precision="fp16")
-    label = orbit_label(torch.zeros(1), device="cuda")
+    label = orbit_camera(torch.zeros(1), device="cuda")
     with torch.inference_mode():
         for seed in (1, 2):
             z = torch.randn(1, G.config.z_dim, device="cuda", generator=torch.Generator("cuda").manual_seed(seed))

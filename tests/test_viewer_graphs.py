@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from panohead.camera import orbit_label
+from panohead.views.camera import orbit_camera
+from panohead.views.stages import compose_image, march_volume
 from tests.conftest import make_tiny_generator
 from viz.renderer import Renderer
 from viz.request import build_request
-from viz.stages import StageGraphs, compose_image, march_volume
+from viz.stages import StageGraphs
 from viz.state import AppState
 
 
@@ -47,7 +48,7 @@ def test_cpu_renders_ignore_the_graph_setting_and_stay_identical():
 
 def test_the_stage_functions_give_the_generators_own_render_bit_for_bit():
     G = make_tiny_generator()
-    label = orbit_label(torch.full((1,), 0.6))
+    label = orbit_camera(torch.full((1,), 34.0))
     with torch.inference_mode():
         ws = G.mapping(torch.randn(1, G.config.z_dim, generator=torch.Generator().manual_seed(1)), label, psi=0.7)
         planes, background = G.synthesize_planes(ws), G.synthesize_background(ws)
@@ -61,7 +62,7 @@ def test_the_stage_functions_give_the_generators_own_render_bit_for_bit():
 
 def test_stage_graphs_on_cpu_tensors_fall_back_to_the_eager_stages_and_say_why():
     G = make_tiny_generator()
-    label = orbit_label(torch.zeros(1))
+    label = orbit_camera(torch.zeros(1))
     graphs = StageGraphs(G)
     with torch.inference_mode():
         ws = G.mapping(torch.randn(1, G.config.z_dim), label)

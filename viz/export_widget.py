@@ -50,7 +50,18 @@ from viz.state import MESH_RESOLUTIONS
 from viz.ui import ERROR, MUTED, hint, label, radio_row
 from viz.widget import Widget
 
-VIEW_NAMES = {"image": "Final", "raw": "Raw", "mask": "Mask", "depth": "Depth"}
+VIEW_NAMES = {
+    "image": "Final",
+    "raw": "Raw",
+    "mask": "Mask",
+    "depth": "Depth",
+    "foreground": "Foreground",
+    "background": "Background",
+    "normals": "Normals",
+    "density": "Density",
+    "colour": "Colour",
+    "mirror": "Mirror",
+}
 BACKGROUND_NAMES = {"generated": "Model's", "white": "White", "black": "Black"}
 FRAME_RANGE = (8, 720)
 FPS_RANGE = (1, 60)

@@ -8,7 +8,8 @@
     image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
-On CUDA, with ``request.cuda_graphs``, the volume and image stages replay CUDA graphs
+What each view shows is the engine's (:mod:`panohead.views.modes`, shared with ``panohead video``):
+the renderer hands it these cached stages and keeps the result. On CUDA, with ``request.cuda_graphs``, the volume and image stages replay CUDA graphs
 (:mod:`viz.stages`); their results are the same tensors the eager stages compute, cached alike.
 Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
 failures come back as a one-line ``error`` instead of an exception.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from panohead.devices import pick_device
 from panohead.editing import Camera, EditState, Latent, apply_edits
@@ -36,31 +35,18 @@ from panohead.editing.latents import conditioning_label, latent_ws
 from panohead.errors import USER_ERRORS, one_line
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.latent_file import load_latent
-from panohead.metrics.mirror import mirror_similarity, mirror_weight
-from panohead.metrics.views import surface_points
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
-from panohead.rendering.volume import crop_outside_box
+from panohead.views.images import background_picture, checkerboard, over, resize, to_rgba8
+from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
+from panohead.views.stages import compose_image, half_precision, march_volume
+from panohead.views.trigrid import Cell, trigrid_mosaic
 from viz.models import ModelInfo, open_model
 from viz.request import CameraSpec, FileSpec, RenderRequest, SeedLatent
-from viz.stages import StageGraphs, compose_image, half_precision, march_volume
-from viz.trigrid_views import Cell, mosaic, trigrid_mosaic
-from viz.views import (
-    AXIS_INDEX,
-    checkerboard,
-    colormap,
-    depth_image,
-    normals_from_depth,
-    over,
-    resize,
-    slice_points,
-    to_rgba8,
-    to_unit,
-)
+from viz.stages import StageGraphs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 QUALITIES = ("preview", "full")
-SLAB = 1.0 / 32.0  # density slices show the opacity of a slab this fraction of the box thick
 
 
 @dataclass
@@ -220,7 +206,8 @@ class Renderer:
                     background_key,
                     graphs,
                 )
-                rgb, alpha, mask, cells, stats = frame.draw()
+                picture = frame.draw()
+                rgb, alpha, mask = picture.rgb, picture.alpha, picture.mask
                 with timer("display"):
                     rgba = to_rgba8(rgb, alpha)
                     if alpha is None or request.backdrop == "transparent":
@@ -237,8 +224,8 @@ class Renderer:
                 image=image,
                 rgba=rgba_np,
                 mask=mask_np,
-                cells=tuple(cells),
-                stats=stats,
+                cells=picture.cells,
+                stats=picture.stats,
                 timings=timer.timings,
                 model=info,
                 ws=ws[0].float().cpu().numpy(),
@@ -394,27 +381,8 @@ class Renderer:
         return ws
 
     def image_file(self, spec: FileSpec, size: int, device: torch.device) -> torch.Tensor:
-        """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized."""
-
-        def read() -> torch.Tensor:
-            from PIL import Image, UnidentifiedImageError
-
-            from panohead.images import open_image
-
-            try:
-                with open_image(spec.path) as picture:
-                    picture = picture.convert("RGB")
-                    side = min(picture.size)
-                    left, top = (picture.width - side) // 2, (picture.height - side) // 2
-                    picture = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
-                    array = np.asarray(picture, dtype=np.float32) / 255.0
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{spec.path}: background image not found") from None
-            except (UnidentifiedImageError, OSError, ValueError) as error:
-                raise ValueError(f"{spec.path}: cannot read the background image ({one_line(error)})") from None
-            return torch.from_numpy(array).permute(2, 0, 1).to(device)
-
-        return self.files.get((spec, size, str(device)), read)
+        """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized (cached)."""
+        return self.files.get((spec, size, str(device)), lambda: background_picture(spec.path, size, device))
 
 
 class _Frame:
@@ -512,110 +480,45 @@ class _Frame:
 
         return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
 
-    def replacement(self, size: int) -> torch.Tensor | None:
-        """(3, size, size) picture or colour replacing the background, or None."""
+    # --- the engine's view stages (panohead.views.modes.Stages) ----------------------------------------
+    @property
+    def output_size(self) -> int:
+        return self.G.config.image_resolution if self.quality == "full" else self.neural
+
+    def label(self, camera: CameraSpec) -> torch.Tensor:
+        return camera.label(self.G.config, self.device)
+
+    def replacement(self) -> Replacement | None:
+        """The picture or colour replacing the background, or None."""
         spec = self.request.background
         if spec.mode == "image":
-            return self.r.image_file(spec.image, size, self.device)
+            return lambda size: self.r.image_file(spec.image, size, self.device)
         if spec.mode == "colour":
-            colour = torch.tensor(spec.colour, device=self.device, dtype=torch.float32)
-            return colour.reshape(3, 1, 1).expand(3, size, size)
+            return flat_colour(spec.colour, self.device)
         return None
 
     # --- views ----------------------------------------------------------------------------------
-    def draw(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, list[Cell], dict[str, float]]:
-        """(rgb (3, H, W), alpha (1, H, W) or None, mask (1, h, w) or None, cells, stats)."""
-        target = self.request.target
-        if target == "trigrid":
-            spec, cfg = self.request.trigrid, self.G.config
+    def draw(self) -> Picture:
+        """The request's view, from the engine's view functions over this renderer's caches."""
+        request = self.request
+        if request.target == "trigrid":
+            spec, cfg = request.trigrid, self.G.config
 
-            def inspect() -> tuple[torch.Tensor, list[Cell]]:
+            def inspect() -> Picture:
                 with self.timer("inspector"):
-                    return trigrid_mosaic(self.planes, spec, cfg.box_warp, cfg.plane_layout)
+                    image, cells = trigrid_mosaic(self.planes, spec, cfg.box_warp, cfg.plane_layout)
+                    return Picture(image, cells=tuple(cells))
 
-            image, cells = self.r.views.get((self.head_key, spec), inspect)
-            return image, None, None, cells, {}
-        if target == "mirror":
-            return self.mirror()
-        return self.head_view()
+            return self.r.views.get((self.head_key, spec), inspect)
+        if request.target == "mirror":
+            return mirror_view(self, request.camera)
+        if request.mode in ("density", "colour"):
+            (axis, offset), size = request.slice, 2 * self.neural
 
-    def head_view(self):
-        request, G = self.request, self.G
-        mode, bg_mode, camera = request.mode, request.background.mode, request.camera
-        volume = self.volume(camera)
-        mask = volume["weight_sum"][0].clamp(0.0, 1.0)
-        alpha = None
-        if mode in ("final", "foreground", "background"):
-            content = "head" if mode == "final" else mode
-            if mode == "background" and bg_mode in ("image", "colour", "transparent"):
-                size = G.config.image_resolution if self.quality == "full" else self.neural
-                rgb = self.replacement(size)
-                if rgb is None:
-                    rgb = torch.zeros(3, size, size, device=self.device)
-                    alpha = torch.zeros(1, size, size, device=self.device)
-            else:
-                rgb = to_unit(self.composite(camera, content)["image"])
-                size = rgb.shape[-1]
-                if mode == "foreground" or (mode == "final" and bg_mode == "transparent"):
-                    alpha = resize(mask, size)
-                elif mode == "final" and bg_mode in ("image", "colour"):
-                    rgb = over(rgb, resize(mask, size), self.replacement(size))
-        elif mode == "raw":
-            rgb = to_unit(self.composite(camera)["raw"])
-        elif mode == "mask":
-            rgb = mask.expand(3, -1, -1)
-        elif mode == "depth":
-            rgb = depth_image(volume["depth"][0], mask)
-        elif mode == "normals":
-            rgb = normals_from_depth(volume["depth"][0], camera.label(G.config, self.device), mask)
-        else:
-            rgb, alpha = self.volume_slice(mode)
-            mask = None
-        return rgb, alpha, mask, [], {}
+            def sample() -> Picture:
+                with self.timer("slice"):
+                    return slice_view(self.G, self.planes, self.ws, request.mode, axis, offset, size)
 
-    def volume_slice(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Density (opacity of a thin slab, colour-mapped) or colour (to_rgb of the features, with
-        that opacity as alpha) on an axis-aligned plane through the volume, sampled with G.sample.
-
-        The renderer's crop of the box's sides applies, so the slice shows what rays integrate."""
-        G, (axis_name, offset) = self.G, self.request.slice
-        cfg, size = G.config, 2 * self.neural
-
-        def sample() -> tuple[torch.Tensor, torch.Tensor]:
-            with self.timer("slice"):
-                points = slice_points(AXIS_INDEX[axis_name], offset, size, cfg.box_warp, self.device)[None]
-                out = G.sample(self.planes, points)
-                sigma = crop_outside_box(points, out["sigma"], G.ray_settings())
-                density = F.softplus(sigma.float() - 1.0)  # the renderer's activation (Eq. 1)
-                opacity = (1.0 - torch.exp(-density * SLAB * cfg.box_warp)).reshape(1, size, size)
-                if kind == "density":
-                    return colormap(opacity[0], "viridis"), None
-                features = out["features"].transpose(1, 2).reshape(1, -1, size, size)
-                return to_unit(G.to_rgb(features, self.ws)[0]), opacity
-
-        return self.r.views.get((self.head_key, kind, axis_name, offset, size), sample)
-
-    def mirror(self):
-        """Front (yaw 0) | back (yaw 180) flipped left-right | their difference, and the mirrored-face
-        score of :mod:`panohead.metrics.mirror` (the head's own colour at the neural resolution)."""
-        G, camera = self.G, self.request.camera
-        front_cam, back_cam = camera.turned(0.0), camera.turned(180.0)
-        front_volume, back_volume = self.volume(front_cam), self.volume(back_cam)
-        labels = torch.cat([front_cam.label(G.config, self.device), back_cam.label(G.config, self.device)])
-        points = surface_points(labels, torch.cat([front_volume["depth"], back_volume["depth"]]))
-        foregrounds = torch.cat([front_volume["foreground"], back_volume["foreground"]])
-        colours = G.to_rgb(foregrounds, self.ws.expand(2, -1, -1))
-        weight = mirror_weight(front_volume["weight_sum"], back_volume["weight_sum"], points[:1], points[1:])
-        similarity = float(mirror_similarity(colours[:1], colours[1:], weight)[0])
-        front = to_unit(self.composite(front_cam)["image"])
-        back = to_unit(self.composite(back_cam)["image"]).flip(-1)
-        # Difference of the head colours as the score compares them (front and mirrored back), where it counts.
-        shown_weight = weight[0].flip(-1)
-        difference = (to_unit(colours[0]) - to_unit(colours[1]).flip(-1)).abs().mean(dim=0, keepdim=True)
-        difference = (difference * 2.0).clamp(0, 1)
-        heat = colormap(difference[0], "viridis") * (0.25 + 0.75 * (shown_weight > 0).float())
-        score = "n/a" if math.isnan(similarity) else f"{similarity:+.2f}"
-        names = [["front (yaw 0)", "back (yaw 180), mirrored", f"difference, score {score}"]]
-        image, cells = mosaic([[front, back, resize(heat, front.shape[-1])]], names, [["image"] * 3])
-        overlap = float((weight > 0).float().mean())
-        return image, None, None, cells, {"similarity": similarity, "overlap": overlap}
+            return self.r.views.get((self.head_key, request.mode, axis, offset, size), sample)
+        transparent = request.background.mode == "transparent"
+        return head_view(self, request.camera, request.mode, self.replacement(), transparent)

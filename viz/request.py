@@ -6,17 +6,17 @@ tri-grid inspector's settings, for example, are left out unless the tri-grid is 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
 import torch
 
-from panohead.camera import focal_from_fov, orbit_label
 from panohead.config import GeneratorConfig
 from panohead.editing.directions import DirectionEdit
 from panohead.editing.latents import Latent
 from panohead.editing.state import Mixing
+from panohead.views.camera import orbit_camera
+from panohead.views.trigrid import TrigridSpec
 from viz.state import AppState
 
 
@@ -32,14 +32,8 @@ class CameraSpec:
 
     def label(self, config: GeneratorConfig, device: torch.device) -> torch.Tensor:
         """(1, 25) camera label."""
-        focal = config.focal if self.fov is None else focal_from_fov(self.fov)
-        return orbit_label(
-            math.radians(self.yaw),
-            math.radians(self.pitch),
-            config.camera_radius if self.radius is None else self.radius,
-            config.look_at if self.look_at is None else self.look_at,
-            focal,
-            device=device,
+        return orbit_camera(
+            self.yaw, self.pitch, config, radius=self.radius, look_at=self.look_at, fov=self.fov, device=device
         )
 
     def turned(self, yaw: float) -> CameraSpec:
@@ -88,16 +82,6 @@ class BackgroundSpec:
     seed: SeedLatent | None = None
     image: FileSpec | None = None
     colour: tuple[float, float, float] | None = None
-
-
-@dataclass(frozen=True)
-class TrigridSpec:
-    display: str = "pca"
-    channel: int = 0
-    colormap: str = "coolwarm"
-    all_planes: bool = True
-    depth_index: int = 0
-    offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 import torch
 from tqdm import tqdm
 
-from panohead.camera import orbit_label
 from panohead.cli.common import (
     Number,
     checkpoint_option,
@@ -23,6 +20,7 @@ from panohead.cli.common import (
 )
 from panohead.export.heads import head_from_seed
 from panohead.images import image_grid, labelled_grid, save_image, to_uint8
+from panohead.views.camera import orbit_camera
 
 
 @click.command()
@@ -55,9 +53,7 @@ def generate(checkpoint, device, seeds, yaws, pitch, truncation, grid, labels, o
         for seed in tqdm(seed_list, desc="seeds", unit="seed"):
             head = head_from_seed(generator, seed, truncation)
             for yaw in yaw_list:
-                camera = orbit_label(
-                    math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=target
-                )
+                camera = orbit_camera(yaw, pitch, cfg, device=target)
                 image = to_uint8(generator.render(head.planes, head.ws, camera, background=head.background)["image"][0])
                 if grid:
                     images.append(image)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import signal
 import threading
 import time
@@ -14,7 +13,6 @@ import torch
 from tqdm import tqdm
 
 from panohead.atomic import atomic_path
-from panohead.camera import orbit_label
 from panohead.checkpoint import save_generator
 from panohead.cli.common import (
     Number,
@@ -45,6 +43,7 @@ from panohead.inversion.estimate import estimate_time
 from panohead.inversion.inputs import target_tensor
 from panohead.inversion.progress import Progress
 from panohead.inversion.settings import DEFAULT_STEPS, PRECISIONS, default_steps
+from panohead.views.camera import orbit_camera
 
 VIEW_YAWS = (0, 90, 180, 270)
 ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate from their measured time
@@ -288,14 +287,7 @@ def invert(
         extra={"inverted_from": Path(image).name, "base_model": str(source)},
     )
     with torch.no_grad():
-        views = result.render(
-            torch.cat(
-                [
-                    orbit_label(math.radians(y), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target)
-                    for y in VIEW_YAWS
-                ]
-            )
-        )
+        views = result.render(torch.cat([orbit_camera(y, 0.0, cfg, device=target) for y in VIEW_YAWS]))
     goal = target_tensor(portrait.crop, cfg.image_resolution)
     save_image(
         folder / "reconstruction.png",

@@ -23,7 +23,8 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
     default="image",
     show_default=True,
     type=click.Choice(VIEWS),
-    help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.",
+    help="The viewer's view modes (image: final; raw: before super-resolution; mask: opacity; depth: near is "
+    "bright; density/colour: a slice through the volume; mirror: front vs mirrored back).",
 )
 @click.option(
     "--background",

@@ -46,7 +46,22 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
     default="image",
     show_default=True,
     type=click.Choice(VIEWS),
-    help="image: final; raw: before super-resolution; mask: opacity; depth: near is white.",
+    help="The viewer's view modes (image: final; raw: before super-resolution; mask: opacity; depth: near is "
+    "bright; density/colour: a slice through the volume; mirror: front vs mirrored back).",
+)
+@click.option(
+    "--slice-axis",
+    default="z",
+    show_default=True,
+    type=click.Choice(("x", "y", "z")),
+    help="Normal of the slice views.",
+)
+@click.option(
+    "--slice-offset",
+    default=0.0,
+    show_default=True,
+    type=Number(-1, 1),
+    help="Where the slice views cut along their axis (world units).",
 )
 @click.option(
     "--background",
@@ -72,6 +87,8 @@ def video(
     radius,
     resolution,
     view,
+    slice_axis,
+    slice_offset,
     background,
     columns,
     file_format,
@@ -79,7 +96,7 @@ def video(
 ):
     """Render a turntable video of seeds (yaw 0 = front, turning towards +x)."""
     seed_list = parse_seeds(seeds)
-    turntable = Turntable(frames, pitch, radius, resolution, background, view, fps, columns)
+    turntable = Turntable(frames, pitch, radius, resolution, background, view, fps, columns, slice_axis, slice_offset)
     folder = output_folder(outdir)
     generator, _, source = open_generator(checkpoint, device)
     heads = [head_from_seed(generator, seed, truncation) for seed in seed_list]

@@ -31,7 +31,7 @@ import torch
 from PIL import Image, ImageOps
 from scipy.spatial.transform import Rotation
 
-from panohead.camera import DEFAULT_FOCAL, DEFAULT_RADIUS, label_from_rotation, label_to_orbit, orbit_label
+from panohead.camera import label_from_rotation, label_to_orbit
 from panohead.data.contact_sheet import ContactSheet
 from panohead.data.estimators import (
     Box,
@@ -50,6 +50,7 @@ from panohead.errors import MissingCapability, UserError, one_line
 from panohead.images import ImageTooLarge, open_image
 from panohead.numbers import number_problem
 from panohead.untrusted import UntrustedDataError, parse_json, read_file_capped
+from panohead.views.camera import orbit_camera
 
 # The official dataset labels look at the world origin (the camera sits on the fitted head's axis).
 LABEL_LOOK_AT = (0.0, 0.0, 0.0)
@@ -191,7 +192,7 @@ class Aligner:
                     f"head {name} {value:+.0f} degrees is beyond the {limit:.0f} the official pipeline accepts"
                 )
         if override is not None:
-            return _orbit_label(*override), framing.affine(self.resolution), "yaw/pitch set by hand"
+            return _label_at(*override), framing.affine(self.resolution), "yaw/pitch set by hand"
         label = label_from_rotation(torch.as_tensor(framing.pose.rotation, dtype=torch.float32)[None])[0]
         return label, framing.affine(self.resolution), f"mean-face fit, {framing.pose.rms:.1f} px rms"
 
@@ -246,7 +247,7 @@ class Aligner:
                         "sides and backs; use a larger photo, or give its yaw/pitch in --overrides"
                     )
             affine = (calibration or self.calibration).affine(head, self.resolution)
-            label = _orbit_label(yaw, pitch)
+            label = _label_at(yaw, pitch)
             stage = 2
             message = f"stage 2: head box {head.width:.0f}x{head.height:.0f} px from the mask; {note}"
         crop = warp(image, affine, self.resolution)
@@ -257,9 +258,9 @@ class Aligner:
         )
 
 
-def _orbit_label(yaw: float, pitch: float) -> torch.Tensor:
+def _label_at(yaw: float, pitch: float) -> torch.Tensor:
     """(25,) label of a camera without roll at the official radius, looking at the origin (degrees)."""
-    return orbit_label(math.radians(yaw), math.radians(pitch), DEFAULT_RADIUS, LABEL_LOOK_AT, DEFAULT_FOCAL)[0]
+    return orbit_camera(yaw, pitch, look_at=LABEL_LOOK_AT)[0]
 
 
 def _orbit_angles(label: torch.Tensor) -> tuple[float, float]:

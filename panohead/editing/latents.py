@@ -8,14 +8,13 @@ bytes mean an equal latent, and a session round-trips them exactly.
 from __future__ import annotations
 
 import base64
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from panohead.camera import orbit_label
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.views.camera import orbit_camera
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,7 @@ class Latent:
 
 def conditioning_label(generator: PanoHeadGenerator, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     """(1, 25) camera the mapping network is conditioned on (Sec. 3.1); degrees, the model's orbit."""
-    cfg = generator.config
-    return orbit_label(
-        math.radians(yaw), math.radians(pitch), cfg.camera_radius, cfg.look_at, cfg.focal, device=generator.device
-    )
+    return orbit_camera(yaw, pitch, generator)
 
 
 @torch.no_grad()

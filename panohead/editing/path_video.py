@@ -39,7 +39,7 @@ def path_video_frames(
             background = None if frame.background_ws is None else generator.synthesize_background(frame.background_ws)
             head = Head(frame.ws, generator.synthesize_planes(frame.ws), background)
             latents = (frame.ws, frame.background_ws)
-        yield render_tile(generator, head, frame.camera.label(generator), options)
+        yield render_tile(generator, head, frame.camera, options)
         report(progress, (index + 1) / total)
 
 

@@ -12,16 +12,15 @@ cache keys. The composition order is fixed: latents (seeds truncated) -> style m
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import torch
 
-from panohead.camera import focal_from_fov, orbit_label
 from panohead.editing.directions import Direction, DirectionEdit, amount_along, apply_directions, with_amount
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
 from panohead.generator import PanoHeadGenerator
+from panohead.views.camera import orbit_camera
 
 
 @dataclass(frozen=True)
@@ -38,13 +37,7 @@ class Camera:
 
     def label(self, generator: PanoHeadGenerator) -> torch.Tensor:
         """(1, 25) camera label on the generator's device."""
-        cfg = generator.config
-        focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
-        radius = cfg.camera_radius if self.radius is None else self.radius
-        look_at = cfg.look_at if self.look_at is None else self.look_at
-        return orbit_label(
-            math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal, device=generator.device
-        )
+        return orbit_camera(self.yaw, self.pitch, generator, radius=self.radius, look_at=self.look_at, fov=self.fov)
 
 
 @dataclass(frozen=True)

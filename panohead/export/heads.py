@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from panohead.camera import orbit_label
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.views.camera import orbit_camera
 
 
 @dataclass(frozen=True)
@@ -38,5 +38,5 @@ def head_from_seed(generator: PanoHeadGenerator, seed: int, psi: float = 0.7) ->
     """The head of ``seed`` at truncation ``psi``, conditioned on the frontal camera like ``panohead generate``."""
     cfg = generator.config
     device = generator.device
-    frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
+    frontal = orbit_camera(0.0, 0.0, generator)
     return synthesize_head(generator, generator.mapping(seed_latent(seed, cfg.z_dim, device), frontal, psi=psi))

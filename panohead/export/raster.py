@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from panohead.camera import split_label
+from panohead.camera import project
 
 # Candidate (face, pixel) pairs tested at once; about 100 MB of temporaries.
 CANDIDATES_PER_CHUNK = 2**21
@@ -41,19 +41,6 @@ class Fragments:
         covered = self.covered
         corners = faces[self.face[covered]]  # (K, 3)
         return (attributes[corners] * self.bary[covered][..., None]).sum(dim=1)
-
-
-def project(points: torch.Tensor, label: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """World points (N, 3) seen by camera ``label`` (1, 25) in an image of ``size`` pixels ->
-    pixel coordinates (N, 2) as (x, y) and depth along the camera's forward axis (N,)."""
-    cam2world, intrinsics = split_label(label.to(points))
-    rotation, origin = cam2world[0, :3, :3], cam2world[0, :3, 3]
-    local = (points - origin) @ rotation  # columns of the pose are the camera's axes
-    depth = local[:, 2]
-    k = intrinsics[0]
-    x = (k[0, 0] * local[:, 0] + k[0, 1] * local[:, 1]) / depth + k[0, 2]
-    y = k[1, 1] * local[:, 1] / depth + k[1, 2]
-    return torch.stack([x, y], dim=-1) * size, depth
 
 
 def rasterize(
@@ -152,7 +139,8 @@ def _draw(
 
 def render_depth(vertices: torch.Tensor, faces: torch.Tensor, label: torch.Tensor, size: int) -> Fragments:
     """Rasterise a mesh (V, 3), (F, 3) as seen by camera ``label`` (1, 25) at ``size`` x ``size``."""
-    pixels, depth = project(vertices, label, size)
+    uv, depth = project(vertices[None], label)
+    pixels, depth = uv[0] * size, depth[0]
     return rasterize(pixels[faces], depth[faces], size, size)
 
 

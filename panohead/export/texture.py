@@ -29,9 +29,10 @@ from PIL import Image
 from scipy import ndimage
 
 from panohead.atomic import atomic_path, write_bytes_atomic
+from panohead.camera import project
 from panohead.export.field import Field
 from panohead.export.heads import Head
-from panohead.export.raster import project, rasterize, render_depth, sample_image
+from panohead.export.raster import rasterize, render_depth, sample_image
 from panohead.export.tasks import Progress, check_cancel, report, stage
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
@@ -147,7 +148,8 @@ def bake_texture(
         check_cancel(cancel)
         resolution = view.image.shape[0]
         zbuffer = render_depth(vertices, faces, view.label, resolution).depth
-        pixels, depth = project(texels.points, view.label, resolution)
+        uv, depth = project(texels.points[None], view.label)
+        pixels, depth = uv[0] * resolution, depth[0]
         column, row = pixels[:, 0].floor().long(), pixels[:, 1].floor().long()
         inside = (column >= 0) & (column < resolution) & (row >= 0) & (row < resolution) & (depth > 0)
         nearest = zbuffer[row.clamp(0, resolution - 1), column.clamp(0, resolution - 1)]

@@ -10,7 +10,6 @@ lazily and streamed to the encoder, so a long video never sits in memory.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,14 +22,28 @@ import torch
 from PIL import Image
 
 from panohead.atomic import atomic_path
-from panohead.camera import orbit_label
+from panohead.editing.state import Camera
 from panohead.export.heads import Head
 from panohead.export.tasks import Progress, check_cancel, report
 from panohead.generator import PanoHeadGenerator
-from panohead.images import image_grid, to_uint8
+from panohead.images import image_grid
+from panohead.views.images import AXIS_NAMES, over, to_rgba8
+from panohead.views.modes import (
+    HEAD_MODES,
+    SLICE_MODES,
+    HeadStages,
+    Picture,
+    flat_colour,
+    head_view,
+    mirror_view,
+    slice_view,
+)
 
-VIEWS = ("image", "raw", "mask", "depth")
+# The viewer's view modes ("image" is its "final"), and its mirror comparison.
+VIEWS = ("image", "raw", "mask", "depth") + tuple(m for m in HEAD_MODES if m not in ("final", "raw", "mask", "depth"))
+VIEWS += SLICE_MODES + ("mirror",)
 BACKGROUNDS = ("generated", "white", "black")
+FILLS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
 VIDEO_FORMATS = ("mp4", "gif")
 
 
@@ -38,11 +51,11 @@ VIDEO_FORMATS = ("mp4", "gif")
 class Turntable:
     """One orbit. Angles in degrees; ``frames`` evenly spaced yaws starting in front of the face.
 
-    ``view``: "image" (super-resolved), "raw" (the neural rendering before super-resolution),
-    "mask" (accumulated opacity) or "depth" (near = white at ``ray_start``, far = black at
-    ``ray_end``, both moved with the camera's distance, empty space black). ``background``:
-    "generated" (the model's background network) or a flat "white"/"black" matted with the mask; it
-    applies to "image" and "raw".
+    ``view``: one of the viewer's modes, drawn by :mod:`panohead.views.modes` exactly as the viewer
+    draws them ("image" is the viewer's "final"; "density" and "colour" show the plane
+    ``slice_axis`` = ``slice_offset`` through the volume, the same in every frame; "mirror" compares
+    front and mirrored back at the orbit's pitch). ``background``: "generated" (the model's
+    background network) or a flat "white"/"black" behind the head (and behind transparent views).
     ``resolution`` is each tile's side in pixels (None: the view's native size); ``columns`` the
     tiles per grid row (None: one row).
     """
@@ -55,6 +68,8 @@ class Turntable:
     view: str = "image"
     fps: int = 30
     columns: int | None = None
+    slice_axis: str = "z"
+    slice_offset: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -69,47 +84,50 @@ class Turntable:
             f"pitch must be within -89 to 89 degrees, got {self.pitch:g}": -89 <= self.pitch <= 89,
             f"radius must be positive, got {self.radius}": self.radius is None or self.radius > 0,
             f"columns must be at least 1, got {self.columns}": self.columns is None or self.columns >= 1,
+            f"slice axis must be x, y or z, got {self.slice_axis!r}": self.slice_axis in AXIS_NAMES,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
             raise ValueError(failed[0])
 
 
+def orbit(turntable: Turntable) -> list[Camera]:
+    """``turntable.frames`` cameras at yaw 0, 360/frames, ... degrees, the model's pivot and lens."""
+    step = 360.0 / turntable.frames
+    return [Camera(index * step, turntable.pitch, turntable.radius) for index in range(turntable.frames)]
+
+
 def orbit_cameras(generator: PanoHeadGenerator, turntable: Turntable) -> torch.Tensor:
-    """(frames, 25) camera labels, yaw 0, 360/frames, ... degrees, looking at the model's pivot."""
-    cfg = generator.config
-    yaws = torch.arange(turntable.frames, dtype=torch.float32) * (2 * math.pi / turntable.frames)
-    return orbit_label(
-        yaws,
-        math.radians(turntable.pitch),
-        turntable.radius or cfg.camera_radius,
-        cfg.look_at,
-        cfg.focal,
-        device=generator.device,
-    )
+    """(frames, 25) camera labels of :func:`orbit`."""
+    return torch.cat([camera.label(generator) for camera in orbit(turntable)])
+
+
+def draw_view(generator: PanoHeadGenerator, head: Head, camera: Camera, turntable: Turntable) -> Picture:
+    """The turntable's view of ``head`` from ``camera``, as the viewer draws it at full quality."""
+    view, G = turntable.view, generator
+    if view in SLICE_MODES:
+        size = 2 * G.config.neural_resolution  # the viewer's slice size
+        return slice_view(G, head.planes, head.ws, view, turntable.slice_axis, turntable.slice_offset, size)
+    superresolve = view in ("image", "foreground", "background", "mirror")
+    stages = HeadStages(G, head.planes, head.ws, head.background, superresolve)
+    if view == "mirror":
+        return mirror_view(stages, camera)
+    fill = FILLS.get(turntable.background)
+    replacement = None if fill is None else flat_colour(fill, head.planes.device)
+    return head_view(stages, camera, "final" if view == "image" else view, replacement)
 
 
 @torch.no_grad()
-def render_tile(generator: PanoHeadGenerator, head: Head, camera: torch.Tensor, turntable: Turntable) -> np.ndarray:
-    """Render one view of ``head`` from ``camera`` (1, 25) -> (S, S, 3) uint8, S = turntable.resolution."""
-    view, cfg = turntable.view, generator.config
-    background = head.background
-    if turntable.background != "generated" and background is not None:
-        background = torch.zeros_like(background)  # no background features: the mask mattes a flat colour
-    out = generator.render(head.planes, head.ws, camera, background=background, superresolve=view == "image")
-    if view in ("image", "raw"):
-        rgb, mask = (out["image"], out["mask"]) if view == "image" else (out["image_raw"], out["mask_raw"])
-        if turntable.background != "generated":
-            fill = 1.0 if turntable.background == "white" else -1.0
-            mask = mask.clamp(0, 1)
-            rgb = rgb * mask + fill * (1 - mask)
-        tile = to_uint8(rgb[0])
-    elif view == "mask":
-        tile = to_uint8(out["weight_sum"][0].expand(3, -1, -1), (0.0, 1.0))
-    else:
-        far = cfg.ray_end + generator.depth_shift(camera)[0]
-        nearness = (far - out["depth"][0]) / (cfg.ray_end - cfg.ray_start)
-        tile = to_uint8((nearness.clamp(0, 1) * out["weight_sum"][0]).expand(3, -1, -1), (0.0, 1.0))
+def render_tile(generator: PanoHeadGenerator, head: Head, camera: Camera, turntable: Turntable) -> np.ndarray:
+    """Render one view of ``head`` from ``camera`` -> (S, S, 3) uint8, S = turntable.resolution (or native).
+
+    Transparent parts of a view show the flat background (black with the model's)."""
+    picture = draw_view(generator, head, camera, turntable)
+    rgb = picture.rgb
+    if picture.alpha is not None:
+        fill = flat_colour(FILLS.get(turntable.background, FILLS["black"]), rgb.device)
+        rgb = over(rgb, picture.alpha, fill(rgb.shape[-1]))
+    tile = to_rgba8(rgb)[..., :3].cpu().numpy()
     size = turntable.resolution
     if size is not None and tile.shape[:2] != (size, size):
         tile = np.asarray(Image.fromarray(tile).resize((size, size), Image.Resampling.LANCZOS))
@@ -127,10 +145,9 @@ def turntable_frames(
     if not heads:
         raise ValueError("a turntable needs at least one head")
     columns = min(turntable.columns or len(heads), len(heads))
-    cameras = orbit_cameras(generator, turntable)
-    for index in range(turntable.frames):
+    for index, camera in enumerate(orbit(turntable)):
         check_cancel(cancel)
-        tiles = [render_tile(generator, head, cameras[index : index + 1], turntable) for head in heads]
+        tiles = [render_tile(generator, head, camera, turntable) for head in heads]
         yield image_grid(tiles, columns)
         report(progress, (index + 1) / turntable.frames)
 

@@ -14,7 +14,7 @@ import torch
 from panohead.export.heads import Head
 from panohead.export.tasks import Progress, check_cancel, report
 from panohead.generator import PanoHeadGenerator
-from panohead.metrics.views import orbit_camera
+from panohead.views.camera import orbit_camera
 
 # (yaw, pitch) in degrees: a ring every 30 degrees at eye level (front, sides, back), a ring from
 # above and one from below, and the top of the head; 24 views see every part of a head but the neck.
@@ -53,7 +53,7 @@ class View:
 def orbit_views(generator: PanoHeadGenerator, angles: tuple[tuple[float, float], ...]) -> torch.Tensor:
     """(V, 25) camera labels at (yaw, pitch) degrees on the model's orbit, looking at its pivot."""
     yaws, pitches = zip(*angles)
-    return orbit_camera(generator, torch.tensor(yaws), torch.tensor(pitches))
+    return orbit_camera(torch.tensor(yaws), torch.tensor(pitches), generator)
 
 
 @torch.no_grad()

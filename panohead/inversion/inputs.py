@@ -17,11 +17,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from panohead.camera import LABEL_SIZE, label_to_orbit, orbit_label
+from panohead.camera import LABEL_SIZE, label_to_orbit
 from panohead.config import GeneratorConfig
 from panohead.data.align import MIN_PHOTO_SIDE, align_portrait, check_photo_size
 from panohead.errors import MissingCapability, one_line
 from panohead.images import open_image
+from panohead.views.camera import orbit_camera
 
 MIN_CROP_SIDE = 8  # a pre-aligned crop smaller than this holds no recognisable face
 MANUAL_HINT = "give --yaw/--pitch (or --label) to use the image as a pre-aligned crop"
@@ -88,13 +89,7 @@ def camera_label(
     focal: float | None = None,
 ) -> np.ndarray:
     """(25,) orbit label looking at the model's pivot; radius and focal default to the model's."""
-    label = orbit_label(
-        math.radians(yaw_degrees),
-        math.radians(pitch_degrees),
-        radius or config.camera_radius,
-        config.look_at,
-        focal or config.focal,
-    )
+    label = orbit_camera(yaw_degrees, pitch_degrees, config, radius=radius or None, focal=focal or None)
     return label[0].numpy().astype(np.float32)
 
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from panohead.camera import orbit_label
 from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.inversion.objective import Reconstruction, pair_distance, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
 from panohead.inversion.settings import InversionSettings
 from panohead.inversion.steps import CapturedStep
+from panohead.views.camera import orbit_camera
 
 # Modules tuned by PTI; the mapping and camera networks only act before the (fixed) pivot w.
 TUNED_MODULES = ("synthesis", "decoder", "raw_to_rgb", "background", "superres")
@@ -159,8 +159,8 @@ def pivotal_tuning(
         if regularise:
             with torch.no_grad():
                 step.nearby.copy_(locality_latent(pivot, sample_w(rng).to(device), settings.locality_distance * spread))
-            yaw = float(torch.rand((), generator=rng)) * 2 * math.pi
-            step.camera.copy_(orbit_label(yaw, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device))
+            yaw = float(torch.rand((), generator=rng)) * 360.0
+            step.camera.copy_(orbit_camera(yaw, 0.0, cfg, device=device))
         runners[regularise]()
         reconstruction, l2, perceptual, locality = step.losses.tolist()
         if best.update(reconstruction, index + 1):

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from panohead.camera import split_label
+from panohead.camera import project, split_label
 from panohead.generator import PanoHeadGenerator
-from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents, surface_points
+from panohead.metrics.views import batches, render_views, seed_latents, surface_points
+from panohead.views.camera import frontal_camera, orbit_camera
 
 DEPTH_TOLERANCE = 0.03  # world units (the tri-grid box is 1 unit wide)
 MIN_OPACITY = 0.9
@@ -71,25 +72,15 @@ class WarpSums:
         }
 
 
-def project(points: torch.Tensor, camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """World points (B, 3, H, W) -> normalised image coords (B, H, W, 2) in [0, 1] and ray distance (B, 1, H, W).
-
-    Inverse of ``panohead.camera.pixel_rays``: x_cam = R^T (P - o), u = fx x/z + skew y/z + cx, v = fy y/z + cy.
-    """
-    cam2world, intrinsics = split_label(camera.float())
+def source_coordinates(points: torch.Tensor, camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """World points (B, 3, H, W) -> image coords (B, H, W, 2) in [0, 1] of ``camera`` (B, 25) and ray
+    distance (B, 1, H, W); points behind the camera land outside the image (-1)."""
     batch, _, height, width = points.shape
-    flat = points.reshape(batch, 3, -1)
-    origin = cam2world[:, :3, 3:4]
-    local = cam2world[:, :3, :3].transpose(1, 2) @ (flat - origin)
-    z = local[:, 2].clamp_min(1e-6)
-    x, y = local[:, 0] / z, local[:, 1] / z
-    u = intrinsics[:, 0, 0:1] * x + intrinsics[:, 0, 1:2] * y + intrinsics[:, 0, 2:3]
-    v = intrinsics[:, 1, 1:2] * y + intrinsics[:, 1, 2:3]
-    in_front = local[:, 2] > 1e-6
-    u = torch.where(in_front, u, torch.full_like(u, -1.0))  # behind the camera: outside the image
-    coords = torch.stack([u, v], dim=-1).reshape(batch, height, width, 2)
-    distance = (flat - origin).norm(dim=1).reshape(batch, 1, height, width)
-    return coords, distance
+    flat = points.float().flatten(2).transpose(1, 2)  # (B, H*W, 3)
+    coords, depth = project(flat, camera.float())
+    coords = torch.where((depth > 1e-6)[..., None], coords, torch.full_like(coords, -1.0))
+    distance = (flat - split_label(camera.float())[0][:, None, :3, 3]).norm(dim=-1)
+    return coords.reshape(batch, height, width, 2), distance.reshape(batch, 1, height, width)
 
 
 def warp_sums(
@@ -97,7 +88,7 @@ def warp_sums(
 ) -> WarpSums:
     """Compare ``target`` with ``source`` sampled at the target's surface points (see module docstring)."""
     opaque = target.mask > min_opacity
-    coords, distance = project(surface_points(target.camera, target.depth), source.camera)
+    coords, distance = source_coordinates(surface_points(target.camera, target.depth), source.camera)
     grid = coords * 2.0 - 1.0  # pixel centres sit at (i + 0.5) / n: align_corners=False
     sample = lambda image, mode: F.grid_sample(
         image.float(),
@@ -138,7 +129,7 @@ def multiview_consistency(
     closes, so 360 / yaw_step pairs per head). Returns {"error", "psnr", "coverage"}.
     """
     yaws = torch.arange(0.0, 360.0 - 1e-6, yaw_step)
-    cameras = orbit_camera(generator, yaws, pitch)
+    cameras = orbit_camera(yaws, pitch, generator)
     views = len(yaws)
     z_all = seed_latents(generator, seeds)
     total = WarpSums(0.0, 0.0, 0.0, 0.0, 3)

@@ -30,7 +30,8 @@ from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.metrics.masks import seeded_latents
 from panohead.metrics.statistics import fit_gaussian, frechet_distance, inception_score, kernel_inception_distance
-from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views
+from panohead.metrics.views import batches, render_views
+from panohead.views.camera import frontal_camera, orbit_camera
 
 SPLITS = ("all", "front", "back")
 SPLIT_YAW_RANGES = {"all": (-180.0, 180.0), "front": (-90.0, 90.0), "back": (90.0, 270.0)}
@@ -119,7 +120,7 @@ def split_cameras(
         render = pool[torch.randint(len(pool), (count,), generator=rng)].to(generator.device)
     else:
         low, high = SPLIT_YAW_RANGES[split]
-        render = orbit_camera(generator, low + (high - low) * torch.rand(count, generator=rng))
+        render = orbit_camera(low + (high - low) * torch.rand(count, generator=rng), 0.0, generator)
     condition = frontal_camera(generator, count) if split == "back" else render
     return condition, render
 

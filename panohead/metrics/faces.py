@@ -28,8 +28,9 @@ from torch import nn
 from tqdm import tqdm
 
 from panohead.generator import PanoHeadGenerator
-from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents
+from panohead.metrics.views import batches, render_views, seed_latents
 from panohead.metrics.weights import load_program, program_format
+from panohead.views.camera import frontal_camera, orbit_camera
 
 FACE_SIZE = 112
 FACE_BOX = (0.21, 0.22, 0.56)  # top, left, size as fractions of the image
@@ -154,7 +155,7 @@ def identity_consistency(
     progress: bool = False,
 ) -> float:
     """Mean cosine similarity between each head's frontal face embedding and its other views' embeddings."""
-    cameras = orbit_camera(generator, torch.tensor([0.0, *yaws]))
+    cameras = orbit_camera(torch.tensor([0.0, *yaws]), 0.0, generator)
     views = cameras.shape[0]
     z_all = seed_latents(generator, seeds)
     similarities = []

@@ -39,7 +39,8 @@ import torch
 from tqdm import tqdm
 
 from panohead.generator import PanoHeadGenerator
-from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_views, seed_latents, surface_points
+from panohead.metrics.views import batches, render_views, seed_latents, surface_points
+from panohead.views.camera import frontal_camera, orbit_camera
 
 FRONT_YAW, BACK_YAW = 0.0, 180.0
 SEPARATION = 0.1  # world units; the two surface points must be this far apart to count fully
@@ -94,7 +95,7 @@ def mirrored_face_scores(
 ) -> torch.Tensor:
     """Per-seed mirrored-face scores (len(seeds),), NaN for seeds without a usable overlap."""
     z_all = seed_latents(generator, seeds)
-    cameras = torch.cat([orbit_camera(generator, FRONT_YAW), orbit_camera(generator, BACK_YAW)], dim=0)
+    cameras = orbit_camera([FRONT_YAW, BACK_YAW], 0.0, generator)
     scores = []
     for part in tqdm(list(batches(len(seeds), batch_size)), desc="mirrored-face", unit="batch", disable=not progress):
         z = z_all[part]

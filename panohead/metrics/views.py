@@ -1,4 +1,4 @@
-"""Rendering helpers the metrics share: standard cameras, batched head renders and the head's own colour.
+"""Rendering helpers the metrics share: batched head renders and the head's own colour.
 
 Every metric renders through the public generator API (mapping -> synthesize_planes -> render), so
 any generator that offers it, ours or an official checkpoint loaded through ours, can be measured.
@@ -6,32 +6,12 @@ any generator that offers it, ours or an official checkpoint loaded through ours
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import torch
 
-from panohead.camera import orbit_label, pixel_rays
+from panohead.camera import pixel_rays
 from panohead.generator import PanoHeadGenerator, seed_latent
-
-
-def orbit_camera(
-    generator: PanoHeadGenerator,
-    yaw_degrees: float | torch.Tensor,
-    pitch_degrees: float | torch.Tensor = 0.0,
-    device: torch.device | None = None,
-) -> torch.Tensor:
-    """(B, 25) labels on the generator's default orbit (radius, pivot, focal) at the given yaw(s) and
-    pitch(es) in degrees (a pitch per yaw, or one for all)."""
-    cfg = generator.config
-    yaw = torch.as_tensor(yaw_degrees, dtype=torch.float32) * (math.pi / 180.0)
-    pitch = torch.as_tensor(pitch_degrees, dtype=torch.float32) * (math.pi / 180.0)
-    return orbit_label(yaw, pitch, cfg.camera_radius, cfg.look_at, cfg.focal, device=device or generator.device)
-
-
-def frontal_camera(generator: PanoHeadGenerator, batch: int = 1) -> torch.Tensor:
-    """(B, 25) frontal labels: the conditioning camera of the paper's 360-degree renders and of FID-back."""
-    return orbit_camera(generator, 0.0).expand(batch, -1)
 
 
 def seed_latents(generator: PanoHeadGenerator, seeds: Sequence[int]) -> torch.Tensor:

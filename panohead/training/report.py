@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from panohead.camera import orbit_label
 from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.images import image_grid, save_image, to_uint8
+from panohead.views.camera import orbit_camera
 
 GRID_YAWS = (0.0, 90.0, 180.0, 270.0)  # front, left side (+x), back, right side
 GRID_PSI = 0.7
@@ -50,15 +50,8 @@ def render_progress_grids(G: PanoHeadGenerator, seeds: int, device: torch.device
     Returns the image grid (H, W, 3) and the matching foreground-mask grid (H, W, 1), uint8.
     """
     cfg = G.config
-    frontal = orbit_label(0.0, 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=device)
-    cameras = orbit_label(
-        torch.tensor([math.radians(y) for y in GRID_YAWS]),
-        0.0,
-        cfg.camera_radius,
-        cfg.look_at,
-        cfg.focal,
-        device=device,
-    )
+    frontal = orbit_camera(0.0, 0.0, cfg, device=device)
+    cameras = orbit_camera(GRID_YAWS, 0.0, cfg, device=device)
     images, masks = [], []
     views = len(GRID_YAWS)
     for seed in range(seeds):

@@ -12,11 +12,24 @@ from dataclasses import dataclass
 import torch
 
 from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES, sample_trigrid_per_grid
-from viz.request import TrigridSpec
-from viz.views import AXIS_NAMES, colormap, orient_plane, pca_colours, slice_points
+from panohead.views.images import AXIS_NAMES, colormap, orient_plane, pca_colours, slice_points
 
 MIN_TILE = 128  # tiles are enlarged (nearest neighbour) to at least this many pixels
 BACKGROUND = (0.07, 0.075, 0.08)
+
+
+@dataclass(frozen=True)
+class TrigridSpec:
+    """How the inspector shows the tri-grid: ``display`` "pca" (three principal components as colours)
+    or "channel" (one ``channel`` through ``colormap``); every depth plane or only ``depth_index``;
+    slice ``offsets`` along the x, y and z normals (world units)."""
+
+    display: str = "pca"
+    channel: int = 0
+    colormap: str = "coolwarm"
+    all_planes: bool = True
+    depth_index: int = 0
+    offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
-"""Pure image functions for the viewer: colour maps, depth and normal images, compositing, PCA.
+"""Pure image functions of the views: colour maps, depth and normal images, compositing, PCA.
 
 Images are torch tensors (C, H, W) with values in [0, 1] unless said otherwise, on any device.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from panohead.camera import pixel_rays, split_label
+from panohead.errors import one_line
+from panohead.images import open_image
 
 # Anchor colours (sRGB, 0..1) of the colour maps, interpolated linearly.
 COLORMAP_ANCHORS = {
@@ -61,6 +64,25 @@ def resize(image: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(
         image[None].float(), size=(size, size), mode="bilinear", align_corners=False, antialias=size < image.shape[-1]
     )[0]
+
+
+def background_picture(path: str, size: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(3, size, size) in [0, 1]: the picture at ``path`` centre-cropped to a square and resized, to put
+    behind the head; a missing or unreadable file is a one-line error naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open_image(path) as picture:
+            picture = picture.convert("RGB")
+            side = min(picture.size)
+            left, top = (picture.width - side) // 2, (picture.height - side) // 2
+            picture = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+            array = np.asarray(picture, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: background image not found") from None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ValueError(f"{path}: cannot read the background image ({one_line(error)})") from None
+    return torch.from_numpy(array).permute(2, 0, 1).to(device)
 
 
 def depth_image(depth: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
