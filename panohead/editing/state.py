@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 import torch
 
 from panohead.camera import focal_from_fov, orbit_label
+from panohead.config import GeneratorConfig
 from panohead.editing.directions import Direction, DirectionEdit, amount_along, apply_directions, with_amount
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
 from panohead.generator import PanoHeadGenerator
+
+FOLLOW_CAMERA = "camera"  # EditState.conditioning: condition on the rendering camera itself
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,14 @@ class Camera:
 
     def label(self, generator: PanoHeadGenerator) -> torch.Tensor:
         """(1, 25) camera label on the generator's device."""
-        cfg = generator.config
-        focal = cfg.focal if self.fov is None else focal_from_fov(self.fov)
-        radius = cfg.camera_radius if self.radius is None else self.radius
-        look_at = cfg.look_at if self.look_at is None else self.look_at
-        return orbit_label(
-            math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal, device=generator.device
-        )
+        return self.config_label(generator.config, generator.device)
+
+    def config_label(self, config: GeneratorConfig, device: torch.device | str) -> torch.Tensor:
+        """(1, 25) camera label for a model of ``config`` (its defaults fill the None fields) on ``device``."""
+        focal = config.focal if self.fov is None else focal_from_fov(self.fov)
+        radius = config.camera_radius if self.radius is None else self.radius
+        look_at = config.look_at if self.look_at is None else self.look_at
+        return orbit_label(math.radians(self.yaw), math.radians(self.pitch), radius, look_at, focal, device=device)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,8 @@ class EditState:
 
     ``latent`` the head (a seed or explicit ws, e.g. an inverted photo); ``psi`` the truncation of
     seed latents towards the mean w, on their first ``cutoff`` w rows (None: all; explicit ws are used
-    as they are); ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
+    as they are); ``conditioning`` (yaw, pitch) in degrees on the model's orbit, the camera seeds are
+    mapped under (Sec. 3.1), or :data:`FOLLOW_CAMERA` for ``camera`` itself (the head changes with the view);
     ``mixing`` style mixing; ``directions`` offsets along latent directions; ``background`` the
     background network's latent (None: the head's own, as the generator does); ``camera`` the view.
     """
@@ -71,7 +76,7 @@ class EditState:
     latent: Latent = field(default_factory=lambda: Latent.from_seed(0))
     psi: float = 0.7
     cutoff: int | None = None
-    conditioning: tuple[float, float] = (0.0, 0.0)
+    conditioning: tuple[float, float] | str = (0.0, 0.0)
     mixing: Mixing = field(default_factory=Mixing)
     directions: tuple[DirectionEdit, ...] = ()
     background: Latent | None = None
@@ -80,6 +85,10 @@ class EditState:
     def replace(self, **changes) -> EditState:
         return dataclasses.replace(self, **changes)
 
+    def with_camera(self, **fields) -> EditState:
+        """The same head seen from a camera with ``fields`` (``yaw``, ``pitch``, ``radius``, ...) changed."""
+        return self.replace(camera=dataclasses.replace(self.camera, **fields))
+
     def amount(self, direction: Direction) -> float:
         """How far the head is moved along ``direction`` (0 if not at all)."""
         return amount_along(self.directions, direction)
@@ -87,6 +96,17 @@ class EditState:
     def with_direction(self, direction: Direction, amount: float, layers: LayerRange | None = None) -> EditState:
         """Set the amount along ``direction`` (see :func:`panohead.editing.directions.with_amount`)."""
         return self.replace(directions=with_amount(self.directions, direction, amount, layers))
+
+    @property
+    def follows_camera(self) -> bool:
+        """Whether the head's ws depend on :attr:`camera` (conditioning on the rendering camera)."""
+        return self.conditioning == FOLLOW_CAMERA
+
+    def conditioning_label(self, generator: torch.nn.Module) -> torch.Tensor:
+        """(1, 25) camera the state's seeds are mapped under."""
+        if self.follows_camera:
+            return self.camera.label(generator)
+        return conditioning_label(generator, *self.conditioning)
 
 
 @torch.no_grad()
@@ -97,7 +117,7 @@ def compose(generator: PanoHeadGenerator, state: EditState) -> tuple[torch.Tenso
     With no edits this is exactly what ``G.mapping(z, frontal, psi, cutoff)`` and the generator's default
     background give, bit for bit.
     """
-    conditioning = conditioning_label(generator, *state.conditioning)
+    conditioning = state.conditioning_label(generator)
     ws = latent_ws(generator, state.latent, conditioning, state.psi, state.cutoff)
     background = (
         ws
