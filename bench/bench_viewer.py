@@ -29,6 +29,7 @@ from bench.common import device_name
 from panohead.camera import orbit_label
 from panohead.config import PRESETS
 from panohead.devices import pick_device
+from panohead.editing import Latent
 from panohead.generator import seed_latent
 from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend
 from viz.request import build_request
@@ -114,7 +115,7 @@ def main(
             camera = orbit_label(
                 math.radians(index * 360.0 / frames), 0.0, cfg.camera_radius, cfg.look_at, cfg.focal, device=target
             )
-            out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.latent.psi)
+            out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.edit.psi)
             to_rgba8(to_unit(out["image"][0])).cpu()
 
     configure_backend("fp32", target)
@@ -158,15 +159,17 @@ def measure(
 
     def orbit(index: int) -> None:
         # Warm-up frames (negative indices) look from yaws no timed frame uses, so nothing is cached.
-        state.camera.yaw = (index * 360.0 / frames + 1.0) % 360.0 if index >= 0 else -0.123 * index
+        state.edit = state.edit.with_camera(
+            yaw=(index * 360.0 / frames + 1.0) % 360.0 if index >= 0 else -0.123 * index
+        )
         results["orbit"].append(renderer(build_request(state, str(target)), quality))
 
     def new_seed(index: int) -> None:
-        state.latent.seed = 1000 + index
+        state.edit = state.edit.replace(latent=Latent.from_seed(1000 + index))
         results["new seed"].append(renderer(build_request(state, str(target)), quality))
 
     times = {"orbit": timed(target, frames, orbit)}
-    state.camera.yaw = 0.0
+    state.edit = state.edit.with_camera(yaw=0.0)
     times["new seed"] = timed(target, frames, new_seed)
     measured = {}
     for path, values in times.items():
