@@ -105,3 +105,13 @@ def test_render_thread_tasks_run_before_the_live_view_and_survive_failures(state
         assert result is not None and result.error is None
     finally:
         renderer.stop()
+
+
+def test_a_direction_edit_resynthesises_the_head_and_reuses_its_background(state):
+    state.edit = state.edit.replace(background=None)
+    renderer = Renderer()
+    before = renderer(build_request(state, "cpu"))
+    state.edit = edits(state.edit).replace(mixing=Mixing())
+    moved = renderer(build_request(state, "cpu"))
+    assert moved.error is None and "tri-grid" in moved.timings and "background" not in moved.timings
+    assert not np.array_equal(moved.ws, before.ws) and np.array_equal(moved.background_ws, before.background_ws)

@@ -31,6 +31,7 @@ from panohead.editing import (
     History,
     Keyframe,
     Latent,
+    Mixing,
     ModelReference,
     PathSettings,
     Session,
@@ -174,7 +175,7 @@ class Editor:
         background = self.app.state.edit.background  # a background seed picked in its panel stays
         self.change(
             latent=latent,
-            mixing=EditState().mixing,
+            mixing=Mixing(),
             directions=(),
             background=background if background is not None and background.ws is None else None,
         )

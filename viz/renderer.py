@@ -147,9 +147,10 @@ def head_part(state: EditState) -> EditState:
 
 
 def background_source(state: EditState) -> Hashable:
-    """What the background network's ws depend on, as a cache key: its latent and any mixing of it."""
+    """What the background network's ws depend on, as a cache key: its latent (the head's own when None,
+    before mixing and directions) and any mixing of it."""
     mapping = (state.psi, state.cutoff, state.conditioning, state.camera if state.follows_camera else None)
-    source = ("explicit", state.background, mapping) if state.background is not None else ("same", head_part(state))
+    source = (state.latent if state.background is None else state.background, mapping)
     mixing = state.mixing
     mixed = mixing.latent is not None and mixing.background_layers[0] < mixing.background_layers[1]
     return source, (mixing.latent, mixing.background_layers, mapping) if mixed else None
