@@ -127,6 +127,9 @@ def test_another_background_seed_keeps_the_head_inside_the_mask(app):
     assert app.result.timings.get("render") is None  # the ray-marched head came from the cache
     assert np.abs(after - before)[inside].mean() < 2
     assert np.abs(after - before)[outside].mean() > 10
+    app.select_tab = "View"
+    app.step_frame()
+    assert app.state.background.seed == 5  # the Background panel shows the seed the head's state names
 
 
 def test_the_mask_view_is_dark_outside_the_head_and_bright_inside(app):

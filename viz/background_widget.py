@@ -54,6 +54,9 @@ class BackgroundWidget(Widget):
         if not show:
             return
         bg, scale, model = self.app.state.background, self.app.scale, self.app.model
+        latent = self.app.state.edit.background
+        if latent is not None and latent.seed is not None:
+            bg.seed = latent.seed  # a session, keyframe or undo step may have picked it
         choice = self.choice()
         for value, text in MODES:
             if imgui.radio_button(f"{text}##bg", choice == value):
