@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from panohead.devices import pick_device
-from panohead.editing import Camera, EditState, Latent, apply_edits
+from panohead.editing import Camera, EditState, Latent, compose
 from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
 from panohead.generator import PanoHeadGenerator
@@ -285,13 +285,9 @@ class Renderer:
     def _head(
         self, G: PanoHeadGenerator, model_key: tuple, state: EditState, timer: StageTimer
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None: what
-        :func:`panohead.editing.compose` gives, with each mapped latent cached."""
-        ws = self._ws(G, model_key, state.latent, state, timer)
-        background = ws if state.background is None else self._ws(G, model_key, state.background, state, timer)
-        mixing = state.mixing
-        mixing_ws = None if mixing.latent is None else self._ws(G, model_key, mixing.latent, state, timer)
-        return apply_edits(G, ws, background, mixing_ws, mixing, state.directions)
+        """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None: the engine's
+        :func:`panohead.editing.compose`, with each mapped latent cached."""
+        return compose(G, state, lambda latent: self._ws(G, model_key, latent, state, timer))
 
     def _ws(
         self, G: PanoHeadGenerator, model_key: tuple, latent: Latent, state: EditState, timer: StageTimer

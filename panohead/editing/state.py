@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -110,22 +111,24 @@ class EditState:
 
 
 @torch.no_grad()
-def compose(generator: PanoHeadGenerator, state: EditState) -> tuple[torch.Tensor, torch.Tensor | None]:
+def compose(
+    generator: PanoHeadGenerator, state: EditState, mapped: Callable[[Latent], torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The state's head ws (1, num_ws, w_dim) and background ws (1, background.num_ws, w_dim), or None
     for a model without a background network.
 
     With no edits this is exactly what ``G.mapping(z, frontal, psi, cutoff)`` and the generator's default
-    background give, bit for bit.
+    background give, bit for bit. ``mapped(latent)`` gives the ws (1, num_ws, w_dim) of one of the state's
+    latents; by default :func:`latent_ws` under the state's conditioning and truncation (a viewer passes
+    the same with a cache).
     """
-    conditioning = state.conditioning_label(generator)
-    ws = latent_ws(generator, state.latent, conditioning, state.psi, state.cutoff)
-    background = (
-        ws
-        if state.background is None
-        else latent_ws(generator, state.background, conditioning, state.psi, state.cutoff)
-    )
+    if mapped is None:
+        conditioning = state.conditioning_label(generator)
+        mapped = lambda latent: latent_ws(generator, latent, conditioning, state.psi, state.cutoff)  # noqa: E731
+    ws = mapped(state.latent)
+    background = ws if state.background is None else mapped(state.background)
     mixing = state.mixing
-    ws_b = None if mixing.latent is None else latent_ws(generator, mixing.latent, conditioning, state.psi, state.cutoff)
+    ws_b = None if mixing.latent is None else mapped(mixing.latent)
     return apply_edits(generator, ws, background, ws_b, mixing, state.directions)
 
 
