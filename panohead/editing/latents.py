@@ -19,6 +19,7 @@ import torch
 
 from panohead.camera import orbit_label
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.latent_file import load_latent
 
 
 @dataclass(frozen=True)
