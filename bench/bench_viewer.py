@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name
 from panohead.config import PRESETS
 from panohead.devices import pick_device
+from panohead.editing import Latent
 from panohead.generator import seed_latent
 from panohead.views.camera import orbit_camera
 from panohead.views.images import to_rgba8, to_unit
@@ -111,7 +112,7 @@ def main(
         """What a viewer without caches does: the whole generator every frame (fp32)."""
         with torch.inference_mode():
             camera = orbit_camera(index * 360.0 / frames, 0.0, cfg, device=target)
-            out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.latent.psi)
+            out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.edit.psi)
             to_rgba8(to_unit(out["image"][0])).cpu()
 
     configure_backend("fp32", target)
@@ -155,15 +156,17 @@ def measure(
 
     def orbit(index: int) -> None:
         # Warm-up frames (negative indices) look from yaws no timed frame uses, so nothing is cached.
-        state.camera.yaw = (index * 360.0 / frames + 1.0) % 360.0 if index >= 0 else -0.123 * index
+        state.edit = state.edit.with_camera(
+            yaw=(index * 360.0 / frames + 1.0) % 360.0 if index >= 0 else -0.123 * index
+        )
         results["orbit"].append(renderer(build_request(state, str(target)), quality))
 
     def new_seed(index: int) -> None:
-        state.latent.seed = 1000 + index
+        state.edit = state.edit.replace(latent=Latent.from_seed(1000 + index))
         results["new seed"].append(renderer(build_request(state, str(target)), quality))
 
     times = {"orbit": timed(target, frames, orbit)}
-    state.camera.yaw = 0.0
+    state.edit = state.edit.with_camera(yaw=0.0)
     times["new seed"] = timed(target, frames, new_seed)
     measured = {}
     for path, values in times.items():

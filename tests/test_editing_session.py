@@ -135,7 +135,7 @@ def test_malformed_session_files_give_one_line_naming_the_file(tmp_path, text, p
         ),
         (
             lambda d: d["keyframes"][0]["state"].update(latent={"name": "x"}),
-            "keyframes[0].state.latent needs a 'seed' or 'ws'",
+            "keyframes[0].state.latent needs a 'seed', 'z' or 'ws'",
         ),
         (lambda d: d["path"].update(fps=0), "session.path: fps must be within 1..120, got 0"),
     ],

@@ -21,6 +21,7 @@ from PIL import Image
 from gui_utils.xvfb import software_gl_environment, virtual_display
 from panohead.checkpoint import save_generator
 from panohead.config import preset
+from panohead.editing import Latent
 from panohead.generator import PanoHeadGenerator
 
 pytestmark = pytest.mark.gui
@@ -101,10 +102,10 @@ def test_the_window_opens_on_the_model_and_shows_its_picture(app):
 def test_orbiting_to_yaw_180_changes_the_picture_and_back_restores_it(app):
     front = view_pixels(app)
     inside, _ = mask_on_screen(app.result.mask, front.shape[:2], erode=1)
-    app.set_state(camera={"yaw": 180.0})
+    app.state.edit = app.state.edit.with_camera(yaw=180.0)
     back = view_pixels(app)
     assert np.abs(front - back)[inside].mean() > 8  # the back of the column is another picture
-    app.set_state(camera={"yaw": 0.0})
+    app.state.edit = app.state.edit.with_camera(yaw=0.0)
     assert np.abs(view_pixels(app) - front).max() <= 1
 
 
@@ -121,11 +122,14 @@ def test_switching_the_background_changes_only_pixels_outside_the_mask(app):
 def test_another_background_seed_keeps_the_head_inside_the_mask(app):
     before = view_pixels(app)
     inside, outside = mask_on_screen(app.result.mask, before.shape[:2], erode=3)
-    app.set_state(background={"mode": "seed", "seed": 5})
+    app.set_state(edit={"background": Latent.from_seed(5)})
     after = view_pixels(app)
     assert app.result.timings.get("render") is None  # the ray-marched head came from the cache
     assert np.abs(after - before)[inside].mean() < 2
     assert np.abs(after - before)[outside].mean() > 10
+    app.select_tab = "View"
+    app.step_frame()
+    assert app.state.background.seed == 5  # the Background panel shows the seed the head's state names
 
 
 def test_the_mask_view_is_dark_outside_the_head_and_bright_inside(app):
@@ -181,16 +185,17 @@ def test_left_drag_orbits_wheel_zooms_and_double_click_resets(app):
         app.step_frame()
     io.add_mouse_button_event(0, False)
     app.step_frame()
-    camera = app.state.camera
+    camera = app.state.edit.camera
     assert camera.yaw == pytest.approx(360 - 100 * 0.35, abs=1.0) and camera.pitch == pytest.approx(20 * 0.35, abs=1.0)
     io.add_mouse_wheel_event(0.0, 2.0)
     app.step_frame()
-    assert camera.radius == pytest.approx(2.7 * 0.92**2, rel=1e-3)
+    assert app.state.edit.camera.radius == pytest.approx(2.7 * 0.92**2, rel=1e-3)
     for _ in range(2):
         io.add_mouse_button_event(0, True)
         app.step_frame()
         io.add_mouse_button_event(0, False)
         app.step_frame()
+    camera = app.state.edit.camera
     assert (camera.yaw, camera.pitch, camera.radius) == (0.0, 0.0, pytest.approx(2.7))
 
 
@@ -266,7 +271,7 @@ def test_the_ui_stays_above_30_fps_while_the_renderer_is_slow(app):
         return render(request, quality)
 
     app.renderer.render_fn = slow_render
-    app.set_state(camera={"turntable": True, "turntable_speed": 90.0})
+    app.set_state(view={"turntable": True, "turntable_speed": 90.0})
     for _ in range(5):
         app.step_frame(wait=app.pacer.wait_seconds(True))
     start, frames = time.perf_counter(), 0
@@ -282,14 +287,15 @@ def test_the_ui_stays_above_30_fps_while_the_renderer_is_slow(app):
 def test_settings_are_remembered_and_the_app_shuts_down_cleanly(app, column_checkpoint):
     from viz.app import App
 
-    app.set_state(latent={"seed": 7}, camera={"yaw": 45.0})
+    app.set_state(edit={"latent": Latent.from_seed(7)})
+    app.state.edit = app.state.edit.with_camera(yaw=45.0)
     app.wait_idle()
     app.close()
     assert not any(thread.name == "panohead-renderer" for thread in threading.enumerate())
     app.close()  # a second close is harmless
     reopened = App(checkpoint=str(column_checkpoint), device="cpu", size=WINDOW, vsync=False)
     try:
-        assert reopened.state.latent.seed == 7 and reopened.state.camera.yaw == 45.0
+        assert reopened.state.edit.latent == Latent.from_seed(7) and reopened.state.edit.camera.yaw == 45.0
         assert reopened.wait_idle().image is not None
     finally:
         reopened.close()

@@ -46,9 +46,9 @@ def unit_direction(w_dim: int, seed: int = 0) -> Direction:
 def test_mixing_every_row_from_seed_b_shows_seed_b_and_no_row_shows_seed_a(app):
     from viz.mixing_widget import MixingWidget
 
-    app.set_state(latent={"seed": 2})
+    app.set_state(edit={"latent": Latent.from_seed(2)})
     seed_b = picture(app)
-    app.set_state(latent={"seed": 1})
+    app.set_state(edit={"latent": Latent.from_seed(1)})
     seed_a = picture(app)
     assert not np.array_equal(seed_a, seed_b)
     mixing, model = app.panel(MixingWidget), app.model
@@ -74,7 +74,7 @@ def test_principal_direction_slider_moves_the_head_and_back_restores_it(app):
     panel.set_amount(first, 3.0)
     assert not np.array_equal(picture(app), original)
     panel.set_amount(first, 0.0)
-    assert app.editor.edits.directions == ()
+    assert app.state.edit.directions == ()
     assert np.array_equal(picture(app), original)
 
 
@@ -129,24 +129,24 @@ def test_ctrl_z_undoes_and_ctrl_shift_z_redoes_each_edit(app):
 
     app.wait_idle()
     steps = [
-        lambda: app.set_state(latent={"seed": 5}),
-        lambda: app.set_state(camera={"yaw": 120.0}),
+        lambda: app.set_state(edit={"latent": Latent.from_seed(5)}),
+        lambda: app.set_state(edit={"camera": app.state.edit.with_camera(yaw=120.0).camera}),
         lambda: app.panel(MixingWidget).mix(Latent.from_seed(7), (0, 2)),
     ]
-    seen = [app.editor.snapshot()]
+    seen = [app.state.edit]
     for step in steps:
         step()
         app.step_frame()
-        seen.append(app.editor.snapshot())
+        seen.append(app.state.edit)
     assert app.editor.history.undo_label == "mixing"
     for expected in reversed(seen[:-1]):
         press(app, imgui.Key.z, ctrl=True)
-        assert app.editor.snapshot() == expected
-    assert app.state.latent.seed == 0 and app.editor.edits.mixing.latent is None
+        assert app.state.edit == expected
+    assert app.state.edit.latent == Latent.from_seed(0) and app.state.edit.mixing.latent is None
     for expected in seen[1:]:
         press(app, imgui.Key.z, ctrl=True, shift=True)
-        assert app.editor.snapshot() == expected
-    assert app.state.camera.yaw == 120.0 and app.editor.edits.mixing.latent == Latent.from_seed(7)
+        assert app.state.edit == expected
+    assert app.state.edit.camera.yaw == 120.0 and app.state.edit.mixing.latent == Latent.from_seed(7)
 
 
 def test_showing_every_panel_records_no_undo_step(app):
@@ -174,30 +174,30 @@ def test_orbiting_with_the_mouse_is_one_undo_step(app):
         app.step_frame()
     io.add_mouse_button_event(0, False)
     app.step_frame()
-    assert app.state.camera.yaw == pytest.approx(360 - 100 * 0.35, abs=1.0)
+    assert app.state.edit.camera.yaw == pytest.approx(360 - 100 * 0.35, abs=1.0)
     assert len(app.editor.history) == steps_before + 1 and app.editor.history.undo_label == "yaw"
     app.editor.undo()
-    assert app.state.camera.yaw == 0.0
+    assert app.state.edit.camera.yaw == 0.0
 
 
 def test_a_saved_session_reopens_to_the_identical_picture(app, tmp_path):
     from viz.mixing_widget import MixingWidget
 
     app.wait_idle()
-    app.set_state(
-        latent={"seed": 3, "psi": 0.6}, camera={"yaw": 40.0, "pitch": 8.0}, background={"mode": "seed", "seed": 4}
-    )
+    app.set_state(edit={"latent": Latent.from_seed(3), "psi": 0.6, "background": Latent.from_seed(4)})
+    app.state.edit = app.state.edit.with_camera(yaw=40.0, pitch=8.0)
     app.panel(MixingWidget).mix(Latent.from_seed(6), (1, 4), (0, 3))
-    app.editor.set_edits(directions=with_amount((), unit_direction(app.model.w_dim), 1.5))
+    app.editor.change(directions=with_amount((), unit_direction(app.model.w_dim), 1.5))
     saved_picture = picture(app)
     saved_request = app.editor.request()
     path = tmp_path / "head.json"
     app.editor.save_session(path)
     run_until(app, lambda: "session" not in app.editor.busy)
     assert path.is_file() and path.stat().st_size < 20_000
-    app.set_state(latent={"seed": 9, "psi": 1.0}, camera={"yaw": 200.0}, background={"mode": "same"})
+    app.set_state(edit={"latent": Latent.from_seed(9), "psi": 1.0, "background": None})
+    app.state.edit = app.state.edit.with_camera(yaw=200.0)
     app.panel(MixingWidget).mix(None)
-    app.editor.set_edits(directions=())
+    app.editor.change(directions=())
     assert not np.array_equal(picture(app), saved_picture)
     app.editor.open_session(path)
     run_until(app, lambda: "session" not in app.editor.busy)
@@ -227,21 +227,23 @@ def test_keyframes_play_in_the_view_and_export_as_video(app, tmp_path):
     from viz.keyframes_widget import KeyframesWidget
 
     editor = app.editor
-    app.set_state(latent={"seed": 1}, camera={"yaw": 0.0})
+    app.set_state(edit={"latent": Latent.from_seed(1)})
+    app.state.edit = app.state.edit.with_camera(yaw=0.0)
     picture(app)
     editor.add_keyframe()
     run_until(app, lambda: len(editor.keyframes) == 1)
-    app.set_state(latent={"seed": 2}, camera={"yaw": 90.0})
+    app.set_state(edit={"latent": Latent.from_seed(2)})
+    app.state.edit = app.state.edit.with_camera(yaw=90.0)
     editor.add_keyframe()
     run_until(app, lambda: len(editor.keyframes) == 2)
     assert editor.keyframes[1].state.latent == Latent.from_seed(2) and editor.keyframes[1].state.camera.yaw == 90.0
     editor.path = PathSettings(frames_per_segment=3, fps=30)
-    before = editor.snapshot()
+    before = app.state.edit
     editor.play()
     run_until(app, lambda: editor.playback is not None)
     yaws = set()
-    run_until(app, lambda: yaws.add(app.state.camera.yaw) or editor.playback is None)
-    assert {0.0, 90.0} <= yaws and editor.snapshot() == before  # played, then back to the head being edited
+    run_until(app, lambda: yaws.add(app.state.edit.camera.yaw) or editor.playback is None)
+    assert {0.0, 90.0} <= yaws and app.state.edit == before  # played, then back to the head being edited
     panel = app.panel(KeyframesWidget)
     panel.format, panel.view = "gif", "raw"
     panel.export()
@@ -250,7 +252,7 @@ def test_keyframes_play_in_the_view_and_export_as_video(app, tmp_path):
     videos = list((tmp_path / "captures").glob("keyframes*.gif"))
     assert len(videos) == 1 and len(imageio.mimread(videos[0])) == 4
     editor.go_to_keyframe(0)
-    assert app.state.latent.seed == 1 and app.state.camera.yaw == 0.0
+    assert app.state.edit.latent == Latent.from_seed(1) and app.state.edit.camera.yaw == 0.0
 
 
 def test_edits_apply_to_an_inverted_photos_latent(app, tmp_path):
@@ -259,15 +261,17 @@ def test_edits_apply_to_an_inverted_photos_latent(app, tmp_path):
     ws = torch.from_numpy(app.result.ws)[None]
     path = tmp_path / "portrait_latent.safetensors"
     save_tensors(path, {"ws": ws, "label": torch.zeros(1, 25)}, "latent", {"space": "w+"})
-    app.set_state(latent={"file": str(path)})
+    from viz.latent_widget import LatentWidget
+
+    app.panel(LatentWidget).open(str(path))
     assert np.array_equal(picture(app), seed_picture)  # the same ws, read from the file
-    app.editor.set_edits(directions=with_amount((), unit_direction(app.model.w_dim), 2.0))
+    app.editor.change(directions=with_amount((), unit_direction(app.model.w_dim), 2.0))
     edited = picture(app)
     assert not np.array_equal(edited, seed_picture)
     app.editor.use_latent(ws[0], "portrait.jpg")  # e.g. straight from an inversion, no file
-    assert app.editor.edits.latent.label == "portrait.jpg" and app.editor.edits.directions == ()
+    assert app.state.edit.latent.label == "portrait.jpg" and app.state.edit.directions == ()
     assert np.array_equal(picture(app), seed_picture)  # a new head starts without the edits before it
-    app.editor.set_edits(directions=with_amount((), unit_direction(app.model.w_dim), 2.0))
+    app.editor.change(directions=with_amount((), unit_direction(app.model.w_dim), 2.0))
     assert np.array_equal(picture(app), edited)  # and edits apply to it
 
 
@@ -282,7 +286,7 @@ def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo
     from viz.latent_widget import LatentWidget
     from viz.mixing_widget import MixingWidget
 
-    app.set_state(latent={"seed": 1})
+    app.set_state(edit={"latent": Latent.from_seed(1)})
     plain = picture(app)
     path = tmp_path / "inverted_latent.safetensors"
     save_tensors(
@@ -291,17 +295,17 @@ def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo
     model = app.model
     fine = next(group for group in model.layer_groups if group[0] == "fine")[1:]
     app.panel(MixingWidget).mix(Latent.from_seed(2), fine, (0, 0))
-    app.editor.set_edits(directions=with_amount(app.editor.edits.directions, unit_direction(model.w_dim), 2.0))
-    edited, edits = picture(app), app.editor.edits
+    app.editor.change(directions=with_amount(app.state.edit.directions, unit_direction(model.w_dim), 2.0))
+    edited, edits = picture(app), app.state.edit
     assert not np.array_equal(edited, plain)
     outputs = JobOutputs(
         tmp_path, column_checkpoint, path, cancelled=False, latent_loss=0.1, pti_loss=None, loss_name="lpips"
     )
     app.panel(InversionWidget)._load_result(JobStatus(stage="done", outputs=outputs))
     assert np.array_equal(picture(app), plain)  # the inverted head as the Invert panel previewed it
-    assert app.editor.edits.mixing == Mixing() and app.editor.edits.directions == ()
+    assert app.state.edit.mixing == Mixing() and app.state.edit.directions == ()
     press(app, imgui.Key.z, ctrl=True)
-    assert app.editor.edits == edits and app.state.latent.file == ""  # one undo: the head and edits before
+    assert app.state.edit == edits  # one undo: the head and edits before
     assert np.array_equal(picture(app), edited)
     app.panel(LatentWidget).open(str(path))
-    assert np.array_equal(picture(app), plain) and app.editor.edits.mixing == Mixing()
+    assert np.array_equal(picture(app), plain) and app.state.edit.mixing == Mixing()

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from panohead.checkpoint import save_generator
-from panohead.editing import Direction, Latent, Mixing, compose
+from panohead.editing import Direction, EditState, Latent, Mixing, compose, latent_ws
 from panohead.editing.directions import with_amount
+from panohead.editing.state import FOLLOW_CAMERA
 from tests.conftest import make_tiny_generator
 from viz.async_renderer import AsyncRenderer
 from viz.renderer import Renderer
-from viz.request import Edits, build_request
+from viz.request import build_request
 from viz.state import AppState
 
 
@@ -24,50 +25,67 @@ def state(tmp_path) -> AppState:
     save_generator(path, make_tiny_generator())
     state = AppState()
     state.model.source = str(path)
-    state.latent.seed, state.latent.psi = 3, 0.6
-    state.background.mode, state.background.seed = "seed", 4
+    state.edit = state.edit.replace(latent=Latent.from_seed(3), psi=0.6, background=Latent.from_seed(4))
     return state
 
 
-def edits(w_dim: int = 32) -> Edits:
+def edits(state: EditState, w_dim: int = 32) -> EditState:
     vector = torch.randn(w_dim, generator=torch.Generator().manual_seed(1))
     direction = Direction.of("test", vector / vector.norm())
-    return Edits(mixing=Mixing(Latent.from_seed(6), (1, 4), (0, 3)), directions=with_amount((), direction, 1.5))
+    return state.replace(mixing=Mixing(Latent.from_seed(6), (1, 4), (0, 3)), directions=with_amount((), direction, 1.5))
 
 
 def test_the_viewers_edited_ws_are_the_engines_for_the_same_state(state):
     renderer = Renderer()
-    request = build_request(state, "cpu", edits())
+    plain = renderer(build_request(state, "cpu"))
+    state.edit = edits(state.edit)
+    request = build_request(state, "cpu")
     result = renderer(request)
     assert result.error is None, result.error
-    engine_state, generator = renderer.edit_state(request)
-    assert engine_state.latent == Latent.from_seed(3) and engine_state.background == Latent.from_seed(4)
-    assert engine_state.psi == 0.6 and engine_state.mixing == edits().mixing
-    ws, _ = compose(generator, engine_state)
-    assert np.array_equal(result.ws, ws[0].numpy())
-    plain = renderer(build_request(state, "cpu"))
+    generator, _ = renderer.model(request.source, "cpu")
+    ws, background_ws = compose(generator, request.edit)
+    assert np.array_equal(result.ws, ws[0].numpy()) and np.array_equal(result.background_ws, background_ws[0].numpy())
     assert not np.array_equal(plain.ws, result.ws)
 
 
-def test_a_blend_becomes_the_exact_ws_the_viewer_renders(state):
-    state.latent.seed_b, state.latent.blend = 9, 0.3
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"latent": Latent.blended(3, 9, 0.3)},
+        {"latent": Latent.from_z(torch.randn(32, generator=torch.Generator().manual_seed(2)), "z.npz")},
+        {"conditioning": FOLLOW_CAMERA},
+        {"conditioning": (20.0, -5.0)},
+    ],
+    ids=["blend", "z", "follow", "custom"],
+)
+def test_every_kind_of_head_renders_the_ws_the_engine_composes(state, changes):
+    state.edit = edits(state.edit).replace(**changes).with_camera(yaw=30.0, radius=2.9)
     renderer = Renderer()
-    request = build_request(state, "cpu", edits())
+    request = build_request(state, "cpu")
     result = renderer(request)
-    engine_state, generator = renderer.edit_state(request)
-    assert engine_state.latent.ws is not None and engine_state.latent.name == "seeds 3 and 9 blended"
-    assert np.array_equal(result.ws, compose(generator, engine_state)[0][0].numpy())
+    assert result.error is None, result.error
+    generator, _ = renderer.model(request.source, "cpu")
+    assert np.array_equal(result.ws, compose(generator, request.edit)[0][0].numpy())
+
+
+def test_a_blend_interpolates_the_two_seeds_truncated_ws(state):
+    renderer = Renderer()
+    generator, _ = renderer.model(state.model.source, "cpu")
+    frontal = state.edit.conditioning_label(generator)
+    ws_a, ws_b = (latent_ws(generator, Latent.from_seed(seed), frontal, 0.6) for seed in (3, 9))
+    blended = latent_ws(generator, Latent.blended(3, 9, 0.3), frontal, 0.6)
+    assert torch.equal(blended, torch.lerp(ws_a, ws_b, 0.3))
+    assert Latent.blended(3, 9, 0.0) == Latent.from_seed(3)
 
 
 def test_explicit_head_ws_replace_the_seed_and_mixing_only_the_background_keeps_the_head(state):
     renderer = Renderer()
     seed_ws = renderer(build_request(state, "cpu")).ws
-    explicit = Edits(latent=Latent.from_ws(seed_ws, "photo"))
-    state.latent.seed = 11
-    shown = renderer(build_request(state, "cpu", explicit))
+    state.edit = state.edit.replace(latent=Latent.from_ws(seed_ws, "photo"))
+    shown = renderer(build_request(state, "cpu"))
     assert np.array_equal(shown.ws, seed_ws)
-    background_only = Edits(latent=explicit.latent, mixing=Mixing(Latent.from_seed(6), (0, 0), (0, 6)))
-    mixed = renderer(build_request(state, "cpu", background_only))
+    state.edit = state.edit.replace(mixing=Mixing(Latent.from_seed(6), (0, 0), (0, 6)))
+    mixed = renderer(build_request(state, "cpu"))
     assert np.array_equal(mixed.ws, seed_ws) and not np.array_equal(mixed.image, shown.image)
 
 
@@ -87,3 +105,13 @@ def test_render_thread_tasks_run_before_the_live_view_and_survive_failures(state
         assert result is not None and result.error is None
     finally:
         renderer.stop()
+
+
+def test_a_direction_edit_resynthesises_the_head_and_reuses_its_background(state):
+    state.edit = state.edit.replace(background=None)
+    renderer = Renderer()
+    before = renderer(build_request(state, "cpu"))
+    state.edit = edits(state.edit).replace(mixing=Mixing())
+    moved = renderer(build_request(state, "cpu"))
+    assert moved.error is None and "tri-grid" in moved.timings and "background" not in moved.timings
+    assert not np.array_equal(moved.ws, before.ws) and np.array_equal(moved.background_ws, before.background_ws)

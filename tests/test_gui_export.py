@@ -161,7 +161,6 @@ def test_splat_export_writes_a_3dgs_ply(app):
 @pytest.mark.usefixtures("single_thread")
 def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
     from viz.export_widget import PREVIEW_SIZE, ExportWidget
-    from viz.request import render_camera
 
     def next_preview(widget, before):
         for _ in range(3000):
@@ -172,7 +171,7 @@ def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
 
     def expected(widget):
         asset, config, _ = widget.asset
-        return asset.render(render_camera(app.state).label(config, "cpu"), PREVIEW_SIZE, 2)[0].numpy()
+        return asset.render(app.state.edit.camera.config_label(config, "cpu"), PREVIEW_SIZE, 2)[0].numpy()
 
     app.wait_idle()
     app.select_tab = "Output"
@@ -184,7 +183,7 @@ def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
     front = next_preview(widget, None)
     assert front.shape == (PREVIEW_SIZE, PREVIEW_SIZE, 3) and front.max() > 0.2
     np.testing.assert_allclose(front, expected(widget), atol=1e-5)
-    app.set_state(camera={"yaw": 90.0})
+    app.state.edit = app.state.edit.with_camera(yaw=90.0)
     side = next_preview(widget, front)
     np.testing.assert_allclose(side, expected(widget), atol=1e-5)
     assert np.abs(side - front).mean() > 0.01

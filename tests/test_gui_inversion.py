@@ -68,7 +68,7 @@ def frames_until(app, condition, timeout: float = 120.0) -> int:
 def test_a_dropped_photo_opens_in_the_inversion_panel_on_the_manual_path(app, files):
     panel = widget(app)
     app.drop(str(files[1]))
-    assert app.state.model.source == str(files[0]) and app.state.background.mode == "same"  # nothing else took it
+    assert app.state.model.source == str(files[0]) and app.state.background.mode == "model"  # nothing else took it
     frames_until(app, lambda: panel.base is not None)
     assert "no face found" in panel.note and panel.note_is_warning
     assert panel.portrait().crop.size == (96, 96) and panel.yaw == pytest.approx(0.0, abs=1e-4)
@@ -89,13 +89,14 @@ def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_view
     assert status.stage == "done" and len(status.losses["latent"]) == 6 and len(status.losses["pti"]) == 4
     assert status.estimate.startswith("about ") and "on cpu: 6 latent steps" in status.estimate
     outputs = status.outputs
-    assert app.state.model.source == str(outputs.generator) and app.state.latent.file == str(outputs.latent)
+    assert app.state.model.source == str(outputs.generator) and app.state.edit.latent.label == outputs.latent.name
     assert (outputs.folder / "aligned.png").is_file() and outputs.folder.parent.name == "inversions"
     result = app.wait_idle()
     assert app.model.name == "generator.safetensors" and result.error is None
     assert np.allclose(result.ws, np.load(outputs.latent)["ws"][0])
     assert np.abs(app.read_framebuffer().astype(int) - before).mean() > 0.5  # the view changed to the result
-    app.set_state(camera={"yaw": 180.0}, background={"mode": "colour"})  # orbit it and swap its background
+    app.set_state(background={"mode": "colour"})  # orbit it and swap its background
+    app.state.edit = app.state.edit.with_camera(yaw=180.0)
     assert app.wait_idle().error is None
     app.set_state(export={"frames": 8, "video_format": "gif", "video_view": "image"})
     task = app.panel(ExportWidget).export_video()  # and export it like any other head

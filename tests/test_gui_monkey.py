@@ -26,6 +26,7 @@ import pytest
 from imgui_bundle import imgui
 
 import panohead.atomic
+from panohead.editing import Latent, Mixing
 from tests.gui_input import ItemRecorder, click, press
 from tests.test_gui_app import column_checkpoint, display  # noqa: F401 (fixtures)
 
@@ -229,17 +230,16 @@ def test_a_minute_of_random_input_on_every_tab_leaves_the_app_running_and_render
         # Still running and rendering: a sane state renders a picture, another yaw renders another.
         monkeypatch.undo()
         app.set_state(
-            latent={"file": ""},
+            edit={"latent": Latent.from_seed(0), "mixing": Mixing(), "directions": (), "background": None},
             background={"mode": "colour", "colour": (1.0, 0.0, 1.0)},
             view={"target": "head", "mode": "final"},
-            camera={"yaw": 0.0, "radius": 2.7},
         )
+        app.state.edit = app.state.edit.with_camera(yaw=0.0, radius=2.7)
         app.state.model.source = str(column_checkpoint)
-        app.editor.clear_edits()
         app.wait_idle(120)
         x0, y0, x1, y1 = app.image_rect
         front = app.read_framebuffer()[y0:y1, x0:x1].astype(np.int16)
-        app.set_state(camera={"yaw": 90.0})
+        app.state.edit = app.state.edit.with_camera(yaw=90.0)
         app.wait_idle(120)
         side = app.read_framebuffer()[y0:y1, x0:x1].astype(np.int16)
         assert front.shape[0] > 300 and front.std() > 5 and np.abs(side - front).mean() > 1

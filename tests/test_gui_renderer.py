@@ -12,6 +12,7 @@ import torch
 
 from panohead.camera import pixel_rays
 from panohead.checkpoint import save_generator
+from panohead.editing import Latent
 from panohead.generator import seed_latent
 from panohead.latent_file import LatentError, load_latent, save_latent
 from panohead.userdirs import CONFIG_ENV
@@ -59,7 +60,7 @@ def test_orbiting_reuses_ws_and_trigrid_and_only_marches_rays(tiny_state):
     renderer = Renderer()
     first = render(renderer, tiny_state)
     assert {"mapping", "tri-grid", "render", "super-resolution"} <= set(first.timings)
-    tiny_state.camera.yaw = 90.0
+    tiny_state.edit = tiny_state.edit.with_camera(yaw=90.0)
     orbit = render(renderer, tiny_state)
     assert "mapping" not in orbit.timings and "tri-grid" not in orbit.timings
     assert "render" in orbit.timings and "super-resolution" in orbit.timings
@@ -69,7 +70,7 @@ def test_orbiting_reuses_ws_and_trigrid_and_only_marches_rays(tiny_state):
 def test_changing_the_background_reuses_the_ray_marched_head(tiny_state):
     renderer = Renderer()
     render(renderer, tiny_state)
-    tiny_state.background.mode, tiny_state.background.seed = "seed", 9
+    tiny_state.edit = tiny_state.edit.replace(background=Latent.from_seed(9))
     swapped = render(renderer, tiny_state)
     assert "render" not in swapped.timings and "tri-grid" not in swapped.timings
     assert "background" in swapped.timings and "mapping" in swapped.timings  # the background seed's w
@@ -77,10 +78,13 @@ def test_changing_the_background_reuses_the_ray_marched_head(tiny_state):
 
 def test_a_saved_latent_file_renders_the_same_head(tiny_state, tmp_path):
     renderer = Renderer()
-    tiny_state.latent.seed, tiny_state.latent.blend = 4, 0.5
+    tiny_state.edit = tiny_state.edit.replace(latent=Latent.blended(4, 1, 0.5))
     blended = render(renderer, tiny_state)
     save_latent(tmp_path / "head.npz", blended.ws, seed=4)
-    tiny_state.latent.file = str(tmp_path / "head.npz")
+    model = blended.model
+    latent = Latent.from_file(tmp_path / "head.npz", model.num_ws, model.w_dim, model.z_dim)
+    assert latent.label == "head.npz"
+    tiny_state.edit = tiny_state.edit.replace(latent=latent)
     reloaded = render(renderer, tiny_state)
     assert np.array_equal(reloaded.image, blended.image)
 
@@ -88,7 +92,7 @@ def test_a_saved_latent_file_renders_the_same_head(tiny_state, tmp_path):
 def test_new_seed_resynthesises_the_trigrid(tiny_state):
     renderer = Renderer()
     render(renderer, tiny_state)
-    tiny_state.latent.seed = 1
+    tiny_state.edit = tiny_state.edit.replace(latent=Latent.from_seed(1))
     assert {"mapping", "tri-grid", "render"} <= set(render(renderer, tiny_state).timings)
 
 
@@ -145,20 +149,20 @@ def test_async_renderer_drops_stale_requests_and_keeps_the_newest(tiny_state):
     def slow(request, quality):
         started.set()
         time.sleep(0.2)
-        rendered.append(request.camera.yaw)
+        rendered.append(request.edit.camera.yaw)
         return RenderResult(request, quality)
 
     renderer = AsyncRenderer(slow)
     try:
         for yaw in (0.0, 10.0, 20.0, 30.0):
-            tiny_state.camera.yaw = yaw
+            tiny_state.edit = tiny_state.edit.with_camera(yaw=yaw)
             renderer.submit(build_request(tiny_state, "cpu"))
             started.wait(1.0)
         deadline = time.monotonic() + 5
         while not renderer.idle and time.monotonic() < deadline:
             time.sleep(0.01)
         assert rendered == [0.0, 30.0] and renderer.dropped == 2
-        assert renderer.take_result().request.camera.yaw == 30.0
+        assert renderer.take_result().request.edit.camera.yaw == 30.0
     finally:
         assert renderer.stop()
 
@@ -177,13 +181,13 @@ def test_a_newer_request_interrupts_the_refining_pass():
         state = AppState()
         renderer.submit(build_request(state, "cpu"))
         time.sleep(0.05)
-        state.camera.yaw = 45.0
+        state.edit = state.edit.with_camera(yaw=45.0)
         renderer.submit(build_request(state, "cpu"))
         gate.set()
         deadline = time.monotonic() + 5
         while not renderer.idle and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert [(r.camera.yaw, q) for r, q in qualities] == [(0.0, "preview"), (45.0, "preview"), (45.0, "full")]
+        assert [(r.edit.camera.yaw, q) for r, q in qualities] == [(0.0, "preview"), (45.0, "preview"), (45.0, "full")]
     finally:
         renderer.stop()
 
@@ -199,12 +203,15 @@ def test_requests_ignore_inspector_settings_while_the_inspector_is_hidden():
 
 def test_state_update_rejects_unknown_names_and_bad_choices():
     state = AppState()
-    state.update(camera={"yaw": 180}, latent={"cutoff": 4})
-    assert state.camera.yaw == 180.0 and isinstance(state.camera.yaw, float) and state.latent.cutoff == 4
-    state.update(latent={"cutoff": None})
-    assert state.latent.cutoff is None
-    with pytest.raises(ValueError, match="CameraState.zoom"):
-        state.update(camera={"zoom": 2})
+    state.update(view={"turntable_speed": 90}, edit={"cutoff": 4})
+    assert state.view.turntable_speed == 90.0 and isinstance(state.view.turntable_speed, float)
+    assert state.edit.cutoff == 4
+    state.update(edit={"cutoff": None})
+    assert state.edit.cutoff is None
+    with pytest.raises(ValueError, match="ViewState.zoom"):
+        state.update(view={"zoom": 2})
+    with pytest.raises(ValueError, match="edit: .*zoom"):
+        state.update(edit={"zoom": 2})
     with pytest.raises(ValueError, match="ViewState.mode"):
         state.update(view={"mode": "xray"})
 
@@ -212,16 +219,18 @@ def test_state_update_rejects_unknown_names_and_bad_choices():
 def test_settings_round_trip_and_a_corrupt_file_falls_back_to_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path))
     state = AppState()
-    state.update(latent={"seed": 42}, background={"colour": (0.1, 0.2, 0.3)}, model={"recent": ["a.pkl"]})
+    state.update(
+        edit={"latent": Latent.from_seed(42)}, background={"colour": (0.1, 0.2, 0.3)}, model={"recent": ["a.pkl"]}
+    )
     save_state(state)
     loaded, warning = load_state()
     assert warning is None and loaded == state
-    state.latent.psi = float(np.float32(0.7))  # as the slider hands it back
+    state.edit = state.edit.replace(psi=float(np.float32(0.7)))  # as the slider hands it back
     save_state(state)
-    assert '"psi": 0.7,' in (tmp_path / SETTINGS_NAME).read_text()  # not 0.699999988079071
+    assert '"psi": 0.7\n' in (tmp_path / SETTINGS_NAME).read_text()  # not 0.699999988079071
     (tmp_path / SETTINGS_NAME).write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
     loaded, warning = load_state()
-    assert loaded.latent.seed == 0 and loaded.camera.yaw == 90.0
+    assert loaded.edit.latent == Latent.from_seed(0) and loaded.edit.camera.yaw == 90.0
     assert (
         warning
         == f"{tmp_path / SETTINGS_NAME}: ignored 1 setting (latent.seed (invalid literal for int() with base 10: 'many')); the others were used"

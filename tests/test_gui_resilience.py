@@ -61,7 +61,7 @@ def test_a_panel_that_raises_mid_draw_shows_its_error_in_place_and_the_rest_keep
     assert len(records) == 1 and records[0].exc_info[0] is KeyError  # logged once, with its traceback
     assert app.messages()[-1].text == app.failures[panel] and app.messages()[-1].error
     before = app.read_framebuffer().astype(np.int16)
-    app.set_state(camera={"yaw": 120.0})  # the view still renders new pictures
+    app.state.edit = app.state.edit.with_camera(yaw=120.0)  # the view still renders new pictures
     app.wait_idle()
     assert np.abs(app.read_framebuffer().astype(np.int16) - before).mean() > 1
     monkeypatch.undo()
@@ -90,8 +90,8 @@ def test_settings_that_fail_validation_are_skipped_one_by_one_and_the_train_tab_
     application = App(checkpoint=str(column_checkpoint), device="cpu", size=WINDOW, vsync=False)
     try:
         state = application.state
-        assert state.training.data == "/" and state.camera.yaw == 45.0  # valid fields are kept
-        assert (state.training.gpus, state.camera.radius, state.latent.psi) == (1, 2.7, 0.7)  # the others: defaults
+        assert state.training.data == "/" and state.edit.camera.yaw == 45.0  # valid fields are kept
+        assert (state.training.gpus, state.edit.camera.radius, state.edit.psi) == (1, 2.7, 0.7)  # the others: defaults
         warning = application.messages()[0]
         assert warning.error and warning.text.startswith(f"{config / SETTINGS_NAME}: ignored 4 settings (panels_v0 ")
         application.select_tab = "Train"
@@ -101,4 +101,4 @@ def test_settings_that_fail_validation_are_skipped_one_by_one_and_the_train_tab_
     finally:
         application.close()
     saved = json.loads((config / SETTINGS_NAME).read_text())
-    assert saved["camera"]["radius"] == 2.7 and "panels_v0" not in saved
+    assert saved["edit"]["camera"]["radius"] == 2.7 and "panels_v0" not in saved and "camera" not in saved

@@ -38,7 +38,7 @@ def test_cpu_renders_ignore_the_graph_setting_and_stay_identical():
     for yaw in (0.0, 50.0):
         states = tiny_state(graphs=True), tiny_state(graphs=False)
         for state in states:
-            state.camera.yaw = yaw
+            state.edit = state.edit.with_camera(yaw=yaw)
         a, b = with_graphs(build_request(states[0], "cpu")), without(build_request(states[1], "cpu"))
         assert a.error is None and b.error is None
         assert np.array_equal(a.image, b.image)
@@ -96,7 +96,7 @@ def test_gpu_graphed_orbit_frames_equal_eager_ones_and_follow_the_camera():
         images = []
         for renderer, on in ((graphed, True), (eager, False)):
             state = tiny_state("fp32", graphs=on)
-            state.camera.yaw = yaw
+            state.edit = state.edit.with_camera(yaw=yaw)
             result = renderer(build_request(state, "cuda"))
             assert result.error is None, result.error
             assert result.graph_error is None
@@ -114,7 +114,7 @@ def test_gpu_graphed_orbit_frames_equal_eager_ones_and_follow_the_camera():
 def test_gpu_graphed_fp16_frames_stay_within_0_1_of_fp32_and_views_share_the_volume_graph():
     graphed = Renderer()
     state = tiny_state("fp16")
-    state.camera.yaw = 20.0
+    state.edit = state.edit.with_camera(yaw=20.0)
     assert graphed(build_request(state, "cuda")).graphs
     fp16 = last_image(graphed)
     state.view.mode = "foreground"  # another compose graph, same volume

@@ -7,7 +7,7 @@ The UI thread never waits for the generator.
 :class:`App` is also the programmatic API the GUI tests and scripts use::
 
     app = App(checkpoint="model.safetensors", device="cpu")
-    app.set_state(camera={"yaw": 180}, background={"mode": "colour"})
+    app.set_state(edit={"psi": 0.5}, background={"mode": "colour"})
     result = app.wait_idle()          # frames until the full-quality picture is on screen
     pixels = app.read_framebuffer()   # (H, W, 3) uint8
     app.close()
@@ -169,7 +169,7 @@ class App:
 
     # --- test and scripting API ---------------------------------------------------------------------
     def set_state(self, **sections: dict) -> None:
-        """``app.set_state(camera={"yaw": 180})``; unknown names or bad values raise ValueError."""
+        """``app.set_state(view={"mode": "depth"}, edit={"psi": 0.5})``; ValueError on unknown names or bad values."""
         self.state.update(**sections)
 
     def read_framebuffer(self) -> np.ndarray:
@@ -235,7 +235,7 @@ class App:
 
     @property
     def _busy(self) -> bool:
-        return self._quiet_frames < 10 or not self.renderer.idle or self.state.camera.turntable
+        return self._quiet_frames < 10 or not self.renderer.idle or self.state.view.turntable
 
     def _track_activity(self, new_result: bool) -> None:
         io = imgui.get_io()

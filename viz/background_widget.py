@@ -11,6 +11,7 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
+from panohead.editing import Latent
 from viz.file_dialog import FileDialog, path_field
 from viz.ui import WARN, hint, label
 from viz.widget import Widget
@@ -35,19 +36,41 @@ class BackgroundWidget(Widget):
         self.dialog = FileDialog()
         self.path_text = app.state.background.image
 
+    def choice(self) -> str:
+        """Which of :data:`MODES` is on: a replacement, or the background network's latent."""
+        mode, latent = self.app.state.background.mode, self.app.state.edit.background
+        if mode != "model":
+            return mode
+        return "same" if latent is None else "seed" if latent.seed is not None else "explicit"
+
+    def choose(self, choice: str) -> None:
+        """Pick one of :data:`MODES`: "same" and "seed" set the background latent, the others replace the
+        picture behind the head (and leave the background network on the head's own latent)."""
+        bg = self.app.state.background
+        bg.mode = "model" if choice in ("same", "seed") else choice
+        self.app.editor.change(background=Latent.from_seed(bg.seed) if choice == "seed" else None)
+
     def __call__(self, show: bool) -> None:
         if not show:
             return
         bg, scale, model = self.app.state.background, self.app.scale, self.app.model
+        latent = self.app.state.edit.background
+        if latent is not None and latent.seed is not None:
+            bg.seed = latent.seed  # a session, keyframe or undo step may have picked it
+        choice = self.choice()
         for value, text in MODES:
-            if imgui.radio_button(f"{text}##bg", bg.mode == value):
-                bg.mode = value
-        if bg.mode == "seed":
+            if imgui.radio_button(f"{text}##bg", choice == value):
+                self.choose(value)
+        choice = self.choice()
+        if choice == "explicit":
+            imgui.text_disabled(f"Background: {self.app.state.edit.background.label}")
+        elif choice == "seed":
             label("Seed", scale)
             changed, seed = imgui.input_int("##bg-seed", bg.seed)
             if changed:
                 bg.seed = max(0, seed)
-        elif bg.mode == "image":
+                self.choose("seed")
+        elif choice == "image":
             submitted, self.path_text = path_field("bg-image", self.path_text, self.dialog, "Background image", FILTERS)
             if submitted:
                 bg.image = self.path_text
@@ -55,11 +78,11 @@ class BackgroundWidget(Widget):
                 imgui.text_disabled(Path(bg.image).name)
             else:
                 hint("Choose a picture with Browse... or type its path: until then the model's own background shows.")
-        elif bg.mode == "colour":
+        elif choice == "colour":
             label("Colour", scale)
             changed, colour = imgui.color_edit3("##bg-colour", list(bg.colour))
             if changed:
                 bg.colour = tuple(colour)
-        if model is not None and not model.has_background and bg.mode in ("same", "seed"):
+        if model is not None and not model.has_background and bg.mode == "model":
             imgui.text_colored(WARN, "This model has no background network (EG3D-style).")
         hint("The head does not change: only pixels outside its mask do.")

@@ -20,59 +20,63 @@ class CameraWidget(Widget):
     title = "Rendering camera"
     tab = "Camera"
 
+    def move(self, **fields) -> None:
+        """Set fields of the head's camera (``yaw``, ``pitch``, ``radius``, ``fov``, ``look_at``)."""
+        self.app.state.edit = self.app.state.edit.with_camera(**fields)
+
     def reset(self) -> None:
         """Front view at the model's default distance, FOV and pivot."""
-        camera, model = self.app.state.camera, self.app.model
-        camera.yaw, camera.pitch, camera.turntable = 0.0, 0.0, False
+        model = self.app.model
+        self.app.state.view.turntable = False
         if model is None:
-            camera.radius, camera.look_at, camera.fov = DEFAULT_RADIUS, DEFAULT_LOOK_AT, DEFAULT_FOV
+            self.move(yaw=0.0, pitch=0.0, radius=DEFAULT_RADIUS, look_at=DEFAULT_LOOK_AT, fov=DEFAULT_FOV)
         else:
-            camera.radius, camera.look_at, camera.fov = model.camera_radius, model.look_at, round(model.fov, 3)
+            self.move(yaw=0.0, pitch=0.0, radius=model.camera_radius, look_at=model.look_at, fov=round(model.fov, 3))
 
     def preset(self, name: str) -> None:
-        camera = self.app.state.camera
-        camera.yaw, camera.pitch = PRESETS[name]
-        camera.turntable = False
+        yaw, pitch = PRESETS[name]
+        self.move(yaw=yaw, pitch=pitch)
+        self.app.state.view.turntable = False
 
     def __call__(self, show: bool) -> None:
-        camera = self.app.state.camera
-        if camera.turntable:
-            camera.yaw = (camera.yaw + camera.turntable_speed * imgui.get_io().delta_time) % 360.0
+        camera, view = self.app.state.edit.camera, self.app.state.view
+        if view.turntable:
+            self.move(yaw=(camera.yaw + view.turntable_speed * imgui.get_io().delta_time) % 360.0)
         if not show:
             return
-        scale = self.app.scale
+        camera, scale = self.app.state.edit.camera, self.app.scale
         label("Yaw", scale)
         changed, yaw = imgui.slider_float("##yaw", camera.yaw % 360.0, 0.0, 360.0, "%.1f deg")
         if changed:
-            camera.yaw = yaw
+            self.move(yaw=yaw)
         label("Pitch", scale)
         changed, value = imgui.slider_float("##pitch", camera.pitch, -89.0, 89.0, "%.1f deg")
         if changed:
-            camera.pitch = value
+            self.move(pitch=value)
         label("Radius", scale)
         changed, value = imgui.slider_float("##radius", camera.radius, *RADIUS_RANGE, "%.2f")
         if changed:
-            camera.radius = value
+            self.move(radius=value)
         label("FOV", scale)
         changed, value = imgui.slider_float("##fov", camera.fov, 5.0, 45.0, "%.2f deg")
         if changed:
-            camera.fov = value
+            self.move(fov=value)
         imgui.set_item_tooltip(
             f"Official convention (18.837 deg = focal 4.2647); focal now {focal_from_fov(camera.fov):.3f}"
         )
         label("Look at", scale)
         changed, look_at = imgui.drag_float3("##look-at", list(camera.look_at), 0.005, -1.0, 1.0, "%.3f")
         if changed:
-            camera.look_at = tuple(look_at)
+            self.move(look_at=tuple(look_at))
         clicked = buttons_row(list(PRESETS), "preset")
         if clicked is not None:
             self.preset(list(PRESETS)[clicked])
-        _, camera.turntable = imgui.checkbox("Turntable", camera.turntable)
+        _, view.turntable = imgui.checkbox("Turntable", view.turntable)
         imgui.same_line()
         imgui.set_next_item_width(-1)
-        changed, value = imgui.slider_float("##speed", camera.turntable_speed, -180.0, 180.0, "%.0f deg/s")
+        changed, value = imgui.slider_float("##speed", view.turntable_speed, -180.0, 180.0, "%.0f deg/s")
         if changed:
-            camera.turntable_speed = value
+            view.turntable_speed = value
         if imgui.button("Reset camera"):
             self.reset()
         hint("In the view: drag to orbit, wheel to zoom, double-click to reset.")

@@ -12,7 +12,7 @@ from panohead.images import save_image
 from panohead.userdirs import output_root, resolve_output
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import RenderResult
-from viz.request import RenderRequest
+from viz.request import RenderRequest, head_name
 from viz.ui import MUTED, hint, label
 from viz.widget import Widget
 
@@ -30,7 +30,7 @@ class CaptureWidget(Widget):
         state = self.app.state
         target = state.view.target
         detail = state.view.mode if target == "head" else target
-        return f"{what}_seed{state.latent.seed:04d}_yaw{state.camera.yaw % 360:03.0f}_{detail}"
+        return f"{what}_{head_name(self.app.editor.request())}_yaw{state.edit.camera.yaw % 360:03.0f}_{detail}"
 
     def _write(self, result: RenderResult, stem: str, alpha: bool) -> Path | None:
         """PNG of ``result``: as displayed, or with the foreground mask as alpha."""

@@ -87,7 +87,7 @@ class DirectionsWidget(Widget):
     # --- actions (also used by tests) -------------------------------------------------------------------
     def set_amount(self, direction: Direction, amount: float, layers: tuple[int, int] | None = None) -> None:
         editor = self.app.editor
-        editor.set_edits(directions=with_amount(editor.edits.directions, direction, amount, layers))
+        editor.change(directions=with_amount(self.app.state.edit.directions, direction, amount, layers))
 
     def keep(self, direction: Direction, name: str) -> None:
         """Add ``direction`` under ``name`` to the user's directions (kept in sessions, saved to files)."""
@@ -133,24 +133,10 @@ class DirectionsWidget(Widget):
     def strip_key(self, direction: Direction) -> tuple:
         """Everything a direction's strip depends on: the head without this direction, the camera but its yaw."""
         request = self.app.editor.request()
-        others = with_amount(request.edits.directions, direction, 0.0)
-        camera = request.camera
-        return (
-            request.source,
-            request.latent,
-            request.background.mode,
-            request.background.seed,
-            request.edits.latent,
-            request.edits.background,
-            request.edits.mixing,
-            others,
-            camera.pitch,
-            camera.radius,
-            camera.fov,
-            camera.look_at,
-            direction.vector,
-            direction.scale,
-        )
+        edit = request.edit
+        others = with_amount(edit.directions, direction, 0.0)
+        head = edit.replace(directions=others).with_camera(yaw=0.0)
+        return (request.source, head, direction.vector, direction.scale)
 
     def update_strips(self, directions: list[Direction]) -> None:
         """Render one stale strip at a time, only while the view itself is idle."""
@@ -168,8 +154,8 @@ class DirectionsWidget(Widget):
             resolution = preview_resolution(app.model.neural_resolution) if cpu else None
 
             def work(renderer, request=request, direction=direction):
-                state, generator = renderer.edit_state(request)
-                return direction_strip(generator, state, direction, neural_resolution=resolution)
+                generator, _ = renderer.model(request.source, request.device)
+                return direction_strip(generator, request.edit, direction, neural_resolution=resolution)
 
             def done(image, direction=direction, key=key):
                 current = self.strips.get(direction.vector.data)
@@ -231,7 +217,7 @@ class DirectionsWidget(Widget):
             )
         imgui.same_line()
         if imgui.button("Reset all sliders"):
-            editor.set_edits(directions=())
+            editor.change(directions=())
         self.update_strips(shown)
         hint(
             "Amounts are standard deviations of w along each direction; double-click a slider to reset it. "
@@ -242,8 +228,8 @@ class DirectionsWidget(Widget):
         editor, model, scale = self.app.editor, self.app.model, self.app.scale
         vector = direction.vector.data
         imgui.push_id(f"{'pc' if keepable else 'named'}-{direction.name}-{index}")
-        edit = next((e for e in editor.edits.directions if e.direction.vector == direction.vector), None)
-        amount = amount_along(editor.edits.directions, direction)
+        edit = next((e for e in self.app.state.edit.directions if e.direction.vector == direction.vector), None)
+        amount = amount_along(self.app.state.edit.directions, direction)
         if imgui.calc_text_size(text).x > (LABEL_WIDTH - 8) * scale:
             imgui.text(text)  # a long name gets its own line
             imgui.set_next_item_width(-1)
@@ -304,7 +290,7 @@ class DirectionsWidget(Widget):
         old = editor.directions[index]
         renamed = old.renamed(name.strip() or old.name)
         editor.directions[index] = renamed
-        edit = next((e for e in editor.edits.directions if e.direction.vector == old.vector), None)
+        edit = next((e for e in self.app.state.edit.directions if e.direction.vector == old.vector), None)
         if edit is not None:
             self.set_amount(renamed, edit.amount, edit.layers)
 

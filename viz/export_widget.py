@@ -45,7 +45,7 @@ from viz.export_task import ExportTask
 from viz.models import open_model
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import Renderer
-from viz.request import RenderRequest, render_camera
+from viz.request import RenderRequest, head_name
 from viz.state import MESH_RESOLUTIONS
 from viz.ui import ERROR, MUTED, hint, label, radio_row
 from viz.widget import Widget
@@ -77,15 +77,6 @@ PREVIEW_SIZE = 256  # pixels; the asset is rendered on the CPU, twice as large a
 def launch(command: list[str]) -> None:
     """Start a desktop helper (xdg-open) detached from the app; OSError if it is not installed."""
     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def head_name(request: RenderRequest) -> str:
-    """File-name part for the head of ``request``: its latent file or its seed(s)."""
-    latent = request.latent
-    if latent.file is not None:
-        return Path(latent.file.path).stem
-    name = f"seed{latent.a.seed:04d}"
-    return f"{name}-{latent.b.seed:04d}_blend{latent.blend:.2f}" if latent.b is not None else name
 
 
 class ExportWidget(Widget):
@@ -179,7 +170,7 @@ class ExportWidget(Widget):
 
     def export_video(self) -> ExportTask | None:
         """Start exporting a 360-degree turntable of the on-screen head at the view's pitch and distance."""
-        settings, camera = dataclasses.replace(self.app.state.export), self.app.state.camera
+        settings, camera = dataclasses.replace(self.app.state.export), self.app.state.edit.camera
         turntable = Turntable(
             frames=settings.frames,
             pitch=min(max(camera.pitch, -89.0), 89.0),
@@ -234,7 +225,7 @@ class ExportWidget(Widget):
     def _update_preview(self) -> None:
         """Render the asset from the live camera on the preview thread whenever the camera moves."""
         asset, config, name = self.asset
-        camera = render_camera(self.app.state)
+        camera = self.app.editor.request().edit.camera
         key = (id(asset), camera)
         if self._preview_job is not None and self._preview_job[1].done():
             done_key, job = self._preview_job
@@ -249,7 +240,7 @@ class ExportWidget(Widget):
             self._preview_texture.upload(self.preview_image)
             self._preview_key = done_key
         if self._preview_job is None and key != self._preview_key:
-            label = camera.label(config, torch.device("cpu"))
+            label = camera.config_label(config, torch.device("cpu"))
             self._preview_job = (key, self._preview_worker.submit(asset.render, label, PREVIEW_SIZE, 2))
             GlfwWindow.wake()
 

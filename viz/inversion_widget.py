@@ -21,9 +21,11 @@ from PIL import Image
 from gui_utils.texture import Texture
 from panohead.camera import focal_from_fov
 from panohead.config import GeneratorConfig
+from panohead.editing import Latent
 from panohead.errors import one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
 from panohead.inversion.settings import default_steps
+from panohead.latent_file import LatentError
 from panohead.model_source import ModelSource
 from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import InversionJob, JobStatus
@@ -214,10 +216,17 @@ class InversionWidget(Widget):
         """Point the viewer at the tuned generator and its latent, seen from the photo's camera."""
         outputs, state = status.outputs, self.app.state
         self.outputs_made.add(str(outputs.generator))
-        self.app.editor.clear_edits()  # the photo's head as inverted: no mixing or directions from before
+        model = self.app.model
+        try:
+            latent = Latent.from_file(outputs.latent, model.num_ws, model.w_dim, model.z_dim)
+        except (LatentError, AttributeError) as error:
+            self.app.notify(f"{outputs.latent}: cannot show the inverted latent ({one_line(error)})", error=True)
+            return
+        # The photo's head as inverted, from its camera: no mixing or directions from before.
+        self.app.editor.open_head(latent)
+        state.edit = state.edit.with_camera(yaw=self.yaw % 360.0, pitch=self.pitch)
+        state.view.turntable = False
         state.model.source = str(outputs.generator)
-        state.latent.file = str(outputs.latent)
-        state.camera.yaw, state.camera.pitch, state.camera.turntable = self.yaw % 360.0, self.pitch, False
         state.view.target, state.view.mode = "head", "final"
         ended = "cancelled, best result so far" if outputs.cancelled else "done"
         self.app.notify(f"inversion {ended}: loaded {outputs.folder} (drag the view to orbit)")

@@ -80,7 +80,7 @@ class KeyframesWidget(Widget):
         app, scale = self.app, self.app.scale
         editor = app.editor
         playing, exporting = editor.playback is not None, self.task is not None and self.task.running
-        imgui.begin_disabled(playing or "keyframe" in editor.busy)
+        imgui.begin_disabled(playing)
         if imgui.button("Add keyframe"):
             editor.add_keyframe()
         imgui.end_disabled()

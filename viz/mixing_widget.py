@@ -15,6 +15,7 @@ from imgui_bundle import imgui
 from panohead.editing import Latent, Mixing
 from panohead.latent_file import LatentError, load_latent
 from viz.file_dialog import FileDialog, path_field
+from viz.latent_widget import LatentWidget
 from viz.ui import MUTED, buttons_row, hint, label, radio_row
 from viz.widget import Widget
 
@@ -45,13 +46,13 @@ class MixingWidget(Widget):
         mix starts with the fine rows, i.e. B's colours). ``latent`` None stops mixing."""
         editor, model = self.app.editor, self.app.model
         if latent is None:
-            editor.set_edits(mixing=Mixing())
+            editor.change(mixing=Mixing())
             return
-        mixing = editor.edits.mixing
+        mixing = self.app.state.edit.mixing
         if mixing.latent is None and layers is None and model is not None:
             fine = next(group for group in model.layer_groups if group[0] == "fine")
             layers = fine[1:]
-        editor.set_edits(mixing=Mixing(latent, layers or mixing.layers, background_layers or mixing.background_layers))
+        editor.change(mixing=Mixing(latent, layers or mixing.layers, background_layers or mixing.background_layers))
 
     def freeze_head(self) -> None:
         """Use the head on screen (with its edits) as the second latent."""
@@ -59,7 +60,7 @@ class MixingWidget(Widget):
         if result is None or result.ws is None:
             self.app.notify("nothing to take yet: wait for the first picture", error=True)
             return
-        self.mix(Latent.from_ws(result.ws, f"head of seed {self.app.state.latent.seed}"))
+        self.mix(Latent.from_ws(result.ws, f"head of {self.app.state.edit.latent.label}"))
 
     def load(self, path: str) -> None:
         model = self.app.model
@@ -80,16 +81,17 @@ class MixingWidget(Widget):
         if not show:
             return
         app, scale = self.app, self.app.scale
-        editor, model = app.editor, app.model
-        if editor.edits.latent is not None:
-            imgui.text_colored(MUTED, f"Head: {editor.edits.latent.label} (explicit ws)")
+        model = app.model
+        head = app.state.edit.latent
+        if head.ws is not None:
+            imgui.text_colored(MUTED, f"Head: {head.label} (explicit ws)")
             imgui.same_line()
             if imgui.small_button("Back to the Latent panel"):
-                editor.set_edits(latent=None)
+                app.panel(LatentWidget).use_seeds()
         if model is None:
             imgui.text_disabled("Waiting for the model...")
             return
-        mixing = editor.edits.mixing
+        mixing = self.app.state.edit.mixing
         changed, enabled = imgui.checkbox("Mix in a second latent", mixing.latent is not None)
         if changed:
             self.mix(Latent.from_seed(self.seed) if enabled else None)

@@ -1,8 +1,8 @@
 """The viewer's renderer: a pure function of a :class:`RenderRequest`, memoised stage by stage.
 
-    ws      = mapping(z(seed), conditioning camera, psi)   cached by (model, latent, edits)
+    ws      = mapping(z(seed), conditioning camera, psi)   cached by (model, the EditState less its camera)
               then style mixing and directions (panohead.editing.apply_edits)
-    planes  = synthesize_planes(ws)                        cached by (model, latent, edits)
+    planes  = synthesize_planes(ws)                        cached by (model, the EditState less its camera)
     volume  = render(planes, camera) without SR            cached by (latent, camera, resolution)
     bg      = synthesize_background(ws or ws_bg)           cached by (model, background latent)
     image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
@@ -22,26 +22,24 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from panohead.devices import pick_device
-from panohead.editing import Camera, EditState, Latent, apply_edits
-from panohead.editing.latents import conditioning_label, latent_ws
+from panohead.editing import Camera, EditState, Latent, compose
+from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
-from panohead.generator import PanoHeadGenerator, seed_latent
-from panohead.latent_file import load_latent
+from panohead.generator import PanoHeadGenerator
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 from panohead.views.images import background_picture, checkerboard, over, resize, to_rgba8
 from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
 from panohead.views.stages import compose_image, half_precision, march_volume
 from panohead.views.trigrid import Cell, trigrid_mosaic
 from viz.models import ModelInfo, open_model
-from viz.request import CameraSpec, FileSpec, RenderRequest, SeedLatent
+from viz.request import FileSpec, RenderRequest
 from viz.stages import StageGraphs
 
 log = logging.getLogger(__name__)
@@ -128,24 +126,20 @@ def preview_resolution(neural_resolution: int) -> int:
     return min(neural_resolution, max(32, neural_resolution // 2))
 
 
-def background_source(request: RenderRequest) -> Hashable:
-    """What the background network's ws depend on, as a cache key: its latent and any mixing of it."""
-    edits = request.edits
-    if edits.background is not None:
-        source = ("explicit", edits.background)
-    elif request.background.mode == "seed":
-        source = ("seed", request.background.seed)
-    else:
-        source = ("same", request.latent, edits.latent)
-    mixing = edits.mixing
+def head_part(state: EditState) -> EditState:
+    """What the head's ws and tri-grid depend on, as a cache key: the state less its camera (unless the
+    seeds are conditioned on it) and less the background latent."""
+    return state.replace(camera=state.camera if state.follows_camera else Camera(), background=None)
+
+
+def background_source(state: EditState) -> Hashable:
+    """What the background network's ws depend on, as a cache key: its latent (the head's own when None,
+    before mixing and directions) and any mixing of it."""
+    mapping = (state.psi, state.cutoff, state.conditioning, state.camera if state.follows_camera else None)
+    source = (state.latent if state.background is None else state.background, mapping)
+    mixing = state.mixing
     mixed = mixing.latent is not None and mixing.background_layers[0] < mixing.background_layers[1]
-    return source, (mixing.latent, mixing.background_layers, request.latent.a) if mixed else None
-
-
-def conditioning_matches(G: PanoHeadGenerator, conditioning: CameraSpec) -> bool:
-    """Whether the engine's (yaw, pitch) conditioning gives exactly this camera's label."""
-    label = conditioning.label(G.config, G.device)
-    return torch.equal(label, conditioning_label(G, conditioning.yaw, conditioning.pitch))
+    return source, (mixing.latent, mixing.background_layers, mapping) if mixed else None
 
 
 class Renderer:
@@ -179,12 +173,12 @@ class Renderer:
             configure_backend(request.precision, device)
             graphs = self._graphs(G) if request.cuda_graphs and device.type == "cuda" else None
             with torch.inference_mode():
-                background_key = (model_key, background_source(request))
+                edit = request.edit
+                background_key = (model_key, background_source(edit))
+                head_key = (model_key, head_part(edit))
                 ws, background_ws = self.ws.get(
-                    (model_key, request.latent, request.edits, background_key),
-                    lambda: self._head(G, model_key, request, device, timer),
+                    (head_key, background_key), lambda: self._head(G, model_key, edit, timer)
                 )
-                head_key = (model_key, request.latent, request.edits)
 
                 def synthesize() -> torch.Tensor:
                     with timer("tri-grid"):
@@ -276,109 +270,25 @@ class Renderer:
         return self.models.get((source, str(target)), lambda: self._open(source, target, StageTimer(target)))
 
     def _head(
-        self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device, timer: StageTimer
+        self, G: PanoHeadGenerator, model_key: tuple, state: EditState, timer: StageTimer
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None, with the request's edits."""
-        edits, seed = request.edits, request.latent.a
-        ws = latent_ws(G, edits.latent, None) if edits.latent else self._latent(G, model_key, request, device, timer)
-        if edits.background is not None:
-            background = latent_ws(G, edits.background, None)
-        elif request.background.mode == "seed":
-            background = self._seed_ws(G, model_key, request.background.seed, device, timer)
-        else:
-            background = ws
-        mixing_ws = None
-        if edits.mixing.latent is not None:
-            mixing = edits.mixing.latent
-            mixing_ws = (
-                latent_ws(G, mixing, None)
-                if mixing.ws is not None
-                else self._seed_ws(
-                    G, model_key, SeedLatent(mixing.seed, seed.psi, seed.cutoff, seed.conditioning), device, timer
-                )
-            )
-        return apply_edits(G, ws, background, mixing_ws, edits.mixing, edits.directions)
+        """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None: the engine's
+        :func:`panohead.editing.compose`, with each mapped latent cached."""
+        return compose(G, state, lambda latent: self._ws(G, model_key, latent, state, timer))
 
-    def edit_state(self, request: RenderRequest) -> tuple[EditState, PanoHeadGenerator]:
-        """The engine's description of what ``request`` shows (for sessions and keyframes), and its model.
-
-        Seeds stay seeds where the engine maps them identically (same conditioning label); blends, latent
-        files and unusual conditioning become the exact ws the viewer renders. Call on the render thread.
-        """
-        G, _ = self.model(request.source, request.device)
-        device = pick_device(request.device)
-        model_key = (request.source, str(device))
-        timer = StageTimer(device)
-        seed, edits, cam = request.latent.a, request.edits, request.camera
-        with torch.inference_mode():
-            plain = conditioning_matches(G, seed.conditioning)
-
-            def as_engine(latent: SeedLatent, name: str) -> Latent:
-                if plain:
-                    return Latent.from_seed(latent.seed)
-                return Latent.from_ws(self._seed_ws(G, model_key, latent, device, timer)[0], name)
-
-            if edits.latent is not None:
-                latent = edits.latent
-            elif request.latent.file is None and request.latent.b is None:
-                latent = as_engine(seed, f"seed {seed.seed}")
-            else:
-                file, other = request.latent.file, request.latent.b
-                name = Path(file.path).name if file else f"seeds {seed.seed} and {other.seed} blended"
-                latent = Latent.from_ws(self._latent(G, model_key, request, device, timer)[0], name)
-            background = edits.background
-            if background is None and request.background.mode == "seed":
-                background = as_engine(request.background.seed, f"background seed {request.background.seed.seed}")
-            mixing = edits.mixing
-            if mixing.latent is not None and mixing.latent.seed is not None and not plain:
-                mixing_ws = self._seed_ws(
-                    G,
-                    model_key,
-                    SeedLatent(mixing.latent.seed, seed.psi, seed.cutoff, seed.conditioning),
-                    device,
-                    timer,
-                )
-                mixing = replace(mixing, latent=Latent.from_ws(mixing_ws[0], mixing.latent.label))
-        conditioning = (seed.conditioning.yaw, seed.conditioning.pitch) if plain else (0.0, 0.0)
-        camera = Camera(cam.yaw, cam.pitch, cam.radius, cam.fov, cam.look_at)
-        state = EditState(
-            latent=latent,
-            psi=seed.psi,
-            cutoff=seed.cutoff,
-            conditioning=conditioning,
-            mixing=mixing,
-            directions=edits.directions,
-            background=background,
-            camera=camera,
-        )
-        return state, G
-
-    def _seed_ws(
-        self, G: PanoHeadGenerator, model_key: tuple, latent: SeedLatent, device: torch.device, timer: StageTimer
+    def _ws(
+        self, G: PanoHeadGenerator, model_key: tuple, latent: Latent, state: EditState, timer: StageTimer
     ) -> torch.Tensor:
+        """ws (1, num_ws, w_dim) of one of the state's latents, mapped under its conditioning and truncation."""
+        if latent.ws is not None:
+            return latent_ws(G, latent, None)
+
         def mapping() -> torch.Tensor:
             with timer("mapping"):
-                c = latent.conditioning.label(G.config, device)
-                return G.mapping(seed_latent(latent.seed, G.config.z_dim, device), c, latent.psi, latent.cutoff)
+                return latent_ws(G, latent, state.conditioning_label(G), state.psi, state.cutoff)
 
-        return self.seed_ws.get((model_key, latent), mapping)
-
-    def _latent(
-        self, G: PanoHeadGenerator, model_key: tuple, request: RenderRequest, device: torch.device, timer: StageTimer
-    ) -> torch.Tensor:
-        """ws (1, num_ws, w_dim) of the request's head."""
-        spec = request.latent
-        if spec.file is not None:
-            loaded = load_latent(spec.file.path, G.num_ws, G.config.w_dim, G.config.z_dim)
-            if "ws" in loaded:
-                return loaded["ws"].to(device)
-            with timer("mapping"):
-                c = spec.a.conditioning.label(G.config, device)
-                return G.mapping(loaded["z"].to(device), c, spec.a.psi, spec.a.cutoff)
-        ws = self._seed_ws(G, model_key, spec.a, device, timer)
-        if spec.b is not None:
-            ws = torch.lerp(ws, self._seed_ws(G, model_key, spec.b, device, timer), spec.blend)
-        return ws
+        camera = state.camera if state.follows_camera else None
+        return self.seed_ws.get((model_key, latent, state.psi, state.cutoff, state.conditioning, camera), mapping)
 
     def image_file(self, spec: FileSpec, size: int, device: torch.device) -> torch.Tensor:
         """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized (cached)."""
@@ -420,7 +330,7 @@ class _Frame:
         def march() -> dict[str, torch.Tensor]:
             field = self.skipping_field()
             with self.timer("render"):
-                label = camera.label(G.config, self.device)
+                label = camera.label(G)
                 if self.graphs is not None and field is None:
                     return self.graphs.march(
                         self.planes, self.ws, label, neural=self.neural, precision=self.request.precision
@@ -485,8 +395,8 @@ class _Frame:
     def output_size(self) -> int:
         return self.G.config.image_resolution if self.quality == "full" else self.neural
 
-    def label(self, camera: CameraSpec) -> torch.Tensor:
-        return camera.label(self.G.config, self.device)
+    def label(self, camera: Camera) -> torch.Tensor:
+        return camera.label(self.G)
 
     def replacement(self) -> Replacement | None:
         """The picture or colour replacing the background, or None."""
@@ -511,7 +421,7 @@ class _Frame:
 
             return self.r.views.get((self.head_key, spec), inspect)
         if request.target == "mirror":
-            return mirror_view(self, request.camera)
+            return mirror_view(self, request.edit.camera)
         if request.mode in ("density", "colour"):
             (axis, offset), size = request.slice, 2 * self.neural
 
@@ -521,4 +431,4 @@ class _Frame:
 
             return self.r.views.get((self.head_key, request.mode, axis, offset, size), sample)
         transparent = request.background.mode == "transparent"
-        return head_view(self, request.camera, request.mode, self.replacement(), transparent)
+        return head_view(self, request.edit.camera, request.mode, self.replacement(), transparent)

@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 from imgui_bundle import imgui
 
+from viz.background_widget import MODES as BACKGROUND_CHOICES
+from viz.background_widget import BackgroundWidget
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.file_dialog import in_app_dialog_open
 from viz.latent_widget import LatentWidget
-from viz.state import BACKGROUND_MODES, VIEW_MODES, VIEW_TARGETS
+from viz.state import VIEW_MODES, VIEW_TARGETS
 from viz.widget import Widget
 
 Key = imgui.Key
@@ -66,14 +68,14 @@ class ShortcutsWidget(Widget):
         self.app.state.ui.show_sidebar = not self.app.state.ui.show_sidebar
 
     def toggle_turntable(self) -> None:
-        self.app.state.camera.turntable = not self.app.state.camera.turntable
+        self.app.state.view.turntable = not self.app.state.view.turntable
 
     def turn(self, degrees: float) -> None:
-        self.app.state.camera.yaw = (self.app.state.camera.yaw + degrees) % 360.0
+        self.app.panel(CameraWidget).move(yaw=(self.app.state.edit.camera.yaw + degrees) % 360.0)
 
     def tilt(self, degrees: float) -> None:
-        camera = self.app.state.camera
-        camera.pitch = min(89.0, max(-89.0, camera.pitch + degrees))
+        pitch = self.app.state.edit.camera.pitch + degrees
+        self.app.panel(CameraWidget).move(pitch=min(89.0, max(-89.0, pitch)))
 
     def next_mode(self) -> None:
         view = self.app.state.view
@@ -84,8 +86,10 @@ class ShortcutsWidget(Widget):
         view.target = VIEW_TARGETS[(VIEW_TARGETS.index(view.target) + 1) % len(VIEW_TARGETS)]
 
     def next_background(self) -> None:
-        bg = self.app.state.background
-        bg.mode = BACKGROUND_MODES[(BACKGROUND_MODES.index(bg.mode) + 1) % len(BACKGROUND_MODES)]
+        panel = self.app.panel(BackgroundWidget)
+        choices = [value for value, _ in BACKGROUND_CHOICES]
+        choice = panel.choice()
+        panel.choose(choices[(choices.index(choice) + 1) % len(choices)] if choice in choices else choices[0])
 
     # --- per frame ------------------------------------------------------------------------------
     def __call__(self, show: bool) -> None:

@@ -1,5 +1,8 @@
-"""Everything the user can set, as plain mutable dataclasses that widgets read and write each frame.
+"""Everything the user can set: the head as one engine :class:`panohead.editing.EditState` (what undo,
+sessions and keyframes hold), and view-only settings as plain mutable dataclasses that widgets read
+and write each frame.
 
+Widgets change the head by replacing ``state.edit`` (``state.edit = state.edit.replace(psi=0.5)``).
 The renderer never sees this object: :func:`viz.request.build_request` freezes the parts it needs
 into a hashable :class:`viz.request.RenderRequest`. Angles are in degrees, as shown in the UI.
 """
@@ -8,23 +11,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, fov_from_focal
+from panohead.editing import Camera, EditState, Latent
+from panohead.editing.session import state_from_json, state_to_json
+from panohead.editing.state import FOLLOW_CAMERA
 from panohead.export.mesh import MESH_FORMATS
 from panohead.export.splat import SplatSettings
 from panohead.export.texture import TEXTURE_SIZES, TextureSettings
 from panohead.export.video import BACKGROUNDS as VIDEO_BACKGROUNDS
 from panohead.export.video import VIDEO_FORMATS
 from panohead.export.video import VIEWS as VIDEO_VIEWS
+from panohead.numbers import number_problem
 
 DEFAULT_FOV = round(fov_from_focal(DEFAULT_FOCAL), 3)  # 18.837 in the official convention
+# The viewer's cameras always name radius, fov and look_at (the zoom and the sliders change them).
+DEFAULT_CAMERA = Camera(0.0, 0.0, DEFAULT_RADIUS, DEFAULT_FOV, DEFAULT_LOOK_AT)
 
 VIEW_MODES = ("final", "raw", "mask", "depth", "normals", "background", "foreground", "density", "colour")
 VIEW_TARGETS = ("head", "trigrid", "mirror")
-BACKGROUND_MODES = ("same", "seed", "image", "colour", "transparent")
-CONDITIONING_MODES = ("frontal", "follow", "custom")
+# What is behind the head: the background network ("model", its latent is EditState.background) or a
+# replacement laid behind the final picture with the foreground mask.
+BACKGROUND_MODES = ("model", "image", "colour", "transparent")
 BACKDROPS = ("checkerboard", "transparent")
 AXES = ("x", "y", "z")
 COLORMAPS = ("coolwarm", "viridis", "gray")
@@ -45,50 +56,25 @@ class ModelState:
 
 
 @dataclass
-class LatentState:
-    seed: int = 0
-    seed_b: int = 1  # the second seed of an interpolation
-    blend: float = 0.0  # 0 = seed, 1 = seed_b; interpolated in w space
-    file: str = ""  # a latent .npz; when set it replaces the seeds
-    psi: float = 0.7  # truncation (Sec. 4: psi = 0.7 for the paper's figures)
-    cutoff: int | None = None  # truncate only the first `cutoff` ws; None = all
-
-
-@dataclass
-class CameraState:
-    """The rendering camera, orbiting ``look_at`` (README "Coordinate frame")."""
-
-    yaw: float = 0.0  # 0 = front, 90 = subject's left (+x), 180 = back
-    pitch: float = 0.0  # elevation, positive above the head
-    radius: float = DEFAULT_RADIUS
-    fov: float = DEFAULT_FOV  # official convention: 18.837 degrees <-> focal 4.2647
-    look_at: tuple[float, float, float] = DEFAULT_LOOK_AT
-    turntable: bool = False
-    turntable_speed: float = 30.0  # degrees per second
-
-
-@dataclass
-class ConditioningState:
-    """The camera the mapping network is conditioned on (Sec. 3.1); it changes the head, not the view."""
-
-    mode: str = "frontal"  # "frontal", "follow" (the rendering camera) or "custom"
-    yaw: float = 0.0
-    pitch: float = 0.0
-
-
-@dataclass
 class ViewState:
     target: str = "head"  # what the viewport shows: the head, the tri-grid or the mirror comparison
     mode: str = "final"
     backdrop: str = "checkerboard"  # behind transparent pixels
     slice_axis: str = "z"  # density/colour slice: the axis the plane is perpendicular to
     slice_offset: float = 0.0  # position of that plane in box units (-0.5..0.5)
+    turntable: bool = False  # spin the camera (not an edit: its yaw is not recorded for undo)
+    turntable_speed: float = 30.0  # degrees per second
+
+
+def default_edit() -> EditState:
+    """The head the viewer starts with: seed 0, psi 0.7 (Sec. 4), frontal conditioning, front view."""
+    return EditState(latent=Latent.from_seed(0), psi=0.7, camera=DEFAULT_CAMERA)
 
 
 @dataclass
 class BackgroundState:
-    mode: str = "same"
-    seed: int = 1
+    mode: str = "model"
+    seed: int = 1  # the Background panel's "Another seed" (EditState.background while that choice is on)
     image: str = ""
     colour: tuple[float, float, float] = (0.92, 0.92, 0.92)
 
@@ -157,9 +143,7 @@ class UiState:
 @dataclass
 class AppState:
     model: ModelState = field(default_factory=ModelState)
-    latent: LatentState = field(default_factory=LatentState)
-    camera: CameraState = field(default_factory=CameraState)
-    conditioning: ConditioningState = field(default_factory=ConditioningState)
+    edit: EditState = field(default_factory=default_edit)  # the head: what undo, sessions and keyframes hold
     view: ViewState = field(default_factory=ViewState)
     background: BackgroundState = field(default_factory=BackgroundState)
     trigrid: TrigridState = field(default_factory=TrigridState)
@@ -169,29 +153,116 @@ class AppState:
     ui: UiState = field(default_factory=UiState)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = {
+            f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "edit"
+        }
+        return {**values, "edit": state_to_json(self.edit)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], problems: list[str] | None = None) -> AppState:
         """Rebuild from :meth:`to_dict` output field by field: a missing entry keeps its default; an unknown
-        or invalid one (another version's settings, a hand edit) keeps it too and is noted in ``problems``."""
+        or invalid one (another version's settings, a hand edit) keeps it too and is noted in ``problems``.
+        Settings written before the head was one EditState (sections latent, camera, conditioning) are
+        read too (:func:`upgrade_settings`)."""
         state, problems = cls(), problems if problems is not None else []
+        upgraded: list[str] = []
+        values = upgrade_settings(values, upgraded)
         sections = [section.name for section in dataclasses.fields(cls)]
         problems.extend(f"{name} (unknown section)" for name in values if name not in sections)
+        problems.extend(upgraded)
         for name in [section for section in sections if section in values]:
             stored = values[name]
-            if isinstance(stored, dict):
+            if name == "edit":
+                try:
+                    state.edit = state_from_json(stored, "edit")
+                except ValueError as error:
+                    problems.append(f"edit ({error})")
+            elif isinstance(stored, dict):
                 problems.extend(update_section(getattr(state, name), stored, strict=False, where=name))
             else:
                 problems.append(f"{name} (expected a group of settings, got {stored!r:.40})")
         return state
 
     def update(self, **sections: dict[str, Any]) -> None:
-        """``state.update(camera={"yaw": 180})``: set fields, raising on unknown names or bad values."""
+        """``state.update(view={"mode": "depth"}, edit={"psi": 0.5})``: set fields, raising on unknown names
+        or bad values (``edit`` takes :class:`EditState` fields as engine values)."""
         for name, values in sections.items():
             if name not in {f.name for f in dataclasses.fields(self)}:
                 raise ValueError(f"unknown state section {name!r}")
-            update_section(getattr(self, name), values, strict=True)
+            if name == "edit":
+                try:
+                    self.edit = self.edit.replace(**values)
+                except TypeError as error:
+                    raise ValueError(f"edit: {error}") from None
+            else:
+                update_section(getattr(self, name), values, strict=True)
+
+
+# (lowest, highest) the controls of settings files before EditState could set (see upgrade_settings).
+LEGACY_RANGES = {
+    ("camera", "pitch"): (-89.0, 89.0),
+    ("camera", "radius"): (1.0, 6.0),
+    ("camera", "fov"): (5.0, 45.0),
+    ("latent", "psi"): (0.0, 1.5),
+    ("latent", "blend"): (0.0, 1.0),
+    ("conditioning", "pitch"): (-89.0, 89.0),
+}
+
+
+def upgrade_settings(values: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """Settings as :meth:`AppState.to_dict` writes them, from a file written before the head was one
+    EditState: its sections ``latent``, ``camera`` and ``conditioning`` and the background seed become the
+    ``edit`` section; the turntable goes to ``view``. An entry that does not convert keeps its default and
+    is noted in ``problems``. Newer settings are returned as they are."""
+    if not any(name in values for name in ("latent", "camera", "conditioning")):
+        return values
+    values = dict(values)
+    old = {name: values.pop(name, {}) for name in ("latent", "camera", "conditioning")}
+    old["background"] = values.get("background", {})
+    if not all(isinstance(section, dict) for section in old.values()):
+        problems.append("latent, camera, conditioning or background (expected groups of settings)")
+        return values
+
+    def take(section: str, key: str, convert: Callable[[Any], Any], default: Any) -> Any:
+        """One old entry converted and checked against the range its control had, or ``default``."""
+        if key not in old[section]:
+            return default
+        try:
+            value = convert(old[section][key])
+            numbers = value if isinstance(value, list) else [] if value is None else [value]
+            problem = next(filter(None, (number_problem(n, LEGACY_RANGES.get((section, key))) for n in numbers)), None)
+            if problem:
+                raise ValueError(problem)
+            return value
+        except (TypeError, ValueError) as error:
+            problems.append(f"{section}.{key} ({error})")
+            return default
+
+    edit = state_to_json(default_edit())
+    seed, blend = take("latent", "seed", int, 0), take("latent", "blend", float, 0.0)
+    edit["latent"] = {"seed": seed, "name": ""}
+    if blend > 0.0:
+        edit["latent"].update(seed_b=take("latent", "seed_b", int, 1), blend=blend)
+    edit["psi"] = take("latent", "psi", float, edit["psi"])
+    edit["cutoff"] = take("latent", "cutoff", lambda n: None if n is None else int(n), None)
+    if old["latent"].get("file"):
+        problems.append(f"latent.file (open {old['latent']['file']} again in the Latent panel)")
+    for key in ("yaw", "pitch", "radius", "fov"):
+        edit["camera"][key] = take("camera", key, float, edit["camera"][key])
+    edit["camera"]["look_at"] = take("camera", "look_at", lambda v: [float(n) for n in v], edit["camera"]["look_at"])
+    view = dict(values.get("view", {}))
+    view.update({key: old["camera"][key] for key in ("turntable", "turntable_speed") if key in old["camera"]})
+    mode = old["conditioning"].get("mode", "frontal")
+    if mode == "follow":
+        edit["conditioning"] = FOLLOW_CAMERA
+    elif mode == "custom":
+        edit["conditioning"] = [take("conditioning", key, float, 0.0) for key in ("yaw", "pitch")]
+    background = dict(old["background"])
+    if background.get("mode") == "seed":
+        edit["background"] = {"seed": take("background", "seed", int, 1), "name": ""}
+    if background.get("mode") in ("same", "seed"):
+        background["mode"] = "model"
+    return {**values, "edit": edit, "view": view, "background": background}
 
 
 def update_section(section: Any, values: dict[str, Any], strict: bool, where: str = "") -> list[str]:
@@ -228,7 +299,6 @@ CHOICES = {
     ("ViewState", "backdrop"): BACKDROPS,
     ("ViewState", "slice_axis"): AXES,
     ("BackgroundState", "mode"): BACKGROUND_MODES,
-    ("ConditioningState", "mode"): CONDITIONING_MODES,
     ("TrigridState", "colormap"): COLORMAPS,
     ("TrigridState", "display"): ("pca", "channel"),
     ("ModelState", "precision"): PRECISIONS,
@@ -245,14 +315,8 @@ CHOICES = {
 
 # (lowest, highest) of numbers the controls can set: a value outside came from a hand edit or another version.
 RANGES = {
-    ("CameraState", "pitch"): (-89.0, 89.0),
-    ("CameraState", "radius"): (1.0, 6.0),
-    ("CameraState", "fov"): (5.0, 45.0),
-    ("CameraState", "turntable_speed"): (-180.0, 180.0),
-    ("LatentState", "psi"): (0.0, 1.5),
-    ("LatentState", "blend"): (0.0, 1.0),
+    ("ViewState", "turntable_speed"): (-180.0, 180.0),
     ("ViewState", "slice_offset"): (-0.5, 0.5),
-    ("ConditioningState", "pitch"): (-89.0, 89.0),
     ("ExportState", "threshold"): (0.01, 1000.0),
     ("ExportState", "smooth"): (0, 20),
     ("ExportState", "mesh_faces"): (100, 1_000_000),

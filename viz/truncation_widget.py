@@ -15,22 +15,24 @@ class TruncationWidget(Widget):
     def __call__(self, show: bool) -> None:
         if not show:
             return
-        latent, scale = self.app.state.latent, self.app.scale
+        edit, editor, scale = self.app.state.edit, self.app.editor, self.app.scale
         label("Psi", scale)
-        changed, value = imgui.slider_float("##psi", latent.psi, 0.0, 1.5, "%.2f")
+        changed, value = imgui.slider_float("##psi", edit.psi, 0.0, 1.5, "%.2f")
         if changed:
-            latent.psi = value
+            editor.change(psi=value)
         imgui.set_item_tooltip("Ctrl+click to type a value")
         num_ws = self.app.model.num_ws if self.app.model is not None else 14
-        limited = latent.cutoff is not None
+        limited = edit.cutoff is not None
         changed, limited = imgui.checkbox("Only the first layers", limited)
         if changed:
-            latent.cutoff = min(8, num_ws) if limited else None
-        if latent.cutoff is not None:
+            editor.change(cutoff=min(8, num_ws) if limited else None)
+        if self.app.state.edit.cutoff is not None:
             imgui.same_line()
             imgui.set_next_item_width(-1)
-            _, cutoff = imgui.slider_int("##cutoff", min(latent.cutoff, num_ws), 1, num_ws, "%d layers")
-            latent.cutoff = cutoff
+            cutoff = self.app.state.edit.cutoff
+            _, shown = imgui.slider_int("##cutoff", min(cutoff, num_ws), 1, num_ws, "%d layers")
+            if shown != cutoff:
+                editor.change(cutoff=shown)
         hint(
             "psi = 1 samples the full distribution; lower values trade diversity for quality "
             "(the paper uses 0.7). Truncating only the first layers keeps fine detail varied."

@@ -88,17 +88,18 @@ class ViewportWidget(Widget):
         state, io = self.app.state, imgui.get_io()
         if state.view.target == "trigrid":
             return
-        camera = state.camera
+        camera, panel = state.edit.camera, self.app.panel(CameraWidget)
         if imgui.is_item_active() and imgui.is_mouse_dragging(imgui.MouseButton_.left, 0.0):
-            camera.yaw = (camera.yaw - io.mouse_delta.x * ORBIT_DEGREES_PER_PIXEL) % 360.0
-            camera.pitch = min(89.0, max(-89.0, camera.pitch + io.mouse_delta.y * ORBIT_DEGREES_PER_PIXEL))
+            panel.move(
+                yaw=(camera.yaw - io.mouse_delta.x * ORBIT_DEGREES_PER_PIXEL) % 360.0,
+                pitch=min(89.0, max(-89.0, camera.pitch + io.mouse_delta.y * ORBIT_DEGREES_PER_PIXEL)),
+            )
         if imgui.is_item_hovered():
             if io.mouse_wheel:
-                camera.radius = min(
-                    RADIUS_RANGE[1], max(RADIUS_RANGE[0], camera.radius * ZOOM_PER_WHEEL_STEP**io.mouse_wheel)
-                )
+                radius = state.edit.camera.radius * ZOOM_PER_WHEEL_STEP**io.mouse_wheel
+                panel.move(radius=min(RADIUS_RANGE[1], max(RADIUS_RANGE[0], radius)))
             if imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
-                self.app.panel(CameraWidget).reset()
+                panel.reset()
             if imgui.is_item_active() or imgui.is_mouse_down(imgui.MouseButton_.left):
                 imgui.set_mouse_cursor(imgui.MouseCursor_.resize_all)
 
@@ -190,7 +191,7 @@ class ViewportWidget(Widget):
     def _status_bar(self, scale: float) -> None:
         app = self.app
         imgui.set_cursor_pos_x(10 * scale)
-        camera = app.state.camera
+        camera = app.state.edit.camera
         result, model = app.result, app.model
         parts = []
         if app.state.view.target != "trigrid":

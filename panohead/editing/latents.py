@@ -1,4 +1,5 @@
-"""Latents as immutable values: a seed, or explicit ws (an inverted photo, a latent file, a past edit).
+"""Latents as immutable values: a seed (optionally blended with a second one), a z, or explicit ws (an
+inverted photo, a latent file, a past edit).
 
 Editing states are snapshots kept for undo, compared, hashed as render-cache keys and written to
 session files, so a latent holds its numbers as float32 bytes rather than a live tensor: equal
@@ -8,12 +9,15 @@ bytes mean an equal latent, and a session round-trips them exactly.
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.latent_file import load_latent
 from panohead.views.camera import orbit_camera
 
 
@@ -55,25 +59,55 @@ class FloatArray:
 
 @dataclass(frozen=True)
 class Latent:
-    """A head's latent: exactly one of ``seed`` (mapped through the generator) or ``ws``.
+    """A head's latent: exactly one of ``seed`` or ``z`` (mapped through the generator) or ``ws``.
 
-    ``ws`` has shape (num_ws, w_dim) and is used as is (truncation applies to seeds). ``name`` is
-    what the app shows, e.g. the photo an inverted latent came from.
+    ``z`` has shape (z_dim,), e.g. from a latent file that stores only z; ``ws`` has shape (num_ws,
+    w_dim) and is used as is (truncation applies to seeds and z). A seed with ``seed_b`` is a w-space
+    blend of two seeds: their truncated ws interpolated by ``blend`` (0 = ``seed``, 1 = ``seed_b``).
+    ``name`` is what the app shows, e.g. the photo an inverted latent came from.
     """
 
     seed: int | None = None
     ws: FloatArray | None = None
     name: str = ""
+    z: FloatArray | None = None
+    seed_b: int | None = None
+    blend: float = 0.0
 
     def __post_init__(self) -> None:
-        if (self.seed is None) == (self.ws is None):
-            raise ValueError("a latent is either a seed or explicit ws, not both or neither")
+        if sum(value is not None for value in (self.seed, self.z, self.ws)) != 1:
+            raise ValueError("a latent is exactly one of a seed, a z or explicit ws")
         if self.ws is not None and len(self.ws.shape) != 2:
             raise ValueError(f"latent ws must have shape (num_ws, w_dim), got {list(self.ws.shape)}")
+        if self.z is not None and len(self.z.shape) != 1:
+            raise ValueError(f"latent z must have shape (z_dim,), got {list(self.z.shape)}")
+        if self.seed_b is not None and self.seed is None:
+            raise ValueError("only a seed can be blended with a second seed")
 
     @classmethod
     def from_seed(cls, seed: int) -> Latent:
         return cls(seed=int(seed))
+
+    @classmethod
+    def blended(cls, seed: int, seed_b: int, blend: float) -> Latent:
+        """``seed`` moved towards ``seed_b`` in w space by ``blend``; a plain seed when ``blend`` is 0."""
+        if blend <= 0.0:
+            return cls.from_seed(seed)
+        return cls(seed=int(seed), seed_b=int(seed_b), blend=float(blend))
+
+    @classmethod
+    def from_z(cls, z: torch.Tensor | np.ndarray, name: str = "") -> Latent:
+        """z (z_dim,) or (1, z_dim), mapped like a seed's."""
+        array = FloatArray.of(z)
+        return cls(z=FloatArray((int(np.prod(array.shape)),), array.data), name=name)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, num_ws: int, w_dim: int, z_dim: int) -> Latent:
+        """The head a latent file holds (:mod:`panohead.latent_file`), named after the file: its ws, or its
+        z (mapped like a seed's). Raises :class:`panohead.latent_file.LatentError`."""
+        loaded = load_latent(path, num_ws, w_dim, z_dim)
+        name = Path(path).name
+        return cls.from_ws(loaded["ws"][0], name) if "ws" in loaded else cls.from_z(loaded["z"][0], name)
 
     @classmethod
     def from_ws(cls, ws: torch.Tensor | np.ndarray, name: str = "") -> Latent:
@@ -89,7 +123,11 @@ class Latent:
 
     @property
     def label(self) -> str:
-        return self.name or (f"seed {self.seed}" if self.seed is not None else "latent")
+        if self.name:
+            return self.name
+        if self.seed_b is not None:
+            return f"seeds {self.seed} and {self.seed_b} blended"
+        return f"seed {self.seed}" if self.seed is not None else "latent"
 
 
 def conditioning_label(generator: PanoHeadGenerator, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
@@ -107,13 +145,24 @@ def latent_ws(
 ) -> torch.Tensor:
     """ws (1, num_ws, w_dim) of ``latent``.
 
-    Seeds are mapped under ``conditioning`` (1, 25) and truncated by ``psi`` on the first ``cutoff``
-    rows (exactly ``G.mapping(z, c, psi, cutoff)``). Explicit ws are used as they are: they are
-    already a chosen point in w space (an inversion result, a saved edit), not a random sample.
+    Seeds and z are mapped under ``conditioning`` (1, 25) and truncated by ``psi`` on the first
+    ``cutoff`` rows (exactly ``G.mapping(z, c, psi, cutoff)``); a blend interpolates two seeds' ws.
+    Explicit ws are used as they are: they are already a chosen point in w space (an inversion
+    result, a saved edit), not a random sample.
     """
-    cfg = generator.config
+    cfg, device = generator.config, generator.device
     if latent.seed is not None:
-        return generator.mapping(seed_latent(latent.seed, cfg.z_dim, generator.device), conditioning, psi, cutoff)
+        ws = generator.mapping(seed_latent(latent.seed, cfg.z_dim, device), conditioning, psi, cutoff)
+        if latent.seed_b is not None:
+            ws_b = generator.mapping(seed_latent(latent.seed_b, cfg.z_dim, device), conditioning, psi, cutoff)
+            ws = torch.lerp(ws, ws_b, latent.blend)
+        return ws
+    if latent.z is not None:
+        if latent.z.shape != (cfg.z_dim,):
+            raise ValueError(
+                f"{latent.label}: z of {latent.z.shape[0]} numbers does not fit this model, which needs {cfg.z_dim}"
+            )
+        return generator.mapping(latent.z.tensor(device)[None], conditioning, psi, cutoff)
     expected = (generator.num_ws, cfg.w_dim)
     if latent.ws.shape != expected:
         raise ValueError(

@@ -25,7 +25,7 @@ from panohead.checkpoint import CheckpointError, model_fingerprint
 from panohead.editing.directions import Direction, DirectionEdit
 from panohead.editing.keyframes import Keyframe, PathSettings
 from panohead.editing.latents import FloatArray, Latent
-from panohead.editing.state import Camera, EditState, Mixing
+from panohead.editing.state import FOLLOW_CAMERA, Camera, EditState, Mixing
 from panohead.errors import UserError, one_line
 from panohead.generator import PanoHeadGenerator
 from panohead.model_source import ModelSource
@@ -80,8 +80,8 @@ def save_session(path: str | os.PathLike, session: Session) -> None:
         "format": FORMAT,
         "version": VERSION,
         "model": {"source": session.model.source, "fingerprint": session.model.fingerprint},
-        "state": _state_json(session.state),
-        "keyframes": [{"name": k.name, "state": _state_json(k.state)} for k in session.keyframes],
+        "state": state_to_json(session.state),
+        "keyframes": [{"name": k.name, "state": state_to_json(k.state)} for k in session.keyframes],
         "path": dataclasses.asdict(session.path),
         "directions": [_direction_json(d) for d in session.directions],
         "view": session.view,
@@ -97,8 +97,12 @@ def save_session(path: str | os.PathLike, session: Session) -> None:
 def _latent_json(latent: Latent | None) -> dict | None:
     if latent is None:
         return None
+    if latent.seed_b is not None:
+        return {"seed": latent.seed, "seed_b": latent.seed_b, "blend": latent.blend, "name": latent.name}
     if latent.seed is not None:
         return {"seed": latent.seed, "name": latent.name}
+    if latent.z is not None:
+        return {"z": latent.z.to_json(), "name": latent.name}
     return {"ws": latent.ws.to_json(), "name": latent.name}
 
 
@@ -111,12 +115,13 @@ def _direction_json(direction: Direction) -> dict:
     }
 
 
-def _state_json(state: EditState) -> dict:
+def state_to_json(state: EditState) -> dict:
+    """The JSON form of ``state`` (sessions, keyframes, the viewer's settings file), exact to the bit."""
     return {
         "latent": _latent_json(state.latent),
         "psi": state.psi,
         "cutoff": state.cutoff,
-        "conditioning": list(state.conditioning),
+        "conditioning": state.conditioning if state.follows_camera else list(state.conditioning),
         "mixing": {
             "latent": _latent_json(state.mixing.latent),
             "layers": list(state.mixing.layers),
@@ -131,8 +136,12 @@ def _state_json(state: EditState) -> dict:
             for e in state.directions
         ],
         "background": _latent_json(state.background),
-        "camera": dataclasses.asdict(state.camera),
+        "camera": {**dataclasses.asdict(state.camera), "look_at": _list(state.camera.look_at)},
     }
+
+
+def _list(values: tuple | None) -> list | None:
+    return None if values is None else list(values)
 
 
 # --- Reading -------------------------------------------------------------------------------------
@@ -225,11 +234,14 @@ def _latent(values: Any, where: str) -> Latent | None:
         return None
     name = _need(values, "name", str, where, optional=True) or ""
     seed = _need(values, "seed", int, where, optional=True)
-    if seed is None and "ws" not in values:
-        raise _Malformed(f"{where} needs a 'seed' or 'ws'")
-    ws = None if seed is not None else _array(values, "ws", where)
+    if seed is None and "ws" not in values and "z" not in values:
+        raise _Malformed(f"{where} needs a 'seed', 'z' or 'ws'")
+    z = _array(values, "z", where) if seed is None and "z" in values else None
+    ws = None if seed is not None or z is not None else _array(values, "ws", where)
+    seed_b = _need(values, "seed_b", int, where, optional=True)
+    blend = _number(values, "blend", where, optional=True, bounds=(0.0, 1.0)) or 0.0
     try:
-        return Latent(seed=seed, ws=ws, name=name)
+        return Latent(seed=seed, ws=ws, name=name, z=z, seed_b=seed_b, blend=blend)
     except ValueError as error:
         raise _Malformed(f"{where}: {error}") from None
 
@@ -264,7 +276,7 @@ def _state(values: Any, where: str) -> EditState:
         latent=latent,
         psi=_number(values, "psi", where, bounds=PSI_BOUNDS),
         cutoff=_need(values, "cutoff", int, where, optional=True),
-        conditioning=_pair(values, "conditioning", float, where),
+        conditioning=_conditioning(values, where),
         mixing=Mixing(
             _latent(_need(mixing, "latent", dict, f"{where}.mixing", optional=True), f"{where}.mixing.latent"),
             _pair(mixing, "layers", int, f"{where}.mixing"),
@@ -280,6 +292,17 @@ def _state(values: Any, where: str) -> EditState:
             _triple(camera, "look_at", f"{where}.camera"),
         ),
     )
+
+
+def state_from_json(values: Any, where: str = "state") -> EditState:
+    """Inverse of :func:`state_to_json`; a ``ValueError`` names the entry at fault."""
+    return _state(values, where)
+
+
+def _conditioning(values: Any, where: str) -> tuple[float, float] | str:
+    if values.get("conditioning") == FOLLOW_CAMERA:
+        return FOLLOW_CAMERA
+    return _pair(values, "conditioning", float, where)
 
 
 def _session(document: Any) -> Session:

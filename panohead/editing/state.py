@@ -12,15 +12,19 @@ cache keys. The composition order is fixed: latents (seeds truncated) -> style m
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+from panohead.config import GeneratorConfig
 from panohead.editing.directions import Direction, DirectionEdit, amount_along, apply_directions, with_amount
 from panohead.editing.latents import Latent, conditioning_label, latent_ws
 from panohead.editing.mixing import LayerRange, check_range, mix_ws
 from panohead.generator import PanoHeadGenerator
 from panohead.views.camera import orbit_camera
+
+FOLLOW_CAMERA = "camera"  # EditState.conditioning: condition on the rendering camera itself
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,13 @@ class Camera:
 
     def label(self, generator: PanoHeadGenerator) -> torch.Tensor:
         """(1, 25) camera label on the generator's device."""
-        return orbit_camera(self.yaw, self.pitch, generator, radius=self.radius, look_at=self.look_at, fov=self.fov)
+        return self.config_label(generator.config, generator.device)
+
+    def config_label(self, config: GeneratorConfig, device: torch.device | str) -> torch.Tensor:
+        """(1, 25) camera label for a model of ``config`` (its defaults fill the None fields) on ``device``."""
+        return orbit_camera(
+            self.yaw, self.pitch, config, radius=self.radius, look_at=self.look_at, fov=self.fov, device=device
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,8 @@ class EditState:
 
     ``latent`` the head (a seed or explicit ws, e.g. an inverted photo); ``psi`` the truncation of
     seed latents towards the mean w, on their first ``cutoff`` w rows (None: all; explicit ws are used
-    as they are); ``conditioning`` (yaw, pitch) in degrees, the camera seeds are mapped under (Sec. 3.1);
+    as they are); ``conditioning`` (yaw, pitch) in degrees on the model's orbit, the camera seeds are
+    mapped under (Sec. 3.1), or :data:`FOLLOW_CAMERA` for ``camera`` itself (the head changes with the view);
     ``mixing`` style mixing; ``directions`` offsets along latent directions; ``background`` the
     background network's latent (None: the head's own, as the generator does); ``camera`` the view.
     """
@@ -64,7 +75,7 @@ class EditState:
     latent: Latent = field(default_factory=lambda: Latent.from_seed(0))
     psi: float = 0.7
     cutoff: int | None = None
-    conditioning: tuple[float, float] = (0.0, 0.0)
+    conditioning: tuple[float, float] | str = (0.0, 0.0)
     mixing: Mixing = field(default_factory=Mixing)
     directions: tuple[DirectionEdit, ...] = ()
     background: Latent | None = None
@@ -72,6 +83,10 @@ class EditState:
 
     def replace(self, **changes) -> EditState:
         return dataclasses.replace(self, **changes)
+
+    def with_camera(self, **fields) -> EditState:
+        """The same head seen from a camera with ``fields`` (``yaw``, ``pitch``, ``radius``, ...) changed."""
+        return self.replace(camera=dataclasses.replace(self.camera, **fields))
 
     def amount(self, direction: Direction) -> float:
         """How far the head is moved along ``direction`` (0 if not at all)."""
@@ -81,24 +96,37 @@ class EditState:
         """Set the amount along ``direction`` (see :func:`panohead.editing.directions.with_amount`)."""
         return self.replace(directions=with_amount(self.directions, direction, amount, layers))
 
+    @property
+    def follows_camera(self) -> bool:
+        """Whether the head's ws depend on :attr:`camera` (conditioning on the rendering camera)."""
+        return self.conditioning == FOLLOW_CAMERA
+
+    def conditioning_label(self, generator: torch.nn.Module) -> torch.Tensor:
+        """(1, 25) camera the state's seeds are mapped under."""
+        if self.follows_camera:
+            return self.camera.label(generator)
+        return conditioning_label(generator, *self.conditioning)
+
 
 @torch.no_grad()
-def compose(generator: PanoHeadGenerator, state: EditState) -> tuple[torch.Tensor, torch.Tensor | None]:
+def compose(
+    generator: PanoHeadGenerator, state: EditState, mapped: Callable[[Latent], torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The state's head ws (1, num_ws, w_dim) and background ws (1, background.num_ws, w_dim), or None
     for a model without a background network.
 
     With no edits this is exactly what ``G.mapping(z, frontal, psi, cutoff)`` and the generator's default
-    background give, bit for bit.
+    background give, bit for bit. ``mapped(latent)`` gives the ws (1, num_ws, w_dim) of one of the state's
+    latents; by default :func:`latent_ws` under the state's conditioning and truncation (a viewer passes
+    the same with a cache).
     """
-    conditioning = conditioning_label(generator, *state.conditioning)
-    ws = latent_ws(generator, state.latent, conditioning, state.psi, state.cutoff)
-    background = (
-        ws
-        if state.background is None
-        else latent_ws(generator, state.background, conditioning, state.psi, state.cutoff)
-    )
+    if mapped is None:
+        conditioning = state.conditioning_label(generator)
+        mapped = lambda latent: latent_ws(generator, latent, conditioning, state.psi, state.cutoff)  # noqa: E731
+    ws = mapped(state.latent)
+    background = ws if state.background is None else mapped(state.background)
     mixing = state.mixing
-    ws_b = None if mixing.latent is None else latent_ws(generator, mixing.latent, conditioning, state.psi, state.cutoff)
+    ws_b = None if mixing.latent is None else mapped(mixing.latent)
     return apply_edits(generator, ws, background, ws_b, mixing, state.directions)
 
 
