@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from panohead.checkpoint import load_generator, save_generator
-from panohead.editing.state import Camera
+from panohead.editing import Latent
 from panohead.export.heads import head_from_seed
 from panohead.export.video import Turntable, render_tile
 from tests.conftest import make_tiny_generator
@@ -37,8 +37,7 @@ def checkpoint(tmp_path_factory):
 def test_viewer_and_video_draw_a_mode_with_the_same_pixels(checkpoint, viewer_mode, video_view, background):
     state = AppState()
     state.model.source = str(checkpoint)
-    state.latent.seed, state.latent.psi = 5, 0.7
-    state.camera.yaw, state.camera.pitch = 40.0, 10.0
+    state.edit = state.edit.replace(latent=Latent.from_seed(5), psi=0.7).with_camera(yaw=40.0, pitch=10.0)
     state.view.backdrop = "transparent"
     if viewer_mode == "mirror":
         state.view.target = "mirror"
@@ -57,8 +56,7 @@ def test_viewer_and_video_draw_a_mode_with_the_same_pixels(checkpoint, viewer_mo
         slice_axis="y",
         slice_offset=0.05,
     )
-    camera = Camera(40.0, 10.0, state.camera.radius, state.camera.fov, tuple(state.camera.look_at))
-    tile = render_tile(G, head_from_seed(G, 5, 0.7), camera, turntable)
+    tile = render_tile(G, head_from_seed(G, 5, 0.7), state.edit.camera, turntable)
 
     assert tile.shape == shown.rgba.shape[:2] + (3,)
     difference = np.abs(tile.astype(int) - shown.rgba[..., :3].astype(int))
