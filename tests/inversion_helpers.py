@@ -30,7 +30,8 @@ def calibrated_tiny_generator() -> PanoHeadGenerator:
 
 
 def frontal_target(seed: int = 7) -> tuple[Portrait, torch.Tensor]:
-    """A portrait rendered by :func:`calibrated_tiny_generator` from a known z at yaw 0, and its float image (1, 3, R, R)."""
+    """A portrait rendered by :func:`calibrated_tiny_generator` from a known z at yaw 0, and its float image
+    (1, 3, R, R)."""
     generator = calibrated_tiny_generator()
     label = orbit_camera(0.0)
     with torch.no_grad():

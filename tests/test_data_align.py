@@ -251,7 +251,7 @@ def test_person_masks_match_exact_synthetic_masks_with_hair_from_front_side_and_
     ious = []
     for yaw in (0, 90, 180, -90):
         batch = synthesize(11, range(3), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
-        for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5):
+        for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5, strict=True):
             found = segmenter(to_uint8(image)) > 0.5
             ious.append((found & exact).sum() / (found | exact).sum())
     assert np.mean(ious) >= 0.94

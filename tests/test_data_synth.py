@@ -253,16 +253,18 @@ def _plain_head(**changes) -> dict:
 
 
 def _world(head: dict, local: tuple[float, float, float]) -> tuple[float, float, float]:
-    return tuple(float(c + head["scale"] * x) for c, x in zip(head["centre"], local))
+    return tuple(float(c + head["scale"] * x) for c, x in zip(head["centre"], local, strict=True))
 
 
 def test_the_front_view_shows_pupils_and_whites_in_the_eyes():
     head = _plain_head()
     image, _, label = _render_one(head, 0.0)
     spacing, radius = head["eye"][0], head["eye"][1]
-    pupil = image[:, *_project(label, _world(head, (spacing, 0.02, 0.143 + radius)), 128)]
-    white = image[:, *_project(label, _world(head, (spacing + 0.8 * radius, 0.02, 0.143 + 0.6 * radius)), 128)]
-    cheek = image[:, *_project(label, _world(head, (spacing, -0.045, 0.17)), 128)]
+    pupil = image[(slice(None), *_project(label, _world(head, (spacing, 0.02, 0.143 + radius)), 128))]
+    white = image[
+        (slice(None), *_project(label, _world(head, (spacing + 0.8 * radius, 0.02, 0.143 + 0.6 * radius)), 128))
+    ]
+    cheek = image[(slice(None), *_project(label, _world(head, (spacing, -0.045, 0.17)), 128))]
     assert pupil.mean() < 0.5 * cheek.mean()
     assert white.mean() > pupil.mean() + 0.2
     assert (white[2] - white[0]) > (cheek[2] - cheek[0]) + 0.05  # white is not skin-coloured (less red)

@@ -43,7 +43,7 @@ def yaw_pitch(rotation: np.ndarray) -> tuple[float, float]:
 
 
 def test_label_from_rotation_rebuilds_the_official_labels():
-    for record, rotation in zip(RECORDS, ROTATIONS):
+    for record, rotation in zip(RECORDS, ROTATIONS, strict=True):
         label = label_from_rotation(torch.as_tensor(rotation)[None])[0].numpy()
         np.testing.assert_allclose(label, record["label"], atol=2e-6)
         assert np.linalg.norm(label[[3, 7, 11]]) == pytest.approx(2.7, abs=1e-3)

@@ -49,7 +49,7 @@ def test_bias_act_matches_the_plain_epilogue_in_value_gradient_and_second_deriva
         results.append((y, grads, second))
     (y0, g0, s0), (y1, g1, s1) = results
     torch.testing.assert_close(y1, y0)
-    for a, b in zip(g1, g0):
+    for a, b in zip(g1, g0, strict=True):
         torch.testing.assert_close(a, b)
     torch.testing.assert_close(s1[0], s0[0])  # d/d demod of the squared gradients (through grad_x = grad * demod)
     if clamp is not None:

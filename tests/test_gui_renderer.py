@@ -231,9 +231,9 @@ def test_settings_round_trip_and_a_corrupt_file_falls_back_to_defaults(tmp_path,
     (tmp_path / SETTINGS_NAME).write_text(json.dumps({"latent": {"seed": "many"}, "camera": {"yaw": 90}}))
     loaded, warning = load_state()
     assert loaded.edit.latent == Latent.from_seed(0) and loaded.edit.camera.yaw == 90.0
-    assert (
-        warning
-        == f"{tmp_path / SETTINGS_NAME}: ignored 1 setting (latent.seed (invalid literal for int() with base 10: 'many')); the others were used"
+    assert warning == (
+        f"{tmp_path / SETTINGS_NAME}: ignored 1 setting "
+        "(latent.seed (invalid literal for int() with base 10: 'many')); the others were used"
     )
     (tmp_path / SETTINGS_NAME).write_text("{not json")
     loaded, warning = load_state()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_progress_reports_every_step_with_previews_at_the_requested_interval(inv
     assert [p.step for p in progress if p.preview is not None] == [5, 10, 5, 10]
     assert progress[0].preview is None and progress[4].preview.shape == (32, 32, 3)
     assert {"loss", "l2", "perceptual", "noise_reg"} <= set(progress[0].losses)
-    assert all(b.best <= a.best for a, b in zip(progress[:10], progress[1:10]))
+    assert all(b.best <= a.best for a, b in pairwise(progress[:10]))
 
 
 def test_inversion_leaves_the_callers_generator_untouched():

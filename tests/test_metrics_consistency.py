@@ -44,9 +44,10 @@ def test_colours_that_change_between_views_are_caught():
     generator = smooth_ball()
     cameras = orbit_camera(torch.tensor([0.0, 30.0]), 0.0, generator)
     out = render_views(generator, torch.zeros(1, generator.config.z_dim), cameras[:1], cameras)
-    view = lambda k, rgb: View(
-        rgb[k : k + 1], out["weight_sum"][k : k + 1], out["depth"][k : k + 1], out["cameras"][k : k + 1]
-    )
+
+    def view(k: int, rgb: torch.Tensor) -> View:
+        return View(rgb[k : k + 1], out["weight_sum"][k : k + 1], out["depth"][k : k + 1], out["cameras"][k : k + 1])
+
     same = warp_sums(view(0, out["head_rgb"]), view(1, out["head_rgb"])).summary()
     other_rgb = render_views(
         PlantedHead(torch.zeros(1, 3, 4, 1, 64, 64) + smooth_pattern(9, 4, 64, 8)[None, None, :, None]),

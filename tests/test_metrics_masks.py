@@ -16,7 +16,7 @@ def ball_dataset(generator, yaws, size=48):
     )
     return [
         {"image": torch.zeros(3, size, size), "mask": m, "label": c, "name": f"ball{i}.png"}
-        for i, (m, c) in enumerate(zip(masks, cameras))
+        for i, (m, c) in enumerate(zip(masks, cameras, strict=True))
     ]
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_generator
 
 from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.checkpoint import CheckpointError, model_fingerprint, save_generator
 from panohead.model_source import ModelSource
+from tests.conftest import make_tiny_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import make_tiny_generator
 from export_models import tiny_generator_with_surface
 
 from panohead.camera import RADIUS_RANGE, pixel_rays
 from panohead.checkpoint import save_generator
 from panohead.cli import main
 from panohead.views.camera import orbit_camera
+from tests.conftest import make_tiny_generator
 
 SPHERE = 0.3  # radius of the analytic head, centred in the tri-grid box (inside the renderer's crop)
 DENSITY = 2.5  # softplus(sigma - 1) inside it: a chord of length L is 1 - exp(-2.5 L) opaque

@@ -219,7 +219,7 @@ def compact_parts(uninterrupted: Path, folder: Path) -> list[Path]:
 
 def test_compact_snapshot_is_split_reduced_and_restores_the_rounded_state(uninterrupted, tmp_path):
     parts = compact_parts(uninterrupted, tmp_path)
-    assert len(parts) > 5 and parts[0].name == "compact-000000004-part1of%d.safetensors" % len(parts)
+    assert len(parts) > 5 and parts[0].name == f"compact-000000004-part1of{len(parts)}.safetensors"
     full, _ = load_tensors(uninterrupted / "snapshot-000000004.safetensors", "snapshot")
     stored = {}
     for part in parts:

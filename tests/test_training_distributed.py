@@ -25,6 +25,6 @@ def test_two_processes_match_one_process_gradients_for_the_same_global_batch(tmp
     assert set(one) == set(two) == {"G_main", "D_main"}
     for phase in one:
         assert len(one[phase]) == len(two[phase]) > 10
-        for single, pair in zip(one[phase], two[phase]):
+        for single, pair in zip(one[phase], two[phase], strict=True):
             torch.testing.assert_close(pair, single, rtol=1e-5, atol=1e-7)
         assert any(g.abs().max() > 0 for g in one[phase])

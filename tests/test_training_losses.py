@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_generator
 
 from panohead.training.discriminator import DiscriminatorConfig, TriDiscriminator
 from panohead.training.loss import LossOptions, PanoHeadLoss, RealBatch, schedule_at
+from tests.conftest import make_tiny_generator
 
 TINY_D = DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2)
 

@@ -358,7 +358,8 @@ class ExportWidget(Widget):
 
         imgui.spacing()
         hint(
-            f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). Meshes and "
+            f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). "
+            "Meshes and "
             "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
             "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
             "at the view's pitch and distance."

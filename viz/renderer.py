@@ -9,8 +9,9 @@
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
 What each view shows is the engine's (:mod:`panohead.views.modes`, shared with ``panohead video``):
-the renderer hands it these cached stages and keeps the result. On CUDA, with ``request.cuda_graphs``, the volume and image stages replay CUDA graphs
-(:mod:`viz.stages`); their results are the same tensors the eager stages compute, cached alike.
+the renderer hands it these cached stages and keeps the result. On CUDA, with ``request.cuda_graphs``, the
+volume and image stages replay CUDA graphs (:mod:`viz.stages`); their results are the same tensors the
+eager stages compute, cached alike.
 Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
 failures come back as a one-line ``error`` instead of an exception.
 """

@@ -342,9 +342,10 @@ def fit_mean_face(
     then makes it left-right symmetric and scales it to :data:`EYE_CORNER_SPAN_MM`.
     """
     face = np.column_stack([np.zeros((68, 2)), depth])
-    face[:, :2] = np.mean([_back_project(l, r, depth, None) for l, r in zip(landmarks, rotations)], axis=0)
+    pairs = list(zip(landmarks, rotations, strict=True))
+    face[:, :2] = np.mean([_back_project(points, rotation, depth, None) for points, rotation in pairs], axis=0)
     for _ in range(iterations):
-        face[:, :2] = np.mean([_back_project(l, r, depth, face) for l, r in zip(landmarks, rotations)], axis=0)
+        face[:, :2] = np.mean([_back_project(points, rotation, depth, face) for points, rotation in pairs], axis=0)
         face[:, :2] = (face[:, :2] + face[MIRROR, :2] * (-1, 1)) / 2
         face[:, 1] -= face[30, 1]
         face[:, :2] *= EYE_CORNER_SPAN_MM / np.linalg.norm(face[45, :2] - face[36, :2])
