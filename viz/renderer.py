@@ -424,6 +424,7 @@ class _Frame:
         if request.target == "mirror":
             return mirror_view(self, request.edit.camera)
         if request.mode in ("density", "colour"):
+            assert request.slice is not None, "the density and colour views carry their slice plane"
             (axis, offset), size = request.slice, 2 * self.neural
 
             def sample() -> Picture:
