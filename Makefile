@@ -36,7 +36,7 @@ test: install system-deps
 	$(PYTHON) -m pytest -q
 
 test-fast: install
-	$(PYTHON) -m pytest -q -m "not gui and not slow"
+	$(PYTHON) -m pytest -q -m "not slow" tests/engine
 
 # pyright checks against $(PYTHON)'s packages (torch, numpy, ...), so it runs after the install. It prints
 # errors only; `python -m pyright` alone also lists the warnings still to fix (see pyproject.toml).

@@ -1,6 +1,6 @@
 """Hostile and broken official pickles: each refused with one line naming the file, in bounded memory.
 
-Every case is built here, in bytes, from a small valid snapshot (tests/official_pickles.py) or by
+Every case is built here, in bytes, from a small valid snapshot (tests/support/official_pickles.py) or by
 hand from pickle opcodes; the cases run through ``panohead convert`` in one child process under a
 memory limit (hostile_cli.run_cli), in an order that also shows a refused file cannot change what a
 later load sees.

@@ -2,7 +2,8 @@
 
 A panel that raises is contained: the ImGui scopes it opened are closed, its error is one line in
 its own place and in the log with the traceback, and every other part of the app goes on. Settings
-that fail validation are skipped field by field with one message. Same Xvfb fixtures as test_gui_app.
+that fail validation are skipped field by field with one message. Same Xvfb fixtures as the other GUI
+tests (tests/gui/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import logging
 
 import numpy as np
 import pytest
+from gui_input import ItemRecorder, type_into
 from imgui_bundle import imgui
 
-from tests.gui_input import ItemRecorder, type_into
-from tests.test_gui_app import WINDOW, app, column_checkpoint, display  # noqa: F401 (fixtures)
+from tests.gui.conftest import WINDOW
 from viz.settings import SETTINGS_NAME
 from viz.training_widget import TrainingWidget
 from viz.truncation_widget import TruncationWidget

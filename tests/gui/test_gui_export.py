@@ -9,7 +9,6 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import trimesh
-from test_gui_app import app, column_checkpoint, display  # noqa: F401  (the GUI suite's fixtures)
 
 pytestmark = pytest.mark.gui
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tiny_heads import write_tiny_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path):

@@ -10,7 +10,7 @@ from panohead.generator import PanoHeadGenerator, parameter_count, seed_latent
 from panohead.views.camera import orbit_camera
 from tests.conftest import make_tiny_generator
 
-SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "official_G_state_dict.json"
+SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "official_G_state_dict.json"
 
 
 @pytest.mark.parametrize("depth", [1, 3])

@@ -1,5 +1,6 @@
 """Every side-panel tab is in sight and one click away at 1280x800, the splitter shows itself, and the
-README names the tabs the UI has (issue 16, item 5). Same Xvfb fixtures as tests/test_gui_app.py."""
+README names the tabs the UI has (issue 16, item 5). Same Xvfb fixtures as the other GUI tests
+(tests/gui/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_input import ItemRecorder, click
 from imgui_bundle import imgui
 
-from tests.gui_input import ItemRecorder, click
-from tests.test_gui_app import column_checkpoint, display  # noqa: F401 (fixtures)
-
 pytestmark = pytest.mark.gui
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture

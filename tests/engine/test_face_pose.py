@@ -1,6 +1,6 @@
 """The official framing and camera from 68 landmarks, checked against the official sample crops.
 
-``tests/data/official_crops.json`` holds numbers measured on the four official sample crops (our
+``tests/engine/data/official_crops.json`` holds numbers measured on the four official sample crops (our
 dlib landmarks and their official labels; the images are not in this repository). Every error is
 measured on a crop left out of the fit (leave-one-out). Set PANOHEAD_OFFICIAL_SAMPLES to a folder
 holding the official repository's ``3DDFA_V2_cropping/`` and ``dataset/`` to also run the whole

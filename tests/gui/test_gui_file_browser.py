@@ -1,6 +1,6 @@
 """The in-app file browser in a real window (Xvfb + Mesa), opened from a panel's real Browse button.
 
-Same app fixture as tests/test_gui_app.py (the window is saved to test-artifacts/ on failure).
+Same app fixture as the other GUI tests (tests/gui/conftest.py) (the window is saved to test-artifacts/ on failure).
 """
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from gui_input import click, press
 from imgui_bundle import imgui
 
-from tests.gui_input import click, press
-from tests.test_gui_app import app, column_checkpoint, display  # noqa: F401 (fixtures)
 from viz import file_dialog
 from viz.checkpoint_widget import CheckpointWidget
 

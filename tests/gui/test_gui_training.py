@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_gui_app import app, column_checkpoint, display  # noqa: F401  (the GUI suite's fixtures)
 from tiny_heads import write_tiny_dataset
 
 pytestmark = pytest.mark.gui

@@ -1,6 +1,6 @@
 """The editing panels in a real window (Xvfb + Mesa), driven through the App and panel APIs.
 
-Same tiny column model as tests/test_gui_app.py: the colours of the column and the background come
+Same tiny column model as tests/gui/conftest.py: the colours of the column and the background come
 from the latents, so every edit shows in the picture.
 """
 
@@ -13,12 +13,11 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
+from gui_input import press
 
 from panohead.checkpoint import save_tensors
 from panohead.editing import Direction, Latent, PathSettings
 from panohead.editing.directions import with_amount
-from tests.gui_input import press
-from tests.test_gui_app import app, column_checkpoint, display  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.gui
 

@@ -23,12 +23,11 @@ from pathlib import Path
 import glfw
 import numpy as np
 import pytest
+from gui_input import ItemRecorder, click, press
 from imgui_bundle import imgui
 
 import panohead.atomic
 from panohead.editing import Latent, Mixing
-from tests.gui_input import ItemRecorder, click, press
-from tests.test_gui_app import column_checkpoint, display  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.gui
 SEED = 16

@@ -338,6 +338,6 @@ def test_loading_the_segmentation_model_prints_nothing_on_stderr():
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -7,7 +7,6 @@ saved to test-artifacts/<test name>.png.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -15,58 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from gui_utils.xvfb import software_gl_environment, virtual_display
-from panohead.checkpoint import save_generator
-from panohead.config import preset
 from panohead.editing import Latent
-from panohead.generator import PanoHeadGenerator
+from tests.gui.conftest import WINDOW
 
 pytestmark = pytest.mark.gui
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-WINDOW = (880, 580)
-
-
-@pytest.fixture(scope="module")
-def display():
-    """A private Xvfb; skips when Xvfb is missing (``make test`` installs it first with ``make system-deps``:
-    a test never installs system packages)."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed: run 'make system-deps'")
-    with virtual_display(1280, 800) as name, software_gl_environment(name):
-        yield name
-
-
-@pytest.fixture(scope="module")
-def column_checkpoint(tmp_path_factory) -> Path:
-    """A tiny generator with an opaque column of density in the middle of the box."""
-    torch.manual_seed(0)
-    generator = PanoHeadGenerator(preset("tiny", crop_margin=0.3)).eval()
-    with torch.no_grad():
-        generator.decoder.out.bias[0] = 20.0  # softplus(20 - 1): opaque within a few hundredths of a unit
-        generator.decoder.out.weight[1:] *= 0.3  # tamer colour features: fewer saturated pixels
-        generator.decoder.out.bias[1:] *= 0.3
-    path = tmp_path_factory.mktemp("models") / "tiny_column.safetensors"
-    save_generator(path, generator)
-    return path
-
-
-@pytest.fixture
-def app(display, column_checkpoint, tmp_path, monkeypatch, request):
-    from viz.app import App
-
-    monkeypatch.setenv("PANOHEAD_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
-    failures_before = request.session.testsfailed
-    application = App(checkpoint=str(column_checkpoint), device="cpu", size=WINDOW, vsync=False)
-    application.set_state(capture={"folder": str(tmp_path / "captures")})
-    yield application
-    if request.session.testsfailed > failures_before and not application._closed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        Image.fromarray(application.read_framebuffer()).save(ARTIFACTS / f"{request.node.name}.png")
-    application.close()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def view_pixels(app) -> np.ndarray:

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from inversion_helpers import calibrated_tiny_generator, frontal_target
 from PIL import Image
-from test_gui_app import display  # noqa: F401  (the GUI suite's private Xvfb)
 
 from panohead.checkpoint import save_generator
 from viz.export_widget import ExportWidget
 
 pytestmark = pytest.mark.gui
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 WINDOW = (980, 640)
 

@@ -10,7 +10,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-SETUP_CFG = Path(__file__).resolve().parents[1] / "setup.cfg"
+SETUP_CFG = Path(__file__).resolve().parents[2] / "setup.cfg"
 
 
 def requirements() -> list[Requirement]:

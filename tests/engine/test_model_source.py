@@ -14,7 +14,7 @@ from panohead.checkpoint import CheckpointError, model_fingerprint, save_generat
 from panohead.model_source import ModelSource
 from tests.conftest import make_tiny_generator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("text", ["bundled", "random:tiny", "models/head.safetensors", "/tmp/official.pkl"])
