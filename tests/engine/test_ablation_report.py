@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,6 +19,7 @@ def run(*command: str, cwd: Path) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_ablation_table_names_each_variant_with_finite_scores(tmp_path):
     cli = [sys.executable, "-m", "panohead.cli"]
     run(

@@ -75,6 +75,7 @@ def test_align_portrait_without_a_face_is_a_one_line_error():
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_synthetic_back_view_goes_through_stage_two_with_a_back_camera():
     image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=math.pi, pitch=0.0).images[0])
     result = Aligner(resolution=64).align(image)
@@ -109,6 +110,7 @@ def photos(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_align_folder_reports_every_image_and_writes_a_readable_dataset(photos, tmp_path):
     report = align_folder(photos, tmp_path / "aligned", resolution=64, overrides={"back.png": (170.0, 5.0)})
     assert report.aligned == 2 and report.skipped == 1
@@ -162,6 +164,7 @@ def opencv_without_cascades(monkeypatch):
     _cascade.cache_clear()
 
 
+@pytest.mark.slow
 def test_back_view_without_opencv_cascades_is_a_one_line_missing_capability(opencv_without_cascades):
     image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=math.pi, pitch=0.0).images[0])
     with pytest.raises(MissingCapability) as error:

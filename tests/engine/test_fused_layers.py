@@ -80,6 +80,7 @@ def test_fused_generator_matches_the_plain_one_in_images_and_parameter_gradients
         torch.testing.assert_close(lean[name], plain[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
+@pytest.mark.slow
 def test_fused_discriminator_gives_the_same_r1_penalty_gradients_as_the_plain_one():
     torch.manual_seed(2)
     D = TriDiscriminator(TINY_D).double()

@@ -123,6 +123,7 @@ def test_sample_returns_density_and_features_at_points(tiny_generator):
     assert (out["density"] >= 0).all()
 
 
+@pytest.mark.slow
 def test_paper_config_matches_the_official_tensor_count_and_renders_512():
     generator = PanoHeadGenerator(preset("paper")).eval()
     numbers = sum(t.numel() for t in generator.state_dict().values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 import torch
 from click.testing import CliRunner
 from inversion_helpers import calibrated_tiny_generator, frontal_target
@@ -15,6 +16,7 @@ from panohead.inversion import InversionSettings, invert, perceptual_loss
 from panohead.inversion.estimate import TimeEstimate, estimate_time
 
 
+@pytest.mark.slow
 def test_the_estimate_is_within_a_factor_of_three_of_the_run_and_does_not_change_its_result():
     generator, (portrait, _) = calibrated_tiny_generator(), frontal_target()
     settings = InversionSettings(steps=6, pti_steps=4)
@@ -40,6 +42,7 @@ def test_the_line_names_both_stages_and_rounds_to_a_readable_unit():
     assert line == "about 0.7 s on cuda: 6 latent steps (~40 ms each)"
 
 
+@pytest.mark.slow
 def test_the_cli_prints_the_estimate_before_the_first_step(tmp_path, monkeypatch):
     import panohead.cli.invert as invert_cli
 

@@ -31,6 +31,7 @@ def inverted():
     return result, image, progress
 
 
+@pytest.mark.slow
 def test_self_render_is_inverted_above_25_db_in_10_plus_10_steps(inverted):
     result, image, _ = inverted
     assert psnr(result.render(result.label), image) >= 25.0
@@ -62,6 +63,7 @@ def test_inversion_leaves_the_callers_generator_untouched():
 
 
 @pytest.mark.parametrize("stage_steps,stop_at", [((6, 0), ("latent", 3)), ((4, 6), ("pti", 3))])
+@pytest.mark.slow
 def test_cancel_stops_at_the_next_step_and_keeps_the_best_result(stage_steps, stop_at):
     portrait, _ = frontal_target()
     cancel = threading.Event()
@@ -86,6 +88,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_the_best_result(stage_steps, st
 
 
 @pytest.mark.parametrize("space,shape", [("z", (1, 32)), ("w", None), ("w+", None)])
+@pytest.mark.slow
 def test_each_latent_space_improves_on_its_first_step_and_saves_ws(space, shape, tmp_path):
     portrait, _ = frontal_target()
     result = invert(calibrated_tiny_generator(), portrait, FAST.replace(space=space, pti_steps=0), StructuralLoss())
