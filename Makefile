@@ -1,6 +1,8 @@
-# Two entry points for a fresh Linux machine (see README):
-#   make run    install everything and open the visualizer on the bundled checkpoint
-#   make test   install everything (plus Xvfb/Mesa for the GUI tests) and run the whole test suite
+# Entry points for a fresh Linux machine (see README):
+#   make run        install everything and open the visualizer on the bundled checkpoint
+#   make test       install everything (plus Xvfb/Mesa for the GUI tests) and run the whole test suite
+#   make test-fast  the engine's tests only (no window, no slow tests): a quick check while working
+#   make lint       ruff (lint and format) and pyright, configured in pyproject.toml
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -8,12 +10,12 @@ GUI_PACKAGES := xvfb xauth libgl1-mesa-dri libglx-mesa0 libegl1 libgl1
 TORCH ?= torch==2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install torch system-deps run test bench retrain-bundled
+.PHONY: install torch system-deps run test test-fast lint bench retrain-bundled
 
 # An importable PyTorch (a CUDA build, say) is kept as it is, so re-running is quick.
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(MAKE) --no-print-directory torch PYTHON="$(PYTHON)"
-	$(PIP) install -q --no-build-isolation -e ".[test]" 2>/dev/null || $(PIP) install -q -e ".[test]"
+	$(PIP) install -q --no-build-isolation -e ".[test,lint]" 2>/dev/null || $(PIP) install -q -e ".[test,lint]"
 
 # Without an NVIDIA GPU, PyTorch's CPU-only build (183 MB for 2.13.0; the default Linux wheel pulls several GB
 # of CUDA libraries) from PyTorch's CPU index; where that index can't be reached, or with a GPU, the plain wheel.
@@ -32,6 +34,16 @@ run: install
 
 test: install system-deps
 	$(PYTHON) -m pytest -q
+
+test-fast: install
+	$(PYTHON) -m pytest -q -m "not slow" tests/engine
+
+# pyright checks against $(PYTHON)'s packages (torch, numpy, ...), so it runs after the install. It prints
+# errors only; `python -m pyright` alone also lists the warnings still to fix (see pyproject.toml).
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m pyright --level error --pythonpath "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 
 bench: install
 	$(PYTHON) bench/bench_render.py

@@ -43,7 +43,7 @@ from panohead.training.snapshot import latest_snapshot
 def variant(options: dict) -> str:
     generator, train = options["generator"], options["train_options"]
     parts = [
-        "tri-grid D=%d" % generator["grid_depth"] if generator["grid_depth"] > 1 else "tri-plane D=1",
+        f"tri-grid D={generator['grid_depth']}" if generator["grid_depth"] > 1 else "tri-plane D=1",
         "mask channel" if train["discriminator"]["mask_channel"] else "no mask channel",
         "self-adaptation" if generator["camera_adapter"] else "no self-adaptation",
     ]
@@ -102,7 +102,8 @@ def markdown(rows: list[dict], args, device: torch.device) -> str:
         "* time per image (in run): the run's training seconds / real images seen, from its log; runs that "
         "trained side by side on one GPU share it, so compare this column only between such runs.",
         "",
-        "| run | variant | kimg | mirrored-face score | mask error | time per image (alone) | time per image (in run) |",
+        "| run | variant | kimg | mirrored-face score | mask error | time per image (alone) "
+        "| time per image (in run) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:

@@ -35,7 +35,7 @@ def synthetic_masks(segmenter: SelfieSegmenter, resolution: int) -> None:
         batch = synthesize(11, range(4), SynthSettings(resolution=resolution), yaw=math.radians(yaw), pitch=0.0)
         row = [
             iou(segmenter(to_uint8(image)) > 0.5, exact)
-            for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5)
+            for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5, strict=True)
         ]
         scores += row
         print(f"mask IoU, synthetic yaw {yaw:+4d}: " + " ".join(f"{value:.3f}" for value in row))

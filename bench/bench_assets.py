@@ -134,7 +134,9 @@ def main() -> None:
             asset = load_asset(path)
             rendered = [asset.render(v.label, size, SUPERSAMPLE) for v in held_out]
             rows[name] = [image.numpy() for image, _ in rendered]
-            scores = [fidelity(image.numpy(), alpha.numpy(), v) for (image, alpha), v in zip(rendered, held_out)]
+            scores = [
+                fidelity(image.numpy(), alpha.numpy(), v) for (image, alpha), v in zip(rendered, held_out, strict=True)
+            ]
             report.append((name, scores, path.stat().st_size, asset.description, seconds))
 
     print(
@@ -153,7 +155,7 @@ def main() -> None:
         "per view (yaw, pitch): PSNR textured mesh / splats: "
         + ", ".join(
             f"({yaw:g}, {pitch:g}) {m[0]:.1f} / {s[0]:.1f}"
-            for (yaw, pitch), m, s in zip(HELD_OUT_ORBIT, report[0][1], report[1][1])
+            for (yaw, pitch), m, s in zip(HELD_OUT_ORBIT, report[0][1], report[1][1], strict=True)
         )
     )
     if args.images:

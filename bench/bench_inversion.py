@@ -81,7 +81,8 @@ def main() -> None:
     res = generator.config.image_resolution
     print(
         f"device: {device_name(device)}  preset: {args.preset} ({res}x{res})  torch {torch.__version__}  "
-        f"loss: {perceptual.name}  space: {args.space}  precision: {args.precision}  locality every {args.locality_every}  "
+        f"loss: {perceptual.name}  space: {args.space}  precision: {args.precision}  "
+        f"locality every {args.locality_every}  "
         f"CUDA graphs: {'on' if device.type == 'cuda' and not args.no_cuda_graphs else 'off'}"
     )
     print(

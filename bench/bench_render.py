@@ -33,44 +33,49 @@ def main() -> None:
     device = pick_device(args.device)
     torch.manual_seed(0)
     generator = PanoHeadGenerator(preset(args.preset)).eval().requires_grad_(False).to(device)
-    cfg = generator.config
     print(f"device: {device_name(device)}  preset: {args.preset}  torch {torch.__version__}")
     for batch in args.batch:
-        z = torch.randn(batch, cfg.z_dim, device=device)
-        front = orbit_camera(torch.zeros(batch), device=device)
-        side = orbit_camera(torch.full((batch,), 90.0), device=device)
-        with torch.inference_mode():
-            ws = generator.mapping(z, front, psi=0.7)
-            planes = generator.synthesize_planes(ws)
-            background = generator.synthesize_background(ws)
+        bench_batch(generator, batch, device, args.repeats)
 
-            def full_synthesis():
-                ws_new = generator.mapping(z, front, psi=0.7)
-                generator.render(
-                    generator.synthesize_planes(ws_new),
-                    ws_new,
-                    side,
-                    background=generator.synthesize_background(ws_new),
-                )
 
-            def orbit():
-                generator.render(planes, ws, side, background=background)
+def bench_batch(generator: PanoHeadGenerator, batch: int, device: torch.device, repeats: int) -> None:
+    """One row: full synthesis, cached-plane orbit and super-resolution alone at this batch size."""
+    cfg = generator.config
+    z = torch.randn(batch, cfg.z_dim, device=device)
+    front = orbit_camera(torch.zeros(batch), device=device)
+    side = orbit_camera(torch.full((batch,), 90.0), device=device)
+    with torch.inference_mode():
+        ws = generator.mapping(z, front, psi=0.7)
+        planes = generator.synthesize_planes(ws)
+        background = generator.synthesize_background(ws)
 
-            def superres_only():
-                generator.superres(
-                    torch.zeros(batch, 3, cfg.neural_resolution, cfg.neural_resolution, device=device),
-                    torch.zeros(batch, cfg.plane_channels, cfg.neural_resolution, cfg.neural_resolution, device=device),
-                    ws,
-                )
+        def full_synthesis():
+            ws_new = generator.mapping(z, front, psi=0.7)
+            generator.render(
+                generator.synthesize_planes(ws_new),
+                ws_new,
+                side,
+                background=generator.synthesize_background(ws_new),
+            )
 
-            t_full = time_call(full_synthesis, device, repeats=args.repeats)
-            t_orbit = time_call(orbit, device, repeats=args.repeats)
-            t_sr = time_call(superres_only, device, repeats=args.repeats)
-        print(
-            f"batch {batch}: full synthesis {t_full * 1e3:8.1f} ms ({batch / t_full:6.1f} img/s) | "
-            f"orbit (cached tri-grid) {t_orbit * 1e3:8.1f} ms ({batch / t_orbit:6.1f} img/s) | "
-            f"super-resolution alone {t_sr * 1e3:7.1f} ms | orbit speed-up vs reference {t_full / t_orbit:4.2f}x"
-        )
+        def orbit():
+            generator.render(planes, ws, side, background=background)
+
+        def superres_only():
+            generator.superres(
+                torch.zeros(batch, 3, cfg.neural_resolution, cfg.neural_resolution, device=device),
+                torch.zeros(batch, cfg.plane_channels, cfg.neural_resolution, cfg.neural_resolution, device=device),
+                ws,
+            )
+
+        t_full = time_call(full_synthesis, device, repeats=repeats)
+        t_orbit = time_call(orbit, device, repeats=repeats)
+        t_sr = time_call(superres_only, device, repeats=repeats)
+    print(
+        f"batch {batch}: full synthesis {t_full * 1e3:8.1f} ms ({batch / t_full:6.1f} img/s) | "
+        f"orbit (cached tri-grid) {t_orbit * 1e3:8.1f} ms ({batch / t_orbit:6.1f} img/s) | "
+        f"super-resolution alone {t_sr * 1e3:7.1f} ms | orbit speed-up vs reference {t_full / t_orbit:4.2f}x"
+    )
 
 
 if __name__ == "__main__":

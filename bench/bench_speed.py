@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gc
 import os
 import subprocess
@@ -109,55 +110,61 @@ def bench_model(
                 lambda: G.superres(ref_out["image_raw"], ref_out["features"], ws), device, repeats=repeats
             )
             row("reference (fp32 eager)", "super-res alone", t_sr_ref, batch, None, None)
+
+    def bench_path(name: str, options: dict) -> None:
+        """One fast path's rows; its renderer, and with it any CUDA graphs' memory pools, goes on return."""
+        fast = FastRenderer(variant_generator(G, options), **renderer_options(options))
+        try:
+            planes, background = fast.planes(ws), fast.background(ws)
+
+            def new_seed():
+                if superresolve and neural_resolution is None:
+                    return fast.synthesize(z, front, side, psi=0.7)
+                w = fast.mapping(z, front, psi=0.7)
+                return fast.render(fast.planes(w), w, side, fast.background(w), res, superresolve)[key]
+
+            def orbit():
+                if superresolve and neural_resolution is None:
+                    return fast.orbit(planes, ws, side, background)
+                return fast.render(planes, ws, side, background, res, superresolve)[key]
+
+            diff = float((new_seed() - reference_image).abs().max())
+            row(name, "new seed", time_call(new_seed, device, repeats=repeats), batch, t_ref, diff)
+            if options.get("skip_empty"):
+                fast.occupancy(planes)  # built once per head, like the tri-grid itself
+                start = time.perf_counter()
+                fast._occupancy = None
+                fast.occupancy(planes)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                print(
+                    f"  {'':26s} occupancy grid built in {(time.perf_counter() - start) * 1e3:.1f} ms, "
+                    f"{fast.occupancy(planes).fraction:.0%} of cells occupied",
+                    flush=True,
+                )
+            diff = float((orbit() - reference_image).abs().max())
+            row(name, "orbit", time_call(orbit, device, repeats=repeats), batch, t_ref, diff)
+            if fast.graph_error:
+                print(f"  {'':26s} CUDA graph fell back to eager: {fast.graph_error}")
+            if superresolve and options.get("precision", "fp32") != "fp32" and not options.get("cuda_graph"):
+
+                def superres():
+                    return fast.superres(ref_out["image_raw"], ref_out["features"], ws)
+
+                diff = float((superres() - ref_out["image"]).abs().max())
+                row(name, "super-res alone", time_call(superres, device, repeats=repeats), batch, t_sr_ref, diff)
+        finally:
+            fast.release()
+
     for name, (options, tf32_on) in paths.items():
-        fast = new_seed = orbit = sr = None
         with torch.inference_mode(), tf32(tf32_on):
             try:
-                fast = FastRenderer(variant_generator(G, options), **renderer_options(options))
-                planes, background = fast.planes(ws), fast.background(ws)
-
-                def new_seed():
-                    if superresolve and neural_resolution is None:
-                        return fast.synthesize(z, front, side, psi=0.7)
-                    w = fast.mapping(z, front, psi=0.7)
-                    return fast.render(fast.planes(w), w, side, fast.background(w), res, superresolve)[key]
-
-                def orbit():
-                    if superresolve and neural_resolution is None:
-                        return fast.orbit(planes, ws, side, background)
-                    return fast.render(planes, ws, side, background, res, superresolve)[key]
-
-                diff = float((new_seed() - reference_image).abs().max())
-                row(name, "new seed", time_call(new_seed, device, repeats=repeats), batch, t_ref, diff)
-                if options.get("skip_empty"):
-                    fast.occupancy(planes)  # built once per head, like the tri-grid itself
-                    start = time.perf_counter()
-                    fast._occupancy = None
-                    fast.occupancy(planes)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize()
-                    print(
-                        f"  {'':26s} occupancy grid built in {(time.perf_counter() - start) * 1e3:.1f} ms, "
-                        f"{fast.occupancy(planes).fraction:.0%} of cells occupied",
-                        flush=True,
-                    )
-                diff = float((orbit() - reference_image).abs().max())
-                row(name, "orbit", time_call(orbit, device, repeats=repeats), batch, t_ref, diff)
-                if fast.graph_error:
-                    print(f"  {'':26s} CUDA graph fell back to eager: {fast.graph_error}")
-                if superresolve and options.get("precision", "fp32") != "fp32" and not options.get("cuda_graph"):
-                    sr = lambda: fast.superres(ref_out["image_raw"], ref_out["features"], ws)  # noqa: E731
-                    diff = float((sr() - ref_out["image"]).abs().max())
-                    row(name, "super-res alone", time_call(sr, device, repeats=repeats), batch, t_sr_ref, diff)
+                bench_path(name, options)
             except Exception as error:  # report and go on: one path failing must not hide the others
                 print(f"  {name:26s} FAILED: {type(error).__name__}: {str(error).strip().splitlines()[:1]}", flush=True)
-            finally:
-                # Each path's graphs hold memory pools as large as a frame's intermediates: free them
-                # before the next path so later rows are not starved (or pushed into eager fallbacks).
-                if fast is not None:
-                    fast.release()
-                del fast, new_seed, orbit, sr
-                free_memory(device)
+        # Each path's graphs hold memory pools as large as a frame's intermediates: free them before the
+        # next path so later rows are not starved (or pushed into eager fallbacks).
+        free_memory(device)
 
 
 def renderer_options(options: dict) -> dict:
@@ -251,19 +258,17 @@ def bench_inversion_step(device: torch.device, repeats: int) -> None:
     ws = (ws0 + 0.1 * torch.randn_like(ws0)).requires_grad_(True)
     optimiser = torch.optim.Adam([ws], lr=0.01)
     precisions = ("fp32", "tf32") if device.type == "cuda" else ("fp32",)
+
+    def step(precision: str) -> None:
+        optimiser.zero_grad(set_to_none=True)
+        with precision_context(precision, device):
+            loss, _ = objective(render_view(G, ws, label).float())
+        loss.backward()
+        optimiser.step()
+
     for precision in precisions:
-
-        def step():
-            optimiser.zero_grad(set_to_none=True)
-            with precision_context(precision, device):
-                loss, _ = objective(render_view(G, ws, label).float())
-            loss.backward()
-            optimiser.step()
-
-        print(
-            f"  inversion step ({precision}): {time_call(step, device, warmup=1, repeats=repeats) * 1e3:.1f} ms",
-            flush=True,
-        )
+        seconds = time_call(functools.partial(step, precision), device, warmup=1, repeats=repeats)
+        print(f"  inversion step ({precision}): {seconds * 1e3:.1f} ms", flush=True)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ python bench/bench_synth.py --device auto --resolution 128 --batch 16 256
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -34,17 +35,11 @@ def main() -> None:
     device = pick_device(args.device)
     settings = SynthSettings(resolution=args.resolution, supersample=args.supersample)
     print(
-        f"device: {device_name(device)}  resolution {args.resolution}  supersample {args.supersample}  torch {torch.__version__}"
+        f"device: {device_name(device)}  resolution {args.resolution}  supersample {args.supersample}  "
+        f"torch {torch.__version__}"
     )
     for batch in args.batch:
-        counter = iter(range(10**9))
-
-        def render():
-            start = next(counter) * batch  # new heads every call, like a real run
-            with torch.no_grad():
-                synthesize(0, range(start, start + batch), settings, device)
-
-        seconds = time_call(render, device, warmup=1, repeats=args.repeats)
+        seconds = render_seconds(batch, settings, device, args.repeats)
         print(f"batch {batch:4d}: {seconds * 1000:8.1f} ms per batch, {batch / seconds:8.1f} images/s (rendering only)")
     if args.write_count:
         with tempfile.TemporaryDirectory() as folder:
@@ -57,6 +52,18 @@ def main() -> None:
             f"wrote {args.write_count} images (batch {max(args.batch)}) in {seconds:.1f} s: "
             f"{args.write_count / seconds:.1f} images/s end to end"
         )
+
+
+def render_seconds(batch: int, settings: SynthSettings, device: torch.device, repeats: int) -> float:
+    """Median seconds to render one batch of heads (no encoding or writing)."""
+    counter = itertools.count()
+
+    def render():
+        start = next(counter) * batch  # new heads every call, like a real run
+        with torch.no_grad():
+            synthesize(0, range(start, start + batch), settings, device)
+
+    return time_call(render, device, warmup=1, repeats=repeats)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,21 @@ def stage_means(results: list[RenderResult]) -> str:
     return ", ".join(f"{stage} {statistics.mean(values) * 1000:.2f} ms" for stage, values in stages.items())
 
 
+def uncached_ms(G: torch.nn.Module, psi: float, target: torch.device, frames: int) -> float:
+    """Median ms per frame of what a viewer without caches does: the whole generator every frame (fp32)."""
+    cfg = G.config
+    frontal = orbit_camera(0.0, 0.0, cfg, device=target)
+
+    def reference(index: int) -> None:
+        with torch.inference_mode():
+            camera = orbit_camera(index * 360.0 / frames, 0.0, cfg, device=target)
+            out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=psi)
+            to_rgba8(to_unit(out["image"][0])).cpu()
+
+    configure_backend("fp32", target)
+    return statistics.median(timed(target, frames, reference)) * 1000
+
+
 @click.command()
 @click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True)
 @click.option("--checkpoint", default=None, help="Measure this checkpoint instead of a random-init preset.")
@@ -105,18 +120,7 @@ def main(
         f"{info.neural_resolution}^2 neural, D={info.grid_depth}, on {device_name(target)}, {frames} frames"
     )
 
-    cfg = G.config
-    frontal = orbit_camera(0.0, 0.0, cfg, device=target)
-
-    def reference(index: int) -> None:
-        """What a viewer without caches does: the whole generator every frame (fp32)."""
-        with torch.inference_mode():
-            camera = orbit_camera(index * 360.0 / frames, 0.0, cfg, device=target)
-            out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=state.edit.psi)
-            to_rgba8(to_unit(out["image"][0])).cpu()
-
-    configure_backend("fp32", target)
-    reference_ms = statistics.median(timed(target, frames, reference)) * 1000
+    reference_ms = uncached_ms(G, state.edit.psi, target, frames)
     del G
     renderer.clear()
     click.echo(f"{'path':44s}{'ms/frame':>10s}{'FPS':>9s}{'vs uncached':>14s}")
@@ -127,7 +131,9 @@ def main(
     for precision in precisions:
         for graphs in (False, True) if target.type == "cuda" else (False,):
             variant = f"{precision}, CUDA graphs {'on' if graphs else 'off'}"
-            for path, (ms, stages, error) in measure(source, target, precision, graphs, frames, quality).items():
+            measured = measure(source, target, precision, graphs, frames, quality)
+            free_memory(target)  # the variant's renderer, graphs and results went with measure's frame
+            for path, (ms, stages, error) in measured.items():
                 click.echo(f"{path + ' (' + variant + ')':44s}{ms:10.2f}{1000 / ms:9.1f}{reference_ms / ms:13.2f}x")
                 click.echo(f"    stages (mean): {stages}")
                 if error:
@@ -179,11 +185,13 @@ def measure(
             results[path][-1].graph_error,
         )
     renderer.clear()
-    del renderer, results
+    return measured
+
+
+def free_memory(target: torch.device) -> None:
     gc.collect()
     if target.type == "cuda":
         torch.cuda.empty_cache()
-    return measured
 
 
 if __name__ == "__main__":

@@ -130,7 +130,8 @@ def main() -> None:
         else f"generator samples, seeds {args.first_seed}-{args.first_seed + args.heads - 1}, psi {args.psi}"
     )
     print(
-        f"Checkpoint: {source}; {args.heads} {heads}; space {args.space}, {args.steps} latent + {args.pti_steps} PTI steps; loss {perceptual.name}; "
+        f"Checkpoint: {source}; {args.heads} {heads}; space {args.space}, {args.steps} latent + {args.pti_steps} "
+        f"PTI steps; loss {perceptual.name}; "
         f"{res}x{res}; {device_name(device)}; {time.perf_counter() - started:.0f} s in all.\n"
     )
     print("| view | stage | PSNR (dB) | SSIM |")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 KEYS = ("loss_G", "loss_D", "scores_real", "scores_fake")
@@ -30,7 +31,7 @@ def boundary_table(leases: list[list[dict]]) -> str:
         key: [
             abs(b[key] - a[key])
             for lease in leases
-            for a, b in zip(lease, lease[1:])
+            for a, b in pairwise(lease)
             if a.get(key) is not None and b.get(key) is not None
         ]
         for key in KEYS
@@ -40,7 +41,7 @@ def boundary_table(leases: list[list[dict]]) -> str:
         "| resume at kimg | " + " | ".join(f"{key}: before -> after (step; median step)" for key in KEYS) + " |",
         "| --- |" + " --- |" * len(KEYS),
     ]
-    for before, after in zip(leases, leases[1:]):
+    for before, after in pairwise(leases):
         if not before or not after:
             continue
         last, first = before[-1], after[0]

@@ -1,10 +1,11 @@
 """Training losses with and without the fast paths, from the same seed: do they train alike?
 
 Trains a fresh run of ``--preset`` for ``--steps`` steps twice on the same data and seed, once with
-the plain layers and once with the fused layers (``TrainOptions.fused_layers``), and prints the mean of each loss over windows of ``--window`` steps side by side with
-its standard error (the step-to-step noise of one run). The two runs see the same images, latents
-and cameras; their curves differ only by the rounding of the fast paths, which GAN training
-amplifies over time, so "alike" means within a few standard errors, not equal.
+the plain layers and once with the fused layers (``TrainOptions.fused_layers``), and prints the mean
+of each loss over windows of ``--window`` steps side by side with its standard error (the step-to-step
+noise of one run). The two runs see the same images, latents and cameras; their curves differ only by
+the rounding of the fast paths, which GAN training amplifies over time, so "alike" means within a few
+standard errors, not equal.
 
     panohead dataset synth --out /tmp/synth32 --count 64 --resolution 32 --device cuda
     python bench/loss_curves.py --preset tiny --data /tmp/synth32 --steps 200 --device cuda

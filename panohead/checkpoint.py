@@ -112,7 +112,8 @@ def read_header(
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         raise CheckpointError(
-            f"{path}: safetensors file without PanoHead Studio metadata (use 'panohead convert' for official .pkl files)"
+            f"{path}: safetensors file without PanoHead Studio metadata "
+            "(use 'panohead convert' for official .pkl files)"
         )
     if not all(isinstance(value, str) for value in metadata.values()):
         raise CheckpointError(f"{unreadable} (metadata values must be text)")

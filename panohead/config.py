@@ -108,6 +108,7 @@ class GeneratorConfig:
         problems = field_problems(self, LIMITS)
         if problems:  # types and ranges first: the checks below compare values
             raise ValueError("invalid generator config: " + "; ".join(problems))
+        sr_upsampling = 2 ** (len(self.sr_channels) - (0 if self.sr_upsample_first else 1))
         checks = {
             "grid_depth must be >= 1": self.grid_depth >= 1,
             "plane_layout must be 'panohead', 'panohead-3d' or 'eg3d'": self.plane_layout
@@ -115,8 +116,9 @@ class GeneratorConfig:
             "plane_layout 'eg3d' needs grid_depth 1": self.plane_layout != "eg3d" or self.grid_depth == 1,
             "decoder_activation must be 'none', 'sigmoid' or 'lrelu'": self.decoder_activation
             in ("none", "sigmoid", "lrelu"),
-            "image_resolution must equal sr_input_resolution * 2**(number of upsampling sr blocks)": self.image_resolution
-            == self.sr_input_resolution * 2 ** (len(self.sr_channels) - (0 if self.sr_upsample_first else 1)),
+            "image_resolution must equal sr_input_resolution * 2**(number of upsampling sr blocks)": (
+                self.image_resolution == self.sr_input_resolution * sr_upsampling
+            ),
             "sr_noise_mode must be 'none', 'const' or 'random'": self.sr_noise_mode in ("none", "const", "random"),
             "resolutions must be powers of two >= 4": all(
                 r >= 4 and r & (r - 1) == 0

@@ -232,7 +232,7 @@ class GraphedCall:
                         self._captures.pop(next(iter(self._captures)))
                     capture = self._capture(function, inputs, constants)
                 self._captures[key] = capture  # most recently used last
-                for static, tensor in zip(capture.inputs, inputs):
+                for static, tensor in zip(capture.inputs, inputs, strict=True):
                     if tensor is not None:
                         static.copy_(tensor)
                 capture.graph.replay()

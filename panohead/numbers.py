@@ -49,7 +49,7 @@ def _type_problem(value: Any, annotation: str, bounds: Bounds | None) -> str | N
             items = [items[0]] * len(value)
         elif len(value) != len(items):
             return f"must hold {len(items)} entries, got {len(value)}"
-        for item, annotation_item in zip(value, items):
+        for item, annotation_item in zip(value, items, strict=True):
             problem = _type_problem(item, annotation_item, bounds)
             if problem:
                 return problem

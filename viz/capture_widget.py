@@ -99,6 +99,7 @@ class CaptureWidget(Widget):
             imgui.text_colored(MUTED, f"last: {self.last_saved}")
         hint(
             f"Files go to {resolve_output(capture.folder)} (a relative folder is under {output_root()}). "
-            "'Save view' writes exactly what the view shows (refined, if a CPU preview is on screen); the full-resolution render is the final "
-            "image at the model's output size, rendered at full quality. Files are never overwritten."
+            "'Save view' writes exactly what the view shows (refined, if a CPU preview is on screen); "
+            "the full-resolution render is the final image at the model's output size, rendered at full quality. "
+            "Files are never overwritten."
         )

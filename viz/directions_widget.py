@@ -153,7 +153,7 @@ class DirectionsWidget(Widget):
             request, cpu = editor.request(), app.cpu_mode
             resolution = preview_resolution(app.model.neural_resolution) if cpu else None
 
-            def work(renderer, request=request, direction=direction):
+            def work(renderer, request=request, direction=direction, resolution=resolution):
                 generator, _ = renderer.model(request.source, request.device)
                 return direction_strip(generator, request.edit, direction, neural_resolution=resolution)
 

@@ -107,7 +107,8 @@ class Editor:
             try:
                 value = work(self.renderer)
             except (SessionError, *USER_ERRORS) as error:
-                self._done.put(lambda message=one_line(error): self._failed(name, message, failed))
+                message = one_line(error)
+                self._done.put(lambda: self._failed(name, message, failed))
             except Exception as error:  # a bug: keep the app alive and say so
                 log.exception("editing task %s failed", name)
                 message = f"internal error: {type(error).__name__}: {one_line(error)}"

@@ -222,9 +222,9 @@ class ExportWidget(Widget):
         """Read the file just written back for the preview (on the export thread): it shows the file."""
         self.asset = (load_asset(path), generator.config, path.name)
 
-    def _update_preview(self) -> None:
+    def _update_preview(self, shown: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str]) -> None:
         """Render the asset from the live camera on the preview thread whenever the camera moves."""
-        asset, config, name = self.asset
+        asset, config, name = shown
         camera = self.app.editor.request().edit.camera
         key = (id(asset), camera)
         if self._preview_job is not None and self._preview_job[1].done():
@@ -293,7 +293,7 @@ class ExportWidget(Widget):
 
         self._task_status()  # first, with the preview: the export's progress is in sight without scrolling
         if self.asset is not None:
-            self._preview_panel(scale)
+            self._preview_panel(self.asset, scale)
         imgui.separator_text("Mesh")
         label("Format", scale)
         formats = TEXTURED_FORMATS if export.mesh_texture else MESH_FORMATS
@@ -358,20 +358,21 @@ class ExportWidget(Widget):
 
         imgui.spacing()
         hint(
-            f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). Meshes and "
+            f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). "
+            "Meshes and "
             "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
             "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
             "at the view's pitch and distance."
         )
 
-    def _preview_panel(self, scale: float) -> None:
-        asset, _, name = self.asset
+    def _preview_panel(self, shown: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str], scale: float) -> None:
+        asset, _, name = shown
         imgui.separator_text("Preview")
         _, self.preview = imgui.checkbox(f"Show {name} beside the live render", self.preview)
         imgui.set_item_tooltip("The exported file rendered from the live camera (on the CPU): what it holds")
         if not self.preview:
             return
-        self._update_preview()
+        self._update_preview(shown)
         if self._preview_texture.shape is None:
             imgui.text_colored(MUTED, "rendering the preview...")
             return

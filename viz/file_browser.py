@@ -47,7 +47,10 @@ def parse_filters(filters: list[str]) -> list[Filter]:
 
     An empty list means every file, like the native dialogs.
     """
-    pairs = [Filter(name, tuple(patterns.split()) or ("*",)) for name, patterns in zip(filters[::2], filters[1::2])]
+    pairs = [
+        Filter(name, tuple(patterns.split()) or ("*",))
+        for name, patterns in zip(filters[::2], filters[1::2], strict=True)
+    ]
     return pairs or [Filter("All files", ("*",))]
 
 

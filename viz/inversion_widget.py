@@ -35,7 +35,8 @@ from viz.widget import Widget
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FILTERS = ["Photos", " ".join(f"*{s}" for s in PHOTO_SUFFIXES), "All files", "*"]
-# Where the model that can represent real photos comes from (facts: the authors' README and docs/official_checkpoints.md).
+# Where the model that can represent real photos comes from (facts: the authors' README and
+# docs/official_checkpoints.md).
 OFFICIAL_MODEL_HELP = (
     "For real photos, open the released PanoHead model: its .pkl is in the models folder linked "
     "from github.com/SizheAn/PanoHead (project page sizhean.github.io/panohead). File > Open "

@@ -9,8 +9,9 @@
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
 What each view shows is the engine's (:mod:`panohead.views.modes`, shared with ``panohead video``):
-the renderer hands it these cached stages and keeps the result. On CUDA, with ``request.cuda_graphs``, the volume and image stages replay CUDA graphs
-(:mod:`viz.stages`); their results are the same tensors the eager stages compute, cached alike.
+the renderer hands it these cached stages and keeps the result. On CUDA, with ``request.cuda_graphs``, the
+volume and image stages replay CUDA graphs (:mod:`viz.stages`); their results are the same tensors the
+eager stages compute, cached alike.
 Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
 failures come back as a one-line ``error`` instead of an exception.
 """
@@ -423,6 +424,7 @@ class _Frame:
         if request.target == "mirror":
             return mirror_view(self, request.edit.camera)
         if request.mode in ("density", "colour"):
+            assert request.slice is not None, "the density and colour views carry their slice plane"
             (axis, offset), size = request.slice, 2 * self.neural
 
             def sample() -> Picture:

@@ -353,7 +353,7 @@ def _coerce(template: Any, value: Any) -> Any:
     if isinstance(template, tuple):
         if len(value) != len(template):
             raise ValueError(f"expected {len(template)} numbers, got {value!r}")
-        return tuple(_coerce(t, v) for t, v in zip(template, value))
+        return tuple(_coerce(t, v) for t, v in zip(template, value, strict=True))
     if isinstance(template, list):
         return [str(v) for v in value]
     if isinstance(template, (int, float, str)):

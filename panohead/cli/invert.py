@@ -235,7 +235,8 @@ def invert(
     except ValueError as error:
         raise ValueError(f"{image}: {error}") from None
     click.echo(
-        f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, pitch {portrait.pitch_degrees:.1f} degrees"
+        f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, "
+        f"pitch {portrait.pitch_degrees:.1f} degrees"
     )
     if announce:
         click.echo(

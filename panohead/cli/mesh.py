@@ -1,4 +1,5 @@
-"""``panohead mesh``: coloured or UV-textured meshes of seeds (.ply, .obj or .glb), optionally with the density volume."""
+"""``panohead mesh``: coloured or UV-textured meshes of seeds (.ply, .obj or .glb), optionally with the density
+volume."""
 
 from __future__ import annotations
 

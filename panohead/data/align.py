@@ -186,7 +186,7 @@ class Aligner:
         angles = Rotation.from_matrix(framing.pose.rotation).as_euler(
             "YXZ", degrees=True
         )  # yaw, pitch, roll of the head
-        for name, value, limit in zip(("yaw", "pitch", "roll"), angles, POSE_LIMITS):
+        for name, value, limit in zip(("yaw", "pitch", "roll"), angles, POSE_LIMITS, strict=True):
             if abs(value) > limit:
                 raise AlignmentError(
                     f"head {name} {value:+.0f} degrees is beyond the {limit:.0f} the official pipeline accepts"
@@ -342,7 +342,7 @@ def read_overrides(path: str | os.PathLike) -> dict[str, tuple[float, float]]:
         if not (
             isinstance(value, list)
             and len(value) == 2
-            and not any(number_problem(v, bounds) for v, bounds in zip(value, OVERRIDE_BOUNDS))
+            and not any(number_problem(v, bounds) for v, bounds in zip(value, OVERRIDE_BOUNDS, strict=True))
         ):
             raise ValueError(
                 f"{path}: override of {name!r} must be [yaw, pitch] in degrees "
@@ -448,7 +448,7 @@ def align_folder(
         return report  # nothing to write: the caller reports an error
     metadata = {"alignment": {"resolution": resolution, "calibration": asdict(calibration)}}
     stems = [Path(name).with_suffix(".png").as_posix() for name in names]
-    outputs = {name: stem if stems.count(stem) == 1 else f"{name}.png" for name, stem in zip(names, stems)}
+    outputs = {name: stem if stems.count(stem) == 1 else f"{name}.png" for name, stem in zip(names, stems, strict=True)}
     with DatasetWriter(out, overwrite=overwrite, metadata=metadata) as writer:
         for name in names:
             result = results.get(name)

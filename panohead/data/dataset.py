@@ -265,7 +265,8 @@ class HeadDataset(torch.utils.data.Dataset):
                 resolution = width
             elif width != resolution:
                 raise DatasetError(
-                    f"{self.images.where(name)}: image is {width}x{height} but the dataset's first image is {resolution}x{resolution}"
+                    f"{self.images.where(name)}: image is {width}x{height} but the dataset's first image is "
+                    f"{resolution}x{resolution}"
                 )
             mask_size = _open_image(self.masks, name).size
             if mask_size != (width, height):

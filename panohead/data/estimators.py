@@ -152,7 +152,7 @@ class DlibLandmarks:
         detector, predictor = _dlib_models()
         rects, scores, _ = detector.run(np.ascontiguousarray(image), self.upsample, 0.0)
         faces = []
-        for rect, score in sorted(zip(rects, scores), key=lambda pair: -pair[1]):
+        for rect, score in sorted(zip(rects, scores, strict=True), key=lambda pair: -pair[1]):
             if score < self.min_score:
                 continue
             shape = predictor(image, dlib.rectangle(rect.left(), rect.top(), rect.right(), rect.bottom()))

@@ -8,7 +8,7 @@ re-centre and re-size the FFHQ quad. We do the same with one mean face instead o
   right; y up; z towards the viewer; nose tip at the origin), in the official world frame. Depths are
   a rough anthropometric profile (:data:`DEPTH_PRIOR`: eye corners 22-35 mm and the jaw angle up to
   90 mm behind the nose tip, outer canthi 90 mm apart); x and y were fitted by :func:`fit_mean_face`
-  to the four official sample crops with their official camera labels (``tests/data/official_crops.json``).
+  to the four official sample crops with their official camera labels (``tests/engine/data/official_crops.json``).
 * :func:`fit_pose`: rotation, scale and shift of the mean face that best project onto the landmarks
   (least squares over :data:`POSE_POINTS`, the points that do not move with expression: jaw line,
   nose, eyes; brows and mouth do).
@@ -17,7 +17,7 @@ re-centre and re-size the FFHQ quad. We do the same with one mean face instead o
   constants fitted by :func:`fit_framing` to the same crops.
 
 Measured errors (leave-one-out over the four official crops: constants fitted on three, checked on
-the fourth; ``tests/test_face_pose.py``): camera yaw/pitch within 2.9 degrees, crop centre within
+the fourth; ``tests/engine/test_face_pose.py``): camera yaw/pitch within 2.9 degrees, crop centre within
 1.7% and crop size within 1.6% of the official crop.
 """
 
@@ -153,8 +153,8 @@ MIRROR = np.array(
 POSE_POINTS = np.r_[0:17, 27:48]
 EYE_CORNER_SPAN_MM = 90.0  # outer canthi (points 36 and 45)
 
-# fit_mean_face(all four records of tests/data/official_crops.json) and fit_framing on the result;
-# tests/test_face_pose.py re-derives them from that file.
+# fit_mean_face(all four records of tests/engine/data/official_crops.json) and fit_framing on the result;
+# tests/engine/test_face_pose.py re-derives them from that file.
 MEAN_FACE = np.array(
     [
         [-69.3, 25.1, -90.0],
@@ -342,9 +342,10 @@ def fit_mean_face(
     then makes it left-right symmetric and scales it to :data:`EYE_CORNER_SPAN_MM`.
     """
     face = np.column_stack([np.zeros((68, 2)), depth])
-    face[:, :2] = np.mean([_back_project(l, r, depth, None) for l, r in zip(landmarks, rotations)], axis=0)
+    pairs = list(zip(landmarks, rotations, strict=True))
+    face[:, :2] = np.mean([_back_project(points, rotation, depth, None) for points, rotation in pairs], axis=0)
     for _ in range(iterations):
-        face[:, :2] = np.mean([_back_project(l, r, depth, face) for l, r in zip(landmarks, rotations)], axis=0)
+        face[:, :2] = np.mean([_back_project(points, rotation, depth, face) for points, rotation in pairs], axis=0)
         face[:, :2] = (face[:, :2] + face[MIRROR, :2] * (-1, 1)) / 2
         face[:, 1] -= face[30, 1]
         face[:, :2] *= EYE_CORNER_SPAN_MM / np.linalg.norm(face[45, :2] - face[36, :2])

@@ -443,7 +443,7 @@ def bounds(prm: ParamTable) -> tuple[tuple[Vec, Vec], ...]:
     One around the head, as tight as the head's outermost layer allows (hair and curls, a hat, a
     brim, a tail), and one around the neck, shoulders, chin, beard and long hair. Rays that miss
     both cannot hit, and the others start tracing where they enter, so tight bounds save the steps
-    of background rays. ``tests/test_data_synth.py`` checks that sampled heads lie inside them.
+    of background rays. ``tests/engine/test_data_synth.py`` checks that sampled heads lie inside them.
     """
     hair = torch.where(prm["hair_off"] > 0.5, 0.0, prm["hair_thickness"] + 1.5 * prm["curls"][0])
     hat = torch.where(prm["hat"][0] > 0.5, 0.0, 0.035 + prm["hat"][2])

@@ -9,11 +9,9 @@ steps (see ``panohead.data.synth``). Formulas are the standard ones (e.g. Hart 1
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 
-Scalar = Union[torch.Tensor, float]
+Scalar = torch.Tensor | float
 
 
 class Vec:

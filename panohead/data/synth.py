@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,7 @@ def render_backgrounds(backgrounds: ParamTable, resolution: int) -> torch.Tensor
     gradient = torch.lerp(colour_a, colour_b, ramp.clamp(0, 1)[:, None])
 
     noise, start = torch.zeros(batch, 1, resolution, resolution, device=device), 0
-    for weight, size in zip((0.5, 0.3, 0.2), NOISE_OCTAVES):
+    for weight, size in zip((0.5, 0.3, 0.2), NOISE_OCTAVES, strict=True):
         grid = get("noise")[:, start : start + size * size].reshape(batch, 1, size, size)
         noise += weight * F.interpolate(grid, size=(resolution, resolution), mode="bicubic", align_corners=False)
         start += size * size
@@ -189,7 +190,7 @@ def _box_span(origins: Vec, directions: Vec) -> tuple[torch.Tensor, torch.Tensor
     """Entry and exit distances (N,) of rays through the scene's bounding box (exit <= entry: a miss)."""
     near, far = [], []
     for o, d, low, high in zip(
-        (origins.x, origins.y, origins.z), (directions.x, directions.y, directions.z), BOX_LOW, BOX_HIGH
+        (origins.x, origins.y, origins.z), (directions.x, directions.y, directions.z), BOX_LOW, BOX_HIGH, strict=True
     ):
         inverse = 1.0 / torch.where(d.abs() < 1e-9, torch.full_like(d, 1e-9), d)
         a, b = (low - o) * inverse, (high - o) * inverse
@@ -386,7 +387,7 @@ def synthesize(
     if torch.device(device).type != "cpu" or workers < 2:
         return _synthesize(seed, indices, settings, device, yaw, pitch)
     bounds = np.linspace(0, len(indices), workers + 1).round().astype(int)
-    chunks = [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    chunks = [indices[a:b] for a, b in pairwise(bounds)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -81,7 +81,7 @@ class DatasetWriter:
         """Add B records: images (B, H, W, 3) uint8, masks (B, H, W) uint8, labels B x 25 numbers."""
         encoded_images = list(self._pool.map(encode_png, images))
         encoded_masks = list(self._pool.map(encode_png, masks))
-        for name, image, mask, label in zip(names, encoded_images, encoded_masks, labels):
+        for name, image, mask, label in zip(names, encoded_images, encoded_masks, labels, strict=True):
             self._put(0, name, image)
             self._put(1, name, mask)
             self.labels.append([name, [float(v) for v in label]])
@@ -95,7 +95,7 @@ class DatasetWriter:
                 handle.close()
             self._stack.close()
             return
-        for temp, target in zip(self._folders, (self.out, self.masks_out)):
+        for temp, target in zip(self._folders, (self.out, self.masks_out), strict=True):
             if target.exists():
                 old = temp_folder(target, "old")
                 os.replace(target, old / "data")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
@@ -129,7 +130,7 @@ def _between(generator: PanoHeadGenerator, a: Camera, b: Camera, t: float, setti
     fov_a, fov_b = (fov_from_focal(cfg.focal) if c.fov is None else c.fov for c in (a, b))
     look_a, look_b = (tuple(cfg.look_at) if c.look_at is None else c.look_at for c in (a, b))
     yaw = (a.yaw + t * yaw_delta(a.yaw, b.yaw, settings)) % 360.0
-    look_at = tuple(p + t * (q - p) for p, q in zip(look_a, look_b))
+    look_at = tuple(p + t * (q - p) for p, q in zip(look_a, look_b, strict=True))
     return Camera(
         yaw,
         a.pitch + t * (b.pitch - a.pitch),
@@ -147,7 +148,7 @@ def path_frames(generator: PanoHeadGenerator, keyframes: list[Keyframe], setting
     composed = [compose(generator, keyframe.state) for keyframe in keyframes]
     stops = list(range(len(keyframes))) + ([0] if settings.loop else [])
     centre = generator.mapping_network.w_avg
-    for start, end in zip(stops[:-1], stops[1:]):
+    for start, end in pairwise(stops):
         (ws_a, bg_a), (ws_b, bg_b) = composed[start], composed[end]
         cam_a, cam_b = keyframes[start].state.camera, keyframes[end].state.camera
         for index in range(settings.frames_per_segment):

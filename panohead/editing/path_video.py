@@ -44,7 +44,7 @@ def path_video_frames(
 
 
 def _same_latents(a: tuple[torch.Tensor, torch.Tensor | None], b: tuple[torch.Tensor, torch.Tensor | None]) -> bool:
-    return all(x is y or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b))
+    return all(x is y or (x is not None and y is not None and torch.equal(x, y)) for x, y in zip(a, b, strict=True))
 
 
 def export_path(

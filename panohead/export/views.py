@@ -52,7 +52,7 @@ class View:
 
 def orbit_views(generator: PanoHeadGenerator, angles: tuple[tuple[float, float], ...]) -> torch.Tensor:
     """(V, 25) camera labels at (yaw, pitch) degrees on the model's orbit, looking at its pivot."""
-    yaws, pitches = zip(*angles)
+    yaws, pitches = zip(*angles, strict=True)
     return orbit_camera(torch.tensor(yaws), torch.tensor(pitches), generator)
 
 

@@ -192,7 +192,7 @@ def optimise_latent(
 
     layers = noise_layers(generator) if settings.optimize_noise else []
     maps = [layer.noise_const.detach().clone().requires_grad_(True) for layer in layers]
-    for layer, noise in zip(layers, maps):
+    for layer, noise in zip(layers, maps, strict=True):
         layer.noise_const = noise
     step_fn = LatentStep(
         generator,
@@ -227,7 +227,7 @@ def optimise_latent(
             losses = {"loss": reconstruction, "l2": l2, "perceptual": perceptual, "noise_reg": regulariser}
             callback(Progress("latent", step + 1, settings.steps, losses, best.value, preview))
 
-    for layer, noise in zip(layers, best_maps):
+    for layer, noise in zip(layers, best_maps, strict=True):
         layer.noise_const = noise.detach()
     with torch.no_grad():
         ws = to_ws(best_latent).detach().clone()

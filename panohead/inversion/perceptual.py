@@ -48,7 +48,7 @@ class LPIPS(nn.Module):
 
     def distance(self, features_a: list[torch.Tensor], features_b: list[torch.Tensor]) -> torch.Tensor:
         total = 0.0
-        for index, (a, b) in enumerate(zip(features_a, features_b)):
+        for index, (a, b) in enumerate(zip(features_a, features_b, strict=True)):
             head = getattr(self, f"head{index}")
             total = total + ((a - b).square() * head).sum(dim=1).mean(dim=(1, 2))
         return total

@@ -172,7 +172,7 @@ def pivotal_tuning(
             callback(Progress("pti", index + 1, settings.pti_steps, losses, best.value, preview))
 
     with torch.no_grad():
-        for parameter, value in zip(parameters, best_state):
+        for parameter, value in zip(parameters, best_state, strict=True):
             parameter.copy_(value)
     tuned.requires_grad_(False).eval()
     with torch.no_grad():

@@ -90,13 +90,10 @@ def warp_sums(
     opaque = target.mask > min_opacity
     coords, distance = source_coordinates(surface_points(target.camera, target.depth), source.camera)
     grid = coords * 2.0 - 1.0  # pixel centres sit at (i + 0.5) / n: align_corners=False
-    sample = lambda image, mode: F.grid_sample(
-        image.float(),
-        grid,
-        mode=mode,
-        padding_mode="zeros",
-        align_corners=False,
-    )
+
+    def sample(image: torch.Tensor, mode: str) -> torch.Tensor:
+        return F.grid_sample(image.float(), grid, mode=mode, padding_mode="zeros", align_corners=False)
+
     warped = sample(source.rgb, "bilinear")
     source_mask, source_depth = sample(source.mask, "nearest"), sample(source.depth, "nearest")
     inside = ((coords >= 0) & (coords <= 1)).all(dim=-1, keepdim=True).permute(0, 3, 1, 2)
@@ -138,9 +135,10 @@ def multiview_consistency(
     ):
         z = z_all[part]
         out = render_views(generator, z, frontal_camera(generator, z.shape[0]), cameras, psi=psi)
-        per_view = lambda t: t.unflatten(0, (z.shape[0], views))  # noqa: E731
-        rgb, mask, depth, camera = (per_view(out[k]) for k in ("head_rgb", "weight_sum", "depth", "cameras"))
-        view = lambda k: View(rgb[:, k], mask[:, k], depth[:, k], camera[:, k])  # noqa: E731
+        rgb, mask, depth, camera = (
+            out[key].unflatten(0, (z.shape[0], views)) for key in ("head_rgb", "weight_sum", "depth", "cameras")
+        )
+        orbit = [View(rgb[:, k], mask[:, k], depth[:, k], camera[:, k]) for k in range(views)]
         for k in range(views):
-            total = total + warp_sums(view(k), view((k + 1) % views), depth_tolerance)
+            total = total + warp_sums(orbit[k], orbit[(k + 1) % views], depth_tolerance)
     return total.summary()

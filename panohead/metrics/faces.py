@@ -70,7 +70,7 @@ class IResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64, eps=1e-5)
         self.prelu = nn.PReLU(64)
         channels = 64
-        for stage, (width, count) in enumerate(zip((64, 128, 256, 512), blocks), start=1):
+        for stage, (width, count) in enumerate(zip((64, 128, 256, 512), blocks, strict=True), start=1):
             layers = [IBasicBlock(channels, width, 2)] + [IBasicBlock(width, width, 1) for _ in range(count - 1)]
             setattr(self, f"layer{stage}", nn.Sequential(*layers))
             channels = width

@@ -27,8 +27,8 @@ would correlate there; ``separation`` defaults to 0.1 world units (the tri-grid 
 1 means the back is the mirrored face (up to brightness and contrast), about 0 means unrelated front
 and back. A semi-transparent volume looks the same, mirrored, from both sides (front and back rays
 cross the same points), so the score speaks about opaque heads, i.e. trained models; an untrained
-generator's diffuse cloud scores high. The reported number is the mean over seeds; a seed whose weight covers under 0.1 % of the
-image has no score (NaN) and is left out of the mean.
+generator's diffuse cloud scores high. The reported number is the mean over seeds; a seed whose weight
+covers under 0.1 % of the image has no score (NaN) and is left out of the mean.
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ def mirrored_face_scores(
     for part in tqdm(list(batches(len(seeds), batch_size)), desc="mirrored-face", unit="batch", disable=not progress):
         z = z_all[part]
         out = render_views(generator, z, frontal_camera(generator, z.shape[0]), cameras, psi=psi)
-        views = lambda t: t.unflatten(0, (z.shape[0], 2))  # noqa: E731
-        rgb, mask = views(out["head_rgb"]), views(out["weight_sum"])
-        points = views(surface_points(out["cameras"], out["depth"]))
+        pairs = (z.shape[0], 2)  # (heads, front/back)
+        rgb, mask = out["head_rgb"].unflatten(0, pairs), out["weight_sum"].unflatten(0, pairs)
+        points = surface_points(out["cameras"], out["depth"]).unflatten(0, pairs)
         weight = mirror_weight(mask[:, 0], mask[:, 1], points[:, 0], points[:, 1], separation)
         scores.append(mirror_similarity(rgb[:, 0], rgb[:, 1], weight).cpu())
     return torch.cat(scores)

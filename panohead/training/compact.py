@@ -87,7 +87,7 @@ def write_compact(
     groups = split(reduced, int(part_mib * 2**20))
     names = [part_name(nimg, index + 1, len(groups)) for index in range(len(groups))]
     identity = uuid.uuid4().hex
-    for name, group in zip(names[1:], groups[1:]):
+    for name, group in zip(names[1:], groups[1:], strict=True):
         save_tensors(folder / name, group, PART_KIND, {"compact_id": identity, "head": names[0]})
     save_tensors(
         folder / names[0], groups[0], HEAD_KIND, {**metadata, "compact_id": identity, "parts": json.dumps(names[1:])}

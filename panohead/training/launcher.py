@@ -3,9 +3,10 @@
 A run launched this way lives in its own session (process group), so it survives the app that started
 it and never receives the terminal's signals meant for the app. Its stdout and stderr go to
 ``RUN/console.log`` and its process id to ``RUN/process.json`` (with the process's start time, so a
-later app session that attaches to the folder can stop it without mistaking a recycled pid for it). Stopping sends one SIGTERM to the leader only: the trainer then writes a snapshot
-and exits; torchrun forwards the signal once to each worker. (Signalling the whole group would also
-hit DataLoader workers, which die on SIGTERM and break the trainer's graceful exit.)
+later app session that attaches to the folder can stop it without mistaking a recycled pid for it).
+Stopping sends one SIGTERM to the leader only: the trainer then writes a snapshot and exits; torchrun
+forwards the signal once to each worker. (Signalling the whole group would also hit DataLoader workers,
+which die on SIGTERM and break the trainer's graceful exit.)
 """
 
 from __future__ import annotations

@@ -475,7 +475,7 @@ class Trainer:
         if self.process.world > 1:
             dist.all_reduce(flat)
         torch.nan_to_num(flat, nan=0.0, posinf=1e5, neginf=-1e5, out=flat)
-        for parameter, grad in zip(params, flat.split([p.numel() for p in params])):
+        for parameter, grad in zip(params, flat.split([p.numel() for p in params]), strict=True):
             parameter.grad = grad.view_as(parameter)
 
     def step(self, batch: dict) -> None:
@@ -500,7 +500,7 @@ class Trainer:
             ema_nimg = min(ema_nimg, self.progress.nimg * options.ema_rampup)
         beta = 0.5 ** (options.batch / max(ema_nimg, 1e-8))
         torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
-        for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
+        for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             ema_buffer.copy_(buffer)
 
     # --- Outputs --------------------------------------------------------------------------------
@@ -519,7 +519,7 @@ class Trainer:
             "train_seconds": round(self.progress.train_seconds, 2),
             "images_per_s": round(rate, 2),
             "eta_s": round(max(total - self.progress.nimg, 0) / rate, 1),
-            **{k: finite(v) for k, v in zip(keys, means)},
+            **{k: finite(v) for k, v in zip(keys, means, strict=True)},
             "blur_sigma": schedule.blur_sigma,
             "pose_swap_prob": schedule.pose_swap_prob,
             "density_noise": schedule.density_noise,

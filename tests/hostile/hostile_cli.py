@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("hostile_runner.py")
 # Address-space limit of the child: imports take about 0.7 GB of it; a memory bomb that got past the
@@ -58,8 +56,3 @@ def assert_refused(result: dict, names: str | Path) -> str:
 def assert_no_stray_files(folder: Path, expected: set[str]) -> None:
     """Nothing but ``expected`` (names) in ``folder``: no temp files, no partial outputs."""
     assert {p.name for p in folder.iterdir()} == expected
-
-
-@pytest.fixture
-def cli(tmp_path):
-    return lambda cases: run_cli(cases, tmp_path)

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 import torch
-from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
+from hostile_cli import assert_no_stray_files, assert_refused
 from safetensors.torch import save as save_safetensors
 
 from panohead.checkpoint import _digest, load_generator, read_header, save_generator
@@ -97,7 +97,7 @@ def test_hostile_checkpoints_are_refused_with_one_line_in_bounded_memory(cli, tm
     results = cli(
         [["generate", "-c", tmp_path / name, "--seeds", "0", "--yaws", "0", "-o", tmp_path / "out"] for name in names]
     )
-    lines = {name: assert_refused(result, tmp_path / name) for name, result in zip(names, results)}
+    lines = {name: assert_refused(result, tmp_path / name) for name, result in zip(names, results, strict=True)}
     assert "checksum mismatch" in lines["one_byte_config_edit.safetensors"]
     assert "ray_end must exceed ray_start" in lines["v1_ray_start_past_end.safetensors"]
     assert "NaN" in lines["v1_nan.safetensors"]

@@ -12,7 +12,7 @@ import zipfile
 import zlib
 
 import pytest
-from hostile_cli import assert_no_stray_files, assert_refused, cli  # noqa: F401 (cli is a fixture)
+from hostile_cli import assert_no_stray_files, assert_refused
 
 from panohead.editing import EditState, Keyframe, Latent, ModelReference, PathSettings, Session, save_session
 
@@ -123,7 +123,7 @@ def test_hostile_datasets_photos_sessions_and_overrides_are_refused(cli, tmp_pat
         ],
     }
     results = cli(list(cases.values()))
-    lines = {name: assert_refused(result, tmp_path / name) for name, result in zip(cases, results)}
+    lines = {name: assert_refused(result, tmp_path / name) for name, result in zip(cases, results, strict=True)}
     assert "larger than" in lines["inflates_512mib.zip"]
     assert "deeper than" in lines["deep_labels.zip"] and "deeper than" in lines["deep.json"]
     assert "NaN" in lines["nan_labels"] and "NaN" in lines["psi_nan.json"]

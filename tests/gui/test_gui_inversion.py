@@ -1,0 +1,157 @@
+"""The inversion panel in a real window (Xvfb + Mesa): drop a photo, invert it in the background, orbit the result."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inversion_helpers import calibrated_tiny_generator, frontal_target
+from PIL import Image
+
+from panohead.checkpoint import save_generator
+from viz.export_widget import ExportWidget
+
+pytestmark = pytest.mark.gui
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+WINDOW = (980, 640)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny checkpoint and a 'photo' it rendered at yaw 0 (no face: the manual path)."""
+    folder = tmp_path_factory.mktemp("gui-invert")
+    checkpoint = folder / "tiny.safetensors"
+    save_generator(checkpoint, calibrated_tiny_generator())
+    portrait, _ = frontal_target()
+    photo = folder / "portrait.png"
+    portrait.crop.resize((96, 96), Image.Resampling.NEAREST).save(photo)
+    return checkpoint, photo
+
+
+@pytest.fixture
+def app(display, files, tmp_path, monkeypatch, request):
+    from viz.app import App
+
+    monkeypatch.setenv("PANOHEAD_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    failures_before = request.session.testsfailed
+    application = App(checkpoint=str(files[0]), device="cpu", size=WINDOW, vsync=False)
+    application.set_state(capture={"folder": str(tmp_path / "captures")})
+    application.wait_idle()
+    yield application
+    if request.session.testsfailed > failures_before and not application._closed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        Image.fromarray(application.read_framebuffer()).save(ARTIFACTS / f"{request.node.name}.png")
+    application.close()
+
+
+def widget(app):
+    """The app's inversion panel."""
+    from viz.inversion_widget import InversionWidget
+
+    return app.panel(InversionWidget)
+
+
+def frames_until(app, condition, timeout: float = 120.0) -> int:
+    """Run UI frames until ``condition()``; returns how many frames that took."""
+    deadline, frames = time.monotonic() + timeout, 0
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        app.step_frame(wait=0.01)
+        frames += 1
+    return frames
+
+
+def test_a_dropped_photo_opens_in_the_inversion_panel_on_the_manual_path(app, files):
+    panel = widget(app)
+    app.drop(str(files[1]))
+    assert app.state.model.source == str(files[0]) and app.state.background.mode == "model"  # nothing else took it
+    frames_until(app, lambda: panel.base is not None)
+    assert "no face found" in panel.note and panel.note_is_warning
+    assert panel.portrait().crop.size == (96, 96) and panel.yaw == pytest.approx(0.0, abs=1e-4)
+    app.read_framebuffer()
+    assert panel.crop_texture.shape == (96, 96)
+
+
+def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_viewer(app, files):
+    panel = widget(app)
+    panel.open_photo(str(files[1]))
+    frames_until(app, lambda: panel.base is not None)
+    panel.steps, panel.pti_steps = 6, 4
+    before = app.read_framebuffer()
+    assert panel.start()
+    frames = frames_until(app, lambda: not panel.running and panel._applied)
+    assert frames >= 2  # the UI kept drawing frames while both stages ran
+    status = panel.job.status()
+    assert status.stage == "done" and len(status.losses["latent"]) == 6 and len(status.losses["pti"]) == 4
+    assert status.estimate.startswith("about ") and "on cpu: 6 latent steps" in status.estimate
+    outputs = status.outputs
+    assert app.state.model.source == str(outputs.generator) and app.state.edit.latent.label == outputs.latent.name
+    assert (outputs.folder / "aligned.png").is_file() and outputs.folder.parent.name == "inversions"
+    result = app.wait_idle()
+    assert app.model.name == "generator.safetensors" and result.error is None
+    assert np.allclose(result.ws, np.load(outputs.latent)["ws"][0])
+    assert np.abs(app.read_framebuffer().astype(int) - before).mean() > 0.5  # the view changed to the result
+    app.set_state(background={"mode": "colour"})  # orbit it and swap its background
+    app.state.edit = app.state.edit.with_camera(yaw=180.0)
+    assert app.wait_idle().error is None
+    app.set_state(export={"frames": 8, "video_format": "gif", "video_view": "image"})
+    task = app.panel(ExportWidget).export_video()  # and export it like any other head
+    frames_until(app, lambda: not task.running)
+    assert task.path is not None and task.path.stem.startswith("turntable_latent") and task.path.is_file()
+
+
+def test_cancel_keeps_the_best_result_so_far_and_loads_it(app, files):
+    panel = widget(app)
+    panel.open_photo(str(files[1]))
+    frames_until(app, lambda: panel.base is not None)
+    panel.steps, panel.pti_steps = 2000, 10
+    panel.start()
+    frames_until(app, lambda: panel.job.status().step >= 3)
+    panel.cancel()
+    frames_until(app, lambda: not panel.running and panel._applied)
+    status = panel.job.status()
+    assert status.outputs.cancelled and not status.losses["pti"]
+    assert status.outputs.latent_loss == min(status.losses["latent"])
+    assert app.state.model.source == str(status.outputs.generator)
+    assert any("cancelled" in message.text for message in app.messages())
+
+
+def test_a_file_that_is_not_a_photo_is_a_one_line_message(app, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not a photo")
+    app.drop(str(text))
+    errors = [m.text for m in app.messages() if m.error]
+    assert errors and errors[-1].startswith(f"{text}: not a readable image") and widget(app).base is None
+
+
+def test_the_panel_says_before_it_runs_when_the_model_cannot_represent_a_real_photo(app, files, tmp_path, monkeypatch):
+    import viz.inversion_widget as panel_module
+
+    drawn: list[str] = []
+    monkeypatch.setattr(panel_module, "hint", lambda text, *colour: drawn.append(text))
+    photos = tmp_path / "trained_on_photos.safetensors"
+    save_generator(photos, calibrated_tiny_generator(), extra={"training_data": "photos"})
+    app.select_tab = "Invert"
+    lines = {}
+    for source in ("bundled", "random:tiny", str(files[0]), str(photos)):
+        app.state.model.source = source
+        drawn.clear()
+        app.step_frame()
+        lines[source] = widget(app).model_mismatch()
+        assert (panel_module.OFFICIAL_MODEL_HELP in drawn) == (lines[source] is not None)  # drawn above the photo field
+    assert lines["bundled"] == (
+        "This model (bundled model) was trained on synthetic heads: it cannot represent a real "
+        "photo (inverting one gives a blob).",
+        True,
+    )
+    assert lines["random:tiny"][0].startswith("This model (untrained 'tiny' model) is untrained:")
+    assert lines[str(files[0])] == (
+        "This model (tiny.safetensors) does not record what it was trained on: unless that "
+        "was real photos, a photo comes out as a blob.",
+        False,
+    )
+    assert lines[str(photos)] is None
+    assert "github.com/SizheAn/PanoHead" in panel_module.OFFICIAL_MODEL_HELP
