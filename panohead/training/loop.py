@@ -694,11 +694,11 @@ def train(spec: RunSpec, after_step: Callable[[Trainer], None] | None = None) ->
             dist.destroy_process_group()
 
 
-def _spawned(rank: int, world: int, port: int, spec: RunSpec) -> None:
+def _spawned(rank: int, world: int, port: int, spec, target: Callable) -> None:
     os.environ.update(
         RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
-    train(spec)
+    target(spec)
 
 
 def free_port() -> int:
@@ -707,6 +707,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def spawn(spec: RunSpec, processes: int) -> None:
-    """Train with ``processes`` local processes (one per GPU), without torchrun."""
-    torch.multiprocessing.spawn(_spawned, args=(processes, free_port(), spec), nprocs=processes, join=True)
+def spawn(spec, processes: int, target: Callable = train) -> None:
+    """Run ``target(spec)`` (default: :func:`train` of a :class:`RunSpec`) in ``processes`` local processes
+    (one per GPU) joined as one torch.distributed group, without torchrun."""
+    torch.multiprocessing.spawn(_spawned, args=(processes, free_port(), spec, target), nprocs=processes, join=True)
