@@ -7,8 +7,7 @@ import os
 import click
 import torch
 
-from panohead.cli.common import Number, checkpoint_option, output_folder, user_errors
-from panohead.devices import DEVICE_CHOICES
+from panohead.cli.common import Number, checkpoint_option, device_option, gpus_option, output_folder, user_errors
 from panohead.training.encoder import EncoderOptions, EncoderRun, latest_compact
 from panohead.training.encoder import train_encoder as run_training
 from panohead.training.loop import exit_status, spawn
@@ -48,20 +47,8 @@ from panohead.training.loop import exit_status, spawn
     default=None,
     help="Any part of a compact snapshot to continue from, or 'auto' for the newest in --outdir (fresh if none).",
 )
-@click.option(
-    "--gpus",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Processes on this machine (one per GPU); under torchrun use its --nproc-per-node instead.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(DEVICE_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Where to train; auto uses CUDA when present.",
-)
+@gpus_option
+@device_option
 @click.option(
     "--max-minutes",
     type=Number(min=0, min_open=True),

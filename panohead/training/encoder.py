@@ -41,7 +41,7 @@ from panohead.inversion.objective import pair_distance, precision_context, rende
 from panohead.inversion.perceptual import perceptual_loss
 from panohead.model_source import ModelSource
 from panohead.training.compact import read_compact, write_compact
-from panohead.training.loop import Process, StopRequest, chunk_seed, start_process
+from panohead.training.loop import Process, StopRequest, agreed_stop, chunk_seed, start_process
 from panohead.training.report import RunLog, finite
 from panohead.training.snapshot import Progress, flatten_optimiser, load_optimiser
 from panohead.untrusted import parse_json
@@ -276,7 +276,7 @@ class EncoderTrainer:
             while True:
                 if progress.step >= options.steps:
                     self.stop_reason = "done"
-                elif self._agreed_stop(stop, session_start):
+                elif agreed_stop(stop, self.process, progress.step, session_start, self.run_spec.max_minutes):
                     self.stop_reason = stop.reason or "stop requested by another process"
                 if self.stop_reason is None:
                     started = time.perf_counter()
@@ -303,16 +303,6 @@ class EncoderTrainer:
         if log is not None:
             log.write("stop", step=progress.step, reason=self.stop_reason)
         return last
-
-    def _agreed_stop(self, stop: StopRequest, session_start: float) -> bool:
-        limit = self.run_spec.max_minutes
-        if limit is not None and stop.reason is None and time.perf_counter() - session_start > limit * 60:
-            stop.reason = "time limit"
-        if self.process.world == 1:
-            return stop.reason is not None
-        flag = torch.tensor([1.0 if stop.reason else 0.0], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
 
     def _snapshot(self, log: RunLog | None) -> Path:
         path = self.outdir / f"compact-{self.progress.nimg:09d}"
