@@ -29,7 +29,6 @@ import torch
 from PIL import Image
 
 from bench.common import device_name
-from panohead.bundled import default_generator
 from panohead.checkpoint import load_generator, save_generator
 from panohead.devices import pick_device
 from panohead.generator import seed_latent
@@ -38,7 +37,8 @@ from panohead.inversion import InversionSettings, Portrait, invert, perceptual_l
 from panohead.inversion.encoder import EncoderConfig, bundled_encoder, check_generator, load_encoder
 from panohead.inversion.objective import render_view
 from panohead.inversion.settings import default_steps
-from panohead.metrics.views import frontal_camera, orbit_camera
+from panohead.model_source import ModelSource
+from panohead.views.camera import frontal_camera, orbit_camera
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,10 +102,8 @@ def main() -> None:
         generator, encoder, encoder_source = tiny_model_and_encoder(args.train_steps, device)
         source = "calibrated tiny generator (tests/inversion_helpers.py)"
     else:
-        if args.checkpoint:
-            generator, source = load_generator(args.checkpoint, device), args.checkpoint
-        else:
-            generator, source = default_generator(device)
+        model = ModelSource.parse(args.checkpoint)
+        generator, source = model.open(device), model.describe()
         encoder = load_encoder(args.encoder, device) if args.encoder else bundled_encoder(generator, device)
         if encoder is None:
             parser.error("no encoder: give --encoder (panohead train-encoder) or use --model tiny")
@@ -124,7 +122,7 @@ def main() -> None:
         ),
     }
     perceptual = perceptual_loss(device=device)
-    cameras = orbit_camera(generator, torch.tensor(list(VIEWS.values())))
+    cameras = orbit_camera(torch.tensor(list(VIEWS.values())), 0.0, generator)
     scores = {(m, v): [] for m in methods for v in VIEWS}
     seconds = {m: [] for m in methods}
     for head in range(args.heads):
@@ -156,7 +154,11 @@ def main() -> None:
                 distances = perceptual(renders, truth)
             for index, view in enumerate(VIEWS):
                 scores[method, view].append((psnr(renders[index], truth[index]), float(distances[index])))
-        print(f"head {head} done", file=sys.stderr)
+        done = "; ".join(
+            f"{m}: " + " ".join(f"{scores[m, v][-1][0]:.2f}" for v in VIEWS) + f" dB, {seconds[m][-1]:.0f} s"
+            for m in methods
+        )
+        print(f"head {head}: {done}", file=sys.stderr)
 
     res = generator.config.image_resolution
     print(
