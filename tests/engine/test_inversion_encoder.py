@@ -62,12 +62,14 @@ def trained(tiny_checkpoint, tmp_path_factory):
     return trainer, before
 
 
+@pytest.mark.slow
 def test_a_few_training_steps_reduce_the_loss(trained):
     trainer, before = trained
     after = held_out_loss(trainer)
     assert after < 0.95 * before, (before, after)
 
 
+@pytest.mark.slow
 def test_inversion_from_the_encoder_start_beats_a_random_start_at_equal_steps(trained):
     trainer, _ = trained
     generator = copy.deepcopy(trainer.generator)
@@ -87,6 +89,7 @@ def test_inversion_from_the_encoder_start_beats_a_random_start_at_equal_steps(tr
         assert losses["encoder"] < losses["random"], losses
 
 
+@pytest.mark.slow
 def test_invert_starts_from_the_encoder_and_shows_its_prediction(trained):
     trainer, _ = trained
     heads = sample_heads(trainer.generator, trainer.encoder.w_avg, 1, trainer.options, 10**6 + 2)
@@ -100,6 +103,7 @@ def test_invert_starts_from_the_encoder_and_shows_its_prediction(trained):
         invert(trainer.generator, portrait, settings.replace(space="z", steps=1), encoder=trainer.encoder)
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_run(tiny_checkpoint, tmp_path):
     whole = make_trainer(tiny_checkpoint, tmp_path / "whole")
     whole.run()

@@ -51,11 +51,13 @@ def unseen_scores():
     return psnr(joint.render(unseen), truth), [psnr(single.render(unseen), truth) for single in singles], joint
 
 
+@pytest.mark.slow
 def test_three_views_reconstruct_an_unseen_view_better_than_any_single_view(unseen_scores):
     joint, singles, _ = unseen_scores
     assert joint > max(singles) + 0.5, (joint, singles)
 
 
+@pytest.mark.slow
 def test_joint_result_holds_every_photo_camera_and_preview(unseen_scores):
     _, _, result = unseen_scores
     assert result.labels.shape == (3, 25) and result.preview.shape == (3, 3, 32, 32)
