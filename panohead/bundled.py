@@ -6,3 +6,5 @@ from __future__ import annotations
 from pathlib import Path
 
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "panohead_small.safetensors"
+# The inversion encoder trained for the bundled model (panohead train-encoder; bench/train_encoder_gpu.sh).
+BUNDLED_ENCODER = BUNDLED_CHECKPOINT.with_name("encoder_small.safetensors")

@@ -53,7 +53,8 @@ def intrinsics_matrix(focal: float = DEFAULT_FOCAL, device: torch.device | str |
 def look_at_cam2world(origin: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(B, 4, 4) cam2world for cameras at ``origin`` (B, 3) looking at ``target`` (B, 3) with y up."""
     forward = torch.nn.functional.normalize(target - origin, dim=-1)
-    world_up = torch.tensor([0.0, 1.0, 0.0], device=origin.device, dtype=origin.dtype).expand_as(forward)
+    world_up = torch.zeros_like(forward)  # (0, 1, 0) made on the device: no host copy (CUDA-graph safe)
+    world_up[..., 1] = 1.0
     right = torch.nn.functional.normalize(torch.cross(forward, world_up, dim=-1), dim=-1)
     down = torch.cross(forward, right, dim=-1)
     pose = torch.eye(4, device=origin.device, dtype=origin.dtype).repeat(origin.shape[0], 1, 1)

@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "convert": "convert",
     "metrics": "metrics",
     "invert": "invert",
+    "train-encoder": "train_encoder",
 }
 
 
@@ -35,7 +36,7 @@ class OneLineErrors(click.Group):
         if name not in SUBCOMMANDS:
             return None
         module = importlib.import_module(f"panohead.cli.{SUBCOMMANDS[name]}")
-        return getattr(module, name)
+        return getattr(module, name.replace("-", "_"))
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:

@@ -135,6 +135,16 @@ def psi_option(default: float = 0.7, help: str = "Truncation psi."):
     return click.option("--psi", "truncation", default=default, show_default=True, type=Number(0.0, 2.0), help=help)
 
 
+def gpus_option(function):
+    return click.option(
+        "--gpus",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Processes to start on this machine (one per GPU); under torchrun use its --nproc-per-node instead.",
+    )(function)
+
+
 def device_option(function):
     return click.option(
         "--device",

@@ -1,4 +1,5 @@
-"""``panohead invert``: one portrait photo -> latent, tuned generator and previews of the 360-degree head."""
+"""``panohead invert``: one portrait photo, or several of one head, -> latent, tuned generator and previews of
+the 360-degree head."""
 
 from __future__ import annotations
 
@@ -39,10 +40,13 @@ from panohead.inversion import (
     prepare_portrait,
 )
 from panohead.inversion import invert as run_inversion
+from panohead.inversion.encoder import bundled_encoder, check_generator, load_encoder
 from panohead.inversion.estimate import estimate_time
-from panohead.inversion.inputs import target_tensor
+from panohead.inversion.inputs import Portrait, target_tensor
+from panohead.inversion.pipeline import MAX_PORTRAITS
 from panohead.inversion.progress import Progress
 from panohead.inversion.settings import DEFAULT_STEPS, PRECISIONS, default_steps
+from panohead.model_source import ModelSource
 from panohead.views.camera import orbit_camera
 
 VIEW_YAWS = (0, 90, 180, 270)
@@ -50,16 +54,38 @@ ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate fro
 
 
 @click.command()
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @checkpoint_option
 @device_option
-@click.option("--label", default=None, help="Camera of a pre-aligned crop: 25 numbers (16 cam2world + 9 intrinsics).")
-@click.option("--yaw", type=Number(), default=None, help="Camera yaw of a pre-aligned crop in degrees (0 = front).")
+@click.option(
+    "--encoder",
+    "encoder_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Encoder from 'panohead train-encoder' to start from (default: the bundled model's, when it ships one).",
+)
+@click.option("--no-encoder", is_flag=True, help="Start from the mean head even when an encoder is available.")
+@click.option(
+    "--label",
+    multiple=True,
+    help="Camera of a pre-aligned crop: 25 numbers (16 cam2world + 9 intrinsics); once per photo, in order.",
+)
+@click.option(
+    "--yaw",
+    type=Number(),
+    multiple=True,
+    help="Camera yaw of a pre-aligned crop in degrees (0 = front); once per photo, in order.",
+)
 @click.option(
     "--pitch",
     type=Number(-89, 89),
+    multiple=True,
+    help="Camera pitch of a pre-aligned crop in degrees (positive = above); once per photo, in order.",
+)
+@click.option(
+    "--refine-cameras/--fixed-cameras",
     default=None,
-    help="Camera pitch of a pre-aligned crop in degrees (positive = above).",
+    help="Refine each photo's yaw and pitch (up to 15 degrees) with the latent (default: on for several photos).",
 )
 @click.option(
     "--align/--no-align",
@@ -88,15 +114,20 @@ ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate fro
     "--steps",
     type=click.IntRange(0),
     default=None,
-    help="Stage 1 latent optimisation steps (default: 500 on a GPU, 100 on a CPU).",
+    help="Stage 1 latent optimisation steps (default: 500 on a GPU, 100 on a CPU; from an encoder 100 and 30).",
 )
 @click.option(
     "--pti-steps",
     type=click.IntRange(0),
     default=None,
-    help="Stage 2 pivotal tuning steps, 0 skips it (default: 350 on a GPU, 50 on a CPU).",
+    help="Stage 2 pivotal tuning steps, 0 skips it (default: 350 on a GPU, 50 on a CPU; from an encoder 150 and 30).",
 )
-@click.option("--space", type=click.Choice(SPACES), default="z", show_default=True, help="Latent optimised in stage 1.")
+@click.option(
+    "--space",
+    type=click.Choice(SPACES),
+    default=None,
+    help="Latent optimised in stage 1 (default: z, or w+ from an encoder).",
+)
 @click.option(
     "--lr",
     type=Number(min=0, min_open=True),
@@ -168,12 +199,15 @@ ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate fro
 @output_option("inversion", "--out")
 @user_errors
 def invert(
-    image,
+    images,
     checkpoint,
     device,
+    encoder_path,
+    no_encoder,
     label,
     yaw,
     pitch,
+    refine_cameras,
     align,
     zoom,
     shift,
@@ -194,19 +228,30 @@ def invert(
     mesh_resolution,
     outdir,
 ):
-    """Reconstruct a full 360-degree head from one portrait (latent optimisation, then pivotal tuning).
+    """Reconstruct a full 360-degree head from one portrait, or from 1 to 8 photos of one head inverted jointly
+    (one latent and one tuned generator; each photo aligned with its own camera), by latent optimisation
+    then pivotal tuning, started from an encoder's prediction when one is available.
 
-    Writes aligned.png, reconstruction.png (target | stage 1 | final), views.png (yaw 0/90/180/270),
-    losses.csv, latent.npz and generator.safetensors (the tuned model: reopen the head with
-    'python visualizer.py -c OUT/generator.safetensors' and drop OUT/latent.npz on the window),
+    Writes aligned.png, reconstruction.png (per photo: target | [encoder |] stage 1 | final), views.png
+    (yaw 0/90/180/270), losses.csv, latent.npz and generator.safetensors (the tuned model: reopen the head
+    with 'python visualizer.py -c OUT/generator.safetensors' and drop OUT/latent.npz on the window),
     turntable.mp4 and, with --mesh, a coloured mesh. Ctrl-C stops early and still writes the best result so far.
     """
-    photo = load_image(image)
+    if len(images) > MAX_PORTRAITS:
+        raise click.UsageError(f"{len(images)} photos given: invert 1 to {MAX_PORTRAITS} photos of one head")
+    for name, values in (("--label", label), ("--yaw", yaw), ("--pitch", pitch)):
+        if values and len(values) != len(images):
+            raise click.UsageError(f"{name} given {len(values)} times for {len(images)} photos: give it once per photo")
+    photos = [load_image(image) for image in images]
     folder = output_folder(outdir, "inversion")
     generator, target, source = open_generator(checkpoint, device)
-    defaults = default_steps(target.type)
-    announce = defaults != DEFAULT_STEPS["cuda"] and (steps is None or pti_steps is None)
+    encoder, encoder_source = _open_encoder(generator, source, encoder_path, no_encoder, target)
+    defaults = default_steps(target.type, encoder is not None)
+    announce = target.type != "cuda" and (steps is None or pti_steps is None)
     steps, pti_steps = defaults[0] if steps is None else steps, defaults[1] if pti_steps is None else pti_steps
+    space = space or ("w+" if encoder is not None else "z")
+    if encoder is not None and space == "z":
+        raise click.UsageError("an encoder predicts w+: use --space w or w+ with it (or --no-encoder)")
     settings = InversionSettings(
         space=space,
         steps=steps,
@@ -217,36 +262,30 @@ def invert(
         precision=precision,
         locality_every=locality_every,
         cuda_graphs=cuda_graphs,
+        refine_cameras=len(images) > 1 if refine_cameras is None else refine_cameras,
     )
     torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     cfg = generator.config
-    given = label is not None or yaw is not None or pitch is not None
-    auto = align if align is not None else not given
-    try:
-        if auto:
-            portrait = prepare_portrait(photo, cfg, face=face_index)
-            portrait = adjust_portrait(portrait, cfg, zoom, shift, yaw, pitch)
-        else:
-            # --no-align without a camera: a frontal pre-aligned crop.
-            portrait = prepare_portrait(
-                photo, cfg, parse_label(label) if label else None, 0.0 if not given else yaw, pitch
-            )
-            portrait = adjust_portrait(portrait, cfg, zoom, shift)
-    except ValueError as error:
-        raise ValueError(f"{image}: {error}") from None
-    click.echo(
-        f"{image}: {portrait.message}; camera yaw {portrait.yaw_degrees:.1f}, "
-        f"pitch {portrait.pitch_degrees:.1f} degrees"
-    )
+    portraits = []
+    for index, (image, photo) in enumerate(zip(images, photos, strict=True)):
+        camera = {
+            "label": label[index] if label else None,
+            "yaw": yaw[index] if yaw else None,
+            "pitch": pitch[index] if pitch else None,
+        }
+        portraits.append(_portrait(image, photo, cfg, camera, align, zoom, shift, face_index))
     if announce:
         click.echo(
             f"on {target.type}: {steps} + {pti_steps} steps by default (the paper's {DEFAULT_STEPS['cuda'][0]} + "
             f"{DEFAULT_STEPS['cuda'][1]} need a GPU; set --steps/--pti-steps to change)"
         )
-    save_image(folder / "aligned.png", to_uint8(target_tensor(portrait.crop, cfg.image_resolution)[0]))
+    if encoder is not None:
+        click.echo(f"starting from the encoder {encoder_source} (space {space})")
+    goals = [target_tensor(p.crop, cfg.image_resolution)[0] for p in portraits]
+    save_image(folder / "aligned.png", image_grid([to_uint8(goal) for goal in goals], len(goals)))
 
     perceptual = perceptual_loss(vgg_weights, lpips_weights, target)
-    estimate = estimate_time(generator, portrait, settings, perceptual)
+    estimate = estimate_time(generator, portraits, settings, perceptual)
     click.echo(f"{estimate.describe(target.type)}; Ctrl-C keeps the best so far")
     rows: list[tuple[str, int, float]] = []
     bars: dict[str, tqdm] = {}
@@ -273,27 +312,33 @@ def invert(
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set() if not stop.is_set() else previous_handler())
     try:
-        result = run_inversion(generator, portrait, settings, perceptual, report, stop)
+        result = run_inversion(generator, portraits, settings, perceptual, report, stop, encoder)
     finally:
         signal.signal(signal.SIGINT, previous)
         for bar in bars.values():
             bar.close()
     if result.cancelled:
         click.echo("stopped by Ctrl-C: writing the best result so far")
+    if settings.refine_cameras:
+        for image, before, after in zip(images, portraits, result.labels.cpu(), strict=True):
+            turned = Portrait(before.crop, after.numpy())
+            click.echo(
+                f"{image}: camera refined to yaw {turned.yaw_degrees:.1f}, pitch {turned.pitch_degrees:.1f} degrees"
+            )
 
-    result.save_latent(folder / "latent.npz", source=str(image))
+    names = ", ".join(Path(image).name for image in images)
+    result.save_latent(folder / "latent.npz", source=", ".join(map(str, images)))
     save_generator(
         folder / "generator.safetensors",
         result.generator,
-        extra={"inverted_from": Path(image).name, "base_model": str(source)},
+        extra={"inverted_from": names, "base_model": str(source)},
     )
     with torch.no_grad():
         views = result.render(torch.cat([orbit_camera(y, 0.0, cfg, device=target) for y in VIEW_YAWS]))
-    goal = target_tensor(portrait.crop, cfg.image_resolution)
-    save_image(
-        folder / "reconstruction.png",
-        image_grid([to_uint8(goal[0]), to_uint8(result.latent_preview[0]), to_uint8(result.preview[0])], 3),
-    )
+    columns = [goals, *([list(result.start_preview)] if result.start_preview is not None else [])]
+    columns += [list(result.latent_preview), list(result.preview)]
+    tiles = [to_uint8(column[row]) for row in range(len(goals)) for column in columns]
+    save_image(folder / "reconstruction.png", image_grid(tiles, len(columns)))
     save_image(folder / "views.png", image_grid(list(to_uint8(views)), len(VIEW_YAWS)))
     _write_losses(folder / "losses.csv", rows)
     head = synthesize_head(result.generator, result.ws)
@@ -312,6 +357,46 @@ def invert(
     click.echo(
         f"wrote {folder} (loss {result.loss_name}: stage 1 {result.latent_loss:.4f}, PTI {pti}; model: {source})"
     )
+
+
+def _open_encoder(generator, source: ModelSource, path, disabled, device):
+    """The encoder to start from and where it came from: --encoder, else the bundled model's (if shipped)."""
+    if disabled:
+        return None, ""
+    if path is not None:
+        encoder = load_encoder(path, device)
+        check_generator(encoder, generator, path)
+        return encoder, path
+    if source.kind == "bundled":
+        encoder = bundled_encoder(generator, device)
+        if encoder is not None:
+            return encoder, "bundled with the model"
+    return None, ""
+
+
+def _portrait(image, photo, cfg, camera: dict, align, zoom, shift, face_index) -> Portrait:
+    """One photo aligned (or taken as a pre-aligned crop at its given camera) and corrected by hand."""
+    given = any(value is not None for value in camera.values())
+    auto = align if align is not None else not given
+    try:
+        if auto:
+            portrait = prepare_portrait(photo, cfg, face=face_index)
+            portrait = adjust_portrait(portrait, cfg, zoom, shift, camera["yaw"], camera["pitch"])
+        else:
+            # --no-align without a camera: a frontal pre-aligned crop.
+            portrait = prepare_portrait(
+                photo,
+                cfg,
+                parse_label(camera["label"]) if camera["label"] else None,
+                0.0 if not given else camera["yaw"],
+                camera["pitch"],
+            )
+            portrait = adjust_portrait(portrait, cfg, zoom, shift)
+    except ValueError as error:
+        raise ValueError(f"{image}: {error}") from None
+    angles = f"camera yaw {portrait.yaw_degrees:.1f}, pitch {portrait.pitch_degrees:.1f} degrees"
+    click.echo(f"{image}: {portrait.message}; {angles}")
+    return portrait
 
 
 def previous_handler() -> None:

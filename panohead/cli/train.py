@@ -11,7 +11,7 @@ import sys
 import click
 import torch
 
-from panohead.cli.common import Number, output_folder, user_errors
+from panohead.cli.common import Number, gpus_option, output_folder, user_errors
 from panohead.devices import DEVICE_CHOICES
 
 
@@ -52,13 +52,7 @@ from panohead.devices import DEVICE_CHOICES
     default=None,
     help="Start from the weights of a checkpoint (ours or an official .pkl) with its architecture.",
 )
-@click.option(
-    "--gpus",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Processes to start on this machine (one per GPU); under torchrun use its --nproc-per-node instead.",
-)
+@gpus_option
 @click.option(
     "--device",
     type=click.Choice(DEVICE_CHOICES),

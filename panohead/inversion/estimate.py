@@ -72,7 +72,7 @@ def estimate_time(
         working = copy.deepcopy(generator).eval().requires_grad_(False)
         samples = min(PRIOR_SAMPLES, settings.latent_samples)
         began = time.perf_counter()
-        prior = latent_prior(working, label, samples, settings.seed)
+        prior = latent_prior(working, label[:1], samples, settings.seed)
         setup = (time.perf_counter() - began) * settings.latent_samples / samples
         latent = _Stopwatch()
         stage1 = optimise_latent(working, objective, label, settings.replace(steps=2), prior, latent)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
+from panohead.inversion.cameras import CameraRefinement
 from panohead.inversion.objective import Reconstruction, precision_context, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled, learning_rate
 from panohead.inversion.settings import InversionSettings
@@ -43,7 +44,8 @@ class LatentResult:
     z: torch.Tensor | None  # (1, z_dim) when optimising z
     best: BestTracker
     cancelled: bool
-    preview: torch.Tensor  # (1, 3, R, R) render at the best latent
+    preview: torch.Tensor  # (N, 3, R, R) renders at the best latent, one per photo camera
+    label: torch.Tensor  # (N, 25) the photo cameras of the best step (refined or as given)
 
 
 def latent_prior(generator: PanoHeadGenerator, label: torch.Tensor, samples: int, seed: int) -> LatentPrior:
@@ -108,9 +110,11 @@ class LatentStep:
     """One stage-1 step on static tensors (see :mod:`panohead.inversion.steps`).
 
     Inputs: ``noise`` (latent-shaped: this step's latent noise) and the learning rate (:meth:`set_lr`).
-    Outputs: ``losses`` (4,) = reconstruction, l2, perceptual, noise regulariser; ``image`` (1, 3, R, R);
-    ``rendered`` and ``rendered_maps``: the latent and noise maps as this step rendered them, before the
-    update (what is kept if the step turns out the best).
+    Outputs: ``losses`` (4,) = reconstruction, l2, perceptual, noise regulariser; ``image`` (N, 3, R, R),
+    one render per photo camera; ``rendered``, ``rendered_maps`` and ``rendered_label``: the latent, noise
+    maps and cameras (N, 25) as this step rendered them, before the update (what is kept if the step
+    turns out the best). With ``cameras`` the photo cameras are refined too (at ``camera_lr`` relative
+    to the latent's learning rate).
     """
 
     def __init__(
@@ -123,33 +127,41 @@ class LatentStep:
         to_ws,
         maps: list[torch.Tensor],
         capturable: bool,
+        cameras: CameraRefinement | None = None,
     ) -> None:
         self.generator, self.objective, self.label, self.settings = generator, objective, label, settings
-        self.latent, self.to_ws, self.maps = latent, to_ws, maps
+        self.latent, self.to_ws, self.maps, self.cameras = latent, to_ws, maps, cameras
         device = label.device
-        lr = torch.tensor(settings.lr, device=device) if capturable else settings.lr
-        self.optimizer = torch.optim.Adam([latent] + maps, lr=lr, betas=(0.9, 0.999), capturable=capturable)
+        groups = [{"params": [latent] + maps, "scale": 1.0}]
+        if cameras is not None:
+            groups.append({"params": [cameras.angles], "scale": settings.camera_lr / settings.lr})
+        for group in groups:
+            lr = settings.lr * group["scale"]
+            group["lr"] = torch.tensor(lr, device=device) if capturable else lr
+        self.optimizer = torch.optim.Adam(groups, betas=(0.9, 0.999), capturable=capturable)
         resolution = generator.config.image_resolution
         self.noise = torch.zeros_like(latent)
         self.losses = torch.zeros(4, device=device)
-        self.image = torch.zeros(1, 3, resolution, resolution, device=device)
+        self.image = torch.zeros(label.shape[0], 3, resolution, resolution, device=device)
         self.rendered = torch.zeros_like(latent)
         self.rendered_maps = [torch.zeros_like(m) for m in maps]
+        self.rendered_label = label.clone()
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
+                group["lr"].fill_(lr * group["scale"])
             else:
-                group["lr"] = lr
+                group["lr"] = lr * group["scale"]
 
     def prepare(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
 
     def __call__(self) -> None:
         noisy = self.latent + self.noise
+        label = self.label if self.cameras is None else self.cameras()
         with precision_context(self.settings.precision, self.label.device):
-            image = render_view(self.generator, self.to_ws(noisy), self.label)
+            image = render_view(self.generator, self.to_ws(noisy), label)
             reconstruction, parts = self.objective(image)
         regulariser = noise_autocorrelation(self.maps) if self.maps else torch.zeros((), device=image.device)
         (reconstruction + self.settings.noise_regularize * regulariser).backward()
@@ -159,10 +171,13 @@ class LatentStep:
             )
             self.image.copy_(image.detach())
             self.rendered.copy_(noisy.detach())
+            self.rendered_label.copy_(label.detach())
             if self.maps:
                 torch._foreach_copy_(self.rendered_maps, [m.detach() for m in self.maps])
         self.optimizer.step()
         _normalise_(self.maps)
+        if self.cameras is not None:
+            self.cameras.clamp_()
 
 
 def optimise_latent(
@@ -173,22 +188,30 @@ def optimise_latent(
     prior: LatentPrior,
     callback: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    start: torch.Tensor | None = None,
 ) -> LatentResult:
     """Run stage 1 for ``settings.steps`` steps (or until ``cancel`` is set) and keep the best step.
 
-    ``label`` (1, 25) is both the conditioning and the rendering camera. On return the generator's
-    noise maps hold the values of the best step, as plain buffers again.
+    ``label`` (N, 25) holds the rendering cameras of the N photos (refined when
+    ``settings.refine_cameras``); the first is the conditioning camera. ``start`` (1, num_ws, w_dim),
+    e.g. an encoder's prediction, replaces the prior's mean as the w / w+ starting point (its mean
+    over layers for "w"). On return the generator's noise maps hold the values of the best step, as
+    plain buffers again.
     """
     num_ws = generator.num_ws
     if settings.space == "z":
+        if start is not None:
+            raise ValueError("a start latent (from an encoder) needs the w or w+ space, not z")
         latent = prior.z_init.clone()
         spread = prior.z_spread
-        to_ws = lambda x: generator.mapping(x, label)  # noqa: E731
+        to_ws = lambda x: generator.mapping(x, label[:1])  # noqa: E731
     else:
-        latent = prior.w_avg[:, None].repeat(1, num_ws if settings.space == "w+" else 1, 1)
+        origin = prior.w_avg[:, None].repeat(1, num_ws, 1) if start is None else start.detach().clone()
+        latent = origin if settings.space == "w+" else origin.mean(dim=1, keepdim=True)
         spread = prior.w_spread
         to_ws = lambda x: x.expand(-1, num_ws, -1)  # noqa: E731
     latent.requires_grad_(True)
+    cameras = CameraRefinement(label, generator.config.look_at) if settings.refine_cameras else None
 
     layers = noise_layers(generator) if settings.optimize_noise else []
     maps = [layer.noise_const.detach().clone().requires_grad_(True) for layer in layers]
@@ -203,12 +226,14 @@ def optimise_latent(
         to_ws,
         maps,
         capturable=settings.cuda_graphs and label.device.type == "cuda",
+        cameras=cameras,
     )
     run_step = CapturedStep(step_fn, step_fn.prepare, label.device, settings.cuda_graphs)
 
     rng = torch.Generator().manual_seed(settings.seed)
     best = BestTracker()
     best_latent, best_maps = latent.detach().clone(), [m.detach().clone() for m in maps]
+    best_label = label.clone()
     stopped = False
     for step in range(settings.steps):
         if cancelled(cancel):
@@ -221,6 +246,7 @@ def optimise_latent(
         reconstruction, l2, perceptual, regulariser = step_fn.losses.tolist()
         if best.update(reconstruction, step + 1):
             best_latent, best_maps = step_fn.rendered.clone(), [m.clone() for m in step_fn.rendered_maps]
+            best_label = step_fn.rendered_label.clone()
         if callback is not None:
             last = step + 1 == settings.steps
             preview = to_uint8(step_fn.image[0]) if last or (step + 1) % settings.preview_every == 0 else None
@@ -231,9 +257,14 @@ def optimise_latent(
         layer.noise_const = noise.detach()
     with torch.no_grad():
         ws = to_ws(best_latent).detach().clone()
-        preview = render_view(generator, ws, label)
+        preview = render_view(generator, ws, best_label)
     if best.step == 0:
         best.update(float(objective(preview)[0]), 0)
     return LatentResult(
-        ws=ws, z=best_latent if settings.space == "z" else None, best=best, cancelled=stopped, preview=preview
+        ws=ws,
+        z=best_latent if settings.space == "z" else None,
+        best=best,
+        cancelled=stopped,
+        preview=preview,
+        label=best_label,
     )

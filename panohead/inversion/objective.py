@@ -23,8 +23,18 @@ def precision_context(precision: str, device: torch.device) -> contextlib.Abstra
 
 
 def render_view(generator: PanoHeadGenerator, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-    """ws (B, num_ws, w_dim), label (B, 25) -> image (B, 3, R, R), background synthesised from ``ws``."""
+    """ws (B, num_ws, w_dim), label (B, 25) -> image (B, 3, R, R), background synthesised from ``ws``.
+
+    One latent (1, num_ws, w_dim) seen from B cameras (several photos of one head) synthesises its
+    tri-grid and background once and shares them across the views.
+    """
     planes = generator.synthesize_planes(ws)
+    views = label.shape[0]
+    if ws.shape[0] == 1 and views > 1:
+        background = generator.synthesize_background(ws)
+        expand = lambda t: t.expand(views, *t.shape[1:])  # noqa: E731
+        background = None if background is None else expand(background)
+        return generator.render(expand(planes), expand(ws), label, background=background)["image"]
     return generator.render(planes, ws, label)["image"]
 
 

@@ -35,7 +35,7 @@ class TuningResult:
     generator: PanoHeadGenerator  # the tuned copy at its best step, frozen
     best: BestTracker
     cancelled: bool
-    preview: torch.Tensor  # (1, 3, R, R) render of the pivot by the tuned generator
+    preview: torch.Tensor  # (N, 3, R, R) renders of the pivot by the tuned generator at the photo cameras
 
 
 def tuned_parameters(generator: PanoHeadGenerator) -> list[nn.Parameter]:
@@ -63,8 +63,8 @@ class TuningStep:
 
     Inputs: ``nearby`` (1, num_ws, w_dim) and ``camera`` (1, 25), the regulariser's latent and view for
     this step (unused when ``regularise`` is False). Outputs: ``losses`` (4,) = reconstruction, l2,
-    perceptual, locality; ``image`` (1, 3, R, R); ``before``: the tuned weights this step rendered
-    with, before the update (what is kept if the step turns out the best).
+    perceptual, locality; ``image`` (N, 3, R, R) at the N photo cameras; ``before``: the tuned weights
+    this step rendered with, before the update (what is kept if the step turns out the best).
     """
 
     def __init__(
@@ -83,9 +83,9 @@ class TuningStep:
         self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
         resolution = tuned.config.image_resolution
         self.nearby = torch.zeros_like(pivot)
-        self.camera = torch.zeros_like(label)
+        self.camera = torch.zeros_like(label[:1])
         self.losses = torch.zeros(4, device=pivot.device)
-        self.image = torch.zeros(1, 3, resolution, resolution, device=pivot.device)
+        self.image = torch.zeros(label.shape[0], 3, resolution, resolution, device=pivot.device)
         self.before = [p.detach().clone() for p in self.parameters]
 
     def prepare(self) -> None:
@@ -124,7 +124,8 @@ def pivotal_tuning(
     callback: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> TuningResult:
-    """Tune a copy of ``original`` so that it renders ``pivot`` (1, num_ws, w_dim) at ``label`` like the target.
+    """Tune a copy of ``original`` so that it renders ``pivot`` (1, num_ws, w_dim) at the photo cameras
+    ``label`` (N, 25) like the targets.
 
     ``sample_w(generator)`` draws one random w (1, w_dim) for the regulariser; ``spread`` is the RMS
     distance of random ws from their mean. ``original`` is not modified.
@@ -189,17 +190,19 @@ def _render_with_locality(
     nearby: torch.Tensor | None,
     camera: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The tuned render of the pivot (1, 3, R, R) and the locality distance (0 when ``nearby`` is None).
+    """The tuned renders of the pivot at the N photo cameras ``label`` (N, 3, R, R) and the locality
+    distance (0 when ``nearby`` is None).
 
-    One batch renders the pivot at the input camera and ``nearby`` at ``camera``; the original
+    One batch renders the pivot at the photo cameras and ``nearby`` at ``camera``; the original
     generator's render of ``nearby`` is the regulariser's reference.
     """
     if nearby is None:
         return render_view(tuned, pivot, label), torch.zeros((), device=pivot.device)
     with torch.no_grad():
         reference = render_view(original, nearby, camera)
-    images = render_view(tuned, torch.cat([pivot, nearby]), torch.cat([label, camera]))
+    views = label.shape[0]
+    images = render_view(tuned, torch.cat([pivot.expand(views, -1, -1), nearby]), torch.cat([label, camera]))
     locality = pair_distance(
-        objective.perceptual, images[1:], reference, objective.l2_weight, objective.perceptual_weight
+        objective.perceptual, images[views:], reference, objective.l2_weight, objective.perceptual_weight
     )
-    return images[:1], locality
+    return images[:views], locality

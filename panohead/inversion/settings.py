@@ -12,11 +12,14 @@ PRECISIONS = ("fp32", "tf32")
 # Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
 # bundled model takes about a second (the CLI and the app both start from these).
 DEFAULT_STEPS = {"cuda": (500, 350), "cpu": (100, 50)}
+# From an encoder's prediction the latent starts near the answer: far fewer steps refine it (w+ space).
+ENCODER_STEPS = {"cuda": (100, 150), "cpu": (30, 30)}
 
 
-def default_steps(device_type: str) -> tuple[int, int]:
-    """(latent steps, PTI steps) suited to a device type ('cuda', 'cpu', ...)."""
-    return DEFAULT_STEPS.get(device_type, DEFAULT_STEPS["cpu"])
+def default_steps(device_type: str, encoder: bool = False) -> tuple[int, int]:
+    """(latent steps, PTI steps) suited to a device type ('cuda', 'cpu', ...), fewer from an encoder's start."""
+    table = ENCODER_STEPS if encoder else DEFAULT_STEPS
+    return table.get(device_type, table["cpu"])
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class InversionSettings:
     )
     latent_noise_ramp: float = 0.75
     optimize_noise: bool = True
+    # Several photos of one head: refine each photo's camera (yaw and pitch, at most 15 degrees) with the latent.
+    refine_cameras: bool = False
+    camera_lr: float = 0.005  # radians per unit step of Adam, before the learning-rate schedule
     noise_regularize: float = 1e5
     latent_samples: int = 10000  # random latents used to find the mean latent and its spread
     # Loss, both stages: l2_weight * mean squared pixel error + perceptual_weight * perceptual distance.

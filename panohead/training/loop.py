@@ -238,6 +238,22 @@ class StopRequest:
             signal.signal(signum, handler)
 
 
+def agreed_stop(
+    stop: StopRequest, process: Process, step: int, session_start: float, max_minutes: float | None
+) -> bool:
+    """Stop on a signal or the time limit: with one process at once; with several, all at the same step
+    (they agree every :data:`STOP_SYNC_STEPS` steps)."""
+    if max_minutes is not None and stop.reason is None and time.perf_counter() - session_start > max_minutes * 60:
+        stop.reason = "time limit"
+    if process.world == 1:
+        return stop.reason is not None
+    if step % STOP_SYNC_STEPS:
+        return False
+    flag = torch.tensor([1.0 if stop.reason else 0.0], device=process.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 class Trainer:
     """Networks, optimisers, data and counters of one process of a run; :meth:`run` trains to the end."""
 
@@ -655,17 +671,7 @@ class Trainer:
         return last_snapshot
 
     def _agreed_stop(self, stop: StopRequest, session_start: float) -> bool:
-        """Stop on a signal or the time limit: with one process at once; with several, all at the same step."""
-        limit = self.spec.max_minutes
-        if limit is not None and stop.reason is None and time.perf_counter() - session_start > limit * 60:
-            stop.reason = "time limit"
-        if self.process.world == 1:
-            return stop.reason is not None
-        if self.progress.step % STOP_SYNC_STEPS:
-            return False
-        flag = torch.tensor([1.0 if stop.reason else 0.0], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        return agreed_stop(stop, self.process, self.progress.step, session_start, self.spec.max_minutes)
 
     def _snapshot(self, log: RunLog | None) -> Path:
         """Rank 0 writes the snapshot and grids; the others wait so nobody runs ahead of a slow disk."""
@@ -694,11 +700,11 @@ def train(spec: RunSpec, after_step: Callable[[Trainer], None] | None = None) ->
             dist.destroy_process_group()
 
 
-def _spawned(rank: int, world: int, port: int, spec: RunSpec) -> None:
+def _spawned(rank: int, world: int, port: int, spec, target: Callable) -> None:
     os.environ.update(
         RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
-    train(spec)
+    target(spec)
 
 
 def free_port() -> int:
@@ -707,6 +713,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def spawn(spec: RunSpec, processes: int) -> None:
-    """Train with ``processes`` local processes (one per GPU), without torchrun."""
-    torch.multiprocessing.spawn(_spawned, args=(processes, free_port(), spec), nprocs=processes, join=True)
+def spawn(spec, processes: int, target: Callable = train) -> None:
+    """Run ``target(spec)`` (default: :func:`train` of a :class:`RunSpec`) in ``processes`` local processes
+    (one per GPU) joined as one torch.distributed group, without torchrun."""
+    torch.multiprocessing.spawn(_spawned, args=(processes, free_port(), spec, target), nprocs=processes, join=True)

@@ -82,7 +82,7 @@ class SnapshotState:
     training_data: str  # "synthetic", "photos" or "" (not recorded): see panohead.checkpoint.training_data
 
 
-def _flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+def flatten_optimiser(name: str, optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     state = optimiser.state_dict()
     beta1 = {index: group["betas"][0] for group in state["param_groups"] for index in group["params"]}
     return {
@@ -110,7 +110,7 @@ def write_snapshot(
     for prefix, module in (("G", G), ("G_ema", G_ema), ("D", D)):
         tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
     for name, optimiser in optimisers.items():
-        tensors.update(_flatten_optimiser(name, optimiser))
+        tensors.update(flatten_optimiser(name, optimiser))
     metadata = {
         "config": G.config.to_json(),
         "d_config": D.config.to_json(),

@@ -151,13 +151,13 @@ def test_ctrl_c_stops_early_and_still_writes_the_best_result(files, monkeypatch)
 
     real = invert_cli.run_inversion
 
-    def interrupted(generator, portrait, settings, perceptual, report, stop):
+    def interrupted(generator, portrait, settings, perceptual, report, stop, encoder=None):
         def press_ctrl_c_at_step_two(progress):
             report(progress)
             if progress.step == 2:
                 os.kill(os.getpid(), signal.SIGINT)
 
-        return real(generator, portrait, settings, perceptual, press_ctrl_c_at_step_two, stop)
+        return real(generator, portrait, settings, perceptual, press_ctrl_c_at_step_two, stop, encoder)
 
     monkeypatch.setattr(invert_cli, "run_inversion", interrupted)
     folder, checkpoint, photo = files
