@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "convert": "convert",
     "metrics": "metrics",
     "invert": "invert",
+    "browse": "browse",
 }
 
 
