@@ -6,6 +6,7 @@ Adding a panel is one import and one line here (see :mod:`viz.widget`).
 from __future__ import annotations
 
 from viz.background_widget import BackgroundWidget
+from viz.browser_widget import BrowserWidget
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
@@ -39,6 +40,7 @@ PANELS: list[type[Widget]] = [
     BackgroundWidget,
     TrigridWidget,
     MirrorWidget,
+    BrowserWidget,
     CaptureWidget,
     ExportWidget,
     PerformanceWidget,

@@ -1,7 +1,7 @@
 """Seed browser: render a range of seeds from four yaws, score each head for PanoHead's artifacts
 (mirrored face, multi-view inconsistency), rank and flag the worst, export a table and a contact sheet."""
 
-from panohead.browser.scan import YAWS, HeadViews, SeedScore, default_batch, scan_seeds, score_heads
+from panohead.browser.scan import YAWS, HeadViews, SeedScore, default_batch, scan_seeds, score_heads, score_seeds
 from panohead.browser.sheet import LAYOUTS, contact_sheet
 from panohead.browser.table import SORT_KEYS, filtered, ranked, read_table, worst, write_table
 
@@ -18,6 +18,7 @@ __all__ = [
     "read_table",
     "scan_seeds",
     "score_heads",
+    "score_seeds",
     "worst",
     "write_table",
 ]

@@ -92,6 +92,20 @@ def score_heads(
     return results
 
 
+@torch.no_grad()
+def score_seeds(
+    generator: torch.nn.Module,
+    seeds: Sequence[int],
+    psi: float = 0.7,
+    thumbnail: int = 64,
+    resolution: int | None = None,
+) -> list[HeadViews]:
+    """:func:`score_heads` of seeds in one batch, each mapped from its seed's latent and the frontal camera."""
+    z = seed_latents(generator, seeds)
+    ws = generator.mapping(z, frontal_camera(generator, len(seeds)), psi=psi)
+    return score_heads(generator, ws, seeds, thumbnail, resolution)
+
+
 def scan_seeds(
     generator: torch.nn.Module,
     seeds: Sequence[int],
@@ -104,8 +118,4 @@ def scan_seeds(
     order as soon as it is done; stop iterating to cancel."""
     batch_size = batch_size or default_batch(generator.device)
     for part in batches(len(seeds), batch_size):
-        chunk = list(seeds[part])
-        with torch.no_grad():
-            z = seed_latents(generator, chunk)
-            ws = generator.mapping(z, frontal_camera(generator, len(chunk)), psi=psi)
-        yield score_heads(generator, ws, chunk, thumbnail, resolution)
+        yield score_seeds(generator, list(seeds[part]), psi, thumbnail, resolution)

@@ -1,0 +1,65 @@
+"""The seed browser and live scores in a real window (Xvfb + Mesa), on the tiny column model of test_gui_app."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from panohead.browser import read_table
+from tests import test_gui_app
+from tests.gui_input import ItemRecorder, click
+from tests.test_gui_app import view_pixels
+from tests.test_gui_editing import run_until
+
+display, column_checkpoint, app = test_gui_app.display, test_gui_app.column_checkpoint, test_gui_app.app  # fixtures
+
+pytestmark = pytest.mark.gui
+
+
+def browsed(app, first: int = 0, count: int = 4):
+    from viz.browser_widget import BrowserWidget
+
+    browser = app.panel(BrowserWidget)
+    app.select_tab = BrowserWidget.tab
+    browser.start(first, count)
+    run_until(app, lambda: browser.done)
+    return browser
+
+
+def sidebar(app) -> np.ndarray:
+    app.wait_idle()
+    return app.read_framebuffer()[:, app.image_rect[2] + 4 :].astype(np.int16)
+
+
+def test_browser_lists_sorts_and_a_click_opens_the_seed(app, monkeypatch):
+    from viz.browser_widget import BrowserWidget
+
+    app.select_tab = BrowserWidget.tab
+    empty = sidebar(app)
+    browser = browsed(app)
+    assert sorted(browser.heads) == [0, 1, 2, 3]
+    assert np.abs(sidebar(app) - empty).sum(axis=-1).astype(bool).sum() > 4 * 40 * 40  # four thumbnails drawn
+    mirror = [s.mirror for s in browser.ordered()]
+    assert all(not math.isnan(m) for m in mirror) and mirror == sorted(mirror, reverse=True)
+    browser.sort_key, browser.worst_first = "seed", False
+    assert [s.seed for s in browser.ordered()] == [3, 2, 1, 0]
+    before = view_pixels(app)
+    with ItemRecorder().installed(monkeypatch) as recorder:
+        app.step_frame()
+        click(app, *recorder.centre("##front2"))
+    assert app.state.latent.seed == 2
+    assert np.abs(view_pixels(app) - before).mean() > 2  # the view shows another head
+
+
+def test_browser_filters_and_exports_the_shown_order(app, tmp_path):
+    browser = browsed(app, first=5, count=3)
+    browser.sort_key = "consistency"
+    order = browser.ordered()
+    table, flagged = read_table(browser.export("csv"))
+    assert [s.seed for s in table] == [s.seed for s in order] and flagged == browser.flagged()
+    assert read_table(browser.export("json"))[1] == flagged
+    assert browser.export("sheet").stat().st_size > 1000
+    browser.max_mirror = min(s.mirror for s in order) - 1e-6
+    assert browser.ordered() == [] or all(math.isnan(s.mirror) for s in browser.ordered())
