@@ -63,3 +63,26 @@ def test_browser_filters_and_exports_the_shown_order(app, tmp_path):
     assert browser.export("sheet").stat().st_size > 1000
     browser.max_mirror = min(s.mirror for s in order) - 1e-6
     assert browser.ordered() == [] or all(math.isnan(s.mirror) for s in browser.ordered())
+
+
+def test_live_scores_follow_the_seed_and_ignore_the_camera(app, column_checkpoint):
+    from panohead.browser import score_seeds
+    from panohead.checkpoint import load_generator
+    from viz.browser_widget import CPU_RESOLUTION
+    from viz.scores_widget import ScoresWidget
+
+    scores = app.panel(ScoresWidget)
+    app.select_tab = ScoresWidget.tab
+    app.set_state(latent={"seed": 3, "psi": 0.7})
+    run_until(app, lambda: scores.current)
+    generator = load_generator(column_checkpoint)
+    expected = score_seeds(generator, [3], 0.7, resolution=CPU_RESOLUTION)[0].score
+    assert scores.score.mirror == pytest.approx(expected.mirror, abs=1e-4)
+    assert scores.score.consistency == pytest.approx(expected.consistency, abs=1e-3)
+    first = scores.score
+    app.set_state(camera={"yaw": 120.0})
+    app.wait_idle()
+    assert scores.current and scores.score is first  # orbiting does not rescore
+    app.set_state(latent={"seed": 4})
+    run_until(app, lambda: scores.current)
+    assert scores.score.seed == 4 and scores.score.mirror != first.mirror

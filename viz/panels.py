@@ -20,6 +20,7 @@ from viz.mirror_widget import MirrorWidget
 from viz.mixing_widget import MixingWidget
 from viz.performance_widget import PerformanceWidget
 from viz.render_view_widget import RenderViewWidget
+from viz.scores_widget import ScoresWidget
 from viz.session_widget import SessionWidget
 from viz.training_widget import TrainingWidget
 from viz.trigrid_widget import TrigridWidget
@@ -39,6 +40,7 @@ PANELS: list[type[Widget]] = [
     RenderViewWidget,
     BackgroundWidget,
     TrigridWidget,
+    ScoresWidget,
     MirrorWidget,
     BrowserWidget,
     CaptureWidget,
