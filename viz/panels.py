@@ -10,6 +10,7 @@ from viz.browser_widget import BrowserWidget
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
+from viz.compare_widget import CompareWidget
 from viz.conditioning_widget import ConditioningWidget
 from viz.directions_widget import DirectionsWidget
 from viz.export_widget import ExportWidget
@@ -43,6 +44,7 @@ PANELS: list[type[Widget]] = [
     ScoresWidget,
     MirrorWidget,
     BrowserWidget,
+    CompareWidget,
     CaptureWidget,
     ExportWidget,
     PerformanceWidget,
