@@ -6,8 +6,8 @@
 Every seed is rendered from four yaws at the neural resolution and scored (mirrored-face score,
 multi-view consistency), as ``panohead browse`` and the viewer's Seed browser do. "first page" is
 the wall time from the first request until ``--page`` seeds are scored, cold (first-call costs
-included), as the user waits for it (with the process's CPU time: on a shared machine, wall time
-over CPU time shows how much of the wait was other programs'); "all" covers the whole range including the first page, then
+included), as the user waits for it, with the process's CPU time (on a shared machine the wall time
+includes other programs' turns); "all" covers the whole range including the first page, then
 ranking, flagging and writing the CSV, JSON and contact sheet. Untrained presets time the same as
 trained weights of that size.
 """

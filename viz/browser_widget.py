@@ -197,6 +197,8 @@ class BrowserWidget(Widget):
         spacing = imgui.get_style().item_spacing.x
         columns = max(1, int((imgui.get_content_region_avail().x + spacing) // (size.x + spacing)))
         uv_step = 1.0 / 4
+        if order:
+            imgui.text_colored(MUTED, "seed: mirrored face | consistency (dB); red = among the worst")
         for index, score in enumerate(order):
             if index % columns:
                 imgui.same_line()
