@@ -24,16 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import benchmark_model, device_name
+from bench.common import benchmark_model, device_name, synchronize
 from panohead.browser import contact_sheet, default_batch, ranked, scan_seeds, worst, write_table
 from panohead.bundled import default_generator
 from panohead.devices import pick_device
 from panohead.images import save_image
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:
