@@ -142,11 +142,15 @@ class CompareWidget(Widget):
         request, folder = self.current_request(), self.app.state.capture.folder
 
         def task() -> None:
+            picture = self._render(request, "full")
+            if picture.error:
+                self.app.notify(picture.error, error=True)
+                return
             try:
                 path = unique_path(output_folder(folder), "compare", ".png")
-                save_image(path, self._render(request, "full").image)
+                save_image(path, picture.image)
                 self.app.notify(f"wrote {path}")
-            except (*USER_ERRORS, TypeError) as error:
+            except OSError as error:
                 self.app.notify(one_line(error), error=True)
 
         self.worker.submit_task(task)
