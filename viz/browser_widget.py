@@ -57,9 +57,8 @@ class BrowserWidget(Widget):
         self.heads: dict[int, HeadViews] = {}
         self.textures: dict[int, Texture] = {}
         self.pending: list[int] = []
-        self.source = ""  # the model the current scores come from
+        self.source, self.psi, self.total = "", 0.7, 0  # the model and truncation of the scores, and how many
         self.in_flight = False
-        self.error: str | None = None
 
     # --- the engine side, also the API the GUI tests use --------------------------------------------
     @property
@@ -75,7 +74,7 @@ class BrowserWidget(Widget):
             texture.delete()
         self.textures.clear()
         self.pending = list(range(first, first + count))
-        self.source, self.error = self.app.state.model.source, None
+        self.source, self.psi, self.total = self.app.state.model.source, self.app.state.latent.psi, count
 
     def stop(self) -> None:
         self.pending = []
@@ -93,10 +92,11 @@ class BrowserWidget(Widget):
         return ranked(filtered(self.scores(), max_mirror, min_consistency), self.sort_key, self.worst_first)
 
     def open_seed(self, seed: int) -> None:
-        """Show ``seed`` in the view (with the model it was browsed with), leaving edits aside."""
+        """Show ``seed`` in the view with the model and truncation it was browsed with, leaving edits aside."""
         if self.app.editor.edits.latent is not None:
             self.app.editor.clear_edits()
-        self.app.set_state(latent={"seed": seed, "blend": 0.0, "file": ""}, model={"source": self.source})
+        latent = {"seed": seed, "blend": 0.0, "file": "", "psi": self.psi}
+        self.app.set_state(latent=latent, model={"source": self.source})
 
     def export(self, kind: str) -> Path:
         """Write the table ("csv", "json") or the contact sheet ("sheet") of the shown order; returns the file."""
@@ -115,7 +115,7 @@ class BrowserWidget(Widget):
             return
         batch = default_batch(self.app.device)
         seeds, self.pending = self.pending[:batch], self.pending[batch:]
-        source, device, psi = self.source, str(self.app.device), self.app.state.latent.psi
+        source, device, psi = self.source, str(self.app.device), self.psi
         resolution = CPU_RESOLUTION if self.app.cpu_mode else None
         self.in_flight = True
 
@@ -160,8 +160,7 @@ class BrowserWidget(Widget):
             if imgui.button("Stop"):
                 self.stop()
         imgui.same_line()
-        total = len(self.heads) + len(self.pending) + (default_batch(self.app.device) if self.in_flight else 0)
-        imgui.text_colored(MUTED, f"{len(self.heads)} of {max(total, len(self.heads))} scored")
+        imgui.text_colored(MUTED, f"{len(self.heads)} of {self.total} scored")
         self._controls(scale)
         self._grid(scale)
         self._exports()
