@@ -97,14 +97,17 @@ class Comparison:
             self.models[source] = open_source(source, self.device)
         return self.models[source]
 
-    def head(self, pane: Pane) -> tuple[torch.nn.Module, Head]:
+    def head(self, pane: Pane, camera: Camera) -> tuple[torch.nn.Module, Head]:
+        """The pane's model and head as seen from ``camera`` (which changes the head only when the state is
+        conditioned on the rendering camera)."""
         generator = self.model(pane.source)
-        key = (pane.source, replace(pane.state, camera=Camera()))  # the camera does not change the head
+        state = pane.state.replace(camera=camera if pane.state.follows_camera else Camera())
+        key = (pane.source, state)
         if key not in self.heads:
             if len(self.heads) >= 2 * MAX_PANES:
                 self.heads.pop(next(iter(self.heads)))
             with torch.inference_mode():
-                ws, background_ws = compose(generator, pane.state)
+                ws, background_ws = compose(generator, state)
                 self.heads[key] = synthesize_head(generator, ws, background_ws=background_ws)
         return generator, self.heads[key]
 
@@ -129,7 +132,7 @@ class Comparison:
                 if pane.photo is not None:
                     tiles.append(self.photo(pane.photo))
                     continue
-                generator, head = self.head(pane)
+                generator, head = self.head(pane, camera)
                 tiles.append(render_tile(generator, head, camera.label(generator), settings))
         return tiles
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from panohead.browser import read_table
+from panohead.editing import Latent
 from tests import test_gui_app
 from tests.gui_input import ItemRecorder, click
 from tests.test_gui_app import view_pixels
@@ -49,7 +50,7 @@ def test_browser_lists_sorts_and_a_click_opens_the_seed(app, monkeypatch):
     with ItemRecorder().installed(monkeypatch) as recorder:
         app.step_frame()
         click(app, *recorder.centre("##front2"))
-    assert app.state.latent.seed == 2
+    assert app.state.edit.latent == Latent.from_seed(2)
     assert np.abs(view_pixels(app) - before).mean() > 2  # the view shows another head
 
 
@@ -73,16 +74,16 @@ def test_live_scores_follow_the_seed_and_ignore_the_camera(app, column_checkpoin
 
     scores = app.panel(ScoresWidget)
     app.select_tab = ScoresWidget.tab
-    app.set_state(latent={"seed": 3, "psi": 0.7})
+    app.set_state(edit={"latent": Latent.from_seed(3), "psi": 0.7})
     run_until(app, lambda: scores.current)
     generator = load_generator(column_checkpoint)
     expected = score_seeds(generator, [3], 0.7, resolution=CPU_RESOLUTION)[0].score
     assert scores.score.mirror == pytest.approx(expected.mirror, abs=1e-4)
     assert scores.score.consistency == pytest.approx(expected.consistency, abs=1e-3)
     first = scores.score
-    app.set_state(camera={"yaw": 120.0})
+    app.set_state(edit={"camera": app.state.edit.with_camera(yaw=120.0).camera})
     app.wait_idle()
     assert scores.current and scores.score is first  # orbiting does not rescore
-    app.set_state(latent={"seed": 4})
+    app.set_state(edit={"latent": Latent.from_seed(4)})
     run_until(app, lambda: scores.current)
     assert scores.score.seed == 4 and scores.score.mirror != first.mirror

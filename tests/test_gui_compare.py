@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from panohead.editing import Latent
 from tests import test_gui_app
 from tests.test_gui_editing import run_until
 
@@ -18,8 +19,10 @@ display, column_checkpoint, app = test_gui_app.display, test_gui_app.column_chec
 
 def halves(app) -> tuple[np.ndarray, np.ndarray]:
     """The view's left and right halves (the two panes side by side) as int16 pixels."""
+    app.step_frame()  # a frame to draw the newest picture, so the rectangle below is where it stays
+    frame = app.read_framebuffer()
     x0, y0, x1, y1 = app.image_rect
-    pixels = app.read_framebuffer()[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].astype(np.int16)
+    pixels = frame[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].astype(np.int16)
     middle = pixels.shape[1] // 2
     return pixels[:, : middle - 2], pixels[:, middle + 2 : 2 * middle]
 
@@ -33,15 +36,15 @@ def test_two_panes_orbit_together_and_captures_are_written(app, tmp_path):
 
     compare = app.panel(CompareWidget)
     app.select_tab = CompareWidget.tab
-    app.set_state(latent={"seed": 1})
+    app.set_state(edit={"latent": Latent.from_seed(1)})
     compare.active = True
     run_until(app, lambda: compare.shown)
     compare.add_snapshot()  # the right pane keeps seed 1
-    app.set_state(latent={"seed": 2})  # the left, live pane follows the view to seed 2
+    app.set_state(edit={"latent": Latent.from_seed(2)})  # the left, live pane follows the view to seed 2
     run_until(app, lambda: compare.shown)
     live, snapshot = halves(app)
     assert live.shape[1] > 200 and np.abs(live - snapshot).mean() > 2  # two different heads
-    app.set_state(camera={"yaw": 120.0})
+    app.set_state(edit={"camera": app.state.edit.with_camera(yaw=120.0).camera})
     run_until(app, lambda: compare.shown)
     live_turned, snapshot_turned = halves(app)
     assert np.abs(live_turned - live).mean() > 2 and np.abs(snapshot_turned - snapshot).mean() > 2

@@ -28,6 +28,7 @@ from panohead.browser import (
     worst,
     write_table,
 )
+from panohead.editing import Latent
 from panohead.errors import one_line
 from panohead.images import save_image
 from viz.output_paths import output_folder, unique_path
@@ -74,7 +75,7 @@ class BrowserWidget(Widget):
             texture.delete()
         self.textures.clear()
         self.pending = list(range(first, first + count))
-        self.source, self.psi, self.total = self.app.state.model.source, self.app.state.latent.psi, count
+        self.source, self.psi, self.total = self.app.state.model.source, self.app.state.edit.psi, count
 
     def stop(self) -> None:
         self.pending = []
@@ -92,11 +93,11 @@ class BrowserWidget(Widget):
         return ranked(filtered(self.scores(), max_mirror, min_consistency), self.sort_key, self.worst_first)
 
     def open_seed(self, seed: int) -> None:
-        """Show ``seed`` in the view with the model and truncation it was browsed with, leaving edits aside."""
-        if self.app.editor.edits.latent is not None:
-            self.app.editor.clear_edits()
-        latent = {"seed": seed, "blend": 0.0, "file": "", "psi": self.psi}
-        self.app.set_state(latent=latent, model={"source": self.source})
+        """Show ``seed`` in the view with the model and truncation it was browsed with, from a clean edit
+        state (the head before is one undo away)."""
+        self.app.state.model.source = self.source
+        self.app.editor.open_head(Latent.from_seed(seed))
+        self.app.editor.change(psi=self.psi)
 
     def export(self, kind: str) -> Path:
         """Write the table ("csv", "json") or the contact sheet ("sheet") of the shown order; returns the file."""

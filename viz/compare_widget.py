@@ -24,8 +24,7 @@ from panohead.errors import one_line
 from panohead.images import save_image
 from viz.async_renderer import AsyncRenderer
 from viz.output_paths import output_folder, unique_path
-from viz.renderer import USER_ERRORS, Renderer
-from viz.scores_widget import head_key
+from viz.renderer import USER_ERRORS
 from viz.ui import MUTED, buttons_row, disabled, hint, label, radio_row
 from viz.widget import Widget
 
@@ -79,14 +78,10 @@ class CompareWidget(Widget):
         self.active = False
         self.layout, self.wipe = "side", 0.5
         self.specs: list[PaneSpec] = [PaneSpec("live head", "live")]
-        self.live: EditState | None = None  # the viewer's head as the engine describes it
-        self.live_key: tuple | None = None
-        self.fetching = False
         self.comparison = Comparison(app.device, TILE)
         self.worker = AsyncRenderer(self._render, on_result=GlfwWindow.wake)
         self.texture = Texture()
         self.picture: ComparePicture | None = None  # the one on screen
-        self.request: CompareRequest | None = None
         self.checkpoint, self.photo = "", ""
         self.frames, self.fps = 60, 30
         self.video_progress: float | None = None
@@ -103,26 +98,19 @@ class CompareWidget(Widget):
             log.exception("compare render failed")
             return ComparePicture(request, None, f"internal error: {type(error).__name__}: {one_line(error)}")
 
-    def camera(self) -> Camera:
-        cam = self.app.state.camera
-        return Camera(cam.yaw, cam.pitch, cam.radius, cam.fov, tuple(cam.look_at))
-
-    def current_request(self) -> CompareRequest | None:
-        if self.live is None or len(self.specs) < 1:
-            return None
-        panes = tuple(spec.pane(self.live, self.app.state.model.source) for spec in self.specs)
-        return CompareRequest(panes, self.camera(), self.layout if len(panes) > 1 else "side", self.wipe)
+    def current_request(self) -> CompareRequest:
+        live = self.app.state.edit
+        panes = tuple(spec.pane(live, self.app.state.model.source) for spec in self.specs)
+        return CompareRequest(panes, live.camera, self.layout if len(panes) > 1 else "side", self.wipe)
 
     @property
     def shown(self) -> bool:
         """Whether the picture on screen is the one for the current head, panes and camera."""
-        settled = self.live_key == head_key(self.app.editor.request())
-        return settled and self.picture is not None and self.picture.request == self.current_request()
+        return self.picture is not None and self.picture.request == self.current_request()
 
     def add_snapshot(self) -> None:
         """A pane holding the live head as it is now (compare it with later edits)."""
-        if self.live is not None:
-            self._add(PaneSpec(f"snapshot {len(self.specs)}", "frozen", self.app.state.model.source, self.live))
+        self._add(PaneSpec(f"snapshot {len(self.specs)}", "frozen", self.app.state.model.source, self.app.state.edit))
 
     def add_checkpoint(self, path: str) -> None:
         """A pane showing the live head through another model (our .safetensors or an official .pkl)."""
@@ -179,29 +167,9 @@ class CompareWidget(Widget):
         self.worker.submit_task(task)
 
     # --- per frame ----------------------------------------------------------------------------------
-    def _fetch_live(self) -> None:
-        """Ask the render thread for the engine's EditState of the head on screen when it changed."""
-        request = self.app.editor.request()
-        key = head_key(request)
-        if key == self.live_key or self.fetching:
-            return
-        self.fetching = True
-
-        def work(renderer: Renderer) -> EditState:
-            return renderer.edit_state(request)[0]
-
-        def done(state: EditState) -> None:
-            self.fetching, self.live, self.live_key = False, state, key
-
-        def failed() -> None:
-            self.fetching, self.live_key = False, key
-
-        self.app.editor.run_task("compare", work, done, failed)
-
     def _update(self) -> None:
         if not self.active:
             return
-        self._fetch_live()
         result = self.worker.take_result()
         if result is not None:
             if result.error:
@@ -209,10 +177,7 @@ class CompareWidget(Widget):
             else:
                 self.picture = result
                 self.texture.upload(result.image)
-        request = self.current_request()
-        if request is not None:
-            self.request = request
-            self.worker.submit(request)
+        self.worker.submit(self.current_request())
 
     def __call__(self, show: bool) -> None:
         self._update()
@@ -251,7 +216,7 @@ class CompareWidget(Widget):
         imgui.separator()
         label("Frames", scale)
         self.frames = max(2, min(imgui.input_int("##frames", self.frames)[1], 720))
-        with disabled(not self.active or self.request is None or self.video_progress is not None):
+        with disabled(not self.active or self.video_progress is not None):
             clicked = buttons_row(["Capture image", "Capture turntable"], "compare-capture")
         if clicked == 0:
             self.capture()

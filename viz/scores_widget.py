@@ -3,7 +3,7 @@
 The head (model, latent, truncation, edits) is scored by :func:`panohead.browser.score_heads`, the
 seed browser's scoring, on the render thread once it has stayed the same for ``SETTLE`` seconds, so
 dragging a slider costs one scoring when the drag ends, not one per frame. The camera and view do
-not change the head, so orbiting never rescores.
+not change the head (unless it is conditioned on the rendering camera), so orbiting never rescores.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch
 from imgui_bundle import imgui
 
 from panohead.browser import SeedScore, score_heads
+from panohead.editing import Camera
 from panohead.editing.state import compose
 from viz.browser_widget import CPU_RESOLUTION
 from viz.mirror_widget import verdict
@@ -27,8 +28,9 @@ SETTLE = 0.3  # seconds the head must stay unchanged before it is scored
 
 
 def head_key(request: RenderRequest) -> tuple:
-    """What decides the head (not the camera, view or background): equal keys, equal scores."""
-    return request.source, request.latent, request.edits
+    """What decides the head (the camera only when the head is conditioned on it): equal keys, equal scores."""
+    edit = request.edit
+    return request.source, edit if edit.follows_camera else edit.replace(camera=Camera())
 
 
 def consistency_verdict(psnr: float) -> tuple[imgui.ImVec4, str]:
@@ -67,10 +69,11 @@ class ScoresWidget(Widget):
         self.in_flight = True
 
         def work(renderer: Renderer) -> SeedScore:
-            state, generator = renderer.edit_state(request)
+            generator, _ = renderer.model(request.source, request.device)
+            seed = -1 if request.edit.latent.seed is None else request.edit.latent.seed
             with torch.inference_mode():
-                ws, _ = compose(generator, state)
-                return score_heads(generator, ws, [request.latent.a.seed], resolution=resolution)[0].score
+                ws, _ = compose(generator, request.edit)
+                return score_heads(generator, ws, [seed], resolution=resolution)[0].score
 
         def done(score: SeedScore) -> None:
             self.in_flight, self.score, self.scored_key = False, score, key
