@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -58,3 +59,24 @@ def test_two_panes_orbit_together_and_captures_are_written(app, tmp_path):
     run_until(app, lambda: compare.video_progress is None and written(captures, "compare_turntable*.mp4"))
     frames = imageio.mimread(written(captures, "compare_turntable*.mp4")[0])
     assert len(frames) == 3 and frames[0].shape == (256, 512, 3)
+
+
+def test_an_inversion_result_sits_next_to_its_photo_at_the_photo_camera(app, column_checkpoint, tmp_path):
+    from viz.compare_widget import CompareWidget
+    from viz.inversion_widget import InversionWidget
+
+    folder = tmp_path / "inversion"
+    folder.mkdir()
+    shutil.copy(column_checkpoint, folder / "generator.safetensors")
+    Image.fromarray(np.full((32, 32, 3), (200, 40, 90), np.uint8)).save(folder / "aligned.png")
+    compare = app.panel(CompareWidget)
+    assert compare.inversion_photo() is None
+    app.set_state(model={"source": str(folder / "generator.safetensors")})
+    inversion = app.panel(InversionWidget)
+    inversion.yaw, inversion.pitch = -20.0, 5.0  # the photo's estimated camera
+    compare.active = True
+    compare.add_inversion_photo()
+    assert app.state.edit.camera.yaw == 340.0 and app.state.edit.camera.pitch == 5.0
+    run_until(app, lambda: compare.shown)
+    _, photo = halves(app)
+    assert np.abs(photo[40:] - (200, 40, 90)).max() <= 3  # below the label, the photo as it was taken

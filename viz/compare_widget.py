@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from imgui_bundle import imgui
@@ -23,6 +24,9 @@ from panohead.editing import Camera, EditState
 from panohead.errors import one_line
 from panohead.images import save_image
 from viz.async_renderer import AsyncRenderer
+from viz.camera_widget import CameraWidget
+from viz.inversion_job import ALIGNED
+from viz.inversion_widget import InversionWidget
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import USER_ERRORS
 from viz.ui import MUTED, buttons_row, disabled, hint, label, radio_row
@@ -116,6 +120,18 @@ class CompareWidget(Widget):
         """A pane showing the live head through another model (our .safetensors or an official .pkl)."""
         self._add(PaneSpec(path.rsplit("/", 1)[-1], "live", source=path))
 
+    def inversion_photo(self) -> Path | None:
+        """The aligned photo an inversion started from, when the model on screen is that inversion's."""
+        photo = Path(self.app.state.model.source).parent / ALIGNED
+        return photo if photo.is_file() else None
+
+    def add_inversion_photo(self) -> None:
+        """A pane with the inverted photo, the view turned to the photo's camera so result and photo line up."""
+        photo, inversion = self.inversion_photo(), self.app.panel(InversionWidget)
+        if photo is not None:
+            self._add(PaneSpec("photo", "photo", photo=str(photo)))
+            self.app.panel(CameraWidget).move(yaw=inversion.yaw % 360.0, pitch=inversion.pitch)
+
     def add_photo(self, path: str) -> None:
         self._add(PaneSpec(path.rsplit("/", 1)[-1], "photo", photo=path))
 
@@ -204,6 +220,10 @@ class CompareWidget(Widget):
         with disabled(len(self.specs) >= MAX_PANES):
             if imgui.button("Add a snapshot of the live head"):
                 self.add_snapshot()
+            if self.inversion_photo() is not None:
+                imgui.same_line()
+                if imgui.button("Add the inverted photo"):
+                    self.add_inversion_photo()
             label("Checkpoint", scale)
             self.checkpoint = imgui.input_text_with_hint("##ckpt", ".safetensors or official .pkl", self.checkpoint)[1]
             label("Photo", scale)
