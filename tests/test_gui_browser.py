@@ -87,3 +87,15 @@ def test_live_scores_follow_the_seed_and_ignore_the_camera(app, column_checkpoin
     app.set_state(edit={"latent": Latent.from_seed(4)})
     run_until(app, lambda: scores.current)
     assert scores.score.seed == 4 and scores.score.mirror != first.mirror
+
+
+def test_a_restarted_browse_drops_the_batch_of_the_browse_before(app):
+    from viz.browser_widget import BrowserWidget
+
+    browser = app.panel(BrowserWidget)
+    browser.start(0, 2)
+    app.step_frame()  # seed 0 is now being scored on the render thread
+    assert browser.in_flight
+    browser.start(10, 2)
+    run_until(app, lambda: browser.done)
+    assert sorted(browser.heads) == [10, 11]

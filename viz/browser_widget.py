@@ -60,6 +60,7 @@ class BrowserWidget(Widget):
         self.pending: list[int] = []
         self.source, self.psi, self.total = "", 0.7, 0  # the model and truncation of the scores, and how many
         self.in_flight = False
+        self.generation = 0  # counts browses, so a batch of an earlier browse arriving late is dropped
 
     # --- the engine side, also the API the GUI tests use --------------------------------------------
     @property
@@ -75,6 +76,7 @@ class BrowserWidget(Widget):
             texture.delete()
         self.textures.clear()
         self.pending = list(range(first, first + count))
+        self.generation += 1
         self.source, self.psi, self.total = self.app.state.model.source, self.app.state.edit.psi, count
 
     def stop(self) -> None:
@@ -116,7 +118,7 @@ class BrowserWidget(Widget):
             return
         batch = default_batch(self.app.device)
         seeds, self.pending = self.pending[:batch], self.pending[batch:]
-        source, device, psi = self.source, str(self.app.device), self.psi
+        source, device, psi, generation = self.source, str(self.app.device), self.psi, self.generation
         resolution = CPU_RESOLUTION if self.app.cpu_mode else None
         self.in_flight = True
 
@@ -127,10 +129,12 @@ class BrowserWidget(Widget):
         def failed() -> None:
             self.in_flight, self.pending = False, []
 
-        self.app.editor.run_task("browse", work, self._arrived, failed)
+        self.app.editor.run_task("browse", work, lambda heads: self._arrived(heads, generation), failed)
 
-    def _arrived(self, heads: list[HeadViews]) -> None:
+    def _arrived(self, heads: list[HeadViews], generation: int) -> None:
         self.in_flight = False
+        if generation != self.generation:
+            return  # a batch of the browse before
         if self.app.state.model.source != self.source:
             self.pending = []  # the model changed under the browse: its scores would mix two models
         for head in heads:
