@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import benchmark_model, device_name, synchronize
 from panohead.browser import contact_sheet, default_batch, ranked, scan_seeds, worst, write_table
-from panohead.bundled import default_generator
 from panohead.devices import pick_device
 from panohead.images import save_image
 
@@ -45,10 +44,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = pick_device(args.device)
-    if args.preset or args.checkpoint:
-        generator, name = benchmark_model(args.checkpoint, args.preset, device)
-    else:
-        generator, name = default_generator(device)
+    generator, name = benchmark_model(args.checkpoint or (None if args.preset else "bundled"), args.preset, device)
     batch = args.batch or default_batch(device)
     resolution = args.resolution or generator.config.neural_resolution
     print(f"model {name} on {device_name(device)}: {args.seeds} seeds, batch {batch}, {resolution}^2 x 4 views")

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from panohead.bundled import open_source
 from panohead.editing.state import Camera, EditState, compose
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.tasks import Progress, check_cancel, report
 from panohead.export.video import Turntable, render_tile, save_video
 from panohead.images import image_grid, open_image
+from panohead.model_source import ModelSource
 
 LAYOUTS = ("side", "grid", "wipe")
 MAX_PANES = 4
@@ -94,7 +94,7 @@ class Comparison:
         if source not in self.models:
             if len(self.models) >= MAX_PANES:
                 self.models.pop(next(iter(self.models)))
-            self.models[source] = open_source(source, self.device)
+            self.models[source] = ModelSource.parse(source).open(self.device)
         return self.models[source]
 
     def head(self, pane: Pane, camera: Camera) -> tuple[torch.nn.Module, Head]:

@@ -21,14 +21,13 @@ from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
 from panohead.compare import MAX_PANES, Comparison, Pane
 from panohead.editing import Camera, EditState
-from panohead.errors import one_line
+from panohead.errors import USER_ERRORS, one_line
 from panohead.images import save_image
 from viz.async_renderer import AsyncRenderer
 from viz.camera_widget import CameraWidget
 from viz.inversion_job import ALIGNED
 from viz.inversion_widget import InversionWidget
 from viz.output_paths import output_folder, unique_path
-from viz.renderer import USER_ERRORS
 from viz.ui import MUTED, buttons_row, disabled, hint, label, radio_row
 from viz.widget import Widget
 
