@@ -27,6 +27,7 @@ from panohead.editing.state import Camera, EditState, compose
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.tasks import Progress, check_cancel, report
 from panohead.export.video import Turntable, render_tile, save_video
+from panohead.generator import PanoHeadGenerator
 from panohead.images import image_grid, open_image
 from panohead.model_source import ModelSource
 
@@ -85,19 +86,19 @@ class Comparison:
 
     def __init__(self, device: torch.device | str = "cpu", size: int = 256) -> None:
         self.device, self.size = torch.device(device), size
-        self.models: dict[str, torch.nn.Module] = {}
+        self.models: dict[str, PanoHeadGenerator] = {}
         self.heads: dict[tuple[str, EditState], Head] = {}
         self.photos: dict[str, np.ndarray] = {}
         self.lock = threading.Lock()
 
-    def model(self, source: str) -> torch.nn.Module:
+    def model(self, source: str) -> PanoHeadGenerator:
         if source not in self.models:
             if len(self.models) >= MAX_PANES:
                 self.models.pop(next(iter(self.models)))
             self.models[source] = ModelSource.parse(source).open(self.device)
         return self.models[source]
 
-    def head(self, pane: Pane, camera: Camera) -> tuple[torch.nn.Module, Head]:
+    def head(self, pane: Pane, camera: Camera) -> tuple[PanoHeadGenerator, Head]:
         """The pane's model and head as seen from ``camera`` (which changes the head only when the state is
         conditioned on the rendering camera)."""
         generator = self.model(pane.source)
@@ -133,7 +134,7 @@ class Comparison:
                     tiles.append(self.photo(pane.photo))
                     continue
                 generator, head = self.head(pane, camera)
-                tiles.append(render_tile(generator, head, camera.label(generator), settings))
+                tiles.append(render_tile(generator, head, camera, settings))
         return tiles
 
     def picture(self, panes: Sequence[Pane], camera: Camera, layout: str = "side", wipe: float = 0.5) -> np.ndarray:

@@ -25,10 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.metrics.consistency import orbit_sums
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
-from panohead.metrics.views import batches, frontal_camera, orbit_camera, render_ws_views, seed_latents, surface_points
+from panohead.metrics.views import batches, render_ws_views, seed_latents, surface_points
+from panohead.views.camera import frontal_camera, orbit_camera
 
 YAWS = (0.0, 90.0, 180.0, 270.0)  # degrees; the orbit order the consistency warps follow
 FRONT, BACK = 0, 2  # indices into YAWS
@@ -62,7 +64,7 @@ def default_batch(device: torch.device) -> int:
 
 @torch.no_grad()
 def score_heads(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     ws: torch.Tensor,
     seeds: Sequence[int],
     thumbnail: int = 64,
@@ -71,7 +73,7 @@ def score_heads(
     """Render heads ws (B, num_ws, w_dim) from YAWS, score them and make (thumbnail x thumbnail) images;
     ``seeds`` (B,) label the results."""
     views = len(YAWS)
-    cameras = orbit_camera(generator, torch.tensor(YAWS))
+    cameras = orbit_camera(torch.tensor(YAWS), 0.0, generator)
     out = render_ws_views(generator, ws, cameras, neural_resolution=resolution, with_background=False)
     per_head = lambda t: t.unflatten(0, (ws.shape[0], views))  # noqa: E731
     rgb, mask = per_head(out["head_rgb"]), per_head(out["weight_sum"])
@@ -94,7 +96,7 @@ def score_heads(
 
 @torch.no_grad()
 def score_seeds(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     seeds: Sequence[int],
     psi: float = 0.7,
     thumbnail: int = 64,
@@ -107,7 +109,7 @@ def score_seeds(
 
 
 def scan_seeds(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     seeds: Sequence[int],
     psi: float = 0.7,
     batch_size: int | None = None,

@@ -48,7 +48,7 @@ def render_views(
 
 @torch.no_grad()
 def render_ws_views(
-    generator: torch.nn.Module,
+    generator: PanoHeadGenerator,
     ws: torch.Tensor,
     cameras: torch.Tensor,
     adapt_z: torch.Tensor | None = None,
