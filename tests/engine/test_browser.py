@@ -1,10 +1,8 @@
 import math
-from dataclasses import astuple
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from metrics_scenes import distinct_trigrid, mirrored_triplane
 
 from panohead.browser import (
@@ -19,8 +17,6 @@ from panohead.browser import (
     write_table,
 )
 from panohead.browser.sheet import FLAG_RGB
-from panohead.checkpoint import save_generator
-from panohead.cli import main
 from panohead.metrics.consistency import multiview_consistency
 from panohead.metrics.mirror import mirrored_face_scores
 
@@ -109,20 +105,3 @@ def test_contact_sheet_has_a_row_per_head_and_frames_the_flagged(tiny_generator)
     red = np.all(sheet == FLAG_RGB, axis=-1)
     assert red.sum() == red[-32:].sum() >= 4 * 4 * 30  # four framed views, in the second row only
     assert not np.all(plain == FLAG_RGB, axis=-1).any()
-
-
-def test_cli_writes_ranked_tables_and_a_contact_sheet(tmp_path, tiny_generator):
-    checkpoint = tmp_path / "tiny.safetensors"
-    save_generator(checkpoint, tiny_generator)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        main, ["browse", "-c", str(checkpoint), "--seeds", "0-3", "--sort", "consistency", "-o", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    scores, flagged = read_table(out / "browse.csv")
-    assert [s.seed for s in scores] == [s.seed for s in ranked(scores, "consistency")]
-    assert len(scores) == 4 and len(flagged) >= 1
-    json_scores, json_flagged = read_table(out / "browse.json")
-    np.testing.assert_equal([astuple(s) for s in json_scores], [astuple(s) for s in scores])  # NaN == NaN here
-    assert json_flagged == flagged
-    assert (out / "contact_sheet.png").stat().st_size > 0

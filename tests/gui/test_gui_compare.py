@@ -11,11 +11,9 @@ import pytest
 from PIL import Image
 
 from panohead.editing import Latent
-from tests import test_gui_app
-from tests.test_gui_editing import run_until
+from tests.gui.test_gui_editing import run_until
 
 pytestmark = pytest.mark.gui
-display, column_checkpoint, app = test_gui_app.display, test_gui_app.column_checkpoint, test_gui_app.app  # fixtures
 
 
 def halves(app) -> tuple[np.ndarray, np.ndarray]:

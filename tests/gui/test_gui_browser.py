@@ -6,15 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from gui_input import ItemRecorder, click
 
 from panohead.browser import read_table
 from panohead.editing import Latent
-from tests import test_gui_app
-from tests.gui_input import ItemRecorder, click
-from tests.test_gui_app import view_pixels
-from tests.test_gui_editing import run_until
-
-display, column_checkpoint, app = test_gui_app.display, test_gui_app.column_checkpoint, test_gui_app.app  # fixtures
+from tests.gui.test_gui_app import view_pixels
+from tests.gui.test_gui_editing import run_until
 
 pytestmark = pytest.mark.gui
 
