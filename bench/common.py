@@ -20,21 +20,22 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), so a clock read after it is honest."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_call(function: Callable[[], object], device: torch.device, warmup: int = 2, repeats: int = 5) -> float:
     """Median wall time in seconds of ``function()``, synchronising CUDA around each call."""
-
-    def synchronize():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     for _ in range(warmup):
         function()
-    synchronize()
+    synchronize(device)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
-        synchronize()
+        synchronize(device)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 

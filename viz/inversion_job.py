@@ -32,6 +32,7 @@ from panohead.inversion.estimate import estimate_time
 from viz.models import open_model
 
 log = logging.getLogger(__name__)
+ALIGNED = "aligned.png"  # the aligned crop the inversion fitted, beside generator.safetensors
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class InversionJob:
             )
             result.save_latent(outputs.latent, source=self.source)
             aligned = target_tensor(self.portrait.crop, generator.config.image_resolution)
-            save_image(self.folder / "aligned.png", to_uint8(aligned[0]))
+            save_image(self.folder / ALIGNED, to_uint8(aligned[0]))
             self._update(stage="done", outputs=outputs)
         except USER_ERRORS as error:
             self._update(stage="failed", error=one_line(error))

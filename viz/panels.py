@@ -6,9 +6,11 @@ Adding a panel is one import and one line here (see :mod:`viz.widget`).
 from __future__ import annotations
 
 from viz.background_widget import BackgroundWidget
+from viz.browser_widget import BrowserWidget
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
+from viz.compare_widget import CompareWidget
 from viz.conditioning_widget import ConditioningWidget
 from viz.directions_widget import DirectionsWidget
 from viz.export_widget import ExportWidget
@@ -19,6 +21,7 @@ from viz.mirror_widget import MirrorWidget
 from viz.mixing_widget import MixingWidget
 from viz.performance_widget import PerformanceWidget
 from viz.render_view_widget import RenderViewWidget
+from viz.scores_widget import ScoresWidget
 from viz.session_widget import SessionWidget
 from viz.training_widget import TrainingWidget
 from viz.trigrid_widget import TrigridWidget
@@ -38,7 +41,10 @@ PANELS: list[type[Widget]] = [
     RenderViewWidget,
     BackgroundWidget,
     TrigridWidget,
+    ScoresWidget,
     MirrorWidget,
+    BrowserWidget,
+    CompareWidget,
     CaptureWidget,
     ExportWidget,
     PerformanceWidget,

@@ -8,6 +8,7 @@ from imgui_bundle import imgui
 
 from panohead.camera import RADIUS_RANGE
 from viz.camera_widget import CameraWidget
+from viz.compare_widget import CompareWidget
 from viz.renderer import preview_resolution
 from viz.state import VIEW_MODES, VIEW_TARGETS
 from viz.ui import ERROR, MUTED, WARN
@@ -105,9 +106,12 @@ class ViewportWidget(Widget):
 
     def _picture(self, origin: imgui.ImVec2, area: imgui.ImVec2, scale: float) -> None:
         app, draw = self.app, imgui.get_window_draw_list()
-        texture = app.texture
-        if app.result is None or texture.shape is None:
+        compare = app.panel(CompareWidget)
+        texture = compare.texture if compare.active else app.texture
+        if (app.result is None and not compare.active) or texture.shape is None:
             text = "Loading the model..." if app.last_error is None else "No picture (see the message below)"
+            if compare.active:
+                text = "Rendering the comparison..."
             size = imgui.calc_text_size(text)
             draw.add_text(
                 imgui.ImVec2(origin.x + (area.x - size.x) / 2, origin.y + (area.y - size.y) / 2),
@@ -124,7 +128,7 @@ class ViewportWidget(Widget):
         y0 = origin.y + (area.y - shown_h) / 2
         draw.add_image(texture.ref, imgui.ImVec2(x0, y0), imgui.ImVec2(x0 + shown_w, y0 + shown_h))
         self.image_rect = (x0, y0, x0 + shown_w, y0 + shown_h)
-        for cell in app.result.cells:
+        for cell in [] if compare.active else app.result.cells:
             pos = imgui.ImVec2(x0 + cell.x0 * shown_w + 4 * scale, y0 + cell.y0 * shown_h + 3 * scale)
             size = imgui.calc_text_size(cell.label)
             if size.x > (cell.x1 - cell.x0) * shown_w - 8 * scale:

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "metrics": "metrics",
     "invert": "invert",
     "train-encoder": "train_encoder",
+    "browse": "browse",
 }
 
 

@@ -135,10 +135,22 @@ def multiview_consistency(
     ):
         z = z_all[part]
         out = render_views(generator, z, frontal_camera(generator, z.shape[0]), cameras, psi=psi)
-        rgb, mask, depth, camera = (
-            out[key].unflatten(0, (z.shape[0], views)) for key in ("head_rgb", "weight_sum", "depth", "cameras")
-        )
-        orbit = [View(rgb[:, k], mask[:, k], depth[:, k], camera[:, k]) for k in range(views)]
-        for k in range(views):
-            total = total + warp_sums(orbit[k], orbit[(k + 1) % views], depth_tolerance)
+        total = total + orbit_sums(out, views, depth_tolerance)
     return total.summary()
+
+
+def orbit_sums(out: dict[str, torch.Tensor], views: int, depth_tolerance: float = DEPTH_TOLERANCE) -> WarpSums:
+    """Warp sums of a closed orbit: each view k + 1 warped from view k, the last from the first.
+
+    ``out`` is a render dict of ``metrics.views.render_views`` with a head-major (B * views) batch
+    whose views go round the orbit in order; the sums cover all B heads (pass one head's rows for
+    one head's score).
+    """
+    rgb, mask, depth, camera = (
+        out[key].unflatten(0, (-1, views)) for key in ("head_rgb", "weight_sum", "depth", "cameras")
+    )
+    orbit = [View(rgb[:, k], mask[:, k], depth[:, k], camera[:, k]) for k in range(views)]
+    total = WarpSums(0.0, 0.0, 0.0, 0.0, rgb.shape[2])
+    for k in range(views):
+        total = total + warp_sums(orbit[k], orbit[(k + 1) % views], depth_tolerance)
+    return total

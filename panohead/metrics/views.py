@@ -42,21 +42,51 @@ def render_views(
     Returns the render dict with a leading (B * V) batch (head-major) plus ``head_rgb`` (B*V, 3, n, n):
     the foreground colour alone (see :func:`head_colour`) and ``cameras`` (B*V, 25) actually used.
     """
-    heads = z.shape[0]
+    ws = generator.mapping(z, c_cond, psi=psi)
+    return render_ws_views(generator, ws, cameras, adapt_z=z if adapt_camera else None, superresolve=superresolve)
+
+
+@torch.no_grad()
+def render_ws_views(
+    generator: PanoHeadGenerator,
+    ws: torch.Tensor,
+    cameras: torch.Tensor,
+    adapt_z: torch.Tensor | None = None,
+    superresolve: bool = False,
+    background_ws: torch.Tensor | None = None,
+    neural_resolution: int | None = None,
+    with_background: bool = True,
+) -> dict[str, torch.Tensor]:
+    """:func:`render_views` for heads already mapped: ws (B, num_ws, w_dim), e.g. an edited head.
+
+    ``adapt_z`` (B, z_dim): shift the cameras by the self-adaptation offset of these latents;
+    ``background_ws`` (B, Nb, w_dim): the background's own ws (style mixing), else ``ws``;
+    ``with_background`` False: zero features behind the head instead of the background network's
+    (which is not run), so ``image_raw`` equals ``head_rgb``.
+    """
+    heads = ws.shape[0]
     if cameras.ndim == 2:
         cameras = cameras.unsqueeze(0).expand(heads, -1, -1)
     views = cameras.shape[1]
-    ws = generator.mapping(z, c_cond, psi=psi)
     planes = generator.synthesize_planes(ws)
-    background = generator.synthesize_background(ws)
+    if with_background:
+        background = generator.synthesize_background(ws if background_ws is None else background_ws)
+    else:
+        background = planes.new_zeros(heads, generator.config.plane_channels, 1, 1)
     repeat = lambda t: None if t is None else t.repeat_interleave(views, dim=0)  # noqa: E731
     ws_v, planes_v, background_v = repeat(ws), repeat(planes), repeat(background)
     flat_cameras = requested = cameras.reshape(heads * views, -1)
-    if adapt_camera:
-        offset = generator.camera_offset(z.repeat_interleave(views, dim=0), flat_cameras)
+    if adapt_z is not None:
+        offset = generator.camera_offset(adapt_z.repeat_interleave(views, dim=0), flat_cameras)
         flat_cameras = generator.apply_camera_offset(flat_cameras, offset)
     out = generator.render(
-        planes_v, ws_v, flat_cameras, background=background_v, superresolve=superresolve, bounds_camera=requested
+        planes_v,
+        ws_v,
+        flat_cameras,
+        background=background_v,
+        superresolve=superresolve,
+        bounds_camera=requested,
+        neural_resolution=neural_resolution,
     )
     out["head_rgb"] = head_colour(generator, out, ws_v)
     out["cameras"] = flat_cameras

@@ -42,7 +42,19 @@ def test_every_tab_is_in_sight_and_opens_with_one_click_at_1280x800(small_app, m
     recorder = ItemRecorder()
     with recorder.installed(monkeypatch):
         app.wait_idle()
-        assert list(app.tabs) == ["Model", "Edit", "Camera", "View", "Inspect", "Output", "Stats", "Invert", "Train"]
+        assert list(app.tabs) == [
+            "Model",
+            "Edit",
+            "Camera",
+            "View",
+            "Inspect",
+            "Browse",
+            "Compare",
+            "Output",
+            "Stats",
+            "Invert",
+            "Train",
+        ]
         for name in reversed(list(app.tabs)):  # from the last tab, the one most likely to be out of sight
             recorder.clear()
             app.step_frame()

@@ -20,6 +20,7 @@ RECORDED = (
     "input_float",
     "button",
     "small_button",
+    "image_button",
     "checkbox",
     "radio_button",
     "slider_float",
