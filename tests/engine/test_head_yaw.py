@@ -45,12 +45,13 @@ def test_mirrored_head_gets_the_opposite_yaw_exactly():
     assert mirrored.confidence == pytest.approx(pose.confidence, abs=1e-5)
 
 
-# Held-out heads (the net is fitted on seed 100): seed 21, heads 0-3, head box from the exact mask.
-# Measured with this test's setup: see docs/alignment.md for the per-bucket table of the bench.
-BOUNDS = {90: 15.0, -90: 15.0, 120: 15.0, -150: 15.0, 180: 15.0}
+# Held-out heads (the net is fitted on seed 100): seed 21, heads 0-3 at 160 px, head box from the exact
+# mask. Measured |error| (median, max) in degrees: +90 (7.2, 12.4), -90 (3.4, 26.0), +120 (5.4, 14.6),
+# -150 (2.8, 14.4), 180 (4.4, 8.9). The bounds leave room for CPU-to-CPU float differences.
+MEDIAN_BOUND, MAX_BOUND = 10.0, 30.0
 
 
-@pytest.mark.parametrize("yaw", sorted(BOUNDS))
+@pytest.mark.parametrize("yaw", [90, -90, 120, -150, 180])
 def test_yaw_of_held_out_synthetic_profiles_and_backs_is_within_the_measured_bound(yaw):
     batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
     estimator = LearnedHeadPose()
@@ -58,7 +59,7 @@ def test_yaw_of_held_out_synthetic_profiles_and_backs_is_within_the_measured_bou
     for image, mask in zip(batch.images, batch.masks[:, 0].numpy(), strict=True):
         pose = estimator(to_uint8(image), head_box_from_mask(mask))
         errors.append(abs(wrapped(pose.yaw - yaw)))
-    assert np.median(errors) <= BOUNDS[yaw], errors
+    assert np.median(errors) <= MEDIAN_BOUND and max(errors) <= MAX_BOUND, errors
 
 
 class UnsurePose:
