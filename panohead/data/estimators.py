@@ -174,7 +174,7 @@ class DlibLandmarks:
 
 @lru_cache(maxsize=2)
 def _cascade(name: str):
-    purpose = "the yaw of a photo without a frontal face (or give it in --overrides)"
+    purpose = "the profile cross-check of a stage-2 yaw"
     cv2 = opencv_with("CascadeClassifier", "data.haarcascades", purpose=purpose)
     path = os.path.join(cv2.data.haarcascades, name)
     cascade = cv2.CascadeClassifier(path)
