@@ -51,6 +51,7 @@ def test_mirrored_head_gets_the_opposite_yaw_exactly():
 MEDIAN_BOUND, MAX_BOUND = 10.0, 30.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("yaw", [90, -90, 120, -150, 180])
 def test_yaw_of_held_out_synthetic_profiles_and_backs_is_within_the_measured_bound(yaw):
     batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
