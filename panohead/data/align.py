@@ -8,9 +8,10 @@ the origin (focal 4.2647). Outside-photo areas are filled with blurred mirrored 
 official crops are.
 
 Stage 2, for side and back views without usable landmarks: a head box from the person mask (the top
-of the silhouette down to the neck) and a rough yaw (profile cascade, else a back view), with the
-crop's scale and offset relative to the head box calibrated on the run's stage-1 images (median of
-their crop-vs-head-box ratios), so both stages crop the same way. Defaults, used when a run has no
+of the silhouette down to the neck) and a yaw from a small net fitted on synthetic renders
+(:mod:`panohead.data.head_yaw`; unsure ones are flagged in the report), with the crop's scale and
+offset relative to the head box calibrated on the run's stage-1 images (median of their
+crop-vs-head-box ratios), so both stages crop the same way. Defaults, used when a run has no
 stage-1 image, were measured the same way on frontal synthetic heads (`CropCalibration.default`).
 
 Masks come from the person segmenter (see :mod:`panohead.data.estimators`): once on the photo for the
@@ -35,7 +36,6 @@ from panohead.camera import label_from_rotation, label_to_orbit
 from panohead.data.contact_sheet import ContactSheet
 from panohead.data.estimators import (
     Box,
-    CascadeProfilePose,
     DlibLandmarks,
     Face,
     LandmarkDetector,
@@ -46,6 +46,7 @@ from panohead.data.estimators import (
     opencv_with,
 )
 from panohead.data.face_pose import official_framing
+from panohead.data.head_yaw import LearnedHeadPose
 from panohead.errors import MissingCapability, UserError, one_line
 from panohead.images import ImageTooLarge, open_image
 from panohead.numbers import number_problem
@@ -57,6 +58,8 @@ LABEL_LOOK_AT = (0.0, 0.0, 0.0)
 # The official pipeline skips faces turned or tilted further than this (yaw, pitch, roll in degrees).
 POSE_LIMITS = (90.0, 80.0, 50.0)
 MIN_FACE_SIDE = 32  # crop quads smaller than this many photo pixels hold too little face to align
+# Stage-2 yaws with less confidence than this are flagged in the report (measured in docs/alignment.md).
+UNSURE_CONFIDENCE = 0.5
 MIN_PHOTO_SIDE = 64  # photos smaller than this (short side, pixels) are refused: nothing to align or invert
 
 
@@ -171,7 +174,7 @@ class Aligner:
     ):
         self.resolution = resolution
         self.landmarks = landmarks or DlibLandmarks()
-        self.rough_pose = rough_pose or CascadeProfilePose()
+        self.rough_pose = rough_pose or LearnedHeadPose()
         self.segmenter = segmenter or SelfieSegmenter()
         self.calibration = calibration or CropCalibration.default()
 
@@ -240,12 +243,15 @@ class Aligner:
                 (yaw, pitch), note = override, "yaw/pitch set by hand"
             else:
                 check_head_shape(mask, head)
-                yaw, pitch, note = self.rough_pose(image, head)
+                pose = self.rough_pose(image, head)
+                yaw, pitch, note = pose.yaw, pose.pitch, pose.note
                 if abs(yaw) < 45.0:
                     raise AlignmentError(
                         f"{note}: the face is too small or unclear for landmarks and stage 2 frames only "
                         "sides and backs; use a larger photo, or give its yaw/pitch in --overrides"
                     )
+                if pose.confidence < UNSURE_CONFIDENCE:
+                    note += "; YAW UNSURE: check it, or give the yaw/pitch in --overrides (invert: --yaw)"
             affine = (calibration or self.calibration).affine(head, self.resolution)
             label = _label_at(yaw, pitch)
             stage = 2

@@ -4,8 +4,8 @@ Every model here ships inside an installable package and runs offline on the CPU
 
 * :class:`DlibLandmarks`: dlib's HOG frontal face detector (built into dlib) + the 68-point shape
   predictor shipped by the ``face-recognition-models`` package;
-* :class:`CascadeProfilePose`: OpenCV's Haar profile-face cascade (shipped in ``cv2.data``) for a
-  rough yaw of side views; no detection at all reads as a back view;
+* :func:`profile_side`: OpenCV's Haar profile-face cascade (shipped in ``cv2.data``), a cross-check
+  of the stage-2 yaw (:mod:`panohead.data.head_yaw`) on side views;
 * :class:`SelfieSegmenter`: MediaPipe's selfie (person) segmentation model, shipped in this package
   (``panohead/data/models``, Apache-2.0) and run by LiteRT (``ai-edge-litert``); its masks take in
   the hair, as the official dataset's masks do.
@@ -69,9 +69,20 @@ class LandmarkDetector(Protocol):
         """Faces in an (H, W, 3) uint8 RGB image, best first."""
 
 
+@dataclass(frozen=True)
+class RoughPose:
+    """The camera of a head without usable landmarks: yaw and pitch in degrees, a confidence in [0, 1]
+    (how much of the estimator's belief lies near this answer) and a note saying how it was found."""
+
+    yaw: float
+    pitch: float
+    confidence: float
+    note: str
+
+
 class RoughPoseEstimator(Protocol):
-    def __call__(self, image: np.ndarray, head: Box) -> tuple[float, float, str]:
-        """(yaw, pitch) in degrees of a head without usable landmarks, and a note saying how."""
+    def __call__(self, image: np.ndarray, head: Box) -> RoughPose:
+        """The pose of the head in ``head`` (a box from the person mask) in an (H, W, 3) uint8 RGB image."""
 
 
 class Segmenter(Protocol):
@@ -163,7 +174,7 @@ class DlibLandmarks:
 
 @lru_cache(maxsize=2)
 def _cascade(name: str):
-    purpose = "the yaw of a photo without a frontal face (or give it in --overrides)"
+    purpose = "the profile cross-check of a stage-2 yaw"
     cv2 = opencv_with("CascadeClassifier", "data.haarcascades", purpose=purpose)
     path = os.path.join(cv2.data.haarcascades, name)
     cascade = cv2.CascadeClassifier(path)
@@ -174,44 +185,29 @@ def _cascade(name: str):
     return cascade
 
 
-class CascadeProfilePose:
-    """Rough yaw for heads without usable landmarks: a side, a back, or a face too small for landmarks.
+def profile_side(image: np.ndarray, head: Box, size: int = 160) -> int:
+    """Which way a profile face in ``head`` points, by OpenCV's Haar profile cascade: +1 image-left, -1
+    image-right, 0 neither or both.
 
     The head box (grown by a quarter on each side) is resampled to ``size`` pixels wide so the
-    cascades see every head at one scale. OpenCV's profile cascade finds faces pointing towards
-    image-left; run on the head and its mirror to tell the two sides apart. A face pointing to
-    image-left is seen by a camera on the head's left (world +x, since image-right is world -z
-    there): yaw +90 degrees; the mirrored case is -90. A frontal face (frontal cascade, no profile)
-    is yaw 0, which the aligner refuses to crop without landmarks. Nothing at all: a back view, yaw
-    180. Pitch is unknown at this level and reported as 0.
+    cascade sees every head at one scale. The cascade finds faces pointing towards image-left; run on
+    the head and its mirror to tell the two sides apart. A face pointing to image-left is seen by a
+    camera on the head's left (world +x, since image-right is world -z there): yaw near +90 degrees.
     """
+    cv2 = opencv_with()
+    grow = 0.25 * max(head.width, head.height)
+    left, top = max(0, int(head.left - grow)), max(0, int(head.top - grow))
+    right, bottom = min(image.shape[1], int(head.right + grow)), min(image.shape[0], int(head.bottom + grow))
+    region = cv2.cvtColor(np.ascontiguousarray(image[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
+    scale = size / max(1, region.shape[1])
+    region = cv2.resize(region, (size, max(1, round(region.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    least = (int(0.3 * head.width * scale),) * 2
 
-    size = 160
+    def found(picture: np.ndarray) -> bool:
+        cascade = _cascade("haarcascade_profileface.xml")
+        return len(cascade.detectMultiScale(picture, scaleFactor=1.05, minNeighbors=4, minSize=least)) > 0
 
-    def __call__(self, image: np.ndarray, head: Box) -> tuple[float, float, str]:
-        cv2 = opencv_with()
-        grow = 0.25 * max(head.width, head.height)
-        left, top = max(0, int(head.left - grow)), max(0, int(head.top - grow))
-        right, bottom = min(image.shape[1], int(head.right + grow)), min(image.shape[0], int(head.bottom + grow))
-        region = cv2.cvtColor(np.ascontiguousarray(image[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
-        scale = self.size / max(1, region.shape[1])
-        region = cv2.resize(region, (self.size, max(1, round(region.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-        least = (int(0.3 * head.width * scale),) * 2
-
-        def found(name: str, picture: np.ndarray) -> bool:
-            return len(_cascade(name).detectMultiScale(picture, scaleFactor=1.05, minNeighbors=4, minSize=least)) > 0
-
-        to_left = found("haarcascade_profileface.xml", region)
-        to_right = found("haarcascade_profileface.xml", np.ascontiguousarray(region[:, ::-1]))
-        if to_left != to_right:
-            return (
-                (90.0, 0.0, "profile face pointing to image-left (Haar cascade): yaw +90")
-                if to_left
-                else (-90.0, 0.0, "profile face pointing to image-right (Haar cascade): yaw -90")
-            )
-        if to_left or found("haarcascade_frontalface_default.xml", region):
-            return 0.0, 0.0, "a frontal face (Haar cascade) without landmarks"
-        return 180.0, 0.0, "no face or profile found: back view, yaw 180"
+    return int(found(region)) - int(found(np.ascontiguousarray(region[:, ::-1])))
 
 
 MODEL_DIR = os.path.join(os.path.dirname(__file__), "models")
@@ -278,6 +274,10 @@ class SelfieSegmenter:
         return np.clip(full, 0.0, 1.0).astype(np.float32)
 
 
+PRIOR_BELOW = 0.1  # fraction of the image the model must be sure of before its answer stands alone
+SHOULDER_ROWS = 0.4  # a person reaching the bottom 40% of the image is taken to run off its bottom edge
+
+
 def _grabcut_refine(
     image: np.ndarray, probability: np.ndarray, border: float = 0.03, iterations: int = 4
 ) -> np.ndarray:
@@ -286,19 +286,27 @@ def _grabcut_refine(
     The model's confident pixels seed GrabCut (sure person above 0.9, eroded; probable person above
     0.5, probable background below); the top and side borders are sure background, the bottom is not
     (shoulders run off a portrait). Colour models then cut out background blobs the model took in and
-    add the hair strands it left out. When the model finds no person at all (under 2% of the image,
-    as on stylised back views), the seed is a portrait prior instead: an upright ellipse in the middle.
-    The result keeps the largest blob, with a slightly soft edge.
+    add the hair strands it left out. Two priors cover what the model misses on heads seen from
+    behind or under a cap (it was trained on selfies): when it is sure of less than
+    ``PRIOR_BELOW`` of the image, an upright ellipse in the middle is probable person too (and with
+    under 2%, a small core of it is sure person); when the person reaches the bottom ``SHOULDER_ROWS``,
+    a band along the bottom edge is probable person, so dark or thin shoulders are not cut off at
+    the neck. The result keeps the largest blob, with a slightly soft edge.
     """
     cv2 = opencv_with("grabCut", purpose="person masks (GrabCut)")
 
     h, w = probability.shape
+    yy, xx = np.mgrid[0:h, 0:w]
     labels = np.where(probability > 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     sure = cv2.erode((probability > 0.9).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    if sure.mean() < 0.02:
-        yy, xx = np.mgrid[0:h, 0:w]
+    if sure.mean() < PRIOR_BELOW:
         labels[((xx - w / 2) / (0.3 * w)) ** 2 + ((yy - 0.55 * h) / (0.4 * h)) ** 2 <= 1] = cv2.GC_PR_FGD
-        sure = ((xx - w / 2) / (0.08 * w)) ** 2 + ((yy - 0.45 * h) / (0.1 * h)) ** 2 <= 1
+        if sure.mean() < 0.02:
+            sure = ((xx - w / 2) / (0.08 * w)) ** 2 + ((yy - 0.45 * h) / (0.1 * h)) ** 2 <= 1
+    rows = np.flatnonzero((probability > 0.5).any(axis=1))
+    if rows.size and rows[-1] > (1 - SHOULDER_ROWS) * h:
+        band = (yy > 0.9 * h) & (np.abs(xx - w / 2) < 0.4 * w) & (labels == cv2.GC_PR_BGD)
+        labels[band] = cv2.GC_PR_FGD
     labels[sure] = cv2.GC_FGD
     edge = max(1, int(border * max(h, w)))
     labels[:edge, :] = cv2.GC_BGD

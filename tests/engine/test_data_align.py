@@ -165,27 +165,26 @@ def opencv_without_cascades(monkeypatch):
 
 
 @pytest.mark.slow
-def test_back_view_without_opencv_cascades_is_a_one_line_missing_capability(opencv_without_cascades):
+def test_back_view_without_opencv_cascades_is_aligned_and_says_the_profile_check_is_missing(opencv_without_cascades):
     image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=math.pi, pitch=0.0).images[0])
-    with pytest.raises(MissingCapability) as error:
-        Aligner(resolution=32).align(image)
-    message = str(error.value)
-    assert "\n" not in message
-    assert (
-        "cv2.CascadeClassifier" in message and "opencv-python-headless>=4.8,<5" in message and "--overrides" in message
-    )
+    result = Aligner(resolution=32).align(image)
+    assert result.stage == 2 and abs(result.yaw) > 150
+    assert "no profile cross-check" in result.message and "cv2.CascadeClassifier" in result.message
+    assert "opencv-python-headless>=4.8,<5" in result.message and "\n" not in result.message
 
 
-def test_cli_align_without_opencv_cascades_still_writes_the_report(photos, tmp_path, opencv_without_cascades):
+def test_cli_align_without_opencv_cascades_still_aligns_backs_and_writes_the_report(
+    photos, tmp_path, opencv_without_cascades
+):
     report = tmp_path / "report.txt"
     result = CliRunner().invoke(
         main, ["dataset", "align", str(photos), "--out", str(tmp_path / "out"), "-r", "32", "--report", str(report)]
     )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
-    assert "aligned 1 images (stage 1: 1, stage 2: 0), skipped 2" in result.output
+    assert "aligned 2 images (stage 1: 1, stage 2: 1), skipped 1" in result.output
     lines = {line.split(":")[0]: line for line in report.read_text().splitlines()}
-    assert "SKIPPED" in lines["back.png"] and "cv2.CascadeClassifier" in lines["back.png"]
+    assert "stage 2" in lines["back.png"] and "no profile cross-check" in lines["back.png"]
     assert "stage 1" in lines["astronaut.jpg"]
 
 
@@ -245,8 +244,8 @@ def test_several_faces_are_listed_and_one_is_picked(tmp_path):
 def test_person_masks_match_exact_synthetic_masks_with_hair_from_front_side_and_back():
     """The segmenter (learned model + GrabCut refinement) against the renderer's exact masks; hair included.
 
-    The issue's target is a mean IoU of 0.95; on this set it measures 0.948 (dark shoulders on dark
-    backgrounds are lost, see docs/alignment.md), so this guards the level reached, not the target.
+    The issue's target is a mean IoU of 0.95; on this set it measured 0.948 before the back-view and
+    shoulder priors of ``_grabcut_refine`` and 0.991 after (min 0.977; docs/alignment.md has the per-category table).
     """
     from panohead.data.estimators import SelfieSegmenter
 
@@ -257,8 +256,8 @@ def test_person_masks_match_exact_synthetic_masks_with_hair_from_front_side_and_
         for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5, strict=True):
             found = segmenter(to_uint8(image)) > 0.5
             ious.append((found & exact).sum() / (found | exact).sum())
-    assert np.mean(ious) >= 0.94
-    assert np.min(ious) >= 0.75
+    assert np.mean(ious) >= 0.95
+    assert np.min(ious) >= 0.9
 
 
 def _drawn_sun() -> np.ndarray:
