@@ -18,7 +18,9 @@ step's time goes to stderr as it finishes, so a slow configuration shows progres
     python bench/bench_train.py --preset paper --data /tmp/synth512 --batch 32 --batch-gpu 8 --device cuda
     python bench/bench_train.py --preset paper --device cuda --no-steps   # passes alone
 
-``--profile`` adds a table of the costliest operators over 4 more steps (GPU time on CUDA).
+``--profile`` adds a table of the costliest operators over 2 more steps (GPU time on CUDA), after a line
+that compares the kernel time per step with the step's (unprofiled) wall time: how far the host, not the
+GPU, bounds the step.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, print_official, time_call
 from panohead.config import GeneratorConfig
-from panohead.devices import pick_device
+from panohead.devices import cudnn_benchmark, pick_device
 from panohead.generator import PanoHeadGenerator
 from panohead.nn.fused import fused_layers
 from panohead.training.discriminator import TriDiscriminator
@@ -58,6 +60,7 @@ class Variant:
     fused: bool = False  # panohead.nn.fused layers
     channels_last: bool = False  # D only (a channels-last G measured slower, see docs/performance.md)
     compiled: bool = False  # torch.compile of G's three conv networks, or of D (not for R1: no double backward)
+    autotune: bool = True  # cuDNN benchmark (autotuning) on; off: cuDNN's heuristics pick each kernel at once
 
 
 G_VARIANTS = (
@@ -75,7 +78,9 @@ D_VARIANTS = (
 R1_VARIANTS = (  # training runs R1 without autocast, on the channels-last D
     Variant("fp32 + CL (reference: training before)", channels_last=True),
     Variant("fp32 + CL + fused", fused=True, channels_last=True),
+    Variant("fp32 + CL + fused, no autotune", fused=True, channels_last=True, autotune=False),
     Variant("bf16 + CL + fused", "bf16", True, True),
+    Variant("bf16 + CL + fused, no autotune", "bf16", True, True, autotune=False),
 )
 
 
@@ -130,8 +135,9 @@ def pass_table(
 ) -> None:
     """Print G forward+backward, D forward+backward and R1 rows (ms, img/s, ratio, peak, max|diff|).
 
-    ``only`` keeps the rows whose name contains one of its strings; ratios are against each section's
-    first row printed (the reference unless filtered out).
+    ``only`` keeps the rows whose "section: variant" name (e.g. "R1 (double backward): fp32 + CL + fused")
+    contains one of its strings; ratios are against each section's first row printed (the reference unless
+    filtered out).
     """
     generator = torch.Generator().manual_seed(1)
     z = torch.randn(batch, config.z_dim, generator=generator).to(device)
@@ -166,7 +172,7 @@ def pass_table(
         def step():
             D.zero_grad(set_to_none=True)
             inputs = [t.detach().requires_grad_(True) for t in real]
-            with _autocast(variant, device), fused_layers(variant.fused):
+            with _autocast(variant, device), fused_layers(variant.fused), cudnn_benchmark(variant.autotune):
                 logits = D(*inputs, c)
                 grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
                 penalty = sum(g.float().square().sum(dim=(1, 2, 3)) for g in grads).mean()
@@ -189,7 +195,7 @@ def pass_table(
         for variant in variants:
             if variant.compiled and (skip_compile or device.type != "cuda"):
                 continue
-            if only and not any(text in variant.name for text in only):
+            if only and not any(text in f"{title}: {variant.name}" for text in only):
                 continue
             step = None
             try:
@@ -224,6 +230,22 @@ def pass_table(
                     torch.cuda.empty_cache()
 
 
+PROFILED_STEPS = 2
+
+
+def launch_summary(profiler: torch.profiler.profile, wall: float) -> str:
+    """Kernels launched and kernel time per profiled step against ``wall``, the unprofiled seconds per step:
+    a GPU busy far less than the wall time means the host (Python, launches, waits) bounds the step."""
+    kernels = [e for e in profiler.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    if not kernels:
+        return ""
+    busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6 / PROFILED_STEPS
+    return (
+        f"per step: {len(kernels) / PROFILED_STEPS:.0f} kernels, {busy * 1000:.1f} ms of kernel time "
+        f"in {wall * 1000:.1f} ms of wall time (GPU busy at most {busy / wall:.0%})\n"
+    )
+
+
 @dataclass
 class Throughput:
     device: torch.device
@@ -245,6 +267,7 @@ def throughput(
     warmup: int = 4,
     profile: bool = False,
     progress: bool = True,
+    trace: str | None = None,
 ) -> Throughput:
     """Time ``steps`` training steps of a fresh run of ``config`` / ``options`` on ``data`` after ``warmup`` steps."""
     with tempfile.TemporaryDirectory() as outdir:
@@ -282,13 +305,17 @@ def throughput(
         peak = torch.cuda.max_memory_allocated(target) / 2**30 if target.type == "cuda" else None
         table = ""
         if profile:
+            if progress:  # the rate first: a profile cut short by a time limit must not hide it
+                print(f"  {steps * options.batch / seconds:.1f} images/s before profiling", file=sys.stderr, flush=True)
             activities = [torch.profiler.ProfilerActivity.CPU] + (
                 [torch.profiler.ProfilerActivity.CUDA] if target.type == "cuda" else []
             )
             with torch.profiler.profile(activities=activities) as profiler:
-                run(4, "profiled")
+                run(PROFILED_STEPS, "profiled")
             key = "self_device_time_total" if target.type == "cuda" else "self_cpu_time_total"
-            table = profiler.key_averages().table(sort_by=key, row_limit=25)
+            table = launch_summary(profiler, seconds / steps) + profiler.key_averages().table(sort_by=key, row_limit=30)
+            if trace:
+                profiler.export_chrome_trace(trace)
         return Throughput(
             target,
             steps * options.batch / seconds,
@@ -316,12 +343,15 @@ def main() -> None:
     parser.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
     parser.add_argument("--plain", action="store_true", help="training steps without the fast paths (reference)")
     parser.add_argument("--compare", action="store_true", help="training steps with and without the fast paths")
-    parser.add_argument("--profile", action="store_true", help="then profile 4 more steps: the 25 costliest ops")
+    parser.add_argument("--profile", action="store_true", help="then profile 2 more steps: the 30 costliest ops")
+    parser.add_argument("--trace", default=None, help="with --profile: write the profiled steps' Chrome trace here")
     parser.add_argument("--no-passes", action="store_true", help="skip the G / D / R1 pass table")
     parser.add_argument("--pass-batch", type=int, default=8)
     parser.add_argument("--pass-repeats", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
-    parser.add_argument("--variants", nargs="+", default=None, help="only pass rows whose name contains one of these")
+    parser.add_argument(
+        "--variants", nargs="+", default=None, help='only pass rows whose "section: variant" name contains one of these'
+    )
     parser.add_argument(
         "--compile-cache",
         default=None,
@@ -370,7 +400,9 @@ def main() -> None:
         else [("plain" if args.plain else "fast", plain if args.plain else options)]
     )
     for name, run_options in runs:
-        result = throughput(config, run_options, args.data, device.type, args.steps, args.warmup, args.profile)
+        result = throughput(
+            config, run_options, args.data, device.type, args.steps, args.warmup, args.profile, trace=args.trace
+        )
         precision = "bf16 autocast" if device.type == "cuda" and run_options.mixed_precision else "fp32"
         print(
             f"training steps, {name} ({precision}, fused layers {run_options.fused_layers}, channels-last D "

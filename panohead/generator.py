@@ -24,8 +24,10 @@ from panohead.rendering.decoder import FeatureDecoder
 from panohead.rendering.trigrid import sample_trigrid, split_planes
 from panohead.rendering.volume import RaySettings, render_rays
 
-# Indices of the translation entries of a flattened 4x4 cam2world inside a 25-number label.
-TRANSLATION_ENTRIES = (3, 7, 11)
+# The translation entries 3, 7, 11 of a flattened 4x4 cam2world inside a 25-number label, as a slice: a
+# list index would be copied to the GPU from pageable memory at every use, which waits for the GPU to
+# finish its queue (training) and is refused inside CUDA graph capture (viewer, inversion).
+TRANSLATION = slice(3, 12, 4)
 
 
 class PanoHeadGenerator(nn.Module):
@@ -106,7 +108,7 @@ class PanoHeadGenerator(nn.Module):
     def apply_camera_offset(c: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         """Add a (B, 3) translation to the cam2world translation entries of labels (B, 25)."""
         adapted = c.clone()
-        adapted[:, list(TRANSLATION_ENTRIES)] += offset
+        adapted[:, TRANSLATION] += offset
         return adapted
 
     # --- Tri-grid and background ---------------------------------------------------------------
@@ -154,7 +156,7 @@ class PanoHeadGenerator(nn.Module):
         (float rounding of orbit labels, well under one sample step) get exactly 0, so the official
         images are reproduced bit for bit.
         """
-        distance = c[:, list(TRANSLATION_ENTRIES)].to(torch.float32).norm(dim=1)
+        distance = c[:, TRANSLATION].to(torch.float32).norm(dim=1)
         shift = distance - self.config.camera_radius
         return torch.where(shift.abs() < 1e-3, torch.zeros_like(shift), shift)
 
