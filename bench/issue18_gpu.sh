@@ -37,8 +37,8 @@ train="python3 bench/bench_train.py --device cuda"
 for name in $parts; do
   case $name in
     tests)
-      part 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_inversion_gpu.py tests/test_speed_paths.py \
-        tests/test_viewer_graphs.py ;;
+      part 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/engine/test_inversion_gpu.py tests/engine/test_speed_paths.py \
+        tests/viewer/test_viewer_graphs.py ;;
     medium)
       part 40 python3 -m panohead.cli dataset synth --out /tmp/m256 --count 512 --resolution 256 --yaw uniform \
         --seed 1000 --device cuda --overwrite
