@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,14 +113,16 @@ class InversionJob:
         self,
         source: str,
         device: torch.device,
-        portrait: Portrait,
+        portraits: Sequence[Portrait],
         settings: InversionSettings,
         folder: Path,
         on_update: Callable[[], None] = lambda: None,
         encoder: LatentEncoder | None = None,
     ) -> None:
-        """``encoder``: start stage 1 from its prediction (``settings.space`` must be w or w+)."""
-        self.source, self.device, self.portrait, self.settings, self.folder = source, device, portrait, settings, folder
+        """``portraits``: 1 to 8 photos of one head, inverted jointly; ``encoder``: start stage 1 from its
+        prediction (``settings.space`` must be w or w+)."""
+        self.source, self.device, self.settings, self.folder = source, device, settings, folder
+        self.portraits = list(portraits)
         self.encoder = encoder
         self.cancel = threading.Event()
         self.on_update = on_update  # called on the worker thread after each change (wakes the UI loop)
@@ -176,10 +178,10 @@ class InversionJob:
         try:
             generator, model = open_model(self.source, self.device)
             perceptual = perceptual_loss(device=generator.device)
-            estimate = estimate_time(generator, self.portrait, self.settings, perceptual)
+            estimate = estimate_time(generator, self.portraits, self.settings, perceptual)
             self._update(estimate=estimate.describe(generator.device.type))
             result = invert(
-                generator, self.portrait, self.settings, perceptual, self._progress, self.cancel, self.encoder
+                generator, self.portraits, self.settings, perceptual, self._progress, self.cancel, self.encoder
             )
             self._update(to_uint8(result.preview[0]), stage="saving")
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -199,8 +201,10 @@ class InversionJob:
                 extra={"base_model": self.source, "training_data": model.training_data or ""},
             )
             result.save_latent(outputs.latent, source=self.source)
-            aligned = target_tensor(self.portrait.crop, generator.config.image_resolution)
-            save_image(self.folder / ALIGNED, to_uint8(aligned[0]))
+            for index, portrait in enumerate(self.portraits):  # aligned.png, then aligned_2.png, ...
+                aligned = target_tensor(portrait.crop, generator.config.image_resolution)
+                name = ALIGNED if index == 0 else ALIGNED.replace(".png", f"_{index + 1}.png")
+                save_image(self.folder / name, to_uint8(aligned[0]))
             self._update(stage="done", outputs=outputs)
         except USER_ERRORS as error:
             self._update(stage="failed", error=one_line(error))

@@ -5,17 +5,20 @@ as a pre-aligned crop and the camera is set by hand). When the model has an enco
 the panel, or the one shipped with the bundled model), the same thread then predicts the head in one
 forward pass and the viewer shows it at once (the "encoder preview", one undo step like any other head
 change). Crop and camera stay editable until "Invert" (or "Refine", from the encoder's head, with
-fewer steps) starts both stages (:mod:`panohead.inversion`) on an :class:`viz.inversion_job.InversionJob` thread,
-with a live preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished
-or cancelled: the best result so far), the tuned generator and its latent are written to a new
-folder under the capture folder and loaded into the viewer, looking from the photo's camera: orbit,
-swap the background or export it like any other head.
+fewer steps) starts both stages (:mod:`panohead.inversion`) on an
+:class:`viz.inversion_job.InversionJob` thread, jointly with up to 7 more photos of the same head
+from the strip below (each with its own editable camera, refined during the fit), with a live
+preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished or cancelled:
+the best result so far), the tuned generator and its latent are written to a new folder under the
+capture folder and loaded into the viewer, looking from the photo's camera: orbit, swap the
+background or export it like any other head.
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ from panohead.config import GeneratorConfig
 from panohead.editing import Latent
 from panohead.errors import USER_ERRORS, one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
+from panohead.inversion.pipeline import MAX_PORTRAITS
 from panohead.inversion.settings import default_steps
 from panohead.latent_file import LatentError
 from panohead.model_source import ModelSource
@@ -58,6 +62,20 @@ STAGE_NAMES = {
 }
 
 
+@dataclass
+class MorePhoto:
+    """Another photo of the head, inverted jointly with the first: its aligned crop and editable camera."""
+
+    path: str
+    base: Portrait
+    yaw: float
+    pitch: float
+    texture: Texture
+
+    def portrait(self, config: GeneratorConfig) -> Portrait:
+        return adjust_portrait(self.base, config, 1.0, (0.0, 0.0), self.yaw, self.pitch)
+
+
 class InversionWidget(Widget):
     title = "Photo to 3D head"
     tab = "Invert"
@@ -78,6 +96,10 @@ class InversionWidget(Widget):
         self._aligning: Future | None = None
         self._portrait_key: tuple | None = None
         self._portrait: Portrait | None = None
+        self.more: list[MorePhoto] = []  # the strip: more photos of the same head
+        self._adding: list[tuple[str, Future]] = []
+        self.more_dialog = FileDialog()
+        self.more_text = ""
         self.encoder_dialog = FileDialog()
         self.encoder_text = ""
         self.encoder_path: str | None = None  # picked by the user; None: the bundled model's own, if any
@@ -143,7 +165,39 @@ class InversionWidget(Widget):
         return self._portrait
 
     def settings(self) -> InversionSettings:
-        return InversionSettings(space=self.space, steps=self.steps, pti_steps=self.pti_steps)
+        return InversionSettings(
+            space=self.space, steps=self.steps, pti_steps=self.pti_steps, refine_cameras=bool(self.more)
+        )
+
+    def add_photo(self, path: str) -> None:
+        """Add another photo of the same head to the strip (aligned in the background); errors go to the
+        message line."""
+        if 1 + len(self.more) + len(self._adding) >= MAX_PORTRAITS:
+            self.app.notify(f"{path}: at most {MAX_PORTRAITS} photos of one head; remove one first", error=True)
+            return
+        try:
+            photo = load_image(path)
+        except (ValueError, OSError) as error:
+            self.app.notify(one_line(error), error=True)
+            return
+        self._adding.append((path, self._executor.submit(self._align, photo, self.config())))
+
+    def remove_photo(self, index: int) -> None:
+        self.more.pop(index).texture.delete()
+
+    def _collect_added(self) -> None:
+        for path, future in [entry for entry in self._adding if entry[1].done()]:
+            self._adding.remove((path, future))
+            try:
+                base, note, warning = future.result()
+            except Exception as error:
+                self.app.notify(f"{path}: {one_line(error)}", error=True)
+                continue
+            photo = MorePhoto(path, base, base.yaw_degrees, base.pitch_degrees, Texture())
+            photo.texture.upload(np.asarray(base.crop))
+            self.more.append(photo)
+            if warning:
+                self.app.notify(f"{Path(path).name}: {note}")
 
     def use_encoder(self, path: str | None) -> None:
         """Start inversions from the encoder at ``path`` (None: the bundled model's, if it ships one);
@@ -195,6 +249,7 @@ class InversionWidget(Widget):
         if portrait is None or self.running:
             self.app.notify("open a photo first" if portrait is None else "an inversion is already running", error=True)
             return False
+        portraits = [portrait] + [photo.portrait(self.config()) for photo in self.more]
         source = self.model_source
         try:
             folder = unique_path(
@@ -207,7 +262,7 @@ class InversionWidget(Widget):
         self._applied = False
         encoder = self.preview.encoder if self.preview is not None and self.preview.source == source else None
         self.job = InversionJob(
-            source, self.app.device, portrait, self.settings(), folder, self.app.window.wake, encoder
+            source, self.app.device, portraits, self.settings(), folder, self.app.window.wake, encoder
         )
         return True
 
@@ -260,6 +315,7 @@ class InversionWidget(Widget):
             except Exception as error:
                 self.note, self.note_is_warning = one_line(error), True
             self._aligning = None
+        self._collect_added()
         self._encoder_preview()
         if self.job is None:
             return None
@@ -328,6 +384,7 @@ class InversionWidget(Widget):
             self._progress(status, scale)
         imgui.begin_disabled(self.running)
         self._corrections(scale)
+        self._strip(scale)
         self._settings(scale)
         imgui.end_disabled()
 
@@ -372,6 +429,39 @@ class InversionWidget(Widget):
             self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
             self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
 
+    def _strip(self, scale: float) -> None:
+        imgui.separator_text("More photos of this head")
+        removed = None
+        for index, photo in enumerate(self.more):
+            imgui.push_id(f"more-photo-{index}")
+            imgui.image(photo.texture.ref, imgui.ImVec2(64 * scale, 64 * scale))
+            imgui.set_item_tooltip(photo.path)
+            imgui.same_line()
+            imgui.begin_group()
+            imgui.text(Path(photo.path).name)
+            imgui.set_next_item_width(110 * scale)
+            _, photo.yaw = imgui.drag_float("yaw", photo.yaw, 0.5, -180.0, 180.0, "%.1f deg")
+            imgui.same_line()
+            imgui.set_next_item_width(110 * scale)
+            _, photo.pitch = imgui.drag_float("pitch", photo.pitch, 0.5, -60.0, 60.0, "%.1f deg")
+            if imgui.small_button("Remove"):
+                removed = index
+            imgui.end_group()
+            imgui.pop_id()
+        if removed is not None:
+            self.remove_photo(removed)
+        if 1 + len(self.more) + len(self._adding) < MAX_PORTRAITS:
+            label("Add photo", scale)
+            submitted, self.more_text = path_field(
+                "more-photo-path", self.more_text, self.more_dialog, "Add a photo of the same head", FILTERS
+            )
+            if submitted and self.more_text.strip():
+                self.add_photo(self.more_text.strip())
+        hint(
+            f"Up to {MAX_PORTRAITS} photos of one person (front, side, back) are fitted together into one head; "
+            "each photo's camera starts at its yaw and pitch and is refined during the fit."
+        )
+
     def _settings(self, scale: float) -> None:
         imgui.separator_text("Optimisation")
         label("Latent", scale)
@@ -383,10 +473,12 @@ class InversionWidget(Widget):
         label("PTI steps", scale)
         _, pti_steps = imgui.input_int("##inv-pti", self.pti_steps, 10, 100)
         self.pti_steps = min(max(pti_steps, 0), 5000)
-        hint(
-            "z is the paper's choice; w+ fits more closely but holds 3D shape less well. Pivotal tuning "
-            "(PTI) then adjusts the generator itself around that latent."
+        start = (
+            "Refinement starts from the encoder's w+ (z is not offered: an encoder predicts w+)."
+            if self.preview is not None
+            else "z is the paper's choice; w+ fits more closely but holds 3D shape less well."
         )
+        hint(f"{start} Pivotal tuning (PTI) then adjusts the generator itself around that latent.")
 
     def _controls(self, status: JobStatus | None) -> None:
         if self.running:
@@ -434,3 +526,5 @@ class InversionWidget(Widget):
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.crop_texture.delete()
         self.preview_texture.delete()
+        for photo in self.more:
+            photo.texture.delete()

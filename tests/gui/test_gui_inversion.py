@@ -213,3 +213,27 @@ def test_an_encoder_of_another_model_is_a_one_line_error_in_the_panel(app, files
     frames_until(app, lambda: panel.encoder_error != "")
     assert panel.encoder_error.startswith(f"{encoders[1]}: encoder was trained for another model")
     assert "\n" not in panel.encoder_error and panel.preview is None and app.state.edit.latent == before
+
+
+def test_several_photos_in_the_strip_are_inverted_jointly_with_their_cameras(app, files):
+    panel = widget(app)
+    app.select_tab = "Invert"
+    panel.open_photo(str(files[1]))
+    panel.add_photo(str(files[1]))
+    panel.add_photo(str(files[1]))
+    frames_until(app, lambda: panel.base is not None and len(panel.more) == 2)
+    panel.more[0].yaw, panel.more[1].yaw = 40.0, -40.0  # the cameras are editable per photo
+    assert panel.more[0].texture.shape == (96, 96) and panel.settings().refine_cameras
+    app.step_frame()
+    ARTIFACTS.mkdir(exist_ok=True)
+    Image.fromarray(app.read_framebuffer()).save(ARTIFACTS / "photo_strip.png")
+    panel.steps, panel.pti_steps = 2, 1
+    assert panel.start()
+    frames_until(app, lambda: not panel.running and panel._applied)
+    status = panel.job.status()
+    assert status.stage == "done" and len(panel.job.portraits) == 3
+    cameras = np.load(status.outputs.latent)["cameras"]
+    assert cameras.shape == (3, 25)
+    assert (status.outputs.folder / "aligned_3.png").is_file()
+    panel.remove_photo(0)
+    assert len(panel.more) == 1 and panel.more[0].yaw == -40.0
