@@ -1,17 +1,24 @@
 """Inversion panel: drop or open a portrait, check its crop and camera, reconstruct the 360-degree head.
 
 Opening a photo detects and aligns the face on a helper thread (no face: the centred square is used
-as a pre-aligned crop and the camera is set by hand). Crop and camera stay editable until "Invert"
-starts both stages (:mod:`panohead.inversion`) on an :class:`viz.inversion_job.InversionJob` thread,
-with a live preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished
-or cancelled: the best result so far), the tuned generator and its latent are written to a new
-folder under the capture folder and loaded into the viewer, looking from the photo's camera: orbit,
-swap the background or export it like any other head.
+as a pre-aligned crop and the camera is set by hand). When the model has an encoder (a file picked in
+the panel, or the one shipped with the bundled model), the same thread then predicts the head in one
+forward pass and the viewer shows it at once (the "encoder preview", one undo step like any other head
+change). Crop and camera stay editable until "Invert" (or "Refine", from the encoder's head, with
+fewer steps) starts both stages (:mod:`panohead.inversion`) on an
+:class:`viz.inversion_job.InversionJob` thread, jointly with up to 7 more photos of the same head
+from the strip below (each with its own editable camera, refined during the fit), with a live
+preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished or cancelled:
+the best result so far), the tuned generator and its latent are written to a new folder under the
+capture folder and loaded into the viewer, looking from the photo's camera: orbit, swap the
+background or export it like any other head.
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +29,22 @@ from gui_utils.texture import Texture
 from panohead.camera import focal_from_fov
 from panohead.config import GeneratorConfig
 from panohead.editing import Latent
-from panohead.errors import one_line
+from panohead.errors import USER_ERRORS, one_line
 from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
+from panohead.inversion.pipeline import MAX_PORTRAITS
 from panohead.inversion.settings import default_steps
 from panohead.latent_file import LatentError
 from panohead.model_source import ModelSource
 from viz.file_dialog import FileDialog, path_field
-from viz.inversion_job import InversionJob, JobStatus
+from viz.inversion_job import EncoderPreview, EncoderPreviewer, InversionJob, JobStatus
 from viz.output_paths import output_folder, unique_path
 from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
 from viz.widget import Widget
 
+log = logging.getLogger(__name__)
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 FILTERS = ["Photos", " ".join(f"*{s}" for s in PHOTO_SUFFIXES), "All files", "*"]
+ENCODER_FILTERS = ["Encoders", "*.safetensors", "All files", "*"]
 # Where the model that can represent real photos comes from (facts: the authors' README and
 # docs/official_checkpoints.md).
 OFFICIAL_MODEL_HELP = (
@@ -50,6 +60,20 @@ STAGE_NAMES = {
     "done": "done",
     "failed": "failed",
 }
+
+
+@dataclass
+class MorePhoto:
+    """Another photo of the head, inverted jointly with the first: its aligned crop and editable camera."""
+
+    path: str
+    base: Portrait
+    yaw: float
+    pitch: float
+    texture: Texture
+
+    def portrait(self, config: GeneratorConfig) -> Portrait:
+        return adjust_portrait(self.base, config, 1.0, (0.0, 0.0), self.yaw, self.pitch)
 
 
 class InversionWidget(Widget):
@@ -72,6 +96,18 @@ class InversionWidget(Widget):
         self._aligning: Future | None = None
         self._portrait_key: tuple | None = None
         self._portrait: Portrait | None = None
+        self.more: list[MorePhoto] = []  # the strip: more photos of the same head
+        self._adding: list[tuple[str, Future]] = []
+        self.more_dialog = FileDialog()
+        self.more_text = ""
+        self.encoder_dialog = FileDialog()
+        self.encoder_text = ""
+        self.encoder_path: str | None = None  # picked by the user; None: the bundled model's own, if any
+        self._previewer = EncoderPreviewer(app.device)
+        self._previewing: Future | None = None
+        self._preview_key: tuple | None = None  # what the newest encoder preview was asked for
+        self.preview: EncoderPreview | None = None  # the encoder's head for the current photo
+        self.encoder_error = ""
         self.crop_texture = Texture()
         self.preview_texture = Texture()
         self._preview_serial = -1
@@ -129,7 +165,83 @@ class InversionWidget(Widget):
         return self._portrait
 
     def settings(self) -> InversionSettings:
-        return InversionSettings(space=self.space, steps=self.steps, pti_steps=self.pti_steps)
+        return InversionSettings(
+            space=self.space, steps=self.steps, pti_steps=self.pti_steps, refine_cameras=bool(self.more)
+        )
+
+    def add_photo(self, path: str) -> None:
+        """Add another photo of the same head to the strip (aligned in the background); errors go to the
+        message line."""
+        if 1 + len(self.more) + len(self._adding) >= MAX_PORTRAITS:
+            self.app.notify(f"{path}: at most {MAX_PORTRAITS} photos of one head; remove one first", error=True)
+            return
+        try:
+            photo = load_image(path)
+        except (ValueError, OSError) as error:
+            self.app.notify(one_line(error), error=True)
+            return
+        self._adding.append((path, self._executor.submit(self._align, photo, self.config())))
+
+    def remove_photo(self, index: int) -> None:
+        self.more.pop(index).texture.delete()
+
+    def _collect_added(self) -> None:
+        for path, future in [entry for entry in self._adding if entry[1].done()]:
+            self._adding.remove((path, future))
+            try:
+                base, note, warning = future.result()
+            except Exception as error:
+                self.app.notify(f"{path}: {one_line(error)}", error=True)
+                continue
+            photo = MorePhoto(path, base, base.yaw_degrees, base.pitch_degrees, Texture())
+            photo.texture.upload(np.asarray(base.crop))
+            self.more.append(photo)
+            if warning:
+                self.app.notify(f"{Path(path).name}: {note}")
+
+    def use_encoder(self, path: str | None) -> None:
+        """Start inversions from the encoder at ``path`` (None: the bundled model's, if it ships one);
+        the current photo's preview is predicted again."""
+        self.encoder_path, self.encoder_text = path, path or ""
+        self.encoder_error = ""
+
+    def _encoder_preview(self) -> None:
+        """Deliver a finished preview, and ask for one when the photo, its corrections, the model or the
+        encoder changed (not while a control is held: a slider drag asks once, when released)."""
+        if self._previewing is not None and self._previewing.done():
+            future, self._previewing = self._previewing, None
+            try:
+                self._show_preview(future.result())
+            except USER_ERRORS as error:
+                self._show_preview(None, one_line(error))
+            except Exception as error:  # a bug: say so in the panel, keep the app alive
+                log.exception("encoder preview failed")
+                self._show_preview(None, f"internal error: {type(error).__name__}: {one_line(error)}")
+        if self._previewing is not None or self._aligning is not None or self.running or imgui.is_any_item_active():
+            return
+        portrait = self.portrait()
+        if portrait is None:
+            return
+        key = (self._portrait_key, self.model_source, self.encoder_path)
+        if key != self._preview_key:
+            self._preview_key = key
+            self._previewing = self._executor.submit(self._previewer, key[1], key[2], portrait, key)
+
+    def _show_preview(self, preview: EncoderPreview | None, error: str = "") -> None:
+        """Show the encoder's head in the viewer from the photo's camera; its steps and space become the
+        panel's defaults while an encoder is in use (and the plain ones again when it is not)."""
+        had_encoder = self.preview is not None
+        self.preview, self.encoder_error = preview, error
+        if (preview is not None) != had_encoder:
+            self.steps, self.pti_steps = default_steps(self.app.device.type, preview is not None)
+            self.space = "w+" if preview is not None else "z"
+        if preview is None:
+            return
+        state = self.app.state
+        state.model.source = preview.source
+        self.app.editor.use_latent(preview.ws, "encoder preview")
+        state.edit = state.edit.with_camera(yaw=self.yaw % 360.0, pitch=self.pitch)
+        state.view.turntable = False
 
     def start(self) -> bool:
         """Run both stages on the current portrait; False (with a message) when that is not possible."""
@@ -137,6 +249,7 @@ class InversionWidget(Widget):
         if portrait is None or self.running:
             self.app.notify("open a photo first" if portrait is None else "an inversion is already running", error=True)
             return False
+        portraits = [portrait] + [photo.portrait(self.config()) for photo in self.more]
         source = self.model_source
         try:
             folder = unique_path(
@@ -147,7 +260,10 @@ class InversionWidget(Widget):
             return False
         self.base_source = source
         self._applied = False
-        self.job = InversionJob(source, self.app.device, portrait, self.settings(), folder, self.app.window.wake)
+        encoder = self.preview.encoder if self.preview is not None and self.preview.source == source else None
+        self.job = InversionJob(
+            source, self.app.device, portraits, self.settings(), folder, self.app.window.wake, encoder
+        )
         return True
 
     @property
@@ -199,6 +315,8 @@ class InversionWidget(Widget):
             except Exception as error:
                 self.note, self.note_is_warning = one_line(error), True
             self._aligning = None
+        self._collect_added()
+        self._encoder_preview()
         if self.job is None:
             return None
         status = self.job.status()
@@ -244,9 +362,11 @@ class InversionWidget(Widget):
         if mismatch is not None:
             hint(mismatch[0], WARN if mismatch[1] else MUTED)
             hint(OFFICIAL_MODEL_HELP)
+        label("Photo", scale)
         submitted, self.path_text = path_field("photo-path", self.path_text, self.dialog, "Open a portrait", FILTERS)
         if submitted:
             self.open_photo(self.path_text)
+        self._encoder_field()
         if self.base is None and self._aligning is None:
             hint(
                 "Open a portrait photo (jpg, png, webp) or drop one on the window. Its face is found and "
@@ -264,8 +384,26 @@ class InversionWidget(Widget):
             self._progress(status, scale)
         imgui.begin_disabled(self.running)
         self._corrections(scale)
+        self._strip(scale)
         self._settings(scale)
         imgui.end_disabled()
+
+    def _encoder_field(self) -> None:
+        label("Encoder", self.app.scale)
+        submitted, self.encoder_text = path_field(
+            "encoder-path", self.encoder_text, self.encoder_dialog, "Open an encoder", ENCODER_FILTERS
+        )
+        if submitted:
+            self.use_encoder(self.encoder_text.strip() or None)
+        imgui.set_item_tooltip(
+            "An encoder from 'panohead train-encoder' for this model: it predicts the head in one pass, "
+            "shown at once; Refine then fits it closer. Empty: the bundled model's own, if any."
+        )
+        if self.encoder_error:
+            hint(self.encoder_error, ERROR)
+        elif self.preview is not None:
+            imgui.text_colored(GOOD, f"encoder preview in {self.preview.seconds * 1000:.0f} ms")
+            imgui.set_item_tooltip(f"encoder: {self.preview.origin}")
 
     def _pictures(self, status: JobStatus | None, scale: float) -> None:
         side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 220 * scale)
@@ -291,26 +429,62 @@ class InversionWidget(Widget):
             self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
             self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
 
+    def _strip(self, scale: float) -> None:
+        imgui.separator_text("More photos of this head")
+        removed = None
+        for index, photo in enumerate(self.more):
+            imgui.push_id(f"more-photo-{index}")
+            imgui.image(photo.texture.ref, imgui.ImVec2(64 * scale, 64 * scale))
+            imgui.set_item_tooltip(photo.path)
+            imgui.same_line()
+            imgui.begin_group()
+            imgui.text(Path(photo.path).name)
+            imgui.set_next_item_width(110 * scale)
+            _, photo.yaw = imgui.drag_float("yaw", photo.yaw, 0.5, -180.0, 180.0, "%.1f deg")
+            imgui.same_line()
+            imgui.set_next_item_width(110 * scale)
+            _, photo.pitch = imgui.drag_float("pitch", photo.pitch, 0.5, -60.0, 60.0, "%.1f deg")
+            if imgui.small_button("Remove"):
+                removed = index
+            imgui.end_group()
+            imgui.pop_id()
+        if removed is not None:
+            self.remove_photo(removed)
+        if 1 + len(self.more) + len(self._adding) < MAX_PORTRAITS:
+            label("Add photo", scale)
+            submitted, self.more_text = path_field(
+                "more-photo-path", self.more_text, self.more_dialog, "Add a photo of the same head", FILTERS
+            )
+            if submitted and self.more_text.strip():
+                self.add_photo(self.more_text.strip())
+        hint(
+            f"Up to {MAX_PORTRAITS} photos of one person (front, side, back) are fitted together into one head; "
+            "each photo's camera starts at its yaw and pitch and is refined during the fit."
+        )
+
     def _settings(self, scale: float) -> None:
         imgui.separator_text("Optimisation")
         label("Latent", scale)
-        self.space = radio_row(self.space, [(s, s) for s in SPACES], "inv-space")
+        spaces = SPACES if self.preview is None else ("w", "w+")  # an encoder predicts w+
+        self.space = radio_row(self.space, [(s, s) for s in spaces], "inv-space")
         label("Latent steps", scale)
         _, steps = imgui.input_int("##inv-steps", self.steps, 10, 100)
         self.steps = min(max(steps, 1), 5000)
         label("PTI steps", scale)
         _, pti_steps = imgui.input_int("##inv-pti", self.pti_steps, 10, 100)
         self.pti_steps = min(max(pti_steps, 0), 5000)
-        hint(
-            "z is the paper's choice; w+ fits more closely but holds 3D shape less well. Pivotal tuning "
-            "(PTI) then adjusts the generator itself around that latent."
+        start = (
+            "Refinement starts from the encoder's w+ (z is not offered: an encoder predicts w+)."
+            if self.preview is not None
+            else "z is the paper's choice; w+ fits more closely but holds 3D shape less well."
         )
+        hint(f"{start} Pivotal tuning (PTI) then adjusts the generator itself around that latent.")
 
     def _controls(self, status: JobStatus | None) -> None:
         if self.running:
             if imgui.button("Cancel (keep the best so far)"):
                 self.cancel()
-        elif imgui.button("Invert"):
+        elif imgui.button("Refine" if self.preview is not None else "Invert"):
             self.start()
         if status is not None and status.outputs is not None:
             imgui.same_line()
@@ -352,3 +526,5 @@ class InversionWidget(Widget):
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.crop_texture.delete()
         self.preview_texture.delete()
+        for photo in self.more:
+            photo.texture.delete()

@@ -40,7 +40,7 @@ from panohead.inversion import (
     prepare_portrait,
 )
 from panohead.inversion import invert as run_inversion
-from panohead.inversion.encoder import bundled_encoder, check_generator, load_encoder
+from panohead.inversion.encoder import open_encoder
 from panohead.inversion.estimate import estimate_time
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.pipeline import MAX_PORTRAITS
@@ -363,15 +363,7 @@ def _open_encoder(generator, source: ModelSource, path, disabled, device):
     """The encoder to start from and where it came from: --encoder, else the bundled model's (if shipped)."""
     if disabled:
         return None, ""
-    if path is not None:
-        encoder = load_encoder(path, device)
-        check_generator(encoder, generator, path)
-        return encoder, path
-    if source.kind == "bundled":
-        encoder = bundled_encoder(generator, device)
-        if encoder is not None:
-            return encoder, "bundled with the model"
-    return None, ""
+    return open_encoder(generator, path, source.kind == "bundled", device)
 
 
 def _portrait(image, photo, cfg, camera: dict, align, zoom, shift, face_index) -> Portrait:

@@ -199,3 +199,20 @@ def bundled_encoder(generator: nn.Module, device: torch.device | str = "cpu") ->
     if encoder.generator_fingerprint != model_fingerprint(generator):
         return None
     return encoder
+
+
+def open_encoder(
+    generator: nn.Module, path: str | os.PathLike | None, bundled_model: bool, device: torch.device | str = "cpu"
+) -> tuple[LatentEncoder | None, str]:
+    """The encoder to start an inversion of ``generator`` from, and where it came from: the file at
+    ``path`` (refused, one line, when trained for another model), else the bundled one when
+    ``generator`` is the bundled model and it ships one; (None, "") when there is none."""
+    if path is not None:
+        encoder = load_encoder(path, device)
+        check_generator(encoder, generator, str(path))
+        return encoder, str(path)
+    if bundled_model:
+        encoder = bundled_encoder(generator, device)
+        if encoder is not None:
+            return encoder, "bundled with the model"
+    return None, ""

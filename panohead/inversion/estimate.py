@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -57,7 +58,10 @@ class TimeEstimate:
 
 
 def estimate_time(
-    generator: PanoHeadGenerator, portrait: Portrait, settings: InversionSettings, perceptual: nn.Module
+    generator: PanoHeadGenerator,
+    portrait: Portrait | Sequence[Portrait],
+    settings: InversionSettings,
+    perceptual: nn.Module,
 ) -> TimeEstimate:
     """Time real steps of both stages on a copy of ``generator`` (two latent steps, three PTI steps unless
     ``settings.pti_steps`` is 0).

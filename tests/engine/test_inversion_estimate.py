@@ -51,12 +51,12 @@ def test_the_cli_prints_the_estimate_before_the_first_step(tmp_path, monkeypatch
     frontal_target()[0].crop.save(photo)
     real, seen = invert_cli.run_inversion, []
 
-    def recording(generator, portrait, settings, perceptual, report, stop):
+    def recording(generator, portrait, settings, perceptual, report, stop, encoder=None):
         def first_step_sees_the_estimate(progress):
             seen.append(invert_cli.estimate_time.calls)
             report(progress)
 
-        return real(generator, portrait, settings, perceptual, first_step_sees_the_estimate, stop)
+        return real(generator, portrait, settings, perceptual, first_step_sees_the_estimate, stop, encoder)
 
     def counted(*args):
         counted.calls += 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from inversion_helpers import calibrated_tiny_generator, frontal_target
 from PIL import Image
 
@@ -155,3 +156,84 @@ def test_the_panel_says_before_it_runs_when_the_model_cannot_represent_a_real_ph
     )
     assert lines[str(photos)] is None
     assert "github.com/SizheAn/PanoHead" in panel_module.OFFICIAL_MODEL_HELP
+
+
+@pytest.fixture(scope="module")
+def encoders(files, tmp_path_factory):
+    """An (untrained: it predicts the mean head) encoder for the tiny checkpoint, and one for another model."""
+    from panohead.checkpoint import load_generator
+    from panohead.inversion.encoder import encoder_for, save_encoder
+
+    folder = tmp_path_factory.mktemp("gui-encoders")
+    own, other = folder / "own.safetensors", folder / "other.safetensors"
+    save_encoder(own, encoder_for(load_generator(files[0])))
+    other_model = calibrated_tiny_generator()
+    with torch.no_grad():
+        next(other_model.parameters()).add_(0.01)  # the same shapes, other weights
+    save_encoder(other, encoder_for(other_model))
+    return own, other
+
+
+def test_the_encoder_preview_shows_the_head_before_any_refinement_then_refine_starts_from_it(app, files, encoders):
+    from panohead.inversion.settings import default_steps
+
+    panel = widget(app)
+    app.select_tab = "Invert"
+    panel.use_encoder(str(encoders[0]))
+    before_ws, before = app.state.edit.latent, app.wait_idle() and app.read_framebuffer()
+    panel.open_photo(str(files[1]))
+    frames_until(app, lambda: panel.preview is not None)
+    preview = panel.preview
+    assert panel.job is None and panel.encoder_error == ""  # no refinement has started
+    latent = app.state.edit.latent
+    assert latent.name == "encoder preview" and latent.ws is not None
+    assert np.allclose(latent.ws.numpy(), preview.ws[0].numpy())
+    assert 0.0 < preview.seconds < 10.0 and preview.origin == str(encoders[0])
+    assert (panel.space, (panel.steps, panel.pti_steps)) == ("w+", default_steps("cpu", encoder=True))
+    assert app.wait_idle().error is None
+    shown = app.read_framebuffer()
+    ARTIFACTS.mkdir(exist_ok=True)
+    Image.fromarray(shown).save(ARTIFACTS / "encoder_preview.png")
+    assert np.abs(shown.astype(int) - before).mean() > 0.5  # the viewer shows the encoder's head
+    app.editor.undo()  # one undo step, like any other head change
+    assert app.state.edit.latent == before_ws
+    app.editor.redo()
+    panel.steps, panel.pti_steps = 2, 1
+    assert panel.start() and panel.job.encoder is preview.encoder
+    frames_until(app, lambda: not panel.running and panel._applied)
+    status = panel.job.status()
+    assert status.stage == "done" and len(status.losses["latent"]) == 2 and len(status.losses["pti"]) == 1
+
+
+def test_an_encoder_of_another_model_is_a_one_line_error_in_the_panel(app, files, encoders):
+    panel = widget(app)
+    panel.use_encoder(str(encoders[1]))
+    before = app.state.edit.latent
+    panel.open_photo(str(files[1]))
+    frames_until(app, lambda: panel.encoder_error != "")
+    assert panel.encoder_error.startswith(f"{encoders[1]}: encoder was trained for another model")
+    assert "\n" not in panel.encoder_error and panel.preview is None and app.state.edit.latent == before
+
+
+def test_several_photos_in_the_strip_are_inverted_jointly_with_their_cameras(app, files):
+    panel = widget(app)
+    app.select_tab = "Invert"
+    panel.open_photo(str(files[1]))
+    panel.add_photo(str(files[1]))
+    panel.add_photo(str(files[1]))
+    frames_until(app, lambda: panel.base is not None and len(panel.more) == 2)
+    panel.more[0].yaw, panel.more[1].yaw = 40.0, -40.0  # the cameras are editable per photo
+    assert panel.more[0].texture.shape == (96, 96) and panel.settings().refine_cameras
+    app.step_frame()
+    ARTIFACTS.mkdir(exist_ok=True)
+    Image.fromarray(app.read_framebuffer()).save(ARTIFACTS / "photo_strip.png")
+    panel.steps, panel.pti_steps = 2, 1
+    assert panel.start()
+    frames_until(app, lambda: not panel.running and panel._applied)
+    status = panel.job.status()
+    assert status.stage == "done" and len(panel.job.portraits) == 3
+    cameras = np.load(status.outputs.latent)["cameras"]
+    assert cameras.shape == (3, 25)
+    assert (status.outputs.folder / "aligned_3.png").is_file()
+    panel.remove_photo(0)
+    assert len(panel.more) == 1 and panel.more[0].yaw == -40.0
