@@ -42,10 +42,16 @@ class TexturedMeshAsset:
         self.texture = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255)
         self.description = f"{len(self.faces)} faces, {image.size[0]}x{image.size[1]} texture"
 
+    def to(self, device: torch.device | str) -> TexturedMeshAsset:
+        """Render on ``device`` from now on (a GPU for large images); returns self."""
+        for name in ("vertices", "faces", "uv", "texture"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
     @torch.no_grad()
     def render(self, label: torch.Tensor, size: int, supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         image, alpha = render_textured(
-            self.vertices, self.faces, self.uv, self.texture, label.cpu(), size * supersample
+            self.vertices, self.faces, self.uv, self.texture, label.to(self.vertices.device), size * supersample
         )
         return downsample(image, alpha, supersample)
 
@@ -57,9 +63,14 @@ class SplatAsset:
         self.gaussians: Gaussians = load_splat(path)
         self.description = f"{len(self.gaussians)} Gaussians"
 
+    def to(self, device: torch.device | str) -> SplatAsset:
+        """Render on ``device`` from now on; returns self."""
+        self.gaussians = Gaussians(**{name: value.to(device) for name, value in self.gaussians.parameters().items()})
+        return self
+
     @torch.no_grad()
     def render(self, label: torch.Tensor, size: int, supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        image, alpha = render_gaussians(self.gaussians, label.cpu(), size * supersample)
+        image, alpha = render_gaussians(self.gaussians, label.to(self.gaussians.means.device), size * supersample)
         return downsample(image, alpha, supersample)
 
 
