@@ -143,7 +143,8 @@ def main() -> None:
             rendered = [asset.render(v.label, size, SUPERSAMPLE) for v in held_out]
             rows[NAMES[kind]] = [image.cpu().numpy() for image, _ in rendered]
             scores = [
-                fidelity(image.cpu().numpy(), alpha.cpu().numpy(), v) for (image, alpha), v in zip(rendered, held_out, strict=True)
+                fidelity(image.cpu().numpy(), alpha.cpu().numpy(), v)
+                for (image, alpha), v in zip(rendered, held_out, strict=True)
             ]
             report.append((kind, scores, paths[kind].stat().st_size, asset.description, seconds))
 
@@ -162,7 +163,10 @@ def main() -> None:
     for kind, scores, _, _, _ in report:
         print(
             f"per view (yaw, pitch), PSNR of the {NAMES[kind]}: "
-            + ", ".join(f"({yaw:g}, {pitch:g}) {score[0]:.1f}" for (yaw, pitch), score in zip(HELD_OUT_ORBIT, scores, strict=True))
+            + ", ".join(
+                f"({yaw:g}, {pitch:g}) {score[0]:.1f}"
+                for (yaw, pitch), score in zip(HELD_OUT_ORBIT, scores, strict=True)
+            )
         )
     for kind, _, _, _, seconds in report:
         target = TARGET_SECONDS[kind]
