@@ -16,11 +16,12 @@ from panohead.errors import USER_ERRORS, one_line
 from panohead.export.tasks import ExportCancelled, Progress
 
 log = logging.getLogger(__name__)
-Work = Callable[[Progress, threading.Event], Path]
+Work = Callable[[Progress, threading.Event], Path | None]
 
 
 class ExportTask:
-    """Runs ``work(progress, cancel) -> written path`` on its own thread.
+    """Runs ``work(progress, cancel) -> written path`` on its own thread (None: the work kept its
+    result in memory, e.g. an asset to preview before it is saved).
 
     ``on_progress()`` runs on the worker after each progress report (to wake the UI loop) and
     ``on_finish(task)`` once when the work has ended, whatever the outcome.

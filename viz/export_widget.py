@@ -1,8 +1,10 @@
 """Export panel: the head on screen as a coloured or textured mesh, Gaussian splats or a turntable video,
 on a worker thread.
 
-After a textured mesh or splat export, "Preview" shows that file rendered from the live camera next
-to the live render, so the user sees what the file holds. Exports use exactly what the view shows:
+Textured meshes and splats are made in two steps: the bake or fit runs on the worker thread and ends
+in memory as a :class:`Pending` asset, which "Preview" renders from the live camera next to the live
+render; only "Save" writes it (atomically, no second fit), so the user sees what the file will hold
+before there is a file. Exports use exactly what the view shows:
 the model the renderer has open and the ws of the picture on screen (seed, blend or latent file,
 truncation, conditioning, edits) and of its background. Files go to the capture folder, never
 overwrite, and are written atomically; a cancelled or failed export leaves nothing behind.
@@ -13,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ from gui_utils.window import GlfwWindow
 from panohead.config import GeneratorConfig
 from panohead.devices import pick_device
 from panohead.errors import one_line
-from panohead.export.assets import SplatAsset, TexturedMeshAsset, load_asset
+from panohead.export.assets import SplatAsset, TexturedMeshAsset
 from panohead.export.field import HeadField
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
@@ -79,6 +83,25 @@ def launch(command: list[str]) -> None:
     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+@dataclass
+class Pending:
+    """A textured mesh or splats made but not written: ``asset`` renders it (the preview), ``save(path)``
+    writes exactly it into ``folder`` (the capture folder when it was made) as ``stem`` + ``suffix``
+    (never over a file); ``config`` places the preview's camera; ``saved`` is the file once written."""
+
+    asset: TexturedMeshAsset | SplatAsset
+    save: Callable[[Path], object]
+    folder: Path
+    stem: str
+    suffix: str
+    config: GeneratorConfig
+    saved: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.saved.name if self.saved is not None else self.stem + self.suffix
+
+
 class ExportWidget(Widget):
     title = "Export"
     tab = "Output"
@@ -87,9 +110,8 @@ class ExportWidget(Widget):
         super().__init__(app)
         self.task: ExportTask | None = None
         self._own_model: tuple[tuple[str, str], PanoHeadGenerator] | None = None
-        self.preview = False  # show the last exported asset beside the live render
-        # (asset, model config for the camera, file name), set by the export thread
-        self.asset: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str] | None = None
+        self.preview = False  # show the pending asset beside the live render
+        self.pending: Pending | None = None  # the last textured mesh or splats made, set by the export thread
         self.preview_image: np.ndarray | None = None  # (S, S, 3) float, the last preview rendered
         self._preview_texture = Texture()
         self._preview_key: tuple | None = None
@@ -98,7 +120,8 @@ class ExportWidget(Widget):
 
     # --- actions (also the test API) ---------------------------------------------------------------
     def export_mesh(self) -> ExportTask | None:
-        """Start exporting the on-screen head as a mesh (coloured, or textured) with the panel's settings."""
+        """Start exporting the on-screen head as a mesh with the panel's settings: a coloured one is
+        written; a textured one is baked into :attr:`pending` for the preview, and :meth:`save` writes it."""
         settings = dataclasses.replace(self.app.state.export)
         resolution, suffix, textured = settings.mesh_resolution, settings.mesh_format, settings.mesh_texture
         if textured and suffix not in TEXTURED_FORMATS:
@@ -113,7 +136,7 @@ class ExportWidget(Widget):
             folder: Path,
             progress: Progress,
             cancel: threading.Event,
-        ) -> Path:
+        ) -> Path | None:
             field = HeadField(generator, head)
             mesh = extract_mesh(
                 field,
@@ -125,22 +148,23 @@ class ExportWidget(Widget):
                 cancel=cancel,
             )
             name = f"mesh_{head_name(request)}_{resolution}" + ("_textured" if textured else "")
-            path = unique_path(folder, name, f".{suffix}")
-            if textured:
-                mesh = texture_head_mesh(
-                    generator, head, mesh, texture, field, stage(progress, SURFACE_SHARE, 1.0), cancel
-                )
-                save_textured_mesh(mesh, path)
-                self._loaded(path, generator)
-            else:
+            if not textured:
+                path = unique_path(folder, name, f".{suffix}")
                 save_mesh(mesh, path)
-            return path
+                return path
+            textured_mesh = texture_head_mesh(
+                generator, head, mesh, texture, field, stage(progress, SURFACE_SHARE, 1.0), cancel
+            )
+            save = lambda path: save_textured_mesh(textured_mesh, path)  # noqa: E731
+            self._made(TexturedMeshAsset(textured_mesh), save, folder, name, f".{suffix}", generator)
+            return None
 
         kind = f"textured mesh, {texture.faces} faces" if textured else f"mesh {resolution}^3"
         return self._start(f"{kind} (.{suffix})", work)
 
     def export_splat(self) -> ExportTask | None:
-        """Start fitting Gaussian splats to the on-screen head (3DGS .ply) with the panel's settings."""
+        """Start fitting Gaussian splats to the on-screen head with the panel's settings, into
+        :attr:`pending` for the preview; :meth:`save` writes the 3DGS .ply."""
         settings = dataclasses.replace(self.app.state.export)
         splat = SplatSettings(count=settings.splat_gaussians, steps=settings.splat_steps)
 
@@ -151,7 +175,7 @@ class ExportWidget(Widget):
             folder: Path,
             progress: Progress,
             cancel: threading.Event,
-        ) -> Path:
+        ) -> None:
             field = HeadField(generator, head)
             surface = extract_mesh(
                 field,
@@ -161,12 +185,30 @@ class ExportWidget(Widget):
                 cancel=cancel,
             )
             gaussians = splat_head(generator, head, surface, field, splat, stage(progress, SURFACE_SHARE, 1.0), cancel)
-            path = unique_path(folder, f"splat_{head_name(request)}_{len(gaussians)}", ".ply")
-            save_splat(gaussians, path)
-            self._loaded(path, generator)
-            return path
+            stem = f"splat_{head_name(request)}_{len(gaussians)}"
+            self._made(SplatAsset(gaussians), lambda path: save_splat(gaussians, path), folder, stem, ".ply", generator)
 
         return self._start(f"splats, {splat.count} Gaussians (.ply)", work)
+
+    def save(self) -> ExportTask | None:
+        """Write the pending textured mesh or splats (what the preview shows) into the capture folder,
+        on the export thread; no second bake or fit."""
+        pending = self.pending
+        if pending is None:
+            self.app.notify("nothing to save yet: bake a textured mesh or fit splats first", error=True)
+            return None
+        if self.task is not None and self.task.running:
+            self.app.notify("an export is already running: wait for it or cancel it", error=True)
+            return None
+
+        def run(progress: Progress, cancel: threading.Event) -> Path:
+            path = unique_path(pending.folder, pending.stem, pending.suffix)
+            pending.save(path)
+            pending.saved = path
+            return path
+
+        self.task = ExportTask(f"saving {pending.name}", run, self._finished, on_progress=GlfwWindow.wake)
+        return self.task
 
     def export_video(self) -> ExportTask | None:
         """Start exporting a 360-degree turntable of the on-screen head at the view's pitch and distance."""
@@ -218,13 +260,23 @@ class ExportWidget(Widget):
         self._preview_worker.shutdown(wait=True, cancel_futures=True)
         self._preview_texture.delete()
 
-    def _loaded(self, path: Path, generator: PanoHeadGenerator) -> None:
-        """Read the file just written back for the preview (on the export thread): it shows the file."""
-        self.asset = (load_asset(path), generator.config, path.name)
+    def _made(
+        self,
+        asset: TexturedMeshAsset | SplatAsset,
+        save: Callable[[Path], object],
+        folder: Path,
+        stem: str,
+        suffix: str,
+        generator: PanoHeadGenerator,
+    ) -> None:
+        """Keep a baked or fitted asset for the preview and Save (on the export thread); the preview
+        turns on so the user sees it at once."""
+        self.pending = Pending(asset, save, folder, stem, suffix, generator.config)
+        self.preview = True
 
-    def _update_preview(self, shown: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str]) -> None:
-        """Render the asset from the live camera on the preview thread whenever the camera moves."""
-        asset, config, name = shown
+    def _update_preview(self, pending: Pending) -> None:
+        """Render the pending asset from the live camera on the preview thread whenever the camera moves."""
+        asset, config, name = pending.asset, pending.config, pending.name
         camera = self.app.editor.request().edit.camera
         key = (id(asset), camera)
         if self._preview_job is not None and self._preview_job[1].done():
@@ -257,7 +309,7 @@ class ExportWidget(Widget):
         request, folder_name = result.request, app.state.capture.folder
         ws, background_ws = result.ws, result.background_ws
 
-        def run(progress: Progress, cancel: threading.Event) -> Path:
+        def run(progress: Progress, cancel: threading.Event) -> Path | None:
             device = pick_device(request.device)
             generator = self._generator(request.source, device)
             as_batch = lambda array: torch.from_numpy(np.ascontiguousarray(array))[None].to(device)  # noqa: E731
@@ -281,7 +333,10 @@ class ExportWidget(Widget):
         return self._own_model[1]
 
     def _finished(self, task: ExportTask) -> None:  # runs on the export thread
-        self.app.notify(*task.outcome("export", "exported"))
+        if task.status == "done" and task.path is None:
+            self.app.notify(f"{self.pending.name} is ready: see the preview, then Save writes it")
+        else:
+            self.app.notify(*task.outcome("export", "exported"))
 
     # --- drawing -------------------------------------------------------------------------------------
     def __call__(self, show: bool) -> None:
@@ -292,8 +347,9 @@ class ExportWidget(Widget):
         ready = not busy and self.app.result is not None
 
         self._task_status()  # first, with the preview: the export's progress is in sight without scrolling
-        if self.asset is not None:
-            self._preview_panel(self.asset, scale)
+        pending = self.pending  # one read: the export thread may replace it meanwhile
+        if pending is not None:
+            self._preview_panel(pending, scale, busy)
         imgui.separator_text("Mesh")
         label("Format", scale)
         formats = TEXTURED_FORMATS if export.mesh_texture else MESH_FORMATS
@@ -319,7 +375,7 @@ class ExportWidget(Widget):
             sizes = [(t, f"{t // 1024}K" if t >= 1024 else str(t)) for t in TEXTURE_SIZES]
             export.texture_size = radio_row(export.texture_size, sizes, "texture-size")
         imgui.begin_disabled(not ready)
-        if imgui.button("Export mesh"):
+        if imgui.button("Bake and preview" if export.mesh_texture else "Export mesh"):
             self.export_mesh()
         imgui.end_disabled()
 
@@ -334,7 +390,7 @@ class ExportWidget(Widget):
         )
         imgui.set_item_tooltip("Optimisation steps against the final images of 24 views (minutes on a CPU)")
         imgui.begin_disabled(not ready)
-        if imgui.button("Export splats"):
+        if imgui.button("Fit and preview"):
             self.export_splat()
         imgui.end_disabled()
 
@@ -358,21 +414,27 @@ class ExportWidget(Widget):
 
         imgui.spacing()
         hint(
-            f"Exports the head on screen into the capture folder ({resolve_output(self.app.state.capture.folder)}). "
-            "Meshes and "
-            "splats: y up, face towards +z, units of the tri-grid box. Plain meshes carry vertex colours before "
+            "Exports the head on screen into the capture folder "
+            f"({resolve_output(self.app.state.capture.folder)}); textured meshes and splats are previewed first "
+            "and written by Save. Meshes and splats: y up, face towards +z, units of the tri-grid box. Plain "
+            "meshes carry vertex colours before "
             "super-resolution; textured meshes and splats are fitted to the final images. The turntable orbits "
             "at the view's pitch and distance."
         )
 
-    def _preview_panel(self, shown: tuple[TexturedMeshAsset | SplatAsset, GeneratorConfig, str], scale: float) -> None:
-        asset, _, name = shown
+    def _preview_panel(self, pending: Pending, scale: float, busy: bool) -> None:
+        asset, name = pending.asset, pending.name
         imgui.separator_text("Preview")
-        _, self.preview = imgui.checkbox(f"Show {name} beside the live render", self.preview)
-        imgui.set_item_tooltip("The exported file rendered from the live camera (on the CPU): what it holds")
+        imgui.begin_disabled(busy or pending.saved is not None)
+        if imgui.button(f"Save {name}"):
+            self.save()
+        imgui.end_disabled()
+        imgui.set_item_tooltip("Write what the preview shows into the capture folder")
+        _, self.preview = imgui.checkbox("Show beside the live render", self.preview)
+        imgui.set_item_tooltip("Rendered from the live camera (on the CPU): what the file holds")
         if not self.preview:
             return
-        self._update_preview(shown)
+        self._update_preview(pending)
         if self._preview_texture.shape is None:
             imgui.text_colored(MUTED, "rendering the preview...")
             return
@@ -396,9 +458,12 @@ class ExportWidget(Widget):
             if imgui.button("Cancel"):
                 task.cancel()
         elif task.status == "done":
-            imgui.text_colored(MUTED, f"exported {task.path}")
-            if imgui.button("Open folder"):
-                self.open_folder()
+            if task.path is None:
+                imgui.text_colored(MUTED, "made: the preview below shows it; Save writes it")
+            else:
+                imgui.text_colored(MUTED, f"exported {task.path}")
+                if imgui.button("Open folder"):
+                    self.open_folder()
         elif task.status == "failed":
             hint(f"export failed: {task.error}", ERROR)
         else:

@@ -19,7 +19,7 @@ from panohead.cli.common import (
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import extract_mesh
-from panohead.export.splat import SplatSettings, save_splat, splat_head
+from panohead.export.splat import SplatSettings, save_splat, splat_background, splat_head
 from panohead.export.tasks import stage
 
 # Share of the progress bar taken by the surface the Gaussians start on; the fit takes the rest.
@@ -54,11 +54,21 @@ SURFACE_SHARE = 0.1
     type=click.IntRange(8, 1024),
     help="Density grid samples per axis for the surface the Gaussians start on.",
 )
+@click.option(
+    "--background",
+    "background",
+    type=click.IntRange(100, 2_000_000),
+    default=None,
+    help="Also fit this many Gaussians to the model's background, written as a second set (_background.ply).",
+)
 @output_option("out")
 @user_errors
-def splat(checkpoint, device, seeds, truncation, count, steps, resolution, outdir):
-    """Fit 3D Gaussian splats to heads (3DGS .ply; y up, face towards +z, units of the tri-grid box)."""
-    settings = SplatSettings(count=count, steps=steps)
+def splat(checkpoint, device, seeds, truncation, count, steps, resolution, background, outdir):
+    """Fit 3D Gaussian splats to heads (3DGS .ply; y up, face towards +z, units of the tri-grid box).
+
+    With --background, SEED_splat_background.ply holds a backdrop (Gaussians on a sphere around the
+    cameras' orbit) fitted behind the head; open both files together to see the whole picture."""
+    settings = SplatSettings(count=count, steps=steps, background=background or 0)
     seed_list = parse_seeds(seeds)
     folder = output_folder(outdir)
     generator, _, source = open_generator(checkpoint, device)
@@ -71,3 +81,9 @@ def splat(checkpoint, device, seeds, truncation, count, steps, resolution, outdi
         path = folder / f"seed{seed:04d}_splat.ply"
         save_splat(gaussians, path)
         click.echo(f"wrote {path} ({len(gaussians)} Gaussians, model: {source})")
+        if settings.background:
+            with progress_bar(f"seed {seed} background {settings.background} Gaussians") as progress:
+                backdrop = splat_background(generator, head, gaussians, settings, progress)
+            path = folder / f"seed{seed:04d}_splat_background.ply"
+            save_splat(backdrop, path)
+            click.echo(f"wrote {path} ({len(backdrop)} Gaussians of the background)")

@@ -2,6 +2,7 @@
 
     asset = load_asset("head.glb")          # a textured .glb / .obj, or a 3DGS splat .ply
     image, alpha = asset.render(label, 256)  # (S, S, 3) on black, (S, S), as the file shows it
+    asset = SplatAsset(gaussians)           # or one not written yet (the app's preview before Save)
 
 Used to measure an export against the generator (bench/bench_assets.py) and to preview it in the
 app. Meshes go through :func:`~panohead.export.raster.render_textured`, splats through
@@ -25,41 +26,60 @@ from panohead.export.splat import load_splat
 
 
 class TexturedMeshAsset:
-    """A UV-textured mesh file (.glb with its embedded texture, or .obj with its .mtl and image)."""
+    """A UV-textured mesh: as :func:`~panohead.export.texture.texture_mesh` makes it, or read from a
+    file (.glb with its embedded texture, or .obj with its .mtl and image). ``name`` names it in errors."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        mesh = trimesh.load(path, force="mesh", process=False)
+    def __init__(self, mesh: trimesh.Trimesh, name: str = "the mesh") -> None:
         visual = mesh.visual
         material = getattr(visual, "material", None)
         image = getattr(material, "baseColorTexture", None)  # glTF
         if image is None:
             image = getattr(material, "image", None)  # .obj + .mtl
         if getattr(visual, "uv", None) is None or image is None:
-            raise ValueError(f"{path}: the mesh has no UV texture; export it with a texture")
+            raise ValueError(f"{name}: the mesh has no UV texture; export it with a texture")
         self.vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32)
         self.faces = torch.as_tensor(mesh.faces, dtype=torch.long)
         self.uv = torch.as_tensor(visual.uv, dtype=torch.float32)
         self.texture = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255)
         self.description = f"{len(self.faces)} faces, {image.size[0]}x{image.size[1]} texture"
 
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TexturedMeshAsset:
+        return cls(trimesh.load(path, force="mesh", process=False), str(path))
+
+    def to(self, device: torch.device | str) -> TexturedMeshAsset:
+        """Render on ``device`` from now on (a GPU for large images); returns self."""
+        for name in ("vertices", "faces", "uv", "texture"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
     @torch.no_grad()
     def render(self, label: torch.Tensor, size: int, supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         image, alpha = render_textured(
-            self.vertices, self.faces, self.uv, self.texture, label.cpu(), size * supersample
+            self.vertices, self.faces, self.uv, self.texture, label.to(self.vertices.device), size * supersample
         )
         return downsample(image, alpha, supersample)
 
 
 class SplatAsset:
-    """A 3DGS splat .ply."""
+    """Gaussian splats: fitted ones, or a 3DGS .ply read back (:meth:`load`)."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.gaussians: Gaussians = load_splat(path)
-        self.description = f"{len(self.gaussians)} Gaussians"
+    def __init__(self, gaussians: Gaussians) -> None:
+        self.gaussians = gaussians
+        self.description = f"{len(gaussians)} Gaussians"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SplatAsset:
+        return cls(load_splat(path))
+
+    def to(self, device: torch.device | str) -> SplatAsset:
+        """Render on ``device`` from now on; returns self."""
+        self.gaussians = Gaussians(**{name: value.to(device) for name, value in self.gaussians.parameters().items()})
+        return self
 
     @torch.no_grad()
     def render(self, label: torch.Tensor, size: int, supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        image, alpha = render_gaussians(self.gaussians, label.cpu(), size * supersample)
+        image, alpha = render_gaussians(self.gaussians, label.to(self.gaussians.means.device), size * supersample)
         return downsample(image, alpha, supersample)
 
 
@@ -76,7 +96,7 @@ def load_asset(path: str | os.PathLike) -> TexturedMeshAsset | SplatAsset:
     """The asset in ``path``: .glb / .obj (textured mesh) or .ply (splats)."""
     suffix = Path(path).suffix.lower()
     if suffix in (".glb", ".obj"):
-        return TexturedMeshAsset(path)
+        return TexturedMeshAsset.load(path)
     if suffix == ".ply":
-        return SplatAsset(path)
+        return SplatAsset.load(path)
     raise ValueError(f"{path}: not an exported asset; open a textured .glb/.obj or a splat .ply")

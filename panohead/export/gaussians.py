@@ -29,6 +29,10 @@ from panohead.camera import split_label
 
 # 3DGS's screen-space low-pass filter (pixels^2): no Gaussian is thinner than about a pixel.
 BLUR = 0.3
+# Gaussians whose centres lie outside the view frustum widened by this factor are culled (3DGS's
+# limit): the affine approximation fails far off-axis, where a Gaussian close beside the camera
+# would be smeared over the whole image (a backdrop around the cameras has such Gaussians).
+FRUSTUM_MARGIN = 1.3
 MAX_ALPHA = 0.99
 SH_C0 = 0.28209479177387814  # Y_0^0
 SH_C1 = 0.4886025119029199  # |Y_1^m| / (x, y, z)
@@ -141,7 +145,10 @@ def project_gaussians(
     # Out to where alpha falls below 1/255 (3DGS cuts at 3 sigma of the major axis; this is exact).
     reach = (2 * torch.log((255 * opacities).clamp(min=1))).sqrt()
     extents = (reach[:, None] * torch.stack([a, c], dim=-1).sqrt()).detach()
-    extents = extents * (z > near)[:, None]
+    in_frustum = (
+        (z > near) & ((x / safe_z).abs() * fx <= FRUSTUM_MARGIN * cx) & ((y / safe_z).abs() * fy <= FRUSTUM_MARGIN * cy)
+    )
+    extents = extents * in_frustum[:, None]
     directions = F.normalize(gaussians.means - origin, dim=-1)
     return Splats(centres, conics, z, sh_colour(gaussians.sh, directions), opacities, extents)
 

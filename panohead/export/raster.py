@@ -156,7 +156,7 @@ def render_textured(
     covered = fragments.covered
     texel_uv = fragments.interpolate(uv, faces)  # (K, 2)
     colours = sample_image(texture, torch.stack([texel_uv[:, 0], 1 - texel_uv[:, 1]], dim=-1) * texture.shape[0])
-    image = torch.zeros(size, size, 3)
+    image = torch.zeros(size, size, 3, device=texture.device)
     image[covered] = colours
     return image, covered.float()
 

@@ -4,6 +4,8 @@
     gaussians = surface_gaussians(mesh, 20_000, field)           # flat discs on it, raw-path colours
     gaussians, losses = fit_gaussians(gaussians, views, SplatSettings())
     save_splat(gaussians, "head.ply")
+    backdrop = splat_background(generator, head, gaussians, SplatSettings(background=10_000))
+    save_splat(backdrop, "head_background.ply")                 # a second set, same frame and layout
 
 The .ply is the layout of the 3DGS reference code that splat viewers read: per vertex, float32
 ``x y z nx ny nz f_dc_0..2 f_rest_0..44 opacity scale_0..2 rot_0..3``; normals are zero, opacity is
@@ -11,6 +13,13 @@ a logit, scales are logs, ``rot`` is a (w, x, y, z) quaternion, and ``f_rest`` h
 channel by channel (R's 15, then G's, then B's). We fit bands 0 and 1 (degree 1); the degree-2 and
 -3 coefficients are written as zeros. Positions are in our world frame (y up, face towards +z,
 tri-grid box units), like the meshes.
+
+The generator's background is a picture behind the head (a 2D network composited by the head's
+mask), not part of the 3D scene. Its splat set is a backdrop: Gaussians on a sphere around the
+orbit's pivot just outside the cameras' orbit (:data:`BACKGROUND_RADIUS`), seeded where the baking
+views' rays through background pixels meet it, then fitted with the head's set fixed in front so
+that both together match the generator's whole pictures. Loaded together (same frame, same
+layout) they show the head in front of its background from the orbit's cameras.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import torch.nn.functional as F
 import trimesh
 
 from panohead.atomic import write_bytes_atomic
+from panohead.camera import pixel_rays, split_label
 from panohead.export.field import Field
 from panohead.export.gaussians import SH_BANDS, SH_C0, Gaussians, render_gaussians
 from panohead.export.heads import Head
@@ -46,6 +56,10 @@ PLY_PROPERTIES = (
 INITIAL_OPACITY = 0.7
 # Initial discs: as wide as the mean sample spacing, a third of that thick along the normal.
 INITIAL_THICKNESS = 0.3
+# The backdrop sphere's radius in units of the camera's distance from the pivot: just outside the
+# orbit, so its near side is behind every orbit camera and its far side covers their pictures.
+BACKGROUND_RADIUS = 1.2
+BACKGROUND_OPACITY = 0.95
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class SplatSettings:
 
     count: int = 20_000
     steps: int = 1500
+    background: int = 0  # Gaussians of the backdrop set (0: none)
     lr_means: float = 1.6e-4
     lr_sh: float = 2.5e-3
     lr_opacity: float = 0.05
@@ -66,6 +81,8 @@ class SplatSettings:
             raise ValueError(f"Gaussian count {self.count} must be at least 1")
         if self.steps < 0:
             raise ValueError(f"steps {self.steps} must not be negative")
+        if self.background < 0:
+            raise ValueError(f"background Gaussian count {self.background} must not be negative")
 
 
 def quaternions_from_z(normals: torch.Tensor) -> torch.Tensor:
@@ -98,10 +115,18 @@ def fit_gaussians(
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    front: Gaussians | None = None,
+    extent: float = 1.0,
 ) -> tuple[Gaussians, list[float]]:
     """Optimise ``gaussians`` on ``device`` so their renders match ``views`` (one random view per
     step, on black): L1 on colour plus L1 on alpha against the mask. Returns the fitted Gaussians,
-    without the transparent ones (alpha < 1/255 everywhere), and the loss of every step."""
+    without the transparent ones (alpha < 1/255 everywhere), and the loss of every step.
+
+    With ``front`` (a fitted head, kept fixed), ``gaussians`` are its background: each step renders
+    both sets together against a whole picture (``views`` with their background), alpha against 1.
+    ``extent`` scales the position learning rate to the scene's size (3DGS's convention).
+    """
+    fixed = None if front is None else {name: value.detach().to(device) for name, value in front.parameters().items()}
     fitted = Gaussians(
         **{
             name: value.detach().clone().to(device).requires_grad_(True)
@@ -109,7 +134,7 @@ def fit_gaussians(
         }
     )
     rates = {
-        "means": settings.lr_means,
+        "means": settings.lr_means * extent,
         "sh": settings.lr_sh,
         "opacity_logits": settings.lr_opacity,
         "log_scales": settings.lr_scales,
@@ -123,8 +148,12 @@ def fit_gaussians(
     for step in range(settings.steps):
         check_cancel(cancel)
         view = views[int(torch.randint(len(views), (1,), generator=order))]
-        image, alpha = render_gaussians(fitted, view.label, view.image.shape[0])
-        loss = (image - view.image.to(device)).abs().mean() + (alpha - view.mask.to(device)).abs().mean()
+        shown, target_alpha = fitted, view.mask.to(device)
+        if fixed is not None:
+            shown = Gaussians(**{name: torch.cat([fixed[name], value]) for name, value in fitted.parameters().items()})
+            target_alpha = torch.ones_like(target_alpha)
+        image, alpha = render_gaussians(shown, view.label, view.image.shape[0])
+        loss = (image - view.image.to(device)).abs().mean() + (alpha - target_alpha).abs().mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -147,6 +176,63 @@ def splat_head(
     views = generator_views(generator, head, orbit_views(generator, BAKE_ORBIT), stage(progress, 0.0, 0.2), cancel)
     initial = surface_gaussians(mesh, settings.count, field, settings.seed)
     return fit_gaussians(initial, views, settings, generator.device, stage(progress, 0.2, 1.0), cancel)[0]
+
+
+def backdrop_gaussians(views: list[View], count: int, centre: torch.Tensor, radius: float) -> Gaussians:
+    """About ``count`` Gaussians (split evenly over ``views``, whole pictures) where each view's rays
+    through a grid of its pixels leave the sphere (``centre`` (3,), ``radius``, around the cameras),
+    coloured as those pixels where the head does not cover them (mask < 1/2), as opaque discs
+    facing the centre, as wide as the grid's spacing there."""
+    grid = max(int(math.sqrt(count / len(views))), 1)
+    means, colours, widths, normals = [], [], [], []
+    for view in views:
+        size = view.image.shape[0]
+        origins, directions = pixel_rays(view.label.float(), grid)  # (1, grid^2, 3), rows then columns
+        offset = origins[0] - centre
+        along = (directions[0] * offset).sum(-1)
+        distance = -along + (along**2 - (offset**2).sum(-1) + radius**2).clamp(min=0).sqrt()  # far exit
+        points = origins[0] + distance[:, None] * directions[0]
+        rows, columns = torch.meshgrid(
+            (torch.arange(grid) + 0.5) * (size / grid), (torch.arange(grid) + 0.5) * (size / grid), indexing="ij"
+        )
+        pixels = torch.stack([columns.reshape(-1), rows.reshape(-1)], dim=-1).long().clamp(max=size - 1)
+        behind = view.mask[pixels[:, 1], pixels[:, 0]] < 0.5
+        colour = view.image[pixels[:, 1], pixels[:, 0]]
+        # Behind the head (seen from other views) the seed takes this view's mean background colour.
+        colour[~behind] = colour[behind].mean(dim=0) if behind.any() else 0.5
+        focal = split_label(view.label.float())[1][0, 0, 0]
+        means.append(points)
+        colours.append(colour)
+        widths.append(distance / (focal * grid))
+        normals.append(F.normalize(centre - points, dim=-1))
+    means, colours, widths = torch.cat(means), torch.cat(colours), torch.cat(widths)
+    log_scales = torch.stack([widths, widths, widths * INITIAL_THICKNESS], dim=-1).log()
+    sh = torch.zeros(len(means), SH_BANDS, 3)
+    sh[:, 0] = (colours - 0.5) / SH_C0
+    logit = math.log(BACKGROUND_OPACITY / (1 - BACKGROUND_OPACITY))
+    return Gaussians(means, log_scales, quaternions_from_z(torch.cat(normals)), torch.full((len(means),), logit), sh)
+
+
+def splat_background(
+    generator: PanoHeadGenerator,
+    head: Head,
+    front: Gaussians,
+    settings: SplatSettings,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Gaussians:
+    """``settings.background`` Gaussians of the head's background (see the module doc), fitted
+    behind the head's fitted set ``front`` to the generator's whole pictures from the baking views."""
+    if head.background is None:
+        raise ValueError("this model has no background network; export the splats without --background")
+    config = generator.config
+    views = generator_views(
+        generator, head, orbit_views(generator, BAKE_ORBIT), stage(progress, 0.0, 0.2), cancel, with_background=True
+    )
+    radius = BACKGROUND_RADIUS * config.camera_radius
+    initial = backdrop_gaussians(views, settings.background, torch.tensor(config.look_at, dtype=torch.float32), radius)
+    fit = fit_gaussians(initial, views, settings, generator.device, stage(progress, 0.2, 1.0), cancel, front, radius)
+    return fit[0]
 
 
 def splat_table(gaussians: Gaussians) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 cameras = orbit_views(generator, BAKE_ORBIT)          # (V, 25) labels around the head
 views = generator_views(generator, head, cameras)     # final super-resolved images and masks
+full = generator_views(generator, head, cameras, with_background=True)  # the whole picture
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ HELD_OUT_ORBIT: tuple[tuple[float, float], ...] = (
 
 @dataclass(frozen=True)
 class View:
-    """One picture of the head on a black background.
+    """One picture of the head on a black background, or of the whole picture.
 
     ``label`` (1, 25) camera; ``image`` (S, S, 3) the colour premultiplied by the mask (the head
-    matted on black), in [0, 1]; ``mask`` (S, S) the head's opacity in [0, 1].
+    matted on black), in [0, 1], or with ``with_background`` the generator's whole final image (head
+    in front of its background); ``mask`` (S, S) the head's opacity in [0, 1].
     """
 
     label: torch.Tensor
@@ -57,12 +59,19 @@ def orbit_views(generator: PanoHeadGenerator, angles: tuple[tuple[float, float],
 
 
 @torch.no_grad()
-def generator_view(generator: PanoHeadGenerator, head: Head, label: torch.Tensor) -> View:
-    """The final (super-resolved) image of ``head`` from camera ``label`` (1, 25), matted on black."""
-    background = None if head.background is None else torch.zeros_like(head.background)
+def generator_view(
+    generator: PanoHeadGenerator, head: Head, label: torch.Tensor, with_background: bool = False
+) -> View:
+    """The final (super-resolved) image of ``head`` from camera ``label`` (1, 25), matted on black
+    (or, ``with_background``, in front of the head's background)."""
+    background = head.background
+    if background is not None and not with_background:
+        background = torch.zeros_like(background)
     out = generator.render(head.planes, head.ws, label, background=background)
     mask = out["mask"][0, 0].clamp(0, 1)
-    image = ((out["image"][0].permute(1, 2, 0) + 1) / 2).clamp(0, 1) * mask[..., None]
+    image = ((out["image"][0].permute(1, 2, 0) + 1) / 2).clamp(0, 1)
+    if not with_background:
+        image = image * mask[..., None]
     return View(label.cpu(), image.float().cpu(), mask.float().cpu())
 
 
@@ -72,11 +81,12 @@ def generator_views(
     cameras: torch.Tensor,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    with_background: bool = False,
 ) -> list[View]:
     """One :class:`View` per camera of ``cameras`` (V, 25)."""
     views = []
     for index in range(len(cameras)):
         check_cancel(cancel)
-        views.append(generator_view(generator, head, cameras[index : index + 1]))
+        views.append(generator_view(generator, head, cameras[index : index + 1], with_background))
         report(progress, (index + 1) / len(cameras))
     return views

@@ -117,13 +117,18 @@ def test_textured_mesh_export_writes_a_glb_with_a_texture_of_the_asked_size(app)
             "texture_size": 256,
         }
     )
+    widget = app.panel(ExportWidget)
     try:
-        task = app.panel(ExportWidget).export_mesh()
+        task = widget.export_mesh()
         run_until_finished(app, task)
     finally:
         app.set_state(export={"mesh_texture": False})
     assert task.status == "done", task.error
-    assert task.path.name == "mesh_seed0000_64_textured.glb"
+    assert task.path is None and exported_files(app) == []  # baked for the preview, not written yet
+    task = widget.save()
+    run_until_finished(app, task)
+    assert task.status == "done", task.error
+    assert task.path.name == "mesh_seed0000_64_textured.glb" and exported_files(app) == [task.path.name]
     mesh = trimesh.load(task.path, force="mesh", process=False)
     assert len(mesh.faces) <= 1000 and mesh.visual.uv.min() >= 0 and mesh.visual.uv.max() <= 1
     assert mesh.visual.material.baseColorTexture.size == (256, 256)
@@ -148,7 +153,10 @@ def test_splat_export_writes_a_3dgs_ply(app):
 
     app.wait_idle()
     app.set_state(export={"splat_gaussians": 200, "splat_steps": 3})
-    task = app.panel(ExportWidget).export_splat()
+    widget = app.panel(ExportWidget)
+    run_until_finished(app, widget.export_splat())
+    assert exported_files(app) == []  # fitted for the preview, not written yet
+    task = widget.save()
     run_until_finished(app, task)
     assert task.status == "done", task.error
     gaussians = load_splat(task.path)
@@ -158,7 +166,11 @@ def test_splat_export_writes_a_3dgs_ply(app):
 
 
 @pytest.mark.usefixtures("single_thread")
-def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
+def test_the_preview_shows_the_fitted_splats_from_the_live_camera_before_save_writes_them(app, monkeypatch):
+    from gui_input import ItemRecorder, click
+    from imgui_bundle import imgui
+
+    from panohead.export.assets import load_asset
     from viz.export_widget import PREVIEW_SIZE, ExportWidget
 
     def next_preview(widget, before):
@@ -168,24 +180,52 @@ def test_the_preview_shows_the_exported_splats_from_the_live_camera(app):
                 return widget.preview_image
         raise AssertionError("no preview came")
 
-    def expected(widget):
-        asset, config, _ = widget.asset
-        return asset.render(app.state.edit.camera.config_label(config, "cpu"), PREVIEW_SIZE, 2)[0].numpy()
+    def expected(asset):
+        return asset.render(app.state.edit.camera.config_label(widget.pending.config, "cpu"), PREVIEW_SIZE, 2)[
+            0
+        ].numpy()
+
+    panes = []  # where the preview texture was drawn, each frame
+
+    def drawn(texture, size, *args, **kwargs):
+        image(texture, size, *args, **kwargs)
+        if texture.get_tex_id() == widget._preview_texture.id:
+            low, high = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+            panes.append((low.x, low.y, high.x, high.y))
+
+    def pane(frame):  # the framebuffer pixels of the preview image on screen
+        x0, y0, x1, y1 = panes[-1]
+        scale = frame.shape[1] / app.window.size[0]
+        return frame[int(y0 * scale) + 2 : int(y1 * scale) - 2, int(x0 * scale) + 2 : int(x1 * scale) - 2]
 
     app.wait_idle()
     app.select_tab = "Output"
     app.set_state(export={"splat_gaussians": 300, "splat_steps": 5})
     widget = app.panel(ExportWidget)
     run_until_finished(app, widget.export_splat())
-    assert widget.asset is not None and widget.asset[2] == widget.task.path.name
-    widget.preview = True
+    assert widget.pending is not None and widget.preview and exported_files(app) == []
     front = next_preview(widget, None)
     assert front.shape == (PREVIEW_SIZE, PREVIEW_SIZE, 3) and front.max() > 0.2
-    np.testing.assert_allclose(front, expected(widget), atol=1e-5)
+    np.testing.assert_allclose(front, expected(widget.pending.asset), atol=1e-5)
+    image = imgui.image
+    monkeypatch.setattr(imgui, "image", drawn)
+    front_frame = app.step_frame(capture=True)
     app.state.edit = app.state.edit.with_camera(yaw=90.0)
     side = next_preview(widget, front)
-    np.testing.assert_allclose(side, expected(widget), atol=1e-5)
+    side_frame = app.step_frame(capture=True)
+    np.testing.assert_allclose(side, expected(widget.pending.asset), atol=1e-5)
     assert np.abs(side - front).mean() > 0.01
+    before, after = pane(front_frame).astype(float), pane(side_frame).astype(float)
+    assert before.max() > 50 and np.abs(after - before).mean() > 2  # the pane on screen follows the camera
+    recorder = ItemRecorder()
+    with recorder.installed(monkeypatch):
+        app.step_frame()
+        click(app, *recorder.centre(f"Save {widget.pending.name}"))
+    run_until_finished(app, widget.task)
+    assert widget.task.status == "done", widget.task.error
+    assert exported_files(app) == [widget.task.path.name] == [widget.pending.saved.name]
+    reloaded = load_asset(widget.task.path)  # the file holds what the preview showed
+    np.testing.assert_allclose(expected(reloaded), side, atol=1e-5)
 
 
 def test_the_export_progress_and_result_are_in_sight_without_scrolling(app, monkeypatch):

@@ -16,6 +16,18 @@ DENSITY_STRETCH = 30.0
 DENSITY_CENTRE = 12.0
 
 
+def tiny_column_generator() -> PanoHeadGenerator:
+    """The tiny preset whose density is an opaque vertical column in the middle of the box (|x|, |z|
+    <= 0.2: the box is cropped by 0.3 on each side): a head with its background visible beside it."""
+    torch.manual_seed(0)
+    generator = PanoHeadGenerator(preset("tiny", crop_margin=0.3)).eval()
+    with torch.no_grad():
+        generator.decoder.out.bias[0] = 20.0  # softplus(20 - 1): opaque within a few hundredths of a unit
+        generator.decoder.out.weight[1:] *= 0.3  # tamer colour features: fewer saturated pixels
+        generator.decoder.out.bias[1:] *= 0.3
+    return generator
+
+
 def tiny_generator_with_surface() -> PanoHeadGenerator:
     """The tiny preset whose density output is stretched and biased so a random tri-grid has a surface.
 
