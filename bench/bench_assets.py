@@ -51,9 +51,12 @@ RANDOM_MODEL_FILL = 0.1  # share of the box inside the surface of a random model
 
 
 def fidelity(rendered: np.ndarray, coverage: np.ndarray, view: View) -> tuple[float, float]:
-    """PSNR (dB) and SSIM of ``rendered`` (S, S, 3) against the generator's view, on the head region."""
+    """PSNR (dB) and SSIM of ``rendered`` (S, S, 3) against the generator's view, on the head region; NaN
+    where neither shows anything there (a random model's sparse density can miss a view entirely)."""
     target, mask = view.image.numpy(), view.mask.numpy()
     region = (mask > 0.5) | (coverage > 0.5)
+    if not region.any():
+        return math.nan, math.nan
     mse = float(((rendered - target) ** 2)[region].mean())
     rows, columns = np.nonzero(region)
     box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))

@@ -122,7 +122,7 @@ def test_gpu_graphed_fp16_frames_stay_within_0_1_of_fp32_and_views_share_the_vol
     assert result.graphs and result.graph_error is None
     reference = Renderer()
     state32 = tiny_state("fp32", graphs=False)
-    state32.camera.yaw = 20.0
+    state32.edit = state32.edit.with_camera(yaw=20.0)
     reference(build_request(state32, "cuda"))
     assert (fp16 - last_image(reference)).abs().max() < 0.1
     assert graphed.graphs.compose.captured == 2
