@@ -47,6 +47,7 @@ SUPERSAMPLE = 2
 SAMPLE_YAWS = (0.0, 90.0, 180.0)
 TARGET_SECONDS = {"mesh": 10.0, "splat": 60.0}  # issue 21, one H200, paper configuration
 NAMES = {"mesh": "textured mesh (.glb)", "splat": "Gaussian splats (.ply)"}
+SSIM_WINDOW = 7  # scikit-image's default window
 RANDOM_MODEL_FILL = 0.1  # share of the box inside the surface of a random model's density
 
 
@@ -60,8 +61,11 @@ def fidelity(rendered: np.ndarray, coverage: np.ndarray, view: View) -> tuple[fl
     mse = float(((rendered - target) ** 2)[region].mean())
     rows, columns = np.nonzero(region)
     box = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
-    ssim = structural_similarity(rendered[box], target[box], channel_axis=-1, data_range=1.0)
-    return 10 * math.log10(1.0 / max(mse, 1e-12)), float(ssim)
+    psnr = 10 * math.log10(1.0 / max(mse, 1e-12))
+    if min(rendered[box].shape[:2]) < SSIM_WINDOW:  # a few pixels of a random model: no SSIM window fits
+        return psnr, math.nan
+    ssim = structural_similarity(rendered[box], target[box], channel_axis=-1, data_range=1.0, win_size=SSIM_WINDOW)
+    return psnr, float(ssim)
 
 
 def timed(function):
