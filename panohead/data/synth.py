@@ -61,6 +61,7 @@ NOISE_OCTAVES = (4, 8, 16)
 BLOBS = 5
 BACKGROUND_KINDS = 5
 BATCHES_AHEAD = 2  # batches each device renders ahead of the one being encoded and written
+ENCODERS = min(8, os.cpu_count() or 1)  # PNG encoding threads (zlib releases the GIL)
 
 
 @dataclass(frozen=True)
@@ -473,7 +474,7 @@ def write_synthetic_dataset(
             )
 
     with (
-        DatasetWriter(out, overwrite=overwrite, metadata=metadata) as writer,
+        DatasetWriter(out, overwrite=overwrite, metadata=metadata, threads=ENCODERS) as writer,
         ThreadPoolExecutor(max_workers=len(devices)) as renderers,
     ):
         ahead = BATCHES_AHEAD * len(devices)
