@@ -347,3 +347,11 @@ def test_tracing_cost_per_pixel_stays_bounded(monkeypatch):
     monkeypatch.setattr(synth_module, "head_parts", lambda p, prm: evaluated.append(p.x.numel()) or original(p, prm))
     synthesize(0, range(4), SynthSettings(resolution=64))
     assert sum(evaluated) / (4 * 64 * 64) < 14  # 12.5 now; the simpler heads before them took 14.0
+
+
+def test_cli_synth_refuses_more_gpus_than_it_has(tmp_path):
+    result = CliRunner().invoke(
+        main, ["dataset", "synth", "--out", str(tmp_path / "x"), "--count", "1", "--gpus", "2", "--device", "cpu"]
+    )
+    assert result.exit_code == 2 and "--gpus 2 needs --device cuda and 2 visible GPUs" in result.output
+    assert list(tmp_path.iterdir()) == []
