@@ -1,6 +1,8 @@
-"""Synthetic head rendering throughput (images/s), rendering alone and end to end (PNG encoding + writing).
+"""Synthetic head rendering throughput (images/s), rendering alone and end to end (PNG encoding + writing,
+which overlap the rendering of the next batches; with --gpus N the batches go to N GPUs in turn).
 
 python bench/bench_synth.py --device auto --resolution 128 --batch 16 256
+python bench/bench_synth.py --device cuda --resolution 256 --batch 64 256 --write-count 4096 --gpus 1
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument(
         "--write-count", type=int, default=0, help="Also time writing this many images to a temp folder."
     )
+    parser.add_argument("--gpus", type=int, default=1, help="GPUs to write with (cuda:0..N-1; --device cuda).")
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -44,12 +47,13 @@ def main() -> None:
     if args.write_count:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
+            devices = [torch.device("cuda", index) for index in range(args.gpus)] if args.gpus > 1 else [device]
             write_synthetic_dataset(
-                os.path.join(folder, "heads"), args.write_count, 0, settings, device, max(args.batch)
+                os.path.join(folder, "heads"), args.write_count, 0, settings, devices, max(args.batch)
             )
             seconds = time.perf_counter() - start
         print(
-            f"wrote {args.write_count} images (batch {max(args.batch)}) in {seconds:.1f} s: "
+            f"wrote {args.write_count} images (batch {max(args.batch)}, {len(devices)} device(s)) in {seconds:.1f} s: "
             f"{args.write_count / seconds:.1f} images/s end to end"
         )
 

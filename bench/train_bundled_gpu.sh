@@ -3,8 +3,9 @@
 #
 #   bash bench/train_bundled_gpu.sh        # on the lent machine, from the repository root, with $OUT set
 #
-# 1. synthesises LEASE_COUNT heads at 256x256 on the GPU, with the seed = 1000 + kimg trained so far
-#    (every lease sees fresh heads of the same distribution: no dataset for the discriminator to memorise);
+# 1. synthesises LEASE_COUNT heads at 256x256 on every visible GPU (batches in turn, the same images as on
+#    one), with the seed = 1000 + kimg trained so far (every lease sees fresh heads of the same
+#    distribution: no dataset for the discriminator to memorise);
 # 2. resumes from the newest compact snapshot in LEASE_SNAPSHOTS (checkpoints/training/), or starts fresh;
 # 3. trains the medium preset on every visible GPU (--gpus N) with --max-minutes set so that the whole
 #    command ends LEASE_RESERVE seconds before LEASE_SECONDS;
@@ -54,6 +55,7 @@ seed=$((1000 + nimg / 1000))  # never 1, bench/inversion_study.py's held-out hea
 data=$work/data-$seed
 synth=($cli dataset synth --out "$data" --count "$count" --resolution "$resolution" --yaw uniform --seed "$seed"
        --device "$device" --overwrite)
+[ "$device" != cuda ] || synth+=(--gpus "$gpus")
 say "\$ ${synth[*]}"
 synth_start=$SECONDS
 "${synth[@]}" 2>&1 | tr '\r' '\n' | tail -n 1 | tee -a "$summary"
@@ -91,7 +93,7 @@ print(" ".join(f"{name:>13}" for name in columns))
 for r in records:
     if r["event"] == "tick":  # a value is absent (phase did not run) or null (not finite): "-"
         print(" ".join(f"{r[name]:13.4g}" if r.get(name) is not None else f"{'-':>13}" for name in columns))
-    elif r["event"] in ("start", "stop", "error"):
+    elif r["event"] in ("start", "startup", "stop", "error"):
         print(r["event"], {k: v for k, v in r.items() if k not in ("event", "time")})
 EOF
 say "lease done in $((SECONDS - start)) s; files in $out: $(ls "$out" | paste -sd' ' -)"

@@ -53,10 +53,19 @@ def dataset() -> None:
 @click.option(
     "--batch-size", default=None, type=click.IntRange(1), help="Images per batch (default: 256 on CUDA, 16 on the CPU)."
 )
+@click.option(
+    "--gpus",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --device cuda: render on this many GPUs, batches in turn (same images as on one).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @device_option
 @user_errors
-def synth(out, count, resolution, seed, yaw_mode, pitch_range, jitter, supersample, batch_size, overwrite, device):
+def synth(
+    out, count, resolution, seed, yaw_mode, pitch_range, jitter, supersample, batch_size, gpus, overwrite, device
+):
     """Render procedural 360-degree heads with exact camera labels and masks."""
     from panohead.data.synth import SynthSettings, write_synthetic_dataset
     from panohead.data.writer import mask_target
@@ -65,14 +74,20 @@ def synth(out, count, resolution, seed, yaw_mode, pitch_range, jitter, supersamp
         resolution, yaw_mode, tuple(parse_numbers(pitch_range, "--pitch-range", count=2)), jitter, supersample
     )
     target = pick_device(device)
+    if gpus > 1 and (target.type != "cuda" or gpus > torch.cuda.device_count()):
+        raise click.UsageError(
+            f"--gpus {gpus} needs --device cuda and {gpus} visible GPUs "
+            f"({torch.cuda.device_count() if torch.cuda.is_available() else 0} here)"
+        )
+    targets = [torch.device("cuda", index) for index in range(gpus)] if gpus > 1 else [target]
     batch_size = batch_size or (256 if target.type == "cuda" else 16)
     start = time.perf_counter()
     with tqdm(total=count, unit="img", desc="synth") as bar:
-        path = write_synthetic_dataset(out, count, seed, settings, target, batch_size, overwrite, bar.update)
+        path = write_synthetic_dataset(out, count, seed, settings, targets, batch_size, overwrite, bar.update)
     elapsed = time.perf_counter() - start
+    where = f"{gpus} GPUs" if gpus > 1 else target.type
     click.echo(
-        f"wrote {count} images to {path} and masks to {mask_target(path)} "
-        f"({count / elapsed:.1f} images/s on {target.type})"
+        f"wrote {count} images to {path} and masks to {mask_target(path)} ({count / elapsed:.1f} images/s on {where})"
     )
 
 

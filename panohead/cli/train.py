@@ -94,6 +94,13 @@ from panohead.devices import DEVICE_CHOICES
     help="Memory-lean conv layers (default on: 40% less generator memory, a few % slower; docs/performance.md).",
 )
 @click.option(
+    "--cudnn-benchmark/--no-cudnn-benchmark",
+    default=True,
+    show_default=True,
+    help="Let cuDNN time its kernels for every new conv shape (faster steps, a slower first tick; the log's "
+    "startup record shows the cost).",
+)
+@click.option(
     "--keep-snapshots", type=click.IntRange(min=0), default=None, help="How many snapshots to keep (0 = all)."
 )
 @click.option(
@@ -135,6 +142,7 @@ def train(
     fp32,
     fused_layers,
     keep_snapshots,
+    cudnn_benchmark,
     max_minutes,
 ):
     """Train (or fine-tune) a PanoHead model on a dataset of heads with camera labels and masks.
@@ -205,6 +213,7 @@ def train(
         device=device,
         command=shlex.join(["panohead", *sys.argv[1:]]),
         max_minutes=max_minutes,
+        cudnn_benchmark=cudnn_benchmark,
     )
     reason = None
     if "WORLD_SIZE" in os.environ or gpus == 1:

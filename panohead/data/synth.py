@@ -24,9 +24,11 @@ crop (focal and principal point perturbed), while the stored label stays the un-
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import pairwise
@@ -58,6 +60,8 @@ STEP_FACTOR = 0.8
 NOISE_OCTAVES = (4, 8, 16)
 BLOBS = 5
 BACKGROUND_KINDS = 5
+BATCHES_AHEAD = 2  # batches each device renders ahead of the one being encoded and written
+ENCODERS = min(8, os.cpu_count() or 1)  # PNG encoding threads (zlib releases the GIL)
 
 
 @dataclass(frozen=True)
@@ -436,7 +440,7 @@ def write_synthetic_dataset(
     count: int,
     seed: int = 0,
     settings: SynthSettings = SynthSettings(),
-    device: torch.device | str = "cpu",
+    device: torch.device | str | Sequence[torch.device | str] = "cpu",
     batch_size: int = 32,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
@@ -445,21 +449,47 @@ def write_synthetic_dataset(
 
     Images are named ``img00000000.png`` ...; masks go to the reader's default sibling location.
     ``progress`` is called with the number of images finished after each batch. Returns ``out``.
+
+    ``device`` may list several devices (GPUs): batches go to them in turn. Each device renders in a
+    thread of its own (torch releases the GIL while it launches kernels and waits for them) up to
+    :data:`BATCHES_AHEAD` batches ahead, while this thread encodes and writes the finished batches
+    in order, so PNG encoding overlaps rendering instead of following it. The images do not depend
+    on the batch size or the devices: every image is drawn from its own (seed, index) generator.
     """
     if count < 1:
         raise ValueError(f"count {count} must be at least 1")
+    devices = [device] if isinstance(device, (str, torch.device)) else list(device)
     metadata = {"synthetic": {"seed": seed, "count": count, **asdict(settings)}}
-    with DatasetWriter(out, overwrite=overwrite, metadata=metadata) as writer:
-        for start in range(0, count, batch_size):
-            indices = range(start, min(count, start + batch_size))
-            with torch.no_grad():
-                batch = synthesize(seed, indices, settings, device)
-            writer.add_batch(
-                [f"img{i:08d}.png" for i in indices],
+    batches = [range(start, min(count, start + batch_size)) for start in range(0, count, batch_size)]
+
+    def render(number: int) -> tuple[range, np.ndarray, np.ndarray, list]:
+        target = torch.device(devices[number % len(devices)])
+        with torch.no_grad(), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
+            batch = synthesize(seed, batches[number], settings, target)
+            return (
+                batches[number],
                 to_uint8(batch.images),
                 to_uint8(batch.masks, (0.0, 1.0))[..., 0],
                 batch.labels.cpu().tolist(),
             )
-            if progress is not None:
-                progress(len(indices))
+
+    with (
+        DatasetWriter(out, overwrite=overwrite, metadata=metadata, threads=ENCODERS) as writer,
+        ThreadPoolExecutor(max_workers=len(devices)) as renderers,
+    ):
+        ahead = BATCHES_AHEAD * len(devices)
+        pending = deque(renderers.submit(render, number) for number in range(min(ahead, len(batches))))
+        submitted = len(pending)
+        try:
+            while pending:
+                indices, images, masks, labels = pending.popleft().result()
+                if submitted < len(batches):
+                    pending.append(renderers.submit(render, submitted))
+                    submitted += 1
+                writer.add_batch([f"img{i:08d}.png" for i in indices], images, masks, labels)
+                if progress is not None:
+                    progress(len(indices))
+        finally:
+            for future in pending:
+                future.cancel()
     return Path(out)

@@ -9,6 +9,11 @@ Run folder (``--outdir``); the app's training panel reads these files:
     one JSON object per line; ``event`` says which kind, ``time`` is the Unix time:
 
     * ``start``: nimg, kimg_total, batch, batch_gpu, world_size, device, resumed_from, finetune_from
+    * ``startup`` (once every phase has run, at most ``max(reg intervals)`` steps in): seconds spent on
+      each part of getting ready {process_group, dataset, networks, resume, broadcast, run_files},
+      first_steps (wall seconds of each of those first steps, the device synchronised after each, the
+      data wait included), cudnn_benchmark. One-off costs (cuDNN autotuning of every new convolution
+      shape, CUDA kernel loading, NCCL set-up) show as first steps far slower than a tick's mean.
     * ``tick`` (every ``tick_kimg``): nimg, kimg, step, train_seconds, images_per_s, eta_s, loss_G,
       loss_D, r1_image, r1_mask, camera_offset (mean |Delta c|), camera_offset_penalty, density_reg,
       scores_real, scores_fake, blur_sigma, pose_swap_prob, density_noise, neural_resolution,
@@ -96,6 +101,7 @@ class RunSpec:
     device: str = "auto"
     command: str = ""
     max_minutes: float | None = None  # stop this session (with a snapshot) after this much wall time
+    cudnn_benchmark: bool = True  # let cuDNN time its kernels for every new conv shape (CUDA only)
 
 
 @dataclass
@@ -254,11 +260,25 @@ def agreed_stop(
     return bool(flag.item())
 
 
+class StartupClock:
+    """Wall seconds of the named parts of a run's start-up (the ``startup`` log record)."""
+
+    def __init__(self, **seconds: float) -> None:
+        self.seconds = dict(seconds)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
 class Trainer:
     """Networks, optimisers, data and counters of one process of a run; :meth:`run` trains to the end."""
 
-    def __init__(self, spec: RunSpec, process: Process | None = None) -> None:
+    def __init__(self, spec: RunSpec, process: Process | None = None, startup: StartupClock | None = None) -> None:
         self.spec = spec
+        self.startup = startup = startup or StartupClock()
         self.process = process = process or Process(device=pick_device(spec.device))
         self.device = device = process.device
         self.outdir = Path(spec.outdir)
@@ -280,20 +300,22 @@ class Trainer:
         self.chunks = options.batch // self.batch_gpu
         self.rounds = self.chunks // process.world
 
-        self.dataset = HeadDataset(spec.data, spec.masks, resolution=config.image_resolution, xflip=options.xflip)
-        self.weights = yaw_balanced_sampler(self.dataset).weights
-        self.labels = self.dataset.labels.to(device)
+        with startup("dataset"):
+            self.dataset = HeadDataset(spec.data, spec.masks, resolution=config.image_resolution, xflip=options.xflip)
+            self.weights = yaw_balanced_sampler(self.dataset).weights
+            self.labels = self.dataset.labels.to(device)
 
-        torch.manual_seed(options.seed)
-        self.G = PanoHeadGenerator(config).train().requires_grad_(False).to(device)
-        if self.G.camera_adapter is not None:
-            # Start self-adaptation from zero offsets (the official random init shifts cameras by ~1 unit,
-            # which a long run can afford to unlearn but a short one cannot).
-            torch.nn.init.zeros_(self.G.camera_adapter.layers[-1].weight)
-        self.D = TriDiscriminator(options.discriminator).train().requires_grad_(False).to(device)
-        if device.type == "cuda" and options.channels_last:
-            self.D.use_channels_last()
-        self.G_ema = copy.deepcopy(self.G).eval()
+        with startup("networks"):
+            torch.manual_seed(options.seed)
+            self.G = PanoHeadGenerator(config).train().requires_grad_(False).to(device)
+            if self.G.camera_adapter is not None:
+                # Start self-adaptation from zero offsets (the official random init shifts cameras by ~1 unit,
+                # which a long run can afford to unlearn but a short one cannot).
+                torch.nn.init.zeros_(self.G.camera_adapter.layers[-1].weight)
+            self.D = TriDiscriminator(options.discriminator).train().requires_grad_(False).to(device)
+            if device.type == "cuda" and options.channels_last:
+                self.D.use_channels_last()
+            self.G_ema = copy.deepcopy(self.G).eval()
 
         self.phases = [Phase("G_main", 1), Phase("D_main", 1)]
         if options.loss.density_reg > 0:
@@ -308,11 +330,13 @@ class Trainer:
         self.progress = Progress()
         self.resumed_from: Path | None = None
         self.stop_reason: str | None = None  # why run() ended: "done", "SIGINT", "SIGTERM", "time limit", ...
-        if spec.resume:
-            self._resume(spec.resume)
-        elif finetune_state is not None:
-            self._load_finetune(finetune_state)
-        self._broadcast_parameters()
+        with startup("resume"):
+            if spec.resume:
+                self._resume(spec.resume)
+            elif finetune_state is not None:
+                self._load_finetune(finetune_state)
+        with startup("broadcast"):
+            self._broadcast_parameters()
 
         autocast = (
             (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
@@ -597,7 +621,8 @@ class Trainer:
         snap_every = max(1, int(round(options.snap_kimg * 1000)))
         log = RunLog(self.outdir / "log.jsonl") if process.main else None
         if process.main:
-            self.write_run_files()
+            with self.startup("run_files"):
+                self.write_run_files()
             log.write(
                 "start",
                 nimg=progress.nimg,
@@ -610,7 +635,7 @@ class Trainer:
                 finetune_from=self.spec.finetune,
             )
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = self.spec.cudnn_benchmark
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         bar = tqdm(
@@ -629,6 +654,8 @@ class Trainer:
         tick_start = (session_start, progress.nimg)
         last_snapshot, last_snapshot_nimg = self.resumed_from, progress.nimg if self.resumed_from else -1
         reason = None
+        first_steps: list[float] | None = [] if process.main else None  # until the startup record is written
+        warm_up_steps = max(phase.interval for phase in self.phases)
         data = self.data_iterator()
         try:
             with StopRequest() as stop:
@@ -642,10 +669,22 @@ class Trainer:
                         with self.timer("data", device_side=False):
                             batch = next(data)
                         self.step(batch)
+                        if first_steps is not None:
+                            if self.device.type == "cuda":
+                                torch.cuda.synchronize(self.device)
+                            first_steps.append(round(time.perf_counter() - started, 3))
                         progress.train_seconds += time.perf_counter() - started
                         bar.update(options.batch)
                         if after_step is not None:
                             after_step(self)
+                    if first_steps is not None and (len(first_steps) >= warm_up_steps or reason):
+                        log.write(
+                            "startup",
+                            **self.startup.seconds,
+                            first_steps=first_steps,
+                            cudnn_benchmark=self.spec.cudnn_benchmark and self.device.type == "cuda",
+                        )
+                        first_steps = None
                     if process.main and (progress.nimg >= next_tick or reason):
                         now = time.perf_counter()
                         if progress.nimg > tick_start[1]:
@@ -691,9 +730,11 @@ def train(spec: RunSpec, after_step: Callable[[Trainer], None] | None = None) ->
 
     Returns the last snapshot written and why the run stopped ("done", "SIGINT", "SIGTERM", ...).
     """
-    process = start_process(spec.device)
+    startup = StartupClock()
+    with startup("process_group"):
+        process = start_process(spec.device)
     try:
-        trainer = Trainer(spec, process)
+        trainer = Trainer(spec, process, startup)
         return trainer.run(after_step), trainer.stop_reason
     finally:
         if process.world > 1 and dist.is_initialized():

@@ -4,6 +4,7 @@ the face and hair features where they belong, and the tracing cost."""
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -64,6 +65,41 @@ def test_same_seed_same_images_whatever_the_batch():
     torch.testing.assert_close(part.labels, whole.labels[2:])
     other = synthesize(12, [2, 3], SMALL)
     assert (other.images - part.images).abs().mean() > 0.05
+
+
+def test_writing_over_several_devices_gives_the_same_files_as_one(tmp_path):
+    """Batches go to the devices in turn; the files, their order and the labels do not change."""
+    write_synthetic_dataset(tmp_path / "one", 5, seed=4, settings=SMALL, batch_size=5)
+    write_synthetic_dataset(tmp_path / "two", 5, seed=4, settings=SMALL, device=["cpu", "cpu"], batch_size=2)
+    for folder in ("one", "one_masks"):
+        names = sorted(p.name for p in (tmp_path / folder).glob("*.png"))
+        assert names == [f"img{i:08d}.png" for i in range(5)]
+        other = folder.replace("one", "two")
+        assert all((tmp_path / folder / n).read_bytes() == (tmp_path / other / n).read_bytes() for n in names)
+    assert (tmp_path / "one" / "dataset.json").read_text() == (tmp_path / "two" / "dataset.json").read_text()
+
+
+def test_the_next_batch_renders_while_the_last_one_is_encoded(tmp_path, monkeypatch):
+    """Writing batch k waits until batch k + 1 has started rendering: it would time out if they ran in turn."""
+    started = [threading.Event() for _ in range(3)]
+    render = synth_module.synthesize
+
+    def synthesize_and_signal(seed, indices, *args, **kwargs):
+        started[indices[0] // 2].set()
+        return render(seed, indices, *args, **kwargs)
+
+    add_batch = synth_module.DatasetWriter.add_batch
+
+    def add_batch_after_next_render(self, names, *args):
+        number = int(names[0][3:11]) // 2
+        if number + 1 < len(started):
+            assert started[number + 1].wait(timeout=60), f"batch {number + 1} did not start while {number} was written"
+        add_batch(self, names, *args)
+
+    monkeypatch.setattr(synth_module, "synthesize", synthesize_and_signal)
+    monkeypatch.setattr(synth_module.DatasetWriter, "add_batch", add_batch_after_next_render)
+    write_synthetic_dataset(tmp_path / "heads", 6, settings=SynthSettings(resolution=8), batch_size=2)
+    assert len(HeadDataset(tmp_path / "heads")) == 6
 
 
 def _heads(seed: int, count: int, **changes) -> list[dict]:
@@ -311,3 +347,11 @@ def test_tracing_cost_per_pixel_stays_bounded(monkeypatch):
     monkeypatch.setattr(synth_module, "head_parts", lambda p, prm: evaluated.append(p.x.numel()) or original(p, prm))
     synthesize(0, range(4), SynthSettings(resolution=64))
     assert sum(evaluated) / (4 * 64 * 64) < 14  # 12.5 now; the simpler heads before them took 14.0
+
+
+def test_cli_synth_refuses_more_gpus_than_it_has(tmp_path):
+    result = CliRunner().invoke(
+        main, ["dataset", "synth", "--out", str(tmp_path / "x"), "--count", "1", "--gpus", "2", "--device", "cpu"]
+    )
+    assert result.exit_code == 2 and "--gpus 2 needs --device cuda and 2 visible GPUs" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -76,6 +76,20 @@ def test_tiny_training_logs_finite_losses_for_every_step(uninterrupted):
     assert records[8]["camera_offset"] > 0.0
 
 
+def test_the_log_says_what_the_start_up_spent_time_on(uninterrupted):
+    records = [json.loads(line) for line in (uninterrupted / "log.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records]
+    assert events.count("startup") == 1 and events.index("start") < events.index("startup") < events.index("stop")
+    startup = records[events.index("startup")]
+    parts = ("process_group", "dataset", "networks", "resume", "broadcast", "run_files")
+    assert all(startup[part] >= 0 for part in parts) and startup["dataset"] > 0 and startup["networks"] > 0
+    assert startup["cudnn_benchmark"] is False  # CPU run
+    # Two steps, fewer than the lazy-regularisation intervals: both are timed, and they are the whole
+    # training time the last tick reports.
+    assert len(startup["first_steps"]) == 2
+    assert sum(startup["first_steps"]) == pytest.approx(ticks(uninterrupted)[8]["train_seconds"], abs=0.02)
+
+
 def test_tiny_training_writes_snapshots_grids_and_log_the_panel_reads(uninterrupted):
     names = {p.name for p in uninterrupted.iterdir()}
     for nimg in (4, 8):
@@ -269,6 +283,8 @@ def test_resume_from_a_compact_snapshot_continues_the_loss_curve_within_one_perc
     assert result.exit_code == 0, result.output
     start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
     assert start["nimg"] == 4 and start["resumed_from"] == head.name
+    startup = next(json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"startup"' in line)
+    assert startup["resume"] > 0 and len(startup["first_steps"]) == 1
     resumed, reference = ticks(run)[8], ticks(uninterrupted)[8]
     for key in ("loss_G", "loss_D"):  # only the fp16/bf16 rounding of the state differs: losses within 1%
         assert resumed[key] == pytest.approx(reference[key], rel=1e-2), key
