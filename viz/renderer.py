@@ -163,51 +163,17 @@ class Renderer:
             precision = request.precision if device.type == "cuda" else FP32
             fast = self._fast(G, precision, request.cuda_graphs)
             with torch.inference_mode(), precision.float32.scope(device, cache_enabled=False):
-                edit = request.edit
-                background_key = (model_key, background_source(edit))
-                head_key = (model_key, head_part(edit))
-                ws, background_ws = self.ws.get(
-                    (head_key, background_key), lambda: self._head(G, model_key, edit, timer)
-                )
-
-                def synthesize() -> torch.Tensor:
-                    with timer("tri-grid"):
-                        return fast.planes(ws)
-
-                planes = self.planes.get(head_key, synthesize)
-                frame = _Frame(
-                    self,
-                    G,
-                    request,
-                    quality,
-                    device,
-                    timer,
-                    model_key,
-                    head_key,
-                    ws,
-                    planes,
-                    background_ws,
-                    background_key,
-                    fast,
-                )
+                frame = _Frame(self, fast, model_key, request, quality, timer)
                 picture = frame.draw()
-                rgb, alpha, mask = picture.rgb, picture.alpha, picture.mask
                 with timer("display"):
-                    rgba = to_rgba8(rgb, alpha)
-                    if alpha is None or request.backdrop == "transparent":
-                        shown = rgba
-                    else:
-                        height, width = rgb.shape[1:]
-                        shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
-                    image = shown.cpu().numpy()
-                    rgba_np = image if shown is rgba else rgba.cpu().numpy()
-                    mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
+                    image, rgba, mask = displayed(picture, request.backdrop)
+            ws, background_ws = frame.ws, frame.background_ws
             return RenderResult(
                 request,
                 quality,
                 image=image,
-                rgba=rgba_np,
-                mask=mask_np,
+                rgba=rgba,
+                mask=mask,
                 cells=picture.cells,
                 stats=picture.stats,
                 timings=timer.timings,
@@ -295,31 +261,48 @@ class Renderer:
         return self.files.get((spec, size, str(device)), lambda: background_picture(spec.path, size, device))
 
 
+def displayed(picture: Picture, backdrop: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The picture as shown (transparent pixels over a checkerboard unless ``backdrop`` is "transparent"),
+    before the backdrop, both (H, W, 4) uint8, and its mask (H, W) float32 or None."""
+    rgb, alpha, mask = picture.rgb, picture.alpha, picture.mask
+    rgba = to_rgba8(rgb, alpha)
+    shown = rgba
+    if alpha is not None and backdrop != "transparent":
+        height, width = rgb.shape[1:]
+        shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
+    image = shown.cpu().numpy()
+    mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
+    return image, image if shown is rgba else rgba.cpu().numpy(), mask_np
+
+
 class _Frame:
-    """One request's drawing, with the caches of its renderer (kept apart so __call__ reads in one go)."""
+    """One request's drawing from its renderer's caches: the head's ws and tri-grid on construction,
+    the stages and views on demand (kept apart so __call__ reads in one go)."""
 
     def __init__(
         self,
         renderer: Renderer,
-        G: PanoHeadGenerator,
+        fast: FastRenderer,
+        model_key: tuple,
         request: RenderRequest,
         quality: str,
-        device: torch.device,
         timer: StageTimer,
-        model_key: tuple,
-        head_key: tuple,
-        ws: torch.Tensor,
-        planes: torch.Tensor,
-        background_ws: torch.Tensor | None,
-        background_key: Hashable,
-        fast: FastRenderer,
     ) -> None:
-        self.r, self.G, self.request, self.quality, self.fast = renderer, G, request, quality, fast
-        self.device, self.timer = device, timer
-        self.model_key, self.head_key, self.ws, self.planes = model_key, head_key, ws, planes
-        self.background_ws, self.background_key = background_ws, background_key
-        cfg = G.config
+        self.r, self.fast, self.G, self.device = renderer, fast, fast.G, fast.G.device
+        self.request, self.quality, self.timer = request, quality, timer
+        edit = request.edit
+        self.background_key = (model_key, background_source(edit))
+        self.head_key = (model_key, head_part(edit))
+        self.ws, self.background_ws = renderer.ws.get(
+            (self.head_key, self.background_key), lambda: renderer._head(self.G, model_key, edit, timer)
+        )
+        self.planes = renderer.planes.get(self.head_key, self._synthesize)
+        cfg = self.G.config
         self.neural = cfg.neural_resolution if quality == "full" else preview_resolution(cfg.neural_resolution)
+
+    def _synthesize(self) -> torch.Tensor:
+        with self.timer("tri-grid"):
+            return self.fast.planes(self.ws)
 
     # --- stages ---------------------------------------------------------------------------------
     def volume(self, camera) -> dict[str, torch.Tensor]:
