@@ -325,7 +325,7 @@ class _Frame:
         if self.G.background is None:
             return None, "none"
 
-        def synthesize() -> torch.Tensor:
+        def synthesize() -> torch.Tensor | None:
             with self.timer("background"):
                 return self.fast.background(self.background_ws)
 
