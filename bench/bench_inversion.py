@@ -27,8 +27,8 @@ from panohead.generator import PanoHeadGenerator, seed_latent
 from panohead.images import to_uint8
 from panohead.inversion import SPACES, InversionSettings, Portrait, invert, perceptual_loss
 from panohead.inversion.perceptual import LPIPS
-from panohead.inversion.settings import PRECISIONS
 from panohead.inversion.vgg import VGG16Features
+from panohead.precision import OPTIMISATION
 from panohead.views.camera import orbit_camera
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--pti-steps", type=int, default=350)
     parser.add_argument("--space", choices=SPACES, default="z")
-    parser.add_argument("--precision", choices=PRECISIONS, default=InversionSettings.precision)
+    parser.add_argument("--precision", choices=OPTIMISATION, default=InversionSettings.precision)
     parser.add_argument("--locality-every", type=int, default=InversionSettings.locality_every)
     parser.add_argument("--no-cuda-graphs", action="store_true", help="eager steps (the reference)")
     parser.add_argument(

@@ -5,8 +5,9 @@ with its images:
 
 - reference: plain fp32 eager (TF32 off), nothing cached: mapping, tri-grid, background, render and
   super-resolution for every frame (``G.forward``-equivalent). Orbit ratios are against it too.
-- fast paths (:class:`panohead.fast.FastRenderer`): cached fp32, TF32, fp16/bf16 super-resolution,
-  fp16 tri-grid too, empty-space skipping, CUDA-graph replay of the orbit frame.
+- fast paths (:class:`panohead.fast.FastRenderer`, each a :class:`panohead.precision.Precision` and
+  options): cached fp32, TF32, fp16/bf16 super-resolution, fp16 tri-grid too, empty-space skipping,
+  CUDA-graph replay of the orbit frame.
 
 Each row prints ms per batch, images per second, the speed-up vs the reference and the max abs
 difference of the final image (range [-1, 1]) vs the reference image of the same inputs.
@@ -31,34 +32,37 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, print_official, time_call
 from panohead.config import preset
-from panohead.devices import pick_device, tf32
+from panohead.devices import pick_device
 from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
 from panohead.model_source import ModelSource
+from panohead.precision import FP32, Precision
 from panohead.views.camera import orbit_camera
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# name -> (FastRenderer keyword arguments, TF32 on)
+# name -> FastRenderer keyword arguments (its precision sets TF32 and autocast for every stage)
 GPU_PATHS = {
-    "fp32 cached": ({}, False),
-    "tf32": ({}, True),
-    "fp16 SR": ({"precision": "fp16"}, False),
-    "bf16 SR": ({"precision": "bf16"}, False),
-    "fp16 SR+tri-grid": ({"precision": "fp16", "trigrid_precision": "fp16"}, False),
-    "fp16 SR + skip empty": ({"precision": "fp16", "skip_empty": True}, False),
-    "fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, False),
-    "tf32 + fp16 SR + graph": ({"precision": "fp16", "cuda_graph": True}, True),
-    "tf32 + fp16 all + graph": ({"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True}, True),
+    "fp32 cached": {},
+    "tf32": {"precision": "tf32"},
+    "fp16 SR": {"precision": "fp16"},
+    "bf16 SR": {"precision": "bf16"},
+    "fp16 SR+tri-grid": {"precision": "fp16", "trigrid_precision": "fp16"},
+    "fp16 SR + skip empty": {"precision": "fp16", "skip_empty": True},
+    "fp16 SR + graph": {"precision": "fp16", "cuda_graph": True},
+    "tf32 + fp16 SR + graph": {"precision": "tf32+fp16", "cuda_graph": True},
+    "tf32 + fp16 all + graph": {"precision": "tf32+fp16", "trigrid_precision": "tf32+fp16", "cuda_graph": True},
     # "compile" (torch.compile of the three conv networks) is applied by this script to a copy of G
-    "tf32 + fp16 all + compile + graph": (
-        {"precision": "fp16", "trigrid_precision": "fp16", "cuda_graph": True, "compile": True},
-        True,
-    ),
+    "tf32 + fp16 all + compile + graph": {
+        "precision": "tf32+fp16",
+        "trigrid_precision": "tf32+fp16",
+        "cuda_graph": True,
+        "compile": True,
+    },
 }
 CPU_PATHS = {
-    "fp32 cached": ({}, False),
-    "skip empty": ({"skip_empty": True}, False),
+    "fp32 cached": {},
+    "skip empty": {"skip_empty": True},
 }
 
 
@@ -87,7 +91,7 @@ def bench_model(
     front = orbit_camera(torch.zeros(batch), device=device)
     side = orbit_camera(torch.full((batch,), 45.0), torch.full((batch,), 5.7), device=device)
     key = "image" if superresolve else "image_raw"
-    with torch.inference_mode(), tf32(False):
+    with torch.inference_mode(), FP32.scope(device):
 
         def reference_frame():
             ws = G.mapping(z, front, psi=0.7)
@@ -133,7 +137,7 @@ def bench_model(
             if options.get("skip_empty"):
                 fast.occupancy(planes)  # built once per head, like the tri-grid itself
                 start = time.perf_counter()
-                fast._occupancy = None
+                fast.release()
                 fast.occupancy(planes)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
@@ -146,7 +150,7 @@ def bench_model(
             row(name, "orbit", time_call(orbit, device, repeats=repeats), batch, t_ref, diff)
             if fast.graph_error:
                 print(f"  {'':26s} CUDA graph fell back to eager: {fast.graph_error}")
-            if superresolve and options.get("precision", "fp32") != "fp32" and not options.get("cuda_graph"):
+            if superresolve and fast.precision.half and not options.get("cuda_graph"):
 
                 def superres():
                     return fast.superres(ref_out["image_raw"], ref_out["features"], ws)
@@ -156,8 +160,8 @@ def bench_model(
         finally:
             fast.release()
 
-    for name, (options, tf32_on) in paths.items():
-        with torch.inference_mode(), tf32(tf32_on):
+    for name, options in paths.items():
+        with torch.inference_mode():
             try:
                 bench_path(name, options)
             except Exception as error:  # report and go on: one path failing must not hide the others
@@ -182,13 +186,13 @@ def variant_generator(G, options: dict):
     return G
 
 
-def stage_times(G, batch: int, device: torch.device, repeats: int, options: dict, tf32_on: bool) -> None:
+def stage_times(G, batch: int, device: torch.device, repeats: int, options: dict) -> None:
     """Where a new seed's time goes on one path (eager, no graphs): mapping, tri-grid, background,
     ray march with compositing and to-RGB, super-resolution."""
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(batch, G.config.z_dim, generator=generator).to(device)
     camera = orbit_camera(torch.zeros(batch), device=device)
-    with torch.inference_mode(), tf32(tf32_on):
+    with torch.inference_mode():
         fast = FastRenderer(variant_generator(G, options), **renderer_options(options))
         ws = fast.mapping(z, camera, psi=0.7)
         planes, background = fast.planes(ws), fast.background(ws)
@@ -202,7 +206,7 @@ def stage_times(G, batch: int, device: torch.device, repeats: int, options: dict
         }
         times = {name: time_call(part, device, repeats=repeats) for name, part in parts.items()}
     print(
-        f"  stages, batch {batch}, {options}, TF32 {tf32_on}: "
+        f"  stages, batch {batch}, {options}: "
         + ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in times.items())
         + f" (sum {sum(times.values()) * 1e3:.1f} ms)",
         flush=True,
@@ -243,7 +247,7 @@ def bench_mesh(device: torch.device, resolution: int) -> None:
 def bench_inversion_step(device: torch.device, repeats: int) -> None:
     """One latent-optimisation step (render, MS-SSIM + gradient + L2 loss, backward, Adam) on the paper model."""
     try:
-        from panohead.inversion.objective import Reconstruction, precision_context, render_view
+        from panohead.inversion.objective import Reconstruction, render_view
         from panohead.inversion.perceptual import StructuralLoss
     except ImportError:
         print("inversion step: panohead.inversion is not present; skipped")
@@ -261,7 +265,7 @@ def bench_inversion_step(device: torch.device, repeats: int) -> None:
 
     def step(precision: str) -> None:
         optimiser.zero_grad(set_to_none=True)
-        with precision_context(precision, device):
+        with Precision.parse(precision).scope(device):
             loss, _ = objective(render_view(G, ws, label).float())
         loss.backward()
         optimiser.step()
@@ -323,7 +327,7 @@ def main() -> None:
         bench_model(G, "paper (untrained)", batch, device, args.repeats, paths)
     if args.stages and device.type == "cuda":
         for batch in args.batch:
-            stage_times(G, batch, device, args.repeats, {"precision": "fp16", "trigrid_precision": "fp16"}, True)
+            stage_times(G, batch, device, args.repeats, {"precision": "tf32+fp16", "trigrid_precision": "tf32+fp16"})
     if not args.no_bundled:
         bench_model(bundled, f"bundled ({source})", 1, device, args.repeats, paths)
     del G, bundled  # the mesh run is another process; the inversion step builds its own model

@@ -29,9 +29,10 @@ from panohead.config import PRESETS
 from panohead.devices import pick_device
 from panohead.editing import Latent
 from panohead.generator import seed_latent
+from panohead.precision import FP32, RENDERING
 from panohead.views.camera import orbit_camera
 from panohead.views.images import to_rgba8, to_unit
-from viz.renderer import QUALITIES, Renderer, RenderResult, configure_backend
+from viz.renderer import QUALITIES, Renderer, RenderResult
 from viz.request import build_request
 from viz.state import AppState
 
@@ -77,8 +78,8 @@ def uncached_ms(G: torch.nn.Module, psi: float, target: torch.device, frames: in
             out = G(seed_latent(0, cfg.z_dim, target), frontal, camera, psi=psi)
             to_rgba8(to_unit(out["image"][0])).cpu()
 
-    configure_backend("fp32", target)
-    return statistics.median(timed(target, frames, reference)) * 1000
+    with FP32.scope(target):
+        return statistics.median(timed(target, frames, reference)) * 1000
 
 
 @click.command()
@@ -88,7 +89,7 @@ def uncached_ms(G: torch.nn.Module, psi: float, target: torch.device, frames: in
 @click.option(
     "--precision",
     "precisions",
-    type=click.Choice(["fp32", "tf32", "fp16"]),
+    type=click.Choice(RENDERING),
     multiple=True,
     default=("fp32", "fp16"),
     show_default=True,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from imgui_bundle import imgui
 
-from viz.state import PRECISIONS
+from panohead.precision import RENDERING
 from viz.ui import MUTED, WARN, disabled, hint, label, radio_row
 from viz.widget import Widget
 
@@ -75,7 +75,7 @@ class PerformanceWidget(Widget):
         # kept in the settings for the next time the app runs on a GPU.
         precision, graphs = ("fp32", False) if app.cpu_mode else (model.precision, model.cuda_graphs)
         with disabled(app.cpu_mode):
-            precision = radio_row(precision, [(p, p.upper()) for p in PRECISIONS], "precision")
+            precision = radio_row(precision, [(p, p.upper()) for p in RENDERING], "precision")
             _, graphs = imgui.checkbox("CUDA graphs", graphs)
         if not app.cpu_mode:
             model.precision, model.cuda_graphs = precision, graphs

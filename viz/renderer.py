@@ -9,9 +9,10 @@
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
 What each view shows is the engine's (:mod:`panohead.views.modes`, shared with ``panohead video``):
-the renderer hands it these cached stages and keeps the result. On CUDA, with ``request.cuda_graphs``, the
-volume and image stages replay CUDA graphs (:mod:`viz.stages`); their results are the same tensors the
-eager stages compute, cached alike.
+the renderer hands it these cached stages and keeps the result. The stages themselves are the engine's
+staged renderer (:class:`panohead.fast.FastRenderer`, one per model and settings): on CUDA, with
+``request.cuda_graphs``, the volume and image stages replay CUDA graphs; on a CPU the ray march skips
+empty space. Each frame runs in its :class:`~panohead.precision.Precision` scope.
 Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
 failures come back as a one-line ``error`` instead of an exception.
 """
@@ -33,15 +34,14 @@ from panohead.devices import pick_device
 from panohead.editing import Camera, EditState, Latent, compose
 from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
+from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
-from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
+from panohead.precision import FP32, Precision
 from panohead.views.images import background_picture, checkerboard, over, resize, to_rgba8
 from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
-from panohead.views.stages import compose_image, half_precision, march_volume
 from panohead.views.trigrid import Cell, trigrid_mosaic
 from viz.models import ModelInfo, open_model
 from viz.request import FileSpec, RenderRequest
-from viz.stages import StageGraphs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +61,7 @@ class RenderResult:
     model: ModelInfo | None = None  # None when the model itself could not be opened
     ws: np.ndarray | None = None  # (num_ws, w_dim), for saving the latent
     background_ws: np.ndarray | None = None  # (Nb, w_dim) the background network's ws (None without one)
-    graphs: bool = False  # the render and super-resolution stages replay CUDA graphs (viz.stages)
+    graphs: bool = False  # the render and super-resolution stages replay CUDA graphs (panohead.fast)
     graph_error: str | None = None  # why CUDA graphs fell back to eager rendering for this model
     error: str | None = None
     finished: float = field(default_factory=time.perf_counter)
@@ -111,17 +111,6 @@ class StageTimer:
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def configure_backend(precision: str, device: torch.device) -> None:
-    """TF32 tensor cores for CUDA matmuls and convolutions only when 'tf32' is chosen: 'fp16' keeps them
-    off because TF32 in the decoder moved the bundled model's images by up to 0.15 (fp16
-    super-resolution alone: 2e-3; docs/performance.md). cuDNN picks the fastest convolution
-    algorithms for the few fixed shapes a viewer uses."""
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
-        torch.backends.cudnn.allow_tf32 = precision == "tf32"
-        torch.backends.cudnn.benchmark = True
-
-
 def preview_resolution(neural_resolution: int) -> int:
     """Neural resolution of CPU previews: half the model's, at least 32 (and never above it)."""
     return min(neural_resolution, max(32, neural_resolution // 2))
@@ -151,13 +140,12 @@ class Renderer:
         self.seed_ws = LruCache(16)
         self.ws = LruCache(4)
         self.planes = LruCache(2)
-        self.occupancy = LruCache(2)
         self.backgrounds = LruCache(4)
         self.volumes = LruCache(6)
         self.composites = LruCache(6)
         self.views = LruCache(4)
         self.files = LruCache(4)
-        self.graphs: StageGraphs | None = None  # CUDA graphs of the current model's stages
+        self.fast: FastRenderer | None = None  # the current model's stages (and their CUDA graphs)
 
     def caches(self) -> dict[str, LruCache]:
         return {name: value for name, value in vars(self).items() if isinstance(value, LruCache)}
@@ -171,62 +159,29 @@ class Renderer:
             if model_key not in self.models.items:
                 self.clear()  # another model: free the old one's tri-grids and images first
             G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
-            configure_backend(request.precision, device)
-            graphs = self._graphs(G) if request.cuda_graphs and device.type == "cuda" else None
-            with torch.inference_mode():
-                edit = request.edit
-                background_key = (model_key, background_source(edit))
-                head_key = (model_key, head_part(edit))
-                ws, background_ws = self.ws.get(
-                    (head_key, background_key), lambda: self._head(G, model_key, edit, timer)
-                )
-
-                def synthesize() -> torch.Tensor:
-                    with timer("tri-grid"):
-                        return G.synthesize_planes(ws)
-
-                planes = self.planes.get(head_key, synthesize)
-                frame = _Frame(
-                    self,
-                    G,
-                    request,
-                    quality,
-                    device,
-                    timer,
-                    model_key,
-                    head_key,
-                    ws,
-                    planes,
-                    background_ws,
-                    background_key,
-                    graphs,
-                )
+            # A CPU renders fp32 whatever is chosen: it has no TF32, and fp16 there is about 10x slower.
+            precision = request.precision if device.type == "cuda" else FP32
+            fast = self._fast(G, precision, request.cuda_graphs)
+            with torch.inference_mode(), precision.float32.scope(device, cache_enabled=False):
+                frame = _Frame(self, fast, model_key, request, quality, timer)
                 picture = frame.draw()
-                rgb, alpha, mask = picture.rgb, picture.alpha, picture.mask
                 with timer("display"):
-                    rgba = to_rgba8(rgb, alpha)
-                    if alpha is None or request.backdrop == "transparent":
-                        shown = rgba
-                    else:
-                        height, width = rgb.shape[1:]
-                        shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
-                    image = shown.cpu().numpy()
-                    rgba_np = image if shown is rgba else rgba.cpu().numpy()
-                    mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
+                    image, rgba, mask = displayed(picture, request.backdrop)
+            ws, background_ws = frame.ws, frame.background_ws
             return RenderResult(
                 request,
                 quality,
                 image=image,
-                rgba=rgba_np,
-                mask=mask_np,
+                rgba=rgba,
+                mask=mask,
                 cells=picture.cells,
                 stats=picture.stats,
                 timings=timer.timings,
                 model=info,
                 ws=ws[0].float().cpu().numpy(),
                 background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy(),
-                graphs=graphs is not None and graphs.replaying,
-                graph_error=None if graphs is None else graphs.error,
+                graphs=fast.replaying,
+                graph_error=fast.graph_error,
             )
         except USER_ERRORS as error:
             return RenderResult(request, quality, model=info, error=one_line(error))
@@ -247,21 +202,31 @@ class Renderer:
     def clear(self) -> None:
         for cache in self.caches().values():
             cache.clear()
-        if self.graphs is not None:  # their memory pools go with them
-            self.graphs.release()
-            self.graphs = None
-            torch.cuda.empty_cache()  # hand the pools back before another model is loaded
+        self._release_fast()
 
-    def _graphs(self, G: PanoHeadGenerator) -> StageGraphs:
-        """The stage graphs of ``G``, made on first use (captured on each stage's first call)."""
-        if self.graphs is None or self.graphs.G is not G:
-            if self.graphs is not None:
-                self.graphs.release()
-            self.graphs = StageGraphs(G)
-        return self.graphs
+    def _release_fast(self) -> None:
+        """Drop the staged renderer; any CUDA graphs' memory pools go back to the driver with it."""
+        if self.fast is not None:
+            graphed = self.fast.replaying
+            self.fast.release()
+            self.fast = None
+            if graphed:
+                torch.cuda.empty_cache()  # hand the pools back before another model is loaded
+
+    def _fast(self, G: PanoHeadGenerator, precision: Precision, cuda_graphs: bool) -> FastRenderer:
+        """The staged renderer of ``G`` at ``precision``, made again when either or the graph setting
+        changes (graphs bake the precision in). A CPU skips empty space; CUDA may replay graphs."""
+        fast = self.fast
+        if fast is None or fast.G is not G or fast.precision != precision or fast.cuda_graph != cuda_graphs:
+            self._release_fast()
+            cpu = G.device.type == "cpu"
+            fast = self.fast = FastRenderer(G, precision, skip_empty=cpu, cuda_graph=cuda_graphs)
+        return fast
 
     @staticmethod
     def _open(source: str, device: torch.device, timer: StageTimer) -> tuple[PanoHeadGenerator, ModelInfo]:
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # the fastest convolutions for the viewer's few fixed shapes
         with timer("load"):
             return open_model(source, device)
 
@@ -296,78 +261,75 @@ class Renderer:
         return self.files.get((spec, size, str(device)), lambda: background_picture(spec.path, size, device))
 
 
+def displayed(picture: Picture, backdrop: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The picture as shown (transparent pixels over a checkerboard unless ``backdrop`` is "transparent"),
+    before the backdrop, both (H, W, 4) uint8, and its mask (H, W) float32 or None."""
+    rgb, alpha, mask = picture.rgb, picture.alpha, picture.mask
+    rgba = to_rgba8(rgb, alpha)
+    shown = rgba
+    if alpha is not None and backdrop != "transparent":
+        height, width = rgb.shape[1:]
+        shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
+    image = shown.cpu().numpy()
+    mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
+    return image, image if shown is rgba else rgba.cpu().numpy(), mask_np
+
+
 class _Frame:
-    """One request's drawing, with the caches of its renderer (kept apart so __call__ reads in one go)."""
+    """One request's drawing from its renderer's caches: the head's ws and tri-grid on construction,
+    the stages and views on demand (kept apart so __call__ reads in one go)."""
 
     def __init__(
         self,
         renderer: Renderer,
-        G: PanoHeadGenerator,
+        fast: FastRenderer,
+        model_key: tuple,
         request: RenderRequest,
         quality: str,
-        device: torch.device,
         timer: StageTimer,
-        model_key: tuple,
-        head_key: tuple,
-        ws: torch.Tensor,
-        planes: torch.Tensor,
-        background_ws: torch.Tensor | None,
-        background_key: Hashable,
-        graphs: StageGraphs | None = None,
     ) -> None:
-        self.r, self.G, self.request, self.quality = renderer, G, request, quality
-        self.graphs = graphs
-        self.device, self.timer = device, timer
-        self.model_key, self.head_key, self.ws, self.planes = model_key, head_key, ws, planes
-        self.background_ws, self.background_key = background_ws, background_key
-        cfg = G.config
+        self.r, self.fast, self.G, self.device = renderer, fast, fast.G, fast.G.device
+        self.request, self.quality, self.timer = request, quality, timer
+        edit = request.edit
+        self.background_key = (model_key, background_source(edit))
+        self.head_key = (model_key, head_part(edit))
+        self.ws, self.background_ws = renderer.ws.get(
+            (self.head_key, self.background_key), lambda: renderer._head(self.G, model_key, edit, timer)
+        )
+        self.planes = renderer.planes.get(self.head_key, self._synthesize)
+        cfg = self.G.config
         self.neural = cfg.neural_resolution if quality == "full" else preview_resolution(cfg.neural_resolution)
+
+    def _synthesize(self) -> torch.Tensor:
+        with self.timer("tri-grid"):
+            return self.fast.planes(self.ws)
 
     # --- stages ---------------------------------------------------------------------------------
     def volume(self, camera) -> dict[str, torch.Tensor]:
         """Ray-marched head (no background, no SR): foreground, weight_sum, depth at the neural resolution."""
-        G = self.G
+        fast = self.fast
 
         def march() -> dict[str, torch.Tensor]:
-            field = self.skipping_field()
+            # A CPU skips empty space (same images; docs/performance.md: about 2x faster rendering of the
+            # bundled model at full quality), its occupancy grid built once per head.
+            if fast.skip_empty and not fast.holds_occupancy(self.planes):
+                with self.timer("occupancy"):
+                    fast.occupancy(self.planes)
             with self.timer("render"):
-                label = camera.label(G)
-                if self.graphs is not None and field is None:
-                    return self.graphs.march(
-                        self.planes, self.ws, label, neural=self.neural, precision=self.request.precision
-                    )
-                return march_volume(G, self.planes, self.ws, label, self.neural, field)
+                return fast.march(self.planes, self.ws, camera.label(self.G), self.neural)
 
         return self.r.volumes.get((self.head_key, camera, self.neural), march)
 
-    def skipping_field(self):
-        """On a CPU, the head's field skipping empty space (same images; docs/performance.md: about 2x
-        faster rendering of the bundled model at full quality), its occupancy grid built once per
-        head. None (the plain field) on a GPU, where evaluating every sample is cheap, and for heads
-        with little empty space."""
-        if self.device.type != "cpu":
-            return None
-
-        def build() -> OccupancyGrid:
-            with self.timer("occupancy"):
-                return build_occupancy(self.G, self.planes)
-
-        occupancy = self.r.occupancy.get(self.head_key, build)
-        if occupancy.fraction > 0.9:  # nearly nothing to skip (e.g. untrained models): the plain field
-            return None
-        return skipping_field(self.G.field, self.planes, occupancy)
-
     def background_features(self) -> tuple[torch.Tensor | None, Hashable]:
         """Background feature image (1, C, Rb, Rb) behind the head, and its cache key."""
-        G = self.G
-        if G.background is None:
+        if self.G.background is None:
             return None, "none"
 
-        def synthesize() -> torch.Tensor:
-            with self.timer("background"), half_precision(self.request.precision, self.device):
-                return G.synthesize_background(self.background_ws).float()
+        def synthesize() -> torch.Tensor | None:
+            with self.timer("background"):
+                return self.fast.background(self.background_ws)
 
-        key = (self.background_key, self.request.precision)
+        key = (self.background_key, self.fast.precision)
         return self.r.backgrounds.get(key, synthesize), key
 
     def composite(self, camera, content: str = "head") -> dict[str, torch.Tensor]:
@@ -376,18 +338,20 @@ class _Frame:
         ``content`` is "head" (head over its background), "foreground" (no background) or "background".
         Previews skip super-resolution ("image" is "raw").
         """
-        G = self.G
         volume = self.volume(camera)
         background, bg_key = (None, "none") if content == "foreground" else self.background_features()
 
         def compose() -> dict[str, torch.Tensor]:
-            inputs = (volume["foreground"], volume["weight_sum"], background, self.ws)
-            settings = dict(content=content, superresolve=self.quality == "full", precision=self.request.precision)
             # Compositing and to_rgb are a few small kernels; timed with the super-resolution they feed.
             with self.timer("super-resolution") if self.quality == "full" else contextlib.nullcontext():
-                if self.graphs is not None:
-                    return self.graphs.compose(*inputs, **settings)
-                return compose_image(G, *inputs, **settings)
+                return self.fast.compose(
+                    volume["foreground"],
+                    volume["weight_sum"],
+                    background,
+                    self.ws,
+                    content=content,
+                    superresolve=self.quality == "full",
+                )
 
         return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from panohead.editing import EditState
+from panohead.precision import RENDERING, Precision
 from panohead.views.trigrid import TrigridSpec
 from viz.state import AppState
 
@@ -46,7 +47,7 @@ class RenderRequest:
 
     source: str
     device: str
-    precision: str
+    precision: Precision
     edit: EditState
     target: str = "head"  # "head", "trigrid" or "mirror"
     mode: str = "final"
@@ -74,7 +75,7 @@ def build_request(state: AppState, device: str) -> RenderRequest:
     return RenderRequest(
         source=state.model.source,
         device=device,
-        precision=state.model.precision,
+        precision=Precision.parse(state.model.precision, RENDERING),
         edit=edit,
         target=view.target,
         mode=view.mode,

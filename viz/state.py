@@ -26,6 +26,7 @@ from panohead.export.video import BACKGROUNDS as VIDEO_BACKGROUNDS
 from panohead.export.video import VIDEO_FORMATS
 from panohead.export.video import VIEWS as VIDEO_VIEWS
 from panohead.numbers import number_problem
+from panohead.precision import RENDERING
 
 DEFAULT_FOV = round(fov_from_focal(DEFAULT_FOCAL), 3)  # 18.837 in the official convention
 # The viewer's cameras always name radius, fov and look_at (the zoom and the sliders change them).
@@ -39,7 +40,6 @@ BACKGROUND_MODES = ("model", "image", "colour", "transparent")
 BACKDROPS = ("checkerboard", "transparent")
 AXES = ("x", "y", "z")
 COLORMAPS = ("coolwarm", "viridis", "gray")
-PRECISIONS = ("fp32", "tf32", "fp16")
 MESH_RESOLUTIONS = (64, 128, 256, 512)
 
 
@@ -47,10 +47,11 @@ MESH_RESOLUTIONS = (64, 128, 256, 512)
 class ModelState:
     source: str = "bundled"  # "bundled", "random:<preset>" or a checkpoint path (.safetensors / .pkl)
     recent: list[str] = field(default_factory=list)  # most recent first
-    # "tf32": TensorFloat-32 matmul/conv; "fp16": fp16 super-resolution and background (CUDA only; a CPU
-    # renders fp32 whatever is chosen). fp16 by default: docs/performance.md measures its largest
-    # difference from fp32 at 2.2e-2 (paper model) and 1.8e-3 (bundled) of the [-1, 1] range, under
-    # three 8-bit levels; TF32 moved the bundled model's images by up to 0.15, so it stays opt-in.
+    # A panohead.precision name out of RENDERING. "tf32": TensorFloat-32 matmul/conv; "fp16": fp16
+    # super-resolution and background (CUDA only; a CPU renders fp32 whatever is chosen). fp16 by
+    # default: docs/performance.md measures its largest difference from fp32 at 2.2e-2 (paper model)
+    # and 1.8e-3 (bundled) of the [-1, 1] range, under three 8-bit levels; TF32 moved the bundled
+    # model's images by up to 0.15, so it stays opt-in.
     precision: str = "fp16"
     cuda_graphs: bool = True  # replay the render and super-resolution stages from CUDA graphs (CUDA only)
 
@@ -301,7 +302,7 @@ CHOICES = {
     ("BackgroundState", "mode"): BACKGROUND_MODES,
     ("TrigridState", "colormap"): COLORMAPS,
     ("TrigridState", "display"): ("pca", "channel"),
-    ("ModelState", "precision"): PRECISIONS,
+    ("ModelState", "precision"): RENDERING,
     ("ExportState", "mesh_format"): MESH_FORMATS,
     ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
     ("ExportState", "video_format"): VIDEO_FORMATS,

@@ -45,8 +45,9 @@ from panohead.inversion.estimate import estimate_time
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.pipeline import MAX_PORTRAITS
 from panohead.inversion.progress import Progress
-from panohead.inversion.settings import DEFAULT_STEPS, PRECISIONS, default_steps
+from panohead.inversion.settings import DEFAULT_STEPS, default_steps
 from panohead.model_source import ModelSource
+from panohead.precision import OPTIMISATION
 from panohead.views.camera import orbit_camera
 
 VIEW_YAWS = (0, 90, 180, 270)
@@ -144,7 +145,7 @@ ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate fro
 )
 @click.option(
     "--precision",
-    type=click.Choice(PRECISIONS),
+    type=click.Choice(OPTIMISATION),
     default=InversionSettings.precision,
     show_default=True,
     help="tf32: TF32 tensor cores for matmuls/convolutions on CUDA (on a CPU both are fp32).",

@@ -16,11 +16,12 @@ import torch.nn.functional as F
 from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.inversion.cameras import CameraRefinement
-from panohead.inversion.objective import Reconstruction, precision_context, render_view
+from panohead.inversion.objective import Reconstruction, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled, learning_rate
 from panohead.inversion.settings import InversionSettings
 from panohead.inversion.steps import CapturedStep
 from panohead.nn.layers import ModulatedConv
+from panohead.precision import Precision
 
 
 @dataclass
@@ -160,7 +161,7 @@ class LatentStep:
     def __call__(self) -> None:
         noisy = self.latent + self.noise
         label = self.label if self.cameras is None else self.cameras()
-        with precision_context(self.settings.precision, self.label.device):
+        with Precision.parse(self.settings.precision).scope(self.label.device):
             image = render_view(self.generator, self.to_ws(noisy), label)
             reconstruction, parts = self.objective(image)
         regulariser = noise_autocorrelation(self.maps) if self.maps else torch.zeros((), device=image.device)

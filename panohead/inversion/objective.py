@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
-from panohead.devices import tf32
 from panohead.generator import PanoHeadGenerator
-from panohead.inversion.settings import PRECISIONS
-
-
-def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """'fp32': as is. 'tf32': TF32 tensor cores for CUDA matmuls and convolutions while inside (a
-    CPU has no TF32, so there it is the same as fp32)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "fp32" or device.type != "cuda":
-        return contextlib.nullcontext()
-    return tf32(True)
 
 
 def render_view(generator: PanoHeadGenerator, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

@@ -20,10 +20,11 @@ from torch import nn
 
 from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
-from panohead.inversion.objective import Reconstruction, pair_distance, precision_context, render_view
+from panohead.inversion.objective import Reconstruction, pair_distance, render_view
 from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
 from panohead.inversion.settings import InversionSettings
 from panohead.inversion.steps import CapturedStep
+from panohead.precision import Precision
 from panohead.views.camera import orbit_camera
 
 # Modules tuned by PTI; the mapping and camera networks only act before the (fixed) pivot w.
@@ -92,7 +93,7 @@ class TuningStep:
         self.optimizer.zero_grad(set_to_none=True)
 
     def __call__(self) -> None:
-        with precision_context(self.settings.precision, self.pivot.device):
+        with Precision.parse(self.settings.precision).scope(self.pivot.device):
             image, locality = _render_with_locality(
                 self.tuned,
                 self.original,

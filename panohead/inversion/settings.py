@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from panohead.precision import OPTIMISATION, Precision
+
 SPACES = ("z", "w", "w+")
-PRECISIONS = ("fp32", "tf32")
 
 
 # Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
@@ -59,9 +60,9 @@ class InversionSettings:
     # The regulariser on every 4th step: its extra renders made a PTI step 2x as expensive, and this
     # cadence brings 500 + 350 paper-model steps under a minute on an H100 (docs/performance.md).
     locality_every: int = 4
-    # "tf32": TF32 tensor cores for CUDA matmuls and convolutions (a CPU has none: there it is fp32).
-    # No bf16: on an H100 it was slower than TF32 for the paper model and diverged on small ones
-    # (docs/inversion.md).
+    # A panohead.precision name out of OPTIMISATION: "tf32", TF32 tensor cores for CUDA matmuls and
+    # convolutions (a CPU has none: there it is fp32). No bf16: on an H100 it was slower than TF32 for
+    # the paper model and diverged on small ones (docs/inversion.md).
     precision: str = "tf32"
     # Replay each stage's step from a CUDA graph after a few eager steps (CUDA only; falls back to
     # eager steps if capture fails). Removes the launch overhead that dominates at batch 1.
@@ -73,8 +74,7 @@ class InversionSettings:
     def __post_init__(self) -> None:
         if self.space not in SPACES:
             raise ValueError(f"latent space {self.space!r}: choose one of {', '.join(SPACES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        Precision.parse(self.precision, OPTIMISATION)  # refused by name if it is not one of them
         for name in ("steps", "pti_steps", "latent_samples", "preview_every", "locality_every"):
             minimum = 0 if name in ("steps", "pti_steps") else 1
             if getattr(self, name) < minimum:

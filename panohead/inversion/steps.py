@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import torch
 
-from panohead.devices import capture_graph, on_side_stream
 from panohead.errors import one_line
+from panohead.graphs import capture_graph, on_side_stream
 
 log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # eager steps before the capture: cuDNN algorithm choice and allocator pools settle

@@ -37,9 +37,10 @@ from panohead.devices import pick_device
 from panohead.errors import one_line
 from panohead.inversion.encoder import EncoderConfig, LatentEncoder, encoder_for, save_encoder
 from panohead.inversion.latent import latent_prior
-from panohead.inversion.objective import pair_distance, precision_context, render_view
+from panohead.inversion.objective import pair_distance, render_view
 from panohead.inversion.perceptual import perceptual_loss
 from panohead.model_source import ModelSource
+from panohead.precision import TF32
 from panohead.training.compact import read_compact, write_compact
 from panohead.training.loop import Process, StopRequest, agreed_stop, chunk_seed, start_process
 from panohead.training.report import RunLog, finite
@@ -209,7 +210,7 @@ class EncoderTrainer:
         seed = chunk_seed(self.options.seed, self.progress.step, self.process.rank)
         batch = sample_heads(self.generator, self.encoder.w_avg, self.batch, self.options, seed)
         self.optimiser.zero_grad(set_to_none=True)
-        with precision_context("tf32", self.device):
+        with TF32.scope(self.device):
             total, parts = self.loss(self.encoder, batch)
         total.backward()
         if self.process.world > 1:

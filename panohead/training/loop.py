@@ -67,6 +67,7 @@ from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator
 from panohead.nn.fused import fused_layers
 from panohead.official import load_official_snapshot
+from panohead.precision import Precision
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loss import PanoHeadLoss, RealBatch, Stats, schedule_at
 from panohead.training.options import TrainOptions, fit_to_generator, for_finetuning
@@ -338,12 +339,9 @@ class Trainer:
         with startup("broadcast"):
             self._broadcast_parameters()
 
-        autocast = (
-            (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
-            if (device.type == "cuda" and options.mixed_precision)
-            else contextlib.nullcontext
-        )
-        self.loss = PanoHeadLoss(self.G, self.D, options.loss, autocast)
+        # TF32 for all float32 work on a GPU; bf16 autocast for the forward passes with mixed precision.
+        self.precision = Precision("bf16" if device.type == "cuda" and options.mixed_precision else None, tf32=True)
+        self.loss = PanoHeadLoss(self.G, self.D, options.loss, lambda: self.precision.autocast(device))
         self.timer = PhaseTimer(device, enabled=process.main)
         self.stats: dict[str, list[torch.Tensor]] = {}
 
@@ -636,8 +634,6 @@ class Trainer:
             )
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.spec.cudnn_benchmark
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
         bar = tqdm(
             total=total,
             initial=min(progress.nimg, total),
@@ -658,7 +654,7 @@ class Trainer:
         warm_up_steps = max(phase.interval for phase in self.phases)
         data = self.data_iterator()
         try:
-            with StopRequest() as stop:
+            with StopRequest() as stop, self.precision.float32.scope(self.device):
                 while True:
                     if progress.nimg >= total:
                         reason = "done"

@@ -6,24 +6,18 @@
 
 Splitting the render here lets the viewer cache the ray-marched head per camera and swap the
 background or the super-resolution without marching again; they read nothing but their arguments
-and the generator's weights, so the viewer can also replay them as CUDA graphs (:mod:`viz.stages`).
+and the generator's weights, so :class:`panohead.fast.FastRenderer` can also replay them as CUDA graphs.
 """
 
 from __future__ import annotations
 
 import torch
 
-from panohead.fast import autocast
 from panohead.generator import PanoHeadGenerator
+from panohead.precision import FP32, Precision
+from panohead.rendering.volume import Field
 
 VOLUME_OUTPUTS = ("foreground", "weight_sum", "depth")
-
-
-def half_precision(precision: str, device: torch.device):
-    """fp16 autocast for the super-resolution and background networks when the viewer's precision is
-    'fp16' on CUDA (CPUs have no fast fp16: there it changes nothing). Rays, the tri-grid and
-    compositing stay float32 (see panohead.fast)."""
-    return autocast("fp16" if precision == "fp16" and device.type == "cuda" else "fp32", device)
 
 
 def march_volume(
@@ -32,14 +26,12 @@ def march_volume(
     ws: torch.Tensor,
     label: torch.Tensor,
     neural: int,
-    field=None,
-    precision: str = "fp32",
+    field: Field | None = None,
 ) -> dict[str, torch.Tensor]:
     """Ray-march cached ``planes`` (1, 3, C, D, H, W) from camera ``label`` (1, 25) at ``neural``^2 rays:
     {foreground (1, C, n, n), weight_sum (1, 1, n, n), depth (1, 1, n, n)}; no background, no SR.
 
-    ``precision`` only keys the CUDA graph (TF32 is chosen when a graph is captured, so a graph
-    per setting); ``field`` replaces the plain field (CPU empty-space skipping; never graphed).
+    ``field`` replaces the plain field (empty-space skipping, :meth:`panohead.fast.FastRenderer.field`).
     """
     empty = None
     if G.background is not None:  # zeros: G.render would otherwise synthesise the background
@@ -56,12 +48,13 @@ def compose_image(
     ws: torch.Tensor,
     content: str = "head",
     superresolve: bool = True,
-    precision: str = "fp32",
+    precision: Precision = FP32,
 ) -> dict[str, torch.Tensor]:
     """Eq. 3 over ``background`` (1, C, Rb, Rb) or None, to_rgb, then super-resolution:
     {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1] ("image" is "raw" without super-resolution).
 
-    ``content`` "background" composes the background alone (the head's I_r and I_m as zeros).
+    ``content`` "background" composes the background alone (the head's I_r and I_m as zeros); the
+    super-resolution runs under ``precision``'s autocast (compositing and to_rgb in float32).
     """
     if content == "background":
         foreground, weight_sum = torch.zeros_like(foreground), torch.zeros_like(weight_sum)
@@ -69,5 +62,5 @@ def compose_image(
     raw = G.to_rgb(features, ws)
     if not superresolve:
         return {"raw": raw[0], "image": raw[0]}
-    with half_precision(precision, raw.device):
+    with precision.autocast(raw.device, cache_enabled=False):
         return {"raw": raw[0], "image": G.superres(raw, features, ws)[0].float()}

@@ -1,4 +1,5 @@
-"""Each fast rendering path (panohead.fast) against the plain fp32 eager reference path."""
+"""Each fast rendering path (panohead.fast) against the plain fp32 eager reference path, and the one
+precision vocabulary (panohead.precision) those paths run under."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import torch
 from panohead.bundled import BUNDLED_CHECKPOINT
 from panohead.checkpoint import load_generator
 from panohead.config import preset
-from panohead.fast import FastRenderer, GraphedCall, autocast
+from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
+from panohead.graphs import GraphedCall
+from panohead.precision import OPTIMISATION, Precision
 from panohead.views.camera import orbit_camera
+from tests.conftest import make_tiny_generator
 
 
 def tiny_head(device="cpu"):
@@ -55,8 +59,38 @@ def test_bf16_super_resolution_alone_leaves_the_mask_untouched():
 
 
 def test_unknown_precision_is_refused_by_name():
-    with pytest.raises(ValueError, match="'fp8' is not one of fp32, bf16, fp16"):
-        autocast("fp8", "cpu")
+    with pytest.raises(ValueError, match="'fp8' is not one of fp32, tf32, bf16, fp16, tf32\\+bf16, tf32\\+fp16"):
+        FastRenderer(make_tiny_generator(), precision="fp8")
+    with pytest.raises(ValueError, match="'bf16' is not one of fp32, tf32$"):
+        Precision.parse("bf16", OPTIMISATION)
+
+
+@pytest.mark.parametrize("name", ["fp32", "tf32", "bf16", "fp16", "tf32+bf16", "tf32+fp16"])
+def test_every_precision_name_parses_to_a_value_named_the_same(name):
+    precision = Precision.parse(name)
+    assert precision.name == name and Precision.parse(precision) == precision
+    assert precision.float32 == Precision(tf32=precision.tf32)
+
+
+def test_a_scope_restores_the_tf32_flags_and_runs_autocast_only_for_half_precisions():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    x = torch.ones(2, 2)
+    with Precision.parse("tf32+bf16").scope("cpu"):
+        assert (x @ x).dtype == torch.bfloat16
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == saved  # no TF32 on a CPU
+        with Precision().scope("cpu"):
+            assert (x @ x).dtype == torch.float32  # float32 inside an outer autocast
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == saved
+
+
+def test_a_cuda_scope_sets_the_tf32_flags_and_restores_them_after_an_error():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    with pytest.raises(RuntimeError), Precision.parse("tf32").scope("cuda"):
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        raise RuntimeError("inside")
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == saved
+    with Precision.parse("fp32").scope("cuda"):  # the exact path: TF32 off, whatever the defaults
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
 
 
 @pytest.mark.skipif(not BUNDLED_CHECKPOINT.is_file(), reason="no bundled checkpoint in this checkout")
@@ -93,7 +127,7 @@ def test_cuda_graph_request_on_cpu_renders_eagerly():
         new_seed = fast.synthesize(z, label, side, psi=0.7)
         ws_new = G.mapping(z, label, psi=0.7)
         expected = G.render(G.synthesize_planes(ws_new), ws_new, side, background=G.synthesize_background(ws_new))
-    assert fast.graph is None and fast.graph_error is None
+    assert fast.graphs == {} and fast.graph_error is None
     assert torch.equal(image, reference["image"])
     assert torch.equal(new_seed, expected["image"])
 
@@ -109,7 +143,7 @@ def test_graph_capture_failure_falls_back_to_the_function_and_says_why():
 def test_a_renderer_holding_a_graph_of_its_own_method_is_freed_without_the_cyclic_gc():
     G, ws, planes, background, side, reference = tiny_head()
     fast = FastRenderer(G)
-    fast.graph = GraphedCall(fast._orbit_eager)  # what cuda_graph=True builds on a GPU
+    fast.graphs["orbit"] = GraphedCall(fast._orbit_eager)  # what cuda_graph=True builds on a GPU
     alive = weakref.ref(fast)
     gc.disable()
     try:
@@ -132,7 +166,7 @@ def test_release_clears_graphs_and_occupancy_and_the_renderer_still_renders():
     with torch.inference_mode():
         fast.occupancy(planes)
         fast.release()
-        assert fast._occupancy is None
+        assert not fast.holds_occupancy(planes)
         assert torch.equal(fast.orbit(planes, ws, side, background), reference["image"])
 
 
@@ -160,7 +194,7 @@ def test_gpu_released_renderers_leave_reserved_memory_flat():
         for _ in range(4):
             fast = FastRenderer(G, precision="fp16", cuda_graph=True)
             fast.orbit(planes, ws, side, background)
-            assert fast.graph_error is None and fast.graph.captured == 1
+            assert fast.graph_error is None and fast.graphs["orbit"].captured == 1
             fast.release()
             del fast
             torch.cuda.synchronize()

@@ -1,5 +1,5 @@
-"""The viewer's CUDA-graph setting (viz.stages): plumbed from the state, eager and unchanged on a CPU,
-and on a GPU the same frames as eager rendering, following the camera."""
+"""The viewer's CUDA-graph setting (the stages of panohead.fast.FastRenderer): plumbed from the state,
+eager and unchanged on a CPU, and on a GPU the same frames as eager rendering, following the camera."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from panohead.fast import FastRenderer
+from panohead.graphs import GraphedCall
+from panohead.precision import Precision
 from panohead.views.camera import orbit_camera
 from panohead.views.stages import compose_image, march_volume
 from tests.conftest import make_tiny_generator
 from viz.renderer import Renderer
 from viz.request import build_request
-from viz.stages import StageGraphs
 from viz.state import AppState
 
 
@@ -43,7 +45,7 @@ def test_cpu_renders_ignore_the_graph_setting_and_stay_identical():
         assert a.error is None and b.error is None
         assert np.array_equal(a.image, b.image)
         assert not a.graphs and a.graph_error is None
-    assert with_graphs.graphs is None
+    assert with_graphs.fast.graphs == {}
 
 
 def test_the_stage_functions_give_the_generators_own_render_bit_for_bit():
@@ -63,22 +65,28 @@ def test_the_stage_functions_give_the_generators_own_render_bit_for_bit():
 def test_stage_graphs_on_cpu_tensors_fall_back_to_the_eager_stages_and_say_why():
     G = make_tiny_generator()
     label = orbit_camera(torch.zeros(1))
-    graphs = StageGraphs(G)
+    fast = FastRenderer(G)
+    fast.graphs["render"] = GraphedCall(fast._march_eager)  # what cuda_graph=True builds on a GPU
     with torch.inference_mode():
         ws = G.mapping(torch.randn(1, G.config.z_dim), label)
         planes = G.synthesize_planes(ws)
-        volume = graphs.march(planes, ws, label, neural=16, precision="fp32")
+        volume = fast.march(planes, ws, label, neural=16)
         expected = march_volume(G, planes, ws, label, 16)
     assert all(torch.equal(volume[name], expected[name]) for name in expected)
-    assert graphs.error.startswith("render: RuntimeError: CUDA graphs need CUDA tensors")
-    assert not graphs.replaying
+    assert fast.graph_error.startswith("render: RuntimeError: CUDA graphs need CUDA tensors")
+    assert not fast.replaying
 
 
-def test_clearing_the_renderer_releases_its_stage_graphs():
+def test_the_renderer_keeps_one_staged_renderer_per_precision_and_clearing_drops_it():
     renderer = Renderer()
-    renderer.graphs = StageGraphs(make_tiny_generator())
+    fp16 = tiny_state("fp16")
+    assert renderer(build_request(fp16, "cpu")).error is None
+    first = renderer.fast
+    assert first.precision == Precision() and first.skip_empty  # a CPU: fp32 whatever is chosen, skipping
+    assert renderer(build_request(tiny_state("tf32"), "cpu")).error is None
+    assert renderer.fast is first
     renderer.clear()
-    assert renderer.graphs is None
+    assert renderer.fast is None
 
 
 # --- GPU ---------------------------------------------------------------------------------------------
@@ -101,12 +109,12 @@ def test_gpu_graphed_orbit_frames_equal_eager_ones_and_follow_the_camera():
             assert result.error is None, result.error
             assert result.graph_error is None
             images.append(last_image(renderer))
-        assert graphed.graphs is not None and graphed.graphs.replaying
+        assert graphed.fast.replaying
         assert (images[0] - images[1]).abs().max() < 1e-3, yaw
         if previous is not None:  # a replay must not hand back the previous camera's image
             assert (images[0] - previous).abs().max() > 0.05
         previous = images[0]
-    assert graphed.graphs.march.captured == 1  # one capture served every camera
+    assert graphed.fast.graphs["render"].captured == 1  # one capture served every camera
 
 
 @pytest.mark.gpu
@@ -125,7 +133,7 @@ def test_gpu_graphed_fp16_frames_stay_within_0_1_of_fp32_and_views_share_the_vol
     state32.edit = state32.edit.with_camera(yaw=20.0)
     reference(build_request(state32, "cuda"))
     assert (fp16 - last_image(reference)).abs().max() < 0.1
-    assert graphed.graphs.compose.captured == 2
+    assert graphed.fast.graphs["super-resolution"].captured == 2
 
 
 @pytest.mark.gpu
@@ -134,8 +142,8 @@ def test_gpu_model_change_releases_the_graphs():
     renderer = Renderer()
     state = tiny_state("fp32")
     assert renderer(build_request(state, "cuda")).graphs
-    first = renderer.graphs
+    first = renderer.fast
     state.model.source = "random:small"
     result = renderer(build_request(state, "cuda"))
     assert result.error is None and result.graphs
-    assert renderer.graphs is not first and first.march.captured == 0 and first.compose.captured == 0
+    assert renderer.fast is not first and not first.replaying
