@@ -18,6 +18,8 @@ from pathlib import Path
 
 from panohead.atomic import write_bytes_atomic
 from panohead.browser.scan import SeedScore
+from panohead.errors import one_line
+from panohead.untrusted import parse_json
 
 # Sort key -> whether larger values are worse (the worst-first order sorts those first).
 SORT_KEYS = {"mirror": True, "consistency": False, "seed": False}  # "seed": worst first = ascending
@@ -89,7 +91,13 @@ def read_table(path: str | os.PathLike) -> tuple[list[SeedScore], frozenset[int]
     """Scores (in file order) and flagged seeds from a file written by :func:`write_table`."""
     path = Path(path)
     if path.suffix.lower() == ".json":
-        records = json.loads(path.read_text())["rows"]
+        try:  # NaN literals allowed: a seed without a score is written as NaN
+            records = parse_json(path.read_bytes(), finite=False)["rows"]
+            if not isinstance(records, list):
+                raise TypeError("'rows' is not a list")
+        except (ValueError, KeyError, TypeError) as error:
+            problem = one_line(error)
+            raise ValueError(f"{path}: not a seed table ({problem}); write one with 'panohead browse'") from None
     else:
         with open(path, newline="") as handle:
             records = list(csv.DictReader(handle))

@@ -97,6 +97,15 @@ def test_unknown_table_format_is_one_line(tmp_path):
         write_table(tmp_path / "browse.txt", table())
 
 
+@pytest.mark.parametrize("text", ["[1, 2]", '{"rows": 3}', "{", '{"rows": [' * 400])
+def test_a_json_file_that_is_no_seed_table_is_one_line(tmp_path, text):
+    """A list, a wrong field, broken or absurdly nested JSON: one line naming the file, not a traceback."""
+    path = tmp_path / "other.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"other\.json: not a seed table"):
+        read_table(path)
+
+
 def test_contact_sheet_has_a_row_per_head_and_frames_the_flagged(tiny_generator):
     heads = scores_of(tiny_generator, [0, 1], thumbnail=32)
     sheet = contact_sheet(heads, "strip", frozenset({1}))
