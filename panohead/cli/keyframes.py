@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from panohead.cli.common import device_option, progress_bar, user_errors
+from panohead.cli.frames import view_options
 from panohead.devices import pick_device
-from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
+from panohead.export.video import VIDEO_FORMATS, Turntable
 
 
 @click.command()
@@ -18,21 +19,7 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
 @click.option(
     "--resolution", default=None, type=int, help="Frame side in pixels, even (default: the view's native size)."
 )
-@click.option(
-    "--view",
-    default="image",
-    show_default=True,
-    type=click.Choice(VIEWS),
-    help="The viewer's view modes (image: final; raw: before super-resolution; mask: opacity; depth: near is "
-    "bright; density/colour: a slice through the volume; mirror: front vs mirrored back).",
-)
-@click.option(
-    "--background",
-    default="generated",
-    show_default=True,
-    type=click.Choice(BACKGROUNDS),
-    help="The model's background, or a flat colour behind the head.",
-)
+@view_options
 @user_errors
 def keyframes(session_file, device, output, resolution, view, background):
     """Export the keyframe path of SESSION_FILE (saved by the app) as a video."""

@@ -18,8 +18,9 @@ from panohead.cli.common import (
     seeds_option,
     user_errors,
 )
+from panohead.cli.frames import view_options
 from panohead.export.heads import head_from_seed
-from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
+from panohead.export.video import VIDEO_FORMATS, Turntable, export_turntable
 
 
 @click.command()
@@ -41,14 +42,7 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
 @click.option(
     "--resolution", default=None, type=int, help="Tile side in pixels, even (default: the view's native size)."
 )
-@click.option(
-    "--view",
-    default="image",
-    show_default=True,
-    type=click.Choice(VIEWS),
-    help="The viewer's view modes (image: final; raw: before super-resolution; mask: opacity; depth: near is "
-    "bright; density/colour: a slice through the volume; mirror: front vs mirrored back).",
-)
+@view_options
 @click.option(
     "--slice-axis",
     default="z",
@@ -62,13 +56,6 @@ from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, 
     show_default=True,
     type=Number(-1, 1),
     help="Where the slice views cut along their axis (world units).",
-)
-@click.option(
-    "--background",
-    default="generated",
-    show_default=True,
-    type=click.Choice(BACKGROUNDS),
-    help="The model's background, or a flat colour behind the head.",
 )
 @click.option(
     "--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row)."
