@@ -94,7 +94,8 @@ def _training_presets() -> dict[str, TrainOptions]:
     # faded over 100 kimg, pose-swap and density-noise fades over 200 kimg) collapsed to one head in
     # many backgrounds by 55 kimg, while the small preset kept the heads' shapes apart (mask spread
     # 0.116 against the data's 0.136; medium 0.036): checkpoints/README.md, "Lease 4". The blur also
-    # falls on the raw target, 64 px in both presets, so scaling it to the 256 px output doubled it there.
+    # falls on the real raw image, 64 px in both presets, so scaling it to the 256 px output doubled it
+    # there, and for most of those 100 kimg D told real from fake by that blur rather than by the head.
     medium_loss = small_loss
     tiny_loss = LossOptions(
         pose_swap_fade_kimg=0.02, density_noise_fade_kimg=0.02, blur_init_sigma=1.0, blur_fade_kimg=0.02
