@@ -10,7 +10,8 @@
 # 3. trains the medium preset on every visible GPU (--gpus N) with --max-minutes set so that the whole
 #    command ends LEASE_RESERVE seconds before LEASE_SECONDS;
 # 4. writes to $OUT: the compact snapshot's parts (each < 16 MiB), the run's log.jsonl, the last progress
-#    grid (grid-N.png: seeds x yaw 0/90/180/270) and lease.txt (commands, timings, tick table).
+#    grid (grid-N.png: seeds x yaw 0/90/180/270) and lease.txt (commands, timings, tick table, and the
+#    head/background diversity of G and G_ema beside the data's: bench/diversity.py).
 # The caller copies $OUT/compact-*.safetensors into LEASE_SNAPSHOTS (replacing the previous parts) for the next lease.
 #
 # Settings (environment): LEASE_SECONDS (560), LEASE_RESERVE (90: trainer start, last snapshot, compaction),
@@ -85,6 +86,11 @@ $cli train compact "$last" "$out" | tee -a "$summary"
 grid=$(ls "$run"/grid-*.png 2>/dev/null | grep -v -- -mask | sort | tail -n 1 || true)
 [ -z "$grid" ] || cp "$grid" "$out/"
 cp "$run/log.jsonl" "$out/log.jsonl"
+# Has the run collapsed to one head (issue 19)? Head against background spread of G and G_ema beside the data's.
+head_part=$(ls "$out"/compact-*-part1of*.safetensors | head -n 1)
+say "\$ python3 bench/diversity.py --device $device $head_part"
+timeout 90 python3 bench/diversity.py --device "$device" "$head_part" 2>&1 | tee -a "$summary" ||
+  say "diversity check failed (see above); the snapshot is unaffected"
 python3 - "$run/log.jsonl" <<'EOF' | tee -a "$summary"
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
