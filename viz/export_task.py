@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from panohead.errors import USER_ERRORS, one_line
-from panohead.export.tasks import ExportCancelled, Progress
+from panohead.export.tasks import ExportCancelled, FractionReport
 
 log = logging.getLogger(__name__)
-Work = Callable[[Progress, threading.Event], Path | None]
+Work = Callable[[FractionReport, threading.Event], Path | None]
 
 
 class ExportTask:

@@ -34,7 +34,7 @@ from panohead.export.field import HeadField
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
 from panohead.export.splat import SplatSettings, save_splat, splat_head
-from panohead.export.tasks import Progress, stage
+from panohead.export.tasks import FractionReport, stage
 from panohead.export.texture import (
     TEXTURE_SIZES,
     TEXTURED_FORMATS,
@@ -134,7 +134,7 @@ class ExportWidget(Widget):
             generator: PanoHeadGenerator,
             head: Head,
             folder: Path,
-            progress: Progress,
+            progress: FractionReport,
             cancel: threading.Event,
         ) -> Path | None:
             field = HeadField(generator, head)
@@ -173,7 +173,7 @@ class ExportWidget(Widget):
             generator: PanoHeadGenerator,
             head: Head,
             folder: Path,
-            progress: Progress,
+            progress: FractionReport,
             cancel: threading.Event,
         ) -> None:
             field = HeadField(generator, head)
@@ -201,7 +201,7 @@ class ExportWidget(Widget):
             self.app.notify("an export is already running: wait for it or cancel it", error=True)
             return None
 
-        def run(progress: Progress, cancel: threading.Event) -> Path:
+        def run(progress: FractionReport, cancel: threading.Event) -> Path:
             path = unique_path(pending.folder, pending.stem, pending.suffix)
             pending.save(path)
             pending.saved = path
@@ -227,7 +227,7 @@ class ExportWidget(Widget):
             generator: PanoHeadGenerator,
             head: Head,
             folder: Path,
-            progress: Progress,
+            progress: FractionReport,
             cancel: threading.Event,
         ) -> Path:
             path = unique_path(
@@ -309,7 +309,7 @@ class ExportWidget(Widget):
         request, folder_name = result.request, app.state.capture.folder
         ws, background_ws = result.ws, result.background_ws
 
-        def run(progress: Progress, cancel: threading.Event) -> Path | None:
+        def run(progress: FractionReport, cancel: threading.Event) -> Path | None:
             device = pick_device(request.device)
             generator = self._generator(request.source, device)
             as_batch = lambda array: torch.from_numpy(np.ascontiguousarray(array))[None].to(device)  # noqa: E731

@@ -26,8 +26,8 @@ from panohead.errors import USER_ERRORS, one_line
 from panohead.images import save_image, to_uint8
 from panohead.inversion import (
     InversionSettings,
+    InversionStep,
     Portrait,
-    Progress,
     invert,
     perceptual_loss,
     target_tensor,
@@ -167,7 +167,7 @@ class InversionJob:
                 self._status.preview, self._status.preview_serial = preview, self._status.preview_serial + 1
         self.on_update()
 
-    def _progress(self, progress: Progress) -> None:
+    def _progress(self, progress: InversionStep) -> None:
         with self._lock:
             s = self._status
             s.stage, s.step, s.total, s.best = progress.stage, progress.step, progress.total, progress.best

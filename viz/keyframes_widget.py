@@ -19,7 +19,7 @@ from gui_utils.window import GlfwWindow
 from panohead.editing import frame_count
 from panohead.editing.keyframes import INTERPOLATIONS, YAW_MODES
 from panohead.editing.path_video import export_path
-from panohead.export.tasks import Progress
+from panohead.export.tasks import FractionReport
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
 from viz.export_task import ExportTask
 from viz.output_paths import output_folder, unique_path
@@ -51,7 +51,7 @@ class KeyframesWidget(Widget):
         source, device, suffix = app.state.model.source, str(app.device), f".{self.format}"
 
         def start(generator) -> None:
-            def work(progress: Progress, cancel: threading.Event) -> Path:
+            def work(progress: FractionReport, cancel: threading.Event) -> Path:
                 path = unique_path(output_folder(folder_name), "keyframes", suffix)
                 export_path(generator, keyframes, path, settings, options, progress, cancel)
                 return path
