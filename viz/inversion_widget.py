@@ -39,7 +39,7 @@ from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import EncoderPreview, EncoderPreviewer, Inversion, InversionOutputs, InversionTrace
 from viz.jobs import Job
 from viz.output_paths import output_folder, unique_path
-from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
+from viz.ui import ERROR, GOOD, MUTED, WARN, duration, hint, label, radio_row
 from viz.widget import Widget
 
 log = logging.getLogger(__name__)
@@ -491,6 +491,8 @@ class InversionWidget(Widget):
 
     def _progress(self, job: Job[InversionOutputs], trace: InversionTrace, scale: float) -> None:
         fraction, overlay = job.fraction, job.message
+        if job.eta:  # counts down from the estimate measured before stage 1 (gone at 0: running late)
+            overlay += f"  (about {duration(job.eta)} left)"
         if not job.running:
             fraction, overlay = (1.0, "done") if job.status == "done" else (0.0, job.status)
         imgui.progress_bar(fraction, imgui.ImVec2(-1, 0), overlay)

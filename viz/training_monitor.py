@@ -21,8 +21,7 @@ from panohead.training.launcher import recorded_masks
 from panohead.training.monitor import CONSOLE_FILE, RunMonitor, tail_lines
 from viz.checkpoint_widget import CheckpointWidget
 from viz.jobs import Job
-from viz.training_run import duration
-from viz.ui import MUTED, WARN, hint
+from viz.ui import MUTED, WARN, duration, hint
 
 if TYPE_CHECKING:
     from viz.app import App

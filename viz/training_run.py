@@ -22,16 +22,10 @@ from panohead.training.launcher import LaunchSpec, RunProcess, check_launch, res
 from panohead.training.loop import exit_status
 from panohead.training.monitor import RunMonitor, tail_lines
 from viz.jobs import Job
-from viz.ui import ERROR, GOOD, MUTED, WARN
+from viz.ui import ERROR, GOOD, MUTED, WARN, duration
 
 if TYPE_CHECKING:
     from viz.app import App
-
-
-def duration(seconds: float) -> str:
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 class RunControl:

@@ -44,6 +44,13 @@ def hint(text: str, colour: imgui.ImVec4 = MUTED) -> None:
     imgui.pop_style_color()
 
 
+def duration(seconds: float) -> str:
+    """A span of time for a status line: "4m05s", or "2h07m" from an hour on."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
 def job_progress(job: Job) -> None:
     """A running job's progress bar (its description and percentage on it) with a Cancel button after it."""
     cancel_width = imgui.calc_text_size("Cancel").x + imgui.get_style().frame_padding.x * 2

@@ -103,13 +103,21 @@ def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_view
     assert task.value is not None and task.value.stem.startswith("turntable_latent") and task.value.is_file()
 
 
-def test_cancel_keeps_the_best_result_so_far_and_loads_it(app, files):
+def test_cancel_keeps_the_best_result_so_far_and_loads_it(app, files, monkeypatch):
+    from imgui_bundle import imgui
+
     panel = widget(app)
+    app.select_tab = "Invert"
     panel.open_photo(str(files[1]))
     frames_until(app, lambda: panel.base is not None)
     panel.steps, panel.pti_steps = 2000, 10
+    overlays = []
+    bar = imgui.progress_bar
+    monkeypatch.setattr(imgui, "progress_bar", lambda *args: overlays.append(args[2]) or bar(*args))
     panel.start()
     frames_until(app, lambda: len(panel.inversion.trace.losses["latent"]) >= 3)
+    app.step_frame()
+    assert overlays[-1].startswith("stage 1: latent  ") and overlays[-1].endswith(" left)")  # the estimate counts down
     panel.cancel()
     frames_until(app, lambda: not panel.running and panel._applied)
     trace, outputs = panel.inversion.trace, panel.job.value
