@@ -127,7 +127,7 @@ class Job(Generic[T]):
         self._on_change()
 
 
-def file_outcome(job: Job[Path | None], noun: str, done: str) -> tuple[str, bool]:
+def file_outcome(job: Job[Path] | Job[Path | None], noun: str, done: str) -> tuple[str, bool]:
     """(message, is_error) saying how a job that writes one file ended: ("exported PATH", False) for
     ``done`` "exported", ("export failed: WHY", True) or ("export cancelled; nothing was written", False)
     for ``noun`` "export"."""

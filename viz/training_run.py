@@ -164,13 +164,12 @@ class RunControl:
     # --- drawing -------------------------------------------------------------------------------------
     def draw_state(self, monitor: RunMonitor) -> None:
         """One line: the app's process (running, stopping, how it ended), else what the folder's log says."""
-        process = self.process
-        ours = process is not None and self.owns(monitor)
+        ours = self.process if self.process is not None and self.owns(monitor) else None
         imgui.push_text_wrap_pos(0.0)
-        if ours and process.running:
-            state = "stopping: writing a snapshot..." if process.stop_requested else "running"
-            imgui.text_colored(WARN if process.stop_requested else GOOD, f"{state} (pid {process.pid})")
-        elif ours and self.exit_message:
+        if ours is not None and ours.running:
+            state = "stopping: writing a snapshot..." if ours.stop_requested else "running"
+            imgui.text_colored(WARN if ours.stop_requested else GOOD, f"{state} (pid {ours.pid})")
+        elif ours is not None and self.exit_message:
             imgui.text_colored(ERROR if self.exit_message.startswith("run died") else MUTED, self.exit_message)
         elif monitor.error:
             imgui.text_colored(ERROR, f"run died: {monitor.error}")
