@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from panohead.editing.state import Camera, EditState, compose
 from panohead.export.heads import Head, synthesize_head
-from panohead.export.tasks import Progress, check_cancel, report
+from panohead.export.tasks import FractionReport, check_cancel, report
 from panohead.export.video import Turntable, render_tile, save_video
 from panohead.generator import PanoHeadGenerator
 from panohead.images import image_grid, open_image
@@ -158,7 +158,7 @@ class Comparison:
         wipe: float = 0.5,
         frames: int = 60,
         fps: int = 30,
-        progress: Progress | None = None,
+        progress: FractionReport | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
         """Encode :meth:`turntable` to ``path`` (.mp4 or .gif), atomically."""

@@ -34,7 +34,7 @@ from panohead.export.field import HeadField
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
 from panohead.export.splat import SplatSettings, save_splat, splat_head
-from panohead.export.tasks import Progress, stage
+from panohead.export.tasks import FractionReport, stage
 from panohead.export.texture import (
     TEXTURE_SIZES,
     TEXTURED_FORMATS,
@@ -45,13 +45,13 @@ from panohead.export.texture import (
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, export_turntable
 from panohead.generator import PanoHeadGenerator
 from panohead.userdirs import resolve_output
-from viz.export_task import ExportTask
+from viz.jobs import Job, file_outcome
 from viz.models import open_model
 from viz.output_paths import output_folder, unique_path
 from viz.renderer import Renderer
 from viz.request import RenderRequest, head_name
 from viz.state import MESH_RESOLUTIONS
-from viz.ui import ERROR, MUTED, hint, label, radio_row
+from viz.ui import ERROR, MUTED, hint, job_progress, label, radio_row
 from viz.widget import Widget
 
 VIEW_NAMES = {
@@ -76,6 +76,7 @@ STEP_RANGE = (100, 10_000)
 SURFACE_SHARE = 0.3
 SPLAT_SURFACE_RESOLUTION = 128  # the splats only start on this surface; a coarse one suffices
 PREVIEW_SIZE = 256  # pixels; the asset is rendered on the CPU, twice as large and averaged down
+ExportJob = Job[Path | None]  # its value: the file written, or None for an asset kept in memory for Save
 
 
 def launch(command: list[str]) -> None:
@@ -108,7 +109,7 @@ class ExportWidget(Widget):
 
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.task: ExportTask | None = None
+        self.task: ExportJob | None = None
         self._own_model: tuple[tuple[str, str], PanoHeadGenerator] | None = None
         self.preview = False  # show the pending asset beside the live render
         self.pending: Pending | None = None  # the last textured mesh or splats made, set by the export thread
@@ -119,7 +120,7 @@ class ExportWidget(Widget):
         self._preview_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asset-preview")
 
     # --- actions (also the test API) ---------------------------------------------------------------
-    def export_mesh(self) -> ExportTask | None:
+    def export_mesh(self) -> ExportJob | None:
         """Start exporting the on-screen head as a mesh with the panel's settings: a coloured one is
         written; a textured one is baked into :attr:`pending` for the preview, and :meth:`save` writes it."""
         settings = dataclasses.replace(self.app.state.export)
@@ -134,7 +135,7 @@ class ExportWidget(Widget):
             generator: PanoHeadGenerator,
             head: Head,
             folder: Path,
-            progress: Progress,
+            progress: FractionReport,
             cancel: threading.Event,
         ) -> Path | None:
             field = HeadField(generator, head)
@@ -162,7 +163,7 @@ class ExportWidget(Widget):
         kind = f"textured mesh, {texture.faces} faces" if textured else f"mesh {resolution}^3"
         return self._start(f"{kind} (.{suffix})", work)
 
-    def export_splat(self) -> ExportTask | None:
+    def export_splat(self) -> ExportJob | None:
         """Start fitting Gaussian splats to the on-screen head with the panel's settings, into
         :attr:`pending` for the preview; :meth:`save` writes the 3DGS .ply."""
         settings = dataclasses.replace(self.app.state.export)
@@ -173,7 +174,7 @@ class ExportWidget(Widget):
             generator: PanoHeadGenerator,
             head: Head,
             folder: Path,
-            progress: Progress,
+            progress: FractionReport,
             cancel: threading.Event,
         ) -> None:
             field = HeadField(generator, head)
@@ -190,7 +191,7 @@ class ExportWidget(Widget):
 
         return self._start(f"splats, {splat.count} Gaussians (.ply)", work)
 
-    def save(self) -> ExportTask | None:
+    def save(self) -> ExportJob | None:
         """Write the pending textured mesh or splats (what the preview shows) into the capture folder,
         on the export thread; no second bake or fit."""
         pending = self.pending
@@ -201,16 +202,16 @@ class ExportWidget(Widget):
             self.app.notify("an export is already running: wait for it or cancel it", error=True)
             return None
 
-        def run(progress: Progress, cancel: threading.Event) -> Path:
+        def run(job: ExportJob) -> Path:
             path = unique_path(pending.folder, pending.stem, pending.suffix)
             pending.save(path)
             pending.saved = path
             return path
 
-        self.task = ExportTask(f"saving {pending.name}", run, self._finished, on_progress=GlfwWindow.wake)
+        self.task = Job.start(f"saving {pending.name}", run, GlfwWindow.wake, self._finished)
         return self.task
 
-    def export_video(self) -> ExportTask | None:
+    def export_video(self) -> ExportJob | None:
         """Start exporting a 360-degree turntable of the on-screen head at the view's pitch and distance."""
         settings, camera = dataclasses.replace(self.app.state.export), self.app.state.edit.camera
         turntable = Turntable(
@@ -227,7 +228,7 @@ class ExportWidget(Widget):
             generator: PanoHeadGenerator,
             head: Head,
             folder: Path,
-            progress: Progress,
+            progress: FractionReport,
             cancel: threading.Event,
         ) -> Path:
             path = unique_path(
@@ -244,9 +245,9 @@ class ExportWidget(Widget):
 
     def open_folder(self) -> None:
         """Show the last exported file's folder in the desktop's file manager."""
-        if self.task is None or self.task.path is None:
+        if self.task is None or self.task.value is None:
             return
-        folder = self.task.path.parent
+        folder = self.task.value.parent
         try:
             launch(["xdg-open", str(folder)])
         except OSError as error:
@@ -297,7 +298,7 @@ class ExportWidget(Widget):
             GlfwWindow.wake()
 
     # --- plumbing ------------------------------------------------------------------------------------
-    def _start(self, description: str, work) -> ExportTask | None:
+    def _start(self, description: str, work) -> ExportJob | None:
         app = self.app
         if self.task is not None and self.task.running:
             app.notify("an export is already running: wait for it or cancel it", error=True)
@@ -309,16 +310,16 @@ class ExportWidget(Widget):
         request, folder_name = result.request, app.state.capture.folder
         ws, background_ws = result.ws, result.background_ws
 
-        def run(progress: Progress, cancel: threading.Event) -> Path | None:
+        def run(job: ExportJob) -> Path | None:
             device = pick_device(request.device)
             generator = self._generator(request.source, device)
             as_batch = lambda array: torch.from_numpy(np.ascontiguousarray(array))[None].to(device)  # noqa: E731
             head = synthesize_head(
                 generator, as_batch(ws), background_ws=None if background_ws is None else as_batch(background_ws)
             )
-            return work(request, generator, head, output_folder(folder_name), progress, cancel)
+            return work(request, generator, head, output_folder(folder_name), job.report, job.cancel_event)
 
-        self.task = ExportTask(description, run, self._finished, on_progress=GlfwWindow.wake)
+        self.task = Job.start(description, run, GlfwWindow.wake, self._finished)
         return self.task
 
     def _generator(self, source: str, device: torch.device) -> PanoHeadGenerator:
@@ -332,11 +333,11 @@ class ExportWidget(Widget):
             self._own_model = (key, open_model(source, device)[0])
         return self._own_model[1]
 
-    def _finished(self, task: ExportTask) -> None:  # runs on the export thread
-        if task.status == "done" and task.path is None:
+    def _finished(self, task: ExportJob) -> None:  # runs on the export thread
+        if task.status == "done" and task.value is None and self.pending is not None:
             self.app.notify(f"{self.pending.name} is ready: see the preview, then Save writes it")
         else:
-            self.app.notify(*task.outcome("export", "exported"))
+            self.app.notify(*file_outcome(task, "export", "exported"))
 
     # --- drawing -------------------------------------------------------------------------------------
     def __call__(self, show: bool) -> None:
@@ -451,17 +452,12 @@ class ExportWidget(Widget):
         if task is None:
             return
         if task.running:
-            cancel_width = imgui.calc_text_size("Cancel").x + imgui.get_style().frame_padding.x * 2
-            bar_width = imgui.get_content_region_avail().x - cancel_width - imgui.get_style().item_spacing.x
-            imgui.progress_bar(task.fraction, imgui.ImVec2(bar_width, 0), f"{task.description}  {task.fraction:.0%}")
-            imgui.same_line()
-            if imgui.button("Cancel"):
-                task.cancel()
+            job_progress(task)
         elif task.status == "done":
-            if task.path is None:
+            if task.value is None:
                 imgui.text_colored(MUTED, "made: the preview below shows it; Save writes it")
             else:
-                imgui.text_colored(MUTED, f"exported {task.path}")
+                imgui.text_colored(MUTED, f"exported {task.value}")
                 if imgui.button("Open folder"):
                     self.open_folder()
         elif task.status == "failed":

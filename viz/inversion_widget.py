@@ -6,7 +6,7 @@ the panel, or the one shipped with the bundled model), the same thread then pred
 forward pass and the viewer shows it at once (the "encoder preview", one undo step like any other head
 change). Crop and camera stay editable until "Invert" (or "Refine", from the encoder's head, with
 fewer steps) starts both stages (:mod:`panohead.inversion`) on an
-:class:`viz.inversion_job.InversionJob` thread, jointly with up to 7 more photos of the same head
+:class:`viz.inversion_job.Inversion` job, jointly with up to 7 more photos of the same head
 from the strip below (each with its own editable camera, refined during the fit), with a live
 preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished or cancelled:
 the best result so far), the tuned generator and its latent are written to a new folder under the
@@ -36,9 +36,10 @@ from panohead.inversion.settings import default_steps
 from panohead.latent_file import LatentError
 from panohead.model_source import ModelSource
 from viz.file_dialog import FileDialog, path_field
-from viz.inversion_job import EncoderPreview, EncoderPreviewer, InversionJob, JobStatus
+from viz.inversion_job import EncoderPreview, EncoderPreviewer, Inversion, InversionOutputs, InversionTrace
+from viz.jobs import Job
 from viz.output_paths import output_folder, unique_path
-from viz.ui import ERROR, GOOD, MUTED, WARN, hint, label, radio_row
+from viz.ui import ERROR, GOOD, MUTED, WARN, duration, hint, label, radio_row
 from viz.widget import Widget
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,6 @@ OFFICIAL_MODEL_HELP = (
     "from github.com/SizheAn/PanoHead (project page sizhean.github.io/panohead). File > Open "
     "checkpoint reads it directly and safely: none of the code stored in it runs."
 )
-STAGE_NAMES = {
-    "loading": "opening the model",
-    "latent": "stage 1: latent",
-    "pti": "stage 2: pivotal tuning",
-    "saving": "saving",
-    "done": "done",
-    "failed": "failed",
-}
 
 
 @dataclass
@@ -111,7 +104,8 @@ class InversionWidget(Widget):
         self.crop_texture = Texture()
         self.preview_texture = Texture()
         self._preview_serial = -1
-        self.job: InversionJob | None = None
+        self.job: Job[InversionOutputs] | None = None
+        self.inversion: Inversion | None = None  # the job's work: its loss curves and preview
         self._applied = False  # the finished job's result has been loaded into the viewer
         self.base_source: str | None = None  # the model inverted into (not a previous inversion's output)
         self.outputs_made: set[str] = set()
@@ -261,9 +255,8 @@ class InversionWidget(Widget):
         self.base_source = source
         self._applied = False
         encoder = self.preview.encoder if self.preview is not None and self.preview.source == source else None
-        self.job = InversionJob(
-            source, self.app.device, portraits, self.settings(), folder, self.app.window.wake, encoder
-        )
+        self.inversion = Inversion(source, self.app.device, portraits, self.settings(), folder, encoder)
+        self.job = Job.start("inversion", self.inversion, self.app.window.wake)
         return True
 
     @property
@@ -293,8 +286,9 @@ class InversionWidget(Widget):
         return f"This model ({name}) {why}: it cannot represent a real photo (inverting one gives a blob).", True
 
     def cancel(self) -> None:
+        """Stop the inversion at its next step; it still saves the best result so far."""
         if self.job is not None:
-            self.job.stop()
+            self.job.cancel()
 
     @property
     def running(self) -> bool:
@@ -307,7 +301,7 @@ class InversionWidget(Widget):
         self.open_photo(path)
 
     # --- per frame --------------------------------------------------------------------------------
-    def _poll(self) -> JobStatus | None:
+    def _poll(self) -> Job[InversionOutputs] | None:
         if self._aligning is not None and self._aligning.done():
             try:
                 self.base, self.note, self.note_is_warning = self._aligning.result()
@@ -317,23 +311,24 @@ class InversionWidget(Widget):
             self._aligning = None
         self._collect_added()
         self._encoder_preview()
-        if self.job is None:
+        job, inversion = self.job, self.inversion
+        if job is None or inversion is None:
             return None
-        status = self.job.status()
-        if status.preview is not None and status.preview_serial != self._preview_serial:
-            self.preview_texture.upload(status.preview)
-            self._preview_serial = status.preview_serial
-        if status.stage == "failed" and not self._applied:
+        trace = inversion.trace
+        if trace.preview is not None and trace.preview_serial != self._preview_serial:
+            self.preview_texture.upload(trace.preview)
+            self._preview_serial = trace.preview_serial
+        if job.status == "failed" and not self._applied:
             self._applied = True
-            self.app.notify(f"inversion failed: {status.error}", error=True)
-        if status.outputs is not None and not self._applied:
+            self.app.notify(f"inversion failed: {job.error}", error=True)
+        if job.status == "done" and job.value is not None and not self._applied:
             self._applied = True
-            self._load_result(status)
-        return status
+            self._load_result(job.value)
+        return job
 
-    def _load_result(self, status: JobStatus) -> None:
+    def _load_result(self, outputs: InversionOutputs) -> None:
         """Point the viewer at the tuned generator and its latent, seen from the photo's camera."""
-        outputs, state = status.outputs, self.app.state
+        state = self.app.state
         self.outputs_made.add(str(outputs.generator))
         model = self.app.model
         try:
@@ -351,7 +346,7 @@ class InversionWidget(Widget):
         self.app.notify(f"inversion {ended}: loaded {outputs.folder} (drag the view to orbit)")
 
     def __call__(self, show: bool) -> None:
-        status = self._poll()
+        job = self._poll()
         if not show:
             chosen = self.dialog.poll()
             if chosen:
@@ -378,10 +373,10 @@ class InversionWidget(Widget):
         portrait = self.portrait()
         if portrait is None:
             return
-        self._pictures(status, scale)
-        self._controls(status)
-        if status is not None:
-            self._progress(status, scale)
+        self._pictures(job, scale)
+        self._controls(job)
+        if job is not None and self.inversion is not None:
+            self._progress(job, self.inversion.trace, scale)
         imgui.begin_disabled(self.running)
         self._corrections(scale)
         self._strip(scale)
@@ -405,11 +400,11 @@ class InversionWidget(Widget):
             imgui.text_colored(GOOD, f"encoder preview in {self.preview.seconds * 1000:.0f} ms")
             imgui.set_item_tooltip(f"encoder: {self.preview.origin}")
 
-    def _pictures(self, status: JobStatus | None, scale: float) -> None:
+    def _pictures(self, job: Job[InversionOutputs] | None, scale: float) -> None:
         side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 220 * scale)
         imgui.image(self.crop_texture.ref, imgui.ImVec2(side, side))
         imgui.set_item_tooltip("The aligned crop: the target of the inversion")
-        if status is not None and self.preview_texture.shape is not None:
+        if job is not None and self.preview_texture.shape is not None:
             imgui.same_line()
             imgui.image(self.preview_texture.ref, imgui.ImVec2(side, side))
             imgui.set_item_tooltip("The head being fitted, seen from the photo's camera")
@@ -480,31 +475,32 @@ class InversionWidget(Widget):
         )
         hint(f"{start} Pivotal tuning (PTI) then adjusts the generator itself around that latent.")
 
-    def _controls(self, status: JobStatus | None) -> None:
+    def _controls(self, job: Job[InversionOutputs] | None) -> None:
         if self.running:
             if imgui.button("Cancel (keep the best so far)"):
                 self.cancel()
         elif imgui.button("Refine" if self.preview is not None else "Invert"):
             self.start()
-        if status is not None and status.outputs is not None:
+        outputs = job.value if job is not None else None
+        if outputs is not None:
             imgui.same_line()
-            imgui.text_colored(GOOD, f"saved to {status.outputs.folder.name}/")
-            imgui.set_item_tooltip(str(status.outputs.folder))
-        if status is not None and status.error:
-            hint(status.error, ERROR)
+            imgui.text_colored(GOOD, f"saved to {outputs.folder.name}/")
+            imgui.set_item_tooltip(str(outputs.folder))
+        if job is not None and job.error:
+            hint(job.error, ERROR)
 
-    def _progress(self, status: JobStatus, scale: float) -> None:
-        stage = STAGE_NAMES.get(status.stage, status.stage)
-        fraction = status.step / status.total if status.total else 0.0
-        overlay = f"{stage}  {status.step}/{status.total}" if status.total else stage
-        if status.stage in ("done", "failed", "saving", "loading"):
-            fraction, overlay = (1.0 if status.stage in ("done", "saving") else 0.0), stage
+    def _progress(self, job: Job[InversionOutputs], trace: InversionTrace, scale: float) -> None:
+        fraction, overlay = job.fraction, job.message
+        if job.eta:  # counts down from the estimate measured before stage 1 (gone at 0: running late)
+            overlay += f"  (about {duration(job.eta)} left)"
+        if not job.running:
+            fraction, overlay = (1.0, "done") if job.status == "done" else (0.0, job.status)
         imgui.progress_bar(fraction, imgui.ImVec2(-1, 0), overlay)
-        if status.estimate:
-            hint(status.estimate)
-        if status.best == status.best:  # not NaN
-            imgui.text_colored(MUTED, f"best loss {status.best:.4f}")
-        latent, pti = status.losses["latent"], status.losses["pti"]
+        if trace.estimate:
+            hint(trace.estimate)
+        if trace.best == trace.best:  # not NaN
+            imgui.text_colored(MUTED, f"best loss {trace.best:.4f}")
+        latent, pti = trace.losses["latent"], trace.losses["pti"]
         if not latent:
             return
         if self.running:

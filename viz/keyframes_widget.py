@@ -10,7 +10,6 @@ to .mp4 or .gif in the capture folder with the turntable exporter's views and ba
 from __future__ import annotations
 
 import dataclasses
-import threading
 from pathlib import Path
 
 from imgui_bundle import imgui
@@ -19,11 +18,10 @@ from gui_utils.window import GlfwWindow
 from panohead.editing import frame_count
 from panohead.editing.keyframes import INTERPOLATIONS, YAW_MODES
 from panohead.editing.path_video import export_path
-from panohead.export.tasks import Progress
 from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
-from viz.export_task import ExportTask
+from viz.jobs import Job, file_outcome
 from viz.output_paths import output_folder, unique_path
-from viz.ui import MUTED, hint, label
+from viz.ui import MUTED, hint, job_progress, label
 from viz.widget import Widget
 
 
@@ -37,7 +35,7 @@ class KeyframesWidget(Widget):
         self.view = "image"
         self.background = "generated"
         self.format = "mp4"
-        self.task: ExportTask | None = None
+        self.task: Job[Path] | None = None
 
     def export(self) -> None:
         """Write the keyframe path as a video into the capture folder (a new file each time), on an
@@ -51,22 +49,18 @@ class KeyframesWidget(Widget):
         source, device, suffix = app.state.model.source, str(app.device), f".{self.format}"
 
         def start(generator) -> None:
-            def work(progress: Progress, cancel: threading.Event) -> Path:
+            def work(job: Job[Path]) -> Path:
                 path = unique_path(output_folder(folder_name), "keyframes", suffix)
-                export_path(generator, keyframes, path, settings, options, progress, cancel)
+                export_path(generator, keyframes, path, settings, options, job.report, job.cancel_event)
                 return path
 
-            self.task = ExportTask(
-                f"{frame_count(keyframes, settings)} frames ({suffix})",
-                work,
-                self._finished,
-                on_progress=GlfwWindow.wake,
-            )
+            description = f"{frame_count(keyframes, settings)} frames ({suffix})"
+            self.task = Job.start(description, work, GlfwWindow.wake, self._finished)
 
         editor.run_task("export", lambda renderer: renderer.model(source, device)[0], start)
 
-    def _finished(self, task: ExportTask) -> None:  # runs on the export thread
-        self.app.notify(*task.outcome("keyframe video", "saved keyframe video"))
+    def _finished(self, task: Job[Path]) -> None:  # runs on the export thread
+        self.app.notify(*file_outcome(task, "keyframe video", "saved keyframe video"))
 
     def close(self) -> None:
         """Cancel a video being written and wait for it, so the app never exits mid-write."""
@@ -163,14 +157,8 @@ class KeyframesWidget(Widget):
         label("Format", scale)
         _, fmt = imgui.combo("##video-format", VIDEO_FORMATS.index(self.format), list(VIDEO_FORMATS))
         self.format = VIDEO_FORMATS[fmt]
-        if exporting:
-            task = self.task
-            cancel_width = imgui.calc_text_size("Cancel").x + imgui.get_style().frame_padding.x * 2
-            bar_width = imgui.get_content_region_avail().x - cancel_width - imgui.get_style().item_spacing.x
-            imgui.progress_bar(task.fraction, imgui.ImVec2(bar_width, 0), f"{task.description}  {task.fraction:.0%}")
-            imgui.same_line()
-            if imgui.button("Cancel"):
-                task.cancel()
+        if exporting and self.task is not None:
+            job_progress(self.task)
         else:
             imgui.begin_disabled(not ready or "export" in editor.busy)
             if imgui.button("Export video"):
@@ -178,4 +166,4 @@ class KeyframesWidget(Widget):
             imgui.end_disabled()
             imgui.set_item_tooltip("Renders every frame at full quality into the capture folder")
             if self.task is not None and self.task.status == "done":
-                imgui.text_colored(MUTED, f"saved {self.task.path}")
+                imgui.text_colored(MUTED, f"saved {self.task.value}")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui, imgui_ctx
+
+if TYPE_CHECKING:
+    from viz.jobs import Job
 
 GOOD = imgui.ImVec4(0.45, 0.85, 0.45, 1.0)
 WARN = imgui.ImVec4(0.95, 0.75, 0.30, 1.0)
@@ -38,6 +42,23 @@ def hint(text: str, colour: imgui.ImVec4 = MUTED) -> None:
     imgui.push_style_color(imgui.Col_.text, colour)
     imgui.text_wrapped(text)
     imgui.pop_style_color()
+
+
+def duration(seconds: float) -> str:
+    """A span of time for a status line: "4m05s", or "2h07m" from an hour on."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def job_progress(job: Job) -> None:
+    """A running job's progress bar (its description and percentage on it) with a Cancel button after it."""
+    cancel_width = imgui.calc_text_size("Cancel").x + imgui.get_style().frame_padding.x * 2
+    bar_width = imgui.get_content_region_avail().x - cancel_width - imgui.get_style().item_spacing.x
+    imgui.progress_bar(job.fraction, imgui.ImVec2(bar_width, 0), f"{job.description}  {job.fraction:.0%}")
+    imgui.same_line()
+    if imgui.button("Cancel"):
+        job.cancel()
 
 
 def buttons_row(labels: list[str], id_suffix: str = "") -> int | None:

@@ -44,7 +44,7 @@ from panohead.inversion.encoder import open_encoder
 from panohead.inversion.estimate import estimate_time
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.pipeline import MAX_PORTRAITS
-from panohead.inversion.progress import Progress
+from panohead.inversion.progress import InversionStep
 from panohead.inversion.settings import DEFAULT_STEPS, default_steps
 from panohead.model_source import ModelSource
 from panohead.precision import OPTIMISATION
@@ -293,7 +293,7 @@ def invert(
     titles = {"latent": "stage 1 latent", "pti": "stage 2 PTI"}
     started = {"latent": time.perf_counter()}
 
-    def report(progress: Progress) -> None:
+    def report(progress: InversionStep) -> None:
         rows.append((progress.stage, progress.step, progress.losses["loss"]))
         started.setdefault(progress.stage, time.perf_counter())
         done = sum(1 for row in rows if row[0] == progress.stage)

@@ -16,7 +16,7 @@ import torch
 
 from panohead.editing.keyframes import Keyframe, PathSettings, check_keyframes, frame_count, path_frames
 from panohead.export.heads import Head
-from panohead.export.tasks import Progress, check_cancel, report
+from panohead.export.tasks import FractionReport, check_cancel, report
 from panohead.export.video import Turntable, render_tile, save_video, video_format
 from panohead.generator import PanoHeadGenerator
 
@@ -27,7 +27,7 @@ def path_video_frames(
     keyframes: list[Keyframe],
     settings: PathSettings,
     options: Turntable = Turntable(),
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the path's frames (S, S, 3) uint8; the tri-grid is re-synthesised only when the ws change."""
@@ -53,7 +53,7 @@ def export_path(
     path: str | os.PathLike,
     settings: PathSettings,
     options: Turntable = Turntable(),
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
     """Write the keyframe path to ``path`` (.mp4 or .gif) at ``settings.fps``, atomically."""

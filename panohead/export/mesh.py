@@ -24,7 +24,7 @@ import trimesh
 
 from panohead.atomic import atomic_path
 from panohead.export.field import Field
-from panohead.export.tasks import Progress, check_cancel, report, stage
+from panohead.export.tasks import FractionReport, check_cancel, report, stage
 
 # Iso-level of density (softplus(sigma - 1), the renderer's quantity); the official scripts extract
 # the level 10 of the raw sigma, which is density 9: close to this and equally robust.
@@ -55,7 +55,7 @@ def sample_density(
     field: Field,
     resolution: int = 256,
     chunk: int | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> DensityGrid:
     """Evaluate the field's density at ``resolution``^3 points spanning its cube, corners included.
@@ -98,7 +98,7 @@ def mesh_from_density(
     largest_component: bool = True,
     smooth: int = 0,
     chunk: int | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> trimesh.Trimesh:
     """The closed surface where density crosses ``threshold``, coloured by ``field.colour``.
@@ -141,7 +141,7 @@ def vertex_colours(
     field: Field,
     vertices: np.ndarray,
     chunk: int | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """RGBA uint8 (V, 4) colours of vertices (V, 3), opaque."""
@@ -162,7 +162,7 @@ def extract_mesh(
     largest_component: bool = True,
     smooth: int = 0,
     chunk: int | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> trimesh.Trimesh:
     """Coloured mesh of ``field`` (e.g. ``HeadField(generator, head)``) from a ``resolution``^3 grid."""

@@ -40,7 +40,7 @@ from panohead.camera import pixel_rays, split_label
 from panohead.export.field import Field
 from panohead.export.gaussians import SH_BANDS, SH_C0, Gaussians, render_gaussians
 from panohead.export.heads import Head
-from panohead.export.tasks import Progress, check_cancel, report, stage
+from panohead.export.tasks import FractionReport, check_cancel, report, stage
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
@@ -113,7 +113,7 @@ def fit_gaussians(
     views: list[View],
     settings: SplatSettings = SplatSettings(),
     device: torch.device | str = "cpu",
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
     front: Gaussians | None = None,
     extent: float = 1.0,
@@ -168,7 +168,7 @@ def splat_head(
     mesh: trimesh.Trimesh,
     field: Field,
     settings: SplatSettings = SplatSettings(),
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> Gaussians:
     """Gaussians of a generated head: seeded on its ``mesh``, fitted to its final images at the
@@ -218,7 +218,7 @@ def splat_background(
     head: Head,
     front: Gaussians,
     settings: SplatSettings,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> Gaussians:
     """``settings.background`` Gaussians of the head's background (see the module doc), fitted

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-Progress = Callable[[float], None]
+FractionReport = Callable[[float], None]
 
 
 class ExportCancelled(Exception):
@@ -22,12 +22,12 @@ def check_cancel(cancel: threading.Event | None) -> None:
         raise ExportCancelled("export cancelled")
 
 
-def report(progress: Progress | None, fraction: float) -> None:
+def report(progress: FractionReport | None, fraction: float) -> None:
     if progress is not None:
         progress(min(max(fraction, 0.0), 1.0))
 
 
-def stage(progress: Progress | None, start: float, end: float) -> Progress | None:
+def stage(progress: FractionReport | None, start: float, end: float) -> FractionReport | None:
     """A callback that maps a stage's own 0..1 onto ``start..end`` of the whole export."""
     if progress is None:
         return None

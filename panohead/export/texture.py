@@ -33,7 +33,7 @@ from panohead.camera import project
 from panohead.export.field import Field
 from panohead.export.heads import Head
 from panohead.export.raster import rasterize, render_depth, sample_image
-from panohead.export.tasks import Progress, check_cancel, report, stage
+from panohead.export.tasks import FractionReport, check_cancel, report, stage
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
@@ -132,7 +132,7 @@ def bake_texture(
     views: list[View],
     size: int,
     fallback: Field | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """(size, size, 3) uint8 texture of ``mesh`` with ``uv`` from the pictures ``views`` (see module doc).
@@ -185,7 +185,7 @@ def texture_mesh(
     views: list[View],
     settings: TextureSettings = TextureSettings(),
     fallback: Field | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> trimesh.Trimesh:
     """Decimate ``mesh`` to the face budget, unwrap it and bake ``views`` into its texture."""
@@ -205,7 +205,7 @@ def texture_head_mesh(
     mesh: trimesh.Trimesh,
     settings: TextureSettings = TextureSettings(),
     fallback: Field | None = None,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> trimesh.Trimesh:
     """:func:`texture_mesh` of a generated head's ``mesh`` from its final images at the views of

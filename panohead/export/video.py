@@ -24,7 +24,7 @@ from PIL import Image
 from panohead.atomic import atomic_path
 from panohead.editing.state import Camera
 from panohead.export.heads import Head
-from panohead.export.tasks import Progress, check_cancel, report
+from panohead.export.tasks import FractionReport, check_cancel, report
 from panohead.generator import PanoHeadGenerator
 from panohead.images import image_grid
 from panohead.views.images import AXIS_NAMES, over, to_rgba8
@@ -138,7 +138,7 @@ def turntable_frames(
     generator: PanoHeadGenerator,
     heads: list[Head],
     turntable: Turntable,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield ``turntable.frames`` frames (H, W, 3) uint8, each a grid with one tile per head."""
@@ -182,7 +182,7 @@ def export_turntable(
     heads: list[Head],
     path: str | os.PathLike,
     turntable: Turntable,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
     """Render the orbit of ``heads`` and write it to ``path`` (.mp4 or .gif)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from panohead.export.heads import Head
-from panohead.export.tasks import Progress, check_cancel, report
+from panohead.export.tasks import FractionReport, check_cancel, report
 from panohead.generator import PanoHeadGenerator
 from panohead.views.camera import orbit_camera
 
@@ -79,7 +79,7 @@ def generator_views(
     generator: PanoHeadGenerator,
     head: Head,
     cameras: torch.Tensor,
-    progress: Progress | None = None,
+    progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
     with_background: bool = False,
 ) -> list[View]:

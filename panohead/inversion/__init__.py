@@ -18,15 +18,15 @@ from panohead.inversion.inputs import (
 )
 from panohead.inversion.perceptual import perceptual_loss
 from panohead.inversion.pipeline import InversionResult, invert
-from panohead.inversion.progress import Progress
+from panohead.inversion.progress import InversionStep
 from panohead.inversion.settings import SPACES, InversionSettings
 
 __all__ = [
     "InversionResult",
     "InversionSettings",
+    "InversionStep",
     "LatentEncoder",
     "Portrait",
-    "Progress",
     "SPACES",
     "adjust_portrait",
     "invert",

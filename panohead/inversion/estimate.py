@@ -23,7 +23,7 @@ from panohead.inversion.inputs import Portrait
 from panohead.inversion.latent import LatentPrior, latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction
 from panohead.inversion.pipeline import portrait_objective
-from panohead.inversion.progress import Progress
+from panohead.inversion.progress import InversionStep
 from panohead.inversion.pti import pivotal_tuning
 from panohead.inversion.settings import InversionSettings
 
@@ -119,7 +119,7 @@ class _Stopwatch:
         self.last: float | None = None
         self.laps: list[float] = []
 
-    def __call__(self, progress: Progress) -> None:
+    def __call__(self, progress: InversionStep) -> None:
         now = time.perf_counter()  # the stage read the step's losses back first, so the device is done
         if self.last is not None:
             self.laps.append(now - self.last)

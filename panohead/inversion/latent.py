@@ -17,7 +17,7 @@ from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.inversion.cameras import CameraRefinement
 from panohead.inversion.objective import Reconstruction, render_view
-from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled, learning_rate
+from panohead.inversion.progress import BestTracker, InversionStep, ProgressCallback, cancelled, learning_rate
 from panohead.inversion.settings import InversionSettings
 from panohead.inversion.steps import CapturedStep
 from panohead.nn.layers import ModulatedConv
@@ -252,7 +252,7 @@ def optimise_latent(
             last = step + 1 == settings.steps
             preview = to_uint8(step_fn.image[0]) if last or (step + 1) % settings.preview_every == 0 else None
             losses = {"loss": reconstruction, "l2": l2, "perceptual": perceptual, "noise_reg": regulariser}
-            callback(Progress("latent", step + 1, settings.steps, losses, best.value, preview))
+            callback(InversionStep("latent", step + 1, settings.steps, losses, best.value, preview))
 
     for layer, noise in zip(layers, best_maps, strict=True):
         layer.noise_const = noise.detach()

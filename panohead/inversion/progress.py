@@ -11,7 +11,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Progress:
+class InversionStep:
     """One optimisation step of a stage ('latent' or 'pti'); ``preview`` is an (H, W, 3) uint8 render
     at the input view every ``preview_every`` steps (and at a stage's last step), else None."""
 
@@ -23,7 +23,7 @@ class Progress:
     preview: np.ndarray | None = None
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[InversionStep], None]
 
 
 @dataclass

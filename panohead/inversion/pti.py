@@ -21,7 +21,7 @@ from torch import nn
 from panohead.generator import PanoHeadGenerator
 from panohead.images import to_uint8
 from panohead.inversion.objective import Reconstruction, pair_distance, render_view
-from panohead.inversion.progress import BestTracker, Progress, ProgressCallback, cancelled
+from panohead.inversion.progress import BestTracker, InversionStep, ProgressCallback, cancelled
 from panohead.inversion.settings import InversionSettings
 from panohead.inversion.steps import CapturedStep
 from panohead.precision import Precision
@@ -171,7 +171,7 @@ def pivotal_tuning(
             last = index + 1 == settings.pti_steps
             preview = to_uint8(step.image[0]) if last or (index + 1) % settings.preview_every == 0 else None
             losses = {"loss": reconstruction, "l2": l2, "perceptual": perceptual, "locality": locality}
-            callback(Progress("pti", index + 1, settings.pti_steps, losses, best.value, preview))
+            callback(InversionStep("pti", index + 1, settings.pti_steps, losses, best.value, preview))
 
     with torch.no_grad():
         for parameter, value in zip(parameters, best_state, strict=True):

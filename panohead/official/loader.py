@@ -24,7 +24,7 @@ from panohead.official.unpickler import Record, RefusedGlobal, plain, restricted
 from panohead.training.discriminator import TriDiscriminator
 
 # progress(bytes_read, total_bytes) while the pickle is read.
-Progress = Callable[[int, int], None]
+BytesReport = Callable[[int, int], None]
 
 
 class OfficialCheckpointError(CheckpointError):
@@ -46,7 +46,7 @@ class OfficialSnapshot:
     discriminator_issue: str | None = None
 
 
-def read_official_pickle(path: str | os.PathLike, progress: Progress | None = None) -> dict[str, Any]:
+def read_official_pickle(path: str | os.PathLike, progress: BytesReport | None = None) -> dict[str, Any]:
     """The top-level dict of an official pickle, networks as inert :class:`Record` objects.
 
     A file holding a bare generator (not a snapshot dict) is returned as ``{"G_ema": record}``.
@@ -130,7 +130,7 @@ def build_generator(record: Record, source: str | os.PathLike = "<official>") ->
 
 
 def load_official_generator(
-    path: str | os.PathLike, key: str = "G_ema", progress: Progress | None = None
+    path: str | os.PathLike, key: str = "G_ema", progress: BytesReport | None = None
 ) -> PanoHeadGenerator:
     """Our generator from an official PanoHead/EG3D snapshot (``G_ema`` unless ``key`` says otherwise)."""
     path = Path(path)
@@ -138,7 +138,7 @@ def load_official_generator(
     return build_generator(_generator_record(path, data, key), path)
 
 
-def load_official_snapshot(path: str | os.PathLike, progress: Progress | None = None) -> OfficialSnapshot:
+def load_official_snapshot(path: str | os.PathLike, progress: BytesReport | None = None) -> OfficialSnapshot:
     """``G_ema``, ``G`` and ``D`` (when present and reproducible) and ``training_set_kwargs``.
 
     An unsupported discriminator does not stop the generators from loading: it is reported in
@@ -188,7 +188,7 @@ def summary(snapshot: OfficialSnapshot) -> str:
 
 
 def convert_official(
-    source: str | os.PathLike, target: str | os.PathLike, progress: Progress | None = None
+    source: str | os.PathLike, target: str | os.PathLike, progress: BytesReport | None = None
 ) -> OfficialSnapshot:
     """Write an official snapshot in our format: a generator file, or a training snapshot when the
     pickle also holds ``G`` (prefixes ``G_ema.``, ``G.`` and, when it converts, ``D.`` with its

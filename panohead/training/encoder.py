@@ -44,7 +44,7 @@ from panohead.precision import TF32
 from panohead.training.compact import read_compact, write_compact
 from panohead.training.loop import Process, StopRequest, agreed_stop, chunk_seed, start_process
 from panohead.training.report import RunLog, finite
-from panohead.training.snapshot import Progress, flatten_optimiser, load_optimiser
+from panohead.training.snapshot import TrainingProgress, flatten_optimiser, load_optimiser
 from panohead.untrusted import parse_json
 from panohead.views.camera import frontal_camera, orbit_camera
 
@@ -176,7 +176,7 @@ class EncoderTrainer:
         prior = latent_prior(self.generator, frontal_camera(self.generator), 4096, run.options.seed)
         self.loss = EncoderLoss(self.generator, perceptual_loss(device=self.device), run.options, prior.w_spread)
         self.optimiser = torch.optim.Adam(self.encoder.parameters(), lr=run.options.lr, betas=(0.9, 0.999))
-        self.progress = Progress()
+        self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
         if run.resume:
             self._resume(run.resume)
@@ -196,7 +196,7 @@ class EncoderTrainer:
             raise CheckpointError(f"{path}: this encoder run was trained for another model; give its --checkpoint")
         try:
             config = EncoderConfig.from_json(metadata["encoder_config"])
-            self.progress = Progress(**parse_json(metadata["progress"]))
+            self.progress = TrainingProgress(**parse_json(metadata["progress"]))
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"{path}: encoder snapshot metadata is invalid ({one_line(error)})") from None
         if config != self.encoder.config:

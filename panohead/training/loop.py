@@ -74,7 +74,7 @@ from panohead.training.options import TrainOptions, fit_to_generator, for_finetu
 from panohead.training.report import RunLog, finite, write_progress_grids, write_reals_grid
 from panohead.training.snapshot import (
     SNAPSHOT_RE,
-    Progress,
+    TrainingProgress,
     latest_snapshot,
     load_optimiser,
     read_snapshot,
@@ -328,7 +328,7 @@ class Trainer:
             "opt_G": self._adam(self.G, options.g_lr, lazy.get("G")),
             "opt_D": self._adam(self.D, options.d_lr, lazy.get("D")),
         }
-        self.progress = Progress()
+        self.progress = TrainingProgress()
         self.resumed_from: Path | None = None
         self.stop_reason: str | None = None  # why run() ended: "done", "SIGINT", "SIGTERM", "time limit", ...
         with startup("resume"):

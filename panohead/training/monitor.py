@@ -3,11 +3,13 @@
 :class:`RunMonitor` tails ``log.jsonl`` (see :mod:`panohead.training.loop` for the events): each
 :meth:`RunMonitor.poll` reads only the bytes appended since the last one (at most ``max_bytes``), so a
 UI can call it every frame of a long run without stalling. Half-written lines wait for their newline.
+The log is read as untrusted data (another program, or a disk error, may have written it): each line
+goes through the bounded :func:`panohead.untrusted.parse_json`, and a line that is not a record with
+the field types the panel relies on is skipped, counted and described in one line (:attr:`bad_line`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -16,10 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from panohead.errors import one_line
+from panohead.untrusted import parse_json
+
 LOG_FILE = "log.jsonl"
 CONSOLE_FILE = "console.log"  # stdout + stderr of a run the app launched
 # The curves a tick record feeds; a key missing from a tick (a phase that did not run) is a gap (NaN).
 CURVES = ("loss_G", "loss_D", "r1_image", "r1_mask", "camera_offset", "images_per_s", "gpu_mem_gb")
+# Fields that must be numbers when present (the curves may also be null: a value the run could not measure).
+NUMBERS = ("time", "nimg", "kimg_total", "eta_s", *CURVES)
+FILE_NAMES = ("path", "grid", "mask_grid")  # a snapshot's files: plain names inside the run folder
 
 
 @dataclass
@@ -47,6 +55,8 @@ class RunMonitor:
         self.error: str | None = None  # the session's error message
         self.last_record_time: float | None = None  # Unix time of the newest record
         self.bad_lines = 0
+        self.bad_line: str | None = None  # why the newest skipped line was skipped, e.g. "log.jsonl line 7: ..."
+        self._line = 0  # complete lines read so far
         self._nimg: list[float] = []
         self._curves: dict[str, list[float]] = {key: [] for key in CURVES}
         self._arrays: dict[str, np.ndarray] | None = None
@@ -83,12 +93,14 @@ class RunMonitor:
         return True
 
     def _read(self, line: bytes) -> None:
+        self._line += 1
         try:
-            record = json.loads(line)
-            event = record["event"]
-        except (ValueError, KeyError, TypeError):
+            record = _record(line)
+        except ValueError as error:  # UntrustedDataError is one
             self.bad_lines += 1
+            self.bad_line = f"{LOG_FILE} line {self._line}: {one_line(error)}"
             return
+        event = record["event"]
         self.last_record_time = record.get("time", self.last_record_time)
         if event == "start":
             self.start, self.stop, self.error = record, None, None
@@ -149,6 +161,33 @@ class RunMonitor:
 
     def seconds_since_record(self) -> float | None:
         return None if self.last_record_time is None else max(0.0, time.time() - self.last_record_time)
+
+
+def _record(line: bytes) -> dict:
+    """One log line as a record whose fields have the types the readers rely on; ValueError saying what
+    is wrong otherwise."""
+    record = parse_json(line)
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        raise ValueError("not a log record (a JSON object with an 'event' name)")
+    for key in NUMBERS:
+        value = record.get(key)
+        if key in record and not _number(value) and not (value is None and key in CURVES):
+            raise ValueError(f"{key!r} is not a number")
+    for key in FILE_NAMES:
+        value = record.get(key)
+        if value is not None and not (
+            isinstance(value, str) and value not in ("", ".", "..") and Path(value).name == value
+        ):
+            raise ValueError(f"{key!r} is not a file name in the run folder")
+    if record["event"] == "snapshot" and record.get("path") is None:
+        raise ValueError("a snapshot record without its 'path'")
+    if not isinstance(record.get("reason", ""), (str, type(None))):
+        raise ValueError("'reason' is not text")
+    return record
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def tail_lines(path: str | os.PathLike, lines: int = 40, max_bytes: int = 16384) -> list[str]:

@@ -61,7 +61,9 @@ def latest_snapshot(folder: str | os.PathLike) -> Path | None:
 
 
 @dataclass
-class Progress:
+class TrainingProgress:
+    """Where a run stands: saved in every snapshot so a resume continues the schedules and the log."""
+
     nimg: int = 0  # real images shown to the discriminator so far
     step: int = 0  # optimiser steps (batches) so far
     train_seconds: float = 0.0  # wall time spent training, summed over sessions
@@ -78,7 +80,7 @@ class SnapshotState:
     config: GeneratorConfig
     d_config: DiscriminatorConfig | None  # None: no discriminator in a converted official snapshot
     options: TrainOptions | None  # None: converted from an official snapshot (nothing to resume)
-    progress: Progress
+    progress: TrainingProgress
     training_data: str  # "synthetic", "photos" or "" (not recorded): see panohead.checkpoint.training_data
 
 
@@ -100,7 +102,7 @@ def write_snapshot(
     D: TriDiscriminator,
     optimisers: dict[str, torch.optim.Optimizer],
     options: TrainOptions,
-    progress: Progress,
+    progress: TrainingProgress,
     data: str = "",
     data_kind: str = "",
 ) -> None:
@@ -142,7 +144,7 @@ def read_snapshot(path: str | os.PathLike) -> SnapshotState:
     try:
         d_config = DiscriminatorConfig.from_json(metadata["d_config"]) if "d_config" in metadata else None
         options = TrainOptions.from_json(metadata["train_options"]) if "train_options" in metadata else None
-        progress = Progress(**parse_json(metadata.get("progress", "{}")))
+        progress = TrainingProgress(**parse_json(metadata.get("progress", "{}")))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: snapshot metadata is incomplete or invalid ({one_line(error)})") from None
 

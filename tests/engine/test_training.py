@@ -23,7 +23,7 @@ from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loop import RunSpec, Trainer, train
 from panohead.training.options import training_preset
 from panohead.training.snapshot import (
-    Progress,
+    TrainingProgress,
     compact_snapshot,
     export_generator,
     latest_snapshot,
@@ -355,7 +355,13 @@ def test_medium_preset_compact_snapshot_fits_the_gpu_lease_limits(tmp_path):
                 parameter.grad = torch.full_like(parameter, 1e-3)
         optimiser.step()
     write_snapshot(
-        tmp_path / "full.safetensors", G, copy.deepcopy(G), D, optimisers, options, Progress(nimg=123456, step=3858)
+        tmp_path / "full.safetensors",
+        G,
+        copy.deepcopy(G),
+        D,
+        optimisers,
+        options,
+        TrainingProgress(nimg=123456, step=3858),
     )
     parts = compact_snapshot(tmp_path / "full.safetensors", tmp_path / "compact")
     sizes = [part.stat().st_size for part in parts]

@@ -243,3 +243,37 @@ def test_the_default_masks_of_a_root_dot_or_dotdot_dataset_name_the_folder_meant
         == "/dataset.json: missing (every dataset needs camera labels in dataset.json)"
     )
     assert masks_in_use("x" * 3000, None) == "no masks: cannot look beside this dataset (File name too long)"
+
+
+def test_broken_log_lines_are_skipped_with_a_one_line_reason_and_the_good_ones_still_count(tmp_path):
+    """Before, a deeply nested line raised RecursionError and a tick whose nimg was text raised ValueError
+    out of poll(), taking the panel down; a snapshot path could point outside the run folder."""
+    broken = [
+        (b"[" * 100_000 + b"\n", "it nests deeper than 64 levels"),
+        (b'{"event": "tick", "nimg": "many"}\n', "'nimg' is not a number"),
+        (b'{"event": "tick", "nimg": 8, "loss_G": [1]}\n', "'loss_G' is not a number"),
+        (b'{"event": "start", "nimg": 0, "kimg_total": true}\n', "'kimg_total' is not a number"),
+        (b'{"event": "snapshot", "nimg": 4, "path": "/etc/passwd"}\n', "'path' is not a file name in the run folder"),
+        (b'{"event": "snapshot", "nimg": 4}\n', "a snapshot record without its 'path'"),
+        (b'{"event": "stop", "reason": {"a": 1}}\n', "'reason' is not text"),
+        (b'["event", "tick"]\n', "not a log record"),
+        (b'{"event": "tick", "loss_G": NaN}\n', "not a finite number"),
+    ]
+    good = record("tick", nimg=4, loss_G=0.5, loss_D=None)
+    (tmp_path / "log.jsonl").write_bytes(
+        record("start", nimg=0, kimg_total=0.016) + b"".join(b for b, _ in broken) + good
+    )
+    monitor = RunMonitor(tmp_path)
+    seen = []
+    with open(tmp_path / "log.jsonl", "rb") as handle:  # replay line by line to see each line's reason
+        lines = handle.read().split(b"\n")[:-1]
+    for line in lines:
+        monitor._read(line)
+        seen.append(monitor.bad_line)
+    for number, (_, reason) in enumerate(broken, start=2):
+        assert seen[number - 1].startswith(f"log.jsonl line {number}: ") and reason in seen[number - 1]
+        assert "\n" not in seen[number - 1]
+    assert monitor.bad_lines == len(broken)
+    fresh = RunMonitor(tmp_path)
+    assert fresh.poll() and fresh.bad_lines == len(broken) and fresh.nimg == 4 and fresh.kimg_total == 0.016
+    assert fresh.curves()["loss_G"].tolist() == [0.5] and fresh.snapshot is None and fresh.stop is None

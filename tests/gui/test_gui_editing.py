@@ -280,7 +280,7 @@ def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo
     from imgui_bundle import imgui
 
     from panohead.editing import Mixing
-    from viz.inversion_job import JobOutputs, JobStatus
+    from viz.inversion_job import InversionOutputs
     from viz.inversion_widget import InversionWidget
     from viz.latent_widget import LatentWidget
     from viz.mixing_widget import MixingWidget
@@ -297,10 +297,10 @@ def test_an_inversion_result_or_latent_file_opens_without_earlier_edits_and_undo
     app.editor.change(directions=with_amount(app.state.edit.directions, unit_direction(model.w_dim), 2.0))
     edited, edits = picture(app), app.state.edit
     assert not np.array_equal(edited, plain)
-    outputs = JobOutputs(
+    outputs = InversionOutputs(
         tmp_path, column_checkpoint, path, cancelled=False, latent_loss=0.1, pti_loss=None, loss_name="lpips"
     )
-    app.panel(InversionWidget)._load_result(JobStatus(stage="done", outputs=outputs))
+    app.panel(InversionWidget)._load_result(outputs)
     assert np.array_equal(picture(app), plain)  # the inverted head as the Invert panel previewed it
     assert app.state.edit.mixing == Mixing() and app.state.edit.directions == ()
     press(app, imgui.Key.z, ctrl=True)

@@ -42,11 +42,11 @@ def test_mesh_export_writes_the_coloured_column_while_the_ui_keeps_drawing(app):
     assert task.status == "done", task.error
     assert frames >= 3  # the UI thread never waited for the export
     assert exported_files(app) == ["mesh_seed0000_64.glb"]
-    mesh = trimesh.load(task.path, force="mesh", process=False)
+    mesh = trimesh.load(task.value, force="mesh", process=False)
     voxel = 1.0 / 63
     np.testing.assert_allclose(mesh.bounds, [[-0.2, -0.5, -0.2], [0.2, 0.5, 0.2]], atol=1.5 * voxel)
     assert mesh.is_watertight and mesh.visual.vertex_colors.shape == (len(mesh.vertices), 4)
-    assert any(m.text == f"exported {task.path}" for m in app.messages())
+    assert any(m.text == f"exported {task.value}" for m in app.messages())
 
 
 def test_cancelling_an_export_leaves_no_file(app):
@@ -71,7 +71,7 @@ def test_turntable_export_has_the_requested_frames(app):
     task = app.panel(ExportWidget).export_video()
     run_until_finished(app, task)
     assert task.status == "done", task.error
-    frames = iio.imread(task.path, index=None)
+    frames = iio.imread(task.value, index=None)
     assert frames.shape == (8, 16, 16, 3)  # the mask view's native size: the neural resolution
     grey = frames[..., 0].reshape(8, -1)
     assert grey.max(axis=1).min() > 200 and grey.min(axis=1).max() < 60  # each frame: opaque column, empty sides
@@ -99,7 +99,7 @@ def test_open_folder_shows_the_exported_file_in_the_file_manager(app, monkeypatc
     widget = app.panel(export_widget.ExportWidget)
     run_until_finished(app, widget.export_mesh())
     widget.open_folder()
-    assert launched == [["xdg-open", str(widget.task.path.parent)]]
+    assert launched == [["xdg-open", str(widget.task.value.parent)]]
 
 
 @pytest.mark.usefixtures("single_thread")
@@ -124,12 +124,12 @@ def test_textured_mesh_export_writes_a_glb_with_a_texture_of_the_asked_size(app)
     finally:
         app.set_state(export={"mesh_texture": False})
     assert task.status == "done", task.error
-    assert task.path is None and exported_files(app) == []  # baked for the preview, not written yet
+    assert task.value is None and exported_files(app) == []  # baked for the preview, not written yet
     task = widget.save()
     run_until_finished(app, task)
     assert task.status == "done", task.error
-    assert task.path.name == "mesh_seed0000_64_textured.glb" and exported_files(app) == [task.path.name]
-    mesh = trimesh.load(task.path, force="mesh", process=False)
+    assert task.value.name == "mesh_seed0000_64_textured.glb" and exported_files(app) == [task.value.name]
+    mesh = trimesh.load(task.value, force="mesh", process=False)
     assert len(mesh.faces) <= 1000 and mesh.visual.uv.min() >= 0 and mesh.visual.uv.max() <= 1
     assert mesh.visual.material.baseColorTexture.size == (256, 256)
 
@@ -159,8 +159,8 @@ def test_splat_export_writes_a_3dgs_ply(app):
     task = widget.save()
     run_until_finished(app, task)
     assert task.status == "done", task.error
-    gaussians = load_splat(task.path)
-    assert task.path.name == f"splat_seed0000_{len(gaussians)}.ply" and 0 < len(gaussians) <= 200
+    gaussians = load_splat(task.value)
+    assert task.value.name == f"splat_seed0000_{len(gaussians)}.ply" and 0 < len(gaussians) <= 200
     # seeded on the column |x|, |z| <= 0.2
     assert gaussians.means[:, [0, 2]].abs().max() < 0.25
 
@@ -223,8 +223,8 @@ def test_the_preview_shows_the_fitted_splats_from_the_live_camera_before_save_wr
         click(app, *recorder.centre(f"Save {widget.pending.name}"))
     run_until_finished(app, widget.task)
     assert widget.task.status == "done", widget.task.error
-    assert exported_files(app) == [widget.task.path.name] == [widget.pending.saved.name]
-    reloaded = load_asset(widget.task.path)  # the file holds what the preview showed
+    assert exported_files(app) == [widget.task.value.name] == [widget.pending.saved.name]
+    reloaded = load_asset(widget.task.value)  # the file holds what the preview showed
     np.testing.assert_allclose(expected(reloaded), side, atol=1e-5)
 
 

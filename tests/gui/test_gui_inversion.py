@@ -85,10 +85,9 @@ def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_view
     assert panel.start()
     frames = frames_until(app, lambda: not panel.running and panel._applied)
     assert frames >= 2  # the UI kept drawing frames while both stages ran
-    status = panel.job.status()
-    assert status.stage == "done" and len(status.losses["latent"]) == 6 and len(status.losses["pti"]) == 4
-    assert status.estimate.startswith("about ") and "on cpu: 6 latent steps" in status.estimate
-    outputs = status.outputs
+    trace, outputs = panel.inversion.trace, panel.job.value
+    assert panel.job.status == "done" and len(trace.losses["latent"]) == 6 and len(trace.losses["pti"]) == 4
+    assert trace.estimate.startswith("about ") and "on cpu: 6 latent steps" in trace.estimate
     assert app.state.model.source == str(outputs.generator) and app.state.edit.latent.label == outputs.latent.name
     assert (outputs.folder / "aligned.png").is_file() and outputs.folder.parent.name == "inversions"
     result = app.wait_idle()
@@ -101,22 +100,30 @@ def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_view
     app.set_state(export={"frames": 8, "video_format": "gif", "video_view": "image"})
     task = app.panel(ExportWidget).export_video()  # and export it like any other head
     frames_until(app, lambda: not task.running)
-    assert task.path is not None and task.path.stem.startswith("turntable_latent") and task.path.is_file()
+    assert task.value is not None and task.value.stem.startswith("turntable_latent") and task.value.is_file()
 
 
-def test_cancel_keeps_the_best_result_so_far_and_loads_it(app, files):
+def test_cancel_keeps_the_best_result_so_far_and_loads_it(app, files, monkeypatch):
+    from imgui_bundle import imgui
+
     panel = widget(app)
+    app.select_tab = "Invert"
     panel.open_photo(str(files[1]))
     frames_until(app, lambda: panel.base is not None)
     panel.steps, panel.pti_steps = 2000, 10
+    overlays = []
+    bar = imgui.progress_bar
+    monkeypatch.setattr(imgui, "progress_bar", lambda *args: overlays.append(args[2]) or bar(*args))
     panel.start()
-    frames_until(app, lambda: panel.job.status().step >= 3)
+    frames_until(app, lambda: len(panel.inversion.trace.losses["latent"]) >= 3)
+    app.step_frame()
+    assert overlays[-1].startswith("stage 1: latent  ") and overlays[-1].endswith(" left)")  # the estimate counts down
     panel.cancel()
     frames_until(app, lambda: not panel.running and panel._applied)
-    status = panel.job.status()
-    assert status.outputs.cancelled and not status.losses["pti"]
-    assert status.outputs.latent_loss == min(status.losses["latent"])
-    assert app.state.model.source == str(status.outputs.generator)
+    trace, outputs = panel.inversion.trace, panel.job.value
+    assert panel.job.status == "done" and outputs.cancelled and not trace.losses["pti"]
+    assert outputs.latent_loss == min(trace.losses["latent"])
+    assert app.state.model.source == str(outputs.generator)
     assert any("cancelled" in message.text for message in app.messages())
 
 
@@ -199,10 +206,10 @@ def test_the_encoder_preview_shows_the_head_before_any_refinement_then_refine_st
     assert app.state.edit.latent == before_ws
     app.editor.redo()
     panel.steps, panel.pti_steps = 2, 1
-    assert panel.start() and panel.job.encoder is preview.encoder
+    assert panel.start() and panel.inversion.encoder is preview.encoder
     frames_until(app, lambda: not panel.running and panel._applied)
-    status = panel.job.status()
-    assert status.stage == "done" and len(status.losses["latent"]) == 2 and len(status.losses["pti"]) == 1
+    losses = panel.inversion.trace.losses
+    assert panel.job.status == "done" and len(losses["latent"]) == 2 and len(losses["pti"]) == 1
 
 
 def test_an_encoder_of_another_model_is_a_one_line_error_in_the_panel(app, files, encoders):
@@ -230,10 +237,10 @@ def test_several_photos_in_the_strip_are_inverted_jointly_with_their_cameras(app
     panel.steps, panel.pti_steps = 2, 1
     assert panel.start()
     frames_until(app, lambda: not panel.running and panel._applied)
-    status = panel.job.status()
-    assert status.stage == "done" and len(panel.job.portraits) == 3
-    cameras = np.load(status.outputs.latent)["cameras"]
+    outputs = panel.job.value
+    assert panel.job.status == "done" and len(panel.inversion.portraits) == 3
+    cameras = np.load(outputs.latent)["cameras"]
     assert cameras.shape == (3, 25)
-    assert (status.outputs.folder / "aligned_3.png").is_file()
+    assert (outputs.folder / "aligned_3.png").is_file()
     panel.remove_photo(0)
     assert len(panel.more) == 1 and panel.more[0].yaw == -40.0

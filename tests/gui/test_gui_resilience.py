@@ -26,7 +26,7 @@ pytestmark = pytest.mark.gui
 
 def test_typing_a_slash_as_the_training_dataset_says_why_in_the_form_and_the_app_goes_on(app, monkeypatch, caplog):
     panel = app.panel(TrainingWidget)
-    panel.monitor = None  # the start form is the panel
+    panel.view.monitor = None  # the start form is the panel
     app.select_tab = "Train"
     recorder = ItemRecorder()
     with recorder.installed(monkeypatch):
@@ -35,7 +35,10 @@ def test_typing_a_slash_as_the_training_dataset_says_why_in_the_form_and_the_app
         type_into(app, recorder, "##train-data", "/")
         app.step_frame()
     assert app.state.training.data == "/"
-    assert panel.masks_line == "no masks: /: the filesystem root is not a dataset (choose the dataset's folder or zip)"
+    assert (
+        panel.form.masks_line
+        == "no masks: /: the filesystem root is not a dataset (choose the dataset's folder or zip)"
+    )
     assert not app.failures and not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
