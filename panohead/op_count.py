@@ -85,9 +85,10 @@ class OpCount(TorchDispatchMode):
 
 def _device_to_host(args: tuple, out: object) -> bool:
     """Whether a copy moved data from a non-CPU device to the CPU."""
-    source = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else args[0]
+    tensors = [arg for arg in args[:2] if isinstance(arg, torch.Tensor)]  # _to_copy(self), copy_(self, src)
+    source = tensors[-1] if tensors else None
     return (
-        isinstance(source, torch.Tensor)
+        source is not None
         and isinstance(out, torch.Tensor)
         and source.device.type not in ("cpu", "meta")
         and out.device.type == "cpu"
