@@ -250,15 +250,18 @@ def export(snapshot, output, fp32):
     click.echo(f"wrote {output} ({size:.1f} MiB, {'float32' if fp32 else 'float16'})")
 
 
-@train.command("compact")
-@click.argument("snapshot", type=click.Path(dir_okay=False))
-@click.argument("folder", type=click.Path(file_okay=False))
-@click.option(
+part_mib_option = click.option(
     "--part-mib",
     type=Number(min=0, min_open=True),
     default=None,
     help="Tensor data per part in MiB (default 15: each file stays under 16 MiB).",
 )
+
+
+@train.command("compact")
+@click.argument("snapshot", type=click.Path(dir_okay=False))
+@click.argument("folder", type=click.Path(file_okay=False))
+@part_mib_option
 @user_errors
 def compact(snapshot, folder, part_mib):
     """Write a full training SNAPSHOT as a compact one (fp16 G_ema and D, 8-bit codes for G and Adam) in parts
@@ -276,19 +279,14 @@ def compact(snapshot, folder, part_mib):
 @train.command("recompact")
 @click.argument("part", type=click.Path(dir_okay=False))
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option(
-    "--part-mib",
-    type=Number(min=0, min_open=True),
-    default=None,
-    help="Tensor data per part in MiB (default 15: each file stays under 16 MiB).",
-)
+@part_mib_option
 @user_errors
 def recompact(part, folder, part_mib):
     """Rewrite the compact snapshot that PART (any of its files) belongs to in the current, smaller format
     (8-bit block codes for G's difference from G_ema and for Adam's moments) into FOLDER.
 
     Older parts keep loading as they are; rewriting them saves about 12 MB of the 40 MB that the medium
-    run's parts took. FOLDER must not be the folder of PART when the names would clash.
+    run's parts took. Write into another folder, then replace the old parts with the new ones.
     """
     from panohead.training.compact import PART_MIB
     from panohead.training.snapshot import recompact as rewrite
