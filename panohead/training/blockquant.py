@@ -3,8 +3,8 @@
 Each tensor is flattened and cut into blocks of :data:`BLOCK` consecutive values (the last one
 shorter); every block has its own range, so a few large values only coarsen their own block.
 
-* :func:`encode_linear8`: signed values around zero (the trained generator's difference from its
-  moving average, Adam's first moment). ``value = code * scale`` with int8 codes in [-127, 127] and
+* :func:`encode_linear8`: signed values around zero whose absolute error matters (the trained
+  generator's difference from its moving average). ``value = code * scale`` with int8 codes in [-127, 127] and
   a bfloat16 scale per block of at least max|value| / 127: the error is at most half a scale, i.e.
   1/254 of the block's largest magnitude (x 1.008 for the scale's rounding up).
 * :func:`encode_log8`: non-negative values spread over many decades (Adam's second moment, whose

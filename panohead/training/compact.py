@@ -14,7 +14,8 @@ metadata's ``compact_format``; the medium run's 76 MB full snapshot becomes abou
   on the medium run). A tensor equal to G_ema's keeps only its (zero) scales;
 * Adam's ``exp_avg_sq`` in 8-bit log block codes (``@log8``, ``@low``, ``@step``): relative error of
   sqrt(v), the quantity each step divides by, 0.3% mean and 2.1% at most on the medium run;
-  ``exp_avg`` (stored only when beta1 > 0) in linear block codes; ``step`` counters unchanged;
+  ``exp_avg`` (stored only when beta1 > 0, e.g. by the encoder's runs) in bfloat16: each entry is divided
+  by its own sqrt(v), so block codes would lose the small entries; ``step`` counters unchanged;
 * the same metadata as the full snapshot (configs, options, progress): the schedules (blur, pose swap,
   density noise, EMA ramp-up) are functions of the image count, and every random draw is seeded by
   (seed, step), so nothing else is needed to continue the loss curve (see ``training/loop.py``).
@@ -73,8 +74,8 @@ def encode_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         elif name.startswith("opt_") and name.endswith(".exp_avg_sq"):
             codes, low, step = encode_log8(tensor)
             stored.update({f"{name}@log8": codes, f"{name}@low": low, f"{name}@step": step})
-        elif name.startswith("opt_"):
-            stored.update(zip((f"{name}@int8", f"{name}@scale"), encode_linear8(tensor), strict=True))
+        elif name.startswith("opt_"):  # exp_avg: Adam divides each entry by its own sqrt(v), so it needs
+            stored[name] = tensor.to(torch.bfloat16)  # every entry's relative precision, not a block's
         elif reference is not None and reference.shape == tensor.shape and reference.is_floating_point():
             codes, scales = encode_linear8(tensor.float() - _weights(reference.detach().cpu()).float())
             stored[f"{name}@scale"] = scales
