@@ -3,7 +3,7 @@
 A lent GPU machine returns files of at most 16 MiB (64 MiB in all) and takes at most 64 MiB of working
 tree, so a full snapshot (fp32 weights and Adam state, ~4x larger) cannot go back and forth between leases.
 A compact snapshot keeps everything an exact resume reads, with less precision (format 2, the
-metadata's ``compact_format``; the medium run's 76 MB full snapshot becomes about 27.6 MB):
+metadata's ``compact_format``; the medium run's 76 MB full snapshot becomes 27.7 MB):
 
 * ``G_ema.`` and ``D.`` weights and buffers in float16 (a tensor that float16 cannot hold, with values
   beyond its range, stays float32); their relative rounding error is at most 2**-11;
