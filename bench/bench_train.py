@@ -18,6 +18,10 @@ step's time goes to stderr as it finishes, so a slow configuration shows progres
     python bench/bench_train.py --preset paper --data /tmp/synth512 --batch 32 --batch-gpu 8 --device cuda
     python bench/bench_train.py --preset paper --device cuda --no-steps   # passes alone
 
+After the timed steps one more step runs under :class:`panohead.op_count.OpCount`: the ATen operations it
+dispatched (each costs the host microseconds, whatever the size of its kernel) and the device syncs among
+them (``.item()``, data-dependent shapes, copies to or from host memory), printed beside the rate.
+
 ``--profile`` adds a table of the costliest operators over 2 more steps (GPU time on CUDA), after a line
 that compares the kernel time per step with the step's (unprofiled) wall time: how far the host, not the
 GPU, bounds the step.
@@ -45,6 +49,7 @@ from panohead.config import GeneratorConfig
 from panohead.devices import cudnn_benchmark, pick_device
 from panohead.generator import PanoHeadGenerator
 from panohead.nn.fused import fused_layers
+from panohead.op_count import OpCount
 from panohead.training.discriminator import TriDiscriminator
 from panohead.training.loop import RunSpec, Trainer
 from panohead.training.options import TrainOptions, training_preset
@@ -255,6 +260,7 @@ class Throughput:
     batch_gpu: int
     parts: dict[str, float]  # seconds per step of each training phase
     peak_gib: float | None = None  # peak GPU memory
+    host: str = ""  # OpCount's summary of one more step (operations and syncs per step)
     profile: str = field(default="", repr=False)
 
 
@@ -268,8 +274,10 @@ def throughput(
     profile: bool = False,
     progress: bool = True,
     trace: str | None = None,
+    autotune: bool = True,
 ) -> Throughput:
-    """Time ``steps`` training steps of a fresh run of ``config`` / ``options`` on ``data`` after ``warmup`` steps."""
+    """Time ``steps`` training steps of a fresh run of ``config`` / ``options`` on ``data`` after ``warmup`` steps
+    (``autotune``: cuDNN benchmark mode on CUDA), then count one more step's operations and syncs."""
     with tempfile.TemporaryDirectory() as outdir:
         started = time.perf_counter()
         trainer = Trainer(RunSpec(data=data, outdir=outdir, config=config, options=options, device=device))
@@ -277,7 +285,7 @@ def throughput(
         if progress:
             print(f"  trainer built in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         if target.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = autotune
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         sync = (lambda: torch.cuda.synchronize(target)) if target.type == "cuda" else (lambda: None)
         batches = trainer.data_iterator()
@@ -303,6 +311,10 @@ def throughput(
         seconds = time.perf_counter() - start
         parts = {name: value / steps for name, value in trainer.timer.read().items()}
         peak = torch.cuda.max_memory_allocated(target) / 2**30 if target.type == "cuda" else None
+        batch = next(batches)  # outside the count: the data loader's tensors come from host memory by design
+        with OpCount() as count:
+            trainer.step(batch)
+        sync()
         table = ""
         if profile:
             if progress:  # the rate first: a profile cut short by a time limit must not hide it
@@ -324,6 +336,7 @@ def throughput(
             trainer.batch_gpu,
             parts,
             peak,
+            count.summary(),
             table,
         )
 
@@ -341,6 +354,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+    parser.add_argument(
+        "--no-cudnn-benchmark",
+        action="store_true",
+        help="training steps without cuDNN autotuning (its 20-40 s first step dominates a short run)",
+    )
     parser.add_argument("--plain", action="store_true", help="training steps without the fast paths (reference)")
     parser.add_argument("--compare", action="store_true", help="training steps with and without the fast paths")
     parser.add_argument("--profile", action="store_true", help="then profile 2 more steps: the 30 costliest ops")
@@ -401,7 +419,15 @@ def main() -> None:
     )
     for name, run_options in runs:
         result = throughput(
-            config, run_options, args.data, device.type, args.steps, args.warmup, args.profile, trace=args.trace
+            config,
+            run_options,
+            args.data,
+            device.type,
+            args.steps,
+            args.warmup,
+            args.profile,
+            trace=args.trace,
+            autotune=not args.no_cudnn_benchmark,
         )
         precision = "bf16 autocast" if device.type == "cuda" and run_options.mixed_precision else "fp32"
         print(
@@ -413,6 +439,7 @@ def main() -> None:
             f"{result.images_per_second:.1f} images/s ({result.seconds_per_step * 1000:.0f} ms/step)"
         )
         print("  seconds per part: " + ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in result.parts.items()))
+        print(f"  host: {result.host}")
         if result.peak_gib is not None:
             print(f"  peak GPU memory: {result.peak_gib:.1f} GiB", flush=True)
         if args.profile:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from panohead.nn.resample import conv_up_2x
+from panohead.nn.resample import conv_up_2x, depthwise_filter
 
 LRELU_GAIN = math.sqrt(2.0)
 SLOPE = 0.2
@@ -52,6 +52,12 @@ def fused_layers(on: bool = True) -> Iterator[None]:
         _state.enabled = saved
 
 
+def per_channel(values: torch.Tensor) -> torch.Tensor:
+    """(C,) or (B, C) values as a view that broadcasts over (B, C, H, W): one view operation where
+    ``values[None, :, None, None]`` dispatches three (every operation costs the host, see panohead.op_count)."""
+    return values.view(1, -1, 1, 1) if values.ndim == 1 else values.view(*values.shape, 1, 1)
+
+
 class _BiasAct(torch.autograd.Function):
     """y = clamp(act(g * (x * demod + bias + noise)), -clamp, clamp); see :func:`bias_act`.
 
@@ -63,9 +69,9 @@ class _BiasAct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, bias, noise, demod, lrelu: bool, gain: float, clamp: float | None):
-        scaled_bias = None if bias is None else (bias * gain)[None, :, None, None]
+        scaled_bias = None if bias is None else per_channel(bias * gain)
         if demod is not None:
-            scale = (demod * gain)[:, :, None, None]
+            scale = per_channel(demod * gain)
             y = torch.addcmul(scaled_bias, x, scale) if scaled_bias is not None else x * scale
         elif scaled_bias is not None:
             y = torch.add(scaled_bias, x, alpha=gain)
@@ -95,7 +101,7 @@ class _BiasAct(torch.autograd.Function):
             grad = torch.ops.aten.hardtanh_backward(grad, y.detach(), -clamp, clamp)
         grad_x = grad_demod = grad_bias = grad_noise = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad * (demod * gain)[:, :, None, None] if demod is not None else grad * gain
+            grad_x = grad * per_channel(demod * gain) if demod is not None else grad * gain
         if demod is not None and ctx.needs_input_grad[3]:
             grad_demod = (grad * x).sum(dim=(2, 3)) * gain
         if has_bias and ctx.needs_input_grad[1]:
@@ -130,25 +136,23 @@ class _ModulatedConv(torch.autograd.Function):
     """conv(x * styles, weight), keeping x and styles instead of their product; see :func:`modulated_conv`."""
 
     @staticmethod
-    def forward(ctx, x, styles, weight, up: bool, kernel):
-        modulated = x * styles[:, :, None, None]
-        out = (
-            conv_up_2x(modulated, weight, kernel) if up else F.conv2d(modulated, weight, padding=weight.shape[-1] // 2)
-        )
-        ctx.save_for_backward(x, styles, weight, kernel)
+    def forward(ctx, x, styles, weight, up: bool):
+        modulated = x * per_channel(styles)
+        out = conv_up_2x(modulated, weight) if up else F.conv2d(modulated, weight, padding=weight.shape[-1] // 2)
+        ctx.save_for_backward(x, styles, weight)
         ctx.up = up
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        x, styles, weight, kernel = ctx.saved_tensors
-        modulated = x * styles[:, :, None, None]
+        x, styles, weight = ctx.saved_tensors
+        modulated = x * per_channel(styles)
         mask = [ctx.needs_input_grad[0] or ctx.needs_input_grad[1], ctx.needs_input_grad[2], False]
         if ctx.up:
             # conv_up_2x = depthwise FIR (gain 4) of the 1-padded stride-2 transposed convolution.
             channels = grad_out.shape[1]
-            fir = (kernel * 4.0).to(grad_out.dtype)[None, None].expand(channels, 1, *kernel.shape)
+            fir = depthwise_filter(channels, 4.0, grad_out)
             grad_out = F.conv_transpose2d(grad_out, fir, padding=1, groups=channels)  # padding=1 drops the pad
             grad_mod, grad_w, _ = torch.ops.aten.convolution_backward(
                 grad_out, modulated, weight.transpose(0, 1), None, [2, 2], [0, 0], [1, 1], True, [0, 0], 1, mask
@@ -161,15 +165,13 @@ class _ModulatedConv(torch.autograd.Function):
             )
         grad_x = grad_styles = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad_mod * styles[:, :, None, None]
+            grad_x = grad_mod * per_channel(styles)
         if ctx.needs_input_grad[1]:
             grad_styles = (grad_mod * x).sum(dim=(2, 3))
-        return grad_x, grad_styles, grad_w, None, None
+        return grad_x, grad_styles, grad_w, None
 
 
-def modulated_conv(
-    x: torch.Tensor, styles: torch.Tensor, weight: torch.Tensor, up: bool = False, kernel: torch.Tensor | None = None
-) -> torch.Tensor:
+def modulated_conv(x: torch.Tensor, styles: torch.Tensor, weight: torch.Tensor, up: bool = False) -> torch.Tensor:
     """conv(x * styles) of (B, I, H, W) with (O, I, k, k) weights (2x up-sampling with ``up``): the same
     values as the plain formula with one activation-sized tensor fewer kept.
 
@@ -179,4 +181,4 @@ def modulated_conv(
     device = x.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
     with torch.autocast(device, enabled=False):
-        return _ModulatedConv.apply(x.to(dtype), styles.to(dtype), weight.to(dtype), up, kernel)
+        return _ModulatedConv.apply(x.to(dtype), styles.to(dtype), weight.to(dtype), up)

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from panohead.nn import fused
-from panohead.nn.fused import LRELU_GAIN
-from panohead.nn.resample import binomial_filter, conv_down_2x, conv_up_2x, downsample_2x
+from panohead.nn.fused import LRELU_GAIN, per_channel
+from panohead.nn.resample import conv_down_2x, conv_up_2x, downsample_2x
 
 
 def leaky_relu_gain(x: torch.Tensor, clamp: float | None = None, gain: float = 1.0) -> torch.Tensor:
@@ -51,9 +51,12 @@ class EqualLinear(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight.to(x.dtype) * self.weight_gain
-        bias = self.bias.to(x.dtype) * self.bias_gain
-        x = torch.addmm(bias, x, weight.t()) if x.ndim == 2 else F.linear(x, weight, bias)
+        if x.ndim == 2:  # the gains as addmm's scale factors: two operations fewer than scaling the tensors first
+            weight, bias = self.weight.to(x.dtype), self.bias.to(x.dtype)
+            x = torch.addmm(bias, x, weight.t(), beta=self.bias_gain, alpha=self.weight_gain)
+        else:
+            weight = self.weight.to(x.dtype) * self.weight_gain
+            x = F.linear(x, weight, self.bias.to(x.dtype) * self.bias_gain)
         return leaky_relu_gain(x) if self.activation == "lrelu" else x
 
 
@@ -77,7 +80,6 @@ def modulated_conv2d(
     styles: torch.Tensor,
     demodulate: bool,
     up: bool = False,
-    kernel: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Modulate input channels by per-sample ``styles`` (B, I), convolve, then demodulate.
 
@@ -85,14 +87,14 @@ def modulated_conv2d(
     "weight demodulation" replaces AdaIN with (StyleGAN2, Sec. 2.2). Implemented by scaling
     activations rather than weights, so one convolution serves the whole batch.
     """
-    x = x * styles[:, :, None, None].to(x.dtype)
+    x = x * per_channel(styles.to(x.dtype))
     w = weight.to(x.dtype)
     if up:
-        x = conv_up_2x(x, w, kernel)
+        x = conv_up_2x(x, w)
     else:
         x = F.conv2d(x, w, padding=w.shape[-1] // 2)
     if demodulate:
-        x = x * demodulation(weight, styles)[:, :, None, None].to(x.dtype)
+        x = x * per_channel(demodulation(weight, styles).to(x.dtype))
     return x
 
 
@@ -117,18 +119,17 @@ class ModulatedConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
-        self.register_buffer("kernel", binomial_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         styles = self.affine(w)
         if fused.enabled():
-            x = fused.modulated_conv(x, styles, self.weight, self.up, self.kernel)
+            x = fused.modulated_conv(x, styles, self.weight, self.up)
             demod = demodulation(self.weight, styles).to(x.dtype)
             return fused.bias_act(x, self.bias.to(x.dtype), self.noise(x, noise_mode), demod, clamp=self.conv_clamp)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, kernel=self.kernel)
+        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up)
         noise = self.noise(x, noise_mode)
         x = x if noise is None else x + noise
-        return leaky_relu_gain(x + self.bias.to(x.dtype)[None, :, None, None], self.conv_clamp)
+        return leaky_relu_gain(x + per_channel(self.bias.to(x.dtype)), self.conv_clamp)
 
     def noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
         """Per-pixel noise to add to the conv output x (B, C, H, W): (B, 1, H, W) random, (H, W) fixed, or None."""
@@ -161,7 +162,7 @@ class ModulatedToRGB(nn.Module):
             x = fused.modulated_conv(x, styles, self.weight)
             return fused.bias_act(x, self.bias.to(x.dtype), activation="linear", clamp=self.conv_clamp)
         x = modulated_conv2d(x, self.weight, styles, demodulate=False)
-        x = x + self.bias.to(x.dtype)[None, :, None, None]
+        x = x + per_channel(self.bias.to(x.dtype))
         return x.clamp(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else x
 
 
@@ -192,8 +193,6 @@ class EqualConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
-        if down:
-            self.register_buffer("kernel", binomial_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         """(N, I, H, W) -> (N, O, H, W), or (N, O, H/2, W/2) with ``down``."""
@@ -202,14 +201,14 @@ class EqualConv2d(nn.Module):
         if not self.down:
             x = F.conv2d(x, weight, padding=size // 2)
         elif size == 1:
-            x = F.conv2d(downsample_2x(x, self.kernel), weight)
+            x = F.conv2d(downsample_2x(x), weight)
         else:
-            x = conv_down_2x(x, weight, self.kernel)
+            x = conv_down_2x(x, weight)
         if fused.enabled():
             bias = None if self.bias is None else self.bias.to(x.dtype)
             return fused.bias_act(x, bias, activation=self.activation, gain=gain, clamp=self.conv_clamp)
         if self.bias is not None:
-            x = x + self.bias.to(x.dtype)[None, :, None, None]
+            x = x + per_channel(self.bias.to(x.dtype))
         if self.activation == "lrelu":
             return leaky_relu_gain(x, self.conv_clamp, gain)
         x = x * gain if gain != 1.0 else x

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from panohead.nn.layers import ModulatedConv, ModulatedToRGB
-from panohead.nn.resample import binomial_filter, upsample_2x
+from panohead.nn.resample import upsample_2x
 
 
 class SynthesisBlock(nn.Module):
@@ -37,7 +37,6 @@ class SynthesisBlock(nn.Module):
             self.conv0 = ModulatedConv(in_channels, out_channels, w_dim, resolution, up=up, conv_clamp=conv_clamp)
         self.conv1 = ModulatedConv(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.torgb = ModulatedToRGB(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
-        self.register_buffer("kernel", binomial_filter(), persistent=False)
         self.num_conv = 1 if in_channels == 0 else 2
 
     def forward(
@@ -54,7 +53,7 @@ class SynthesisBlock(nn.Module):
         if img is None:
             img = rgb
         else:
-            img = (upsample_2x(img, self.kernel) if self.up else img) + rgb
+            img = (upsample_2x(img) if self.up else img) + rgb
         return x, img
 
 

@@ -15,7 +15,7 @@ units of the variance of a random w per element). The perceptual distance is the
 
 Run folder (``--outdir``): ``log.jsonl`` (``start``, ``tick`` every ``log_every`` steps with the mean
 losses, ``snapshot``, ``stop``), compact snapshots ``compact-N-partKofM.safetensors`` (N = images seen;
-:mod:`panohead.training.compact`: encoder weights in float16, Adam moments in bfloat16, options and
+:mod:`panohead.training.compact`: encoder weights in float16, Adam moments in 8-bit and bf16 codes, options and
 progress; the newest ``keep_snapshots`` are kept) and ``encoder.safetensors`` (the latest encoder, what
 ``panohead invert --encoder`` reads), all written atomically. Every random draw of step s comes from
 a generator seeded by (seed, s, rank), so a resumed run continues the same run.

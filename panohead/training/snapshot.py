@@ -130,9 +130,18 @@ def compact_snapshot(snapshot: str | os.PathLike, folder: str | os.PathLike, par
     tensors, metadata = load_tensors(snapshot, "snapshot")
     if "train_options" not in metadata:
         raise CheckpointError(f"{snapshot}: converted from an official snapshot, it holds no training state to compact")
-    progress = parse_json(metadata.get("progress", "{}"))
-    kept = {k: v for k, v in metadata.items() if k not in ("format", "version", "kind", "sha256")}
-    return write_compact(folder, int(progress.get("nimg", 0)), tensors, kept, part_mib)
+    return write_compact(folder, _nimg(metadata), tensors, metadata, part_mib)
+
+
+def recompact(part: str | os.PathLike, folder: str | os.PathLike, part_mib: float = PART_MIB) -> list[Path]:
+    """Rewrite the compact snapshot that ``part`` belongs to (any format, e.g. format 1's float16 G and
+    bfloat16 moments) in the current format into ``folder``; returns the new parts, head first."""
+    tensors, metadata = read_compact(part)
+    return write_compact(folder, _nimg(metadata), tensors, metadata, part_mib)
+
+
+def _nimg(metadata: dict[str, str]) -> int:
+    return int(parse_json(metadata.get("progress", "{}")).get("nimg", 0))
 
 
 def read_snapshot(path: str | os.PathLike) -> SnapshotState:

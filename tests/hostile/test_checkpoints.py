@@ -168,3 +168,28 @@ def test_compact_snapshot_parts_that_name_each_other_as_head_are_refused(cli, tm
     assert "expected 'compact-snapshot'" in assert_refused(results[0], tmp_path / "b.safetensors")
     assert "not a file name in its folder" in assert_refused(results[1], tmp_path / "c.safetensors")
     assert_no_stray_files(tmp_path, {"a.safetensors", "b.safetensors", "c.safetensors"})
+
+
+def test_compact_snapshot_with_codes_that_do_not_fit_their_blocks_is_refused(cli, tmp_path):
+    from panohead.checkpoint import save_tensors
+    from panohead.training.compact import HEAD_KIND
+
+    tensors = {
+        "G_ema.w": torch.zeros(300),
+        "G.w@int8": torch.zeros(300, dtype=torch.int8),
+        "G.w@scale": torch.ones(1, dtype=torch.bfloat16),  # 300 values need 2 blocks of 256
+        "opt_G.0.exp_avg_sq@log8": torch.ones(3, dtype=torch.int8),  # not uint8
+        "opt_G.0.exp_avg_sq@low": torch.zeros(1, dtype=torch.bfloat16),
+        "opt_G.0.exp_avg_sq@step": torch.zeros(1, dtype=torch.bfloat16),
+    }
+    head = tmp_path / "compact-000000004-part1of1.safetensors"
+    save_tensors(head, tensors, HEAD_KIND, {"compact_id": "1", "parts": "[]", "compact_format": "2"})
+    save_tensors(
+        tmp_path / "newer.safetensors", {}, HEAD_KIND, {"compact_id": "1", "parts": "[]", "compact_format": "9"}
+    )
+    results = cli(
+        [["train", "export", path, tmp_path / "out.safetensors"] for path in (head, tmp_path / "newer.safetensors")]
+    )
+    assert "cannot be decoded" in assert_refused(results[0], head)
+    assert "format '9' is newer" in assert_refused(results[1], tmp_path / "newer.safetensors")
+    assert_no_stray_files(tmp_path, {head.name, "newer.safetensors"})
