@@ -42,9 +42,10 @@ def sample_trigrid(
     Outside the box (|coordinate| > box_warp / 2) features fade to zero (zero padding), as in the
     official renderer.
     """
-    total = None
-    for sampled in grid_lookups(grids, points, box_warp, layout):
-        total = sampled if total is None else total.add_(sampled)
+    lookups = grid_lookups(grids, points, box_warp, layout)
+    total = next(lookups)
+    for sampled in lookups:
+        total.add_(sampled)
     return (total / grids.shape[1]).transpose(1, 2).contiguous()
 
 
