@@ -21,7 +21,7 @@ from panohead.nn.mapping import MappingNetwork
 from panohead.nn.superres import SuperResolution
 from panohead.nn.synthesis import SynthesisNetwork
 from panohead.rendering.decoder import FeatureDecoder
-from panohead.rendering.trigrid import sample_trigrid, split_planes
+from panohead.rendering.trigrid import sample_trigrid, sampling_layout, split_planes
 from panohead.rendering.volume import RaySettings, render_rays
 
 # The translation entries 3, 7, 11 of a flattened 4x4 cam2world inside a 25-number label, as a slice: a
@@ -125,7 +125,10 @@ class PanoHeadGenerator(nn.Module):
 
     # --- Fields and rendering ------------------------------------------------------------------
     def field(self, planes: torch.Tensor, density_noise: float = 0.0):
-        """Closure points (B, M, 3) -> (density logits (B, M, 1), colour features (B, M, C))."""
+        """Closure points (B, M, 3) -> (density logits (B, M, 1), colour features (B, M, C)).
+
+        The tri-grid is laid out for its device's sampler once here, not at every evaluation."""
+        planes = sampling_layout(planes)
 
         def evaluate(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             features = sample_trigrid(planes, points, self.config.box_warp, self.config.plane_layout)

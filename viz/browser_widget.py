@@ -22,6 +22,8 @@ from panohead.browser import (
     SeedScore,
     contact_sheet,
     default_batch,
+    default_page,
+    default_resolution,
     filtered,
     ranked,
     score_seeds,
@@ -40,9 +42,6 @@ SORT_NAMES = {"mirror": "Mirrored face", "consistency": "Consistency", "seed": "
 LAYOUT_NAMES = {"front-back": "Front and back", "strip": "4-yaw strip"}
 THUMBNAIL = 64  # texels per view; drawn at CELL logical pixels
 CELL = 56.0
-# The CPU browses at this neural resolution (4x fewer rays than the bundled model's 64), so the
-# first screenful arrives within seconds; a GPU renders at the model's own resolution.
-CPU_RESOLUTION = 32
 
 
 class BrowserWidget(Widget):
@@ -51,7 +50,7 @@ class BrowserWidget(Widget):
 
     def __init__(self, app) -> None:
         super().__init__(app)
-        self.first, self.count = 0, 16 if app.cpu_mode else 256
+        self.first, self.count = 0, default_page(app.device)
         self.layout = "front-back"
         self.sort_key, self.worst_first = "mirror", True
         self.max_mirror, self.min_consistency = 1.0, 0.0  # at these ends a filter keeps everything
@@ -119,7 +118,7 @@ class BrowserWidget(Widget):
         batch = default_batch(self.app.device)
         seeds, self.pending = self.pending[:batch], self.pending[batch:]
         source, device, psi, generation = self.source, str(self.app.device), self.psi, self.generation
-        resolution = CPU_RESOLUTION if self.app.cpu_mode else None
+        resolution = default_resolution(self.app.device)
         self.in_flight = True
 
         def work(renderer: Renderer) -> list[HeadViews]:

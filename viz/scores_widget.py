@@ -14,10 +14,9 @@ import time
 import torch
 from imgui_bundle import imgui
 
-from panohead.browser import SeedScore, score_heads
+from panohead.browser import SeedScore, default_resolution, score_heads
 from panohead.editing import Camera
 from panohead.editing.state import compose
-from viz.browser_widget import CPU_RESOLUTION
 from viz.mirror_widget import verdict
 from viz.renderer import Renderer
 from viz.request import RenderRequest
@@ -65,7 +64,7 @@ class ScoresWidget(Widget):
             self.wanted_key, self.changed_at = key, time.monotonic()
         if self.in_flight or key == self.scored_key or time.monotonic() - self.changed_at < SETTLE:
             return
-        resolution = CPU_RESOLUTION if self.app.cpu_mode else None
+        resolution = default_resolution(self.app.device)
         self.in_flight = True
 
         def work(renderer: Renderer) -> SeedScore:

@@ -1,11 +1,23 @@
 """Seed browser: render a range of seeds from four yaws, score each head for PanoHead's artifacts
 (mirrored face, multi-view inconsistency), rank and flag the worst, export a table and a contact sheet."""
 
-from panohead.browser.scan import YAWS, HeadViews, SeedScore, default_batch, scan_seeds, score_heads, score_seeds
+from panohead.browser.scan import (
+    CPU_RESOLUTION,
+    YAWS,
+    HeadViews,
+    SeedScore,
+    default_batch,
+    default_page,
+    default_resolution,
+    scan_seeds,
+    score_heads,
+    score_seeds,
+)
 from panohead.browser.sheet import LAYOUTS, contact_sheet
 from panohead.browser.table import SORT_KEYS, filtered, ranked, read_table, worst, write_table
 
 __all__ = [
+    "CPU_RESOLUTION",
     "LAYOUTS",
     "SORT_KEYS",
     "YAWS",
@@ -13,6 +25,8 @@ __all__ = [
     "SeedScore",
     "contact_sheet",
     "default_batch",
+    "default_page",
+    "default_resolution",
     "filtered",
     "ranked",
     "read_table",

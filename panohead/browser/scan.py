@@ -12,8 +12,10 @@ renders are the thumbnails and feed both scores, computed by the metric modules 
 
 Thumbnails show the head over flat grey (the background network is not run: it costs time and hides
 nothing a triage needs). ``resolution`` renders at another neural resolution than the model's (a
-smaller one browses faster on the CPU; the scores then measure that render). Batches keep the GPU
-busy; on the CPU a batch of one head yields each result as soon as it exists.
+smaller one browses faster on the CPU; the scores then measure that render; the app and
+``panohead browse`` use :func:`default_resolution`). Batches keep the GPU busy; on the CPU a batch of
+one head yields each result as soon as it exists. On the CPU the renderer skips the samples outside
+the box crop and reads channels-last tri-grids (:mod:`panohead.rendering`), bit for bit the same images.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from panohead.views.camera import frontal_camera, orbit_camera
 YAWS = (0.0, 90.0, 180.0, 270.0)  # degrees; the orbit order the consistency warps follow
 FRONT, BACK = 0, 2  # indices into YAWS
 GREY = 0.4  # thumbnail backdrop, in the generator's [-1, 1] range
+# The CPU browses at this neural resolution (4x fewer rays than the bundled model's 64), so the first
+# page arrives within seconds; a GPU renders at the model's own resolution.
+CPU_RESOLUTION = 32
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,18 @@ class HeadViews:
 def default_batch(device: torch.device) -> int:
     """Heads per batch: many on a GPU (throughput), one on the CPU (each result shown as it comes)."""
     return 16 if device.type == "cuda" else 1
+
+
+def default_page(device: torch.device) -> int:
+    """Seeds browsed at once by default (the app's Browse tab, ``panohead browse``'s first progress
+    report): a screenful on the CPU, where the first page should take seconds, many on a GPU."""
+    return 16 if device.type == "cpu" else 256
+
+
+def default_resolution(device: torch.device) -> int | None:
+    """Neural resolution seeds are browsed at by default: ``CPU_RESOLUTION`` on the CPU, else the model's
+    own (None)."""
+    return CPU_RESOLUTION if device.type == "cpu" else None
 
 
 @torch.no_grad()

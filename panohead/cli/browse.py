@@ -62,7 +62,8 @@ from panohead.cli.common import (
     "--resolution",
     default=None,
     type=click.IntRange(16, 1024),
-    help="Neural rendering resolution of the scored views (default: the model's; smaller is faster).",
+    help="Neural rendering resolution of the scored views (default: the model's on a GPU, 32 on the CPU, as in "
+    "the viewer's Browse tab; smaller is faster).",
 )
 @click.option(
     "--batch",
@@ -93,12 +94,13 @@ def browse(
 
     Writes browse.csv and browse.json (the kept seeds, ranked) and contact_sheet.png to the output folder.
     """
-    from panohead.browser import contact_sheet, filtered, ranked, scan_seeds, worst, write_table
+    from panohead.browser import contact_sheet, default_resolution, filtered, ranked, scan_seeds, worst, write_table
     from panohead.images import save_image
 
     seed_list = parse_seeds(seeds)
     folder = output_folder(outdir, "browse")
     generator, _, source = open_generator(checkpoint, device)
+    resolution = resolution or default_resolution(generator.device)
     heads = {}
     started = time.perf_counter()
     with tqdm(total=len(seed_list), desc="browse", unit="seed") as bar:

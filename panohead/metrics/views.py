@@ -12,6 +12,7 @@ import torch
 
 from panohead.camera import pixel_rays
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.rendering.trigrid import sampling_layout
 
 
 def seed_latents(generator: PanoHeadGenerator, seeds: Sequence[int]) -> torch.Tensor:
@@ -68,13 +69,12 @@ def render_ws_views(
     if cameras.ndim == 2:
         cameras = cameras.unsqueeze(0).expand(heads, -1, -1)
     views = cameras.shape[1]
-    planes = generator.synthesize_planes(ws)
+    planes = sampling_layout(generator.synthesize_planes(ws))
     if with_background:
         background = generator.synthesize_background(ws if background_ws is None else background_ws)
     else:
         background = planes.new_zeros(heads, generator.config.plane_channels, 1, 1)
-    repeat = lambda t: None if t is None else t.repeat_interleave(views, dim=0)  # noqa: E731
-    ws_v, planes_v, background_v = repeat(ws), repeat(planes), repeat(background)
+    ws_v, planes_v, background_v = per_view(ws, views), per_view(planes, views), per_view(background, views)
     flat_cameras = requested = cameras.reshape(heads * views, -1)
     if adapt_z is not None:
         offset = generator.camera_offset(adapt_z.repeat_interleave(views, dim=0), flat_cameras)
@@ -91,6 +91,14 @@ def render_ws_views(
     out["head_rgb"] = head_colour(generator, out, ws_v)
     out["cameras"] = flat_cameras
     return out
+
+
+def per_view(tensor: torch.Tensor | None, views: int) -> torch.Tensor | None:
+    """(B, ...) -> (B * views, ...), each head repeated for its views (head-major). For one head a view
+    of the same memory: the tri-grid of a head is not copied for each of its views."""
+    if tensor is None:
+        return None
+    return tensor.unsqueeze(1).expand(-1, views, *tensor.shape[1:]).flatten(0, 1)
 
 
 def head_colour(generator: PanoHeadGenerator, out: dict[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:

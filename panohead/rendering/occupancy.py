@@ -21,9 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from panohead.rendering.lattice import TrigridLattice
-from panohead.rendering.volume import Field, RaySettings
-
-EMPTY_LOGIT = -1e3  # the renderer's logit for "no density" (as crop_outside_box)
+from panohead.rendering.volume import EMPTY_LOGIT, Field, RaySettings
 
 
 @dataclass

@@ -78,3 +78,34 @@ def test_crop_removes_density_outside_the_box_sides():
     direction = torch.tensor([[[0.0, 1.0, 0.0]]])
     assert render_rays(dense, outside, direction, settings).mask.item() < 1e-6
     assert render_rays(dense, inside, direction, settings).mask.item() > 0.99
+
+
+def test_points_outside_the_crop_are_not_evaluated_on_the_cpu_and_the_images_stay_the_same():
+    """Rays that cross the box side: without gradients only the samples inside the crop reach the field,
+    and every output is the same bit for bit as when all of them are evaluated (gradients on)."""
+    torch.manual_seed(3)
+    settings = RaySettings(2.0, 3.4, 24, 24, crop_margin=0.1, box_warp=1.0)
+    grid = torch.randn(1, 5, 6, 6, 6)
+    evaluated = []
+
+    def field(points: torch.Tensor):
+        evaluated.append(points.shape[1])
+        values = F.grid_sample(
+            grid.expand(points.shape[0], -1, -1, -1, -1), points[:, None, None] * 2.0, align_corners=False
+        )
+        values = values.reshape(points.shape[0], 5, -1).transpose(1, 2)
+        return values[..., :1] * 4.0 + 4.0, values[..., 1:]  # dense enough for real weights next to the crop
+
+    origins = torch.tensor([[[0.3, 0.1, 2.7], [-0.2, 0.0, 2.7], [0.0, -0.2, 2.7]]]).expand(2, -1, -1).clone()
+    directions = F.normalize(torch.tensor([[[0.04, 0.0, -1.0], [-0.05, 0.02, -1.0], [0.02, 0.0, -1.0]]]), dim=-1)
+    directions = directions.expand(2, -1, -1).clone()
+    origins[1] *= torch.tensor([1.0, 1.0, 1.1])  # the two rows keep different counts of points
+    with torch.no_grad():
+        skipped = render_rays(field, origins, directions, settings)
+    fewer, evaluated = evaluated, []
+    with torch.enable_grad():
+        full = render_rays(field, origins, directions, settings)
+    assert evaluated == [3 * 24, 3 * 24] and all(count < 3 * 24 for count in fewer)
+    assert full.mask.max() > 0.5  # the rays do see density
+    for name in ("features", "depth", "mask", "weights", "depths"):
+        assert torch.equal(getattr(skipped, name), getattr(full, name)), name

@@ -1,6 +1,6 @@
 import torch
 
-from panohead.rendering.trigrid import sample_trigrid, sample_trigrid_per_grid
+from panohead.rendering.trigrid import sample_trigrid, sample_trigrid_per_grid, sampling_layout
 
 
 def bilinear_reference(plane: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -76,3 +76,19 @@ def test_trigrid_interpolates_linearly_across_depth_planes():
     points = torch.stack([torch.zeros_like(z), torch.zeros_like(z), z], dim=-1)[None]
     values = sample_trigrid_per_grid(grids, points, 1.0)[0, 0, :, 0]
     assert torch.allclose(values, 3 * z + 1, atol=1e-6)
+
+
+def test_channels_last_and_expanded_grids_give_the_same_features_bit_for_bit():
+    """The CPU lays grids out channels-last and renders the views of one head from an expanded tri-grid;
+    neither may change a value."""
+    torch.manual_seed(4)
+    for depth, layout in ((3, "panohead"), (1, "panohead"), (1, "panohead-3d"), (1, "eg3d")):
+        grids = torch.randn(1, 3, 6, depth, 10, 9)
+        points = (torch.rand(4, 200, 3) - 0.5) * 1.2
+        laid_out = sampling_layout(grids)
+        assert laid_out.stride(2) == 1 and sampling_layout(laid_out) is laid_out
+        views = laid_out.expand(4, -1, -1, -1, -1, -1)  # no copy per view
+        copies = grids.repeat(4, 1, 1, 1, 1, 1).contiguous()
+        assert torch.equal(sample_trigrid(views, points, 1.0, layout), sample_trigrid(copies, points, 1.0, layout))
+        per_grid = sample_trigrid_per_grid(copies, points, 1.0, layout)
+        assert torch.equal(sample_trigrid(copies, points, 1.0, layout), per_grid.mean(dim=1))

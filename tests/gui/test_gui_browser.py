@@ -64,9 +64,8 @@ def test_browser_filters_and_exports_the_shown_order(app, tmp_path):
 
 
 def test_live_scores_follow_the_seed_and_ignore_the_camera(app, column_checkpoint):
-    from panohead.browser import score_seeds
+    from panohead.browser import CPU_RESOLUTION, score_seeds
     from panohead.checkpoint import load_generator
-    from viz.browser_widget import CPU_RESOLUTION
     from viz.scores_widget import ScoresWidget
 
     scores = app.panel(ScoresWidget)
@@ -96,3 +95,27 @@ def test_a_restarted_browse_drops_the_batch_of_the_browse_before(app):
     browser.start(10, 2)
     run_until(app, lambda: browser.done)
     assert sorted(browser.heads) == [10, 11]
+
+
+def test_the_first_thumbnail_shows_while_the_rest_of_the_page_is_scored(app, monkeypatch):
+    """Progressive browsing on the CPU: one seed per task, each drawn as soon as it is scored."""
+    from imgui_bundle import imgui
+
+    from viz.browser_widget import BrowserWidget
+
+    browser = app.panel(BrowserWidget)
+    app.select_tab = BrowserWidget.tab
+    empty = app.read_framebuffer().astype(np.int16)
+    browser.start(0, 4)
+    run_until(app, lambda: browser.heads)
+    with ItemRecorder().installed(monkeypatch) as recorder:
+        frame = app.read_framebuffer().astype(np.int16)
+    assert not browser.done and 1 <= len(browser.heads) < 4  # the page is not complete yet
+    seed = min(browser.heads)
+    scale = imgui.get_io().display_framebuffer_scale.x
+    _, x0, y0, x1, y1 = recorder.rects[f"##front{seed}"]
+    cell = (slice(round(y0 * scale) + 4, round(y1 * scale) - 4), slice(round(x0 * scale) + 4, round(x1 * scale) - 4))
+    changed = np.abs(frame[cell] - empty[cell]).sum(axis=-1) > 0
+    assert changed.mean() > 0.5  # the thumbnail is drawn where the grid was empty
+    run_until(app, lambda: browser.done)
+    assert sorted(browser.heads) == [0, 1, 2, 3]
