@@ -117,6 +117,8 @@ class AlignedPortrait:
     pitch: float = 0.0
     head_box: Box | None = None
     affine: np.ndarray | None = field(default=None, repr=False)
+    face: Face | None = field(default=None, repr=False)  # stage 1: the face it was framed on
+    photo_mask: np.ndarray | None = field(default=None, repr=False)  # (H, W) person probability of the photo
 
     def report_line(self) -> str:
         """Camera and crop size first (the same fields for every stage), then how they were found."""
@@ -224,7 +226,7 @@ class Aligner:
         head = head_box_from_mask(mask)
         if face is not None:
             label, affine, note = self.stage1(face, override)
-            yaw, pitch = _orbit_angles(label)
+            yaw, pitch = orbit_angles(label)
             stage = 1
             message = (
                 f"stage 1: face (score {face.score:.2f}), 68 landmarks -> yaw {yaw:+.1f}, pitch {pitch:+.1f} ({note})"
@@ -260,7 +262,17 @@ class Aligner:
         crop_mask = self.segmenter(crop, None)  # segmented again at the crop's framing, the one the model sees best
         crop_mask = np.clip(crop_mask * 255 + 0.5, 0, 255).astype(np.uint8)
         return AlignedPortrait(
-            Image.fromarray(crop), label, stage, message, Image.fromarray(crop_mask), yaw, pitch, head, affine
+            Image.fromarray(crop),
+            label,
+            stage,
+            message,
+            Image.fromarray(crop_mask),
+            yaw,
+            pitch,
+            head,
+            affine,
+            face,
+            mask,
         )
 
 
@@ -269,8 +281,9 @@ def _label_at(yaw: float, pitch: float) -> torch.Tensor:
     return orbit_camera(yaw, pitch, look_at=LABEL_LOOK_AT)[0]
 
 
-def _orbit_angles(label: torch.Tensor) -> tuple[float, float]:
-    orbit = label_to_orbit(label[None])
+def orbit_angles(label: torch.Tensor | np.ndarray) -> tuple[float, float]:
+    """(yaw, pitch) in degrees of the orbit camera of a (25,) label."""
+    orbit = label_to_orbit(torch.as_tensor(label, dtype=torch.float32)[None])
     return math.degrees(float(orbit.yaw[0])), math.degrees(float(orbit.pitch[0]))
 
 
