@@ -20,7 +20,6 @@ from panohead.inversion.photo_crop import CropBox
 PHOTO_TEXTURE_SIDE = 1024  # the photo is shown from a copy at most this many pixels on its long side
 HANDLE = 8.0  # logical pixels: a press this close to a corner resizes the box
 BOX = imgui.IM_COL32(255, 210, 60, 255)
-SHADE = imgui.IM_COL32(0, 0, 0, 110)
 GLYPH = imgui.IM_COL32(150, 155, 165, 255)
 CAMERA = imgui.IM_COL32(255, 210, 60, 255)
 MASK_TINT = np.array([40.0, 90.0, 200.0])  # outside the mask, the overlay blends the crop towards this
@@ -95,12 +94,6 @@ class CropEditor:
         draw.add_image(self.photo_texture.ref, origin, imgui.ImVec2(origin.x + size.x, origin.y + size.y))
         draw.push_clip_rect(origin, imgui.ImVec2(origin.x + size.x, origin.y + size.y), True)
         corners = [imgui.ImVec2(*point) for point in self.to_screen(box.corners())]
-        draw.add_rect_filled(origin, imgui.ImVec2(origin.x + size.x, origin.y + size.y), SHADE)
-        draw.add_image_quad(
-            self.photo_texture.ref,
-            *corners,
-            *(imgui.ImVec2(*uv) for uv in self._uv(box.corners())),
-        )
         draw.add_polyline(corners, BOX, 2.0 * scale, imgui.ImDrawFlags_.closed)
         for corner in corners:
             half = 0.5 * HANDLE * scale
@@ -130,12 +123,6 @@ class CropEditor:
         centre = np.asarray(start_box.centre)
         reach = max(float(np.hypot(*(np.asarray(start) - centre))), 1e-6)
         return start_box.resized(start_box.side * float(np.hypot(*(np.asarray(at) - centre))) / reach)
-
-    def _uv(self, points: np.ndarray) -> np.ndarray:
-        """Photo pixel coordinates -> texture coordinates, for drawing the crop unshaded."""
-        assert self.photo_shape is not None
-        rows, columns = self.photo_shape
-        return (np.asarray(points) + 0.5) / (columns, rows)
 
     def crop(self, side: float) -> None:
         """The crop (and the mask beside it in "side" view), ``side`` screen pixels each."""
