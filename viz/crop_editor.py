@@ -15,6 +15,7 @@ from imgui_bundle import imgui
 from PIL import Image
 
 from gui_utils.texture import Texture
+from panohead.data.contact_sheet import mask_overlay
 from panohead.inversion.photo_crop import CropBox
 
 PHOTO_TEXTURE_SIDE = 1024  # the photo is shown from a copy at most this many pixels on its long side
@@ -22,13 +23,6 @@ HANDLE = 8.0  # logical pixels: a press this close to a corner resizes the box
 BOX = imgui.IM_COL32(255, 210, 60, 255)
 GLYPH = imgui.IM_COL32(150, 155, 165, 255)
 CAMERA = imgui.IM_COL32(255, 210, 60, 255)
-MASK_TINT = np.array([40.0, 90.0, 200.0])  # outside the mask, the overlay blends the crop towards this
-
-
-def mask_overlay(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 crop with everything outside the (H, W) person probability dimmed and tinted blue."""
-    outside = (1.0 - np.clip(mask, 0.0, 1.0))[..., None] * 0.65
-    return np.clip(crop * (1.0 - outside) + MASK_TINT * outside + 0.5, 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -65,10 +59,13 @@ class CropEditor:
 
     def set_crop(self, crop: np.ndarray, mask: np.ndarray | None) -> None:
         """Upload the (R, R, 3) uint8 crop (with the mask overlaid in "overlay" view) and the (R, R) mask."""
-        overlay = self.mask_view == "overlay" and mask is not None
-        self.crop_texture.upload(mask_overlay(crop, mask) if overlay and mask is not None else crop)
-        if mask is not None:
-            self.mask_texture.upload(np.clip(mask, 0.0, 1.0))
+        if mask is None:
+            self.crop_texture.upload(crop)
+            return
+        grey = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        shown = mask_overlay(Image.fromarray(crop), Image.fromarray(grey)) if self.mask_view == "overlay" else crop
+        self.crop_texture.upload(np.asarray(shown))
+        self.mask_texture.upload(grey)
 
     def to_screen(self, point: np.ndarray) -> np.ndarray:
         """Photo pixel coordinates (..., 2) -> screen coordinates."""
@@ -127,7 +124,7 @@ class CropEditor:
     def crop(self, side: float) -> None:
         """The crop (and the mask beside it in "side" view), ``side`` screen pixels each."""
         imgui.image(self.crop_texture.ref, imgui.ImVec2(side, side))
-        imgui.set_item_tooltip("The crop the inversion fits, its person mask shaded blue (drag the box on the photo)")
+        imgui.set_item_tooltip("The crop the inversion fits (overlay: the person mask tinted green, the rest darkened)")
         if self.mask_view == "side" and self.mask_texture.shape is not None:
             imgui.same_line()
             imgui.image(self.mask_texture.ref, imgui.ImVec2(side, side))

@@ -121,6 +121,7 @@ class AlignedPortrait:
     affine: np.ndarray | None = field(default=None, repr=False)
     face: Face | None = field(default=None, repr=False)  # stage 1: the face it was framed on
     photo_mask: np.ndarray | None = field(default=None, repr=False)  # (H, W) person probability of the photo
+    unsure: bool = False  # stage 2: the yaw is likely more than 15 degrees off (check it)
 
     def report_line(self) -> str:
         """Camera and crop size first (the same fields for every stage), then how they were found."""
@@ -218,6 +219,7 @@ class Aligner:
         (0-based, best first) picks one of several faces; the message lists them all.
         """
         check_photo_size(image.shape[1], image.shape[0])
+        unsure = False
         faces = self.landmarks(image) if faces is None else faces
         if face_index is not None and not 0 <= face_index < len(faces):
             raise AlignmentError(f"face {face_index + 1} was asked for but {len(faces)} face(s) were found")
@@ -254,7 +256,8 @@ class Aligner:
                         f"{note}: the face is too small or unclear for landmarks and stage 2 frames only "
                         "sides and backs; use a larger photo, or give its yaw/pitch in --overrides"
                     )
-                if pose.confidence < UNSURE_CONFIDENCE:
+                unsure = pose.confidence < UNSURE_CONFIDENCE
+                if unsure:
                     note += "; YAW UNSURE: check it, or give the yaw/pitch in --overrides (invert: --yaw)"
             affine = (calibration or self.calibration).affine(head, self.resolution)
             label = _label_at(yaw, pitch)
@@ -275,6 +278,7 @@ class Aligner:
             affine,
             face,
             mask,
+            unsure,
         )
 
 
@@ -494,7 +498,7 @@ def _add_tiles(sheet: ContactSheet, folder: Path, names: list[str], results: dic
     for name in names:
         result = results.get(name)
         if isinstance(result, AlignedPortrait):
-            sheet.add_aligned(name, result.crop, result.mask, result.stage, result.yaw, result.pitch)
+            sheet.add_aligned(name, result.crop, result.mask, result.stage, result.yaw, result.pitch, result.unsure)
             continue
         try:
             photo = load_photo(folder / name)
