@@ -4,8 +4,11 @@ Opening a photo detects and aligns the face on a helper thread (no face: the cen
 as a pre-aligned crop and the camera is set by hand). When the model has an encoder (a file picked in
 the panel, or the one shipped with the bundled model), the same thread then predicts the head in one
 forward pass and the viewer shows it at once (the "encoder preview", one undo step like any other head
-change). Crop and camera stay editable until "Invert" (or "Refine", from the encoder's head, with
-fewer steps) starts both stages (:mod:`panohead.inversion`) on an
+change; a switch, kept in the settings, turns the encoder off). The photo is shown with its crop box
+(:mod:`viz.crop_editor`): dragging it moves the crop, its mask and, for a photo with a face, the camera
+(:mod:`panohead.inversion.photo_crop`); the corrections are remembered per photo content
+(:mod:`panohead.inversion.corrections`). Crop and camera stay editable until "Invert" (or "Refine",
+from the encoder's head, with fewer steps) starts both stages (:mod:`panohead.inversion`) on an
 :class:`viz.inversion_job.Inversion` job, jointly with up to 7 more photos of the same head
 from the strip below (each with its own editable camera, refined during the fit), with a live
 preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished or cancelled:
