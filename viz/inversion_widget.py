@@ -4,8 +4,11 @@ Opening a photo detects and aligns the face on a helper thread (no face: the cen
 as a pre-aligned crop and the camera is set by hand). When the model has an encoder (a file picked in
 the panel, or the one shipped with the bundled model), the same thread then predicts the head in one
 forward pass and the viewer shows it at once (the "encoder preview", one undo step like any other head
-change). Crop and camera stay editable until "Invert" (or "Refine", from the encoder's head, with
-fewer steps) starts both stages (:mod:`panohead.inversion`) on an
+change; a switch, kept in the settings, turns the encoder off). The photo is shown with its crop box
+(:mod:`viz.crop_editor`): dragging it moves the crop, its mask and, for a photo with a face, the camera
+(:mod:`panohead.inversion.photo_crop`); the corrections are remembered per photo content
+(:mod:`panohead.inversion.corrections`). Crop and camera stay editable until "Invert" (or "Refine",
+from the encoder's head, with fewer steps) starts both stages (:mod:`panohead.inversion`) on an
 :class:`viz.inversion_job.Inversion` job, jointly with up to 7 more photos of the same head
 from the strip below (each with its own editable camera, refined during the fit), with a live
 preview and loss curve; the app keeps rendering meanwhile. When the job ends (finished or cancelled:
@@ -30,11 +33,14 @@ from panohead.camera import focal_from_fov
 from panohead.config import GeneratorConfig
 from panohead.editing import Latent
 from panohead.errors import USER_ERRORS, one_line
-from panohead.inversion import SPACES, InversionSettings, Portrait, adjust_portrait, load_image, prepare_portrait
+from panohead.inversion import SPACES, InversionSettings, Portrait, load_image
+from panohead.inversion.corrections import Correction, CorrectionStore, photo_key
+from panohead.inversion.photo_crop import PITCH_RANGE, YAW_RANGE, CropBox, PhotoCrop, locate_photo
 from panohead.inversion.pipeline import MAX_PORTRAITS
 from panohead.inversion.settings import default_steps
 from panohead.latent_file import LatentError
 from panohead.model_source import ModelSource
+from viz.crop_editor import CropEditor, orbit_glyph
 from viz.file_dialog import FileDialog, path_field
 from viz.inversion_job import EncoderPreview, EncoderPreviewer, Inversion, InversionOutputs, InversionTrace
 from viz.jobs import Job
@@ -60,13 +66,13 @@ class MorePhoto:
     """Another photo of the head, inverted jointly with the first: its aligned crop and editable camera."""
 
     path: str
-    base: Portrait
+    base: PhotoCrop
     yaw: float
     pitch: float
     texture: Texture
 
     def portrait(self, config: GeneratorConfig) -> Portrait:
-        return adjust_portrait(self.base, config, 1.0, (0.0, 0.0), self.yaw, self.pitch)
+        return self.base.portrait(self.base.estimate, self.yaw, self.pitch, config)
 
 
 class InversionWidget(Widget):
@@ -78,11 +84,16 @@ class InversionWidget(Widget):
         self.dialog = FileDialog()
         self.path_text = ""
         self.photo_path: str | None = None
-        self.base: Portrait | None = None  # as aligned (or taken as is), before the user's corrections
+        self.base: PhotoCrop | None = None  # as aligned (or taken as is), before the user's corrections
         self.note = ""  # how the crop and camera were obtained
         self.note_is_warning = False
-        self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
+        self.box: CropBox | None = None  # the crop on the photo, as corrected
         self.yaw, self.pitch = 0.0, 0.0
+        self.input_error = ""  # the last rejected correction, one line
+        self.corrections = CorrectionStore()
+        self._photo_key: str | None = None  # the photo's content hash: its corrections are kept under it
+        self._remembered: Correction | None = None  # what the store holds for this photo
+        self.editor = CropEditor()
         self.space = "z"
         self.steps, self.pti_steps = default_steps(app.device.type)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="panohead-align")
@@ -101,7 +112,6 @@ class InversionWidget(Widget):
         self._preview_key: tuple | None = None  # what the newest encoder preview was asked for
         self.preview: EncoderPreview | None = None  # the encoder's head for the current photo
         self.encoder_error = ""
-        self.crop_texture = Texture()
         self.preview_texture = Texture()
         self._preview_serial = -1
         self.job: Job[InversionOutputs] | None = None
@@ -129,34 +139,107 @@ class InversionWidget(Widget):
             self.app.notify(one_line(error), error=True)
             return
         self.photo_path, self.path_text = path, path
-        self.base, self._portrait_key, self._portrait = None, None, None
-        self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
+        self.base, self.box, self._portrait_key, self._portrait = None, None, None, None
+        self._photo_key, self._remembered, self.input_error = None, None, ""
         self.note, self.note_is_warning = "detecting the face...", False
-        self._aligning = self._executor.submit(self._align, photo, self.config())
+        self._aligning = self._executor.submit(self._align, path, photo, self.config(), self.corrections)
         self.app.select_tab = self.tab
 
     @staticmethod
-    def _align(photo: Image.Image, config: GeneratorConfig) -> tuple[Portrait, str, bool]:
+    def _align(
+        path: str, photo: Image.Image, config: GeneratorConfig, store: CorrectionStore | None
+    ) -> tuple[PhotoCrop, str | None, Correction | None]:
+        """The photo aligned, its content hash and the correction remembered for it (with a ``store``)."""
+        base = locate_photo(photo, config)
+        if store is None:
+            return base, None, None
         try:
-            portrait = prepare_portrait(photo, config)
-            return portrait, portrait.message, False
-        except ValueError as error:
-            reason = str(error).split(";")[0]
-            portrait = prepare_portrait(photo, config, yaw=0.0, pitch=0.0)
-            return portrait, f"{reason}: using the centred square as it is; set the camera by hand", True
+            key = photo_key(path)
+        except OSError as error:  # gone or unreadable since it was opened: nothing to remember it by
+            log.warning("%s: corrections not remembered (%s)", path, one_line(error))
+            return base, None, None
+        return base, key, store.get(key)
+
+    def _aligned(self, base: PhotoCrop, key: str | None, remembered: Correction | None) -> None:
+        """Show a freshly aligned photo, with the user's earlier correction of it when there is one."""
+        self.base, self.note, self.note_is_warning = base, base.message, base.warning
+        self.box, self.yaw, self.pitch = base.estimate, base.yaw, base.pitch
+        self._photo_key, self._remembered = key, None
+        self.editor.set_photo(base.photo)
+        if remembered is not None:
+            try:
+                base.check(remembered.box)
+            except ValueError as error:
+                log.warning("%s: remembered crop ignored (%s)", self.photo_path, one_line(error))
+                return
+            self.box, self.yaw, self.pitch = remembered.box, remembered.yaw, remembered.pitch
+            self._remembered = remembered
+            self.note += "; your crop and camera from before are restored (Reset to estimate drops them)"
 
     def portrait(self) -> Portrait | None:
         """The target as corrected by the user (recomputed only when a correction changes)."""
-        if self.base is None:
+        if self.base is None or self.box is None:
             return None
-        key = (id(self.base), self.zoom, self.shift_x, self.shift_y, self.yaw, self.pitch)
+        key = (id(self.base), self.box, self.yaw, self.pitch, self.editor.mask_view)
         if key != self._portrait_key:
-            self._portrait = adjust_portrait(
-                self.base, self.config(), self.zoom, (self.shift_x, self.shift_y), self.yaw, self.pitch
-            )
+            self._portrait = self.base.portrait(self.box, self.yaw, self.pitch, self.config())
             self._portrait_key = key
-            self.crop_texture.upload(np.asarray(self._portrait.crop))
+            resolution = self._portrait.crop.size[0]
+            self.editor.set_crop(np.asarray(self._portrait.crop), self.base.crop_mask(self.box, resolution))
         return self._portrait
+
+    def move_box(self, box: CropBox) -> bool:
+        """Put the crop at ``box`` (photo pixels): the crop, mask and, for a photo with a face, the camera
+        follow. False with a one-line message in the panel when the box is not usable."""
+        if self.base is None:
+            return False
+        try:
+            self.base.check(box)
+        except ValueError as error:
+            self.input_error = one_line(error)
+            return False
+        self.box, self.input_error = box, ""
+        camera = self.base.camera(box)
+        if camera is not None:
+            self.yaw, self.pitch = camera
+        return True
+
+    def set_camera(self, yaw: float, pitch: float) -> bool:
+        """Set the camera by hand (degrees); False with a one-line message when out of range."""
+        for name, value, (low, high) in (("yaw", yaw, YAW_RANGE), ("pitch", pitch, PITCH_RANGE)):
+            if not low <= value <= high:
+                self.input_error = f"{name} {value:g}: must lie between {low:g} and {high:g} degrees"
+                return False
+        self.yaw, self.pitch, self.input_error = yaw, pitch, ""
+        return True
+
+    def reset_to_estimate(self) -> None:
+        """The alignment's crop and camera again; the remembered correction of this photo is dropped."""
+        if self.base is None:
+            return
+        self.box, self.yaw, self.pitch, self.input_error = self.base.estimate, self.base.yaw, self.base.pitch, ""
+        if self._photo_key is not None and self._remembered is not None:
+            self._store(lambda: self.corrections.forget(self._photo_key or ""))
+        self._remembered = None
+
+    def _remember(self) -> None:
+        """Keep the current correction for this photo (once the mouse lets go of it)."""
+        if self.base is None or self.box is None or self._photo_key is None or self.editor.dragging:
+            return
+        current = Correction(self.box, self.yaw, self.pitch)
+        estimate = Correction(self.base.estimate, self.base.yaw, self.base.pitch)
+        if current == (self._remembered or estimate) or imgui.is_any_item_active():
+            return
+        key = self._photo_key
+        self._remembered = current
+        self._store(lambda: self.corrections.put(key, current))
+
+    def _store(self, write) -> None:
+        try:
+            write()
+        except OSError as error:
+            self._photo_key = None  # said once; this photo's corrections stay in the panel only
+            self.app.notify(f"{self.corrections.path}: cannot remember the photo's correction ({error})", error=True)
 
     def settings(self) -> InversionSettings:
         return InversionSettings(
@@ -174,7 +257,7 @@ class InversionWidget(Widget):
         except (ValueError, OSError) as error:
             self.app.notify(one_line(error), error=True)
             return
-        self._adding.append((path, self._executor.submit(self._align, photo, self.config())))
+        self._adding.append((path, self._executor.submit(self._align, path, photo, self.config(), None)))
 
     def remove_photo(self, index: int) -> None:
         self.more.pop(index).texture.delete()
@@ -183,15 +266,15 @@ class InversionWidget(Widget):
         for path, future in [entry for entry in self._adding if entry[1].done()]:
             self._adding.remove((path, future))
             try:
-                base, note, warning = future.result()
+                base, _, _ = future.result()
             except Exception as error:
                 self.app.notify(f"{path}: {one_line(error)}", error=True)
                 continue
-            photo = MorePhoto(path, base, base.yaw_degrees, base.pitch_degrees, Texture())
-            photo.texture.upload(np.asarray(base.crop))
+            photo = MorePhoto(path, base, base.yaw, base.pitch, Texture())
+            photo.texture.upload(np.asarray(base.crop(base.estimate, self.config().image_resolution)))
             self.more.append(photo)
-            if warning:
-                self.app.notify(f"{Path(path).name}: {note}")
+            if base.warning:
+                self.app.notify(f"{Path(path).name}: {base.message}")
 
     def use_encoder(self, path: str | None) -> None:
         """Start inversions from the encoder at ``path`` (None: the bundled model's, if it ships one);
@@ -205,13 +288,19 @@ class InversionWidget(Widget):
         if self._previewing is not None and self._previewing.done():
             future, self._previewing = self._previewing, None
             try:
-                self._show_preview(future.result())
+                # a preview that finishes after the switch went off is dropped
+                self._show_preview(future.result() if self.app.state.invert.use_encoder else None)
             except USER_ERRORS as error:
                 self._show_preview(None, one_line(error))
             except Exception as error:  # a bug: say so in the panel, keep the app alive
                 log.exception("encoder preview failed")
                 self._show_preview(None, f"internal error: {type(error).__name__}: {one_line(error)}")
         if self._previewing is not None or self._aligning is not None or self.running or imgui.is_any_item_active():
+            return
+        if not self.app.state.invert.use_encoder:  # switched off: inversions start from the mean head
+            self._preview_key = None
+            if self.preview is not None or self.encoder_error:
+                self._show_preview(None)
             return
         portrait = self.portrait()
         if portrait is None:
@@ -304,11 +393,11 @@ class InversionWidget(Widget):
     def _poll(self) -> Job[InversionOutputs] | None:
         if self._aligning is not None and self._aligning.done():
             try:
-                self.base, self.note, self.note_is_warning = self._aligning.result()
-                self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
+                self._aligned(*self._aligning.result())
             except Exception as error:
                 self.note, self.note_is_warning = one_line(error), True
             self._aligning = None
+        self._remember()
         self._collect_added()
         self._encoder_preview()
         job, inversion = self.job, self.inversion
@@ -384,6 +473,14 @@ class InversionWidget(Widget):
         imgui.end_disabled()
 
     def _encoder_field(self) -> None:
+        settings = self.app.state.invert
+        _, settings.use_encoder = imgui.checkbox("Start from an encoder", settings.use_encoder)
+        imgui.set_item_tooltip(
+            "On: the model's encoder (picked below, or the one bundled with the model) predicts the head "
+            "at once and the fit refines it. Off: the fit starts from the mean head, as without an encoder."
+        )
+        if not settings.use_encoder:
+            return
         label("Encoder", self.app.scale)
         submitted, self.encoder_text = path_field(
             "encoder-path", self.encoder_text, self.encoder_dialog, "Open an encoder", ENCODER_FILTERS
@@ -401,28 +498,61 @@ class InversionWidget(Widget):
             imgui.set_item_tooltip(f"encoder: {self.preview.origin}")
 
     def _pictures(self, job: Job[InversionOutputs] | None, scale: float) -> None:
-        side = min((imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2, 220 * scale)
-        imgui.image(self.crop_texture.ref, imgui.ImVec2(side, side))
-        imgui.set_item_tooltip("The aligned crop: the target of the inversion")
-        if job is not None and self.preview_texture.shape is not None:
+        """The photo with its crop box (drag to move, drag a corner to resize), then the crop with its
+        mask, the head being fitted while a job runs, and the camera."""
+        assert self.box is not None
+        moved = self.editor.photo(self.box, scale, 240 * scale, enabled=not self.running)
+        if moved is not None and moved != self.box:
+            self.move_box(moved)
+        self._remember()  # as soon as the mouse lets go
+        imgui.set_item_tooltip("Drag the box to move the crop, drag a corner to resize it; the camera follows")
+        fitting = job is not None and self.preview_texture.shape is not None
+        pictures = 1 + (self.editor.mask_view == "side") + fitting
+        spacing = imgui.get_style().item_spacing.x
+        glyph = 56 * scale
+        side = min((imgui.get_content_region_avail().x - 2 * glyph - 8 - pictures * spacing) / pictures, 200 * scale)
+        self.editor.crop(max(side, 16.0))
+        if fitting:
             imgui.same_line()
             imgui.image(self.preview_texture.ref, imgui.ImVec2(side, side))
             imgui.set_item_tooltip("The head being fitted, seen from the photo's camera")
+        imgui.same_line()
+        imgui.begin_group()
+        orbit_glyph(self.yaw, self.pitch, glyph)
+        imgui.text(f"yaw {self.yaw:+.1f}")
+        imgui.text(f"pitch {self.pitch:+.1f}")
+        imgui.end_group()
+        imgui.set_item_tooltip("The camera, seen from above (yaw) and from the side (pitch)")
 
     def _corrections(self, scale: float) -> None:
         imgui.separator_text("Crop and camera")
-        label("Yaw", scale)
-        _, self.yaw = imgui.slider_float("##inv-yaw", self.yaw, -180.0, 180.0, "%.1f deg")
-        label("Pitch", scale)
-        _, self.pitch = imgui.slider_float("##inv-pitch", self.pitch, -60.0, 60.0, "%.1f deg")
-        label("Zoom", scale)
-        _, self.zoom = imgui.slider_float("##inv-zoom", self.zoom, 0.5, 2.0, "%.2fx")
-        label("Shift", scale)
-        _, shift = imgui.slider_float2("##inv-shift", [self.shift_x, self.shift_y], -0.3, 0.3, "%.2f")
-        self.shift_x, self.shift_y = shift
-        if imgui.button("Reset corrections"):
-            self.zoom, self.shift_x, self.shift_y = 1.0, 0.0, 0.0
-            self.yaw, self.pitch = self.base.yaw_degrees, self.base.pitch_degrees
+        label("Mask", scale)
+        self.editor.mask_view = radio_row(
+            self.editor.mask_view, [("overlay", "over the crop"), ("side", "beside it")], "inv-mask"
+        )
+        label("Yaw, pitch", scale)
+        changed, angles = imgui.input_float2("##inv-camera", [self.yaw, self.pitch], "%.1f deg")
+        if changed:
+            self.set_camera(*angles)
+        assert self.box is not None
+        label("Crop x, y, side", scale)
+        edited, numbers = imgui.input_float3("##inv-box", [*self.box.centre, self.box.side], "%.0f")
+        if edited:
+            x, y, side = numbers
+            try:
+                self.move_box(self.box.moved(x - self.box.centre[0], y - self.box.centre[1]).resized(side))
+            except ValueError as error:
+                self.input_error = one_line(error)
+        if self.input_error:
+            hint(self.input_error, ERROR)
+        if imgui.button("Reset to estimate"):
+            self.reset_to_estimate()
+        imgui.set_item_tooltip("The crop and camera the alignment found (and forget your correction of this photo)")
+        hint(
+            "Crop box in photo pixels. Moving it off the head turns the camera for a photo with a face "
+            "(the head centre sits in the crop's middle); yaw and pitch can then be set by hand. "
+            "Corrections are remembered for this photo (by its content, under any name)."
+        )
 
     def _strip(self, scale: float) -> None:
         imgui.separator_text("More photos of this head")
@@ -520,7 +650,7 @@ class InversionWidget(Widget):
         if self.job is not None:
             self.job.join(timeout=30.0)
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.crop_texture.delete()
+        self.editor.delete()
         self.preview_texture.delete()
         for photo in self.more:
             photo.texture.delete()

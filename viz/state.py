@@ -133,6 +133,11 @@ class TrainingState:
 
 
 @dataclass
+class InvertState:
+    use_encoder: bool = True  # start from the model's encoder when it has one (off: from the mean head)
+
+
+@dataclass
 class UiState:
     show_help: bool = False
     show_sidebar: bool = True
@@ -151,6 +156,7 @@ class AppState:
     capture: CaptureState = field(default_factory=CaptureState)
     export: ExportState = field(default_factory=ExportState)
     training: TrainingState = field(default_factory=TrainingState)
+    invert: InvertState = field(default_factory=InvertState)
     ui: UiState = field(default_factory=UiState)
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ ROW_HEIGHT = 12
 COLUMNS = 5
 BACKGROUND = (32, 32, 32)
 SKIPPED_COLOUR = (255, 120, 100)
+UNSURE_COLOUR = (255, 195, 80)
 TEXT_COLOUR = (235, 235, 235)
 
 
@@ -55,15 +56,20 @@ class ContactSheet:
         return tile
 
     def add_aligned(
-        self, name: str, crop: Image.Image, mask: Image.Image, stage: int, yaw: float, pitch: float
+        self,
+        name: str,
+        crop: Image.Image,
+        mask: Image.Image,
+        stage: int,
+        yaw: float,
+        pitch: float,
+        unsure: bool = False,
     ) -> None:
-        self.tiles.append(
-            self._tile(
-                [crop, mask_overlay(crop, mask)],
-                [_fit(name), f"stage {stage}: yaw {yaw:+.1f}, pitch {pitch:+.1f}"],
-                TEXT_COLOUR,
-            )
-        )
+        """A tile of an aligned photo; an ``unsure`` stage-2 yaw is written in the warning colour."""
+        lines = [_fit(name), f"stage {stage}: yaw {yaw:+.1f}, pitch {pitch:+.1f}"]
+        if unsure:
+            lines.append("YAW UNSURE: check it")
+        self.tiles.append(self._tile([crop, mask_overlay(crop, mask)], lines, UNSURE_COLOUR if unsure else TEXT_COLOUR))
 
     def add_skipped(self, name: str, photo: np.ndarray | None, reason: str) -> None:
         pictures = [Image.fromarray(photo)] if photo is not None else []

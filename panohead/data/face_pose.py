@@ -390,3 +390,45 @@ def fit_framing(landmarks: list[np.ndarray], face: np.ndarray, crop_size: int = 
         sizes.append(half / pose.scale)
     yz = np.linalg.lstsq(np.array(rows), np.array(values), rcond=None)[0]
     return np.r_[0.0, yz], float(np.mean(sizes))
+
+
+def head_in_crop(centre: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where a crop framed as the official ones puts the head: (head centre in photo pixels (2,), fitted
+    scale in pixels per millimetre) of the crop square with ``centre`` (2,) and half-side vector ``half``
+    (2,, along the crop's x axis), both in photo pixels. The inverse of the framing: for the crop of
+    :meth:`Framing.affine` it returns ``Framing.centre`` and ``pose.scale``."""
+    y = np.array([-half[1], half[0]])
+    offset = (np.asarray(QUAD_CENTRE) - (CANVAS / 2 - 0.5)) / (CANVAS / 2)  # head centre in crop half-sides
+    head = np.asarray(centre, dtype=np.float64) + offset[0] * half + offset[1] * y
+    return head, float(np.hypot(*half)) * (2 * QUAD_HALF / CANVAS) / HALF_SIDE_MM
+
+
+def fit_rotation(
+    landmarks: np.ndarray,
+    centre: np.ndarray,
+    half: np.ndarray,
+    start: np.ndarray,
+    face: np.ndarray = MEAN_FACE,
+    head_centre: np.ndarray = HEAD_CENTRE,
+) -> HeadPose:
+    """The head rotation that a hand-placed crop implies: the crop square (``centre``, ``half`` as in
+    :func:`head_in_crop`) fixes where the head centre is and how large the head is, and only the
+    rotation of the mean face is fitted to the 68 ``landmarks`` (photo pixels), from ``start`` (3, 3).
+    Moving the crop off the fitted head centre turns the head (the face then sits off the head's
+    middle); the pose is in the crop's own axes, as :func:`official_framing`'s is."""
+    from scipy.optimize import least_squares
+    from scipy.spatial.transform import Rotation
+
+    head, scale = head_in_crop(centre, half)
+    unit = np.asarray(half, dtype=np.float64) / np.hypot(*half)
+    to_crop = np.array([[unit[0], unit[1]], [-unit[1], unit[0]]])
+    target = ((landmarks - head) @ to_crop.T)[POSE_POINTS]
+    points = face[POSE_POINTS]
+
+    def pose(vector: np.ndarray) -> HeadPose:
+        rotation = _rotation(vector)
+        return HeadPose(rotation, scale, -scale * (rotation @ head_centre)[:2] * (1, -1), 0.0)
+
+    fit = least_squares(lambda v: (pose(v).project(points) - target).ravel(), Rotation.from_matrix(start).as_rotvec())
+    found = pose(fit.x)
+    return HeadPose(found.rotation, scale, found.shift, float(np.sqrt(np.mean(fit.fun**2))))

@@ -23,7 +23,7 @@ import torch
 
 from panohead.atomic import write_bytes_atomic
 from panohead.data.estimators import Box, head_box_from_mask
-from panohead.data.head_yaw import BINS, WEIGHTS, HeadYawNet, head_patch, read_yaw, yaw_probabilities
+from panohead.data.head_yaw import BINS, WEIGHTS, HeadYawNet, head_patch, read_yaw, resized_box, yaw_probabilities
 from panohead.data.synth import SynthSettings, synthesize
 from panohead.images import to_uint8
 
@@ -57,12 +57,9 @@ def soft_targets(yaws: np.ndarray) -> torch.Tensor:
 
 
 def jittered(box: Box, rng: np.random.Generator) -> Box:
-    size = max(box.width, box.height)
     scale = rng.uniform(0.92, 1.08)
-    dx, dy = rng.uniform(-0.06, 0.06, 2) * size
-    cx, cy = box.centre
-    half_w, half_h = box.width * scale / 2, box.height * scale / 2
-    return Box(cx + dx - half_w, cy + dy - half_h, cx + dx + half_w, cy + dy + half_h)
+    dx, dy = rng.uniform(-0.06, 0.06, 2)
+    return resized_box(box, scale, dx, dy)
 
 
 def patches_of(images: np.ndarray, boxes: list[Box], rng: np.random.Generator | None) -> torch.Tensor:

@@ -5,9 +5,12 @@ camera of a synthetic head is exact, so a classifier fitted on our renders (neve
 data) learns the cues that remain without a face: where skin, ears and hair sit in the head, the
 silhouette of the nose and chin, the nape. It sees a square patch around the head box from the person
 mask and scores ``BINS`` yaw bins of 15 degrees; the estimate is the circular mean of the probability
-near the best bin, and the confidence is the probability within ``CONFIDENT_SPAN`` degrees of it.
-The patch and its mirror are both scored (a mirrored head has the opposite yaw), so the estimate is
-exactly antisymmetric.
+near the best bin. The patch and its mirror are both scored (a mirrored head has the opposite yaw), so
+the estimate is exactly antisymmetric, and so are 27 patches of the head box moved and resized within
+the jitter the net was fitted with (a person mask a little off gives one of those boxes); their
+probabilities are averaged. The confidence is the probability that the yaw is within ``TRUST_SPAN``
+(15) degrees of the estimate, the bound the alignment promises; before, it counted 30 degrees either
+side of the best bin, one patch only, and a head 26 degrees off scored 0.95 (docs/alignment.md).
 
 Fitted by ``python -m panohead.data.fit_head_yaw`` (renders, split, training, weights written to
 ``models/head_yaw.safetensors``); measured per yaw bucket in ``docs/alignment.md``.
@@ -29,7 +32,11 @@ from panohead.errors import MissingCapability, one_line
 BINS = 24  # bin k is centred on yaw 15 * k degrees (0 = front, 180 = back)
 PATCH = 40  # the head patch is PATCH x PATCH pixels
 PATCH_SCALE = 1.4  # patch side per longer side of the head box (takes in the ears, a tail, the chin)
-CONFIDENT_SPAN = 30.0  # degrees either side of the estimate counted in the confidence
+MEAN_SPAN = 30.0  # degrees either side of the best bin averaged into the estimate
+TRUST_SPAN = 15.0  # the confidence is the probability of a yaw within this many degrees of the estimate
+# Box jitter scored at test time (size factor, shift in box sides): inside the fitting's 8% and 6%.
+JITTER_SCALES = (0.92, 1.0, 1.08)
+JITTER_SHIFTS = (-0.05, 0.0, 0.05)
 WEIGHTS = os.path.join(MODEL_DIR, "head_yaw.safetensors")
 
 
@@ -90,15 +97,33 @@ def yaw_probabilities(net: HeadYawNet, patches: torch.Tensor) -> torch.Tensor:
 def read_yaw(probabilities: np.ndarray) -> tuple[float, float]:
     """(yaw in degrees (-180, 180], confidence) from one row of bin probabilities (BINS,).
 
-    The yaw is the circular mean of the bins within ``CONFIDENT_SPAN`` of the best bin, weighted by
-    their probability; the confidence is their total probability (1: all of it near one answer)."""
+    The yaw is the circular mean of the bins within ``MEAN_SPAN`` of the best bin, weighted by their
+    probability; the confidence is the probability within ``TRUST_SPAN`` of that yaw, each bin's
+    probability spread evenly over its 15 degrees (1: all of it that close; a flat row gives 2/BINS)."""
     best = int(np.argmax(probabilities))
-    reach = int(CONFIDENT_SPAN // (360 / BINS))
+    width = 360.0 / BINS
+    reach = int(MEAN_SPAN // width)
     near = [(best + k) % BINS for k in range(-reach, reach + 1)]
-    angles = np.radians(np.array(near) * 360.0 / BINS)
+    angles = np.radians(np.array(near) * width)
     weights = probabilities[near]
     yaw = math.degrees(math.atan2(float((weights * np.sin(angles)).sum()), float((weights * np.cos(angles)).sum())))
-    return (yaw if yaw > -180.0 else 180.0), float(weights.sum())
+    yaw = yaw if yaw > -180.0 else 180.0
+    low = (np.arange(BINS) * width - width / 2 - yaw + 180.0) % 360.0 - 180.0  # each bin's start, from the yaw
+    overlap = np.clip(np.minimum(low + width, TRUST_SPAN) - np.maximum(low, -TRUST_SPAN), 0.0, width) / width
+    return yaw, float((probabilities * overlap).sum())
+
+
+def resized_box(box: Box, scale: float, dx: float, dy: float) -> Box:
+    """``box`` scaled by ``scale`` about its centre, moved by ``dx``, ``dy`` times its longer side."""
+    size = max(box.width, box.height)
+    cx, cy = box.centre[0] + dx * size, box.centre[1] + dy * size
+    half_w, half_h = box.width * scale / 2, box.height * scale / 2
+    return Box(cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+
+
+def jittered_boxes(head: Box) -> list[Box]:
+    """The 27 boxes around ``head`` that are scored (symmetric left-right, so mirroring is exact)."""
+    return [resized_box(head, scale, dx, dy) for scale in JITTER_SCALES for dx in JITTER_SHIFTS for dy in JITTER_SHIFTS]
 
 
 @lru_cache(maxsize=1)
@@ -127,8 +152,8 @@ class LearnedHeadPose:
     AGREE = 60.0
 
     def __call__(self, image: np.ndarray, head: Box) -> RoughPose:
-        patch = torch.from_numpy(head_patch(image, head))[None]
-        yaw, confidence = read_yaw(yaw_probabilities(load_head_yaw_net(), patch)[0].numpy())
+        patches = torch.from_numpy(np.stack([head_patch(image, box) for box in jittered_boxes(head)]))
+        yaw, confidence = read_yaw(yaw_probabilities(load_head_yaw_net(), patches).mean(dim=0).numpy())
         note = f"head-yaw net: yaw {yaw:+.0f}, confidence {confidence:.2f}"
         try:
             side = profile_side(image, head)

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from panohead.camera import LABEL_SIZE, label_to_orbit
 from panohead.config import GeneratorConfig
-from panohead.data.align import MIN_PHOTO_SIDE, align_portrait, check_photo_size
+from panohead.data.align import MIN_PHOTO_SIDE, AlignedPortrait, align_portrait, check_photo_size, orbit_angles
 from panohead.errors import MissingCapability, one_line
 from panohead.images import open_image
 from panohead.views.camera import orbit_camera
@@ -38,11 +38,11 @@ class Portrait:
 
     @property
     def yaw_degrees(self) -> float:
-        return math.degrees(float(label_to_orbit(torch.as_tensor(self.label[None], dtype=torch.float32)).yaw[0]))
+        return orbit_angles(self.label)[0]
 
     @property
     def pitch_degrees(self) -> float:
-        return math.degrees(float(label_to_orbit(torch.as_tensor(self.label[None], dtype=torch.float32)).pitch[0]))
+        return orbit_angles(self.label)[1]
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -133,17 +133,21 @@ def prepare_portrait(
             np.asarray(label, dtype=np.float32).reshape(LABEL_SIZE),
             "pre-aligned image with the given camera",
         )
+    aligned = align_face(image, config, face)
+    return Portrait(
+        aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE), aligned.message
+    )
+
+
+def align_face(image: Image.Image, config: GeneratorConfig, face: int | None = None) -> AlignedPortrait:
+    """Stage-1 alignment at the model's resolution; a one-line ``ValueError`` pointing at the manual
+    path when there is no usable face or no face detector."""
     try:
-        aligned = align_portrait(
-            image, resolution=config.image_resolution, face_index=None if face is None else face - 1
-        )
+        return align_portrait(image, resolution=config.image_resolution, face_index=None if face is None else face - 1)
     except ImportError as error:  # its landmark detector (dlib) or OpenCV is not installed
         raise ValueError(f"automatic face alignment is not available ({error}); {MANUAL_HINT}") from None
     except (ValueError, MissingCapability) as error:
         raise ValueError(f"{one_line(error)}; {MANUAL_HINT}") from None
-    return Portrait(
-        aligned.crop.convert("RGB"), np.asarray(aligned.label, dtype=np.float32).reshape(LABEL_SIZE), aligned.message
-    )
 
 
 def adjust_portrait(

@@ -71,9 +71,10 @@ def test_a_dropped_photo_opens_in_the_inversion_panel_on_the_manual_path(app, fi
     assert app.state.model.source == str(files[0]) and app.state.background.mode == "model"  # nothing else took it
     frames_until(app, lambda: panel.base is not None)
     assert "no face found" in panel.note and panel.note_is_warning
-    assert panel.portrait().crop.size == (96, 96) and panel.yaw == pytest.approx(0.0, abs=1e-4)
+    resolution = panel.config().image_resolution  # the centred square, sampled at the crop resolution
+    assert panel.portrait().crop.size == (resolution, resolution) and panel.yaw == pytest.approx(0.0, abs=1e-4)
     app.read_framebuffer()
-    assert panel.crop_texture.shape == (96, 96)
+    assert panel.editor.crop_texture.shape == (resolution, resolution)
 
 
 def test_inversion_runs_in_the_background_and_its_result_is_loaded_into_the_viewer(app, files):
@@ -230,7 +231,8 @@ def test_several_photos_in_the_strip_are_inverted_jointly_with_their_cameras(app
     panel.add_photo(str(files[1]))
     frames_until(app, lambda: panel.base is not None and len(panel.more) == 2)
     panel.more[0].yaw, panel.more[1].yaw = 40.0, -40.0  # the cameras are editable per photo
-    assert panel.more[0].texture.shape == (96, 96) and panel.settings().refine_cameras
+    side = panel.config().image_resolution
+    assert panel.more[0].texture.shape == (side, side) and panel.settings().refine_cameras
     app.step_frame()
     ARTIFACTS.mkdir(exist_ok=True)
     Image.fromarray(app.read_framebuffer()).save(ARTIFACTS / "photo_strip.png")
@@ -244,3 +246,127 @@ def test_several_photos_in_the_strip_are_inverted_jointly_with_their_cameras(app
     assert (outputs.folder / "aligned_3.png").is_file()
     panel.remove_photo(0)
     assert len(panel.more) == 1 and panel.more[0].yaw == -40.0
+
+
+@pytest.fixture(scope="module")
+def face_photo(tmp_path_factory):
+    """A real portrait with a detectable face (scikit-image's astronaut, 512 x 512)."""
+    pytest.importorskip("dlib")
+    import skimage.data
+
+    path = tmp_path_factory.mktemp("gui-face") / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(path)
+    return path
+
+
+def texture_pixels(texture) -> np.ndarray:
+    """(H, W, 4) uint8 read back from the GL texture the panel shows."""
+    import OpenGL.GL as gl
+
+    gl.glBindTexture(gl.GL_TEXTURE_2D, texture.id)
+    data = gl.glGetTexImage(gl.GL_TEXTURE_2D, 0, gl.GL_RGBA, gl.GL_UNSIGNED_BYTE)
+    height, width = texture.shape
+    return np.frombuffer(data, np.uint8).reshape(height, width, 4).copy()
+
+
+def drag(app, start, end, steps: int = 5) -> None:
+    """Press the left button at ``start`` (screen pixels), move to ``end`` in ``steps``, release."""
+    from imgui_bundle import imgui
+
+    io = imgui.get_io()
+    io.add_mouse_pos_event(*start)
+    app.step_frame()
+    io.add_mouse_button_event(0, True)
+    app.step_frame()
+    for step in range(1, steps + 1):
+        io.add_mouse_pos_event(*(np.asarray(start) + (np.asarray(end) - start) * step / steps))
+        app.step_frame()
+    io.add_mouse_button_event(0, False)
+    app.step_frame()
+
+
+def test_dragging_the_crop_box_moves_the_crop_and_the_camera_and_reopening_the_photo_restores_it(
+    app, face_photo, tmp_path
+):
+    from panohead.inversion.corrections import Correction, CorrectionStore, photo_key
+
+    panel = widget(app)
+    app.select_tab = "Invert"
+    panel.open_photo(str(face_photo))
+    frames_until(app, lambda: panel.base is not None)
+    app.step_frame()
+    assert not panel.note_is_warning and panel.note.startswith("stage 1")
+    estimate, crop_before = panel.box, texture_pixels(panel.editor.crop_texture)
+    assert (panel.yaw, panel.pitch) == pytest.approx((panel.base.yaw, panel.base.pitch))
+    fit = panel.editor.photo_rect[2]
+    centre = panel.editor.to_screen(np.asarray(estimate.centre))
+
+    drag(app, centre, centre + (30, 0))  # move the box right by 30 screen pixels
+    assert panel.box.centre[0] - estimate.centre[0] == pytest.approx(30 / fit, abs=0.5 / fit)
+    assert panel.box.centre[1] == pytest.approx(estimate.centre[1], abs=0.5 / fit)
+    assert panel.box.side == pytest.approx(estimate.side)
+    app.step_frame()
+    crop_after = texture_pixels(panel.editor.crop_texture)
+    assert np.abs(crop_after.astype(int) - crop_before).mean() > 5  # the crop shows another part of the photo
+    # The camera fields follow: the landmarks refitted with the head centre the box fixes.
+    assert (panel.yaw, panel.pitch) == pytest.approx(panel.base.camera(panel.box), abs=1e-6)
+    assert abs(panel.yaw - panel.base.yaw) > 5.0
+
+    corner = panel.editor.to_screen(panel.box.corners()[2])  # bottom-right corner: resize about the centre
+    moved_centre = panel.editor.to_screen(np.asarray(panel.box.centre))
+    drag(app, corner, moved_centre + (corner - moved_centre) * 1.2)
+    assert panel.box.side == pytest.approx(1.2 * estimate.side, rel=0.02)
+    app.step_frame()
+    corrected, shown = Correction(panel.box, panel.yaw, panel.pitch), texture_pixels(panel.editor.crop_texture)
+    key = photo_key(face_photo)
+    assert CorrectionStore().get(key) == corrected  # remembered once the mouse let go
+
+    copy = tmp_path / "the same photo renamed.png"
+    copy.write_bytes(face_photo.read_bytes())
+    panel.open_photo(str(copy))
+    frames_until(app, lambda: panel.base is not None)
+    app.step_frame()
+    assert Correction(panel.box, panel.yaw, panel.pitch) == corrected and "restored" in panel.note
+    restored = texture_pixels(panel.editor.crop_texture).astype(int)
+    assert np.abs(restored - shown).mean() < 0.5 and np.abs(restored - crop_before).mean() > 5
+
+    panel.set_camera(12.0, 95.0)  # an invalid pitch is one line and changes nothing
+    assert panel.input_error == "pitch 95: must lie between -60 and 60 degrees" and panel.yaw == corrected.yaw
+    assert not panel.move_box(panel.box.resized(4.0)) and panel.input_error.startswith("crop box 4 px across")
+    ARTIFACTS.mkdir(exist_ok=True)
+    panel.input_error = ""
+    Image.fromarray(app.read_framebuffer()).save(ARTIFACTS / "invert_crop_box.png")
+
+    panel.reset_to_estimate()
+    app.step_frame()
+    assert panel.box == estimate and CorrectionStore().get(key) is None
+
+
+def test_the_encoder_switch_starts_from_the_mean_head_and_is_remembered_in_the_settings(app, files, encoders):
+    from viz.settings import load_state
+
+    panel = widget(app)
+    app.select_tab = "Invert"
+    panel.use_encoder(str(encoders[0]))
+    app.state.invert.use_encoder = False
+    panel.open_photo(str(files[1]))
+    frames_until(app, lambda: panel.base is not None)
+    for _ in range(10):
+        app.step_frame()
+    assert panel.preview is None and panel._previewing is None and app.state.edit.latent.name != "encoder preview"
+    assert panel.space == "z"  # the plain start's defaults
+    app.close()
+    assert load_state()[0].invert.use_encoder is False  # remembered in the app settings
+    from viz.app import App
+
+    reopened = App(checkpoint=str(files[0]), device="cpu", size=WINDOW, vsync=False)
+    try:
+        assert reopened.state.invert.use_encoder is False
+        reopened.state.invert.use_encoder = True  # switched back on: the preview appears
+        other = widget(reopened)
+        other.use_encoder(str(encoders[0]))
+        other.open_photo(str(files[1]))
+        frames_until(reopened, lambda: other.preview is not None)
+        assert reopened.state.edit.latent.name == "encoder preview"
+    finally:
+        reopened.close()
