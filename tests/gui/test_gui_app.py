@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scheduling import descheduled_seconds
 
 from panohead.editing import Latent
 from tests.gui.conftest import WINDOW
@@ -216,6 +217,8 @@ def test_a_corrupt_checkpoint_shows_an_error_and_keeps_the_current_model(app, tm
 
 
 def test_the_ui_stays_above_30_fps_while_the_renderer_is_slow(app):
+    """Frames per second of the UI loop's own time: wall time minus the time this (the UI) thread waited for a
+    CPU, so a loaded machine does not fail it while a UI that waits for the renderer still does."""
     app.wait_idle()
     render = app.renderer.render_fn
 
@@ -227,14 +230,19 @@ def test_the_ui_stays_above_30_fps_while_the_renderer_is_slow(app):
     app.set_state(view={"turntable": True, "turntable_speed": 90.0})
     for _ in range(5):
         app.step_frame(wait=app.pacer.wait_seconds(True))
-    start, frames = time.perf_counter(), 0
+    start, descheduled, frames = time.perf_counter(), descheduled_seconds(), 0
     while time.perf_counter() - start < 1.5:
         app.step_frame(wait=app.pacer.wait_seconds(True))
         frames += 1
-    fps = frames / (time.perf_counter() - start)
-    print(f"UI at {fps:.1f} FPS while the renderer ran at {app.renderer.fps:.1f} FPS")
+    wall = time.perf_counter() - start
+    waited = descheduled_seconds() - descheduled
+    fps = frames / (wall - waited)
+    print(
+        f"UI at {fps:.1f} FPS ({frames / wall:.1f} by the wall clock, {waited:.2f} s of {wall:.2f} s waiting for a CPU)"
+    )
+    print(f"the renderer ran at {app.renderer.fps:.1f} FPS")
     assert fps >= 30, f"UI ran at {fps:.1f} FPS"
-    assert app.renderer.fps < 3  # the renderer really was slow
+    assert app.renderer.fps is not None and app.renderer.fps < 3  # the renderer really was slow
 
 
 def test_settings_are_remembered_and_the_app_shuts_down_cleanly(app, column_checkpoint):
