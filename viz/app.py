@@ -49,7 +49,7 @@ from viz.request import RenderRequest
 from viz.session_widget import SessionWidget
 from viz.settings import load_state, save_state
 from viz.shortcuts_widget import ShortcutsWidget
-from viz.state import VIEW_TARGETS
+from viz.state import VIEW_TARGETS, ViewTarget
 from viz.ui import ERROR, hint, tab_grid
 from viz.viewport_widget import ViewportWidget
 from viz.widget import Widget
@@ -58,7 +58,11 @@ W = TypeVar("W", bound=Widget)
 log = logging.getLogger(__name__)
 TITLE = "PanoHead Studio"
 LOGGED_LINES = 100  # distinct internal-error lines remembered as logged (each traceback is logged once)
-TARGET_NAMES = {"head": "Head", "trigrid": "Tri-grid inspector", "mirror": "Mirrored-face inspector"}
+TARGET_NAMES: dict[ViewTarget, str] = {
+    "head": "Head",
+    "trigrid": "Tri-grid inspector",
+    "mirror": "Mirrored-face inspector",
+}
 SIDEBAR_RANGE = (280.0, 720.0)
 
 
@@ -177,7 +181,9 @@ class App:
 
     def read_framebuffer(self) -> np.ndarray:
         """Draw one frame and return it as (H, W, 3) uint8."""
-        return self.step_frame(capture=True)
+        pixels = self.step_frame(capture=True)
+        assert pixels is not None  # a capturing frame reads them
+        return pixels
 
     @property
     def image_rect(self) -> tuple[int, int, int, int]:
@@ -199,6 +205,7 @@ class App:
                 self.step_frame()
                 if self.last_error is not None:
                     raise RuntimeError(self.last_error)
+                assert self.result is not None  # the final result was on screen a frame ago
                 return self.result
             time.sleep(0.005)
         raise TimeoutError(f"the renderer did not finish within {timeout:.0f} s")

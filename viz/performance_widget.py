@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from imgui_bundle import imgui
 
-from panohead.precision import RENDERING
+from panohead.precision import RENDERING, RenderingPrecision
 from viz.async_renderer import AsyncRenderer
 from viz.ui import MUTED, WARN, disabled, hint, label, radio_row
 from viz.widget import Widget
@@ -95,7 +95,7 @@ def renderer_rate(renderer: AsyncRenderer) -> str:
     return "  idle" + (f" (last {fps:.1f} FPS)" if fps is not None else "")
 
 
-def precision_note(precision: str) -> str:
+def precision_note(precision: RenderingPrecision) -> str:
     """What the Precision choice changes, in one line (docs/performance.md has the measurements)."""
     if precision == "fp16":
         return "super-resolution and background in fp16; the rest fp32"

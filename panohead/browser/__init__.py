@@ -2,8 +2,8 @@
 (mirrored face, multi-view inconsistency), rank and flag the worst, export a table and a contact sheet."""
 
 from panohead.browser.scan import YAWS, HeadViews, SeedScore, default_batch, scan_seeds, score_heads, score_seeds
-from panohead.browser.sheet import LAYOUTS, contact_sheet
-from panohead.browser.table import SORT_KEYS, filtered, ranked, read_table, worst, write_table
+from panohead.browser.sheet import LAYOUTS, SheetLayout, contact_sheet
+from panohead.browser.table import SORT_KEYS, SortKey, filtered, ranked, read_table, worst, write_table
 
 __all__ = [
     "LAYOUTS",
@@ -11,6 +11,8 @@ __all__ = [
     "YAWS",
     "HeadViews",
     "SeedScore",
+    "SheetLayout",
+    "SortKey",
     "contact_sheet",
     "default_batch",
     "filtered",

@@ -317,3 +317,23 @@ def test_an_idle_renderer_shows_its_last_measured_rate_not_zero(monkeypatch):
         assert renderer_rate(renderer) == f"  idle (last {rate:.1f} FPS)"
     finally:
         assert renderer.stop()
+
+
+def test_every_text_setting_takes_exactly_the_choices_of_its_literal_type():
+    """The settings' choice lists are the fields' Literal types (no second list that could drift)."""
+    import dataclasses
+
+    from panohead.numbers import literal_choices
+
+    state, checked = AppState(), []
+    for section in (f.name for f in dataclasses.fields(state) if f.name != "edit"):
+        cls = type(getattr(state, section))
+        for name, choices in literal_choices(cls).items():
+            for choice in choices:
+                state.update(**{section: {name: choice}})
+                assert getattr(getattr(state, section), name) == choice
+            with pytest.raises(ValueError, match=rf"{cls.__name__}.{name}: 'nope' is not one of {', '.join(choices)}"):
+                state.update(**{section: {name: "nope"}})
+            checked.append(f"{section}.{name}")
+    assert {"view.mode", "view.target", "background.mode", "model.precision", "export.video_view"} <= set(checked)
+    assert len(checked) == 14
