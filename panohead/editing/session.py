@@ -271,6 +271,10 @@ def _state(values: Any, where: str) -> EditState:
             )
         )
     camera = _need(values, "camera", dict, where)
+    yaw, pitch, radius, fov = (
+        _number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
+        for k in ("yaw", "pitch", "radius", "fov")
+    )
     latent = _latent(_need(values, "latent", dict, where), f"{where}.latent")
     return EditState(
         latent=latent,
@@ -284,13 +288,7 @@ def _state(values: Any, where: str) -> EditState:
         ),
         directions=tuple(edits),
         background=_latent(_need(values, "background", dict, where, optional=True), f"{where}.background"),
-        camera=Camera(
-            *(
-                _number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
-                for k in ("yaw", "pitch", "radius", "fov")
-            ),
-            _triple(camera, "look_at", f"{where}.camera"),
-        ),
+        camera=Camera(yaw, pitch, radius, fov, _triple(camera, "look_at", f"{where}.camera")),
     )
 
 
@@ -302,7 +300,9 @@ def state_from_json(values: Any, where: str = "state") -> EditState:
 def _conditioning(values: Any, where: str) -> tuple[float, float] | str:
     if values.get("conditioning") == FOLLOW_CAMERA:
         return FOLLOW_CAMERA
-    return _pair(values, "conditioning", float, where)
+    angles = _pair(values, "conditioning", float, where)
+    assert angles is not None  # a required entry: _pair raised if it was missing
+    return angles
 
 
 def _session(document: Any) -> Session:
