@@ -36,7 +36,7 @@ from panohead.views.images import (
     slice_points,
     to_unit,
 )
-from panohead.views.stages import compose_image, march_volume
+from panohead.views.stages import Content, compose_image, march_volume
 from panohead.views.trigrid import Cell, mosaic
 
 # Views of the head from a camera; the slices (density, colour) cut the volume along an axis instead.
@@ -88,7 +88,7 @@ class Stages(Protocol):
         """:func:`march_volume` from ``camera``."""
         ...
 
-    def composite(self, camera: Hashable, content: str = "head") -> dict[str, torch.Tensor]:
+    def composite(self, camera: Hashable, content: Content = "head") -> dict[str, torch.Tensor]:
         """:func:`compose_image` from ``camera``: {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1]."""
         ...
 
@@ -120,7 +120,7 @@ class HeadStages:
     def volume(self, camera: Hashable) -> dict[str, torch.Tensor]:
         return march_volume(self.G, self.planes, self.ws, self.label(camera), self.G.config.neural_resolution)
 
-    def composite(self, camera: Hashable, content: str = "head") -> dict[str, torch.Tensor]:
+    def composite(self, camera: Hashable, content: Content = "head") -> dict[str, torch.Tensor]:
         volume = self.volume(camera)
         background = None if content == "foreground" else self.background
         return compose_image(
