@@ -8,7 +8,7 @@ from imgui_bundle import imgui
 
 from panohead.views.modes import MODES
 from viz.background_widget import MODES as BACKGROUND_CHOICES
-from viz.background_widget import BackgroundWidget
+from viz.background_widget import BackgroundChoice, BackgroundWidget
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
@@ -88,7 +88,7 @@ class ShortcutsWidget(Widget):
 
     def next_background(self) -> None:
         panel = self.app.panel(BackgroundWidget)
-        choices = [value for value, _ in BACKGROUND_CHOICES]
+        choices: list[BackgroundChoice] = [value for value, _ in BACKGROUND_CHOICES]
         choice = panel.choice()
         panel.choose(choices[(choices.index(choice) + 1) % len(choices)] if choice != "explicit" else choices[0])
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
@@ -190,6 +190,12 @@ def _need(values: Any, key: str, kind: type, where: str, optional: bool = False)
     return value
 
 
+@overload
+def _number(
+    values: Any, key: str, where: str, optional: Literal[False] = False, bounds: Bounds | None = None
+) -> float: ...
+@overload
+def _number(values: Any, key: str, where: str, optional: bool, bounds: Bounds | None = None) -> float | None: ...
 def _number(values: Any, key: str, where: str, optional: bool = False, bounds: Bounds | None = None) -> float | None:
     """A finite number, within ``bounds`` when given (NaN would render a blank image)."""
     value = _need(values, key, float, where, optional)
@@ -271,9 +277,9 @@ def _state(values: Any, where: str) -> EditState:
             )
         )
     camera = _need(values, "camera", dict, where)
-    yaw, pitch, radius, fov = (
-        _number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
-        for k in ("yaw", "pitch", "radius", "fov")
+    yaw, pitch = (_number(camera, k, f"{where}.camera", bounds=CAMERA_BOUNDS[k]) for k in ("yaw", "pitch"))
+    radius, fov = (
+        _number(camera, k, f"{where}.camera", optional=True, bounds=CAMERA_BOUNDS[k]) for k in ("radius", "fov")
     )
     latent = _latent(_need(values, "latent", dict, where), f"{where}.latent")
     return EditState(

@@ -65,6 +65,6 @@ def orbit_camera(
     )
 
 
-def frontal_camera(model: torch.nn.Module, batch: int = 1) -> torch.Tensor:
+def frontal_camera(model: PanoHeadGenerator | GeneratorConfig | None, batch: int = 1) -> torch.Tensor:
     """(B, 25) frontal labels on ``model``'s orbit: the conditioning camera of the paper's renders."""
     return orbit_camera(0.0, 0.0, model).expand(batch, -1)
