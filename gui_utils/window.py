@@ -124,8 +124,9 @@ class GlfwWindow:
         width, height = self.framebuffer_size
         gl.glPixelStorei(gl.GL_PACK_ALIGNMENT, 1)
         gl.glReadBuffer(gl.GL_BACK)
-        data = gl.glReadPixels(0, 0, width, height, gl.GL_RGB, gl.GL_UNSIGNED_BYTE)
-        return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)[::-1].copy()
+        pixels = np.empty((height, width, 3), dtype=np.uint8)
+        gl.glReadPixels(0, 0, width, height, gl.GL_RGB, gl.GL_UNSIGNED_BYTE, pixels)  # into ``pixels``
+        return pixels[::-1].copy()
 
     def swap_buffers(self) -> None:
         glfw.swap_buffers(self.handle)

@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -173,7 +174,8 @@ def save_generator(
     save_tensors(path, state, "generator", {"config": generator.config.to_json(), **(extra or {})})
 
 
-TRAINING_DATA = ("synthetic", "photos")
+TrainingData = Literal["synthetic", "photos"]  # our rendered heads, or aligned real photos
+TRAINING_DATA: tuple[TrainingData, ...] = get_args(TrainingData)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -184,7 +186,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def training_data(path: str | os.PathLike, metadata: dict[str, str] | None = None) -> str | None:
+def training_data(path: str | os.PathLike, metadata: dict[str, str] | None = None) -> TrainingData | None:
     """What a checkpoint's generator was trained on, from its training record (not its name):
     "synthetic" (our rendered heads), "photos" (aligned real photos: an official PanoHead or EG3D
     release, as a ``.pkl`` or converted), or None when the file does not record it. Only a model

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -31,7 +32,8 @@ from panohead.generator import PanoHeadGenerator
 from panohead.images import image_grid, open_image
 from panohead.model_source import ModelSource
 
-LAYOUTS = ("side", "grid", "wipe")
+CompareLayout = Literal["side", "grid", "wipe"]
+LAYOUTS: tuple[CompareLayout, ...] = get_args(CompareLayout)
 MAX_PANES = 4
 LINE_RGB = (255, 255, 255)
 
@@ -63,7 +65,9 @@ def labelled(tile: np.ndarray, text: str, right: bool = False) -> np.ndarray:
     return np.asarray(picture)
 
 
-def arrange(tiles: Sequence[np.ndarray], labels: Sequence[str], layout: str = "side", wipe: float = 0.5) -> np.ndarray:
+def arrange(
+    tiles: Sequence[np.ndarray], labels: Sequence[str], layout: CompareLayout = "side", wipe: float = 0.5
+) -> np.ndarray:
     """Equal (S, S, 3) uint8 tiles -> one labelled picture in ``layout`` (see the module docstring)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -137,12 +141,14 @@ class Comparison:
                 tiles.append(render_tile(generator, head, camera, settings))
         return tiles
 
-    def picture(self, panes: Sequence[Pane], camera: Camera, layout: str = "side", wipe: float = 0.5) -> np.ndarray:
+    def picture(
+        self, panes: Sequence[Pane], camera: Camera, layout: CompareLayout = "side", wipe: float = 0.5
+    ) -> np.ndarray:
         """The whole comparison from ``camera`` as one (H, W, 3) uint8 picture."""
         return arrange(self.tiles(panes, camera), [pane.label for pane in panes], layout, wipe)
 
     def turntable(
-        self, panes: Sequence[Pane], camera: Camera, layout: str = "side", wipe: float = 0.5, frames: int = 60
+        self, panes: Sequence[Pane], camera: Camera, layout: CompareLayout = "side", wipe: float = 0.5, frames: int = 60
     ) -> Iterator[np.ndarray]:
         """``frames`` pictures of one full orbit starting at ``camera`` (its pitch, distance and field of view)."""
         for index in range(frames):
@@ -154,7 +160,7 @@ class Comparison:
         path: str | Path,
         panes: Sequence[Pane],
         camera: Camera,
-        layout: str = "side",
+        layout: CompareLayout = "side",
         wipe: float = 0.5,
         frames: int = 60,
         fps: int = 30,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import Literal, get_args
 
+from panohead.nn.layers import NoiseMode
 from panohead.numbers import field_problems
+from panohead.rendering.decoder import DecoderActivation
+from panohead.rendering.trigrid import PlaneLayout
 
 # Inclusive bounds of the numeric fields (tuple fields: of each entry). Far beyond any trained model,
 # tight enough that a config read from a file cannot describe a render that exhausts memory; the
@@ -69,11 +73,11 @@ class GeneratorConfig:
     # "panohead" samples grids (x,y|z), (x,z|y), (y,z|x); "eg3d" reproduces EG3D's tri-plane axes
     # (x,y), (x,z), (z,x), where the third plane repeats the second transposed; "panohead-3d" is
     # "panohead" with a D = 1 grid sampled in 3-D like the official code (see rendering/trigrid.py).
-    plane_layout: str = "panohead"
+    plane_layout: PlaneLayout = "panohead"
     # Decoder MLP: mean feature -> hidden (softplus) -> 1 density + plane_channels features.
     decoder_hidden: int = 64
     decoder_lr_multiplier: float = 1.0
-    decoder_activation: str = "none"  # "none" (PanoHead), "sigmoid" (EG3D) or "lrelu" (official option)
+    decoder_activation: DecoderActivation = "none"  # "none" (PanoHead), "sigmoid" (EG3D) or "lrelu" (official)
     raw_to_rgb: bool = True  # PanoHead turns the 32-channel raw image into RGB with a modulated 1x1 conv
     # Volume rendering (Eq. 1-2).
     neural_resolution: int = 64
@@ -96,7 +100,7 @@ class GeneratorConfig:
     sr_conv_clamp: float | None = 256.0
     sr_antialias: bool = True
     sr_upsample_first: bool = True
-    sr_noise_mode: str = "none"  # official superresolution_noise_mode: "none", "const" or "random"
+    sr_noise_mode: NoiseMode = "none"  # official superresolution_noise_mode
     # Camera (official averages) used for defaults in the viewer and exports.
     camera_radius: float = 2.7
     look_at: tuple[float, float, float] = (0.0, 0.0, 0.2)
@@ -111,15 +115,10 @@ class GeneratorConfig:
         sr_upsampling = 2 ** (len(self.sr_channels) - (0 if self.sr_upsample_first else 1))
         checks = {
             "grid_depth must be >= 1": self.grid_depth >= 1,
-            "plane_layout must be 'panohead', 'panohead-3d' or 'eg3d'": self.plane_layout
-            in ("panohead", "panohead-3d", "eg3d"),
             "plane_layout 'eg3d' needs grid_depth 1": self.plane_layout != "eg3d" or self.grid_depth == 1,
-            "decoder_activation must be 'none', 'sigmoid' or 'lrelu'": self.decoder_activation
-            in ("none", "sigmoid", "lrelu"),
             "image_resolution must equal sr_input_resolution * 2**(number of upsampling sr blocks)": (
                 self.image_resolution == self.sr_input_resolution * sr_upsampling
             ),
-            "sr_noise_mode must be 'none', 'const' or 'random'": self.sr_noise_mode in ("none", "const", "random"),
             "resolutions must be powers of two >= 4": all(
                 r >= 4 and r & (r - 1) == 0
                 for r in (self.plane_resolution, self.background_resolution, self.sr_input_resolution)
@@ -147,7 +146,9 @@ class GeneratorConfig:
         return dataclasses.replace(self, **changes)
 
 
-PRESETS: dict[str, GeneratorConfig] = {
+PresetName = Literal["tiny", "small", "medium", "paper"]  # model sizes, smallest first (training presets too)
+PRESET_NAMES: tuple[PresetName, ...] = get_args(PresetName)
+PRESETS: dict[PresetName, GeneratorConfig] = {
     # The paper: 512 output, 64 neural rendering, 256 planes, D = 3.
     "paper": GeneratorConfig(),
     # Our bundled model: small enough that 2 CPU cores preview it interactively.
@@ -207,6 +208,6 @@ PRESETS: dict[str, GeneratorConfig] = {
 
 def preset(name: str, **overrides) -> GeneratorConfig:
     """A preset by name, optionally with fields replaced (e.g. ``grid_depth=1``)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
     return PRESETS[name].replace(**overrides)

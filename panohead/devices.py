@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DeviceChoice = Literal["auto", "cpu", "cuda"]  # what --device offers; pick_device also takes "cuda:N"
+DEVICE_CHOICES: tuple[DeviceChoice, ...] = get_args(DeviceChoice)
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def pick_device(name: DeviceChoice | str = "auto") -> torch.device:
     """'auto' picks CUDA when available; 'cuda' without a GPU is an error, not a silent fallback."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -45,7 +45,7 @@ from panohead.graphs import GraphedCall
 from panohead.precision import Precision
 from panohead.rendering.occupancy import OccupancyGrid, build_occupancy, skipping_field
 from panohead.rendering.volume import Field
-from panohead.views.stages import compose_image, march_volume
+from panohead.views.stages import Content, compose_image, march_volume
 
 OCCUPANCY_KEPT = 2  # grids of the most recent tri-grids (the viewer keeps two heads)
 WORTH_SKIPPING = 0.9  # skip empty space only when at most this fraction of cells is occupied
@@ -172,7 +172,7 @@ class FastRenderer:
         weight_sum: torch.Tensor,
         background: torch.Tensor | None,
         ws: torch.Tensor,
-        content: str = "head",
+        content: Content = "head",
         superresolve: bool = True,
     ) -> dict[str, torch.Tensor]:
         """:func:`~panohead.views.stages.compose_image` (Eq. 3, to_rgb, super-resolution under ``precision``):
@@ -181,7 +181,9 @@ class FastRenderer:
         call = self._compose_eager if graphed is None else graphed
         return call(foreground, weight_sum, background, ws, content=content, superresolve=superresolve)
 
-    def _compose_eager(self, foreground, weight_sum, background, ws, content: str = "head", superresolve: bool = True):
+    def _compose_eager(
+        self, foreground, weight_sum, background, ws, content: Content = "head", superresolve: bool = True
+    ):
         with self._scope(self.precision.float32):
             return compose_image(
                 self.G, foreground, weight_sum, background, ws, content, superresolve, precision=self.precision

@@ -16,7 +16,7 @@ from torch import nn
 
 from panohead.camera import pixel_rays
 from panohead.config import GeneratorConfig
-from panohead.nn.layers import ModulatedToRGB
+from panohead.nn.layers import ModulatedToRGB, NoiseMode
 from panohead.nn.mapping import MappingNetwork
 from panohead.nn.superres import SuperResolution
 from panohead.nn.synthesis import SynthesisNetwork
@@ -79,7 +79,8 @@ class PanoHeadGenerator(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.synthesis.blocks["4"].const.device
+        """Where the weights are (all on one device)."""
+        return next(self.parameters()).device
 
     # --- Latents -----------------------------------------------------------------------------
     def mapping(
@@ -112,12 +113,12 @@ class PanoHeadGenerator(nn.Module):
         return adapted
 
     # --- Tri-grid and background ---------------------------------------------------------------
-    def synthesize_planes(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def synthesize_planes(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
         """ws -> tri-grid (B, 3, C, D, H, W)."""
         image = self.synthesis(ws, noise_mode)
         return split_planes(image, self.config.plane_channels, self.config.grid_depth)
 
-    def synthesize_background(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor | None:
+    def synthesize_background(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor | None:
         """Background feature image (B, C, Rb, Rb) from its own ws, or None if the model has no background."""
         if self.background is None:
             return None
@@ -289,7 +290,7 @@ class PanoHeadGenerator(nn.Module):
         psi: float = 1.0,
         cutoff: int | None = None,
         adapt_camera: bool = False,
-        noise_mode: str = "const",
+        noise_mode: NoiseMode = "const",
         update_w_avg: bool = False,
         **render_kwargs,
     ) -> dict[str, torch.Tensor]:

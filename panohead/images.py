@@ -15,7 +15,7 @@ from panohead.errors import UserError
 
 # Pillow's own bound (about 89 million pixels, 268 MB as RGB): larger images are refused by
 # open_image instead of Pillow's warning (which would print a second line) or its late error.
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485  # (its default, where a caller has lifted it)
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 
 from panohead.bundled import BUNDLED_CHECKPOINT
-from panohead.checkpoint import CheckpointError, load_generator, training_data
+from panohead.checkpoint import CheckpointError, TrainingData, load_generator, training_data
 from panohead.config import PRESETS, preset
 from panohead.generator import PanoHeadGenerator
 
@@ -68,7 +68,7 @@ class ModelSource:
             return f"untrained '{self.preset}' model"
         return self.path.name
 
-    def training_data(self) -> str | None:
+    def training_data(self) -> TrainingData | Literal["untrained"] | None:
         """What the model learnt from (:func:`panohead.checkpoint.training_data`): "synthetic",
         "photos", "untrained" (a random preset, or no bundled checkpoint in this checkout) or None
         (not recorded, or the file is not readable)."""

@@ -7,8 +7,10 @@ alone lets it through to render blank images; infinity turns into endless loops 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from typing import Any
+import typing
+from typing import Any, Literal
 
 Bounds = tuple[float, float]
 
@@ -60,9 +62,29 @@ def _type_problem(value: Any, annotation: str, bounds: Bounds | None) -> str | N
 def field_problems(instance: Any, limits: dict[str, Bounds]) -> list[str]:
     """``"name problem"`` for every field of a frozen dataclass whose value has the wrong type, is not
     finite, or lies outside ``limits[name]`` (tuple fields: each entry)."""
-    problems = []
+    problems, choices = [], literal_choices(type(instance))
     for spec in dataclasses.fields(instance):
-        problem = _type_problem(getattr(instance, spec.name), str(spec.type), limits.get(spec.name))
+        value = getattr(instance, spec.name)
+        if spec.name in choices:
+            allowed = choices[spec.name]
+            problem = None if value in allowed else f"must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+        else:
+            problem = _type_problem(value, str(spec.type), limits.get(spec.name))
         if problem:
             problems.append(f"{spec.name} {problem}")
     return problems
+
+
+@functools.cache
+def literal_choices(cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field name -> the values its ``Literal[...]`` type allows (``X | None`` allows None too), for the
+    fields of dataclass ``cls`` typed so: the type is the one list of choices."""
+    choices = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+        literals = [
+            value for option in options if typing.get_origin(option) is Literal for value in typing.get_args(option)
+        ]
+        if literals:
+            choices[name] = tuple(literals) + ((None,) if type(None) in options else ())
+    return choices

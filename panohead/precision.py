@@ -25,20 +25,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 
-NAMES = ("fp32", "tf32", "bf16", "fp16", "tf32+bf16", "tf32+fp16")
-RENDERING = ("fp32", "tf32", "fp16")
-OPTIMISATION = ("fp32", "tf32")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+PrecisionName = Literal["fp32", "tf32", "bf16", "fp16", "tf32+bf16", "tf32+fp16"]
+RenderingPrecision = Literal["fp32", "tf32", "fp16"]  # what the viewer offers
+OptimisationPrecision = Literal["fp32", "tf32"]  # what the inversion offers
+Half = Literal["bf16", "fp16"]  # autocast dtypes
+NAMES: tuple[PrecisionName, ...] = get_args(PrecisionName)
+RENDERING: tuple[RenderingPrecision, ...] = get_args(RenderingPrecision)
+OPTIMISATION: tuple[OptimisationPrecision, ...] = get_args(OptimisationPrecision)
+_DTYPES: dict[Half, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
 class Precision:
     """``half``: None (float32) or the autocast dtype name 'bf16' / 'fp16'; ``tf32``: TF32 tensor cores."""
 
-    half: str | None = None
+    half: Half | None = None
     tf32: bool = False
 
     def __post_init__(self) -> None:
@@ -53,14 +58,16 @@ class Precision:
         if name not in allowed:
             raise ValueError(f"precision {name!r} is not one of {', '.join(allowed)}")
         parts = name.split("+")
-        halves = [part for part in parts if part in _DTYPES]
-        return cls(halves[0] if halves else None, "tf32" in parts)
+        half = "bf16" if "bf16" in parts else "fp16" if "fp16" in parts else None
+        return cls(half, "tf32" in parts)
 
     @property
-    def name(self) -> str:
+    def name(self) -> PrecisionName:
         if self.half is None:
             return "tf32" if self.tf32 else "fp32"
-        return f"tf32+{self.half}" if self.tf32 else self.half
+        if self.tf32:
+            return "tf32+bf16" if self.half == "bf16" else "tf32+fp16"
+        return self.half
 
     def __str__(self) -> str:
         return self.name

@@ -44,12 +44,12 @@ from viz.editor import Editor
 from viz.file_dialog import draw_in_app_dialogs
 from viz.models import ModelInfo
 from viz.panels import PANELS
-from viz.renderer import Renderer, RenderResult
+from viz.renderer import LruCache, Renderer, RenderResult
 from viz.request import RenderRequest
 from viz.session_widget import SessionWidget
 from viz.settings import load_state, save_state
 from viz.shortcuts_widget import ShortcutsWidget
-from viz.state import VIEW_TARGETS
+from viz.state import VIEW_TARGETS, ViewTarget
 from viz.ui import ERROR, hint, tab_grid
 from viz.viewport_widget import ViewportWidget
 from viz.widget import Widget
@@ -57,7 +57,12 @@ from viz.widget import Widget
 W = TypeVar("W", bound=Widget)
 log = logging.getLogger(__name__)
 TITLE = "PanoHead Studio"
-TARGET_NAMES = {"head": "Head", "trigrid": "Tri-grid inspector", "mirror": "Mirrored-face inspector"}
+LOGGED_LINES = 100  # distinct internal-error lines remembered as logged (each traceback is logged once)
+TARGET_NAMES: dict[ViewTarget, str] = {
+    "head": "Head",
+    "trigrid": "Tri-grid inspector",
+    "mirror": "Mirrored-face inspector",
+}
 SIDEBAR_RANGE = (280.0, 720.0)
 
 
@@ -102,7 +107,9 @@ class App:
         self.failures: dict[
             object, str
         ] = {}  # part of the frame (a widget, "menu", ...) -> its error line, while it fails
-        self._logged: set[tuple[str, str]] = set()  # (part, line) already logged with its traceback
+        # (part, line) already logged with its traceback: the most recent LOGGED_LINES, so an error whose
+        # text changes every frame (a number in it) cannot grow the set for as long as the app runs
+        self._logged = LruCache(LOGGED_LINES)
         self.select_tab: str | None = None  # set to a side-panel tab name to open it next frame
         core = Renderer()
         self.renderer = AsyncRenderer(
@@ -174,7 +181,9 @@ class App:
 
     def read_framebuffer(self) -> np.ndarray:
         """Draw one frame and return it as (H, W, 3) uint8."""
-        return self.step_frame(capture=True)
+        pixels = self.step_frame(capture=True)
+        assert pixels is not None  # a capturing frame reads them
+        return pixels
 
     @property
     def image_rect(self) -> tuple[int, int, int, int]:
@@ -196,6 +205,7 @@ class App:
                 self.step_frame()
                 if self.last_error is not None:
                     raise RuntimeError(self.last_error)
+                assert self.result is not None  # the final result was on screen a frame ago
                 return self.result
             time.sleep(0.005)
         raise TimeoutError(f"the renderer did not finish within {timeout:.0f} s")
@@ -283,10 +293,10 @@ class App:
             name = getattr(part, "title", "") or (part if isinstance(part, str) else type(part).__name__)
             line = f"{name}: internal error: {type(error).__name__}: {one_line(error)}"
             self.failures[part] = line
-            if (name, line) not in self._logged:
-                self._logged.add((name, line))
+            if self._logged.peek((name, line)) is None:
                 log.exception("%s failed; the app goes on without it this frame", name)
                 self.notify(line, error=True)
+            self._logged.get((name, line), lambda: True)
         else:
             self.failures.pop(part, None)
 

@@ -19,6 +19,7 @@ from viz.request import RenderRequest
 
 log = logging.getLogger(__name__)
 RenderFunction = Callable[[RenderRequest, str], RenderResult]
+IDLE_AFTER = 1.0  # seconds without a finished live frame after which the renderer counts as idle
 
 
 class AsyncRenderer:
@@ -38,7 +39,8 @@ class AsyncRenderer:
         self._result: RenderResult | None = None
         self._busy = False
         self._stopping = False
-        self._finish_times: deque[float] = deque(maxlen=30)
+        self._finish_times: deque[float] = deque(maxlen=30)  # of the current run of frames
+        self._fps: float | None = None
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="panohead-renderer", daemon=True)
         self._thread.start()
@@ -78,12 +80,16 @@ class AsyncRenderer:
             return not self._busy and self._pending is None and not self._jobs
 
     @property
-    def fps(self) -> float:
-        """Finished live frames per second over the last 30 (0 once the renderer has been idle for a second)."""
-        times = list(self._finish_times)
-        if len(times) < 2 or time.perf_counter() - times[-1] > 1.0:
-            return 0.0
-        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+    def fps(self) -> float | None:
+        """Finished live frames per second over the last (up to) 30 of one run of frames: the last rate
+        measured, kept while idle; None before two frames followed each other within :data:`IDLE_AFTER`."""
+        return self._fps
+
+    @property
+    def rendering(self) -> bool:
+        """A live frame finished within the last :data:`IDLE_AFTER` seconds, or one is being rendered."""
+        times = self._finish_times
+        return self._busy or bool(times) and time.perf_counter() - times[-1] <= IDLE_AFTER
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Ask the thread to finish its current stage and exit; True if it did within ``timeout``."""
@@ -94,6 +100,15 @@ class AsyncRenderer:
             self._condition.notify()
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def _frame_finished(self, now: float) -> None:
+        """Count a live frame; a frame after an idle gap starts a new run, so the gap is not render time."""
+        times = self._finish_times
+        if times and now - times[-1] > IDLE_AFTER:
+            times.clear()
+        times.append(now)
+        if len(times) >= 2:
+            self._fps = (len(times) - 1) / max(times[-1] - times[0], 1e-9)
 
     def _run(self) -> None:
         while True:
@@ -118,7 +133,7 @@ class AsyncRenderer:
                     result = self.render_fn(request, quality)
                     with self._condition:
                         self._result = result
-                        self._finish_times.append(time.perf_counter())
+                        self._frame_finished(time.perf_counter())
                         interrupted = self._pending is not None or bool(self._jobs) or self._stopping
                     self.on_result()
                     if interrupted or result.error:

@@ -8,6 +8,7 @@ behind the final picture with the foreground mask, so pixels inside the head sta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from imgui_bundle import imgui
 
@@ -16,7 +17,9 @@ from viz.file_dialog import FileDialog, path_field
 from viz.ui import WARN, hint, label
 from viz.widget import Widget
 
-MODES = (
+# The panel's choices: the background network on the head's latent or another seed's, or a replacement picture.
+BackgroundChoice = Literal["same", "seed", "image", "colour", "transparent"]
+MODES: tuple[tuple[BackgroundChoice, str], ...] = (
     ("same", "Same latent as the head"),
     ("seed", "Another seed"),
     ("image", "Image file"),
@@ -36,14 +39,14 @@ class BackgroundWidget(Widget):
         self.dialog = FileDialog()
         self.path_text = app.state.background.image
 
-    def choice(self) -> str:
+    def choice(self) -> BackgroundChoice | Literal["explicit"]:
         """Which of :data:`MODES` is on: a replacement, or the background network's latent."""
         mode, latent = self.app.state.background.mode, self.app.state.edit.background
         if mode != "model":
             return mode
         return "same" if latent is None else "seed" if latent.seed is not None else "explicit"
 
-    def choose(self, choice: str) -> None:
+    def choose(self, choice: BackgroundChoice) -> None:
         """Pick one of :data:`MODES`: "same" and "seed" set the background latent, the others replace the
         picture behind the head (and leave the background network on the head's own latent)."""
         bg = self.app.state.background

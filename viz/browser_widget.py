@@ -20,6 +20,8 @@ from panohead.browser import (
     SORT_KEYS,
     HeadViews,
     SeedScore,
+    SheetLayout,
+    SortKey,
     contact_sheet,
     default_batch,
     default_page,
@@ -38,8 +40,8 @@ from viz.renderer import Renderer
 from viz.ui import ERROR, MUTED, disabled, hint, label
 from viz.widget import Widget
 
-SORT_NAMES = {"mirror": "Mirrored face", "consistency": "Consistency", "seed": "Seed"}
-LAYOUT_NAMES = {"front-back": "Front and back", "strip": "4-yaw strip"}
+SORT_NAMES: dict[SortKey, str] = {"mirror": "Mirrored face", "consistency": "Consistency", "seed": "Seed"}
+LAYOUT_NAMES: dict[SheetLayout, str] = {"front-back": "Front and back", "strip": "4-yaw strip"}
 THUMBNAIL = 64  # texels per view; drawn at CELL logical pixels
 CELL = 56.0
 
@@ -51,8 +53,9 @@ class BrowserWidget(Widget):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.first, self.count = 0, default_page(app.device)
-        self.layout = "front-back"
-        self.sort_key, self.worst_first = "mirror", True
+        self.layout: SheetLayout = "front-back"
+        self.sort_key: SortKey = "mirror"
+        self.worst_first = True
         self.max_mirror, self.min_consistency = 1.0, 0.0  # at these ends a filter keeps everything
         self.heads: dict[int, HeadViews] = {}
         self.textures: dict[int, Texture] = {}

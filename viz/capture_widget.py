@@ -34,6 +34,9 @@ class CaptureWidget(Widget):
 
     def _write(self, result: RenderResult, stem: str, alpha: bool) -> Path | None:
         """PNG of ``result``: as displayed, or with the foreground mask as alpha."""
+        if result.image is None or result.rgba is None:  # a failed render (its error is on screen)
+            self.app.notify(f"nothing to save: {result.error or 'the render has no picture'}", error=True)
+            return None
         try:
             path = unique_path(output_folder(self.app.state.capture.folder), stem, ".png")
             if alpha and result.mask is not None:

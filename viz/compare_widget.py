@@ -19,7 +19,7 @@ from imgui_bundle import imgui
 
 from gui_utils.texture import Texture
 from gui_utils.window import GlfwWindow
-from panohead.compare import MAX_PANES, Comparison, Pane
+from panohead.compare import MAX_PANES, CompareLayout, Comparison, Pane
 from panohead.editing import Camera, EditState
 from panohead.errors import USER_ERRORS, one_line
 from panohead.images import save_image
@@ -32,7 +32,7 @@ from viz.ui import MUTED, buttons_row, disabled, hint, label, radio_row
 from viz.widget import Widget
 
 log = logging.getLogger(__name__)
-LAYOUT_NAMES = {"side": "Side by side", "grid": "Grid", "wipe": "Wipe"}
+LAYOUT_NAMES: dict[CompareLayout, str] = {"side": "Side by side", "grid": "Grid", "wipe": "Wipe"}
 KIND_NAMES = {"live": "live head", "frozen": "snapshot", "photo": "photo"}
 TILE = 256  # pixels per pane side
 
@@ -59,7 +59,7 @@ class PaneSpec:
 class CompareRequest:
     panes: tuple[Pane, ...]
     camera: Camera
-    layout: str
+    layout: CompareLayout
     wipe: float
 
 
@@ -79,7 +79,8 @@ class CompareWidget(Widget):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.active = False
-        self.layout, self.wipe = "side", 0.5
+        self.layout: CompareLayout = "side"
+        self.wipe = 0.5
         self.specs: list[PaneSpec] = [PaneSpec("live head", "live")]
         self.comparison = Comparison(app.device, TILE)
         self.worker = AsyncRenderer(self._render, on_result=GlfwWindow.wake)

@@ -7,13 +7,20 @@ conditioning camera changes the head itself, which artists can watch here.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from imgui_bundle import imgui
 
 from panohead.editing.state import FOLLOW_CAMERA
 from viz.ui import hint, label
 from viz.widget import Widget
 
-MODES = (("frontal", "Fixed frontal"), ("follow", "Follow the rendering camera"), ("custom", "Own yaw and pitch"))
+ConditioningChoice = Literal["frontal", "follow", "custom"]
+MODES: tuple[tuple[ConditioningChoice, str], ...] = (
+    ("frontal", "Fixed frontal"),
+    ("follow", "Follow the rendering camera"),
+    ("custom", "Own yaw and pitch"),
+)
 
 
 class ConditioningWidget(Widget):
@@ -25,7 +32,7 @@ class ConditioningWidget(Widget):
         self.angles = (0.0, 0.0)  # the custom (yaw, pitch), kept while another mode is on
         self.custom = False  # "Own yaw and pitch" chosen, even while they are (0, 0)
 
-    def mode(self) -> str:
+    def mode(self) -> ConditioningChoice:
         conditioning = self.app.state.edit.conditioning
         if conditioning == FOLLOW_CAMERA:
             return "follow"
@@ -33,7 +40,7 @@ class ConditioningWidget(Widget):
             self.angles, self.custom = conditioning, True
         return "custom" if self.custom else "frontal"
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: ConditioningChoice) -> None:
         self.custom = mode == "custom"
         conditioning = {"frontal": (0.0, 0.0), "follow": FOLLOW_CAMERA, "custom": self.angles}[mode]
         self.app.editor.change(conditioning=conditioning)

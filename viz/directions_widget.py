@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from imgui_bundle import imgui
 
@@ -19,6 +20,7 @@ from gui_utils.window import GlfwWindow
 from panohead.checkpoint import CheckpointError
 from panohead.editing import Direction, load_directions, save_directions
 from panohead.editing.directions import amount_along, with_amount
+from panohead.editing.mixing import GROUPS, LayerGroup
 from panohead.editing.pca import PrincipalDirections, cached_principal_directions
 from panohead.editing.preview import AMOUNTS, YAWS, direction_strip
 from panohead.errors import one_line
@@ -33,7 +35,7 @@ FILTERS = ["Directions (.safetensors, .npy)", "*.safetensors *.npy", "All files"
 SAVE_FILTERS = ["Directions (.safetensors)", "*.safetensors"]
 LIMIT = 4.0  # slider range in standard deviations
 STRIP_WIDTH = 300.0  # logical pixels at scale 1
-LAYER_CHOICES = ("all rows", "coarse", "middle", "fine")
+LAYER_CHOICES: tuple[LayerGroup | Literal["all rows"], ...] = ("all rows", *GROUPS)
 
 
 @dataclass
@@ -196,7 +198,8 @@ class DirectionsWidget(Widget):
             _, self.count = imgui.slider_int("##pc-count", self.count, 1, min(20, model.w_dim), "%d directions")
             for direction in pca.top(self.count):
                 shown.append(direction)
-                self._slider(direction, f"{direction.name}  {100 * direction.explained:.1f}%", keepable=True)
+                share = "" if direction.explained is None else f"  {100 * direction.explained:.1f}%"
+                self._slider(direction, direction.name + share, keepable=True)
         imgui.separator_text("Named directions")
         for index, direction in enumerate(list(editor.directions)):
             shown.append(direction)

@@ -18,7 +18,7 @@ from gui_utils.window import GlfwWindow
 from panohead.editing import frame_count
 from panohead.editing.keyframes import INTERPOLATIONS, YAW_MODES
 from panohead.editing.path_video import export_path
-from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable
+from panohead.export.video import BACKGROUNDS, VIDEO_FORMATS, VIEWS, Turntable, VideoBackground, VideoFormat, VideoView
 from viz.jobs import Job, file_outcome
 from viz.output_paths import output_folder, unique_path
 from viz.ui import MUTED, hint, job_progress, label
@@ -32,9 +32,9 @@ class KeyframesWidget(Widget):
     def __init__(self, app) -> None:
         super().__init__(app)
         self.loop_playback = False
-        self.view = "image"
-        self.background = "generated"
-        self.format = "mp4"
+        self.view: VideoView = "image"
+        self.background: VideoBackground = "generated"
+        self.format: VideoFormat = "mp4"
         self.task: Job[Path] | None = None
 
     def export(self) -> None:

@@ -10,6 +10,7 @@ from panohead.camera import fov_from_focal
 from panohead.editing.mixing import layer_groups
 from panohead.generator import PanoHeadGenerator, parameter_count
 from panohead.model_source import ModelSource
+from panohead.nn.synthesis import SynthesisNetwork
 
 
 @dataclass(frozen=True)
@@ -72,5 +73,5 @@ def open_model(source: str, device: torch.device) -> tuple[PanoHeadGenerator, Mo
     return generator, info
 
 
-def _groups(network: torch.nn.Module) -> tuple[tuple[str, int, int], ...]:
+def _groups(network: SynthesisNetwork) -> tuple[tuple[str, int, int], ...]:
     return tuple((name, start, stop) for name, (start, stop) in layer_groups(network).items())

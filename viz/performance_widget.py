@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from imgui_bundle import imgui
 
-from panohead.precision import RENDERING
+from panohead.precision import RENDERING, RenderingPrecision
+from viz.async_renderer import AsyncRenderer
 from viz.ui import MUTED, WARN, disabled, hint, label, radio_row
 from viz.widget import Widget
 
@@ -32,7 +33,7 @@ class PerformanceWidget(Widget):
         app = self.app
         imgui.push_font(app.fonts["mono"], 0.0)
         imgui.text(f"UI        {app.pacer.fps:6.1f} FPS")
-        imgui.text(f"Renderer  {app.renderer.fps:6.1f} FPS")
+        imgui.text(f"Renderer  {renderer_rate(app.renderer)}")
         imgui.pop_font()
         ordered = np.roll(self.frame_ms, -(self.cursor % HISTORY))
         imgui.plot_lines(
@@ -86,7 +87,15 @@ class PerformanceWidget(Widget):
             imgui.text_colored(MUTED, f"{skipped} outdated frames skipped (the view changed before they were drawn)")
 
 
-def precision_note(precision: str) -> str:
+def renderer_rate(renderer: AsyncRenderer) -> str:
+    """The renderer's frame rate while it renders; once idle, "idle" and the last rate measured (not 0 FPS)."""
+    fps = renderer.fps
+    if renderer.rendering and fps is not None:
+        return f"{fps:6.1f} FPS"
+    return "  idle" + (f" (last {fps:.1f} FPS)" if fps is not None else "")
+
+
+def precision_note(precision: RenderingPrecision) -> str:
     """What the Precision choice changes, in one line (docs/performance.md has the measurements)."""
     if precision == "fp16":
         return "super-resolution and background in fp16; the rest fp32"

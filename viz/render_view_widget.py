@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from viz.state import AXES, VIEW_MODES
+from panohead.views.images import AXES
+from panohead.views.modes import MODES
 from viz.ui import hint, label, radio_row
 from viz.viewport_widget import MODE_NAMES, TARGET_TABS
 from viz.widget import Widget
@@ -33,7 +34,7 @@ class RenderViewWidget(Widget):
         view.target = radio_row(view.target, list(TARGET_TABS.items()), "target")
         imgui.begin_disabled(view.target != "head")
         if imgui.begin_table("##modes", 2):
-            for mode in VIEW_MODES:
+            for mode in MODES:
                 imgui.table_next_column()
                 if imgui.radio_button(f"{MODE_NAMES[mode]}##mode", view.mode == mode):
                     view.mode = mode

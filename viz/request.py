@@ -12,8 +12,10 @@ from pathlib import Path
 
 from panohead.editing import EditState
 from panohead.precision import RENDERING, Precision
+from panohead.views.images import Axis
+from panohead.views.modes import ViewMode
 from panohead.views.trigrid import TrigridSpec
-from viz.state import AppState
+from viz.state import AppState, Backdrop, BackgroundMode, ViewTarget
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class FileSpec:
 class BackgroundSpec:
     """What replaces the background network's picture behind the head, if anything."""
 
-    mode: str = "model"  # "model", "image", "colour", "transparent"
+    mode: BackgroundMode = "model"
     image: FileSpec | None = None
     colour: tuple[float, float, float] | None = None
 
@@ -49,11 +51,11 @@ class RenderRequest:
     device: str
     precision: Precision
     edit: EditState
-    target: str = "head"  # "head", "trigrid" or "mirror"
-    mode: str = "final"
-    backdrop: str = "checkerboard"
+    target: ViewTarget = "head"
+    mode: ViewMode = "final"
+    backdrop: Backdrop = "checkerboard"
     background: BackgroundSpec = BackgroundSpec()
-    slice: tuple[str, float] | None = None  # (axis, offset) for the density/colour views
+    slice: tuple[Axis, float] | None = None  # (axis, offset) for the density/colour views
     trigrid: TrigridSpec | None = None
     cuda_graphs: bool = False  # replay the render and super-resolution stages from CUDA graphs (CUDA only)
 

@@ -6,14 +6,15 @@ from collections.abc import Callable
 
 from imgui_bundle import imgui
 
+from panohead.views.modes import MODES
 from viz.background_widget import MODES as BACKGROUND_CHOICES
-from viz.background_widget import BackgroundWidget
+from viz.background_widget import BackgroundChoice, BackgroundWidget
 from viz.camera_widget import CameraWidget
 from viz.capture_widget import CaptureWidget
 from viz.checkpoint_widget import CheckpointWidget
 from viz.file_dialog import in_app_dialog_open
 from viz.latent_widget import LatentWidget
-from viz.state import VIEW_MODES, VIEW_TARGETS
+from viz.state import VIEW_TARGETS
 from viz.widget import Widget
 
 Key = imgui.Key
@@ -79,7 +80,7 @@ class ShortcutsWidget(Widget):
 
     def next_mode(self) -> None:
         view = self.app.state.view
-        view.target, view.mode = "head", VIEW_MODES[(VIEW_MODES.index(view.mode) + 1) % len(VIEW_MODES)]
+        view.target, view.mode = "head", MODES[(MODES.index(view.mode) + 1) % len(MODES)]
 
     def next_target(self) -> None:
         view = self.app.state.view
@@ -87,9 +88,9 @@ class ShortcutsWidget(Widget):
 
     def next_background(self) -> None:
         panel = self.app.panel(BackgroundWidget)
-        choices = [value for value, _ in BACKGROUND_CHOICES]
+        choices: list[BackgroundChoice] = [value for value, _ in BACKGROUND_CHOICES]
         choice = panel.choice()
-        panel.choose(choices[(choices.index(choice) + 1) % len(choices)] if choice in choices else choices[0])
+        panel.choose(choices[(choices.index(choice) + 1) % len(choices)] if choice != "explicit" else choices[0])
 
     # --- per frame ------------------------------------------------------------------------------
     def __call__(self, show: bool) -> None:

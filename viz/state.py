@@ -13,33 +13,36 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, fov_from_focal
+from panohead.config import PresetName
 from panohead.editing import Camera, EditState, Latent
 from panohead.editing.session import state_from_json, state_to_json
 from panohead.editing.state import FOLLOW_CAMERA
-from panohead.export.mesh import MESH_FORMATS
+from panohead.export.mesh import MeshFormat
 from panohead.export.splat import SplatSettings
 from panohead.export.texture import TEXTURE_SIZES, TextureSettings
-from panohead.export.video import BACKGROUNDS as VIDEO_BACKGROUNDS
-from panohead.export.video import VIDEO_FORMATS
-from panohead.export.video import VIEWS as VIDEO_VIEWS
-from panohead.numbers import number_problem
-from panohead.precision import RENDERING
+from panohead.export.video import VideoBackground, VideoFormat, VideoView
+from panohead.numbers import literal_choices, number_problem
+from panohead.precision import RenderingPrecision
+from panohead.views.images import Axis, Colormap
+from panohead.views.modes import ViewMode
+from panohead.views.trigrid import TrigridDisplay
 
 DEFAULT_FOV = round(fov_from_focal(DEFAULT_FOCAL), 3)  # 18.837 in the official convention
 # The viewer's cameras always name radius, fov and look_at (the zoom and the sliders change them).
 DEFAULT_CAMERA = Camera(0.0, 0.0, DEFAULT_RADIUS, DEFAULT_FOV, DEFAULT_LOOK_AT)
 
-VIEW_MODES = ("final", "raw", "mask", "depth", "normals", "background", "foreground", "density", "colour")
-VIEW_TARGETS = ("head", "trigrid", "mirror")
+# What the viewport shows: the head, the tri-grid inspector or the mirrored-face inspector.
+ViewTarget = Literal["head", "trigrid", "mirror"]
+VIEW_TARGETS: tuple[ViewTarget, ...] = get_args(ViewTarget)
 # What is behind the head: the background network ("model", its latent is EditState.background) or a
 # replacement laid behind the final picture with the foreground mask.
-BACKGROUND_MODES = ("model", "image", "colour", "transparent")
-BACKDROPS = ("checkerboard", "transparent")
-AXES = ("x", "y", "z")
-COLORMAPS = ("coolwarm", "viridis", "gray")
+BackgroundMode = Literal["model", "image", "colour", "transparent"]
+Backdrop = Literal["checkerboard", "transparent"]  # drawn behind transparent pixels
+# How a training run starts: from scratch, the newest snapshot in its folder, a snapshot, or a checkpoint.
+StartFrom = Literal["scratch", "continue", "snapshot", "finetune"]
 MESH_RESOLUTIONS = (64, 128, 256, 512)
 
 
@@ -52,16 +55,16 @@ class ModelState:
     # default: docs/performance.md measures its largest difference from fp32 at 2.2e-2 (paper model)
     # and 1.8e-3 (bundled) of the [-1, 1] range, under three 8-bit levels; TF32 moved the bundled
     # model's images by up to 0.15, so it stays opt-in.
-    precision: str = "fp16"
+    precision: RenderingPrecision = "fp16"
     cuda_graphs: bool = True  # replay the render and super-resolution stages from CUDA graphs (CUDA only)
 
 
 @dataclass
 class ViewState:
-    target: str = "head"  # what the viewport shows: the head, the tri-grid or the mirror comparison
-    mode: str = "final"
-    backdrop: str = "checkerboard"  # behind transparent pixels
-    slice_axis: str = "z"  # density/colour slice: the axis the plane is perpendicular to
+    target: ViewTarget = "head"
+    mode: ViewMode = "final"
+    backdrop: Backdrop = "checkerboard"
+    slice_axis: Axis = "z"  # density/colour slice: the axis the plane is perpendicular to
     slice_offset: float = 0.0  # position of that plane in box units (-0.5..0.5)
     turntable: bool = False  # spin the camera (not an edit: its yaw is not recorded for undo)
     turntable_speed: float = 30.0  # degrees per second
@@ -74,7 +77,7 @@ def default_edit() -> EditState:
 
 @dataclass
 class BackgroundState:
-    mode: str = "model"
+    mode: BackgroundMode = "model"
     seed: int = 1  # the Background panel's "Another seed" (EditState.background while that choice is on)
     image: str = ""
     colour: tuple[float, float, float] = (0.92, 0.92, 0.92)
@@ -82,9 +85,9 @@ class BackgroundState:
 
 @dataclass
 class TrigridState:
-    display: str = "pca"  # "pca" (32 channels -> RGB) or "channel"
+    display: TrigridDisplay = "pca"  # "pca" (32 channels -> RGB) or "channel"
     channel: int = 0
-    colormap: str = "coolwarm"
+    colormap: Colormap = "coolwarm"
     all_planes: bool = True  # all D planes per grid, or only `depth_index`
     depth_index: int = 0
     offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)  # continuous slice position along x, y, z (box units)
@@ -100,16 +103,16 @@ class CaptureState:
 class ExportState:
     """Mesh, splat and turntable exports of the head on screen (files go to the capture folder)."""
 
-    mesh_format: str = "ply"
+    mesh_format: MeshFormat = "ply"
     mesh_resolution: int = 256  # grid samples per axis
     threshold: float = 10.0  # iso-level of the density softplus(sigma - 1)
     smooth: int = 0  # Taubin iterations
     all_components: bool = False  # keep floaters
-    video_format: str = "mp4"
+    video_format: VideoFormat = "mp4"
     frames: int = 120
     fps: int = 30
-    video_view: str = "image"
-    video_background: str = "generated"
+    video_view: VideoView = "image"
+    video_background: VideoBackground = "generated"
     mesh_texture: bool = False  # decimate, UV-unwrap and bake a texture (glb or obj)
     mesh_faces: int = TextureSettings.faces  # face budget of a textured mesh
     texture_size: int = TextureSettings.size
@@ -124,9 +127,9 @@ class TrainingState:
     data: str = ""  # dataset folder or zip
     masks: str = ""  # mask folder or zip; empty: <data>_masks (or <stem>_masks.zip) beside the dataset
     outdir: str = ""
-    preset: str = "small"
+    preset: PresetName = "small"
     kimg: float = 200.0  # the small preset's length; switching presets fills in theirs
-    start_from: str = "scratch"  # "continue" (newest snapshot in outdir), "snapshot" or "finetune" (checkpoint)
+    start_from: StartFrom = "scratch"
     checkpoint: str = ""
     gpus: int = 1  # 0 = CPU; limited to the GPUs torch sees
     folder: str = ""  # the run folder last watched
@@ -287,7 +290,7 @@ def update_section(section: Any, values: dict[str, Any], strict: bool, where: st
             skipped.append(f"{where}.{name} (unknown setting)")
             continue
         spec = fields[name]
-        template = spec.default_factory() if spec.default is dataclasses.MISSING else spec.default
+        template = spec.default if spec.default_factory is dataclasses.MISSING else spec.default_factory()
         try:
             value = _coerce(template, value)
             _validate(section, name, value)
@@ -300,23 +303,10 @@ def update_section(section: Any, values: dict[str, Any], strict: bool, where: st
     return skipped
 
 
+# The choices of number settings; a text setting's choices are its Literal type (panohead.numbers.literal_choices).
 CHOICES = {
-    ("ViewState", "mode"): VIEW_MODES,
-    ("ViewState", "target"): VIEW_TARGETS,
-    ("ViewState", "backdrop"): BACKDROPS,
-    ("ViewState", "slice_axis"): AXES,
-    ("BackgroundState", "mode"): BACKGROUND_MODES,
-    ("TrigridState", "colormap"): COLORMAPS,
-    ("TrigridState", "display"): ("pca", "channel"),
-    ("ModelState", "precision"): RENDERING,
-    ("ExportState", "mesh_format"): MESH_FORMATS,
     ("ExportState", "mesh_resolution"): MESH_RESOLUTIONS,
-    ("ExportState", "video_format"): VIDEO_FORMATS,
-    ("ExportState", "video_view"): VIDEO_VIEWS,
-    ("ExportState", "video_background"): VIDEO_BACKGROUNDS,
     ("ExportState", "texture_size"): TEXTURE_SIZES,
-    ("TrainingState", "preset"): ("tiny", "small", "medium", "paper"),
-    ("TrainingState", "start_from"): ("scratch", "continue", "snapshot", "finetune"),
 }
 
 
@@ -338,7 +328,7 @@ RANGES = {
 def _validate(section: Any, name: str, value: Any) -> None:
     """Raise ValueError for a value no control could have set: not a choice, out of range, not finite."""
     key = (type(section).__name__, name)
-    choices = CHOICES.get(key)
+    choices = CHOICES.get(key) or literal_choices(type(section)).get(name)
     if choices is not None and value not in choices:
         raise ValueError(f"{value!r} is not one of {', '.join(map(str, choices))}")
     numbers = value if isinstance(value, tuple) else (value,)

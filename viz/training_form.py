@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from panohead.training.launcher import PRESETS, LaunchSpec, masks_in_use
+from panohead.config import PRESET_NAMES
+from panohead.training.launcher import LaunchSpec, masks_in_use
 from panohead.training.options import TRAINING_PRESETS
 from viz.file_dialog import FileDialog, path_field
 from viz.state import TrainingState
@@ -91,7 +92,7 @@ class TrainingForm:
             "train-outdir", form.outdir, self.dialogs["outdir"], "Run folder", ["All files", "*"]
         )
         label("Preset", scale)
-        preset = radio_row(form.preset, [(p, p) for p in PRESETS], "train-preset")
+        preset = radio_row(form.preset, [(p, p) for p in PRESET_NAMES], "train-preset")
         if preset != form.preset:
             form.preset, form.kimg = preset, TRAINING_PRESETS[preset].kimg
         label("Length", scale)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from viz.state import COLORMAPS
+from panohead.views.images import COLORMAPS
 from viz.ui import hint, label, radio_row
 from viz.widget import Widget
 

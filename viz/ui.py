@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from imgui_bundle import imgui, imgui_ctx
 
 if TYPE_CHECKING:
     from viz.jobs import Job
+
+Choice = TypeVar("Choice")  # the value type of a row of radio buttons (often a Literal alias)
 
 GOOD = imgui.ImVec4(0.45, 0.85, 0.45, 1.0)
 WARN = imgui.ImVec4(0.95, 0.75, 0.30, 1.0)
@@ -74,7 +76,7 @@ def buttons_row(labels: list[str], id_suffix: str = "") -> int | None:
     return clicked
 
 
-def radio_row(current: str, choices: list[tuple[str, str]], id_suffix: str) -> str:
+def radio_row(current: Choice, choices: Sequence[tuple[Choice, str]], id_suffix: str) -> Choice:
     """Radio buttons on one line, wrapping (aligned under the first) where the panel is too narrow;
     ``choices`` are (value, text); returns the selected value."""
     start_x, inner = imgui.get_cursor_pos_x(), imgui.get_style().item_inner_spacing.x

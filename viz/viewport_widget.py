@@ -7,15 +7,16 @@ import time
 from imgui_bundle import imgui
 
 from panohead.camera import RADIUS_RANGE
+from panohead.views.modes import MODES, ViewMode
 from viz.camera_widget import CameraWidget
 from viz.compare_widget import CompareWidget
 from viz.renderer import preview_resolution
-from viz.state import VIEW_MODES, VIEW_TARGETS
+from viz.state import VIEW_TARGETS, ViewTarget
 from viz.ui import ERROR, MUTED, WARN
 from viz.widget import Widget
 
-TARGET_TABS = {"head": "Head", "trigrid": "Tri-grid", "mirror": "Mirror"}
-MODE_NAMES = {
+TARGET_TABS: dict[ViewTarget, str] = {"head": "Head", "trigrid": "Tri-grid", "mirror": "Mirror"}
+MODE_NAMES: dict[ViewMode, str] = {
     "final": "Final image",
     "raw": "Raw neural image",
     "mask": "Foreground mask",
@@ -78,10 +79,10 @@ class ViewportWidget(Widget):
             imgui.text_disabled("Show")
             imgui.same_line()
             imgui.set_next_item_width(190 * scale)
-            index = VIEW_MODES.index(state.view.mode)
-            changed, index = imgui.combo("##mode", index, [MODE_NAMES[m] for m in VIEW_MODES])
+            index = MODES.index(state.view.mode)
+            changed, index = imgui.combo("##mode", index, [MODE_NAMES[m] for m in MODES])
             if changed:
-                state.view.mode = VIEW_MODES[index]
+                state.view.mode = MODES[index]
         imgui.set_cursor_pos(imgui.ImVec2(0, imgui.get_cursor_pos().y + 4 * scale))
 
     def _mouse(self, area: imgui.ImVec2) -> None:

@@ -13,8 +13,8 @@ from panohead.browser.scan import (
     score_heads,
     score_seeds,
 )
-from panohead.browser.sheet import LAYOUTS, contact_sheet
-from panohead.browser.table import SORT_KEYS, filtered, ranked, read_table, worst, write_table
+from panohead.browser.sheet import LAYOUTS, SheetLayout, contact_sheet
+from panohead.browser.table import SORT_KEYS, SortKey, filtered, ranked, read_table, worst, write_table
 
 __all__ = [
     "CPU_RESOLUTION",
@@ -23,6 +23,8 @@ __all__ = [
     "YAWS",
     "HeadViews",
     "SeedScore",
+    "SheetLayout",
+    "SortKey",
     "contact_sheet",
     "default_batch",
     "default_page",

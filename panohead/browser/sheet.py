@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from panohead.browser.scan import YAWS, HeadViews
 from panohead.images import labelled_grid
 
-# Layout name -> indices into scan.YAWS of the views shown.
-LAYOUTS = {"front-back": (0, 2), "strip": (0, 1, 2, 3)}
+SheetLayout = Literal["front-back", "strip"]  # the contact sheet's columns: front and back, or all four yaws
+# Layout -> indices into scan.YAWS of the views shown.
+LAYOUTS: dict[SheetLayout, tuple[int, ...]] = {"front-back": (0, 2), "strip": (0, 1, 2, 3)}
 FLAG_RGB = (220, 40, 40)
 
 
@@ -34,7 +36,7 @@ def row_label(head: HeadViews, flagged: bool) -> str:
 
 
 def contact_sheet(
-    heads: Sequence[HeadViews], layout: str = "front-back", flagged: frozenset[int] = frozenset()
+    heads: Sequence[HeadViews], layout: SheetLayout = "front-back", flagged: frozenset[int] = frozenset()
 ) -> np.ndarray:
     """(H, W, 3) uint8 sheet of ``heads`` with the views ``layout`` names (see LAYOUTS)."""
     if layout not in LAYOUTS:

@@ -15,20 +15,26 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, fields
 from pathlib import Path
+from typing import Literal
 
 from panohead.atomic import write_bytes_atomic
 from panohead.browser.scan import SeedScore
 from panohead.errors import one_line
 from panohead.untrusted import parse_json
 
+SortKey = Literal["mirror", "consistency", "seed"]  # the mirrored-face score, multi-view consistency, or seed
 # Sort key -> whether larger values are worse (the worst-first order sorts those first).
-SORT_KEYS = {"mirror": True, "consistency": False, "seed": False}  # "seed": worst first = ascending
+SORT_KEYS: dict[SortKey, bool] = {
+    "mirror": True,
+    "consistency": False,
+    "seed": False,
+}  # "seed": worst first = ascending
 SCORE_COLUMNS = tuple(field.name for field in fields(SeedScore))
 COLUMNS = (*SCORE_COLUMNS, "flagged")
 WORST_FRACTION = 0.1
 
 
-def ranked(scores: Iterable[SeedScore], key: str = "mirror", worst_first: bool = True) -> list[SeedScore]:
+def ranked(scores: Iterable[SeedScore], key: SortKey = "mirror", worst_first: bool = True) -> list[SeedScore]:
     """``scores`` ordered by ``key`` (one of SORT_KEYS), worst first or best first; NaN last either way,
     ties by seed."""
     if key not in SORT_KEYS:

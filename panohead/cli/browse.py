@@ -7,6 +7,8 @@ import time
 import click
 from tqdm import tqdm
 
+from panohead.browser.sheet import LAYOUTS
+from panohead.browser.table import SORT_KEYS
 from panohead.cli.common import (
     Number,
     checkpoint_option,
@@ -16,6 +18,7 @@ from panohead.cli.common import (
     output_option,
     parse_seeds,
     psi_option,
+    seeds_option,
     user_errors,
 )
 
@@ -23,14 +26,14 @@ from panohead.cli.common import (
 @click.command()
 @checkpoint_option
 @device_option
-@click.option("--seeds", default="0-99", show_default=True, help="Seeds to browse, e.g. '0-99' or '5,7,100-199'.")
+@seeds_option("Seeds to browse, e.g. '0-99' or '5,7,100-199'.", default="0-99")
 @psi_option()
 @click.option(
     "--sort",
     "sort_key",
     default="mirror",
     show_default=True,
-    type=click.Choice(["mirror", "consistency", "seed"]),
+    type=click.Choice(tuple(SORT_KEYS)),
     help="Rank by the mirrored-face score, by multi-view consistency, or by seed.",
 )
 @click.option("--best-first", is_flag=True, help="Best heads first (default: the worst first).")
@@ -52,7 +55,7 @@ from panohead.cli.common import (
     "--layout",
     default="front-back",
     show_default=True,
-    type=click.Choice(["front-back", "strip"]),
+    type=click.Choice(tuple(LAYOUTS)),
     help="Contact sheet columns: front and back, or the 4-yaw strip (0, 90, 180, 270).",
 )
 @click.option(

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -125,14 +125,26 @@ def checkpoint_option(function):
     )(function)
 
 
-def seeds_option(help: str = "Seed(s), e.g. '7' or '0,5,10-12'."):
+def seeds_option(help: str = "Seed(s), e.g. '7' or '0,5,10-12'.", default: str = "0"):
     """``--seeds`` (or ``--seed``) into the parameter ``seeds``, parsed later by :func:`parse_seeds`."""
-    return click.option("--seeds", "--seed", "seeds", default="0", show_default=True, help=help)
+    return click.option("--seeds", "--seed", "seeds", default=default, show_default=True, help=help)
 
 
 def psi_option(default: float = 0.7, help: str = "Truncation psi."):
     """``--psi`` into the parameter ``truncation``: one finite range (0..2) for every command."""
     return click.option("--psi", "truncation", default=default, show_default=True, type=Number(0.0, 2.0), help=help)
+
+
+def format_option(formats: Sequence[str], default: str | None, help: str | None = None):
+    """``--format`` into the parameter ``file_format``: which of ``formats`` the command writes."""
+    return click.option(
+        "--format",
+        "file_format",
+        default=default,
+        show_default=default is not None,
+        type=click.Choice(formats),
+        help=help,
+    )
 
 
 def gpus_option(function):

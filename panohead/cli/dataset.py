@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from panohead.cli.common import Number, device_option, parse_numbers, user_errors
+from panohead.data.synth import YAW_DISTRIBUTIONS
 from panohead.devices import pick_device
 
 
@@ -30,7 +31,7 @@ def dataset() -> None:
 @click.option(
     "--yaw",
     "yaw_mode",
-    type=click.Choice(["uniform", "ffhq"]),
+    type=click.Choice(YAW_DISTRIBUTIONS),
     default="ffhq",
     show_default=True,
     help="Yaw distribution: uniform over 360 degrees, or front-heavy with a long tail to the back (FFHQ-F-like).",

@@ -25,6 +25,7 @@ from panohead.cli.common import (
     progress_bar,
     user_errors,
 )
+from panohead.cli.surface import grid_resolution_option
 from panohead.export.field import HeadField
 from panohead.export.heads import synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
@@ -190,13 +191,7 @@ ETA_AFTER_STEPS = 3  # after this many steps of a stage, refine the estimate fro
     default=None,
     help="Also write a coloured mesh of the result (mesh.ply/.obj/.glb).",
 )
-@click.option(
-    "--mesh-resolution",
-    type=click.IntRange(8, 1024),
-    default=256,
-    show_default=True,
-    help="Density grid samples per axis for --mesh.",
-)
+@grid_resolution_option(256, "Density grid samples per axis for --mesh.", "--mesh-resolution")
 @output_option("inversion", "--out")
 @user_errors
 def invert(

@@ -23,6 +23,7 @@ from panohead.export.video import VIDEO_FORMATS, Turntable
 @user_errors
 def keyframes(session_file, device, output, resolution, view, background):
     """Export the keyframe path of SESSION_FILE (saved by the app) as a video."""
+    from panohead.editing.keyframes import frame_count
     from panohead.editing.path_video import export_path
     from panohead.editing.session import open_session
 
@@ -34,4 +35,5 @@ def keyframes(session_file, device, output, resolution, view, background):
     frames = list(session.keyframes)
     with progress_bar(f"{len(frames)} keyframes") as progress:
         export_path(generator, frames, output, session.path, options, progress)
-    click.echo(f"wrote {output} ({session.path.fps} fps, model: {session.model.source})")
+    count = frame_count(frames, session.path)
+    click.echo(f"wrote {output} ({count} frames at {session.path.fps} fps, model: {session.model.source})")

@@ -9,6 +9,7 @@ from panohead.cli.common import (
     Number,
     checkpoint_option,
     device_option,
+    format_option,
     open_generator,
     output_folder,
     output_option,
@@ -18,6 +19,7 @@ from panohead.cli.common import (
     seeds_option,
     user_errors,
 )
+from panohead.cli.surface import grid_resolution_option
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import (
@@ -47,20 +49,11 @@ TEXTURED_MESHING_SHARE = 0.3
 @device_option
 @seeds_option()
 @psi_option()
-@click.option(
-    "--resolution",
-    "-r",
-    default=256,
-    show_default=True,
-    type=click.IntRange(8, 1024),
-    help="Density grid samples per axis (N^3 points over the tri-grid box).",
-)
-@click.option(
-    "--format",
-    "file_format",
-    default=None,
-    type=click.Choice(MESH_FORMATS),
-    help="ply and glb keep vertex colours for every viewer; obj writes 'v x y z r g b'. "
+@grid_resolution_option(256, "Density grid samples per axis (N^3 points over the tri-grid box).")
+@format_option(
+    MESH_FORMATS,
+    None,
+    "ply and glb keep vertex colours for every viewer; obj writes 'v x y z r g b'. "
     "With --texture: glb (default) or obj (+ .mtl + .png).  [default: ply, glb with --texture]",
 )
 @click.option(

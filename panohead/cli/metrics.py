@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import time
 from pathlib import Path
+from typing import Literal, get_args
 
 import click
 import torch
@@ -19,8 +20,8 @@ from panohead.cli.common import (
     user_errors,
 )
 
-METRICS = ("mirror", "mv", "mask", "id", "seg", "fid", "kid", "is")
-WEIGHT_FREE = ("mirror", "mv", "mask")
+Metric = Literal["mirror", "mv", "mask", "id", "seg", "fid", "kid", "is"]  # in run order (DESCRIPTIONS)
+METRICS: tuple[Metric, ...] = get_args(Metric)
 DESCRIPTIONS = """\b
   mirror  mirrored-face score: back view vs mirrored front view (weight-free)
   mv      multi-view consistency: views warped into their neighbours through depth (weight-free)
@@ -36,7 +37,7 @@ class Unavailable(Exception):
     """A metric's inputs (dataset, masks) were not given; the message says which option provides them."""
 
 
-def parse_metrics(text: str) -> tuple[list[str], bool]:
+def parse_metrics(text: str) -> tuple[list[Metric], bool]:
     """'all' or a comma list -> (metrics in run order, whether the user named them explicitly)."""
     if text.strip() == "all":
         return list(METRICS), False

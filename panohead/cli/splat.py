@@ -16,6 +16,7 @@ from panohead.cli.common import (
     seeds_option,
     user_errors,
 )
+from panohead.cli.surface import grid_resolution_option
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import extract_mesh
@@ -46,14 +47,7 @@ SURFACE_SHARE = 0.1
     type=click.IntRange(0, 100_000),
     help="Optimisation steps (one of 24 views each) against the final images.",
 )
-@click.option(
-    "--resolution",
-    "-r",
-    default=128,
-    show_default=True,
-    type=click.IntRange(8, 1024),
-    help="Density grid samples per axis for the surface the Gaussians start on.",
-)
+@grid_resolution_option(128, "Density grid samples per axis for the surface the Gaussians start on.")
 @click.option(
     "--background",
     "background",

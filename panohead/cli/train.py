@@ -12,6 +12,7 @@ import click
 import torch
 
 from panohead.cli.common import Number, gpus_option, output_folder, user_errors
+from panohead.config import PRESET_NAMES
 from panohead.devices import DEVICE_CHOICES
 
 
@@ -20,7 +21,7 @@ from panohead.devices import DEVICE_CHOICES
 @click.option("--masks", type=click.Path(), default=None, help="Mask folder or zip (default: <data>_masks beside it).")
 @click.option(
     "--preset",
-    type=click.Choice(["tiny", "small", "medium", "paper"]),
+    type=click.Choice(PRESET_NAMES),
     default="small",
     show_default=True,
     help="Model size and training hyper-parameters.",

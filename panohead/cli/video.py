@@ -9,6 +9,7 @@ from panohead.cli.common import (
     Number,
     checkpoint_option,
     device_option,
+    format_option,
     open_generator,
     output_folder,
     output_option,
@@ -21,6 +22,7 @@ from panohead.cli.common import (
 from panohead.cli.frames import view_options
 from panohead.export.heads import head_from_seed
 from panohead.export.video import VIDEO_FORMATS, Turntable, export_turntable
+from panohead.views.images import AXES
 
 
 @click.command()
@@ -47,7 +49,7 @@ from panohead.export.video import VIDEO_FORMATS, Turntable, export_turntable
     "--slice-axis",
     default="z",
     show_default=True,
-    type=click.Choice(("x", "y", "z")),
+    type=click.Choice(AXES),
     help="Normal of the slice views.",
 )
 @click.option(
@@ -60,7 +62,7 @@ from panohead.export.video import VIDEO_FORMATS, Turntable, export_turntable
 @click.option(
     "--columns", default=None, type=click.IntRange(min=1), help="Tiles per grid row (default: all in one row)."
 )
-@click.option("--format", "file_format", default="mp4", show_default=True, type=click.Choice(VIDEO_FORMATS))
+@format_option(VIDEO_FORMATS, "mp4", "Video file type.")
 @output_option("out")
 @user_errors
 def video(

@@ -252,7 +252,7 @@ class HeadDataset(torch.utils.data.Dataset):
 
     def _check_sizes(self) -> int:
         """Every image square, of one size, with a same-size mask; returns that size (read headers only)."""
-        resolution = None
+        resolution = _open_image(self.images, self.names[0]).size[0]  # (the constructor refuses no images)
         for name in self.names:
             if name not in self.masks:
                 raise DatasetError(f"{self.masks.where(name)}: missing mask for image {name!r}")
@@ -261,9 +261,7 @@ class HeadDataset(torch.utils.data.Dataset):
                 raise DatasetError(
                     f"{self.images.where(name)}: image is {width}x{height}; dataset images must be square"
                 )
-            if resolution is None:
-                resolution = width
-            elif width != resolution:
+            if width != resolution:
                 raise DatasetError(
                     f"{self.images.where(name)}: image is {width}x{height} but the dataset's first image is "
                     f"{resolution}x{resolution}"

@@ -67,6 +67,7 @@ class Face:
 class LandmarkDetector(Protocol):
     def __call__(self, image: np.ndarray) -> list[Face]:
         """Faces in an (H, W, 3) uint8 RGB image, best first."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,13 @@ class RoughPose:
 class RoughPoseEstimator(Protocol):
     def __call__(self, image: np.ndarray, head: Box) -> RoughPose:
         """The pose of the head in ``head`` (a box from the person mask) in an (H, W, 3) uint8 RGB image."""
+        ...
 
 
 class Segmenter(Protocol):
     def __call__(self, image: np.ndarray, face: Box | None) -> np.ndarray:
         """(H, W) float32 foreground (person) probability in [0, 1]."""
+        ...
 
 
 def opencv_with(*names: str, purpose: str = "photo alignment"):
@@ -313,7 +316,13 @@ def _grabcut_refine(
     labels[:-edge, :edge] = labels[:-edge, -edge:] = cv2.GC_BGD
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.grabCut(
-        cv2.cvtColor(image, cv2.COLOR_RGB2BGR), labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+        labels,
+        (0, 0, 0, 0),  # the rectangle: unused when starting from the mask
+        background,
+        foreground,
+        iterations,
+        cv2.GC_INIT_WITH_MASK,
     )
     hard = _largest_component(np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32))
     return cv2.GaussianBlur(hard, (0, 0), sigmaX=0.7)

@@ -74,6 +74,9 @@ STYLE_ODDS = (
 )
 
 
+Params = dict[str, np.ndarray | float]  # one image's parameters by name: a number or a small vector
+
+
 class ParamTable:
     """Per-head parameters as named row blocks of one (P, B) tensor.
 
@@ -119,7 +122,7 @@ def _hsv(rng: np.random.Generator, saturation: tuple[float, float], value: tuple
     return v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
-def _hair(rng: np.random.Generator, style: int, masc: float, age: float) -> dict[str, np.ndarray]:
+def _hair(rng: np.random.Generator, style: int, masc: float, age: float) -> Params:
     """Hair geometry of one style as the parameters of the shared hair model (see :func:`_hair_distance`)."""
     u = rng.uniform
     name = HAIR_STYLES[style]
@@ -164,7 +167,7 @@ def _hair(rng: np.random.Generator, style: int, masc: float, age: float) -> dict
     }
 
 
-def sample_head(rng: np.random.Generator) -> dict[str, np.ndarray]:
+def sample_head(rng: np.random.Generator) -> Params:
     """Shape, style, expression, colours and lighting of one head (plain numbers; see :func:`head_parts`)."""
     u = rng.uniform
     masc = float(np.clip((0.82 if u() < 0.5 else 0.18) + rng.normal(0, 0.12), 0, 1))
@@ -254,7 +257,7 @@ def sample_head(rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def stack_params(samples: list[dict[str, np.ndarray]], device: torch.device | str | None = None) -> ParamTable:
+def stack_params(samples: list[Params], device: torch.device | str | None = None) -> ParamTable:
     """Pack per-image parameter dicts (same keys and sizes) into one :class:`ParamTable`."""
     layout, start = {}, 0
     for name, value in samples[0].items():

@@ -47,8 +47,14 @@ class Vec:
     def __neg__(self) -> Vec:
         return Vec(-self.x, -self.y, -self.z)
 
+    def take(self, index: torch.Tensor) -> Vec:
+        """The entries ``index`` of each (N,) batch; a float (a constant) stays as it is."""
+        x, y, z = (p[index] if isinstance(p, torch.Tensor) else p for p in (self.x, self.y, self.z))
+        return Vec(x, y, z)
+
     def dot(self, other: Vec) -> torch.Tensor:
-        return self.x * other.x + self.y * other.y + self.z * other.z
+        """(N,) dot products (a 0-dim tensor when both are constants)."""
+        return torch.as_tensor(self.x * other.x + self.y * other.y + self.z * other.z)
 
     def norm(self) -> torch.Tensor:
         return torch.sqrt(self.x * self.x + self.y * self.y + self.z * self.z)

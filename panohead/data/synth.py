@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, orbit_label, pixel_rays
 from panohead.data.heads import (
+    Params,
     ParamTable,
     bounds,
     head_parts,
@@ -52,10 +54,12 @@ from panohead.data.sdf import Vec, smoothstep
 from panohead.data.writer import DatasetWriter
 from panohead.images import to_uint8
 
-YAW_MODES = ("uniform", "ffhq")
+YawDistribution = Literal["uniform", "ffhq"]  # camera yaws: all round evenly, or mostly frontal like FFHQ
+YAW_DISTRIBUTIONS: tuple[YawDistribution, ...] = get_args(YawDistribution)
 BOX_LOW = (-0.42, -0.66, -0.32)
 BOX_HIGH = (0.42, 0.42, 0.5)
 MAX_STEPS = 64
+COMPACT_EVERY = 4  # sphere-tracing steps between compactions of the active rays (MAX_STEPS is a multiple)
 STEP_FACTOR = 0.8
 NOISE_OCTAVES = (4, 8, 16)
 BLOBS = 5
@@ -69,14 +73,14 @@ class SynthSettings:
     """How images are drawn: resolution, camera distribution (degrees) and crop jitter."""
 
     resolution: int = 128
-    yaw_mode: str = "ffhq"
+    yaw_mode: YawDistribution = "ffhq"
     pitch_range: tuple[float, float] = (-20.0, 20.0)
     jitter: float = 0.0
     supersample: int = 1
 
     def __post_init__(self):
-        if self.yaw_mode not in YAW_MODES:
-            raise ValueError(f"yaw mode {self.yaw_mode!r} is not one of {', '.join(YAW_MODES)}")
+        if self.yaw_mode not in YAW_DISTRIBUTIONS:
+            raise ValueError(f"yaw mode {self.yaw_mode!r} is not one of {', '.join(YAW_DISTRIBUTIONS)}")
         low, high = self.pitch_range
         if not -89.0 <= low <= high <= 89.0:
             raise ValueError(f"pitch range {low:g}..{high:g} must be ordered and within -89..89 degrees")
@@ -88,7 +92,7 @@ class SynthSettings:
             raise ValueError(f"supersample {self.supersample} must be at least 1")
 
 
-def sample_camera(rng: np.random.Generator, settings: SynthSettings) -> dict[str, np.ndarray]:
+def sample_camera(rng: np.random.Generator, settings: SynthSettings) -> Params:
     """Yaw/pitch in radians and the crop jitter (focal scale, centre shift) of one image.
 
     'ffhq' mimics FFHQ-F's front-heavy yaw distribution with a long tail to the back: 75% from a
@@ -105,7 +109,7 @@ def sample_camera(rng: np.random.Generator, settings: SynthSettings) -> dict[str
     return {"yaw": np.array(yaw), "pitch": np.array(pitch), "crop": crop}
 
 
-def sample_background(rng: np.random.Generator) -> dict[str, np.ndarray]:
+def sample_background(rng: np.random.Generator) -> Params:
     """A gradient, a noise texture, a field of soft colour blobs, a lit studio backdrop or a wall with
     panels over a floor (one-hot ``kind``)."""
 
@@ -203,10 +207,6 @@ def _box_span(origins: Vec, directions: Vec) -> tuple[torch.Tensor, torch.Tensor
     return torch.stack(near).amax(dim=0).clamp_min(0.0), torch.stack(far).amin(dim=0)
 
 
-def _take(v: Vec, index: torch.Tensor) -> Vec:
-    return Vec(v.x[index], v.y[index], v.z[index])
-
-
 def _bound_span(
     origins: Vec, directions: Vec, heads: ParamTable, head_of_ray: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,7 +218,7 @@ def _bound_span(
     near = torch.full_like(d.x, float("inf"))
     far = torch.full_like(d.x, -float("inf"))
     for middle, radii in bounds(heads):
-        middle, radii = _take(middle, head_of_ray), _take(radii, head_of_ray)
+        middle, radii = middle.take(head_of_ray), radii.take(head_of_ray)
         oe, de = (o - middle) / radii, d / radii
         a, b, c = de.dot(de), oe.dot(de), oe.dot(oe) - 1.0
         disc = b * b - a * c
@@ -246,24 +246,24 @@ def trace(
     hit = torch.zeros_like(t, dtype=torch.bool)
     done = t_exit <= t  # missed the box or the bounding ellipsoids
     active = (~done).nonzero().squeeze(1)
-    for step in range(MAX_STEPS):
-        if step % 4 == 0:
-            active = active[~done[active]]
-            if active.numel() == 0:
-                break
-            o, d, fp, t_end = _take(origins, active), _take(directions, active), footprint[active], t_exit[active]
-            prm = heads.take(head_of_ray[active])
-        t_now = t[active]
-        distance = scene_distance(head_parts(o + d * t_now, prm))
-        ratio = distance / (t_now * fp)
-        closer = ratio < best_ratio[active]
-        best_ratio[active] = torch.where(closer, ratio, best_ratio[active])
-        best_t[active] = torch.where(closer, t_now, best_t[active])
-        now_hit = ratio < 0.25
-        t_next = torch.where(now_hit, t_now, t_now + STEP_FACTOR * distance)
-        t[active] = t_next
-        hit[active] |= now_hit
-        done[active] = now_hit | (t_next > t_end)
+    for _ in range(0, MAX_STEPS, COMPACT_EVERY):
+        active = active[~done[active]]
+        if active.numel() == 0:
+            break
+        o, d, fp, t_end = origins.take(active), directions.take(active), footprint[active], t_exit[active]
+        prm = heads.take(head_of_ray[active])
+        for _ in range(COMPACT_EVERY):
+            t_now = t[active]
+            distance = scene_distance(head_parts(o + d * t_now, prm))
+            ratio = distance / (t_now * fp)
+            closer = ratio < best_ratio[active]
+            best_ratio[active] = torch.where(closer, ratio, best_ratio[active])
+            best_t[active] = torch.where(closer, t_now, best_t[active])
+            now_hit = ratio < 0.25
+            t_next = torch.where(now_hit, t_now, t_now + STEP_FACTOR * distance)
+            t[active] = t_next
+            hit[active] |= now_hit
+            done[active] = now_hit | (t_next > t_end)
     alpha = torch.where(hit, torch.ones_like(t), (0.5 - best_ratio).clamp(0.0, 1.0))
     return torch.where(hit, t, best_t), alpha
 
@@ -353,8 +353,8 @@ def render_heads(
     colour = torch.zeros(3, alpha.shape[0], device=alpha.device)
     seen = (alpha > 0).nonzero().squeeze(1)
     if seen.numel():
-        view = _take(directions, seen)
-        colour[:, seen] = shade(_take(origins, seen) + view * distance[seen], view, heads.take(head_of_ray[seen]))
+        view = directions.take(seen)
+        colour[:, seen] = shade(origins.take(seen) + view * distance[seen], view, heads.take(head_of_ray[seen]))
     colour = colour.reshape(3, batch, resolution, resolution).transpose(0, 1)
     alpha = alpha.reshape(batch, 1, resolution, resolution)
     return alpha * colour + (1 - alpha) * background, alpha

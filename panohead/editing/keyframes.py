@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Literal, get_args
 
 import torch
 
@@ -18,10 +19,12 @@ from panohead.editing.state import Camera, EditState, compose
 from panohead.generator import PanoHeadGenerator
 from panohead.numbers import number_problem
 
-INTERPOLATIONS = ("slerp", "lerp")
+Interpolation = Literal["slerp", "lerp"]  # of the latents between keyframes: spherical or linear
+INTERPOLATIONS: tuple[Interpolation, ...] = get_args(Interpolation)
 MAX_FRAMES_PER_SEGMENT = 36_000  # 20 minutes at 30 fps between two keyframes
 MAX_TURNS = 1000
-YAW_MODES = ("shortest", "turns")
+YawMode = Literal["shortest", "turns"]  # the short way round, or whole turns added to each segment
+YAW_MODES: tuple[YawMode, ...] = get_args(YawMode)
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class PathSettings:
     """
 
     frames_per_segment: int = 60
-    interpolation: str = "slerp"
-    yaw_mode: str = "shortest"
+    interpolation: Interpolation = "slerp"
+    yaw_mode: YawMode = "shortest"
     turns: int = 1
     loop: bool = False
     fps: int = 30
@@ -116,7 +119,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, centre: torch.Tensor) -> t
 def _blend(
     a: torch.Tensor | None, b: torch.Tensor | None, t: float, interpolation: str, centre: torch.Tensor
 ) -> torch.Tensor | None:
-    if a is None or t == 0.0 or torch.equal(a, b):
+    if a is None or b is None or t == 0.0 or torch.equal(a, b):
         return a  # unchanged latents stay bit-identical, so a renderer can keep their tri-grid
     return slerp(a, b, t, centre) if interpolation == "slerp" else torch.lerp(a, b, t)
 

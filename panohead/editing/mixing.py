@@ -9,17 +9,21 @@ raw-to-RGB conversion and super-resolution) colours and texture. The tri-grid ba
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import Literal, get_args
 
-GROUPS = ("coarse", "middle", "fine")
+import torch
+
+from panohead.nn.synthesis import SynthesisNetwork
+
+LayerGroup = Literal["coarse", "middle", "fine"]
+GROUPS: tuple[LayerGroup, ...] = get_args(LayerGroup)
 # Highest block resolution of each group, after StyleGAN's definition.
-GROUP_LIMITS = {"coarse": 8, "middle": 32}
+GROUP_LIMITS: dict[LayerGroup, int] = {"coarse": 8, "middle": 32}
 
 LayerRange = tuple[int, int]  # [start, stop) of w rows
 
 
-def w_resolutions(network: nn.Module) -> list[int]:
+def w_resolutions(network: SynthesisNetwork) -> list[int]:
     """The block resolution each w row (num_ws of them) of a synthesis network drives.
 
     A block reads ws[offset : offset + num_conv + 1] and advances by num_conv, so the row it hands on
@@ -27,14 +31,14 @@ def w_resolutions(network: nn.Module) -> list[int]:
     whose convolutions it modulates; the very last row only feeds the final to-RGB.
     """
     rows: list[int] = []
-    for block in network.blocks.values():
+    for block in network.block_list():
         rows.extend([block.resolution] * block.num_conv)
     rows.append(rows[-1])
     assert len(rows) == network.num_ws
     return rows
 
 
-def layer_groups(network: nn.Module) -> dict[str, LayerRange]:
+def layer_groups(network: SynthesisNetwork) -> dict[LayerGroup, LayerRange]:
     """{'coarse': (start, stop), 'middle': ..., 'fine': ...}, consecutive and covering all rows.
 
     Groups follow StyleGAN's resolutions (<= 8, 16-32, >= 64). Networks too small for three
@@ -51,7 +55,7 @@ def layer_groups(network: nn.Module) -> dict[str, LayerRange]:
     return {"coarse": (0, middle_start), "middle": (middle_start, fine_start), "fine": (fine_start, len(rows))}
 
 
-def group_range(network: nn.Module, first: str, last: str | None = None) -> LayerRange:
+def group_range(network: SynthesisNetwork, first: LayerGroup, last: LayerGroup | None = None) -> LayerRange:
     """The rows of groups ``first`` through ``last`` (inclusive), e.g. ('middle', 'fine')."""
     groups = layer_groups(network)
     for name in (first, last or first):

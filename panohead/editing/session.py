@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
@@ -190,6 +190,12 @@ def _need(values: Any, key: str, kind: type, where: str, optional: bool = False)
     return value
 
 
+@overload
+def _number(
+    values: Any, key: str, where: str, optional: Literal[False] = False, bounds: Bounds | None = None
+) -> float: ...
+@overload
+def _number(values: Any, key: str, where: str, optional: bool, bounds: Bounds | None = None) -> float | None: ...
 def _number(values: Any, key: str, where: str, optional: bool = False, bounds: Bounds | None = None) -> float | None:
     """A finite number, within ``bounds`` when given (NaN would render a blank image)."""
     value = _need(values, key, float, where, optional)
@@ -271,6 +277,10 @@ def _state(values: Any, where: str) -> EditState:
             )
         )
     camera = _need(values, "camera", dict, where)
+    yaw, pitch = (_number(camera, k, f"{where}.camera", bounds=CAMERA_BOUNDS[k]) for k in ("yaw", "pitch"))
+    radius, fov = (
+        _number(camera, k, f"{where}.camera", optional=True, bounds=CAMERA_BOUNDS[k]) for k in ("radius", "fov")
+    )
     latent = _latent(_need(values, "latent", dict, where), f"{where}.latent")
     return EditState(
         latent=latent,
@@ -284,13 +294,7 @@ def _state(values: Any, where: str) -> EditState:
         ),
         directions=tuple(edits),
         background=_latent(_need(values, "background", dict, where, optional=True), f"{where}.background"),
-        camera=Camera(
-            *(
-                _number(camera, k, f"{where}.camera", optional=k in ("radius", "fov"), bounds=CAMERA_BOUNDS[k])
-                for k in ("yaw", "pitch", "radius", "fov")
-            ),
-            _triple(camera, "look_at", f"{where}.camera"),
-        ),
+        camera=Camera(yaw, pitch, radius, fov, _triple(camera, "look_at", f"{where}.camera")),
     )
 
 
@@ -302,7 +306,9 @@ def state_from_json(values: Any, where: str = "state") -> EditState:
 def _conditioning(values: Any, where: str) -> tuple[float, float] | str:
     if values.get("conditioning") == FOLLOW_CAMERA:
         return FOLLOW_CAMERA
-    return _pair(values, "conditioning", float, where)
+    angles = _pair(values, "conditioning", float, where)
+    assert angles is not None  # a required entry: _pair raised if it was missing
+    return angles
 
 
 def _session(document: Any) -> Session:

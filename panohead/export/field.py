@@ -30,9 +30,11 @@ class Field(Protocol):
 
     def density(self, points: torch.Tensor) -> torch.Tensor:
         """Points (M, 3) -> density (M,), larger inside the shape."""
+        ...
 
     def colour(self, points: torch.Tensor) -> torch.Tensor:
         """Points (M, 3) -> RGB (M, 3) in [0, 1]."""
+        ...
 
 
 class HeadField:

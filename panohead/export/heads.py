@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from panohead.generator import PanoHeadGenerator, seed_latent
+from panohead.nn.layers import NoiseMode
 from panohead.views.camera import orbit_camera
 
 
@@ -25,7 +26,10 @@ class Head:
 
 @torch.no_grad()
 def synthesize_head(
-    generator: PanoHeadGenerator, ws: torch.Tensor, noise_mode: str = "const", background_ws: torch.Tensor | None = None
+    generator: PanoHeadGenerator,
+    ws: torch.Tensor,
+    noise_mode: NoiseMode = "const",
+    background_ws: torch.Tensor | None = None,
 ) -> Head:
     """Run the tri-grid and background networks for ws (1, num_ws, w_dim); the background uses
     ``background_ws`` (1, Nb, w_dim) when given (another seed, style mixing), else the head's ws."""

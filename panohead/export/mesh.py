@@ -16,6 +16,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import mcubes
 import numpy as np
@@ -29,7 +30,8 @@ from panohead.export.tasks import FractionReport, check_cancel, report, stage
 # Iso-level of density (softplus(sigma - 1), the renderer's quantity); the official scripts extract
 # the level 10 of the raw sigma, which is density 9: close to this and equally robust.
 DEFAULT_THRESHOLD = 10.0
-MESH_FORMATS = ("ply", "obj", "glb")
+MeshFormat = Literal["ply", "obj", "glb"]
+MESH_FORMATS: tuple[MeshFormat, ...] = get_args(MeshFormat)
 RESOLUTION_RANGE = (8, 1024)
 # Share of the progress bar taken by density sampling; marching cubes and colouring take the rest.
 SAMPLING_SHARE = 0.8
@@ -172,7 +174,7 @@ def extract_mesh(
     )
 
 
-def mesh_format(path: str | os.PathLike) -> str:
+def mesh_format(path: str | os.PathLike) -> MeshFormat:
     """'ply', 'obj' or 'glb' from the file name; anything else is a one-line error."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in MESH_FORMATS:

@@ -97,7 +97,8 @@ def quaternions_from_z(normals: torch.Tensor) -> torch.Tensor:
 def surface_gaussians(mesh: trimesh.Trimesh, count: int, field: Field, seed: int = 0) -> Gaussians:
     """``count`` flat Gaussians spread evenly over ``mesh``, lying in its surface, coloured by
     ``field`` (for a head, :class:`~panohead.export.field.HeadField`: the raw path's colour)."""
-    points, face_index = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    sampled = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    points, face_index = sampled[0], sampled[1]  # (colours come third only when asked for)
     means = torch.as_tensor(points, dtype=torch.float32)
     normals = torch.as_tensor(mesh.face_normals[face_index], dtype=torch.float32)
     spacing = math.sqrt(mesh.area / count)

@@ -18,6 +18,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import fast_simplification
 import numpy as np
@@ -37,7 +38,8 @@ from panohead.export.tasks import FractionReport, check_cancel, report, stage
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
-TEXTURED_FORMATS = ("glb", "obj")
+TexturedFormat = Literal["glb", "obj"]  # the mesh formats that hold a texture (see MeshFormat)
+TEXTURED_FORMATS: tuple[TexturedFormat, ...] = get_args(TexturedFormat)
 TEXTURE_SIZES = (256, 512, 1024, 2048, 4096)
 # A texel is visible in a view when it is at most this far (world units, the tri-grid box is 1.0)
 # behind the mesh's own depth there: about two pixels of a 128-pixel view, so it absorbs the
@@ -78,9 +80,10 @@ def decimate(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
     already within budget). Vertex colours are dropped: the texture replaces them."""
     if len(mesh.faces) <= faces:
         return trimesh.Trimesh(mesh.vertices.copy(), mesh.faces.copy(), process=False)
-    vertices, triangles = fast_simplification.simplify(
+    simplified = fast_simplification.simplify(
         mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=1.0 - faces / len(mesh.faces)
     )
+    vertices, triangles = simplified[0], simplified[1]  # (a third entry, the collapses, only when asked for)
     return trimesh.Trimesh(np.asarray(vertices, dtype=np.float64), np.asarray(triangles, dtype=np.int64), process=False)
 
 
@@ -149,8 +152,8 @@ def bake_texture(
         check_cancel(cancel)
         resolution = view.image.shape[0]
         zbuffer = render_depth(vertices, faces, view.label, resolution).depth
-        uv, depth = project(texels.points[None], view.label)
-        pixels, depth = uv[0] * resolution, depth[0]
+        image_uv, depth = project(texels.points[None], view.label)  # not the atlas's ``uv``
+        pixels, depth = image_uv[0] * resolution, depth[0]
         column, row = pixels[:, 0].floor().long(), pixels[:, 1].floor().long()
         inside = (column >= 0) & (column < resolution) & (row >= 0) & (row < resolution) & (depth > 0)
         nearest = zbuffer[row.clamp(0, resolution - 1), column.clamp(0, resolution - 1)]
@@ -174,7 +177,8 @@ def bake_texture(
     texture, known = texture.reshape(size, size, 3), known.reshape(size, size)
     if known.any():
         # Every empty texel copies its nearest filled one: no dark seams at chart edges.
-        nearest = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
+        nearest = np.empty((2, size, size), dtype=np.int32)  # filled in place (the return value is untyped)
+        ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True, indices=nearest)
         texture = texture[nearest[0], nearest[1]]
     report(progress, 1.0)
     return (texture * 255).round().astype(np.uint8)
@@ -215,7 +219,7 @@ def texture_head_mesh(
     return texture_mesh(mesh, views, settings, fallback, stage(progress, RENDER_SHARE, 1.0), cancel)
 
 
-def textured_format(path: str | os.PathLike) -> str:
+def textured_format(path: str | os.PathLike) -> TexturedFormat:
     """'glb' or 'obj' from the file name; anything else is a one-line error."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in TEXTURED_FORMATS:

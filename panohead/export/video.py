@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import imageio.v2 as imageio
 import numpy as np
@@ -27,24 +28,27 @@ from panohead.export.heads import Head
 from panohead.export.tasks import FractionReport, check_cancel, report
 from panohead.generator import PanoHeadGenerator
 from panohead.images import image_grid
-from panohead.views.images import AXIS_NAMES, over, to_rgba8
+from panohead.views.images import AXES, Axis, over, to_rgba8
 from panohead.views.modes import (
-    HEAD_MODES,
-    SLICE_MODES,
     HeadStages,
     Picture,
     flat_colour,
     head_view,
+    is_slice_mode,
     mirror_view,
     slice_view,
 )
 
-# The viewer's view modes ("image" is its "final"), and its mirror comparison.
-VIEWS = ("image", "raw", "mask", "depth") + tuple(m for m in HEAD_MODES if m not in ("final", "raw", "mask", "depth"))
-VIEWS += SLICE_MODES + ("mirror",)
-BACKGROUNDS = ("generated", "white", "black")
-FILLS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
-VIDEO_FORMATS = ("mp4", "gif")
+# The viewer's view modes (panohead.views.modes.MODES; "image" is its "final"), and its mirror comparison.
+VideoView = Literal[
+    "image", "raw", "mask", "depth", "foreground", "background", "normals", "density", "colour", "mirror"
+]
+VIEWS: tuple[VideoView, ...] = get_args(VideoView)
+VideoBackground = Literal["generated", "white", "black"]  # the model's background network, or a flat colour
+BACKGROUNDS: tuple[VideoBackground, ...] = get_args(VideoBackground)
+FILLS: dict[VideoBackground, tuple[float, float, float]] = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
+VideoFormat = Literal["mp4", "gif"]
+VIDEO_FORMATS: tuple[VideoFormat, ...] = get_args(VideoFormat)
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,11 @@ class Turntable:
     pitch: float = 0.0
     radius: float | None = None
     resolution: int | None = None
-    background: str = "generated"
-    view: str = "image"
+    background: VideoBackground = "generated"
+    view: VideoView = "image"
     fps: int = 30
     columns: int | None = None
-    slice_axis: str = "z"
+    slice_axis: Axis = "z"
     slice_offset: float = 0.0
 
     def __post_init__(self) -> None:
@@ -84,7 +88,7 @@ class Turntable:
             f"pitch must be within -89 to 89 degrees, got {self.pitch:g}": -89 <= self.pitch <= 89,
             f"radius must be positive, got {self.radius}": self.radius is None or self.radius > 0,
             f"columns must be at least 1, got {self.columns}": self.columns is None or self.columns >= 1,
-            f"slice axis must be x, y or z, got {self.slice_axis!r}": self.slice_axis in AXIS_NAMES,
+            f"slice axis must be x, y or z, got {self.slice_axis!r}": self.slice_axis in AXES,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -105,7 +109,7 @@ def orbit_cameras(generator: PanoHeadGenerator, turntable: Turntable) -> torch.T
 def draw_view(generator: PanoHeadGenerator, head: Head, camera: Camera, turntable: Turntable) -> Picture:
     """The turntable's view of ``head`` from ``camera``, as the viewer draws it at full quality."""
     view, G = turntable.view, generator
-    if view in SLICE_MODES:
+    if is_slice_mode(view):
         size = 2 * G.config.neural_resolution  # the viewer's slice size
         return slice_view(G, head.planes, head.ws, view, turntable.slice_axis, turntable.slice_offset, size)
     superresolve = view in ("image", "foreground", "background", "mirror")
@@ -152,7 +156,7 @@ def turntable_frames(
         report(progress, (index + 1) / turntable.frames)
 
 
-def video_format(path: str | os.PathLike) -> str:
+def video_format(path: str | os.PathLike) -> VideoFormat:
     """'mp4' or 'gif' from the file name; anything else is a one-line error."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in VIDEO_FORMATS:

@@ -33,6 +33,14 @@ def rigid_inverse(pose: torch.Tensor) -> torch.Tensor:
 class CameraRefinement(nn.Module):
     """Learnable (yaw, pitch) offsets ``angles`` (N, 2), in radians, of N photo cameras; call -> labels (N, 25)."""
 
+    # Buffers (N,) and (N, 4, 4), (N, 9), (N, 3): each photo's orbit, its label relative to it, its lens and pivot.
+    yaw: torch.Tensor
+    pitch: torch.Tensor
+    radius: torch.Tensor
+    relative: torch.Tensor
+    intrinsics: torch.Tensor
+    look_at: torch.Tensor
+
     def __init__(self, labels: torch.Tensor, look_at: tuple[float, float, float]) -> None:
         super().__init__()
         orbit = label_to_orbit(labels)

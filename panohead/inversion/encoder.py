@@ -28,6 +28,7 @@ from torch import nn
 
 from panohead.checkpoint import CheckpointError, load_tensors, model_fingerprint, save_tensors
 from panohead.errors import one_line
+from panohead.generator import PanoHeadGenerator
 from panohead.inversion.latent import latent_prior
 from panohead.untrusted import parse_json
 from panohead.views.camera import frontal_camera
@@ -48,7 +49,7 @@ class EncoderConfig:
     hidden: int = 512
 
     @classmethod
-    def for_generator(cls, generator: nn.Module, **changes) -> EncoderConfig:
+    def for_generator(cls, generator: PanoHeadGenerator, **changes) -> EncoderConfig:
         """The config whose output fits ``generator``; input at its output resolution, capped at 256."""
         return cls(
             num_ws=generator.num_ws,
@@ -95,6 +96,8 @@ class BasicBlock(nn.Module):
 class LatentEncoder(nn.Module):
     """(photos (B, 3, H, W) in [-1, 1], cameras (B, 25)) -> ws (B, num_ws, w_dim) = mean w + predicted offset."""
 
+    w_avg: torch.Tensor  # (1, w_dim) the generator's mean w, a buffer
+
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.config = cfg = config
@@ -128,7 +131,7 @@ class LatentEncoder(nn.Module):
         return self.w_avg[:, None] + offsets
 
 
-def encoder_for(generator: nn.Module, config: EncoderConfig | None = None) -> LatentEncoder:
+def encoder_for(generator: PanoHeadGenerator, config: EncoderConfig | None = None) -> LatentEncoder:
     """A fresh (untrained) encoder for ``generator``, on its device, predicting its mean w."""
     encoder = LatentEncoder(config or EncoderConfig.for_generator(generator)).to(generator.device)
     with torch.no_grad():
@@ -167,7 +170,7 @@ def load_encoder(path: str | os.PathLike, device: torch.device | str = "cpu") ->
     return encoder.eval().requires_grad_(False).to(device)
 
 
-def check_generator(encoder: LatentEncoder, generator: nn.Module, source: str) -> None:
+def check_generator(encoder: LatentEncoder, generator: PanoHeadGenerator, source: str) -> None:
     """Refuse an encoder trained for another generator (a different latent shape or other weights)."""
     cfg = encoder.config
     if (cfg.num_ws, cfg.w_dim) != (generator.num_ws, generator.config.w_dim):
@@ -189,7 +192,7 @@ def encode(encoder: LatentEncoder, photos: torch.Tensor, cameras: torch.Tensor) 
         return encoder(photos.to(device), cameras.to(device))
 
 
-def bundled_encoder(generator: nn.Module, device: torch.device | str = "cpu") -> LatentEncoder | None:
+def bundled_encoder(generator: PanoHeadGenerator, device: torch.device | str = "cpu") -> LatentEncoder | None:
     """The encoder shipped beside the bundled model when ``generator`` is that model, else None."""
     from panohead.bundled import BUNDLED_ENCODER
 
@@ -202,7 +205,10 @@ def bundled_encoder(generator: nn.Module, device: torch.device | str = "cpu") ->
 
 
 def open_encoder(
-    generator: nn.Module, path: str | os.PathLike | None, bundled_model: bool, device: torch.device | str = "cpu"
+    generator: PanoHeadGenerator,
+    path: str | os.PathLike | None,
+    bundled_model: bool,
+    device: torch.device | str = "cpu",
 ) -> tuple[LatentEncoder | None, str]:
     """The encoder to start an inversion of ``generator`` from, and where it came from: the file at
     ``path`` (refused, one line, when trained for another model), else the bundled one when

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from panohead.generator import PanoHeadGenerator
 from panohead.inversion.inputs import Portrait
 from panohead.inversion.latent import LatentPrior, latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction
+from panohead.inversion.perceptual import Perceptual
 from panohead.inversion.pipeline import portrait_objective
 from panohead.inversion.progress import InversionStep
 from panohead.inversion.pti import pivotal_tuning
@@ -61,7 +61,7 @@ def estimate_time(
     generator: PanoHeadGenerator,
     portrait: Portrait | Sequence[Portrait],
     settings: InversionSettings,
-    perceptual: nn.Module,
+    perceptual: Perceptual,
 ) -> TimeEstimate:
     """Time real steps of both stages on a copy of ``generator`` (two latent steps, three PTI steps unless
     ``settings.pti_steps`` is 0).

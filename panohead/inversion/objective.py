@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from panohead.generator import PanoHeadGenerator
+from panohead.inversion.perceptual import Perceptual
 
 
 def render_view(generator: PanoHeadGenerator, ws: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -32,7 +32,7 @@ class Reconstruction:
     """
 
     def __init__(
-        self, target: torch.Tensor, perceptual: nn.Module, l2_weight: float = 1.0, perceptual_weight: float = 1.0
+        self, target: torch.Tensor, perceptual: Perceptual, l2_weight: float = 1.0, perceptual_weight: float = 1.0
     ) -> None:
         self.target = target
         self.perceptual = perceptual
@@ -50,7 +50,7 @@ class Reconstruction:
 
 
 def pair_distance(
-    perceptual: nn.Module, a: torch.Tensor, b: torch.Tensor, l2_weight: float = 1.0, perceptual_weight: float = 1.0
+    perceptual: Perceptual, a: torch.Tensor, b: torch.Tensor, l2_weight: float = 1.0, perceptual_weight: float = 1.0
 ) -> torch.Tensor:
     """The same objective between two image batches (B, 3, R, R), averaged over the batch."""
     return l2_weight * (a - b).square().mean() + perceptual_weight * perceptual(a, b).mean()

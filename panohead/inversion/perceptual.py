@@ -47,10 +47,11 @@ class LPIPS(nn.Module):
         return [t / (t.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) for t in taps]
 
     def distance(self, features_a: list[torch.Tensor], features_b: list[torch.Tensor]) -> torch.Tensor:
-        total = 0.0
+        total = None
         for index, (a, b) in enumerate(zip(features_a, features_b, strict=True)):
-            head = getattr(self, f"head{index}")
-            total = total + ((a - b).square() * head).sum(dim=1).mean(dim=(1, 2))
+            term = ((a - b).square() * getattr(self, f"head{index}")).sum(dim=1).mean(dim=(1, 2))
+            total = term if total is None else total + term
+        assert total is not None  # five taps
         return total
 
     def forward(self, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -91,13 +92,15 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor, window: torch.Tensor | None = None
     """
     window = gaussian_window().to(a.device, a.dtype) if window is None else window
     a, b = (a + 1) / 2, (b + 1) / 2
-    total, weight_sum = 0.0, 0.0
+    total, weight_sum = None, 0.0
     for weight in MS_SSIM_WEIGHTS:
-        total = total + weight * ssim(a, b, window)
+        term = weight * ssim(a, b, window)
+        total = term if total is None else total + term
         weight_sum += weight
         if min(a.shape[-2:]) < 32:
             break
         a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    assert total is not None  # at least one scale
     return total / weight_sum
 
 
@@ -154,11 +157,15 @@ def _announce(description: str) -> None:
         log.warning("%s", description)
 
 
+# A perceptual distance: ``features(images)`` once per target, ``distance(features_a, features_b)`` -> (B,).
+Perceptual = LPIPS | StructuralLoss
+
+
 def perceptual_loss(
     vgg_weights: str | os.PathLike | None = None,
     lpips_weights: str | os.PathLike | None = None,
     device: torch.device | str = "cpu",
-) -> nn.Module:
+) -> Perceptual:
     """The best perceptual distance available offline (see module docstring); ``.name`` says which.
 
     ``vgg_weights`` defaults to the torch hub cache; ``lpips_weights`` to ``lpips_vgg_v0.1.pth`` beside

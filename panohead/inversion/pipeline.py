@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from panohead.generator import PanoHeadGenerator
 from panohead.inversion.encoder import LatentEncoder, encode
 from panohead.inversion.inputs import Portrait, target_tensor
 from panohead.inversion.latent import latent_prior, optimise_latent
 from panohead.inversion.objective import Reconstruction, render_view
-from panohead.inversion.perceptual import perceptual_loss
+from panohead.inversion.perceptual import Perceptual, perceptual_loss
 from panohead.inversion.progress import ProgressCallback, cancelled
 from panohead.inversion.pti import pivotal_tuning
 from panohead.inversion.settings import InversionSettings
@@ -96,7 +95,7 @@ def portrait_objective(
     generator: PanoHeadGenerator,
     portraits: Portrait | Sequence[Portrait],
     settings: InversionSettings,
-    perceptual: nn.Module,
+    perceptual: Perceptual,
 ) -> tuple[torch.Tensor, Reconstruction]:
     """The portraits' cameras (N, 25) on the generator's device and the objective both stages minimise
     (the loss averaged over the N photos)."""
@@ -112,7 +111,7 @@ def invert(
     generator: PanoHeadGenerator,
     portraits: Portrait | Sequence[Portrait],
     settings: InversionSettings = InversionSettings(),
-    perceptual: nn.Module | None = None,
+    perceptual: Perceptual | None = None,
     callback: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     encoder: LatentEncoder | None = None,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from panohead.precision import OPTIMISATION, Precision
+from panohead.precision import OPTIMISATION, OptimisationPrecision, Precision
 
-SPACES = ("z", "w", "w+")
+Space = Literal["z", "w", "w+"]  # the latent optimised in stage 1
+SPACES: tuple[Space, ...] = get_args(Space)
 
 
 # Steps per stage by device: the paper's 500 + 350 on a GPU; fewer on a CPU, where a step of the
@@ -33,7 +35,7 @@ class InversionSettings:
     per-layer noise maps so they cannot smuggle the image in. Stage 2 is PTI (Roich et al. 2022).
     """
 
-    space: str = "z"  # the paper optimises z; "w" (one w for all layers) and "w+" (one per layer) are options
+    space: Space = "z"  # the paper optimises z; "w" (one w for all layers) and "w+" (one per layer) are options
     steps: int = 500
     pti_steps: int = 350
     # Stage 1.
@@ -63,7 +65,7 @@ class InversionSettings:
     # A panohead.precision name out of OPTIMISATION: "tf32", TF32 tensor cores for CUDA matmuls and
     # convolutions (a CPU has none: there it is fp32). No bf16: on an H100 it was slower than TF32 for
     # the paper model and diverged on small ones (docs/inversion.md).
-    precision: str = "tf32"
+    precision: OptimisationPrecision = "tf32"
     # Replay each stage's step from a CUDA graph after a few eager steps (CUDA only; falls back to
     # eager steps if capture fails). Removes the launch overhead that dominates at batch 1.
     cuda_graphs: bool = True

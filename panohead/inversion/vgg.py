@@ -29,6 +29,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class VGG16Features(nn.Module):
     """Images (B, 3, H, W) in [-1, 1] -> the five block outputs (B, C_k, H / 2**k, W / 2**k), k = 0..4."""
 
+    mean: torch.Tensor  # (1, 3, 1, 1) ImageNet channel means and deviations, buffers
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         layers: list[nn.Module] = []

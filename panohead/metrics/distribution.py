@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -33,8 +34,13 @@ from panohead.metrics.statistics import fit_gaussian, frechet_distance, inceptio
 from panohead.metrics.views import batches, render_views
 from panohead.views.camera import frontal_camera, orbit_camera
 
-SPLITS = ("all", "front", "back")
-SPLIT_YAW_RANGES = {"all": (-180.0, 180.0), "front": (-90.0, 90.0), "back": (90.0, 270.0)}
+Split = Literal["all", "front", "back"]  # all yaws, the front half, or the back half of the orbit
+SPLITS: tuple[Split, ...] = get_args(Split)
+SPLIT_YAW_RANGES: dict[Split, tuple[float, float]] = {
+    "all": (-180.0, 180.0),
+    "front": (-90.0, 90.0),
+    "back": (90.0, 270.0),
+}
 # extractor(uint8 images (B, 3, H, W)) -> features (B, D), classifier logits (B, K) or None
 Extractor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -71,8 +77,8 @@ def extract(extractor: Extractor, images: torch.Tensor, device: torch.device) ->
 
 
 def concatenate(parts: list[tuple[np.ndarray, np.ndarray | None]]) -> Features:
-    logits = [p[1] for p in parts]
-    return Features(np.concatenate([p[0] for p in parts]), None if logits[0] is None else np.concatenate(logits))
+    logits = [p[1] for p in parts if p[1] is not None]  # all or none: one extractor made them
+    return Features(np.concatenate([p[0] for p in parts]), np.concatenate(logits) if logits else None)
 
 
 def collate_images_and_labels(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +118,7 @@ def real_features(
 
 
 def split_cameras(
-    generator: PanoHeadGenerator, split: str, count: int, seed: int, pool: torch.Tensor | None
+    generator: PanoHeadGenerator, split: Split, count: int, seed: int, pool: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(conditioning, rendering) cameras (count, 25) for ``split`` (see module docstring)."""
     rng = torch.Generator().manual_seed(seed)
@@ -169,15 +175,16 @@ def distribution_metrics(
     """
     results: dict[str, float] = {}
     notes: list[str] = []
-    real, real_yaw, labels = None, None, None
+    reals = None  # the dataset's features, labels (N, 25) and yaws (N,) in degrees
     if dataset is not None:
         real, labels = real_features(
             dataset, extractor, generator.device, batch_size, workers, max_real, seed, progress
         )
-        real_yaw = torch.rad2deg(label_to_orbit(labels).yaw).numpy()
+        reals = real, labels, torch.rad2deg(label_to_orbit(labels).yaw).numpy()
     for split in SPLITS:
         pool, real_split = None, None
-        if real is not None:
+        if reals is not None:
+            real, labels, real_yaw = reals
             keep = in_split(real_yaw, split)
             pool, real_split = labels[torch.from_numpy(keep)], real.subset(keep)
             results[f"real_{split}"] = int(keep.sum())

@@ -64,6 +64,12 @@ class IBasicBlock(nn.Module):
 class IResNet(nn.Module):
     """ArcFace IResNet: 112 x 112 face -> embedding; ``blocks`` per stage, e.g. (3, 4, 14, 3) for r50."""
 
+    # The four stages, set by name (layer1..layer4, the checkpoint's keys).
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, blocks: Sequence[int], embedding_dim: int = 512) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)

@@ -24,6 +24,7 @@ import contextlib
 import math
 import threading
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,8 @@ from torch.autograd.function import once_differentiable
 from panohead.nn.resample import conv_up_2x, depthwise_filter
 
 LRELU_GAIN = math.sqrt(2.0)
+Activation = Literal["lrelu", "linear"]  # a layer's output: leaky ReLU (with its gain) or left linear
+ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
 SLOPE = 0.2
 _state = threading.local()
 
@@ -116,7 +119,7 @@ def bias_act(
     bias: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
     demod: torch.Tensor | None = None,
-    activation: str = "lrelu",
+    activation: Activation = "lrelu",
     gain: float = 1.0,
     clamp: float | None = None,
 ) -> torch.Tensor:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from panohead.nn import fused
-from panohead.nn.fused import LRELU_GAIN, per_channel
+from panohead.nn.fused import ACTIVATIONS, LRELU_GAIN, Activation, per_channel
 from panohead.nn.resample import conv_down_2x, conv_up_2x, downsample_2x
+
+# Per-pixel noise of the synthesis layers: a fresh draw, the stored buffers (reproducible), or none.
+NoiseMode = Literal["const", "random", "none"]
+NOISE_MODES: tuple[NoiseMode, ...] = get_args(NoiseMode)
 
 
 def leaky_relu_gain(x: torch.Tensor, clamp: float | None = None, gain: float = 1.0) -> torch.Tensor:
@@ -39,12 +44,12 @@ class EqualLinear(nn.Module):
         self,
         in_features: int,
         out_features: int,
-        activation: str = "linear",
+        activation: Activation = "linear",
         bias_init: float = 0.0,
         lr_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
-        self.activation = activation
+        self.activation: Activation = activation
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
@@ -101,6 +106,8 @@ def modulated_conv2d(
 class ModulatedConv(nn.Module):
     """A synthesis layer: style-modulated 3x3 conv (optionally 2x up), per-pixel noise, bias, lrelu."""
 
+    noise_const: torch.Tensor  # (resolution, resolution) buffer: the "const" noise
+
     def __init__(
         self,
         in_channels: int,
@@ -120,7 +127,7 @@ class ModulatedConv(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
         styles = self.affine(w)
         if fused.enabled():
             x = fused.modulated_conv(x, styles, self.weight, self.up)
@@ -131,7 +138,7 @@ class ModulatedConv(nn.Module):
         x = x if noise is None else x + noise
         return leaky_relu_gain(x + per_channel(self.bias.to(x.dtype)), self.conv_clamp)
 
-    def noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+    def noise(self, x: torch.Tensor, noise_mode: NoiseMode) -> torch.Tensor | None:
         """Per-pixel noise to add to the conv output x (B, C, H, W): (B, 1, H, W) random, (H, W) fixed, or None."""
         if noise_mode == "random":
             return (
@@ -141,7 +148,7 @@ class ModulatedConv(nn.Module):
         if noise_mode == "const":
             return (self.noise_const * self.noise_strength).to(x.dtype)
         if noise_mode != "none":
-            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+            raise ValueError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         return None
 
 
@@ -179,15 +186,15 @@ class EqualConv2d(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        activation: str = "lrelu",
+        activation: Activation = "lrelu",
         bias: bool = True,
         down: bool = False,
         conv_clamp: float | None = None,
     ) -> None:
         super().__init__()
-        if activation not in ("lrelu", "linear"):
-            raise ValueError(f"activation must be 'lrelu' or 'linear', got {activation!r}")
-        self.activation = activation
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        self.activation: Activation = activation
         self.down = down
         self.conv_clamp = conv_clamp
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))

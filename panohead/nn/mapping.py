@@ -15,6 +15,8 @@ class MappingNetwork(nn.Module):
     ``w_dim=3`` and a linear last layer is the camera self-adaptation network (Sec. 3.4).
     """
 
+    w_avg: torch.Tensor  # (w_dim,) running mean of w, a buffer (truncation pulls towards it)
+
     def __init__(
         self,
         z_dim: int,

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from panohead.nn.layers import NoiseMode
 from panohead.nn.synthesis import SynthesisBlock
 
 
@@ -26,7 +27,7 @@ class SuperResolution(nn.Module):
         conv_clamp: float | None = 256.0,
         antialias: bool = True,
         upsample_first: bool = True,
-        noise_mode: str = "none",
+        noise_mode: NoiseMode = "none",
     ) -> None:
         super().__init__()
         self.input_resolution = input_resolution
@@ -54,7 +55,7 @@ class SuperResolution(nn.Module):
         )
 
     def forward(
-        self, rgb: torch.Tensor, features: torch.Tensor, ws: torch.Tensor, noise_mode: str | None = None
+        self, rgb: torch.Tensor, features: torch.Tensor, ws: torch.Tensor, noise_mode: NoiseMode | None = None
     ) -> torch.Tensor:
         """rgb (B, 3, r, r), features (B, C, r, r), ws (B, *, w_dim) -> (B, 3, R, R).
 

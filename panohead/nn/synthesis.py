@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from panohead.nn.layers import ModulatedConv, ModulatedToRGB
+from panohead.nn.layers import ModulatedConv, ModulatedToRGB, NoiseMode
 from panohead.nn.resample import upsample_2x
 
 
@@ -40,21 +40,15 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if in_channels == 0 else 2
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str = "const"
+        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: NoiseMode = "const"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``ws`` (B, num_conv + 1, w_dim): one w per conv and one for to-RGB."""
         if self.conv0 is None:
-            x = self.const[None].expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
+            hidden = self.conv1(self.const[None].expand(ws.shape[0], -1, -1, -1), ws[:, 0], noise_mode)
         else:
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
-        rgb = self.torgb(x, ws[:, self.num_conv]).to(torch.float32)
-        if img is None:
-            img = rgb
-        else:
-            img = (upsample_2x(img) if self.up else img) + rgb
-        return x, img
+            hidden = self.conv1(self.conv0(x, ws[:, 0], noise_mode), ws[:, 1], noise_mode)
+        rgb = self.torgb(hidden, ws[:, self.num_conv]).to(torch.float32)
+        return hidden, rgb if img is None else (upsample_2x(img) if self.up else img) + rgb
 
 
 def channels_for(resolution: int, channel_base: int, channel_max: int) -> int:
@@ -86,16 +80,25 @@ class SynthesisNetwork(nn.Module):
             out_channels = channels_for(res, channel_base, channel_max)
             self.blocks[str(res)] = SynthesisBlock(in_channels, out_channels, w_dim, res, img_channels, conv_clamp)
             in_channels = out_channels
-        self.num_ws = sum(block.num_conv for block in self.blocks.values()) + 1
+        self.num_ws = sum(block.num_conv for block in self.block_list()) + 1
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def block_list(self) -> list[SynthesisBlock]:
+        """The blocks from 4x4 up, typed (``blocks`` is a ModuleDict so checkpoints name them by resolution)."""
+        blocks = []
+        for block in self.blocks.values():
+            assert isinstance(block, SynthesisBlock)
+            blocks.append(block)
+        return blocks
+
+    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
         """(B, num_ws, w_dim) -> (B, img_channels, resolution, resolution)."""
         if ws.shape[1] < self.num_ws:
             # Shorter w sequences (e.g. the head's ws feeding the background) repeat their last w.
             ws = torch.cat([ws, ws[:, -1:].expand(-1, self.num_ws - ws.shape[1], -1)], dim=1)
         x = img = None
         offset = 0
-        for block in self.blocks.values():
+        for block in self.block_list():
             x, img = block(x, img, ws[:, offset : offset + block.num_conv + 1], noise_mode)
             offset += block.num_conv
+        assert img is not None  # the 4x4 block always runs
         return img

@@ -39,8 +39,8 @@ def require(record: Record | None, path: str) -> Record:
     node = record
     for part in path.split("."):
         node = node.child(part) if isinstance(node, Record) else None
-        if node is None:
-            raise UnsupportedCheckpoint(f"generator has no '{path}' network")
+    if node is None:
+        raise UnsupportedCheckpoint(f"generator has no '{path}' network")
     return node
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 
 from panohead.nn.layers import EqualLinear, leaky_relu_gain
+
+# What squashes the colour features: nothing (PanoHead), EG3D's sigmoid, or the official lrelu option.
+DecoderActivation = Literal["none", "sigmoid", "lrelu"]
+DECODER_ACTIVATIONS: tuple[DecoderActivation, ...] = get_args(DecoderActivation)
 
 
 class FeatureDecoder(nn.Module):
@@ -16,7 +22,9 @@ class FeatureDecoder(nn.Module):
     official code's StyleGAN2-style option (leaky ReLU times sqrt(2)).
     """
 
-    def __init__(self, channels: int, hidden: int = 64, lr_multiplier: float = 1.0, activation: str = "none") -> None:
+    def __init__(
+        self, channels: int, hidden: int = 64, lr_multiplier: float = 1.0, activation: DecoderActivation = "none"
+    ) -> None:
         super().__init__()
         self.activation = activation
         self.hidden = EqualLinear(channels, hidden, lr_multiplier=lr_multiplier)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES, is_planar
+from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES, PlaneLayout, is_planar
 
 LETTERS = "xyz"  # point axes in einsum subscripts
 
@@ -43,7 +43,9 @@ class TrigridLattice:
     lattice a few x-rows at a time.
     """
 
-    def __init__(self, grids: torch.Tensor, axis: torch.Tensor, box_warp: float, layout: str = "panohead") -> None:
+    def __init__(
+        self, grids: torch.Tensor, axis: torch.Tensor, box_warp: float, layout: PlaneLayout = "panohead"
+    ) -> None:
         coords = axis.to(grids.dtype) * (2.0 / box_warp)
         _, _, _, depth, height, width = grids.shape
         self.axis = axis
@@ -72,4 +74,5 @@ class TrigridLattice:
                 planes = planes[..., start:stop]
             features = torch.einsum(f"bcd{LETTERS[h]}{LETTERS[w]},{LETTERS[d]}d->bxyzc", planes, depth)
             total = features if total is None else total.add_(features)
+        assert total is not None  # three grids
         return total

@@ -119,7 +119,7 @@ def skipping_field(field_of, planes: torch.Tensor, occupancy: OccupancyGrid) -> 
             density[b, index] = sigma[0].to(density.dtype)
             colour[b, index] = features[0]
         if colour is None:
-            channels = fields and field_channels(field_of, planes)
+            channels = field_channels(field_of, planes) if fields else 0
             colour = torch.zeros((*points.shape[:2], channels), device=points.device, dtype=points.dtype)
         return density, colour
 

@@ -16,6 +16,7 @@ artifact. The depth dimension of the tri-grid tells them apart.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +25,12 @@ import torch.nn.functional as F
 PANOHEAD_AXES = ((0, 1, 2), (0, 2, 1), (1, 2, 0))
 # EG3D's released code projects the third plane onto (z, x), repeating the xz plane transposed.
 EG3D_AXES = ((0, 1, 2), (0, 2, 1), (2, 0, 1))
+# Which axes each grid samples: PANOHEAD_AXES, EG3D_AXES, or PANOHEAD_AXES with a D = 1 grid sampled in 3-D.
+PlaneLayout = Literal["panohead", "panohead-3d", "eg3d"]
+PLANE_LAYOUTS: tuple[PlaneLayout, ...] = get_args(PlaneLayout)
 
 
-def grid_coordinates(points: torch.Tensor, box_warp: float, layout: str = "panohead") -> torch.Tensor:
+def grid_coordinates(points: torch.Tensor, box_warp: float, layout: PlaneLayout = "panohead") -> torch.Tensor:
     """(B, M, 3) world points -> (B, 3, M, 3) normalised (width, height, depth) coords per grid."""
     axes = EG3D_AXES if layout == "eg3d" else PANOHEAD_AXES
     scaled = points * (2.0 / box_warp)
@@ -35,7 +39,7 @@ def grid_coordinates(points: torch.Tensor, box_warp: float, layout: str = "panoh
 
 
 def sample_trigrid(
-    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead"
+    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: PlaneLayout = "panohead"
 ) -> torch.Tensor:
     """Features of ``points`` (B, M, 3) in ``grids`` (B, 3, C, D, H, W), averaged over the 3 grids -> (B, M, C).
 
@@ -49,7 +53,7 @@ def sample_trigrid(
     return (total / grids.shape[1]).transpose(1, 2).contiguous()
 
 
-def is_planar(layout: str, depth: int) -> bool:
+def is_planar(layout: PlaneLayout, depth: int) -> bool:
     """Whether grids are sampled as 2-D planes (plane 0, constant along the normal) instead of in 3-D.
 
     One-plane grids are, except under "panohead-3d" (see the module docstring). The lattice sampler
@@ -59,14 +63,14 @@ def is_planar(layout: str, depth: int) -> bool:
 
 
 def sample_trigrid_per_grid(
-    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead"
+    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: PlaneLayout = "panohead"
 ) -> torch.Tensor:
     """Like :func:`sample_trigrid` but keeps the grids apart: (B, 3, M, C)."""
     return torch.stack(list(grid_lookups(grids, points, box_warp, layout)), dim=1).transpose(2, 3)
 
 
 def grid_lookups(
-    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: str = "panohead"
+    grids: torch.Tensor, points: torch.Tensor, box_warp: float, layout: PlaneLayout = "panohead"
 ) -> Iterator[torch.Tensor]:
     """Each grid's features (B, C, M) at ``points`` (B, M, 3), grid by grid.
 

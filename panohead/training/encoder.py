@@ -30,15 +30,15 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from panohead.checkpoint import CheckpointError
 from panohead.devices import pick_device
 from panohead.errors import one_line
+from panohead.generator import PanoHeadGenerator
 from panohead.inversion.encoder import EncoderConfig, LatentEncoder, encoder_for, save_encoder
 from panohead.inversion.latent import latent_prior
 from panohead.inversion.objective import pair_distance, render_view
-from panohead.inversion.perceptual import perceptual_loss
+from panohead.inversion.perceptual import Perceptual, perceptual_loss
 from panohead.model_source import ModelSource
 from panohead.precision import TF32
 from panohead.training.compact import read_compact, write_compact
@@ -98,7 +98,7 @@ class HeadBatch:
 
 
 def sample_heads(
-    generator: nn.Module, w_avg: torch.Tensor, count: int, options: EncoderOptions, seed: int
+    generator: PanoHeadGenerator, w_avg: torch.Tensor, count: int, options: EncoderOptions, seed: int
 ) -> HeadBatch:
     """``count`` heads of ``generator`` drawn as the module docstring says, fixed by ``seed`` alone."""
     cfg, device = generator.config, generator.device
@@ -120,7 +120,9 @@ def sample_heads(
 class EncoderLoss:
     """The training loss of the module docstring; ``spread`` is the RMS distance of random ws from their mean."""
 
-    def __init__(self, generator: nn.Module, perceptual: nn.Module, options: EncoderOptions, spread: float) -> None:
+    def __init__(
+        self, generator: PanoHeadGenerator, perceptual: Perceptual, options: EncoderOptions, spread: float
+    ) -> None:
         self.generator, self.perceptual, self.options = generator, perceptual, options
         self.latent_scale = generator.config.w_dim / spread**2
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import panohead
 from panohead.atomic import write_bytes_atomic
+from panohead.config import PRESET_NAMES, PresetName
 from panohead.data.dataset import DatasetError, HeadDataset, default_mask_path
 from panohead.errors import one_line
 from panohead.training.monitor import CONSOLE_FILE
 from panohead.training.snapshot import latest_snapshot
 from panohead.untrusted import parse_json
 
-PRESETS = ("tiny", "small", "medium", "paper")
 # torchrun SIGKILLs its workers this many seconds after forwarding a stop signal (its default, 30 s, can
 # cut a large model's last steps and snapshot write short).
 TORCHRUN_SHUTDOWN_SECONDS = "600"
@@ -44,7 +44,7 @@ class LaunchSpec:
     data: str
     outdir: str
     masks: str | None = None  # mask folder or zip; None: the loader's default beside ``data``
-    preset: str = "small"
+    preset: PresetName = "small"
     kimg: float | None = None  # None: the preset's length
     resume: str | None = None  # a snapshot path, or "auto" for the newest in outdir
     finetune: str | None = None  # a checkpoint (ours or an official .pkl) to start from
@@ -94,8 +94,8 @@ def launch_command(args: list[str], gpus: int) -> list[str]:
 def check_launch(spec: LaunchSpec, visible_gpus: int) -> str | None:
     """Why ``spec`` cannot start, in one line (None when it can). Reads every image header of the dataset
     with the loader's checks (images, labels, masks, sizes), so run it off the UI thread."""
-    if spec.preset not in PRESETS:
-        return f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESETS)}"
+    if spec.preset not in PRESET_NAMES:
+        return f"unknown preset {spec.preset!r}; choose one of {', '.join(PRESET_NAMES)}"
     if spec.gpus > visible_gpus:
         return f"{spec.gpus} GPUs asked for but torch sees {visible_gpus}"
     if spec.kimg is not None and not spec.kimg > 0:

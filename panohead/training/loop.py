@@ -614,8 +614,8 @@ class Trainer:
             )
 
     # --- The loop -------------------------------------------------------------------------------
-    def run(self, after_step: Callable[[Trainer], None] | None = None) -> Path:
-        """Train until ``kimg``, a signal, or an error; returns the last snapshot written."""
+    def run(self, after_step: Callable[[Trainer], None] | None = None) -> Path | None:
+        """Train until ``kimg``, a signal, or an error; returns the last snapshot written (None: none yet)."""
         options, process, progress = self.options, self.process, self.progress
         total = int(round(options.kimg * 1000))
         tick_every = max(1, int(round(options.tick_kimg * 1000)))

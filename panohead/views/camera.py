@@ -16,6 +16,7 @@ import torch
 
 from panohead.camera import DEFAULT_FOCAL, DEFAULT_LOOK_AT, DEFAULT_RADIUS, focal_from_fov, orbit_label
 from panohead.config import GeneratorConfig
+from panohead.generator import PanoHeadGenerator
 
 Angle = float | Sequence[float] | torch.Tensor
 
@@ -31,7 +32,7 @@ def radians(degrees: Angle) -> float | torch.Tensor:
 def orbit_camera(
     yaw: Angle,
     pitch: Angle = 0.0,
-    model: torch.nn.Module | GeneratorConfig | None = None,
+    model: PanoHeadGenerator | GeneratorConfig | None = None,
     *,
     radius: float | torch.Tensor | None = None,
     look_at: tuple[float, float, float] | None = None,
@@ -45,14 +46,14 @@ def orbit_camera(
     ``model``'s, a generator or its config, where not given; without a model, the dataset's defaults.
     A generator also gives the device, unless ``device`` is given.
     """
-    config = getattr(model, "config", model)
+    config = model.config if isinstance(model, PanoHeadGenerator) else model
     if fov is not None:
         focal = focal_from_fov(fov)
     if config is not None:
         radius = config.camera_radius if radius is None else radius
         look_at = config.look_at if look_at is None else look_at
         focal = config.focal if focal is None else focal
-    if device is None and isinstance(model, torch.nn.Module):
+    if device is None and isinstance(model, PanoHeadGenerator):
         device = model.device
     return orbit_label(
         radians(yaw),
@@ -64,6 +65,6 @@ def orbit_camera(
     )
 
 
-def frontal_camera(model: torch.nn.Module, batch: int = 1) -> torch.Tensor:
+def frontal_camera(model: PanoHeadGenerator | GeneratorConfig | None, batch: int = 1) -> torch.Tensor:
     """(B, 25) frontal labels on ``model``'s orbit: the conditioning camera of the paper's renders."""
     return orbit_camera(0.0, 0.0, model).expand(batch, -1)

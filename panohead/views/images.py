@@ -5,6 +5,8 @@ Images are torch tensors (C, H, W) with values in [0, 1] unless said otherwise, 
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,8 +15,10 @@ from panohead.camera import pixel_rays, split_label
 from panohead.errors import one_line
 from panohead.images import open_image
 
+Colormap = Literal["coolwarm", "viridis", "gray"]
+COLORMAPS: tuple[Colormap, ...] = get_args(Colormap)
 # Anchor colours (sRGB, 0..1) of the colour maps, interpolated linearly.
-COLORMAP_ANCHORS = {
+COLORMAP_ANCHORS: dict[Colormap, tuple[tuple[float, float, float], ...]] = {
     "coolwarm": ((0.23, 0.30, 0.75), (0.55, 0.69, 1.00), (0.87, 0.87, 0.87), (0.96, 0.60, 0.48), (0.71, 0.02, 0.15)),
     "viridis": ((0.27, 0.00, 0.33), (0.23, 0.32, 0.55), (0.13, 0.57, 0.55), (0.37, 0.79, 0.38), (0.99, 0.91, 0.14)),
     "gray": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
@@ -25,8 +29,9 @@ CHECKER_LIGHT, CHECKER_DARK = 0.42, 0.30
 # z: seen from the front (x right, y up); x: from the subject's left side (-z right, y up);
 # y: from above with the face at the bottom (x right, -z up).
 VIEW_AXES = {2: ((0, 1.0), (1, 1.0)), 0: ((2, -1.0), (1, 1.0)), 1: ((0, 1.0), (2, -1.0))}
-AXIS_INDEX = {"x": 0, "y": 1, "z": 2}
-AXIS_NAMES = "xyz"
+Axis = Literal["x", "y", "z"]
+AXES: tuple[Axis, ...] = get_args(Axis)  # AXES[i]: the name of world axis i
+AXIS_INDEX: dict[Axis, int] = {name: index for index, name in enumerate(AXES)}
 
 
 def to_unit(image: torch.Tensor) -> torch.Tensor:
@@ -34,7 +39,7 @@ def to_unit(image: torch.Tensor) -> torch.Tensor:
     return ((image.float() + 1.0) * 0.5).clamp(0.0, 1.0)
 
 
-def colormap(values: torch.Tensor, name: str) -> torch.Tensor:
+def colormap(values: torch.Tensor, name: Colormap) -> torch.Tensor:
     """(H, W) values in [0, 1] -> (3, H, W) colours."""
     anchors = torch.tensor(COLORMAP_ANCHORS[name], device=values.device, dtype=torch.float32)
     position = values.float().clamp(0.0, 1.0) * (len(anchors) - 1)

@@ -15,10 +15,11 @@ import dataclasses
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import torch
 import torch.nn.functional as F
+from typing_extensions import TypeIs
 
 from panohead.generator import PanoHeadGenerator
 from panohead.metrics.mirror import mirror_similarity, mirror_weight
@@ -26,6 +27,7 @@ from panohead.metrics.views import surface_points
 from panohead.rendering.volume import crop_outside_box
 from panohead.views.images import (
     AXIS_INDEX,
+    Axis,
     colormap,
     depth_image,
     normals_from_depth,
@@ -34,13 +36,24 @@ from panohead.views.images import (
     slice_points,
     to_unit,
 )
-from panohead.views.stages import compose_image, march_volume
+from panohead.views.stages import Content, compose_image, march_volume
 from panohead.views.trigrid import Cell, mosaic
 
 # Views of the head from a camera; the slices (density, colour) cut the volume along an axis instead.
-HEAD_MODES = ("final", "foreground", "background", "raw", "mask", "depth", "normals")
-SLICE_MODES = ("density", "colour")
-MODES = HEAD_MODES + SLICE_MODES
+# In the order the viewer lists them.
+HeadMode = Literal["final", "raw", "mask", "depth", "normals", "background", "foreground"]
+SliceMode = Literal["density", "colour"]
+ViewMode = Literal[HeadMode, SliceMode]
+HEAD_MODES: tuple[HeadMode, ...] = get_args(HeadMode)
+SLICE_MODES: tuple[SliceMode, ...] = get_args(SliceMode)
+MODES: tuple[ViewMode, ...] = get_args(ViewMode)
+
+
+def is_slice_mode(mode: str) -> TypeIs[SliceMode]:
+    """Whether ``mode`` cuts the volume (:func:`slice_view`) rather than looking at the head (:func:`head_view`)."""
+    return mode in SLICE_MODES
+
+
 SLAB = 1.0 / 32.0  # density slices show the opacity of a slab this fraction of the box thick
 
 # A picture or flat colour (3, size, size) in [0, 1] replacing the model's background, by its side.
@@ -75,7 +88,7 @@ class Stages(Protocol):
         """:func:`march_volume` from ``camera``."""
         ...
 
-    def composite(self, camera: Hashable, content: str = "head") -> dict[str, torch.Tensor]:
+    def composite(self, camera: Hashable, content: Content = "head") -> dict[str, torch.Tensor]:
         """:func:`compose_image` from ``camera``: {"raw": (3, n, n), "image": (3, R, R)} in [-1, 1]."""
         ...
 
@@ -107,7 +120,7 @@ class HeadStages:
     def volume(self, camera: Hashable) -> dict[str, torch.Tensor]:
         return march_volume(self.G, self.planes, self.ws, self.label(camera), self.G.config.neural_resolution)
 
-    def composite(self, camera: Hashable, content: str = "head") -> dict[str, torch.Tensor]:
+    def composite(self, camera: Hashable, content: Content = "head") -> dict[str, torch.Tensor]:
         volume = self.volume(camera)
         background = None if content == "foreground" else self.background
         return compose_image(
@@ -130,7 +143,7 @@ def flat_colour(colour: tuple[float, float, float], device: torch.device) -> Rep
 def head_view(
     stages: Stages,
     camera: Hashable,
-    mode: str,
+    mode: HeadMode,
     replacement: Replacement | None = None,
     transparent: bool = False,
 ) -> Picture:
@@ -179,7 +192,13 @@ def head_view(
 
 
 def slice_view(
-    G: PanoHeadGenerator, planes: torch.Tensor, ws: torch.Tensor, kind: str, axis: str, offset: float, size: int
+    G: PanoHeadGenerator,
+    planes: torch.Tensor,
+    ws: torch.Tensor,
+    kind: SliceMode,
+    axis: Axis,
+    offset: float,
+    size: int,
 ) -> Picture:
     """Density (opacity of a thin slab, colour-mapped) or colour (to_rgb of the features, with that
     opacity as alpha) on the plane ``axis`` = ``offset`` through the volume, ``size`` pixels a side,

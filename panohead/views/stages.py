@@ -11,11 +11,16 @@ and the generator's weights, so :class:`panohead.fast.FastRenderer` can also rep
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from panohead.generator import PanoHeadGenerator
 from panohead.precision import FP32, Precision
 from panohead.rendering.volume import Field
+
+# What a composite shows: the head over the background (Eq. 3), the head alone, or the background alone.
+Content = Literal["head", "foreground", "background"]
 
 VOLUME_OUTPUTS = ("foreground", "weight_sum", "depth")
 
@@ -46,7 +51,7 @@ def compose_image(
     weight_sum: torch.Tensor,
     background: torch.Tensor | None,
     ws: torch.Tensor,
-    content: str = "head",
+    content: Content = "head",
     superresolve: bool = True,
     precision: Precision = FP32,
 ) -> dict[str, torch.Tensor]:

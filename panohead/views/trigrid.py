@@ -8,12 +8,16 @@ artist see how features of the face and of the back of the head are kept apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 
-from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES, sample_trigrid_per_grid
-from panohead.views.images import AXIS_NAMES, colormap, orient_plane, pca_colours, slice_points
+from panohead.rendering.trigrid import EG3D_AXES, PANOHEAD_AXES, PlaneLayout, sample_trigrid_per_grid
+from panohead.views.images import AXES, Colormap, colormap, orient_plane, pca_colours, slice_points
 
+TrigridDisplay = Literal["pca", "channel"]  # three principal components as colours, or one channel
+TRIGRID_DISPLAYS: tuple[TrigridDisplay, ...] = get_args(TrigridDisplay)
+CellKind = Literal["plane", "slice", "image"]  # a stored plane, a continuous slice, or a picture
 MIN_TILE = 128  # tiles are enlarged (nearest neighbour) to at least this many pixels
 BACKGROUND = (0.07, 0.075, 0.08)
 
@@ -24,9 +28,9 @@ class TrigridSpec:
     or "channel" (one ``channel`` through ``colormap``); every depth plane or only ``depth_index``;
     slice ``offsets`` along the x, y and z normals (world units)."""
 
-    display: str = "pca"
+    display: TrigridDisplay = "pca"
     channel: int = 0
-    colormap: str = "coolwarm"
+    colormap: Colormap = "coolwarm"
     all_planes: bool = True
     depth_index: int = 0
     offsets: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -37,14 +41,14 @@ class Cell:
     """A labelled rectangle of a mosaic, in [0, 1] coordinates of the mosaic (x right, y down)."""
 
     label: str
-    kind: str  # "plane", "slice" or "image"
+    kind: CellKind
     x0: float
     y0: float
     x1: float
     y1: float
 
 
-def grid_axes(layout: str) -> tuple[tuple[int, int, int], ...]:
+def grid_axes(layout: PlaneLayout) -> tuple[tuple[int, int, int], ...]:
     """(width, height, depth) world axes of each grid, as the engine samples them."""
     return EG3D_AXES if layout == "eg3d" else PANOHEAD_AXES
 
@@ -55,7 +59,7 @@ def plane_depth(index: int, depth: int, box_warp: float) -> float:
 
 
 def trigrid_tiles(
-    planes: torch.Tensor, spec: TrigridSpec, box_warp: float, layout: str
+    planes: torch.Tensor, spec: TrigridSpec, box_warp: float, layout: PlaneLayout
 ) -> tuple[list[list[torch.Tensor]], list[list[str]]]:
     """Feature tiles (C, H, W) per grid row: the chosen depth planes, then a continuous slice.
 
@@ -65,9 +69,9 @@ def trigrid_tiles(
     indices = range(depth) if spec.all_planes else [min(max(spec.depth_index, 0), depth - 1)]
     rows, labels = [], []
     for g, (w_axis, h_axis, d_axis) in enumerate(grid_axes(layout)[:grids]):
-        normal = AXIS_NAMES[d_axis]
+        normal = AXES[d_axis]
         row = [orient_plane(planes[0, g, :, d], w_axis, h_axis, d_axis) for d in indices]
-        grid_name = f"{AXIS_NAMES[w_axis]}{AXIS_NAMES[h_axis]} grid"
+        grid_name = f"{AXES[w_axis]}{AXES[h_axis]} grid"
         names = [
             f"{grid_name}, plane {d + 1}/{depth} ({normal} = {plane_depth(d, depth, box_warp):+.2f})" for d in indices
         ]
@@ -107,7 +111,7 @@ def colour_tiles(rows: list[list[torch.Tensor]], spec: TrigridSpec) -> list[list
 
 
 def mosaic(
-    rows: list[list[torch.Tensor]], labels: list[list[str]], kinds: list[list[str]]
+    rows: list[list[torch.Tensor]], labels: list[list[str]], kinds: list[list[CellKind]]
 ) -> tuple[torch.Tensor, list[Cell]]:
     """Lay equally sized (3, H, W) tiles out in rows with gaps; returns the image and its cells."""
     height, width = rows[0][0].shape[-2:]
@@ -133,9 +137,9 @@ def mosaic(
 
 
 def trigrid_mosaic(
-    planes: torch.Tensor, spec: TrigridSpec, box_warp: float, layout: str
+    planes: torch.Tensor, spec: TrigridSpec, box_warp: float, layout: PlaneLayout
 ) -> tuple[torch.Tensor, list[Cell]]:
     """The inspector image (3, H, W): 3 rows (grids) x (D planes + 1 slice)."""
     rows, labels = trigrid_tiles(planes, spec, box_warp, layout)
-    kinds = [["plane"] * (len(row) - 1) + ["slice"] for row in rows]
+    kinds: list[list[CellKind]] = [["plane" if i < len(row) - 1 else "slice" for i in range(len(row))] for row in rows]
     return mosaic(colour_tiles(rows, spec), labels, kinds)

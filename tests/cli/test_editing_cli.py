@@ -37,7 +37,7 @@ def test_keyframes_command_writes_the_session_path_as_video(session_file, tmp_pa
     )
     assert result.exit_code == 0, result.output
     assert len(imageio.mimread(tmp_path / "path.gif")) == 3
-    assert f"wrote {tmp_path / 'path.gif'} (10 fps" in result.output
+    assert f"wrote {tmp_path / 'path.gif'} (3 frames at 10 fps" in result.output
 
 
 def test_keyframes_command_names_a_missing_checkpoint_in_one_line(session_file, tmp_path):

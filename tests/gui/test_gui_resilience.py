@@ -73,6 +73,26 @@ def test_a_panel_that_raises_mid_draw_shows_its_error_in_place_and_the_rest_keep
     assert panel not in app.failures  # fixed: the line goes away
 
 
+def test_errors_remembered_as_logged_are_bounded_and_a_repeated_one_is_logged_once(app, caplog):
+    """The set of logged error lines grew by one for every distinct line (a changing number in the message) for as
+    long as the app ran; it keeps the most recent LOGGED_LINES, and a line still failing is not logged again."""
+    from viz.app import LOGGED_LINES
+
+    panel = app.panel(TruncationWidget)
+
+    def fail(text: str) -> None:
+        with app.contained(panel):
+            raise ValueError(text)
+
+    with caplog.at_level(logging.ERROR, logger="viz.app"):
+        for index in range(3 * LOGGED_LINES):
+            fail(f"frame {index}")
+            fail("the same every frame")
+    assert len(app._logged.items) == LOGGED_LINES
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 3 * LOGGED_LINES + 1
+    assert app.failures[panel] == "Truncation: internal error: ValueError: the same every frame"
+
+
 def test_settings_that_fail_validation_are_skipped_one_by_one_and_the_train_tab_opens(
     display, column_checkpoint, tmp_path, monkeypatch
 ):

@@ -289,3 +289,51 @@ def test_pca_puts_the_strongest_feature_direction_in_red_with_a_fixed_sign():
     assert colours.shape == (2000, 3) and colours.min() >= 0 and colours.max() <= 1
     assert torch.corrcoef(torch.stack([colours[:, 0], features[:, 0]]))[0, 1] > 0.9
     assert torch.corrcoef(torch.stack([colours[:, 1], features[:, 1]]))[0, 1] > 0.9
+
+
+def test_an_idle_renderer_shows_its_last_measured_rate_not_zero(monkeypatch):
+    """The Stats tab said "Renderer 0.0 FPS" a second after the last frame; it says idle and the last rate."""
+    import viz.async_renderer
+    from viz.performance_widget import renderer_rate
+
+    monkeypatch.setattr(viz.async_renderer, "IDLE_AFTER", 0.3)
+
+    def fn(request, quality):
+        time.sleep(0.02)
+        return RenderResult(request, quality)
+
+    renderer = AsyncRenderer(fn)
+    try:
+        assert renderer_rate(renderer) == "  idle"  # nothing measured yet
+        state = AppState()
+        for yaw in (0.0, 10.0, 20.0, 30.0):
+            state.edit = state.edit.with_camera(yaw=yaw)
+            renderer.submit(build_request(state, "cpu"))
+            time.sleep(0.05)
+        assert renderer.rendering and renderer_rate(renderer).endswith(" FPS")
+        time.sleep(0.5)
+        rate = renderer.fps
+        assert not renderer.rendering and rate is not None and 0 < rate < 50  # frames at least 0.02 s apart
+        assert renderer_rate(renderer) == f"  idle (last {rate:.1f} FPS)"
+    finally:
+        assert renderer.stop()
+
+
+def test_every_text_setting_takes_exactly_the_choices_of_its_literal_type():
+    """The settings' choice lists are the fields' Literal types (no second list that could drift)."""
+    import dataclasses
+
+    from panohead.numbers import literal_choices
+
+    state, checked = AppState(), []
+    for section in (f.name for f in dataclasses.fields(state) if f.name != "edit"):
+        cls = type(getattr(state, section))
+        for name, choices in literal_choices(cls).items():
+            for choice in choices:
+                state.update(**{section: {name: choice}})
+                assert getattr(getattr(state, section), name) == choice
+            with pytest.raises(ValueError, match=rf"{cls.__name__}.{name}: 'nope' is not one of {', '.join(choices)}"):
+                state.update(**{section: {name: "nope"}})
+            checked.append(f"{section}.{name}")
+    assert {"view.mode", "view.target", "background.mode", "model.precision", "export.video_view"} <= set(checked)
+    assert len(checked) == 14
