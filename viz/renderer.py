@@ -36,7 +36,7 @@ from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
 from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
-from panohead.precision import FP32, Precision
+from panohead.precision import Precision
 from panohead.views.images import background_picture, checkerboard, over, resize, to_rgba8
 from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
 from panohead.views.trigrid import Cell, trigrid_mosaic
@@ -159,8 +159,7 @@ class Renderer:
             if model_key not in self.models.items:
                 self.clear()  # another model: free the old one's tri-grids and images first
             G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
-            # A CPU renders fp32 whatever is chosen: it has no TF32, and fp16 there is about 10x slower.
-            precision = request.precision if device.type == "cuda" else FP32
+            precision = request.precision.rendering_on(device)
             fast = self._fast(G, precision, request.cuda_graphs)
             with torch.inference_mode(), precision.float32.scope(device, cache_enabled=False):
                 frame = _Frame(self, fast, model_key, request, quality, timer)
