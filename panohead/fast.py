@@ -93,11 +93,19 @@ class FastRenderer:
 
     def release(self) -> None:
         """Free the captured graphs (their memory pools, static inputs and outputs) and the occupancy
-        grids now; the renderer stays usable and captures again on its next graphed call. Call
-        ``torch.cuda.empty_cache()`` afterwards to hand the memory back to the driver."""
-        for graphed in self.graphs.values():
-            graphed.release()
+        grids now, the pools handed back to the driver (e.g. before another model is loaded); the
+        renderer stays usable and captures again on its next graphed call."""
+        graphed = self.replaying
+        for call in self.graphs.values():
+            call.release()
         self._occupancy = []
+        if graphed:
+            torch.cuda.empty_cache()
+
+    def serves(self, G: PanoHeadGenerator, precision: Precision, cuda_graph: bool) -> bool:
+        """Whether this renderer renders ``G`` at ``precision`` with ``cuda_graph`` (graphs bake the
+        precision in, so another precision needs another renderer)."""
+        return self.G is G and self.precision == precision and self.cuda_graph == cuda_graph
 
     def _scope(self, precision: Precision) -> contextlib.AbstractContextManager:
         """``precision``'s scope on the generator's device, without the autocast weight cache (so that
