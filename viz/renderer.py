@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from panohead.devices import pick_device
+from panohead.devices import cudnn_benchmark, pick_device
 from panohead.editing import Camera, EditState, Latent, compose
 from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
@@ -115,7 +115,12 @@ class Renderer:
                 self.clear()  # another model: free the old one's tri-grids and images first
             G, info = self.model(request.source, request.device, timer)
             fast = self._fast(G, request.precision.rendering_on(device), request.cuda_graphs)
-            with torch.inference_mode(), fast.precision.float32.scope(device, cache_enabled=False):
+            # A frame's few fixed shapes repeat while orbiting: cuDNN may time its kernels for them.
+            with (
+                torch.inference_mode(),
+                cudnn_benchmark(True),
+                fast.precision.float32.scope(device, cache_enabled=False),
+            ):
                 frame = _Frame(self, fast, model_key, request, quality, timer)
                 picture = frame.draw()
                 with timer("display"):
