@@ -102,11 +102,6 @@ class FastRenderer:
         if graphed:
             torch.cuda.empty_cache()
 
-    def serves(self, G: PanoHeadGenerator, precision: Precision, cuda_graph: bool) -> bool:
-        """Whether this renderer renders ``G`` at ``precision`` with ``cuda_graph`` (graphs bake the
-        precision in, so another precision needs another renderer)."""
-        return self.G is G and self.precision == precision and self.cuda_graph == cuda_graph
-
     def _scope(self, precision: Precision) -> contextlib.AbstractContextManager:
         """``precision``'s scope on the generator's device, without the autocast weight cache (so that
         the same stage can be captured in a CUDA graph)."""
@@ -253,3 +248,16 @@ class FastRenderer:
         if graphed is None:
             return self._orbit_eager(planes, ws, c_render, background)
         return graphed(planes, ws, c_render, background)
+
+
+def renderer_for(
+    current: FastRenderer | None, G: PanoHeadGenerator, precision: Precision, cuda_graph: bool
+) -> FastRenderer:
+    """``current`` when it renders ``G`` at ``precision`` with ``cuda_graph``, else a new staged renderer
+    (``current`` released first: graphs bake the precision in). A CPU skips empty space; CUDA may
+    replay graphs. The viewer keeps one renderer this way across frames."""
+    if current is not None:
+        if current.G is G and current.precision == precision and current.cuda_graph == cuda_graph:
+            return current
+        current.release()
+    return FastRenderer(G, precision, skip_empty=G.device.type == "cpu", cuda_graph=cuda_graph)

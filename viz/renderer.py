@@ -8,16 +8,14 @@
     image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
-Every key also holds the precision its stage ran at: TF32 rounds all of them, so the first four are
-keyed by the TF32 choice; autocast reaches only the background and the super-resolution, so their
-keys hold the whole precision (switching fp32 -> fp16 re-uses the marched head, tf32 marches again).
-What each view shows is the engine's (:mod:`panohead.views.modes`, shared with ``panohead video``):
-the renderer hands it these cached stages and keeps the result. The stages themselves are the engine's
-staged renderer (:class:`panohead.fast.FastRenderer`, one per model and settings): on CUDA, with
-``request.cuda_graphs``, the volume and image stages replay CUDA graphs; on a CPU the ray march skips
-empty space. Each frame runs in its :class:`~panohead.precision.Precision` scope.
-Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
-failures come back as a one-line ``error`` instead of an exception.
+Every key also holds the precision its stage ran at: TF32 rounds every stage, autocast only the last
+two, so ws, planes and volume are keyed by the TF32 choice and bg and image by the whole precision
+(fp32 -> fp16 re-uses the marched head; fp32 -> tf32 marches again). What each view shows is the
+engine's (:mod:`panohead.views.modes`, shared with ``panohead video``), drawn from these cached
+stages; the stages are the engine's staged renderer (:class:`panohead.fast.FastRenderer`): CUDA
+graphs on CUDA with ``request.cuda_graphs``, empty-space skipping on a CPU, each frame in its
+:class:`~panohead.precision.Precision` scope. A :class:`RenderResult` holds uint8 numpy images ready
+for a texture, or a one-line ``error`` instead of an exception.
 """
 
 from __future__ import annotations
@@ -35,9 +33,8 @@ from panohead.devices import cudnn_benchmark, pick_device
 from panohead.editing import Camera, EditState, Latent, compose
 from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
-from panohead.fast import FastRenderer
+from panohead.fast import FastRenderer, renderer_for
 from panohead.generator import PanoHeadGenerator
-from panohead.precision import Precision
 from panohead.views.images import background_picture
 from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
 from panohead.views.trigrid import Cell, trigrid_mosaic
@@ -114,7 +111,7 @@ class Renderer:
             if model_key not in self.models.items:
                 self.clear()  # another model: free the old one's tri-grids and images first
             G, info = self.model(request.source, request.device, timer)
-            fast = self._fast(G, request.precision.rendering_on(device), request.cuda_graphs)
+            fast = self.fast = renderer_for(self.fast, G, request.precision.rendering_on(device), request.cuda_graphs)
             # A frame's few fixed shapes repeat while orbiting: cuDNN may time its kernels for them.
             with (
                 torch.inference_mode(),
@@ -157,16 +154,6 @@ class Renderer:
         if self.fast is not None:
             self.fast.release()  # any CUDA graphs' memory pools go back to the driver with it
             self.fast = None
-
-    def _fast(self, G: PanoHeadGenerator, precision: Precision, cuda_graphs: bool) -> FastRenderer:
-        """The staged renderer of ``G`` at ``precision``, made again when either or the graph setting
-        changes. A CPU skips empty space; CUDA may replay graphs."""
-        if self.fast is None or not self.fast.serves(G, precision, cuda_graphs):
-            if self.fast is not None:
-                self.fast.release()
-            cpu = G.device.type == "cpu"
-            self.fast = FastRenderer(G, precision, skip_empty=cpu, cuda_graph=cuda_graphs)
-        return self.fast
 
     def model(self, source: str, device: str, timer: StageTimer | None = None) -> tuple[PanoHeadGenerator, ModelInfo]:
         """The generator ``source`` names, shared with rendering (call on the render thread)."""
