@@ -70,7 +70,8 @@ def estimate_time(
     ``settings.pti_steps`` is 0).
 
     ``perceptual`` is the distance the run will use; ``generator`` and the global random state are
-    left as they were.
+    left as they were, but while it runs no other thread may use ``generator`` (its noise maps and
+    gradient flags change during the steps).
     """
     device = generator.device
     label, objective = portrait_objective(generator, portrait, settings, perceptual)
