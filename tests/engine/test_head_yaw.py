@@ -73,7 +73,7 @@ def test_every_held_out_head_is_within_15_degrees_or_flagged_unsure(yaw):
     from panohead.data.align import UNSURE_CONFIDENCE
     from panohead.data.estimators import SelfieSegmenter
 
-    batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
+    batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=yaw, pitch=0.0)
     estimator, segmenter = LearnedHeadPose(), SelfieSegmenter()
     for image in batch.images:
         photo = to_uint8(image)
