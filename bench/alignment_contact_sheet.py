@@ -53,7 +53,7 @@ def photos(folder: Path) -> None:
     tiny[200:236, 220:256] = np.asarray(face)
     Image.fromarray(tiny).save(folder / "tiny_face.png")
     for name, (seed, head, yaw) in SYNTHETIC.items():
-        batch = synthesize(seed, [head], SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
+        batch = synthesize(seed, [head], SynthSettings(resolution=160), yaw=yaw, pitch=0.0)
         Image.fromarray(to_uint8(batch.images[0])).save(folder / name)
 
 

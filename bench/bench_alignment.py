@@ -16,7 +16,6 @@ misses: stage-2 crops over 15 degrees off that the report does not flag ``YAW UN
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +59,7 @@ def categories(seed: int, index: int) -> list[str]:
 def synthetic_masks(segmenter: SelfieSegmenter, heads: int, resolution: int) -> None:
     scores, per_category = [], {}
     for yaw in MASK_YAWS:
-        batch = synthesize(11, range(heads), SynthSettings(resolution=resolution), yaw=math.radians(yaw), pitch=0.0)
+        batch = synthesize(11, range(heads), SynthSettings(resolution=resolution), yaw=yaw, pitch=0.0)
         row = [
             iou(segmenter(to_uint8(image)) > 0.5, exact)
             for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5, strict=True)
@@ -101,7 +100,7 @@ def stage2_yaw(segmenter: SelfieSegmenter, heads: int, resolution: int, seed: in
     )
     all_errors, crops, over, misses = [], 0, 0, 0
     for yaw in YAW_BUCKETS:
-        batch = synthesize(seed, range(heads), SynthSettings(resolution=resolution), yaw=math.radians(yaw), pitch=0.0)
+        batch = synthesize(seed, range(heads), SynthSettings(resolution=resolution), yaw=yaw, pitch=0.0)
         errors, unsure, stage1, stage2, skipped, flagged, missed = [], 0, [], [], 0, 0, 0
         for image in batch.images:
             photo = to_uint8(image)

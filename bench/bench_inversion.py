@@ -64,7 +64,6 @@ def main() -> None:
         locality_every=args.locality_every,
         cuda_graphs=not args.no_cuda_graphs,
     )
-    torch.backends.cudnn.benchmark = True
     if args.random_vgg:
         perceptual = LPIPS(VGG16Features().eval().requires_grad_(False)).to(device)
         perceptual.name = "lpips (random VGG16 weights: timing only)"

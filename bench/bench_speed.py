@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import device_name, print_official, time_call
 from panohead.config import preset
-from panohead.devices import pick_device
+from panohead.devices import cudnn_benchmark, pick_device
 from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
 from panohead.model_source import ModelSource
@@ -292,7 +292,6 @@ def main() -> None:
     device = pick_device("cpu" if args.quick and args.device == "auto" else args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.backends.cudnn.benchmark = True  # as the viewer: fixed shapes
     print(f"device: {device_name(device)}  torch {torch.__version__}", flush=True)
     paths = GPU_PATHS if device.type == "cuda" else CPU_PATHS
     if args.paths:
@@ -339,4 +338,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with cudnn_benchmark(True):  # as the viewer: fixed shapes
+        main()

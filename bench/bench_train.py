@@ -285,22 +285,22 @@ def throughput(
         if progress:
             print(f"  trainer built in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         if target.type == "cuda":
-            torch.backends.cudnn.benchmark = autotune
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         sync = (lambda: torch.cuda.synchronize(target)) if target.type == "cuda" else (lambda: None)
         batches = trainer.data_iterator()
 
         def run(count: int, phase: str) -> None:
-            for index in range(count):
-                started = time.perf_counter()
-                trainer.step(next(batches))
-                sync()
-                if progress:
-                    print(
-                        f"  {phase} step {index + 1}/{count}: {time.perf_counter() - started:.2f} s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+            with cudnn_benchmark(autotune and target.type == "cuda"):  # as asked, for these steps only
+                for index in range(count):
+                    started = time.perf_counter()
+                    trainer.step(next(batches))
+                    sync()
+                    if progress:
+                        print(
+                            f"  {phase} step {index + 1}/{count}: {time.perf_counter() - started:.2f} s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
 
         run(warmup, "warm-up")
         trainer.timer.read()
@@ -379,7 +379,6 @@ def main() -> None:
 
     device = pick_device(args.device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     print(f"device: {device_name(device)}  preset: {args.preset}  torch {torch.__version__}", flush=True)
     if args.compile_cache and os.path.isfile(args.compile_cache):
@@ -447,4 +446,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with cudnn_benchmark(True):  # fixed shapes every step (a variant may turn it off inside)
+        main()

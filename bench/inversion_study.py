@@ -21,7 +21,6 @@ docs/inversion.md) and writes a figure: per head, input | stage 1 | +PTI | true 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -60,9 +59,7 @@ def held_out_head(
     if args.source == "synth":
         settings = SynthSettings(resolution=cfg.image_resolution, supersample=2)
         return {
-            view: to_uint8(
-                synthesize(args.synth_seed, [head], settings, device, yaw=math.radians(yaw), pitch=0.0).images[0]
-            )
+            view: to_uint8(synthesize(args.synth_seed, [head], settings, device, yaw=yaw, pitch=0.0).images[0])
             for view, yaw in VIEWS.items()
         }
     with torch.no_grad():

@@ -6,7 +6,6 @@ python bench/synth_sheet.py --out docs/images/synth_heads.png --count 6 --yaws 0
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -29,8 +28,7 @@ def main() -> None:
     settings = SynthSettings(resolution=args.resolution)
     with torch.no_grad():
         columns = [
-            to_uint8(synthesize(args.seed, range(args.count), settings, yaw=math.radians(yaw), pitch=0.0).images)
-            for yaw in args.yaws
+            to_uint8(synthesize(args.seed, range(args.count), settings, yaw=yaw, pitch=0.0).images) for yaw in args.yaws
         ]
     tiles = [columns[column][row] for row in range(args.count) for column in range(len(args.yaws))]
     save_image(args.out, image_grid(tiles, len(args.yaws)))

@@ -25,7 +25,17 @@ def pick_device(name: DeviceChoice | str = "auto") -> torch.device:
 
 @contextlib.contextmanager
 def cudnn_benchmark(enabled: bool) -> Iterator[None]:
-    """cuDNN's autotuning (``torch.backends.cudnn.benchmark``) on (or off) while inside, restored after."""
+    """cuDNN's autotuning (``torch.backends.cudnn.benchmark``) on (or off) while inside, restored after.
+
+    The one place that sets the flag: work that runs the same shapes again and again turns it on
+    around that work (the viewer's frames, each inversion step, the training loop, the benches), and
+    nothing leaves it set for whatever runs next in the process (a viewer's export or training thread,
+    a test). It is a scope of its own rather than part of :class:`panohead.precision.Precision`'s
+    scope: a precision is a value that names which float32 work may round, carried in requests and
+    settings and shown to the user, while autotuning only picks among kernels of the same number
+    format and is the caller's choice of whether its shapes repeat (training has
+    ``--no-cudnn-benchmark`` independently of its precision). A CPU ignores the flag.
+    """
     saved = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = enabled
     try:

@@ -93,11 +93,14 @@ class FastRenderer:
 
     def release(self) -> None:
         """Free the captured graphs (their memory pools, static inputs and outputs) and the occupancy
-        grids now; the renderer stays usable and captures again on its next graphed call. Call
-        ``torch.cuda.empty_cache()`` afterwards to hand the memory back to the driver."""
-        for graphed in self.graphs.values():
-            graphed.release()
+        grids now, the pools handed back to the driver (e.g. before another model is loaded); the
+        renderer stays usable and captures again on its next graphed call."""
+        graphed = self.replaying
+        for call in self.graphs.values():
+            call.release()
         self._occupancy = []
+        if graphed:
+            torch.cuda.empty_cache()
 
     def _scope(self, precision: Precision) -> contextlib.AbstractContextManager:
         """``precision``'s scope on the generator's device, without the autocast weight cache (so that
@@ -245,3 +248,16 @@ class FastRenderer:
         if graphed is None:
             return self._orbit_eager(planes, ws, c_render, background)
         return graphed(planes, ws, c_render, background)
+
+
+def renderer_for(
+    current: FastRenderer | None, G: PanoHeadGenerator, precision: Precision, cuda_graph: bool
+) -> FastRenderer:
+    """``current`` when it renders ``G`` at ``precision`` with ``cuda_graph``, else a new staged renderer
+    (``current`` released first: graphs bake the precision in). A CPU skips empty space; CUDA may
+    replay graphs. The viewer keeps one renderer this way across frames."""
+    if current is not None:
+        if current.G is G and current.precision == precision and current.cuda_graph == cuda_graph:
+            return current
+        current.release()
+    return FastRenderer(G, precision, skip_empty=G.device.type == "cpu", cuda_graph=cuda_graph)

@@ -72,6 +72,11 @@ class Precision:
     def __str__(self) -> str:
         return self.name
 
+    def rendering_on(self, device: torch.device | str) -> Precision:
+        """What a render at this precision runs as on ``device``: itself on CUDA, float32 on a CPU (which
+        has no TF32 and runs fp16 autocast about ten times slower than float32)."""
+        return self if torch.device(device).type == "cuda" else FP32
+
     @property
     def float32(self) -> Precision:
         """This precision for the work that always stays float32: the same TF32 choice, no autocast."""

@@ -8,13 +8,14 @@
     image   = superres(to_rgb(Eq. 3 compose(volume, bg)))  cached by (volume, bg, quality)
 
 So orbiting re-uses ws and the tri-grid, and swapping the background re-uses the ray-marched head.
-What each view shows is the engine's (:mod:`panohead.views.modes`, shared with ``panohead video``):
-the renderer hands it these cached stages and keeps the result. The stages themselves are the engine's
-staged renderer (:class:`panohead.fast.FastRenderer`, one per model and settings): on CUDA, with
-``request.cuda_graphs``, the volume and image stages replay CUDA graphs; on a CPU the ray march skips
-empty space. Each frame runs in its :class:`~panohead.precision.Precision` scope.
-Each call returns a :class:`RenderResult` whose images are uint8 numpy arrays ready for a texture;
-failures come back as a one-line ``error`` instead of an exception.
+Every key also holds the precision its stage ran at: TF32 rounds every stage, autocast only the last
+two, so ws, planes and volume are keyed by the TF32 choice and bg and image by the whole precision
+(fp32 -> fp16 re-uses the marched head; fp32 -> tf32 marches again). What each view shows is the
+engine's (:mod:`panohead.views.modes`, shared with ``panohead video``), drawn from these cached
+stages; the stages are the engine's staged renderer (:class:`panohead.fast.FastRenderer`): CUDA
+graphs on CUDA with ``request.cuda_graphs``, empty-space skipping on a CPU, each frame in its
+:class:`~panohead.precision.Precision` scope. A :class:`RenderResult` holds uint8 numpy images ready
+for a texture, or a one-line ``error`` instead of an exception.
 """
 
 from __future__ import annotations
@@ -22,29 +23,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from panohead.devices import pick_device
+from panohead.devices import cudnn_benchmark, pick_device
 from panohead.editing import Camera, EditState, Latent, compose
 from panohead.editing.latents import latent_ws
 from panohead.errors import USER_ERRORS, one_line
-from panohead.fast import FastRenderer
+from panohead.fast import FastRenderer, renderer_for
 from panohead.generator import PanoHeadGenerator
-from panohead.precision import FP32, Precision
-from panohead.views.images import background_picture, checkerboard, over, resize, to_rgba8
+from panohead.views.images import background_picture
 from panohead.views.modes import Picture, Replacement, flat_colour, head_view, mirror_view, slice_view
 from panohead.views.trigrid import Cell, trigrid_mosaic
+from viz.lru import LruCache
 from viz.models import ModelInfo, open_model
 from viz.request import FileSpec, RenderRequest
+from viz.stage_timer import StageTimer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 QUALITIES = ("preview", "full")
 
 
@@ -65,50 +64,6 @@ class RenderResult:
     graph_error: str | None = None  # why CUDA graphs fell back to eager rendering for this model
     error: str | None = None
     finished: float = field(default_factory=time.perf_counter)
-
-
-class LruCache:
-    """A small least-recently-used memo: ``get(key, compute)``."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.items: OrderedDict[Hashable, Any] = OrderedDict()
-        self.hits = self.misses = 0
-
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        if key in self.items:
-            self.items.move_to_end(key)
-            self.hits += 1
-            return self.items[key]
-        self.misses += 1
-        value = compute()
-        self.items[key] = value
-        while len(self.items) > self.capacity:
-            self.items.popitem(last=False)
-        return value
-
-    def peek(self, key: Hashable) -> Any:
-        """The cached value or None, without computing or reordering (safe to call from another thread)."""
-        return self.items.get(key)
-
-    def clear(self) -> None:
-        self.items.clear()
-
-
-class StageTimer:
-    """Wall time per stage; on CUDA each stage is synchronised so the split is honest."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.timings: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        if self.cuda:
-            torch.cuda.synchronize()
-        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 def preview_resolution(neural_resolution: int) -> int:
@@ -147,9 +102,6 @@ class Renderer:
         self.files = LruCache(4)
         self.fast: FastRenderer | None = None  # the current model's stages (and their CUDA graphs)
 
-    def caches(self) -> dict[str, LruCache]:
-        return {name: value for name, value in vars(self).items() if isinstance(value, LruCache)}
-
     def __call__(self, request: RenderRequest, quality: str = "full") -> RenderResult:
         info = None
         try:
@@ -158,16 +110,18 @@ class Renderer:
             model_key = (request.source, str(device))
             if model_key not in self.models.items:
                 self.clear()  # another model: free the old one's tri-grids and images first
-            G, info = self.models.get(model_key, lambda: self._open(request.source, device, timer))
-            # A CPU renders fp32 whatever is chosen: it has no TF32, and fp16 there is about 10x slower.
-            precision = request.precision if device.type == "cuda" else FP32
-            fast = self._fast(G, precision, request.cuda_graphs)
-            with torch.inference_mode(), precision.float32.scope(device, cache_enabled=False):
+            G, info = self.model(request.source, request.device, timer)
+            fast = self.fast = renderer_for(self.fast, G, request.precision.rendering_on(device), request.cuda_graphs)
+            # A frame's few fixed shapes repeat while orbiting: cuDNN may time its kernels for them.
+            with (
+                torch.inference_mode(),
+                cudnn_benchmark(True),
+                fast.precision.float32.scope(device, cache_enabled=False),
+            ):
                 frame = _Frame(self, fast, model_key, request, quality, timer)
                 picture = frame.draw()
                 with timer("display"):
-                    image, rgba, mask = displayed(picture, request.backdrop)
-            ws, background_ws = frame.ws, frame.background_ws
+                    image, rgba, mask = picture.displayed(checkered=request.backdrop != "transparent")
             return RenderResult(
                 request,
                 quality,
@@ -178,74 +132,42 @@ class Renderer:
                 stats=picture.stats,
                 timings=timer.timings,
                 model=info,
-                ws=ws[0].float().cpu().numpy(),
-                background_ws=None if background_ws is None else background_ws[0].float().cpu().numpy(),
+                ws=frame.ws[0].float().cpu().numpy(),
+                background_ws=None if frame.background_ws is None else frame.background_ws[0].float().cpu().numpy(),
                 graphs=fast.replaying,
                 graph_error=fast.graph_error,
             )
         except USER_ERRORS as error:
-            return RenderResult(request, quality, model=info, error=one_line(error))
+            message = one_line(error)
         except torch.cuda.OutOfMemoryError:
             self.clear()
-            return RenderResult(
-                request,
-                quality,
-                model=info,
-                error="out of GPU memory: caches cleared; try a smaller model or --device cpu",
-            )
+            message = "out of GPU memory: caches cleared; try a smaller model or --device cpu"
         except Exception as error:  # a bug: keep the app alive, show it, log the traceback
             log.exception("render failed")
-            return RenderResult(
-                request, quality, model=info, error=f"internal error: {type(error).__name__}: {one_line(error)}"
-            )
+            message = f"internal error: {type(error).__name__}: {one_line(error)}"
+        return RenderResult(request, quality, model=info, error=message)
 
     def clear(self) -> None:
-        for cache in self.caches().values():
-            cache.clear()
-        self._release_fast()
-
-    def _release_fast(self) -> None:
-        """Drop the staged renderer; any CUDA graphs' memory pools go back to the driver with it."""
+        for cache in vars(self).values():
+            if isinstance(cache, LruCache):
+                cache.clear()
         if self.fast is not None:
-            graphed = self.fast.replaying
-            self.fast.release()
+            self.fast.release()  # any CUDA graphs' memory pools go back to the driver with it
             self.fast = None
-            if graphed:
-                torch.cuda.empty_cache()  # hand the pools back before another model is loaded
 
-    def _fast(self, G: PanoHeadGenerator, precision: Precision, cuda_graphs: bool) -> FastRenderer:
-        """The staged renderer of ``G`` at ``precision``, made again when either or the graph setting
-        changes (graphs bake the precision in). A CPU skips empty space; CUDA may replay graphs."""
-        fast = self.fast
-        if fast is None or fast.G is not G or fast.precision != precision or fast.cuda_graph != cuda_graphs:
-            self._release_fast()
-            cpu = G.device.type == "cpu"
-            fast = self.fast = FastRenderer(G, precision, skip_empty=cpu, cuda_graph=cuda_graphs)
-        return fast
-
-    @staticmethod
-    def _open(source: str, device: torch.device, timer: StageTimer) -> tuple[PanoHeadGenerator, ModelInfo]:
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # the fastest convolutions for the viewer's few fixed shapes
-        with timer("load"):
-            return open_model(source, device)
-
-    def model(self, source: str, device: str) -> tuple[PanoHeadGenerator, ModelInfo]:
+    def model(self, source: str, device: str, timer: StageTimer | None = None) -> tuple[PanoHeadGenerator, ModelInfo]:
         """The generator ``source`` names, shared with rendering (call on the render thread)."""
         target = pick_device(device)
-        return self.models.get((source, str(target)), lambda: self._open(source, target, StageTimer(target)))
 
-    def _head(
-        self, G: PanoHeadGenerator, model_key: tuple, state: EditState, timer: StageTimer
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Head ws (1, num_ws, w_dim) and background ws (1, Nb, w_dim) or None: the engine's
-        :func:`panohead.editing.compose`, with each mapped latent cached."""
-        return compose(G, state, lambda latent: self._ws(G, model_key, latent, state, timer))
+        def load() -> tuple[PanoHeadGenerator, ModelInfo]:
+            with (timer or StageTimer(target))("load"):
+                return open_model(source, target)
 
-    def _ws(
-        self, G: PanoHeadGenerator, model_key: tuple, latent: Latent, state: EditState, timer: StageTimer
-    ) -> torch.Tensor:
-        """ws (1, num_ws, w_dim) of one of the state's latents, mapped under its conditioning and truncation."""
+        return self.models.get((source, str(target)), load)
+
+    def _ws(self, G: PanoHeadGenerator, key: Hashable, latent: Latent, state: EditState, timer: StageTimer):
+        """ws (1, num_ws, w_dim) of one of the state's latents, mapped under its conditioning and truncation
+        (``key``: the model's and the precision's part of the cache key)."""
         if latent.ws is not None:
             return latent_ws(G, latent, None)
 
@@ -254,25 +176,11 @@ class Renderer:
                 return latent_ws(G, latent, state.conditioning_label(G), state.psi, state.cutoff)
 
         camera = state.camera if state.follows_camera else None
-        return self.seed_ws.get((model_key, latent, state.psi, state.cutoff, state.conditioning, camera), mapping)
+        return self.seed_ws.get((key, latent, state.psi, state.cutoff, state.conditioning, camera), mapping)
 
     def image_file(self, spec: FileSpec, size: int, device: torch.device) -> torch.Tensor:
         """(3, size, size) in [0, 1]: the picture centre-cropped to a square and resized (cached)."""
         return self.files.get((spec, size, str(device)), lambda: background_picture(spec.path, size, device))
-
-
-def displayed(picture: Picture, backdrop: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The picture as shown (transparent pixels over a checkerboard unless ``backdrop`` is "transparent"),
-    before the backdrop, both (H, W, 4) uint8, and its mask (H, W) float32 or None."""
-    rgb, alpha, mask = picture.rgb, picture.alpha, picture.mask
-    rgba = to_rgba8(rgb, alpha)
-    shown = rgba
-    if alpha is not None and backdrop != "transparent":
-        height, width = rgb.shape[1:]
-        shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
-    image = shown.cpu().numpy()
-    mask_np = None if mask is None else resize(mask, rgb.shape[-1])[0].float().cpu().numpy()
-    return image, image if shown is rgba else rgba.cpu().numpy(), mask_np
 
 
 class _Frame:
@@ -291,10 +199,12 @@ class _Frame:
         self.r, self.fast, self.G, self.device = renderer, fast, fast.G, fast.G.device
         self.request, self.quality, self.timer = request, quality, timer
         edit = request.edit
-        self.background_key = (model_key, background_source(edit))
-        self.head_key = (model_key, head_part(edit))
+        # TF32 rounds every float32 stage (mapping, tri-grid, march, slices); autocast never reaches them.
+        exact = (model_key, fast.precision.float32)
+        self.head_key, self.background_key = (exact, head_part(edit)), (exact, background_source(edit))
         self.ws, self.background_ws = renderer.ws.get(
-            (self.head_key, self.background_key), lambda: renderer._head(self.G, model_key, edit, timer)
+            (self.head_key, self.background_key),
+            lambda: compose(self.G, edit, lambda latent: renderer._ws(self.G, exact, latent, edit, timer)),
         )
         self.planes = renderer.planes.get(self.head_key, self._synthesize)
         cfg = self.G.config
@@ -353,7 +263,8 @@ class _Frame:
                     superresolve=self.quality == "full",
                 )
 
-        return self.r.composites.get((self.head_key, camera, self.neural, bg_key, content, self.quality), compose)
+        key = (self.head_key, self.fast.precision, camera, self.neural, bg_key, content, self.quality)
+        return self.r.composites.get(key, compose)
 
     # --- the engine's view stages (panohead.views.modes.Stages) ----------------------------------------
     @property

@@ -260,7 +260,6 @@ def invert(
         cuda_graphs=cuda_graphs,
         refine_cameras=len(images) > 1 if refine_cameras is None else refine_cameras,
     )
-    torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     cfg = generator.config
     portraits = []
     for index, (image, photo) in enumerate(zip(images, photos, strict=True)):

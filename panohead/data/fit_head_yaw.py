@@ -41,7 +41,7 @@ def render(seed: int, count: int, resolution: int, path: Path | None) -> dict[st
         batch = synthesize(seed, range(start, min(count, start + 64)), settings)
         images += [to_uint8(image) for image in batch.images]
         masks += list((batch.masks[:, 0].numpy() * 255).astype(np.uint8))
-        yaws += torch.rad2deg(batch.yaws).tolist()
+        yaws += batch.yaws.tolist()
     renders = {"images": np.stack(images), "masks": np.stack(masks), "yaws": np.array(yaws)}
     if path is not None:
         np.savez(path, **renders)

@@ -93,20 +93,22 @@ class SynthSettings:
 
 
 def sample_camera(rng: np.random.Generator, settings: SynthSettings) -> Params:
-    """Yaw/pitch in radians and the crop jitter (focal scale, centre shift) of one image.
+    """Yaw/pitch in degrees (yaw in -180..180, as :func:`panohead.views.camera.orbit_camera` takes
+    them) and the crop jitter (focal scale, centre shift) of one image.
 
     'ffhq' mimics FFHQ-F's front-heavy yaw distribution with a long tail to the back: 75% from a
     normal of 22 degrees around the front, 25% uniform over the whole circle. 'uniform' covers 360
-    degrees evenly.
+    degrees evenly. The yaw is drawn in radians, as datasets have always been drawn: the same seed
+    gives the same labels, bit for bit (back in radians, float64, the yaw rounds to the same float32).
     """
     if settings.yaw_mode == "uniform" or rng.uniform() < 0.25:
         yaw = rng.uniform(-math.pi, math.pi)
     else:
         yaw = float(np.clip(rng.normal(0.0, math.radians(22.0)), -math.pi, math.pi))
-    pitch = math.radians(rng.uniform(*settings.pitch_range))
+    pitch = rng.uniform(*settings.pitch_range)
     ramp = float(np.clip((abs(yaw) - math.radians(60)) / math.radians(60), 0.0, 1.0)) * settings.jitter
     crop = np.array([1.0 + ramp * rng.uniform(-1, 1), 0.5 * ramp * rng.uniform(-1, 1), 0.5 * ramp * rng.uniform(-1, 1)])
-    return {"yaw": np.array(yaw), "pitch": np.array(pitch), "crop": crop}
+    return {"yaw": np.array(math.degrees(yaw)), "pitch": np.array(pitch), "crop": crop}
 
 
 def sample_background(rng: np.random.Generator) -> Params:
@@ -362,7 +364,7 @@ def render_heads(
 
 @dataclass
 class SynthBatch:
-    """Rendered images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in [0, 1], labels (B, 25), angles (B,) radians."""
+    """Rendered images (B, 3, R, R) in [-1, 1], masks (B, 1, R, R) in [0, 1], labels (B, 25), angles (B,) degrees."""
 
     images: torch.Tensor
     masks: torch.Tensor
@@ -379,7 +381,7 @@ def synthesize(
     yaw: float | None = None,
     pitch: float | None = None,
 ) -> SynthBatch:
-    """Render images ``indices`` of dataset ``seed``; ``yaw``/``pitch`` (radians) override the sampled camera.
+    """Render images ``indices`` of dataset ``seed``; ``yaw``/``pitch`` (degrees) override the sampled camera.
 
     On the CPU the batch is split over ``torch.get_num_threads()`` Python threads, each running torch
     single-threaded: sphere tracing issues hundreds of small elementwise ops per step, and intra-op
@@ -423,9 +425,16 @@ def _synthesize(
         backgrounds.append(sample_background(rng))
     head_table = stack_params(heads, device)
     camera_table = stack_params(cameras, device)
-    yaws = camera_table["yaw"] if yaw is None else torch.full_like(camera_table["yaw"], yaw)
-    pitches = camera_table["pitch"] if pitch is None else torch.full_like(camera_table["pitch"], pitch)
-    labels = orbit_label(yaws, pitches, DEFAULT_RADIUS, DEFAULT_LOOK_AT, DEFAULT_FOCAL, device=device)
+
+    def angles(name: str, override: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) degrees and (B,) radians, converted in float64 before rounding to float32."""
+        values = [float(camera[name]) for camera in cameras] if override is None else [override] * len(cameras)
+        degrees = np.array(values)
+        both = torch.tensor(np.stack([degrees, np.radians(degrees)]), dtype=torch.float32, device=device)
+        return both[0], both[1]
+
+    (yaws, yaw_radians), (pitches, pitch_radians) = angles("yaw", yaw), angles("pitch", pitch)
+    labels = orbit_label(yaw_radians, pitch_radians, DEFAULT_RADIUS, DEFAULT_LOOK_AT, DEFAULT_FOCAL, device=device)
     size = settings.resolution * settings.supersample
     background = render_backgrounds(stack_params(backgrounds, device), size)
     images, masks = render_heads(head_table, jittered_labels(labels, camera_table["crop"].T), size, background)

@@ -1,25 +1,28 @@
 """How long an inversion will take on its device, measured before it starts.
 
 The estimate runs the engine's own stages (:func:`optimise_latent`, :func:`pivotal_tuning`) for a
-few steps on a throwaway copy of the generator and times the steps after the first: the first step
-of a stage pays one-off costs (allocations, cuDNN algorithm search) that the run amortises. The
-global random state is restored afterwards, so an inversion started after an estimate gives exactly
-the result it gives without one. On CUDA with graphs the timed steps are eager warm-up steps, which
-are slower than the replayed ones, so there the estimate errs long.
+few steps and times the steps after the first: the first step of a stage pays one-off costs
+(allocations, cuDNN algorithm search) that the run amortises. The steps run on the generator itself,
+not on a copy (a copy of the paper model is GPU memory the run then lacks): stage 1 changes only the
+latent and the noise maps, which are put back afterwards, and the tuning steps run in place at a
+zero learning rate, so the weights end as they began. The generator's gradient flags and mode are
+restored, and so is the global random state, so an inversion started after an estimate gives
+exactly the result it gives without one. On CUDA with graphs the timed steps are eager warm-up
+steps, which are slower than the replayed ones, so there the estimate errs long.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from panohead.generator import PanoHeadGenerator
 from panohead.inversion.inputs import Portrait
-from panohead.inversion.latent import LatentPrior, latent_prior, optimise_latent
+from panohead.inversion.latent import LatentPrior, latent_prior, noise_layers, optimise_latent
 from panohead.inversion.objective import Reconstruction
 from panohead.inversion.perceptual import Perceptual
 from panohead.inversion.pipeline import portrait_objective
@@ -63,17 +66,17 @@ def estimate_time(
     settings: InversionSettings,
     perceptual: Perceptual,
 ) -> TimeEstimate:
-    """Time real steps of both stages on a copy of ``generator`` (two latent steps, three PTI steps unless
+    """Time real steps of both stages on ``generator`` (two latent steps, three PTI steps unless
     ``settings.pti_steps`` is 0).
 
     ``perceptual`` is the distance the run will use; ``generator`` and the global random state are
-    left as they were.
+    left as they were, but while it runs no other thread may use ``generator`` (its noise maps and
+    gradient flags change during the steps).
     """
     device = generator.device
     label, objective = portrait_objective(generator, portrait, settings, perceptual)
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        working = copy.deepcopy(generator).eval().requires_grad_(False)
+    with torch.random.fork_rng(devices=devices), _borrowed(generator) as working:
         samples = min(PRIOR_SAMPLES, settings.latent_samples)
         began = time.perf_counter()
         prior = latent_prior(working, label[:1], samples, settings.seed)
@@ -101,15 +104,35 @@ def _tuning_step(
         pivot,
         objective,
         label,
-        settings.replace(pti_steps=3, locality_every=2 if regularised else 1),
+        settings.replace(pti_steps=3, locality_every=2 if regularised else 1, pti_lr=0.0),
         lambda rng: prior.w_avg,
         prior.w_spread,
         tuning,
+        in_place=True,
     )
     plain, with_locality = tuning.laps
     if not regularised:
         return (plain + with_locality) / 2
     return (with_locality + (settings.locality_every - 1) * plain) / settings.locality_every
+
+
+@contextlib.contextmanager
+def _borrowed(generator: PanoHeadGenerator) -> Iterator[PanoHeadGenerator]:
+    """``generator`` frozen and in eval mode while inside; afterwards its noise maps (which stage 1
+    replaces), its parameters' ``requires_grad`` flags and gradients, and its mode are as they were."""
+    parameters = list(generator.parameters())
+    flags, grads = [p.requires_grad for p in parameters], [p.grad for p in parameters]
+    noise = [(layer, layer.noise_const) for layer in noise_layers(generator)]
+    training = generator.training
+    try:
+        yield generator.eval().requires_grad_(False)
+    finally:
+        for parameter, flag, grad in zip(parameters, flags, grads, strict=True):
+            parameter.requires_grad_(flag)
+            parameter.grad = grad
+        for layer, value in noise:
+            layer.noise_const = value
+        generator.train(training)
 
 
 class _Stopwatch:

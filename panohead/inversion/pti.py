@@ -124,14 +124,18 @@ def pivotal_tuning(
     spread: float,
     callback: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    in_place: bool = False,
 ) -> TuningResult:
     """Tune a copy of ``original`` so that it renders ``pivot`` (1, num_ws, w_dim) at the photo cameras
     ``label`` (N, 25) like the targets.
 
     ``sample_w(generator)`` draws one random w (1, w_dim) for the regulariser; ``spread`` is the RMS
-    distance of random ws from their mean. ``original`` is not modified.
+    distance of random ws from their mean. ``original`` is not modified, unless ``in_place``: then
+    ``original`` itself is tuned (and is its own regulariser reference), with no second generator in
+    memory; the time estimate does so at a zero learning rate, so that the weights end as they began
+    (the best step's starting weights are copied back at the end, and no step moves them).
     """
-    tuned = copy.deepcopy(original).requires_grad_(False)
+    tuned = original.requires_grad_(False) if in_place else copy.deepcopy(original).requires_grad_(False)
     parameters = tuned_parameters(tuned)
     for parameter in parameters:
         parameter.requires_grad_(True)

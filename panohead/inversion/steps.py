@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from panohead.devices import cudnn_benchmark
 from panohead.errors import one_line
 from panohead.graphs import capture_graph, on_side_stream
 
@@ -48,6 +49,10 @@ class CapturedStep:
         return self._graph is not None
 
     def __call__(self) -> None:
+        with cudnn_benchmark(True):  # fixed shapes every step: let cuDNN pick its fastest kernels
+            self._run()
+
+    def _run(self) -> None:
         self.calls += 1
         if not self.enabled or self.error is not None:
             self.prepare()

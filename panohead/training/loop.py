@@ -62,7 +62,7 @@ from panohead.atomic import write_bytes_atomic
 from panohead.checkpoint import CheckpointError, load_generator, load_tensors
 from panohead.config import GeneratorConfig
 from panohead.data.dataset import HeadDataset, yaw_balanced_sampler
-from panohead.devices import pick_device
+from panohead.devices import cudnn_benchmark, pick_device
 from panohead.errors import one_line
 from panohead.generator import PanoHeadGenerator
 from panohead.nn.fused import fused_layers
@@ -635,8 +635,6 @@ class Trainer:
                 resumed_from=self.resumed_from.name if self.resumed_from else None,
                 finetune_from=self.spec.finetune,
             )
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = self.spec.cudnn_benchmark
         bar = tqdm(
             total=total,
             initial=min(progress.nimg, total),
@@ -657,7 +655,11 @@ class Trainer:
         warm_up_steps = max(phase.interval for phase in self.phases)
         data = self.data_iterator()
         try:
-            with StopRequest() as stop, self.precision.float32.scope(self.device):
+            with (
+                StopRequest() as stop,
+                self.precision.float32.scope(self.device),
+                cudnn_benchmark(self.spec.cudnn_benchmark and self.device.type == "cuda"),
+            ):
                 while True:
                     if progress.nimg >= total:
                         reason = "done"

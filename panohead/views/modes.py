@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from typing_extensions import TypeIs
@@ -28,12 +29,14 @@ from panohead.rendering.volume import crop_outside_box
 from panohead.views.images import (
     AXIS_INDEX,
     Axis,
+    checkerboard,
     colormap,
     depth_image,
     normals_from_depth,
     over,
     resize,
     slice_points,
+    to_rgba8,
     to_unit,
 )
 from panohead.views.stages import Content, compose_image, march_volume
@@ -70,6 +73,20 @@ class Picture:
     mask: torch.Tensor | None = None
     cells: tuple[Cell, ...] = ()
     stats: dict[str, float] = field(default_factory=dict)
+
+    def displayed(self, checkered: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The picture as a screen shows it, (H, W, 4) uint8: transparent pixels over a checkerboard
+        when ``checkered``, else left transparent; the picture before any backdrop (the same array when
+        nothing was laid behind it); and the mask (H, W) float32 at the picture's size, or None."""
+        rgb, alpha = self.rgb, self.alpha
+        rgba = to_rgba8(rgb, alpha)
+        shown = rgba
+        if alpha is not None and checkered:
+            height, width = rgb.shape[1:]
+            shown = to_rgba8(over(rgb, alpha, checkerboard(height, width, max(4, width // 32), rgb.device)))
+        image = shown.cpu().numpy()
+        mask = None if self.mask is None else resize(self.mask, rgb.shape[-1])[0].float().cpu().numpy()
+        return image, image if shown is rgba else rgba.cpu().numpy(), mask
 
 
 class Stages(Protocol):

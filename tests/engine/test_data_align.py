@@ -77,7 +77,7 @@ def test_align_portrait_without_a_face_is_a_one_line_error():
 
 @pytest.mark.slow
 def test_synthetic_back_view_goes_through_stage_two_with_a_back_camera():
-    image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=math.pi, pitch=0.0).images[0])
+    image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=180.0, pitch=0.0).images[0])
     result = Aligner(resolution=64).align(image)
     assert result.stage == 2
     assert abs(result.yaw) > 90
@@ -104,7 +104,7 @@ def test_default_crop_calibration_matches_frontal_synthetic_heads():
 def photos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("photos")
     Image.fromarray(skimage.data.astronaut()).resize((256, 256)).save(folder / "astronaut.jpg")
-    back = synthesize(3, [1], SynthSettings(resolution=128), yaw=math.pi, pitch=0.0)
+    back = synthesize(3, [1], SynthSettings(resolution=128), yaw=180.0, pitch=0.0)
     Image.fromarray(to_uint8(back.images[0])).save(folder / "back.png")
     (folder / "broken.jpg").write_bytes(b"not a photo")
     return folder
@@ -166,7 +166,7 @@ def opencv_without_cascades(monkeypatch):
 
 @pytest.mark.slow
 def test_back_view_without_opencv_cascades_is_aligned_and_says_the_profile_check_is_missing(opencv_without_cascades):
-    image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=math.pi, pitch=0.0).images[0])
+    image = to_uint8(synthesize(3, [0], SynthSettings(resolution=160), yaw=180.0, pitch=0.0).images[0])
     result = Aligner(resolution=32).align(image)
     assert result.stage == 2 and abs(result.yaw) > 150
     assert "no profile cross-check" in result.message and "cv2.CascadeClassifier" in result.message
@@ -252,7 +252,7 @@ def test_person_masks_match_exact_synthetic_masks_with_hair_from_front_side_and_
     segmenter = SelfieSegmenter()
     ious = []
     for yaw in (0, 90, 180, -90):
-        batch = synthesize(11, range(3), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
+        batch = synthesize(11, range(3), SynthSettings(resolution=160), yaw=yaw, pitch=0.0)
         for image, exact in zip(batch.images, batch.masks[:, 0].numpy() > 0.5, strict=True):
             found = segmenter(to_uint8(image)) > 0.5
             ious.append((found & exact).sum() / (found | exact).sum())
@@ -292,7 +292,7 @@ def test_stage_two_refuses_what_is_not_a_head_with_a_reason(make):
 
 def test_stage_two_yaw_of_synthetic_back_views_is_within_15_degrees():
     aligner = Aligner(resolution=64)
-    batch = synthesize(21, range(4), SynthSettings(resolution=192), yaw=math.pi, pitch=0.0)
+    batch = synthesize(21, range(4), SynthSettings(resolution=192), yaw=180.0, pitch=0.0)
     for image in batch.images:
         result = aligner.align(to_uint8(image))
         assert result.stage == 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -38,7 +36,7 @@ def test_read_yaw_is_the_circular_mean_near_the_best_bin_and_the_mass_within_15_
 
 
 def test_mirrored_head_gets_the_opposite_yaw_exactly():
-    image = to_uint8(synthesize(21, [0], SynthSettings(resolution=128), yaw=math.radians(120), pitch=0.0).images[0])
+    image = to_uint8(synthesize(21, [0], SynthSettings(resolution=128), yaw=120.0, pitch=0.0).images[0])
     box = Box(30.5, 20.0, 95.0, 100.0)
     mirrored_box = Box(128 - box.right, box.top, 128 - box.left, box.bottom)
     assert np.allclose(head_patch(image[:, ::-1], mirrored_box), head_patch(image, box)[:, :, ::-1], atol=1e-4)
@@ -57,7 +55,7 @@ MEDIAN_BOUND, MAX_BOUND = 10.0, 30.0
 @pytest.mark.slow
 @pytest.mark.parametrize("yaw", [90, -90, 120, -150, 180])
 def test_yaw_of_held_out_synthetic_profiles_and_backs_is_within_the_measured_bound(yaw):
-    batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
+    batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=yaw, pitch=0.0)
     estimator = LearnedHeadPose()
     errors = []
     for image, mask in zip(batch.images, batch.masks[:, 0].numpy(), strict=True):
@@ -75,7 +73,7 @@ def test_every_held_out_head_is_within_15_degrees_or_flagged_unsure(yaw):
     from panohead.data.align import UNSURE_CONFIDENCE
     from panohead.data.estimators import SelfieSegmenter
 
-    batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=math.radians(yaw), pitch=0.0)
+    batch = synthesize(21, range(4), SynthSettings(resolution=160), yaw=yaw, pitch=0.0)
     estimator, segmenter = LearnedHeadPose(), SelfieSegmenter()
     for image in batch.images:
         photo = to_uint8(image)
@@ -89,7 +87,7 @@ class UnsurePose:
 
 
 def test_an_unsure_stage_two_yaw_is_flagged_in_the_report_line():
-    image = to_uint8(synthesize(21, [0], SynthSettings(resolution=160), yaw=math.pi, pitch=0.0).images[0])
+    image = to_uint8(synthesize(21, [0], SynthSettings(resolution=160), yaw=180.0, pitch=0.0).images[0])
     result = Aligner(resolution=64, rough_pose=UnsurePose()).align(image)
     assert result.stage == 2 and result.yaw == 150.0
     assert "YAW UNSURE" in result.message and "--overrides" in result.message

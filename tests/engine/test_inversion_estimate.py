@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 
@@ -33,6 +34,23 @@ def test_the_estimate_is_within_a_factor_of_three_of_the_run_and_does_not_change
         assert torch.equal(timed.ws, plain.ws) and timed.loss == plain.loss
         assert estimate.steps == 6 and estimate.pti_steps == 4 and estimate.latent_step > 0 and estimate.pti_step > 0
     assert any(1 / 3 < ratio < 3 for ratio in ratios), ratios
+
+
+def test_the_estimate_times_the_generator_itself_without_a_copy_and_leaves_it_as_it_was(monkeypatch):
+    generator, (portrait, _) = copy.deepcopy(calibrated_tiny_generator()), frontal_target()
+    generator.train().decoder.requires_grad_(False)  # a mode and mixed flags for the estimate to put back
+    state = {name: value.clone() for name, value in generator.state_dict().items()}
+    flags = [p.requires_grad for p in generator.parameters()]
+    copied, deepcopy = [], copy.deepcopy
+    monkeypatch.setattr(copy, "deepcopy", lambda x, memo=None: copied.append(type(x)) or deepcopy(x, memo))
+    settings = InversionSettings(steps=2, pti_steps=3, latent_samples=16)
+    estimate = estimate_time(generator, portrait, settings, perceptual_loss(device=generator.device))
+    assert estimate.latent_step > 0 and estimate.pti_step > 0
+    assert not [kind for kind in copied if issubclass(kind, torch.nn.Module)]  # no copy of the generator
+    after = generator.state_dict()
+    assert after.keys() == state.keys() and all(torch.equal(after[name], state[name]) for name in state)
+    assert [p.requires_grad for p in generator.parameters()] == flags and generator.training
+    assert all(p.grad is None for p in generator.parameters())
 
 
 def test_the_line_names_both_stages_and_rounds_to_a_readable_unit():

@@ -15,6 +15,7 @@ from panohead.config import preset
 from panohead.fast import FastRenderer
 from panohead.generator import PanoHeadGenerator
 from panohead.graphs import GraphedCall
+from panohead.inversion.steps import CapturedStep
 from panohead.precision import OPTIMISATION, Precision
 from panohead.views.camera import orbit_camera
 from tests.conftest import make_tiny_generator
@@ -81,6 +82,28 @@ def test_a_scope_restores_the_tf32_flags_and_runs_autocast_only_for_half_precisi
         with Precision().scope("cpu"):
             assert (x @ x).dtype == torch.float32  # float32 inside an outer autocast
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == saved
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_an_inversion_step_runs_with_cudnn_autotuning_and_restores_the_flag_even_after_an_error(before):
+    seen = []
+
+    def step() -> None:
+        seen.append(torch.backends.cudnn.benchmark)
+        if len(seen) == 2:
+            raise RuntimeError("inside")
+
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before
+    try:
+        run = CapturedStep(step, lambda: None, torch.device("cpu"), graphs=False)
+        run()
+        assert torch.backends.cudnn.benchmark is before
+        with pytest.raises(RuntimeError):
+            run()
+        assert torch.backends.cudnn.benchmark is before and seen == [True, True]
+    finally:
+        torch.backends.cudnn.benchmark = saved
 
 
 def test_a_cuda_scope_sets_the_tf32_flags_and_restores_them_after_an_error():

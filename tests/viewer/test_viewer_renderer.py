@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from panohead.checkpoint import save_generator
 from panohead.editing import Latent
 from panohead.generator import seed_latent
 from panohead.latent_file import LatentError, load_latent, save_latent
+from panohead.precision import Precision
 from panohead.userdirs import CONFIG_ENV
 from panohead.views.camera import orbit_camera
 from panohead.views.images import normals_from_depth, orient_plane, pca_colours, slice_points
@@ -59,6 +61,7 @@ def test_split_pipeline_of_the_viewer_reproduces_generator_render(tiny_generator
 def test_orbiting_reuses_ws_and_trigrid_and_only_marches_rays(tiny_state):
     renderer = Renderer()
     first = render(renderer, tiny_state)
+    assert torch.backends.cudnn.benchmark is False  # autotuning was on for the frame only
     assert {"mapping", "tri-grid", "render", "super-resolution"} <= set(first.timings)
     tiny_state.edit = tiny_state.edit.with_camera(yaw=90.0)
     orbit = render(renderer, tiny_state)
@@ -337,3 +340,25 @@ def test_every_text_setting_takes_exactly_the_choices_of_its_literal_type():
             checked.append(f"{section}.{name}")
     assert {"view.mode", "view.target", "background.mode", "model.precision", "export.video_view"} <= set(checked)
     assert len(checked) == 14
+
+
+def test_a_precision_switch_recomputes_the_stages_it_changes_and_switching_back_hits_the_cache(tiny_state, monkeypatch):
+    # A CPU renders in float32 whatever is asked; here it renders what is asked (bf16 autocast runs on a
+    # CPU, TF32 is a no-op there but still a different cache entry, as it is on a GPU).
+    monkeypatch.setattr(Precision, "rendering_on", lambda precision, device: precision)
+    renderer, request = Renderer(), build_request(tiny_state, "cpu")
+
+    def at(name: str) -> RenderResult:
+        result = renderer(dataclasses.replace(request, precision=Precision.parse(name)), "full")
+        assert result.error is None, result.error
+        return result
+
+    fp32 = at("fp32")
+    tf32 = at("tf32")  # TF32 rounds every float32 stage: the head is mapped, synthesised and marched again
+    assert {"mapping", "tri-grid", "render", "background", "super-resolution"} <= set(tf32.timings)
+    bf16 = at("bf16")  # autocast reaches only the background and the super-resolution
+    assert "tri-grid" not in bf16.timings and "render" not in bf16.timings
+    assert {"background", "super-resolution"} <= set(bf16.timings)
+    assert np.abs(bf16.image.astype(int) - fp32.image.astype(int)).max() > 0
+    again = at("fp32")
+    assert set(again.timings) == {"display"} and np.array_equal(again.image, fp32.image)
