@@ -41,6 +41,7 @@ from panohead.export.field import Field
 from panohead.export.gaussians import SH_BANDS, SH_C0, Gaussians, render_gaussians
 from panohead.export.heads import Head
 from panohead.export.tasks import FractionReport, check_cancel, report, stage
+from panohead.export.texture import MIN_WEIGHT, view_colours
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
@@ -60,6 +61,7 @@ INITIAL_THICKNESS = 0.3
 # orbit, so its near side is behind every orbit camera and its far side covers their pictures.
 BACKGROUND_RADIUS = 1.2
 BACKGROUND_OPACITY = 0.95
+BACKGROUND_SUFFIX = "_background"  # head.ply's backdrop set goes to head_background.ply
 
 
 @dataclass(frozen=True)
@@ -94,16 +96,25 @@ def quaternions_from_z(normals: torch.Tensor) -> torch.Tensor:
     return F.normalize(quats, dim=-1)
 
 
-def surface_gaussians(mesh: trimesh.Trimesh, count: int, field: Field, seed: int = 0) -> Gaussians:
-    """``count`` flat Gaussians spread evenly over ``mesh``, lying in its surface, coloured by
-    ``field`` (for a head, :class:`~panohead.export.field.HeadField`: the raw path's colour)."""
+def surface_gaussians(
+    mesh: trimesh.Trimesh, count: int, field: Field, seed: int = 0, views: list[View] | None = None
+) -> Gaussians:
+    """``count`` flat Gaussians spread evenly over ``mesh``, lying in its surface, coloured as
+    ``views`` show them (the texture bake's weighted mean, :func:`~panohead.export.texture.view_colours`)
+    where a view sees them, else by ``field`` (for a head, :class:`~panohead.export.field.HeadField`:
+    the raw path's colour, which is blurrier and tinted unlike the final images)."""
     points, face_index = trimesh.sample.sample_surface(mesh, count, seed=seed)
     means = torch.as_tensor(points, dtype=torch.float32)
     normals = torch.as_tensor(mesh.face_normals[face_index], dtype=torch.float32)
     spacing = math.sqrt(mesh.area / count)
     log_scales = torch.tensor([spacing, spacing, spacing * INITIAL_THICKNESS]).log().expand(count, 3).clone()
+    colours = field.colour(means.to(field.device)).float().cpu()
+    if views:
+        seen_colours, weight = view_colours(means, normals, mesh, views)
+        seen = weight > MIN_WEIGHT
+        colours[seen] = seen_colours[seen].clamp(0, 1)
     sh = torch.zeros(count, SH_BANDS, 3)
-    sh[:, 0] = (field.colour(means.to(field.device)).float().cpu() - 0.5) / SH_C0
+    sh[:, 0] = (colours - 0.5) / SH_C0
     logit = math.log(INITIAL_OPACITY / (1 - INITIAL_OPACITY))
     return Gaussians(means, log_scales, quaternions_from_z(normals), torch.full((count,), logit), sh)
 
@@ -126,7 +137,7 @@ def fit_gaussians(
     both sets together against a whole picture (``views`` with their background), alpha against 1.
     ``extent`` scales the position learning rate to the scene's size (3DGS's convention).
     """
-    fixed = None if front is None else {name: value.detach().to(device) for name, value in front.parameters().items()}
+    fixed = None if front is None else Gaussians(**{k: v.detach().to(device) for k, v in front.parameters().items()})
     fitted = Gaussians(
         **{
             name: value.detach().clone().to(device).requires_grad_(True)
@@ -150,7 +161,7 @@ def fit_gaussians(
         view = views[int(torch.randint(len(views), (1,), generator=order))]
         shown, target_alpha = fitted, view.mask.to(device)
         if fixed is not None:
-            shown = Gaussians(**{name: torch.cat([fixed[name], value]) for name, value in fitted.parameters().items()})
+            shown = Gaussians.cat([fixed, fitted])
             target_alpha = torch.ones_like(target_alpha)
         image, alpha = render_gaussians(shown, view.label, view.image.shape[0])
         loss = (image - view.image.to(device)).abs().mean() + (alpha - target_alpha).abs().mean()
@@ -233,6 +244,12 @@ def splat_background(
     initial = backdrop_gaussians(views, settings.background, torch.tensor(config.look_at, dtype=torch.float32), radius)
     fit = fit_gaussians(initial, views, settings, generator.device, stage(progress, 0.2, 1.0), cancel, front, radius)
     return fit[0]
+
+
+def background_path(path: str | os.PathLike) -> Path:
+    """Where the backdrop set of the splats in ``path`` is written: ``NAME_background.ply`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}{BACKGROUND_SUFFIX}{path.suffix}")
 
 
 def splat_table(gaussians: Gaussians) -> np.ndarray:
