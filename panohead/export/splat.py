@@ -160,15 +160,15 @@ def fit_gaussians(
         "log_scales": settings.lr_scales,
         "quats": settings.lr_quats,
     }
-    groups = [{"params": [tensor], "lr": rates[name]} for name, tensor in fitted.parameters().items()]
+    groups = [{"params": [tensor], "lr": rates[name], "name": name} for name, tensor in fitted.parameters().items()]
     optimiser = torch.optim.Adam(groups, eps=1e-15)
     order = torch.Generator().manual_seed(settings.seed)
     losses = []
     for step in range(settings.steps):
         check_cancel(cancel)
         factor = settings.lr_boost * settings.lr_final ** (step / max(settings.steps - 1, 1))
-        for group, rate in zip(optimiser.param_groups, rates.values(), strict=True):
-            group["lr"] = rate * factor
+        for group in optimiser.param_groups:
+            group["lr"] = rates[group["name"]] * factor
         view = views[int(torch.randint(len(views), (1,), generator=order))]
         shown, target_alpha = fitted, view.mask.to(device)
         if fixed is not None:
