@@ -119,9 +119,10 @@ def surface_gaussians(
     log_scales = torch.tensor([spacing, spacing, spacing * INITIAL_THICKNESS]).log().expand(count, 3).clone()
     colours = field.colour(means.to(field.device)).float().cpu()
     if views:
-        seen_colours, weight = view_colours(means, normals, mesh, views)
-        seen = weight > MIN_WEIGHT
-        colours[seen] = seen_colours[seen].clamp(0, 1)
+        # On the field's device (the generator's): 24 depth renders of the surface mesh and projections.
+        seen_colours, weight = view_colours(means.to(field.device), normals.to(field.device), mesh, views)
+        seen = (weight > MIN_WEIGHT).cpu()
+        colours[seen] = seen_colours.cpu()[seen].clamp(0, 1)
     sh = torch.zeros(count, SH_BANDS, 3)
     sh[:, 0] = (colours - 0.5) / SH_C0
     logit = math.log(INITIAL_OPACITY / (1 - INITIAL_OPACITY))
@@ -163,25 +164,27 @@ def fit_gaussians(
     groups = [{"params": [tensor], "lr": rates[name], "name": name} for name, tensor in fitted.parameters().items()]
     optimiser = torch.optim.Adam(groups, eps=1e-15)
     order = torch.Generator().manual_seed(settings.seed)
+    on_device = [(view.label.to(device), view.image.to(device), view.mask.to(device)) for view in views]
     losses = []
     for step in range(settings.steps):
         check_cancel(cancel)
         factor = settings.lr_boost * settings.lr_final ** (step / max(settings.steps - 1, 1))
         for group in optimiser.param_groups:
             group["lr"] = rates[group["name"]] * factor
-        view = views[int(torch.randint(len(views), (1,), generator=order))]
-        shown, target_alpha = fitted, view.mask.to(device)
+        label, target, target_alpha = on_device[int(torch.randint(len(views), (1,), generator=order))]
+        shown = fitted
         if fixed is not None:
             shown = Gaussians.cat([fixed, fitted])
             target_alpha = torch.ones_like(target_alpha)
-        image, alpha = render_gaussians(shown, view.label, view.image.shape[0])
-        loss = (image - view.image.to(device)).abs().mean() + (alpha - target_alpha).abs().mean()
+        image, alpha = render_gaussians(shown, label, target.shape[0])
+        loss = (image - target).abs().mean() + (alpha - target_alpha).abs().mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())  # read once at the end: a read per step would wait for the device
         report(progress, (step + 1) / max(settings.steps, 1))
-    return fitted.subset(torch.sigmoid(fitted.opacity_logits.detach()) >= 1 / 255), losses
+    kept = fitted.subset(torch.sigmoid(fitted.opacity_logits.detach()) >= 1 / 255)
+    return kept, torch.stack(losses).tolist() if losses else []
 
 
 def splat_head(
