@@ -193,9 +193,9 @@ def test_splats_with_the_background_preview_both_sets_and_save_them_as_two_files
     task = widget.save()
     run_until_finished(app, task)
     assert task.status == "done", task.error
-    head, backdrop = load_splat(task.path), load_splat(background_path(task.path))
-    assert exported_files(app) == sorted([task.path.name, background_path(task.path).name])
-    assert background_path(task.path).name == task.path.stem + "_background.ply"
+    head, backdrop = load_splat(task.value), load_splat(background_path(task.value))
+    assert exported_files(app) == sorted([task.value.name, background_path(task.value).name])
+    assert background_path(task.value).name == task.value.stem + "_background.ply"
     assert 0 < len(head) <= 200 and len(backdrop) > 200
     assert len(widget.pending.asset.gaussians) == len(head) + len(backdrop)  # the preview showed both
     assert head.means[:, [0, 2]].abs().max() < 0.25  # on the column |x|, |z| <= 0.2
