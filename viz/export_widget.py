@@ -31,9 +31,17 @@ from panohead.devices import pick_device
 from panohead.errors import one_line
 from panohead.export.assets import SplatAsset, TexturedMeshAsset
 from panohead.export.field import HeadField
+from panohead.export.gaussians import Gaussians
 from panohead.export.heads import Head, synthesize_head
 from panohead.export.mesh import MESH_FORMATS, extract_mesh, save_mesh
-from panohead.export.splat import SplatSettings, save_splat, splat_head
+from panohead.export.splat import (
+    BACKGROUND_SUFFIX,
+    SplatSettings,
+    background_path,
+    save_splat,
+    splat_background,
+    splat_head,
+)
 from panohead.export.tasks import FractionReport, stage
 from panohead.export.texture import (
     TEXTURE_SIZES,
@@ -88,7 +96,8 @@ def launch(command: list[str]) -> None:
 class Pending:
     """A textured mesh or splats made but not written: ``asset`` renders it (the preview), ``save(path)``
     writes exactly it into ``folder`` (the capture folder when it was made) as ``stem`` + ``suffix``
-    (never over a file); ``config`` places the preview's camera; ``saved`` is the file once written."""
+    and, for splats with a background, ``stem`` + each of ``companions`` (never over a file);
+    ``config`` places the preview's camera; ``saved`` is the file once written."""
 
     asset: TexturedMeshAsset | SplatAsset
     save: Callable[[Path], object]
@@ -96,6 +105,7 @@ class Pending:
     stem: str
     suffix: str
     config: GeneratorConfig
+    companions: tuple[str, ...] = ()  # endings of the files ``save`` writes beside STEM + suffix
     saved: Path | None = None
 
     @property
@@ -165,9 +175,15 @@ class ExportWidget(Widget):
 
     def export_splat(self) -> ExportJob | None:
         """Start fitting Gaussian splats to the on-screen head with the panel's settings, into
-        :attr:`pending` for the preview; :meth:`save` writes the 3DGS .ply."""
+        :attr:`pending` for the preview; :meth:`save` writes the 3DGS .ply (and, with the background
+        on, the backdrop set as NAME_background.ply; the preview shows both)."""
         settings = dataclasses.replace(self.app.state.export)
-        splat = SplatSettings(count=settings.splat_gaussians, steps=settings.splat_steps)
+        splat = SplatSettings(
+            count=settings.splat_gaussians,
+            steps=settings.splat_steps,
+            background=settings.splat_background_gaussians if settings.splat_background else 0,
+        )
+        head_end = (1.0 + SURFACE_SHARE) / 2 if splat.background else 1.0  # the backdrop's fit takes the rest
 
         def work(
             request: RenderRequest,
@@ -185,11 +201,25 @@ class ExportWidget(Widget):
                 progress=stage(progress, 0.0, SURFACE_SHARE),
                 cancel=cancel,
             )
-            gaussians = splat_head(generator, head, surface, field, splat, stage(progress, SURFACE_SHARE, 1.0), cancel)
+            gaussians = splat_head(
+                generator, head, surface, field, splat, stage(progress, SURFACE_SHARE, head_end), cancel
+            )
             stem = f"splat_{head_name(request)}_{len(gaussians)}"
-            self._made(SplatAsset(gaussians), lambda path: save_splat(gaussians, path), folder, stem, ".ply", generator)
+            if not splat.background:
+                save = lambda path: save_splat(gaussians, path)  # noqa: E731
+                self._made(SplatAsset(gaussians), save, folder, stem, ".ply", generator)
+                return
+            backdrop = splat_background(generator, head, gaussians, splat, stage(progress, head_end, 1.0), cancel)
 
-        return self._start(f"splats, {splat.count} Gaussians (.ply)", work)
+            def save_both(path: Path) -> None:
+                save_splat(gaussians, path)
+                save_splat(backdrop, background_path(path))
+
+            asset = SplatAsset(Gaussians.cat([gaussians, backdrop]))
+            self._made(asset, save_both, folder, stem, ".ply", generator, (f"{BACKGROUND_SUFFIX}.ply",))
+
+        background = f" + {splat.background} background" if splat.background else ""
+        return self._start(f"splats, {splat.count}{background} Gaussians (.ply)", work)
 
     def save(self) -> ExportJob | None:
         """Write the pending textured mesh or splats (what the preview shows) into the capture folder,
@@ -203,7 +233,7 @@ class ExportWidget(Widget):
             return None
 
         def run(job: ExportJob) -> Path:
-            path = unique_path(pending.folder, pending.stem, pending.suffix)
+            path = unique_path(pending.folder, pending.stem, pending.suffix, pending.companions)
             pending.save(path)
             pending.saved = path
             return path
@@ -269,10 +299,11 @@ class ExportWidget(Widget):
         stem: str,
         suffix: str,
         generator: PanoHeadGenerator,
+        companions: tuple[str, ...] = (),
     ) -> None:
         """Keep a baked or fitted asset for the preview and Save (on the export thread); the preview
         turns on so the user sees it at once."""
-        self.pending = Pending(asset, save, folder, stem, suffix, generator.config)
+        self.pending = Pending(asset, save, folder, stem, suffix, generator.config, companions)
         self.preview = True
 
     def _update_preview(self, pending: Pending) -> None:
@@ -390,6 +421,20 @@ class ExportWidget(Widget):
             "##steps", export.splat_steps, *STEP_RANGE, "%d", imgui.SliderFlags_.logarithmic
         )
         imgui.set_item_tooltip("Optimisation steps against the final images of 24 views (minutes on a CPU)")
+        _, export.splat_background = imgui.checkbox("Background as a second set", export.splat_background)
+        imgui.set_item_tooltip(
+            "Also fit the model's background: a backdrop of Gaussians on a sphere around the cameras, "
+            "written beside the head as NAME_background.ply (open both files together)"
+        )
+        if export.splat_background:
+            label("Background", scale)
+            _, export.splat_background_gaussians = imgui.slider_int(
+                "##background-gaussians",
+                export.splat_background_gaussians,
+                *GAUSSIAN_RANGE,
+                "%d",
+                imgui.SliderFlags_.logarithmic,
+            )
         imgui.begin_disabled(not ready)
         if imgui.button("Fit and preview"):
             self.export_splat()

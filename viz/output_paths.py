@@ -15,11 +15,12 @@ def output_folder(folder: str) -> Path:
     return path
 
 
-def unique_path(folder: Path, stem: str, suffix: str) -> Path:
-    """``folder/stem.suffix``, or ``stem_2``, ``stem_3``... if taken."""
-    path = folder / f"{stem}{suffix}"
-    counter = 2
-    while path.exists():
-        path = folder / f"{stem}_{counter}{suffix}"
+def unique_path(folder: Path, stem: str, suffix: str, companions: tuple[str, ...] = ()) -> Path:
+    """``folder/stem.suffix``, or ``stem_2``, ``stem_3``... if taken; with ``companions`` (name
+    endings such as ``"_background.ply"``), also free are the files written beside it, named
+    ``STEM + companion``."""
+    counter, name = 2, stem
+    while any((folder / f"{name}{ending}").exists() for ending in (suffix, *companions)):
+        name = f"{stem}_{counter}"
         counter += 1
-    return path
+    return folder / f"{name}{suffix}"

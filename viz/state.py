@@ -118,6 +118,8 @@ class ExportState:
     texture_size: int = TextureSettings.size
     splat_gaussians: int = SplatSettings.count
     splat_steps: int = SplatSettings.steps
+    splat_background: bool = False  # also fit the model's background as a second set (a backdrop)
+    splat_background_gaussians: int = 10_000
 
 
 @dataclass
@@ -319,6 +321,7 @@ RANGES = {
     ("ExportState", "mesh_faces"): (100, 1_000_000),
     ("ExportState", "splat_gaussians"): (100, 2_000_000),
     ("ExportState", "splat_steps"): (0, 100_000),
+    ("ExportState", "splat_background_gaussians"): (100, 2_000_000),
     ("TrainingState", "kimg"): (0.0, 1e6),
     ("TrainingState", "gpus"): (0, 64),
     ("UiState", "window_size"): (320, 16384),

@@ -20,7 +20,7 @@ from panohead.cli.surface import grid_resolution_option
 from panohead.export.field import HeadField
 from panohead.export.heads import head_from_seed
 from panohead.export.mesh import extract_mesh
-from panohead.export.splat import SplatSettings, save_splat, splat_background, splat_head
+from panohead.export.splat import SplatSettings, background_path, save_splat, splat_background, splat_head
 from panohead.export.tasks import stage
 
 # Share of the progress bar taken by the surface the Gaussians start on; the fit takes the rest.
@@ -78,6 +78,5 @@ def splat(checkpoint, device, seeds, truncation, count, steps, resolution, backg
         if settings.background:
             with progress_bar(f"seed {seed} background {settings.background} Gaussians") as progress:
                 backdrop = splat_background(generator, head, gaussians, settings, progress)
-            path = folder / f"seed{seed:04d}_splat_background.ply"
-            save_splat(backdrop, path)
-            click.echo(f"wrote {path} ({len(backdrop)} Gaussians of the background)")
+            save_splat(backdrop, background_path(path))
+            click.echo(f"wrote {background_path(path)} ({len(backdrop)} Gaussians of the background)")

@@ -67,6 +67,11 @@ class Gaussians:
     def subset(self, keep: torch.Tensor) -> Gaussians:
         return Gaussians(**{name: value[keep].detach() for name, value in self.parameters().items()})
 
+    @staticmethod
+    def cat(sets: list[Gaussians]) -> Gaussians:
+        """One set of all of ``sets`` (e.g. a head and its backdrop, rendered together)."""
+        return Gaussians(**{name: torch.cat([s.parameters()[name] for s in sets]) for name in sets[0].parameters()})
+
 
 def rotation_matrices(quats: torch.Tensor) -> torch.Tensor:
     """Unit quaternions (N, 4) as (w, x, y, z) -> rotation matrices (N, 3, 3)."""
@@ -162,40 +167,47 @@ def render_gaussians(
     """
     device = gaussians.means.device
     splats = project_gaussians(gaussians, label, size, blur)
+    # Gaussians front to back: entries made Gaussian by Gaussian in this order and then stably sorted by
+    # pixel are in compositing order. Their per-Gaussian numbers travel as one (N, 9) table (centre,
+    # conic, opacity, colour) read with one index_select: its backward is one index_add (an indexed
+    # read's backward sorts its E indices on a GPU, once per tensor read).
+    front_to_back = splats.depths.detach().argsort()
+    table = torch.cat([splats.centres, splats.conics, splats.opacities[:, None], splats.colours], dim=1)
+    table = table.index_select(0, front_to_back)
+    extents = splats.extents.index_select(0, front_to_back)
     # Each Gaussian's bounding box of its alpha >= 1/255 ellipse, in whole pixels, clipped to the image.
-    centre = splats.centres.detach()
-    half = splats.extents
-    low = (centre - half - 0.5).ceil().long().clamp(min=0)
-    high = (centre + half - 0.5).floor().long().clamp(max=size - 1)
+    centre = table[:, :2].detach()
+    low = (centre - extents - 0.5).ceil().long().clamp(min=0)
+    high = (centre + extents - 0.5).floor().long().clamp(max=size - 1)
     span = (high - low + 1).clamp(min=0)
-    counts = span[:, 0] * span[:, 1] * (splats.extents[:, 0] > 0)
+    counts = span[:, 0] * span[:, 1] * (extents[:, 0] > 0)
     owner = torch.repeat_interleave(torch.arange(len(gaussians), device=device), counts)
-    offset = torch.arange(len(owner), device=device) - (counts.cumsum(0) - counts)[owner]
-    column = low[owner, 0] + offset % span[owner, 0]
-    row = low[owner, 1] + offset // span[owner, 0]
+    first = (counts.cumsum(0) - counts).index_select(0, owner)
+    low, width = low.index_select(0, owner), span[:, 0].index_select(0, owner)
+    offset = torch.arange(len(owner), device=device) - first
+    column, row = low[:, 0] + offset % width, low[:, 1] + offset // width
     with torch.no_grad():  # drop the box's corners outside the ellipse before anything keeps gradients
-        kept = _alpha(splats, owner, column, row) >= 1 / 255
-    owner, column, row = owner[kept], column[kept], row[kept]
-    pixel = row * size + column
-    # Sort entries by pixel, then front to back.
-    depth_rank = torch.empty(len(gaussians), dtype=torch.long, device=device)
-    depth_rank[splats.depths.detach().argsort()] = torch.arange(len(gaussians), device=device)
-    order = (pixel * len(gaussians) + depth_rank[owner]).argsort()
-    owner, pixel, column, row = owner[order], pixel[order], column[order], row[order]
-    alpha = _alpha(splats, owner, column, row)
+        kept = (_alpha(table.detach().index_select(0, owner).unbind(1), column, row) >= 1 / 255).nonzero()[:, 0]
+    pixel = row.index_select(0, kept) * size + column.index_select(0, kept)
+    pixel, order = pixel.to(torch.int32).sort(stable=True)  # by pixel, front to back within each
+    pixel, kept = pixel.long(), kept.index_select(0, order)
+    owner, column, row = owner.index_select(0, kept), column.index_select(0, kept), row.index_select(0, kept)
+    entries = table.index_select(0, owner).unbind(1)  # 9 columns (E,): one stack in the backward, not 9 copies
+    alpha = _alpha(entries, column, row)
     # prod_{j<i} (1 - alpha_j) within each pixel's run: a cumulative sum of log(1 - alpha) (float64, so
     # the sum over the whole image keeps every digit), minus the sum before the run starts.
     log_keep = torch.log1p(-alpha).double()
     running = log_keep.cumsum(0)
     per_pixel = torch.bincount(pixel, minlength=size * size)
     run_end = per_pixel.cumsum(0)
-    before_run = torch.cat([running.new_zeros(1), running])[run_end - per_pixel]
-    transmittance = (running - log_keep - before_run[pixel]).exp().to(alpha.dtype)
+    running_from_zero = torch.cat([running.new_zeros(1), running])
+    before_run = running_from_zero.index_select(0, run_end - per_pixel)
+    transmittance = (running - log_keep - before_run.index_select(0, pixel)).exp().to(alpha.dtype)
     weights = alpha * transmittance
     image = torch.zeros(size * size, 3, device=device, dtype=alpha.dtype).index_add(
-        0, pixel, weights[:, None] * splats.colours[owner]
+        0, pixel, weights[:, None] * torch.stack(entries[6:9], dim=1)
     )
-    total = torch.cat([running.new_zeros(1), running])[run_end] - before_run
+    total = running_from_zero.index_select(0, run_end) - before_run
     coverage = (1 - total.exp()).to(alpha.dtype)
     image, coverage = image.reshape(size, size, 3), coverage.reshape(size, size)
     if background is not None:
@@ -203,10 +215,11 @@ def render_gaussians(
     return image, coverage
 
 
-def _alpha(splats: Splats, owner: torch.Tensor, column: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
-    """alpha (E,) of Gaussian ``owner`` at the centre of pixel (``row``, ``column``), each (E,)."""
-    dx = column.to(splats.centres.dtype) + 0.5 - splats.centres[owner, 0]
-    dy = row.to(splats.centres.dtype) + 0.5 - splats.centres[owner, 1]
-    conic = splats.conics[owner]
-    power = -0.5 * (conic[:, 0] * dx * dx + conic[:, 2] * dy * dy) - conic[:, 1] * dx * dy
-    return (splats.opacities[owner] * power.clamp(max=0).exp()).clamp(max=MAX_ALPHA)
+def _alpha(entries: tuple[torch.Tensor, ...], column: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    """alpha (E,) at the centre of pixel (``row``, ``column``), each (E,), of the Gaussians whose
+    columns of :func:`render_gaussians`' table (centre x, y, conic a, b, c, opacity, ...) are ``entries``."""
+    centre_x, centre_y, a, b, c, opacity = entries[:6]
+    dx = column.to(centre_x.dtype) + 0.5 - centre_x
+    dy = row.to(centre_y.dtype) + 0.5 - centre_y
+    power = -0.5 * (a * dx * dx + c * dy * dy) - b * dx * dy
+    return (opacity * power.clamp(max=0).exp()).clamp(max=MAX_ALPHA)

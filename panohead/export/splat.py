@@ -41,6 +41,7 @@ from panohead.export.field import Field
 from panohead.export.gaussians import SH_BANDS, SH_C0, Gaussians, render_gaussians
 from panohead.export.heads import Head
 from panohead.export.tasks import FractionReport, check_cancel, report, stage
+from panohead.export.texture import MIN_WEIGHT, view_colours
 from panohead.export.views import BAKE_ORBIT, View, generator_views, orbit_views
 from panohead.generator import PanoHeadGenerator
 
@@ -60,20 +61,31 @@ INITIAL_THICKNESS = 0.3
 # orbit, so its near side is behind every orbit camera and its far side covers their pictures.
 BACKGROUND_RADIUS = 1.2
 BACKGROUND_OPACITY = 0.95
+BACKGROUND_SUFFIX = "_background"  # head.ply's backdrop set goes to head_background.ply
 
 
 @dataclass(frozen=True)
 class SplatSettings:
-    """How many Gaussians and optimisation steps; learning rates are 3DGS's for a unit-size scene."""
+    """How many Gaussians and optimisation steps, and the learning rates.
+
+    The rates start at ``lr_boost`` times 3DGS's for a unit-size scene and fall exponentially to
+    ``lr_final`` of that by the last step (3DGS decays its position rate over its 30k steps; this
+    fit is a few hundred, and its last steps settle at the small rates). With
+    the Gaussians coloured from the final images at the start, this schedule reaches 30 dB on the
+    bundled model in 400 steps where constant rates from the raw path's colours needed about 600
+    (10,000 Gaussians; docs/export.md, "Splat steps"); 800 is the default for twice as many.
+    """
 
     count: int = 20_000
-    steps: int = 1500
+    steps: int = 800
     background: int = 0  # Gaussians of the backdrop set (0: none)
     lr_means: float = 1.6e-4
     lr_sh: float = 2.5e-3
     lr_opacity: float = 0.05
     lr_scales: float = 5e-3
     lr_quats: float = 1e-3
+    lr_boost: float = 2.0
+    lr_final: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -94,17 +106,27 @@ def quaternions_from_z(normals: torch.Tensor) -> torch.Tensor:
     return F.normalize(quats, dim=-1)
 
 
-def surface_gaussians(mesh: trimesh.Trimesh, count: int, field: Field, seed: int = 0) -> Gaussians:
-    """``count`` flat Gaussians spread evenly over ``mesh``, lying in its surface, coloured by
-    ``field`` (for a head, :class:`~panohead.export.field.HeadField`: the raw path's colour)."""
+def surface_gaussians(
+    mesh: trimesh.Trimesh, count: int, field: Field, seed: int = 0, views: list[View] | None = None
+) -> Gaussians:
+    """``count`` flat Gaussians spread evenly over ``mesh``, lying in its surface, coloured as
+    ``views`` show them (the texture bake's weighted mean, :func:`~panohead.export.texture.view_colours`)
+    where a view sees them, else by ``field`` (for a head, :class:`~panohead.export.field.HeadField`:
+    the raw path's colour, which is blurrier and tinted unlike the final images)."""
     sampled = trimesh.sample.sample_surface(mesh, count, seed=seed)
     points, face_index = sampled[0], sampled[1]  # (colours come third only when asked for)
     means = torch.as_tensor(points, dtype=torch.float32)
     normals = torch.as_tensor(mesh.face_normals[face_index], dtype=torch.float32)
     spacing = math.sqrt(mesh.area / count)
     log_scales = torch.tensor([spacing, spacing, spacing * INITIAL_THICKNESS]).log().expand(count, 3).clone()
+    colours = field.colour(means.to(field.device)).float().cpu()
+    if views:
+        # On the field's device (the generator's): 24 depth renders of the surface mesh and projections.
+        seen_colours, weight = view_colours(means.to(field.device), normals.to(field.device), mesh, views)
+        seen = (weight > MIN_WEIGHT).cpu()
+        colours[seen] = seen_colours.cpu()[seen].clamp(0, 1)
     sh = torch.zeros(count, SH_BANDS, 3)
-    sh[:, 0] = (field.colour(means.to(field.device)).float().cpu() - 0.5) / SH_C0
+    sh[:, 0] = (colours - 0.5) / SH_C0
     logit = math.log(INITIAL_OPACITY / (1 - INITIAL_OPACITY))
     return Gaussians(means, log_scales, quaternions_from_z(normals), torch.full((count,), logit), sh)
 
@@ -127,7 +149,7 @@ def fit_gaussians(
     both sets together against a whole picture (``views`` with their background), alpha against 1.
     ``extent`` scales the position learning rate to the scene's size (3DGS's convention).
     """
-    fixed = None if front is None else {name: value.detach().to(device) for name, value in front.parameters().items()}
+    fixed = None if front is None else Gaussians(**{k: v.detach().to(device) for k, v in front.parameters().items()})
     fitted = Gaussians(
         **{
             name: value.detach().clone().to(device).requires_grad_(True)
@@ -141,26 +163,30 @@ def fit_gaussians(
         "log_scales": settings.lr_scales,
         "quats": settings.lr_quats,
     }
-    optimiser = torch.optim.Adam(
-        [{"params": [tensor], "lr": rates[name]} for name, tensor in fitted.parameters().items()], eps=1e-15
-    )
+    groups = [{"params": [tensor], "lr": rates[name], "name": name} for name, tensor in fitted.parameters().items()]
+    optimiser = torch.optim.Adam(groups, eps=1e-15)
     order = torch.Generator().manual_seed(settings.seed)
+    on_device = [(view.label.to(device), view.image.to(device), view.mask.to(device)) for view in views]
     losses = []
     for step in range(settings.steps):
         check_cancel(cancel)
-        view = views[int(torch.randint(len(views), (1,), generator=order))]
-        shown, target_alpha = fitted, view.mask.to(device)
+        factor = settings.lr_boost * settings.lr_final ** (step / max(settings.steps - 1, 1))
+        for group in optimiser.param_groups:
+            group["lr"] = rates[group["name"]] * factor
+        label, target, target_alpha = on_device[int(torch.randint(len(views), (1,), generator=order))]
+        shown = fitted
         if fixed is not None:
-            shown = Gaussians(**{name: torch.cat([fixed[name], value]) for name, value in fitted.parameters().items()})
+            shown = Gaussians.cat([fixed, fitted])
             target_alpha = torch.ones_like(target_alpha)
-        image, alpha = render_gaussians(shown, view.label, view.image.shape[0])
-        loss = (image - view.image.to(device)).abs().mean() + (alpha - target_alpha).abs().mean()
+        image, alpha = render_gaussians(shown, label, target.shape[0])
+        loss = (image - target).abs().mean() + (alpha - target_alpha).abs().mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())  # read once at the end: a read per step would wait for the device
         report(progress, (step + 1) / max(settings.steps, 1))
-    return fitted.subset(torch.sigmoid(fitted.opacity_logits.detach()) >= 1 / 255), losses
+    kept = fitted.subset(torch.sigmoid(fitted.opacity_logits.detach()) >= 1 / 255)
+    return kept, torch.stack(losses).tolist() if losses else []
 
 
 def splat_head(
@@ -175,7 +201,7 @@ def splat_head(
     """Gaussians of a generated head: seeded on its ``mesh``, fitted to its final images at the
     views of :data:`~panohead.export.views.BAKE_ORBIT`."""
     views = generator_views(generator, head, orbit_views(generator, BAKE_ORBIT), stage(progress, 0.0, 0.2), cancel)
-    initial = surface_gaussians(mesh, settings.count, field, settings.seed)
+    initial = surface_gaussians(mesh, settings.count, field, settings.seed, views)
     return fit_gaussians(initial, views, settings, generator.device, stage(progress, 0.2, 1.0), cancel)[0]
 
 
@@ -234,6 +260,12 @@ def splat_background(
     initial = backdrop_gaussians(views, settings.background, torch.tensor(config.look_at, dtype=torch.float32), radius)
     fit = fit_gaussians(initial, views, settings, generator.device, stage(progress, 0.2, 1.0), cancel, front, radius)
     return fit[0]
+
+
+def background_path(path: str | os.PathLike) -> Path:
+    """Where the backdrop set of the splats in ``path`` is written: ``NAME_background.ply`` beside it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}{BACKGROUND_SUFFIX}{path.suffix}")
 
 
 def splat_table(gaussians: Gaussians) -> np.ndarray:

@@ -14,8 +14,12 @@ never pull in black seams.
 
 from __future__ import annotations
 
+import io
 import os
+import subprocess
+import sys
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -25,7 +29,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import trimesh
-import xatlas
 from PIL import Image
 from scipy import ndimage
 
@@ -88,21 +91,37 @@ def decimate(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
 
 
 def unwrap(mesh: trimesh.Trimesh, size: int) -> tuple[trimesh.Trimesh, np.ndarray]:
-    """Cut ``mesh`` into charts packed in one square atlas of ``size`` texels (xatlas).
+    """Cut ``mesh`` into charts packed in one square atlas of ``size`` texels (xatlas, in a child
+    process: see :mod:`panohead.export.xatlas_child`).
 
     Returns the mesh with vertices split along the seams and its UVs (V, 2) in [0, 1], with
     v = 0 at the bottom of the image (the OBJ convention trimesh uses).
     """
-    atlas = xatlas.Atlas()
-    atlas.add_mesh(mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32))
-    pack = xatlas.PackOptions()
-    pack.resolution = size
-    pack.padding = CHART_PADDING
-    pack.bilinear = True
-    atlas.generate(pack_options=pack)
-    vmapping, indices, uvs = atlas[0]
+    request = io.BytesIO()
+    for array in (mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32), np.array([size, CHART_PADDING])):
+        np.save(request, array)
+    child = subprocess.run(
+        [sys.executable, "-I", str(Path(__file__).with_name("xatlas_child.py"))],
+        input=request.getvalue(),
+        capture_output=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        reason = (child.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"the UV unwrap (xatlas) failed with exit status {child.returncode}: {reason}")
+    reply = io.BytesIO(child.stdout)
+    vmapping, indices, uvs = (np.load(reply) for _ in range(3))
     unwrapped = trimesh.Trimesh(mesh.vertices[vmapping], indices.astype(np.int64), process=False)
     return unwrapped, np.clip(uvs.astype(np.float64), 0.0, 1.0)
+
+
+def start_unwrap(mesh: trimesh.Trimesh, size: int) -> Future[tuple[trimesh.Trimesh, np.ndarray]]:
+    """:func:`unwrap` running meanwhile: the caller renders the baking views while xatlas cuts and
+    packs (its child process leaves this one's GIL free), then takes ``.result()``."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unwrap")
+    future = pool.submit(unwrap, mesh, size)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return future
 
 
 @dataclass(frozen=True)
@@ -115,18 +134,54 @@ class Texels:
     normals: torch.Tensor
 
 
-def atlas_texels(mesh: trimesh.Trimesh, uv: np.ndarray, size: int) -> Texels:
-    """Rasterise the mesh in UV space to find each covered texel's surface point and normal."""
-    faces = torch.as_tensor(mesh.faces, dtype=torch.long)
-    pixels = torch.as_tensor(np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=-1) * size, dtype=torch.float32)
-    fragments = rasterize(pixels[faces], torch.ones(len(faces), 3), size, size, perspective=False)
-    vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32)
-    normals = torch.as_tensor(np.array(mesh.vertex_normals), dtype=torch.float32)
+def atlas_texels(mesh: trimesh.Trimesh, uv: np.ndarray, size: int, device: torch.device | str = "cpu") -> Texels:
+    """Rasterise the mesh in UV space (on ``device``) to find each covered texel's surface point and normal."""
+    faces = torch.as_tensor(mesh.faces, dtype=torch.long, device=device)
+    pixels = torch.as_tensor(np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=-1) * size, dtype=torch.float32, device=device)
+    fragments = rasterize(pixels[faces], torch.ones(len(faces), 3, device=device), size, size, perspective=False)
+    vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32, device=device)
+    normals = torch.as_tensor(np.array(mesh.vertex_normals), dtype=torch.float32, device=device)
     return Texels(
         fragments.covered.reshape(-1).nonzero()[:, 0],
         fragments.interpolate(vertices, faces),
         F.normalize(fragments.interpolate(normals, faces), dim=-1),
     )
+
+
+def view_colours(
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    mesh: trimesh.Trimesh,
+    views: list[View],
+    progress: FractionReport | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What ``views`` show at surface ``points`` (K, 3) with unit ``normals`` (K, 3) of ``mesh``:
+    colours (K, 3), the weighted mean over the views that see each point (see the module doc), and
+    the weights' sums (K,) (below :data:`MIN_WEIGHT`: no view really sees it). Runs on the points' device."""
+    device = points.device
+    vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32, device=device)
+    faces = torch.as_tensor(mesh.faces, dtype=torch.long, device=device)
+    colour_sum = torch.zeros(len(points), 3, device=device)
+    weight_sum = torch.zeros(len(points), device=device)
+    for number, view in enumerate(views):
+        check_cancel(cancel)
+        label, image, mask = view.label.to(device), view.image.to(device), view.mask.to(device)
+        resolution = image.shape[0]
+        zbuffer = render_depth(vertices, faces, label, resolution).depth
+        uv, depth = project(points[None], label)
+        pixels, depth = uv[0] * resolution, depth[0]
+        column, row = pixels[:, 0].floor().long(), pixels[:, 1].floor().long()
+        inside = (column >= 0) & (column < resolution) & (row >= 0) & (row < resolution) & (depth > 0)
+        nearest = zbuffer[row.clamp(0, resolution - 1), column.clamp(0, resolution - 1)]
+        visible = inside & (depth <= nearest + DEPTH_TOLERANCE)
+        origin = label[0, :16].reshape(4, 4)[:3, 3]
+        facing = (F.normalize(origin - points, dim=-1) * normals).sum(dim=-1).clamp(min=0)
+        weight = facing**ANGLE_POWER * visible
+        colour_sum += weight[:, None] * sample_image(image, pixels)  # premultiplied by the mask
+        weight_sum += weight * sample_image(mask[..., None], pixels)[:, 0]
+        report(progress, (number + 1) / len(views))
+    return colour_sum / weight_sum.clamp(min=MIN_WEIGHT)[:, None], weight_sum
 
 
 def bake_texture(
@@ -137,43 +192,26 @@ def bake_texture(
     fallback: Field | None = None,
     progress: FractionReport | None = None,
     cancel: threading.Event | None = None,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
-    """(size, size, 3) uint8 texture of ``mesh`` with ``uv`` from the pictures ``views`` (see module doc).
+    """(size, size, 3) uint8 texture of ``mesh`` with ``uv`` from the pictures ``views`` (see module doc),
+    computed on ``device`` (the generator's: a 2048 atlas has millions of texels to project 24 times).
 
     ``fallback`` colours the texels no view sees (for a head its :class:`~panohead.export.field.HeadField`,
     the raw path's colour); without it they are filled like the empty atlas.
     """
-    texels = atlas_texels(mesh, uv, size)
-    vertices = torch.as_tensor(mesh.vertices, dtype=torch.float32)
-    faces = torch.as_tensor(mesh.faces, dtype=torch.long)
-    colour_sum = torch.zeros(len(texels.index), 3)
-    weight_sum = torch.zeros(len(texels.index))
-    for number, view in enumerate(views):
-        check_cancel(cancel)
-        resolution = view.image.shape[0]
-        zbuffer = render_depth(vertices, faces, view.label, resolution).depth
-        image_uv, depth = project(texels.points[None], view.label)  # not the atlas's ``uv``
-        pixels, depth = image_uv[0] * resolution, depth[0]
-        column, row = pixels[:, 0].floor().long(), pixels[:, 1].floor().long()
-        inside = (column >= 0) & (column < resolution) & (row >= 0) & (row < resolution) & (depth > 0)
-        nearest = zbuffer[row.clamp(0, resolution - 1), column.clamp(0, resolution - 1)]
-        visible = inside & (depth <= nearest + DEPTH_TOLERANCE)
-        origin = view.label[0, :16].reshape(4, 4)[:3, 3]
-        facing = (F.normalize(origin - texels.points, dim=-1) * texels.normals).sum(dim=-1).clamp(min=0)
-        weight = facing**ANGLE_POWER * visible
-        colour_sum += weight[:, None] * sample_image(view.image, pixels)  # premultiplied by the mask
-        weight_sum += weight * sample_image(view.mask[..., None], pixels)[:, 0]
-        report(progress, 0.9 * (number + 1) / len(views))
-    seen = weight_sum > MIN_WEIGHT
-    colour = colour_sum / weight_sum.clamp(min=MIN_WEIGHT)[:, None]
+    texels = atlas_texels(mesh, uv, size, device)
+    colour, weight = view_colours(texels.points, texels.normals, mesh, views, stage(progress, 0.0, 0.9), cancel)
+    seen = weight > MIN_WEIGHT
     filled = seen.clone()
     if fallback is not None and not seen.all():
-        colour[~seen] = fallback.colour(texels.points[~seen].to(fallback.device)).float().cpu()
+        colour[~seen] = fallback.colour(texels.points[~seen].to(fallback.device)).float().to(device)
         filled[:] = True
     texture = np.zeros((size * size, 3), dtype=np.float32)
     known = np.zeros(size * size, dtype=bool)
-    texture[texels.index[filled].numpy()] = colour[filled].clamp(0, 1).numpy()
-    known[texels.index[filled].numpy()] = True
+    index = texels.index[filled].cpu().numpy()
+    texture[index] = colour[filled].clamp(0, 1).cpu().numpy()
+    known[index] = True
     texture, known = texture.reshape(size, size, 3), known.reshape(size, size)
     if known.any():
         # Every empty texel copies its nearest filled one: no dark seams at chart edges.
@@ -193,11 +231,24 @@ def texture_mesh(
     cancel: threading.Event | None = None,
 ) -> trimesh.Trimesh:
     """Decimate ``mesh`` to the face budget, unwrap it and bake ``views`` into its texture."""
-    simple = decimate(mesh, settings.faces)
+    atlas = start_unwrap(decimate(mesh, settings.faces), settings.size)
+    return bake_atlas(atlas, views, settings.size, fallback, progress, cancel)
+
+
+def bake_atlas(
+    atlas: Future[tuple[trimesh.Trimesh, np.ndarray]],
+    views: list[View],
+    size: int,
+    fallback: Field | None = None,
+    progress: FractionReport | None = None,
+    cancel: threading.Event | None = None,
+    device: torch.device | str = "cpu",
+) -> trimesh.Trimesh:
+    """The unwrapped mesh of ``atlas`` (from :func:`start_unwrap`) with ``views`` baked into its texture."""
+    unwrapped, uv = atlas.result()
     check_cancel(cancel)
-    unwrapped, uv = unwrap(simple, settings.size)
     report(progress, 0.2)
-    image = bake_texture(unwrapped, uv, views, settings.size, fallback, stage(progress, 0.2, 1.0), cancel)
+    image = bake_texture(unwrapped, uv, views, size, fallback, stage(progress, 0.2, 1.0), cancel, device)
     material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(image), diffuse=(255, 255, 255, 255))
     unwrapped.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(image), material=material)
     return unwrapped
@@ -214,9 +265,12 @@ def texture_head_mesh(
 ) -> trimesh.Trimesh:
     """:func:`texture_mesh` of a generated head's ``mesh`` from its final images at the views of
     :data:`~panohead.export.views.BAKE_ORBIT`; ``fallback`` is usually its ``HeadField``."""
+    atlas = start_unwrap(decimate(mesh, settings.faces), settings.size)  # on the CPU while the views render
     cameras = orbit_views(generator, BAKE_ORBIT)
     views = generator_views(generator, head, cameras, stage(progress, 0.0, RENDER_SHARE), cancel)
-    return texture_mesh(mesh, views, settings, fallback, stage(progress, RENDER_SHARE, 1.0), cancel)
+    return bake_atlas(
+        atlas, views, settings.size, fallback, stage(progress, RENDER_SHARE, 1.0), cancel, generator.device
+    )
 
 
 def textured_format(path: str | os.PathLike) -> TexturedFormat:

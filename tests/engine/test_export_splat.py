@@ -37,11 +37,44 @@ def test_surface_gaussians_lie_on_the_surface_as_discs_facing_out(sphere_gaussia
     assert torch.allclose(colour, sphere_gaussians.means + 0.5, atol=1e-5)
 
 
+class GreyField(SphereField):
+    """The sphere with a wrong colour everywhere: what the views show must win where they see."""
+
+    def colour(self, points: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(points, 0.5)
+
+
+def test_surface_gaussians_take_their_colours_from_the_views_that_see_them():
+    gaussians = surface_gaussians(extract_mesh(SphereField(RADIUS), 32), 600, GreyField(RADIUS), views=sphere_views())
+    colour = 0.5 + SH_C0 * gaussians.sh[:, 0]
+    error = (colour - (gaussians.means + 0.5)).abs()  # the views show the colour position + 0.5
+    assert float(error.mean()) < 0.02 and float(error.quantile(0.99)) < 0.08
+
+
+def test_the_learning_rates_fall_from_the_boost_to_the_final_fraction(sphere_gaussians, monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def record(optimiser, *args, **kwargs):
+        seen.append([group["lr"] for group in optimiser.param_groups])
+        return step(optimiser, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    views = [sphere_view(view.label, 16) for view in sphere_views()[:2]]
+    settings = SplatSettings(count=len(sphere_gaussians), steps=5, lr_boost=2.0, lr_final=0.1)
+    fit_gaussians(sphere_gaussians, views, settings)
+    base = np.array([settings.lr_means, settings.lr_scales, settings.lr_quats, settings.lr_opacity, settings.lr_sh])
+    np.testing.assert_allclose(seen[0], 2.0 * base, rtol=1e-6)
+    np.testing.assert_allclose(seen[-1], 0.2 * base, rtol=1e-6)
+    np.testing.assert_allclose(seen[2], 2.0 * np.sqrt(0.1) * base, rtol=1e-6)  # exponential: halfway, the mean
+
+
 def test_a_short_fit_lowers_the_loss(sphere_gaussians):
     views = [sphere_view(view.label, 32) for view in sphere_views()[::4]]
     start = sphere_gaussians.subset(torch.arange(0, len(sphere_gaussians), 2))
     start.sh[:, 0] = 0.0  # grey: the fit has to find the colours
-    fitted, losses = fit_gaussians(start, views, SplatSettings(count=len(start), steps=40))
+    constant = SplatSettings(count=len(start), steps=40, lr_boost=1.0, lr_final=1.0)  # the schedule: test above
+    fitted, losses = fit_gaussians(start, views, constant)
     assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
 
     def error(gaussians):

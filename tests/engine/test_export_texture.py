@@ -6,12 +6,20 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+import xatlas
 from export_models import RADIUS, SphereField, sphere_view, sphere_views
 from PIL import Image
 
 from panohead.export.mesh import extract_mesh
 from panohead.export.raster import rasterize, render_depth
-from panohead.export.texture import TextureSettings, decimate, save_textured_mesh, texture_mesh
+from panohead.export.texture import (
+    CHART_PADDING,
+    TextureSettings,
+    decimate,
+    save_textured_mesh,
+    start_unwrap,
+    texture_mesh,
+)
 from panohead.views.camera import orbit_camera
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -43,6 +51,19 @@ def test_decimation_meets_the_face_budget_and_keeps_the_surface_closed(sphere_me
     simple = decimate(sphere_mesh, 500)
     assert 450 <= len(simple.faces) <= 500 < len(sphere_mesh.faces)
     assert simple.is_watertight
+
+
+def test_the_unwrap_in_its_child_process_is_xatlas_own_atlas(sphere_mesh):
+    simple = decimate(sphere_mesh, 500)
+    unwrapped, uv = start_unwrap(simple, 256).result()
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(simple.vertices.astype(np.float32), simple.faces.astype(np.uint32))
+    pack = xatlas.PackOptions()
+    pack.resolution, pack.padding, pack.bilinear = 256, CHART_PADDING, True
+    atlas.generate(pack_options=pack)
+    vmapping, indices, uvs = atlas[0]
+    assert np.array_equal(unwrapped.faces, indices) and np.array_equal(unwrapped.vertices, simple.vertices[vmapping])
+    np.testing.assert_array_equal(uv, np.clip(uvs.astype(np.float64), 0.0, 1.0))
 
 
 def test_baked_texture_shows_the_colour_field_where_the_mesh_is(sphere_mesh, tmp_path):

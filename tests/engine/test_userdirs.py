@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from panohead.checkpoint import save_generator
 from panohead.cli import main
 from panohead.userdirs import OUTPUT_ENV, output_root, resolve_output
-from viz.output_paths import output_folder
+from viz.output_paths import output_folder, unique_path
 
 
 @pytest.fixture
@@ -52,3 +52,11 @@ def test_relative_capture_folders_live_under_the_user_output_folder(started_in, 
     assert resolve_output("captures") == output_root() / "captures"
     assert resolve_output(tmp_path / "mine") == tmp_path / "mine"
     assert output_folder("captures").is_dir() and list(started_in.iterdir()) == []
+
+
+def test_a_unique_name_also_leaves_the_files_written_beside_it_alone(tmp_path):
+    """Splats with a background are NAME.ply plus NAME_background.ply: neither may overwrite a file."""
+    (tmp_path / "splat.ply").write_bytes(b"")
+    (tmp_path / "splat_2_background.ply").write_bytes(b"")
+    assert unique_path(tmp_path, "splat", ".ply") == tmp_path / "splat_2.ply"
+    assert unique_path(tmp_path, "splat", ".ply", ("_background.ply",)) == tmp_path / "splat_3.ply"

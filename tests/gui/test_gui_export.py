@@ -8,6 +8,7 @@ from __future__ import annotations
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 pytestmark = pytest.mark.gui
@@ -163,6 +164,44 @@ def test_splat_export_writes_a_3dgs_ply(app):
     assert task.value.name == f"splat_seed0000_{len(gaussians)}.ply" and 0 < len(gaussians) <= 200
     # seeded on the column |x|, |z| <= 0.2
     assert gaussians.means[:, [0, 2]].abs().max() < 0.25
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_splats_with_the_background_preview_both_sets_and_save_them_as_two_files(app):
+    from panohead.export.splat import BACKGROUND_RADIUS, background_path, load_splat
+    from viz.export_widget import ExportWidget
+
+    app.wait_idle()
+    app.select_tab = "Output"
+    app.set_state(
+        export={
+            "splat_gaussians": 200,
+            "splat_steps": 3,
+            "splat_background": True,
+            "splat_background_gaussians": 300,
+        }
+    )
+    widget = app.panel(ExportWidget)
+    run_until_finished(app, widget.export_splat())
+    assert widget.pending is not None and exported_files(app) == []
+    for _ in range(3000):  # the preview renders on its own thread
+        app.step_frame(wait=0.01)
+        if widget.preview_image is not None:
+            break
+    corners = widget.preview_image[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.max() > 0.05  # the backdrop behind the column, not black
+    task = widget.save()
+    run_until_finished(app, task)
+    assert task.status == "done", task.error
+    head, backdrop = load_splat(task.value), load_splat(background_path(task.value))
+    assert exported_files(app) == sorted([task.value.name, background_path(task.value).name])
+    assert background_path(task.value).name == task.value.stem + "_background.ply"
+    assert 0 < len(head) <= 200 and len(backdrop) > 200
+    assert len(widget.pending.asset.gaussians) == len(head) + len(backdrop)  # the preview showed both
+    assert head.means[:, [0, 2]].abs().max() < 0.25  # on the column |x|, |z| <= 0.2
+    config = widget.pending.config
+    distance = (backdrop.means - torch.tensor(config.look_at)).norm(dim=-1)
+    np.testing.assert_allclose(distance.numpy(), BACKGROUND_RADIUS * config.camera_radius, rtol=0.02)
 
 
 @pytest.mark.usefixtures("single_thread")
