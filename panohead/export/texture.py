@@ -100,11 +100,14 @@ def unwrap(mesh: trimesh.Trimesh, size: int) -> tuple[trimesh.Trimesh, np.ndarra
     request = io.BytesIO()
     for array in (mesh.vertices.astype(np.float32), mesh.faces.astype(np.uint32), np.array([size, CHART_PADDING])):
         np.save(request, array)
+    # The child finds xatlas where this process does: its module path is ours (PYTHONPATH set from
+    # sys.path), not a fresh interpreter's, which misses packages on PYTHONPATH or in a user site.
     child = subprocess.run(
-        [sys.executable, "-I", str(Path(__file__).with_name("xatlas_child.py"))],
+        [sys.executable, str(Path(__file__).with_name("xatlas_child.py"))],
         input=request.getvalue(),
         capture_output=True,
         check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(entry for entry in sys.path if entry)},
     )
     if child.returncode != 0:
         reason = (child.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]

@@ -2,10 +2,10 @@
 
 xatlas holds the GIL for its whole run (seconds for a 25k-face head), so on a thread it would
 stall the generator rendering the baking views; in its own process the two overlap. This file is
-run by path (``python -I xatlas_child.py``) and imports only numpy and xatlas, so the child starts in
-a fraction of a second. Protocol: stdin holds four ``.npy`` arrays (vertices (V, 3) float32, faces
-(F, 3) uint32, [resolution, padding] int64, nothing else), stdout gets three (vertex mapping (V',)
-uint32, faces (F, 3) uint32, UVs (V', 2) float32 in [0, 1]).
+run by path (``python xatlas_child.py``, with the parent's module path) and imports only numpy and
+xatlas, so the child starts in a fraction of a second. Protocol: stdin holds four ``.npy`` arrays
+(vertices (V, 3) float32, faces (F, 3) uint32, [resolution, padding] int64, nothing else), stdout
+gets three (vertex mapping (V',) uint32, faces (F, 3) uint32, UVs (V', 2) float32 in [0, 1]).
 """
 
 from __future__ import annotations

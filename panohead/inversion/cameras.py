@@ -51,7 +51,9 @@ class CameraRefinement(nn.Module):
         self.register_buffer("radius", orbit.radius)
         self.register_buffer("relative", rigid_inverse(base) @ cam2world)  # the label relative to its orbit pose
         self.register_buffer("intrinsics", labels[:, 16:].clone())
-        self.register_buffer("look_at", torch.tensor(look_at, dtype=torch.float32).expand(labels.shape[0], 3))
+        self.register_buffer(
+            "look_at", torch.tensor(look_at, dtype=torch.float32, device=labels.device).expand(labels.shape[0], 3)
+        )
         self.angles = nn.Parameter(torch.zeros(labels.shape[0], 2, device=labels.device))
 
     def forward(self) -> torch.Tensor:

@@ -66,6 +66,15 @@ def test_the_unwrap_in_its_child_process_is_xatlas_own_atlas(sphere_mesh):
     np.testing.assert_array_equal(uv, np.clip(uvs.astype(np.float64), 0.0, 1.0))
 
 
+def test_the_unwrap_child_imports_xatlas_from_this_process_module_path(sphere_mesh, tmp_path, monkeypatch):
+    """A package found only through this process's path (PYTHONPATH, a user site, an added folder) is
+    found by the child too: here a stand-in xatlas on an added folder, which the child must import."""
+    (tmp_path / "xatlas.py").write_text("raise SystemExit('stand-in xatlas imported from the parent path')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="stand-in xatlas imported from the parent path"):
+        start_unwrap(decimate(sphere_mesh, 500), 64).result()
+
+
 def test_baked_texture_shows_the_colour_field_where_the_mesh_is(sphere_mesh, tmp_path):
     textured = texture_mesh(sphere_mesh, sphere_views(), TextureSettings(faces=2000, size=256))
     save_textured_mesh(textured, tmp_path / "ball.glb")

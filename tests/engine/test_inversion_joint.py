@@ -108,3 +108,15 @@ def test_cli_inverts_several_photos_with_a_camera_each(tmp_path):
     assert latent["cameras"].shape == (2, 25) and latent["label"].shape == (1, 25)
     result = CliRunner().invoke(main, [*args, "--yaw", "0"])
     assert result.exit_code == 2 and "--yaw given 1 times for 2 photos" in result.output
+
+
+def test_camera_refinement_keeps_every_tensor_on_the_labels_device():
+    """On a GPU a buffer left on the CPU broke every refined inversion at its first step (the look-at
+    pivot was made on the CPU); the meta device shows the same placement without a GPU."""
+    labels = orbit_label(torch.tensor([0.3, 2.0]), torch.tensor([0.1, -0.2])).to("meta")
+    refinement = CameraRefinement(labels, (0.0, 0.0, 0.2))
+    placed = {
+        name: tensor.device.type for name, tensor in [*refinement.named_buffers(), *refinement.named_parameters()]
+    }
+    assert set(placed.values()) == {"meta"}, placed
+    assert refinement().device.type == "meta"
