@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from viz.renderer import RenderResult
+from viz.renderer import Quality, RenderResult
 from viz.request import RenderRequest
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class AsyncRenderer:
     def __init__(
         self,
         render_fn: RenderFunction,
-        passes: tuple[str, ...] = ("full",),
+        passes: tuple[Quality, ...] = ("full",),
         on_result: Callable[[], None] = lambda: None,
     ) -> None:
         self.render_fn = render_fn  # swappable (tests wrap it to slow it down)

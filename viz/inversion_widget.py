@@ -37,7 +37,7 @@ from panohead.inversion import SPACES, InversionSettings, Portrait, load_image
 from panohead.inversion.corrections import Correction, CorrectionStore, photo_key
 from panohead.inversion.photo_crop import PITCH_RANGE, YAW_RANGE, CropBox, PhotoCrop, locate_photo
 from panohead.inversion.pipeline import MAX_PORTRAITS
-from panohead.inversion.settings import default_steps
+from panohead.inversion.settings import Space, default_steps
 from panohead.latent_file import LatentError
 from panohead.model_source import ModelSource
 from viz.crop_editor import CropEditor, orbit_glyph
@@ -590,7 +590,7 @@ class InversionWidget(Widget):
     def _settings(self, scale: float) -> None:
         imgui.separator_text("Optimisation")
         label("Latent", scale)
-        spaces = SPACES if self.preview is None else ("w", "w+")  # an encoder predicts w+
+        spaces: tuple[Space, ...] = SPACES if self.preview is None else ("w", "w+")  # an encoder predicts w+
         self.space = radio_row(self.space, [(s, s) for s in spaces], "inv-space")
         label("Latent steps", scale)
         _, steps = imgui.input_int("##inv-steps", self.steps, 10, 100)

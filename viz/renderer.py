@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -44,13 +45,13 @@ from viz.request import FileSpec, RenderRequest
 from viz.stage_timer import StageTimer
 
 log = logging.getLogger(__name__)
-QUALITIES = ("preview", "full")
+Quality = Literal["preview", "full"]  # CPU: a fast preview pass, then full quality; a GPU: full only
 
 
 @dataclass
 class RenderResult:
     request: RenderRequest
-    quality: str  # "preview" (CPU: lower neural resolution, no super-resolution) or "full"
+    quality: Quality  # "preview" (CPU: lower neural resolution, no super-resolution) or "full"
     image: np.ndarray | None = None  # (H, W, 4) uint8 as displayed (transparent pixels over the backdrop)
     rgba: np.ndarray | None = None  # (H, W, 4) uint8 before the backdrop; alpha = the view's transparency
     mask: np.ndarray | None = None  # (H, W) float32 foreground mask at the image size (head views)
@@ -102,7 +103,7 @@ class Renderer:
         self.files = LruCache(4)
         self.fast: FastRenderer | None = None  # the current model's stages (and their CUDA graphs)
 
-    def __call__(self, request: RenderRequest, quality: str = "full") -> RenderResult:
+    def __call__(self, request: RenderRequest, quality: Quality = "full") -> RenderResult:
         info = None
         try:
             device = pick_device(request.device)
@@ -193,7 +194,7 @@ class _Frame:
         fast: FastRenderer,
         model_key: tuple,
         request: RenderRequest,
-        quality: str,
+        quality: Quality,
         timer: StageTimer,
     ) -> None:
         self.r, self.fast, self.G, self.device = renderer, fast, fast.G, fast.G.device

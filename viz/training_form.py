@@ -17,7 +17,7 @@ from panohead.config import PRESET_NAMES
 from panohead.training.launcher import LaunchSpec, masks_in_use
 from panohead.training.options import TRAINING_PRESETS
 from viz.file_dialog import FileDialog, path_field
-from viz.state import TrainingState
+from viz.state import StartFrom, TrainingState
 from viz.ui import ERROR, MUTED, WARN, hint, label, radio_row
 
 if TYPE_CHECKING:
@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from viz.training_run import RunControl
 
 MASKS_SECONDS = 1.0  # how often the form re-checks whether the default mask folder exists
-START_MODES = [("scratch", "New"), ("continue", "Continue folder"), ("snapshot", "Snapshot"), ("finetune", "Fine-tune")]
+START_MODES: list[tuple[StartFrom, str]] = [
+    ("scratch", "New"),
+    ("continue", "Continue folder"),
+    ("snapshot", "Snapshot"),
+    ("finetune", "Fine-tune"),
+]
 CHECKPOINT_FILTERS = ["Checkpoints (.safetensors, .pkl)", "*.safetensors *.pkl", "All files", "*"]
 DATA_FILTERS = ["Datasets (.zip)", "*.zip", "All files", "*"]
 MASK_FILTERS = ["Mask archives (.zip)", "*.zip", "All files", "*"]
