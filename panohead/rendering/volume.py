@@ -156,10 +156,11 @@ def cropped_field(field: Field, points: torch.Tensor, settings: RaySettings) -> 
     0 and its colour never counts. Each row evaluates as many points as the row with the most inside
     the crop (the first ones of that row outside it fill the rest), so the field still sees one dense
     batch. Elsewhere every point is evaluated: a GPU gains little from it, a CUDA graph cannot capture
-    the data-dependent count, and training keeps its random streams and gradients as they were.
+    the data-dependent count, and training (jittered rays, also in its no-gradient passes such as the
+    discriminator's fakes) keeps its random streams, gradients and sync-free steps as they were.
     """
     inside = inside_crop(points, settings)
-    if inside is None or points.device.type != "cpu" or torch.is_grad_enabled():
+    if inside is None or points.device.type != "cpu" or torch.is_grad_enabled() or settings.jitter:
         density, colour = field(points)
         return crop_outside_box(points, density, settings), colour
     batch, count, _ = points.shape
