@@ -226,12 +226,15 @@ def test_a_minute_of_random_input_on_every_tab_leaves_the_app_running_and_render
         )
         assert len(covered) >= 8 and "Train##train-data" in covered, covered
 
-        # Still running and rendering: a sane state renders a picture, another yaw renders another.
+        # Still running and rendering: a sane state renders a picture, another yaw renders another. A still
+        # picture: the monkey may have left the turntable spinning or keyframes playing (both move the
+        # camera every frame, so the renderer would never be idle; CI's run took that path).
         monkeypatch.undo()
+        app.editor.stop()
         app.set_state(
             edit={"latent": Latent.from_seed(0), "mixing": Mixing(), "directions": (), "background": None},
             background={"mode": "colour", "colour": (1.0, 0.0, 1.0)},
-            view={"target": "head", "mode": "final"},
+            view={"target": "head", "mode": "final", "turntable": False},
         )
         app.state.edit = app.state.edit.with_camera(yaw=0.0, radius=2.7)
         app.state.model.source = str(column_checkpoint)
